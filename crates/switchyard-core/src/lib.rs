@@ -1,1 +1,21 @@
-//! switchyard-core.
+//! Switchyard's vocabulary: names, manifests and their validation, condition expressions, and
+//! the port traits that adapters implement. Nothing here does IO.
+//!
+//! - [`name`]: validated names of apps, objects and versions.
+//! - [`manifest`]: the documents users write, and their loading with located errors.
+//! - [`expr`]: condition expressions (`result < 0.01`).
+//! - [`time`]: timestamps as data, and the clock port.
+//! - [`telemetry`]: what the data plane reports per release.
+//! - [`duration`]: humantime durations in manifests.
+
+pub mod duration;
+pub mod expr;
+pub mod manifest;
+pub mod name;
+pub mod telemetry;
+pub mod time;
+
+pub use expr::{Condition, Value};
+pub use name::{AppName, ObjectName, Version};
+pub use telemetry::{ReleaseMetrics, WindowStats};
+pub use time::{Clock, SystemClock, Timestamp};

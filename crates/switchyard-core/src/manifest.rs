@@ -1,0 +1,71 @@
+//! Manifests: the documents users write (`apiVersion: switchyard.dev/v1alpha1`).
+//!
+//! Two layers, as in vector's config: serde structs that reject unknown fields and whose field
+//! types validate themselves while deserialising (so errors carry the YAML line and column), then
+//! [`load`] checks what spans documents (references between them, duplicates) and returns a
+//! [`ManifestSet`] that cannot be invalid.
+
+pub mod analysis;
+pub mod app;
+mod load;
+mod numbers;
+mod one_of;
+
+use serde::{Deserialize, Serialize};
+
+use crate::name::{AppName, ObjectName};
+
+pub use analysis::{AnalysisTemplate, AnalysisTemplateSpec, MetricSpec, ProviderSpec};
+pub use app::{
+    App, AppSpec, CanaryStep, CanaryStrategy, HealthCheck, RollbackPolicy, RuntimeSpec, Strategy,
+};
+pub use load::{
+    ManifestError, ManifestErrorKind, ManifestErrors, ManifestSet, load_dir, load_file, load_str,
+};
+pub use numbers::{Percent, Ratio};
+
+/// The only API version this build reads.
+pub const API_VERSION: &str = "switchyard.dev/v1alpha1";
+
+/// Any manifest document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Manifest {
+    App(App),
+    AnalysisTemplate(AnalysisTemplate),
+}
+
+impl Manifest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Manifest::App(_) => "App",
+            Manifest::AnalysisTemplate(_) => "AnalysisTemplate",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Manifest::App(a) => a.metadata.name.as_str(),
+            Manifest::AnalysisTemplate(t) => t.metadata.name.as_str(),
+        }
+    }
+}
+
+/// `metadata` of an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppMeta {
+    pub name: AppName,
+    /// Free-form labels, kept and shown, never interpreted.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `metadata` of other objects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectMeta {
+    pub name: ObjectName,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}

@@ -1,0 +1,350 @@
+//! `kind: App`: one service behind one listener, how its releases run, how they are checked and
+//! how a new release is rolled out.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::AppMeta;
+use super::numbers::{Percent, Ratio};
+use super::one_of::one_of;
+use crate::duration::{serde_humantime, serde_humantime_opt};
+use crate::name::{ObjectName, Version};
+
+/// An app manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub metadata: AppMeta,
+    pub spec: AppSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppSpec {
+    /// Address the app's proxy listener binds, e.g. `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// How releases of the app run.
+    pub runtime: RuntimeSpec,
+    /// How an instance is judged ready to take traffic.
+    #[serde(default)]
+    pub health_check: HealthCheck,
+    /// How a new release replaces the stable one.
+    pub strategy: Strategy,
+    /// Conditions under which a rollout is rolled back automatically, checked continuously.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_policy: Option<RollbackPolicy>,
+}
+
+/// `runtime:` — exactly one of `process` or `static`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RuntimeSpec {
+    Process(ProcessRuntime),
+    Static(StaticRuntime),
+}
+
+/// Releases run as local child processes started by Switchyard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProcessRuntime {
+    /// Program and arguments. `{port}` is replaced by a free port chosen for each instance and
+    /// `{version}` by the release's version.
+    pub command: Command,
+    /// Instances per release.
+    #[serde(default = "default_instances")]
+    pub instances: Instances,
+    /// Extra environment variables. `PORT` and `SWITCHYARD_VERSION` are always set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Working directory of the processes (default: the daemon's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<PathBuf>,
+    /// How long an instance may take to pass its first health check.
+    #[serde(default = "default_start_timeout", with = "serde_humantime")]
+    pub start_timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when stopping an instance.
+    #[serde(default = "default_stop_timeout", with = "serde_humantime")]
+    pub stop_timeout: Duration,
+}
+
+fn default_instances() -> Instances {
+    Instances(1)
+}
+fn default_start_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_stop_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// A non-empty program and argument list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub struct Command(Vec<String>);
+
+impl Command {
+    /// # Errors
+    /// Returns a message when the list is empty or the program is blank.
+    pub fn new(argv: Vec<String>) -> Result<Self, String> {
+        match argv.first() {
+            Some(program) if !program.trim().is_empty() => Ok(Command(argv)),
+            _ => Err("expected a non-empty command: [program, args...]".into()),
+        }
+    }
+
+    pub fn argv(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<String>> for Command {
+    type Error = String;
+    fn try_from(v: Vec<String>) -> Result<Self, String> {
+        Command::new(v)
+    }
+}
+
+impl From<Command> for Vec<String> {
+    fn from(c: Command) -> Vec<String> {
+        c.0
+    }
+}
+
+/// A number of instances in `1..=64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "u32")]
+pub struct Instances(u32);
+
+impl Instances {
+    /// # Errors
+    /// Returns a message outside `1..=64`.
+    pub fn new(n: i64) -> Result<Self, String> {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .map(Instances)
+            .ok_or_else(|| format!("expected from 1 to 64 instances, got {n}"))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Instances {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        Instances::new(n)
+    }
+}
+
+impl From<Instances> for u32 {
+    fn from(i: Instances) -> u32 {
+        i.0
+    }
+}
+
+/// Releases that already run elsewhere; Switchyard only routes to them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticRuntime {
+    /// Known releases and their addresses; `deploy --address` can name others.
+    #[serde(default)]
+    pub releases: BTreeMap<Version, Vec<SocketAddr>>,
+}
+
+/// `healthCheck:` — an HTTP GET that must answer 2xx.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheck {
+    #[serde(default = "default_health_path")]
+    pub path: HealthPath,
+    #[serde(default = "default_health_interval", with = "serde_humantime")]
+    pub interval: Duration,
+    #[serde(default = "default_health_timeout", with = "serde_humantime")]
+    pub timeout: Duration,
+    /// Consecutive successes before an instance takes traffic.
+    #[serde(default = "one")]
+    pub healthy_threshold: u32,
+    /// Consecutive failures before an instance stops taking traffic.
+    #[serde(default = "three")]
+    pub unhealthy_threshold: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            path: default_health_path(),
+            interval: default_health_interval(),
+            timeout: default_health_timeout(),
+            healthy_threshold: 1,
+            unhealthy_threshold: 3,
+        }
+    }
+}
+
+fn default_health_path() -> HealthPath {
+    HealthPath("/health".into())
+}
+fn default_health_interval() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn one() -> u32 {
+    1
+}
+fn three() -> u32 {
+    3
+}
+
+/// An absolute URL path such as `/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HealthPath(String);
+
+impl HealthPath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for HealthPath {
+    type Error = String;
+    fn try_from(p: String) -> Result<Self, String> {
+        if p.starts_with('/') && !p.contains(char::is_whitespace) {
+            Ok(HealthPath(p))
+        } else {
+            Err(format!(
+                "expected an absolute path such as `/health`, got `{p}`"
+            ))
+        }
+    }
+}
+
+impl From<HealthPath> for String {
+    fn from(p: HealthPath) -> String {
+        p.0
+    }
+}
+
+/// `strategy:` — how a new release replaces the stable one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Strategy {
+    Canary(CanaryStrategy),
+}
+
+/// Shift traffic to the new release step by step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CanaryStrategy {
+    /// Keeps each user on one release; without it requests are split at random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stickiness: Option<Stickiness>,
+    /// Steps run in order; after the last one the canary is promoted.
+    pub steps: Vec<CanaryStep>,
+}
+
+/// Where the stickiness key of a request comes from. Exactly one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Stickiness {
+    Header(String),
+    Cookie(String),
+    Query(String),
+}
+
+/// One canary step. Exactly one key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CanaryStep {
+    /// Send this percentage of traffic to the canary.
+    SetWeight(Percent),
+    /// Wait for `duration`, or until promoted when it is absent.
+    Pause(PauseStep),
+    /// Run analysis templates; the step passes when they all succeed.
+    Analysis(AnalysisStep),
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PauseStep {
+    #[serde(
+        default,
+        with = "serde_humantime_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnalysisStep {
+    /// Names of `AnalysisTemplate` objects.
+    pub templates: Vec<ObjectName>,
+}
+
+/// `rollbackPolicy:` — thresholds checked continuously while a canary takes traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RollbackPolicy {
+    /// Roll back when the canary's share of 5xx exceeds `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<MaxRatio>,
+    /// Roll back when the canary's p99 latency exceeds `max` times the stable release's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_increase: Option<MaxRatio>,
+    /// Roll back when the canary's share of non-5xx answers falls below `min`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<MinRatio>,
+    /// Trailing window each check looks at.
+    #[serde(default = "default_policy_window", with = "serde_humantime")]
+    pub window: Duration,
+    /// Time between checks.
+    #[serde(default = "default_policy_interval", with = "serde_humantime")]
+    pub interval: Duration,
+    /// Breaches in a row that trigger a rollback.
+    #[serde(default = "three")]
+    pub consecutive_failures: u32,
+    /// Canary requests the window needs before a check counts; fewer is "not enough data",
+    /// never a breach.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+}
+
+fn default_policy_window() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_policy_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_min_requests() -> u64 {
+    20
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxRatio {
+    pub max: Ratio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinRatio {
+    pub min: Ratio,
+}
+
+one_of!(RuntimeSpec { "process" => Process(ProcessRuntime), "static" => Static(StaticRuntime) });
+one_of!(Strategy { "canary" => Canary(CanaryStrategy) });
+one_of!(Stickiness { "header" => Header(String), "cookie" => Cookie(String), "query" => Query(String) });
+one_of!(CanaryStep {
+    "setWeight" => SetWeight(Percent),
+    "pause" => Pause(PauseStep),
+    "analysis" => Analysis(AnalysisStep),
+});

@@ -1,0 +1,467 @@
+//! Reading manifest files: multi-document YAML, typed by `kind`, with errors that name the file,
+//! line, column and field path of what is wrong.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use super::{API_VERSION, AnalysisTemplate, App, AppSpec, CanaryStep, Manifest, Strategy};
+
+/// Everything wrong with one place in one manifest file.
+#[derive(Debug, thiserror::Error)]
+pub struct ManifestError {
+    /// The file (or `<input>` for text given directly).
+    pub file: PathBuf,
+    /// 1-based line and column, when the YAML parser knows them.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Field path inside the document, such as `spec.strategy.canary.steps[1].setWeight`.
+    pub path: String,
+    pub kind: ManifestErrorKind,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, ":{l}:{c}")?;
+        }
+        if !self.path.is_empty() && self.path != "." {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+/// What is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestErrorKind {
+    #[error("cannot read: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("{message}")]
+    Schema { message: String },
+    #[error("unsupported apiVersion `{found}`, expected `{API_VERSION}`")]
+    ApiVersion { found: String },
+    #[error("unknown kind `{found}`, expected `App` or `AnalysisTemplate`")]
+    Kind { found: String },
+    #[error("{kind} `{name}` is defined twice")]
+    Duplicate { kind: &'static str, name: String },
+    #[error("refers to AnalysisTemplate `{name}`, which is neither in these files nor applied")]
+    MissingTemplate { name: String },
+    #[error("a canary needs at least one step")]
+    NoSteps,
+    #[error("needs `successCondition` or `failureCondition`")]
+    NoCondition,
+    #[error("`count` must be at least 1")]
+    ZeroCount,
+    #[error("`count` above 1 needs an `interval`")]
+    CountWithoutInterval,
+    #[error("an analysis step needs at least one template")]
+    NoTemplates,
+    #[error("the directory holds no .yaml or .yml file")]
+    EmptyDirectory,
+}
+
+/// The errors of a load: every document is checked, so several may be reported at once.
+#[derive(Debug, thiserror::Error)]
+pub struct ManifestErrors(pub Vec<ManifestError>);
+
+impl fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Manifests read from one or more files, each document checked on its own and together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ManifestSet {
+    pub apps: Vec<App>,
+    pub templates: Vec<AnalysisTemplate>,
+    /// Where each document came from, in the same order as `manifests()`.
+    origins: Vec<Origin>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Origin {
+    file: PathBuf,
+    line: usize,
+}
+
+impl ManifestSet {
+    /// All documents, apps first.
+    pub fn manifests(&self) -> Vec<Manifest> {
+        self.apps
+            .iter()
+            .cloned()
+            .map(Manifest::App)
+            .chain(
+                self.templates
+                    .iter()
+                    .cloned()
+                    .map(Manifest::AnalysisTemplate),
+            )
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty() && self.templates.is_empty()
+    }
+
+    /// Checks that every analysis step names a template that is in this set or in `applied`.
+    ///
+    /// # Errors
+    /// One error per missing reference, naming the app document and field.
+    pub fn check_references(&self, applied: &BTreeSet<String>) -> Result<(), ManifestErrors> {
+        let here: BTreeSet<&str> = self
+            .templates
+            .iter()
+            .map(|t| t.metadata.name.as_str())
+            .collect();
+        let mut errors = Vec::new();
+        for (app, origin) in self.apps.iter().zip(&self.origins) {
+            let Strategy::Canary(canary) = &app.spec.strategy;
+            for (i, step) in canary.steps.iter().enumerate() {
+                let CanaryStep::Analysis(analysis) = step else {
+                    continue;
+                };
+                for (j, name) in analysis.templates.iter().enumerate() {
+                    if !here.contains(name.as_str()) && !applied.contains(name.as_str()) {
+                        errors.push(ManifestError {
+                            file: origin.file.clone(),
+                            line: Some(origin.line),
+                            column: Some(1),
+                            path: format!(
+                                "spec.strategy.canary.steps[{i}].analysis.templates[{j}]"
+                            ),
+                            kind: ManifestErrorKind::MissingTemplate {
+                                name: name.to_string(),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManifestErrors(errors))
+        }
+    }
+
+    fn extend(&mut self, other: ManifestSet) {
+        // Origins follow apps only; templates need none for reference checks.
+        self.apps.extend(other.apps);
+        self.origins.extend(other.origins);
+        self.templates.extend(other.templates);
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Header {
+    api_version: Option<String>,
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Document<M, S> {
+    #[serde(rename = "apiVersion")]
+    _api_version: IgnoredAny,
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    metadata: M,
+    spec: S,
+}
+
+/// Parses manifest text. `file` names the source in errors.
+///
+/// # Errors
+/// Every document that does not parse or validate, with its location.
+pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> {
+    let starts = document_start_lines(text);
+    let mut errors = Vec::new();
+    let mut headers = Vec::new();
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        match serde_path_to_error::deserialize::<_, Option<Header>>(doc) {
+            Ok(h) => headers.push(h),
+            Err(e) => {
+                errors.push(serde_error(file, &e));
+                headers.push(None);
+                // A syntax error ends the stream: the parser cannot find the next document.
+                if e.inner().location().is_some() && i + 1 >= starts.len() {
+                    break;
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ManifestErrors(errors));
+    }
+    let mut set = ManifestSet::default();
+    for (i, (doc, header)) in serde_yaml_ng::Deserializer::from_str(text)
+        .zip(&headers)
+        .enumerate()
+    {
+        let Some(header) = header else { continue };
+        let line = starts.get(i).copied().unwrap_or(1);
+        let at = |kind| ManifestError {
+            file: file.to_path_buf(),
+            line: Some(line),
+            column: Some(1),
+            path: String::new(),
+            kind,
+        };
+        match header.api_version.as_deref() {
+            Some(API_VERSION) => {}
+            Some(other) => {
+                errors.push(ManifestError {
+                    path: "apiVersion".into(),
+                    ..at(ManifestErrorKind::ApiVersion {
+                        found: other.into(),
+                    })
+                });
+                continue;
+            }
+            None => {
+                errors.push(ManifestError {
+                    path: "apiVersion".into(),
+                    ..at(ManifestErrorKind::Schema {
+                        message: "missing field `apiVersion`".into(),
+                    })
+                });
+                continue;
+            }
+        }
+        match header.kind.as_deref() {
+            Some("App") => match typed::<super::AppMeta, AppSpec>(doc, file) {
+                Ok((metadata, spec)) => {
+                    let app = App { metadata, spec };
+                    if let Err(e) = check_app(&app) {
+                        errors.push(ManifestError {
+                            path: e.0,
+                            ..at(e.1)
+                        });
+                    } else {
+                        set.apps.push(app);
+                        set.origins.push(Origin {
+                            file: file.to_path_buf(),
+                            line,
+                        });
+                    }
+                }
+                Err(e) => errors.push(e),
+            },
+            Some("AnalysisTemplate") => {
+                match typed::<super::ObjectMeta, super::AnalysisTemplateSpec>(doc, file) {
+                    Ok((metadata, spec)) => {
+                        let template = AnalysisTemplate { metadata, spec };
+                        if let Err(e) = check_template(&template) {
+                            errors.push(ManifestError {
+                                path: e.0,
+                                ..at(e.1)
+                            });
+                        } else {
+                            set.templates.push(template);
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            Some(other) => errors.push(ManifestError {
+                path: "kind".into(),
+                ..at(ManifestErrorKind::Kind {
+                    found: other.into(),
+                })
+            }),
+            None => errors.push(ManifestError {
+                path: "kind".into(),
+                ..at(ManifestErrorKind::Schema {
+                    message: "missing field `kind`".into(),
+                })
+            }),
+        }
+    }
+    check_duplicates(&set, file, &mut errors);
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(ManifestErrors(errors))
+    }
+}
+
+fn typed<M: DeserializeOwned, S: DeserializeOwned>(
+    doc: serde_yaml_ng::Deserializer<'_>,
+    file: &Path,
+) -> Result<(M, S), ManifestError> {
+    serde_path_to_error::deserialize::<_, Document<M, S>>(doc)
+        .map(|d| (d.metadata, d.spec))
+        .map_err(|e| serde_error(file, &e))
+}
+
+fn serde_error(file: &Path, e: &serde_path_to_error::Error<serde_yaml_ng::Error>) -> ManifestError {
+    let location = e.inner().location();
+    let mut message = e.inner().to_string();
+    // serde_yaml_ng repeats the path and location in its message; keep only what was wrong.
+    if let Some(idx) = message.find(" at line ") {
+        message.truncate(idx);
+    }
+    let path = e.path().to_string();
+    if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
+        message = rest.to_string();
+    }
+    ManifestError {
+        file: file.to_path_buf(),
+        line: location.as_ref().map(|l| l.line()),
+        column: location.as_ref().map(|l| l.column()),
+        path,
+        kind: ManifestErrorKind::Schema { message },
+    }
+}
+
+/// Checks that cross fields of one app.
+fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
+    let Strategy::Canary(canary) = &app.spec.strategy;
+    if canary.steps.is_empty() {
+        return Err((
+            "spec.strategy.canary.steps".into(),
+            ManifestErrorKind::NoSteps,
+        ));
+    }
+    for (i, step) in canary.steps.iter().enumerate() {
+        if let CanaryStep::Analysis(a) = step {
+            if a.templates.is_empty() {
+                let path = format!("spec.strategy.canary.steps[{i}].analysis.templates");
+                return Err((path, ManifestErrorKind::NoTemplates));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_template(t: &AnalysisTemplate) -> Result<(), (String, ManifestErrorKind)> {
+    for (i, m) in t.spec.metrics.iter().enumerate() {
+        let path = format!("spec.metrics[{i}]");
+        if m.success_condition.is_none() && m.failure_condition.is_none() {
+            return Err((path, ManifestErrorKind::NoCondition));
+        }
+        if m.count == Some(0) {
+            return Err((format!("{path}.count"), ManifestErrorKind::ZeroCount));
+        }
+        if m.count() > 1 && m.interval.is_none() {
+            return Err((
+                format!("{path}.interval"),
+                ManifestErrorKind::CountWithoutInterval,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_duplicates(set: &ManifestSet, file: &Path, errors: &mut Vec<ManifestError>) {
+    let mut seen = BTreeSet::new();
+    for m in set.manifests() {
+        if !seen.insert((m.kind(), m.name().to_string())) {
+            errors.push(ManifestError {
+                file: file.to_path_buf(),
+                line: None,
+                column: None,
+                path: "metadata.name".into(),
+                kind: ManifestErrorKind::Duplicate {
+                    kind: m.kind(),
+                    name: m.name().into(),
+                },
+            });
+        }
+    }
+}
+
+/// 1-based line on which each YAML document starts (after a `---` separator, or line 1).
+fn document_start_lines(text: &str) -> Vec<usize> {
+    let mut starts = vec![1];
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("---") && i > 0 {
+            starts.push(i + 2);
+        } else if line.starts_with("---") && i == 0 {
+            starts[0] = 2;
+        }
+    }
+    starts
+}
+
+/// Reads one manifest file.
+///
+/// # Errors
+/// The file cannot be read, or its documents are invalid.
+pub fn load_file(path: &Path) -> Result<ManifestSet, ManifestErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ManifestErrors(vec![ManifestError {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            path: String::new(),
+            kind: ManifestErrorKind::Io(e),
+        }])
+    })?;
+    load_str(&text, path)
+}
+
+/// Reads a file, or every `.yaml`/`.yml` file of a directory (in name order), as one set.
+///
+/// # Errors
+/// Any file that cannot be read or is invalid; documents duplicated across files.
+pub fn load_dir(path: &Path) -> Result<ManifestSet, ManifestErrors> {
+    if !path.is_dir() {
+        return load_file(path);
+    }
+    let io_error = |e| {
+        ManifestErrors(vec![ManifestError {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            path: String::new(),
+            kind: ManifestErrorKind::Io(e),
+        }])
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io_error)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ManifestErrors(vec![ManifestError {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            path: String::new(),
+            kind: ManifestErrorKind::EmptyDirectory,
+        }]));
+    }
+    let mut set = ManifestSet::default();
+    let mut errors = Vec::new();
+    for file in files {
+        match load_file(&file) {
+            Ok(s) => set.extend(s),
+            Err(e) => errors.extend(e.0),
+        }
+    }
+    check_duplicates(&set, path, &mut errors);
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(ManifestErrors(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+const GOOD: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: checkout}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {process: {command: ["./checkout", "--port", "{port}"], instances: 2}}
+  healthCheck: {path: /health, interval: 2s, timeout: 1s, healthyThreshold: 2, unhealthyThreshold: 2}
+  strategy:
+    canary:
+      stickiness: {header: x-user-id}
+      steps:
+        - setWeight: 5
+        - pause: {duration: 30s}
+        - analysis: {templates: [error-budget]}
+        - setWeight: 50
+        - pause: {}
+        - setWeight: 100
+  rollbackPolicy: {errorRate: {max: 0.05}, latencyIncrease: {max: 1.5}, window: 1m, consecutiveFailures: 3}
+---
+apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: error-budget}
+spec:
+  metrics:
+    - name: errors
+      provider: {builtin: {metric: error_rate}}
+      successCondition: result < 0.01
+      interval: 10s
+      count: 6
+      failureLimit: 1
+"#;
+
+fn errors(text: &str) -> Vec<ManifestError> {
+    load_str(text, Path::new("m.yaml")).unwrap_err().0
+}
+
+#[test]
+fn loads_the_design_example() {
+    let set = load_str(GOOD, Path::new("m.yaml")).unwrap();
+    assert_eq!(set.apps.len(), 1);
+    assert_eq!(set.templates.len(), 1);
+    let app = &set.apps[0];
+    assert_eq!(app.metadata.name.as_str(), "checkout");
+    let Strategy::Canary(c) = &app.spec.strategy;
+    assert_eq!(c.steps.len(), 6);
+    assert!(matches!(c.steps[0], CanaryStep::SetWeight(w) if w.get() == 5));
+    assert_eq!(set.templates[0].spec.metrics[0].count(), 6);
+    set.check_references(&BTreeSet::new()).unwrap();
+}
+
+#[test]
+fn unknown_field_names_line_column_and_path() {
+    let text = GOOD.replace("healthyThreshold: 2,", "healthyThreshold: 2, bogus: 1,");
+    let e = &errors(&text)[0];
+    assert_eq!(e.line, Some(7));
+    assert_eq!(e.path, "spec.healthCheck.bogus");
+    let shown = e.to_string();
+    assert!(shown.starts_with("m.yaml:7:"), "{shown}");
+    assert!(shown.contains("unknown field `bogus`"), "{shown}");
+}
+
+#[test]
+fn weight_out_of_range_is_located() {
+    let text = GOOD.replace("setWeight: 50", "setWeight: 150");
+    let e = &errors(&text)[0];
+    assert_eq!(e.line, Some(15));
+    assert_eq!(e.path, "spec.strategy.canary.steps[3].setWeight");
+    assert!(
+        e.to_string()
+            .contains("expected a percentage from 0 to 100, got 150"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_condition_and_duration_are_located_in_the_second_document() {
+    let text = GOOD
+        .replace("result < 0.01", "result <<< 0.01")
+        .replace("interval: 10s", "interval: ten");
+    let e = &errors(&text)[0];
+    // Values that fail their own validation are located at the object holding them.
+    assert_eq!(e.line, Some(25));
+    assert_eq!(e.path, "spec.metrics[0].successCondition");
+    assert!(
+        e.to_string().contains("expected a condition expression"),
+        "{e}"
+    );
+    let text = GOOD.replace("interval: 10s", "interval: ten");
+    let e = &errors(&text)[0];
+    assert_eq!(e.line, Some(25));
+    assert_eq!(e.path, "spec.metrics[0].interval");
+    assert!(e.to_string().contains("expected a duration"), "{e}");
+}
+
+#[test]
+fn every_bad_document_is_reported() {
+    let text = GOOD
+        .replace("setWeight: 5\n", "setWeight: -1\n")
+        .replace("count: 6", "count: 0");
+    let all = errors(&text);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1].path, "spec.metrics[0].count");
+}
+
+#[test]
+fn api_version_and_kind_are_checked() {
+    let e = &errors(&GOOD.replacen("switchyard.dev/v1alpha1", "v2", 1))[0];
+    assert!(matches!(e.kind, ManifestErrorKind::ApiVersion { .. }));
+    assert_eq!(e.path, "apiVersion");
+    let e = &errors(&GOOD.replacen("kind: App", "kind: Ap", 1))[0];
+    assert!(e.to_string().contains("unknown kind `Ap`"), "{e}");
+    assert_eq!(e.line, Some(1));
+}
+
+#[test]
+fn second_document_error_carries_its_start_line() {
+    let e = &errors(&GOOD.replacen("kind: AnalysisTemplate", "kind: Nope", 1))[0];
+    assert_eq!(e.line, Some(20));
+}
+
+#[test]
+fn cross_field_rules() {
+    let e = &errors(&GOOD.replace("      successCondition: result < 0.01\n", ""))[0];
+    assert!(matches!(e.kind, ManifestErrorKind::NoCondition));
+    let e = &errors(&GOOD.replace("      interval: 10s\n", ""))[0];
+    assert!(matches!(e.kind, ManifestErrorKind::CountWithoutInterval));
+    let text = GOOD.replace(
+        "analysis: {templates: [error-budget]}",
+        "analysis: {templates: []}",
+    );
+    assert!(matches!(
+        errors(&text)[0].kind,
+        ManifestErrorKind::NoTemplates
+    ));
+}
+
+#[test]
+fn duplicates_and_missing_references() {
+    let twice = format!("{GOOD}---\n{}", GOOD.split("---\n").nth(1).unwrap());
+    assert!(matches!(
+        errors(&twice)[0].kind,
+        ManifestErrorKind::Duplicate { .. }
+    ));
+    let only_app = GOOD.split("---\n").next().unwrap();
+    let set = load_str(only_app, Path::new("m.yaml")).unwrap();
+    let e = set.check_references(&BTreeSet::new()).unwrap_err();
+    assert_eq!(
+        e.0[0].path,
+        "spec.strategy.canary.steps[2].analysis.templates[0]"
+    );
+    let applied = BTreeSet::from(["error-budget".to_string()]);
+    set.check_references(&applied).unwrap();
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let e = &errors("apiVersion: switchyard.dev/v1alpha1\nkind: App\nmetadata: {name: x\n")[0];
+    assert!(e.line.is_some(), "{e}");
+}
+
+#[test]
+fn runtime_needs_exactly_one_kind() {
+    let text = GOOD.replace("runtime: {process:", "runtime: {docker:");
+    let e = &errors(&text)[0];
+    assert_eq!(e.path, "spec.runtime");
+    assert!(e.to_string().contains("unknown variant `docker`"), "{e}");
+}

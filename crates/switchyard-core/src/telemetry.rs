@@ -1,0 +1,68 @@
+//! What the data plane tells the control plane about a release: request counts by status class
+//! and latency quantiles over a trailing window. The proxy produces it; analysis consumes it.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Aggregated traffic of one release over a trailing window.
+///
+/// Quantiles are `None` when the window saw no request: an empty window has no latency, and
+/// reporting zero would make a silent release look fast.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowStats {
+    /// Length of the window these numbers cover.
+    #[serde(with = "crate::duration::serde_secs_f64")]
+    pub window: Duration,
+    /// Every request answered (any status, including proxy-generated 5xx).
+    pub requests: u64,
+    /// Responses with status 1xx/2xx/3xx/4xx/5xx, in that order.
+    pub status_classes: [u64; 5],
+    /// Requests that never got an upstream response (connect failure, timeout), counted as 5xx too.
+    pub upstream_failures: u64,
+    /// Latency quantiles in seconds.
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+    /// Mean latency in seconds.
+    pub mean: Option<f64>,
+}
+
+impl WindowStats {
+    /// Responses with a 5xx status (which includes upstream failures).
+    pub fn errors(&self) -> u64 {
+        self.status_classes[4]
+    }
+
+    /// Share of requests answered 5xx, `None` without traffic.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.errors() as f64 / self.requests as f64)
+    }
+
+    /// Share of requests not answered 5xx, `None` without traffic.
+    pub fn success_rate(&self) -> Option<f64> {
+        self.error_rate().map(|e| 1.0 - e)
+    }
+
+    /// Requests per second over the window.
+    pub fn rps(&self) -> f64 {
+        let secs = self.window.as_secs_f64();
+        if secs > 0.0 {
+            self.requests as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Read access to per-release traffic, implemented by the proxy.
+pub trait ReleaseMetrics: Send + Sync {
+    /// Traffic of `release` of `app` over the trailing `window`; `None` when the app or release
+    /// is unknown to the data plane.
+    fn window(&self, app: &str, release: &str, window: Duration) -> Option<WindowStats>;
+
+    /// Raw latency samples are not kept; this returns a latency histogram summary instead:
+    /// `(upper_bound_seconds, count)` buckets of the window, for distribution comparisons.
+    fn latency_buckets(&self, app: &str, release: &str, window: Duration) -> Vec<(f64, u64)>;
+}
