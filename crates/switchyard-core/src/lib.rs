@@ -6,16 +6,21 @@
 //! - [`expr`]: condition expressions (`result < 0.01`).
 //! - [`time`]: timestamps as data, and the clock port.
 //! - [`telemetry`]: what the data plane reports per release.
+//! - [`release`]: one version of an app, resolved for a runtime.
+//! - [`ports`]: the store and runtime traits adapters implement.
 //! - [`duration`]: humantime durations in manifests.
 
 pub mod duration;
 pub mod expr;
 pub mod manifest;
 pub mod name;
+pub mod ports;
+pub mod release;
 pub mod telemetry;
 pub mod time;
 
 pub use expr::{Condition, Value};
 pub use name::{AppName, ObjectName, Version};
+pub use release::{Release, Workload};
 pub use telemetry::{ReleaseMetrics, WindowStats};
 pub use time::{Clock, SystemClock, Timestamp};

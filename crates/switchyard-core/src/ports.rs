@@ -1,0 +1,15 @@
+//! The traits adapters implement: the state store and the workload runtime. Callers depend on
+//! these, never on an adapter, so SQLite can become PostgreSQL and processes can become pods
+//! without changing them.
+
+pub mod runtime;
+pub mod store;
+
+pub use runtime::{RuntimeError, WorkloadRuntime};
+pub use store::{
+    AppRecord, ApplyOutcome, EventKind, EventQuery, EventRecord, NewEvent, RolloutId,
+    RolloutRecord, RolloutUpdate, StateStore, StoreError,
+};
+
+/// A boxed error from an adapter's backend (database driver, operating system).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -1,0 +1,80 @@
+//! Starting and stopping releases.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::name::{AppName, Version};
+use crate::release::Release;
+
+/// Runs releases: starts their instances, waits until they are healthy, keeps them running and
+/// stops them.
+#[async_trait::async_trait]
+pub trait WorkloadRuntime: Send + Sync + 'static {
+    /// Starts every instance of `release` and returns their addresses once all of them pass the
+    /// health check. On error nothing of the release is left running.
+    ///
+    /// # Errors
+    /// The program cannot be spawned, an instance exits before it is healthy, or it does not
+    /// become healthy within the start timeout.
+    async fn start(&self, release: &Release) -> Result<Vec<SocketAddr>, RuntimeError>;
+
+    /// Stops every instance of a release: SIGTERM, then SIGKILL after the stop timeout.
+    /// Stopping a release that does not run succeeds.
+    ///
+    /// # Errors
+    /// The operating system refused to signal or reap a process.
+    async fn stop(&self, app: &AppName, version: &Version) -> Result<(), RuntimeError>;
+
+    /// Addresses of the release's instances (empty when it does not run).
+    fn endpoints(&self, app: &AppName, version: &Version) -> Vec<SocketAddr>;
+
+    /// Stops everything this runtime started (daemon shutdown).
+    async fn shutdown(&self);
+}
+
+/// Why a release could not be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot start `{program}`: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("instance {instance} exited with {status} before it became healthy (log: {})", log.display())]
+    ExitedEarly {
+        instance: u32,
+        status: String,
+        log: PathBuf,
+    },
+    #[error("instance {instance} at {address} did not become healthy within {}: {last_error}", crate::duration::format(*timeout))]
+    NeverHealthy {
+        instance: u32,
+        address: SocketAddr,
+        timeout: Duration,
+        last_error: String,
+    },
+    #[error("no free port for instance {instance}: {source}")]
+    NoFreePort {
+        instance: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "static release `{version}` has no addresses: list them in the manifest or pass --address"
+    )]
+    NoAddresses { version: Version },
+    #[error("cannot create log directory {}: {source}", path.display())]
+    LogDirectory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot stop instance {instance}: {source}")]
+    Stop {
+        instance: u32,
+        #[source]
+        source: std::io::Error,
+    },
+}

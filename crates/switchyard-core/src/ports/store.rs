@@ -1,0 +1,266 @@
+//! Durable state: applied manifests, each app's stable release, rollouts and the event log.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::BoxError;
+use crate::manifest::{AnalysisTemplate, App, ManifestSet};
+use crate::name::{AppName, ObjectName, Version};
+use crate::release::Release;
+use crate::time::Timestamp;
+
+/// Identifies a rollout.
+pub type RolloutId = i64;
+
+/// The durable state of Switchyard. Every write is atomic: it happens whole, with its events,
+/// or not at all.
+#[async_trait::async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    /// Stores every manifest of `set` (insert or replace by kind and name) and appends one
+    /// `ManifestApplied` event per document whose content changed, in one transaction.
+    ///
+    /// # Errors
+    /// Backend failures; nothing is stored then.
+    async fn apply(
+        &self,
+        set: &ManifestSet,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<ApplyOutcome, StoreError>;
+
+    /// # Errors
+    /// Backend failures, or a stored document that no longer parses (`Corrupt`).
+    async fn app(&self, name: &AppName) -> Result<Option<AppRecord>, StoreError>;
+
+    /// All apps, by name.
+    ///
+    /// # Errors
+    /// As [`StateStore::app`].
+    async fn apps(&self) -> Result<Vec<AppRecord>, StoreError>;
+
+    /// # Errors
+    /// As [`StateStore::app`].
+    async fn template(&self, name: &ObjectName) -> Result<Option<AnalysisTemplate>, StoreError>;
+
+    /// Names of every applied analysis template.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn template_names(&self) -> Result<BTreeSet<String>, StoreError>;
+
+    /// Sets the stable release of an app outside any rollout (its first release) and appends
+    /// `events`.
+    ///
+    /// # Errors
+    /// `UnknownApp`, backend failures.
+    async fn set_stable(
+        &self,
+        app: &AppName,
+        release: &Release,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Creates an active rollout for `app` and appends `events`.
+    ///
+    /// # Errors
+    /// `RolloutInProgress` when the app already has an active rollout; `UnknownApp`.
+    async fn create_rollout(
+        &self,
+        app: &AppName,
+        version: &Version,
+        phase: &str,
+        state: &serde_json::Value,
+        events: &[NewEvent],
+    ) -> Result<RolloutId, StoreError>;
+
+    /// Replaces a rollout's state, optionally the app's stable release, and appends `events`,
+    /// in one transaction.
+    ///
+    /// # Errors
+    /// `UnknownRollout`, backend failures.
+    async fn update_rollout(&self, update: &RolloutUpdate) -> Result<(), StoreError>;
+
+    /// # Errors
+    /// Backend failures.
+    async fn rollout(&self, id: RolloutId) -> Result<Option<RolloutRecord>, StoreError>;
+
+    /// The most recent rollout of an app, active or not.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn latest_rollout(&self, app: &AppName) -> Result<Option<RolloutRecord>, StoreError>;
+
+    /// Every active rollout, oldest first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn active_rollouts(&self) -> Result<Vec<RolloutRecord>, StoreError>;
+
+    /// Appends events outside any other change.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
+
+    /// Events matching `query`, oldest first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError>;
+}
+
+/// What `apply` changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApplyOutcome {
+    /// `(kind, name, "created" | "configured" | "unchanged")` per document.
+    pub results: Vec<(String, String, String)>,
+}
+
+/// An app as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub manifest: App,
+    /// Bumped each time the manifest changes.
+    pub generation: u64,
+    /// The release taking traffic when no rollout runs; `None` before the first deploy.
+    pub stable: Option<Release>,
+    pub updated_at: Timestamp,
+}
+
+/// A rollout as stored. `state` belongs to the rollout engine; the store does not read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutRecord {
+    pub id: RolloutId,
+    pub app: AppName,
+    pub version: Version,
+    pub phase: String,
+    pub active: bool,
+    pub state: serde_json::Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One atomic change to a rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutUpdate {
+    pub id: RolloutId,
+    pub phase: String,
+    pub active: bool,
+    pub state: serde_json::Value,
+    /// When set, becomes the app's stable release in the same transaction.
+    pub stable: Option<Release>,
+    pub events: Vec<NewEvent>,
+    pub at: Timestamp,
+}
+
+/// Kinds of events in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ManifestApplied,
+    ReleaseStarted,
+    ReleaseFailed,
+    ReleaseStopped,
+    RolloutStarted,
+    StepStarted,
+    WeightChanged,
+    Measurement,
+    Verdict,
+    PolicyBreach,
+    Paused,
+    Resumed,
+    Promoted,
+    Aborted,
+    RolledBack,
+    Failed,
+    Succeeded,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ManifestApplied => "manifest_applied",
+            EventKind::ReleaseStarted => "release_started",
+            EventKind::ReleaseFailed => "release_failed",
+            EventKind::ReleaseStopped => "release_stopped",
+            EventKind::RolloutStarted => "rollout_started",
+            EventKind::StepStarted => "step_started",
+            EventKind::WeightChanged => "weight_changed",
+            EventKind::Measurement => "measurement",
+            EventKind::Verdict => "verdict",
+            EventKind::PolicyBreach => "policy_breach",
+            EventKind::Paused => "paused",
+            EventKind::Resumed => "resumed",
+            EventKind::Promoted => "promoted",
+            EventKind::Aborted => "aborted",
+            EventKind::RolledBack => "rolled_back",
+            EventKind::Failed => "failed",
+            EventKind::Succeeded => "succeeded",
+        }
+    }
+
+    /// # Errors
+    /// Returns the text back when it names no kind.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(text.into())).map_err(|_| text.to_string())
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub at: Timestamp,
+    pub app: Option<AppName>,
+    pub rollout: Option<RolloutId>,
+    pub kind: EventKind,
+    /// Who caused it: `user:<name>`, `controller`, `policy`, `analysis`.
+    pub actor: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Structured details (weights, measured values, evidence).
+    pub data: serde_json::Value,
+}
+
+/// An event as stored, with its position in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub event: NewEvent,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    pub app: Option<AppName>,
+    pub rollout: Option<RolloutId>,
+    pub kinds: Vec<EventKind>,
+    /// Only events with a larger id (for following the log).
+    pub after: Option<i64>,
+    /// At most this many, the most recent ones (still returned oldest first).
+    pub limit: Option<u32>,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("app `{0}` does not exist; apply its manifest first")]
+    UnknownApp(AppName),
+    #[error("rollout {0} does not exist")]
+    UnknownRollout(RolloutId),
+    #[error("app `{app}` already has a rollout in progress (rollout {rollout})")]
+    RolloutInProgress { app: AppName, rollout: RolloutId },
+    #[error("stored {what} cannot be read back: {source}")]
+    Corrupt {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("store backend failed while trying to {operation}: {source}")]
+    Backend {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+}

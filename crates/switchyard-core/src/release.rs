@@ -1,0 +1,53 @@
+//! A release: one version of an app, resolved from the manifest and the deploy request into
+//! exactly what a runtime needs to start it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::serde_humantime;
+use crate::manifest::app::HealthCheck;
+use crate::name::{AppName, Version};
+
+/// One version of an app, ready to be started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Release {
+    pub app: AppName,
+    pub version: Version,
+    pub workload: Workload,
+    pub health_check: HealthCheck,
+}
+
+/// How the release's instances run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Workload {
+    /// Child processes of the daemon. `argv` still holds `{port}`, replaced per instance.
+    Process {
+        argv: Vec<String>,
+        env: BTreeMap<String, String>,
+        working_dir: Option<PathBuf>,
+        instances: u32,
+        #[serde(with = "serde_humantime")]
+        start_timeout: Duration,
+        #[serde(with = "serde_humantime")]
+        stop_timeout: Duration,
+    },
+    /// Already running elsewhere; only routed to.
+    Static {
+        addresses: Vec<SocketAddr>,
+        #[serde(with = "serde_humantime")]
+        start_timeout: Duration,
+    },
+}
+
+impl Release {
+    /// A short identifier for logs and file names: `app@version`.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.app, self.version)
+    }
+}
