@@ -1,1 +1,41 @@
-//! switchyard-proxy.
+//! Switchyard's data plane: an HTTP proxy that splits one app's traffic between releases.
+//!
+//! It does: HTTP/1.1 and HTTP/2 (h2c) on one listener, streaming bodies, upgrades; routing by
+//! header/cookie/path match, weighted split and sticky buckets; mirroring; load balancing over
+//! instances with health checks and ejection; per-release telemetry (windowed histograms for the
+//! analysis engine, Prometheus text for everyone else); limits against bad clients.
+//! It does not: terminate TLS, decide weights (the rollout controller does), or start instances.
+//!
+//! Route matching ([`route`], [`bucket`]) is pure and tested without sockets; everything that
+//! touches a socket sits in [`server`], [`forward`], [`upstream`] and [`tunnel`].
+
+mod app;
+mod balancer;
+mod body;
+pub mod bucket;
+pub mod config;
+mod endpoint;
+mod error;
+mod failure;
+mod forward;
+mod headers;
+mod health;
+mod idle;
+mod mirror;
+mod proxy;
+pub mod route;
+mod server;
+pub mod table;
+pub mod telemetry;
+mod tunnel;
+mod upstream;
+
+pub use config::{HealthCheck, ProxyConfig};
+pub use error::ProxyError;
+pub use proxy::AppProxy;
+pub use route::{RouteDecision, RouteError, RouteReason, Router};
+pub use table::{
+    AffinityCookie, Backend, HeaderRoute, Mirror, RequestMatch, RoutingTable, Stickiness,
+    StickinessKey, TableError, ValueMatch,
+};
+pub use telemetry::Telemetry;

@@ -1,0 +1,221 @@
+//! One app's serving state: the active routing table (swapped atomically), the instances it
+//! refers to, their pooled connections, and the swap logic that drains removed instances.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ProxyConfig;
+use crate::endpoint::Endpoint;
+use crate::health;
+use crate::route::Router;
+use crate::table::RoutingTable;
+use crate::telemetry::{ReleaseStats, Telemetry};
+use crate::upstream::Upstream;
+
+/// A routing table resolved against live instances and telemetry handles. Requests load it once
+/// and keep it until they finish, so a swap never changes a request's release midway.
+#[derive(Debug)]
+pub struct ActiveTable {
+    pub router: Router,
+    pub releases: Vec<ActiveRelease>,
+}
+
+#[derive(Debug)]
+pub struct ActiveRelease {
+    pub name: String,
+    pub endpoints: Vec<Arc<Endpoint>>,
+    pub stats: Arc<ReleaseStats>,
+}
+
+#[derive(Debug, Default)]
+struct Instances {
+    live: HashMap<SocketAddr, Arc<Endpoint>>,
+    draining: HashMap<SocketAddr, Arc<Endpoint>>,
+}
+
+/// Everything the request path of one app needs.
+#[derive(Debug)]
+pub struct AppState {
+    pub app: String,
+    pub config: ProxyConfig,
+    pub telemetry: Arc<Telemetry>,
+    pub active: ArcSwap<ActiveTable>,
+    pub upstream: Upstream,
+    instances: Mutex<Instances>,
+    /// Bumped on every swap so health checkers pick up a changed configuration.
+    pub table_changed: watch::Sender<u64>,
+    /// Background work (health checks, drains, tunnels, mirrors) and its stop signals.
+    pub tasks: TaskTracker,
+    /// Stops health checks and drains: the app is shutting down.
+    pub stop: CancellationToken,
+    /// Cuts upgraded tunnels and mirrors: the grace period is over.
+    pub force: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(app: &str, config: ProxyConfig, telemetry: Arc<Telemetry>) -> Arc<Self> {
+        let upstream = Upstream::new(&config);
+        let empty = ActiveTable {
+            router: Router::new(RoutingTable::default()),
+            releases: Vec::new(),
+        };
+        Arc::new(AppState {
+            app: app.to_owned(),
+            config,
+            telemetry,
+            active: ArcSwap::from_pointee(empty),
+            upstream,
+            instances: Mutex::default(),
+            table_changed: watch::Sender::new(0),
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            force: CancellationToken::new(),
+        })
+    }
+
+    /// Swaps in `table`; instances no longer listed drain in the background.
+    pub fn set_routes(self: &Arc<Self>, table: RoutingTable) {
+        let mut instances = self
+            .instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut wanted: HashMap<SocketAddr, Arc<Endpoint>> = HashMap::new();
+        let releases = table
+            .backends
+            .iter()
+            .map(|b| ActiveRelease {
+                name: b.release.clone(),
+                endpoints: b
+                    .endpoints
+                    .iter()
+                    .map(|a| self.instance(&mut instances, &mut wanted, *a))
+                    .collect(),
+                stats: self.telemetry.release(&self.app, &b.release),
+            })
+            .collect();
+        let removed: Vec<_> = instances
+            .live
+            .keys()
+            .filter(|a| !wanted.contains_key(a))
+            .copied()
+            .collect();
+        instances.live = wanted;
+        for addr in removed {
+            if let Some(e) = self.instances_remove(&mut instances, addr) {
+                self.spawn_drain(e);
+            }
+        }
+        self.active.store(Arc::new(ActiveTable {
+            router: Router::new(table),
+            releases,
+        }));
+        drop(instances);
+        self.table_changed.send_modify(|g| *g += 1);
+    }
+
+    fn instance(
+        self: &Arc<Self>,
+        instances: &mut Instances,
+        wanted: &mut HashMap<SocketAddr, Arc<Endpoint>>,
+        addr: SocketAddr,
+    ) -> Arc<Endpoint> {
+        if let Some(e) = wanted.get(&addr) {
+            return e.clone();
+        }
+        let e = match instances
+            .live
+            .get(&addr)
+            .or_else(|| instances.draining.get(&addr))
+        {
+            Some(e) => e.clone(),
+            None => {
+                let e = Arc::new(Endpoint::new(addr));
+                self.telemetry
+                    .set_endpoint_healthy(&self.app, &e.label, true);
+                health::spawn(self, e.clone());
+                e
+            }
+        };
+        // Re-listed while draining: it serves again and its drain no longer applies.
+        instances.draining.remove(&addr);
+        wanted.insert(addr, e.clone());
+        e
+    }
+
+    fn instances_remove(
+        &self,
+        instances: &mut Instances,
+        addr: SocketAddr,
+    ) -> Option<Arc<Endpoint>> {
+        let e = instances.live.get(&addr).cloned()?;
+        instances.draining.insert(addr, e.clone());
+        Some(e)
+    }
+
+    /// Waits (polling, as in-flight counts are plain atomics) until the removed instance has no
+    /// request in flight or the drain deadline passes, then cuts what is left.
+    fn spawn_drain(self: &Arc<Self>, endpoint: Arc<Endpoint>) {
+        let app = self.clone();
+        let deadline = Instant::now() + self.config.drain_timeout;
+        self.tasks.spawn(async move {
+            while endpoint.in_flight() > 0 && Instant::now() < deadline && !app.stop.is_cancelled()
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let mut instances = app.instances.lock().unwrap_or_else(PoisonError::into_inner);
+            let still_removed = instances
+                .draining
+                .get(&endpoint.addr)
+                .is_some_and(|e| Arc::ptr_eq(e, &endpoint));
+            if still_removed {
+                instances.draining.remove(&endpoint.addr);
+                endpoint.removed.cancel();
+                app.telemetry.remove_endpoint(&app.app, &endpoint.label);
+            }
+        });
+    }
+
+    /// Resolves when `addr` is neither serving nor draining.
+    pub async fn drained(&self, addr: SocketAddr) {
+        let draining = {
+            let instances = self
+                .instances
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            instances.draining.get(&addr).cloned()
+        };
+        if let Some(e) = draining {
+            e.removed.cancelled().await;
+        }
+    }
+
+    /// Passive health: a success resets the failure streak, a failure may eject the instance.
+    pub fn observe(&self, endpoint: &Endpoint, ok: bool) {
+        if ok {
+            endpoint.on_success();
+            return;
+        }
+        let c = &self.config;
+        if endpoint.on_failure(
+            Instant::now(),
+            c.eject_consecutive_failures,
+            c.eject_duration,
+        ) {
+            tracing::warn!(app = %self.app, endpoint = %endpoint.label, "ejecting instance after consecutive failures");
+            self.telemetry.count_ejection(&self.app, &endpoint.label);
+        }
+    }
+
+    /// Stops background work of this app (health checks, drains).
+    pub fn stop(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+    }
+}

@@ -1,0 +1,89 @@
+//! [`AppProxy`]: one listener serving one app.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Request;
+use hyper::body::Incoming;
+
+use crate::app::AppState;
+use crate::config::ProxyConfig;
+use crate::error::ProxyError;
+use crate::failure::ProxyFailure;
+use crate::server::{Dispatch, Listener};
+use crate::table::RoutingTable;
+use crate::telemetry::Telemetry;
+
+/// A listener for one app. Serves 503 until the first [`AppProxy::set_routes`].
+#[derive(Debug)]
+pub struct AppProxy {
+    state: Arc<AppState>,
+    listener: Listener,
+}
+
+#[derive(Debug)]
+struct SingleApp(Arc<AppState>);
+
+impl Dispatch for SingleApp {
+    fn app_for(&self, _req: &Request<Incoming>) -> Result<Arc<AppState>, ProxyFailure> {
+        Ok(self.0.clone())
+    }
+
+    fn apps(&self) -> Vec<Arc<AppState>> {
+        vec![self.0.clone()]
+    }
+}
+
+impl AppProxy {
+    /// Listens on `listen` (port 0 picks a free port) for `app`.
+    ///
+    /// # Errors
+    /// [`ProxyError::Bind`] naming the address when it cannot be bound (e.g. in use).
+    pub async fn bind(
+        app: &str,
+        listen: SocketAddr,
+        config: ProxyConfig,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<AppProxy, ProxyError> {
+        let state = AppState::new(app, config, telemetry);
+        let listener =
+            Listener::bind(listen, &state.config, Arc::new(SingleApp(state.clone()))).await?;
+        tracing::info!(app, addr = %listener.local_addr(), "proxy listening");
+        Ok(AppProxy { state, listener })
+    }
+
+    /// The bound address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr()
+    }
+
+    /// The app this listener serves.
+    pub fn app(&self) -> &str {
+        &self.state.app
+    }
+
+    /// Swaps the routing table atomically. Requests already routed finish on the table they
+    /// started with; instances no longer listed drain (see [`ProxyConfig::drain_timeout`]).
+    pub fn set_routes(&self, table: RoutingTable) {
+        self.state.set_routes(table);
+    }
+
+    /// The routing table in force.
+    pub fn routes(&self) -> RoutingTable {
+        self.state.active.load().router.table().clone()
+    }
+
+    /// Resolves once `endpoint`, removed by an earlier [`AppProxy::set_routes`], has finished its
+    /// in-flight requests or had them cut at the drain deadline. Immediate for instances that
+    /// are not draining. Use it before stopping an old instance.
+    pub async fn drained(&self, endpoint: SocketAddr) {
+        self.state.drained(endpoint).await;
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `grace`, then forces the rest
+    /// closed.
+    pub async fn shutdown(self, grace: Duration) {
+        self.listener.shutdown(grace, &[self.state]).await;
+    }
+}

@@ -1,0 +1,210 @@
+//! The listening side: accept loop, HTTP/1.1 and HTTP/2 (prior knowledge, h2c) on one socket via
+//! hyper-util's auto builder, request limits, idle connection timeout, graceful shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::AppState;
+use crate::body::ProxyBody;
+use crate::config::ProxyConfig;
+use crate::error::ProxyError;
+use crate::failure::ProxyFailure;
+use crate::forward;
+use crate::idle::IdleIo;
+
+/// Picks the app that serves a request on a listener.
+pub trait Dispatch: Send + Sync + 'static {
+    /// # Errors
+    /// [`ProxyFailure::NoApp`] when no app matches.
+    fn app_for(&self, req: &Request<Incoming>) -> Result<Arc<AppState>, ProxyFailure>;
+    /// Every app reachable through this listener, for shutdown.
+    fn apps(&self) -> Vec<Arc<AppState>>;
+}
+
+/// A running listener.
+#[derive(Debug)]
+pub struct Listener {
+    local_addr: SocketAddr,
+    stop_accepting: CancellationToken,
+    force: CancellationToken,
+    connections: TaskTracker,
+    accept: JoinHandle<()>,
+}
+
+impl Listener {
+    pub async fn bind(
+        listen: SocketAddr,
+        config: &ProxyConfig,
+        dispatch: Arc<dyn Dispatch>,
+    ) -> Result<Self, ProxyError> {
+        let socket = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ProxyError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local_addr = socket
+            .local_addr()
+            .map_err(|source| ProxyError::LocalAddr {
+                addr: listen,
+                source,
+            })?;
+        let stop_accepting = CancellationToken::new();
+        let force = CancellationToken::new();
+        let connections = TaskTracker::new();
+        let builder = Arc::new(http_builder(config));
+        let ctx = ConnContext {
+            dispatch,
+            builder,
+            stop: stop_accepting.clone(),
+            force: force.clone(),
+            idle: config.idle_timeout,
+        };
+        let accept = tokio::spawn(accept_loop(socket, ctx, connections.clone()));
+        Ok(Listener {
+            local_addr,
+            stop_accepting,
+            force,
+            connections,
+            accept,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets open requests finish for up to `grace`, then closes what is left.
+    /// Returns true when everything finished within the grace period.
+    pub async fn shutdown(self, grace: Duration, apps: &[Arc<AppState>]) -> bool {
+        self.stop_accepting.cancel();
+        let _ = self.accept.await;
+        self.connections.close();
+        let drained = tokio::time::timeout(grace, async {
+            self.connections.wait().await;
+            for app in apps {
+                app.stop();
+                app.tasks.wait().await;
+            }
+        })
+        .await
+        .is_ok();
+        if !drained {
+            self.force.cancel();
+            for app in apps {
+                app.force.cancel();
+                app.stop();
+            }
+            self.connections.wait().await;
+            for app in apps {
+                app.tasks.wait().await;
+            }
+        }
+        if drained {
+            tracing::info!(addr = %self.local_addr, "listener drained within the grace period");
+        } else {
+            tracing::warn!(addr = %self.local_addr, "grace period over: open connections were closed");
+        }
+        drained
+    }
+}
+
+fn http_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes.max(8192))
+        .max_headers(config.max_headers)
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(1024)
+        .keep_alive_interval(None);
+    b
+}
+
+#[derive(Clone)]
+struct ConnContext {
+    dispatch: Arc<dyn Dispatch>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stop: CancellationToken,
+    force: CancellationToken,
+    idle: Duration,
+}
+
+async fn accept_loop(socket: TcpListener, ctx: ConnContext, connections: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            r = socket.accept() => r,
+            () = ctx.stop.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                connections.spawn(serve_connection(stream, peer, ctx.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext) {
+    let _ = stream.set_nodelay(true);
+    let io = IdleIo::new(stream);
+    let activity = io.activity();
+    let dispatch = ctx.dispatch.clone();
+    let service = service_fn(move |req: Request<Incoming>| {
+        let dispatch = dispatch.clone();
+        async move { Ok::<Response<ProxyBody>, Infallible>(handle(dispatch.as_ref(), req, peer).await) }
+    });
+    let conn = ctx
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r { tracing::debug!(%peer, error = %e, "connection ended with an error"); }
+                return;
+            }
+            () = ctx.stop.cancelled(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_for(ctx.idle) => {
+                tracing::debug!(%peer, "closing idle connection");
+                return;
+            }
+            () = ctx.force.cancelled() => return,
+        }
+    }
+}
+
+async fn handle(
+    dispatch: &dyn Dispatch,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<ProxyBody> {
+    match dispatch.app_for(&req) {
+        Ok(app) => forward::serve(app, req, peer).await,
+        Err(failure) => failure.into_response(),
+    }
+}

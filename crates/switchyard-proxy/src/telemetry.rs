@@ -1,0 +1,277 @@
+//! Per-release telemetry shared by every listener of a process: windowed histograms that the
+//! analysis engine queries through [`ReleaseMetrics`], and the same traffic as Prometheus metrics.
+
+pub mod names;
+pub mod window;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use switchyard_core::{ReleaseMetrics, WindowStats};
+use tokio::time::Instant;
+
+use names::*;
+use window::WindowRing;
+
+/// Default length of the window ring: the longest window the analysis engine can query.
+pub const DEFAULT_RING_SECONDS: usize = 300;
+
+type Labels = Vec<(&'static str, String)>;
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 100 µs .. ~52 s in factors of 2.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// Process-wide telemetry, keyed by (app, release).
+#[derive(Debug)]
+pub struct Telemetry {
+    started: Instant,
+    ring_seconds: usize,
+    releases: Mutex<HashMap<(String, String), Arc<ReleaseStats>>>,
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    durations: HistogramFamily,
+    failures: Family<Labels, Counter>,
+    in_flight: Family<Labels, Gauge>,
+    mirrored: Family<Labels, Counter>,
+    endpoint_healthy: Family<Labels, Gauge>,
+    ejections: Family<Labels, Counter>,
+}
+
+/// Recording handle of one (app, release), resolved once per routing table so that the hot path
+/// takes one uncontended lock per request and no map lookups.
+#[derive(Debug)]
+pub struct ReleaseStats {
+    started: Instant,
+    ring: Mutex<WindowRing>,
+    by_class: [Counter; 5],
+    duration: Histogram,
+    in_flight: Gauge,
+    mirrored: Counter,
+    failures: Family<Labels, Counter>,
+    labels: Labels,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    /// Telemetry with a [`DEFAULT_RING_SECONDS`] window ring.
+    pub fn new() -> Self {
+        Self::with_ring_seconds(DEFAULT_RING_SECONDS)
+    }
+
+    /// Telemetry answering windows of up to `seconds`.
+    pub fn with_ring_seconds(seconds: usize) -> Self {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let requests = Family::default();
+        let durations =
+            HistogramFamily::new_with_constructor(duration_histogram as fn() -> Histogram);
+        let failures = Family::default();
+        let in_flight = Family::default();
+        let mirrored = Family::default();
+        let endpoint_healthy = Family::default();
+        let ejections = Family::default();
+        registry.register(
+            REQUESTS,
+            "Requests answered, by status class",
+            requests.clone(),
+        );
+        registry.register_with_unit(
+            REQUEST_DURATION,
+            "Time from request received to response head sent",
+            Unit::Seconds,
+            durations.clone(),
+        );
+        registry.register(
+            UPSTREAM_FAILURES,
+            "Requests no upstream answered, by reason",
+            failures.clone(),
+        );
+        registry.register(IN_FLIGHT, "Requests being served", in_flight.clone());
+        registry.register(
+            MIRRORED,
+            "Request copies sent to a mirror release",
+            mirrored.clone(),
+        );
+        registry.register(
+            ENDPOINT_HEALTHY,
+            "1 if the instance receives traffic",
+            endpoint_healthy.clone(),
+        );
+        registry.register(
+            ENDPOINT_EJECTIONS,
+            "Passive ejections of the instance",
+            ejections.clone(),
+        );
+        Telemetry {
+            started: Instant::now(),
+            ring_seconds: seconds,
+            releases: Mutex::new(HashMap::new()),
+            registry,
+            requests,
+            durations,
+            failures,
+            in_flight,
+            mirrored,
+            endpoint_healthy,
+            ejections,
+        }
+    }
+
+    /// The recording handle of (`app`, `release`), created on first use.
+    pub fn release(&self, app: &str, release: &str) -> Arc<ReleaseStats> {
+        let mut releases = self.releases.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (app.to_owned(), release.to_owned());
+        if let Some(s) = releases.get(&key) {
+            return s.clone();
+        }
+        let labels: Labels = vec![
+            (LABEL_APP, app.to_owned()),
+            (LABEL_RELEASE, release.to_owned()),
+        ];
+        let by_class = STATUS_CLASSES.map(|class| {
+            let mut l = labels.clone();
+            l.push((LABEL_STATUS_CLASS, class.to_owned()));
+            self.requests.get_or_create(&l).clone()
+        });
+        let stats = Arc::new(ReleaseStats {
+            started: self.started,
+            ring: Mutex::new(WindowRing::new(self.ring_seconds)),
+            by_class,
+            duration: self.durations.get_or_create(&labels).clone(),
+            in_flight: self.in_flight.get_or_create(&labels).clone(),
+            mirrored: self.mirrored.get_or_create(&labels).clone(),
+            failures: self.failures.clone(),
+            labels,
+        });
+        releases.insert(key, stats.clone());
+        stats
+    }
+
+    /// Marks an instance as receiving traffic or not.
+    pub(crate) fn set_endpoint_healthy(&self, app: &str, endpoint: &str, healthy: bool) {
+        self.endpoint_healthy
+            .get_or_create(&endpoint_labels(app, endpoint))
+            .set(i64::from(healthy));
+    }
+
+    /// Forgets an instance that left every routing table.
+    pub(crate) fn remove_endpoint(&self, app: &str, endpoint: &str) {
+        let labels = endpoint_labels(app, endpoint);
+        self.endpoint_healthy.remove(&labels);
+        self.ejections.remove(&labels);
+    }
+
+    pub(crate) fn count_ejection(&self, app: &str, endpoint: &str) {
+        self.ejections
+            .get_or_create(&endpoint_labels(app, endpoint))
+            .inc();
+    }
+
+    /// Every metric in the Prometheus text exposition format.
+    pub fn encode_prometheus(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    fn lookup(&self, app: &str, release: &str) -> Option<Arc<ReleaseStats>> {
+        let releases = self.releases.lock().unwrap_or_else(PoisonError::into_inner);
+        releases.get(&(app.to_owned(), release.to_owned())).cloned()
+    }
+}
+
+fn endpoint_labels(app: &str, endpoint: &str) -> Labels {
+    vec![
+        (LABEL_APP, app.to_owned()),
+        (LABEL_ENDPOINT, endpoint.to_owned()),
+    ]
+}
+
+impl ReleaseStats {
+    fn now_second(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Records one answered request. `failure` names why the proxy answered instead of an
+    /// upstream, one of the `REASON_*` constants.
+    pub fn record(&self, status: u16, latency: Duration, failure: Option<&'static str>) {
+        let now = self.now_second();
+        self.ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(now, status, failure.is_some(), latency);
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.by_class[class].inc();
+        self.duration.observe(latency.as_secs_f64());
+        if let Some(reason) = failure {
+            let mut l = self.labels.clone();
+            l.push((LABEL_REASON, reason.to_owned()));
+            self.failures.get_or_create(&l).inc();
+        }
+    }
+
+    /// Counts a request in flight until the guard drops.
+    pub fn in_flight(self: &Arc<Self>) -> InFlightGuard {
+        self.in_flight.inc();
+        InFlightGuard(self.clone())
+    }
+
+    pub fn count_mirrored(&self) {
+        self.mirrored.inc();
+    }
+
+    fn snapshot(&self, window: Duration) -> window::WindowSnapshot {
+        self.ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .query(self.now_second(), window)
+    }
+}
+
+/// Decrements the in-flight gauge on drop.
+#[derive(Debug)]
+pub struct InFlightGuard(Arc<ReleaseStats>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+impl ReleaseMetrics for Telemetry {
+    fn window(&self, app: &str, release: &str, window: Duration) -> Option<WindowStats> {
+        Some(self.lookup(app, release)?.snapshot(window).stats)
+    }
+
+    fn latency_buckets(&self, app: &str, release: &str, window: Duration) -> Vec<(f64, u64)> {
+        let Some(h) = self
+            .lookup(app, release)
+            .and_then(|s| s.snapshot(window).latency)
+        else {
+            return Vec::new();
+        };
+        h.iter_recorded()
+            .map(|v| {
+                (
+                    h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6,
+                    v.count_since_last_iteration(),
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,45 @@
+//! Metric names, label keys and label values, in one place so that dashboards and docs can rely
+//! on them. Names are given without the `_total`/unit suffixes that the exposition adds.
+
+/// Prefix of every metric of the data plane.
+pub const PREFIX: &str = "switchyard_proxy";
+
+/// Counter `switchyard_proxy_requests_total`: requests answered, by status class.
+pub const REQUESTS: &str = "requests";
+/// Histogram `switchyard_proxy_request_duration_seconds`: time from request received to
+/// response head sent, in seconds.
+pub const REQUEST_DURATION: &str = "request_duration";
+/// Counter `switchyard_proxy_upstream_failures_total`: requests answered by the proxy because no
+/// upstream answered (by `reason`).
+pub const UPSTREAM_FAILURES: &str = "upstream_failures";
+/// Gauge `switchyard_proxy_in_flight_requests`: requests being served now.
+pub const IN_FLIGHT: &str = "in_flight_requests";
+/// Counter `switchyard_proxy_mirrored_requests_total`: copies sent to a mirror release.
+pub const MIRRORED: &str = "mirrored_requests";
+/// Gauge `switchyard_proxy_endpoint_healthy`: 1 when an instance receives traffic, 0 when it is
+/// failing health checks or ejected.
+pub const ENDPOINT_HEALTHY: &str = "endpoint_healthy";
+/// Counter `switchyard_proxy_endpoint_ejections_total`: passive ejections of an instance.
+pub const ENDPOINT_EJECTIONS: &str = "endpoint_ejections";
+
+/// Label: the app's name.
+pub const LABEL_APP: &str = "app";
+/// Label: the release's name (`stable`, `canary`, ...).
+pub const LABEL_RELEASE: &str = "release";
+/// Label: `1xx` .. `5xx`.
+pub const LABEL_STATUS_CLASS: &str = "status_class";
+/// Label: why an upstream failure happened, one of the `REASON_*` values.
+pub const LABEL_REASON: &str = "reason";
+/// Label: an instance address, `ip:port`.
+pub const LABEL_ENDPOINT: &str = "endpoint";
+
+/// Status class label values, indexed by `status / 100 - 1`.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Reason values of [`UPSTREAM_FAILURES`].
+pub const REASON_NO_ENDPOINT: &str = "no_endpoint";
+pub const REASON_CONNECT: &str = "connect";
+pub const REASON_CONNECT_TIMEOUT: &str = "connect_timeout";
+pub const REASON_RESPONSE_TIMEOUT: &str = "response_timeout";
+pub const REASON_PROTOCOL: &str = "protocol";
+pub const REASON_DRAINED: &str = "drained";

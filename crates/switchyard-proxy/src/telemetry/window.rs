@@ -1,0 +1,201 @@
+//! A ring of one-second slots, each with status-class counts and an HDR latency histogram.
+//! Queries merge the slots of the trailing window exactly (no decay, no approximation beyond
+//! the histogram's two significant digits).
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use switchyard_core::WindowStats;
+
+/// Latencies are recorded in microseconds, from 1 µs up to this many (10 minutes); longer
+/// latencies are clamped to it.
+const MAX_LATENCY_MICROS: u64 = 600_000_000;
+/// Two significant digits keep a slot's histogram around 10 KiB.
+const SIGNIFICANT_DIGITS: u8 = 2;
+
+#[derive(Debug, Default)]
+struct Slot {
+    second: u64,
+    status_classes: [u64; 5],
+    upstream_failures: u64,
+    latency_sum_micros: u64,
+    // Allocated on the first request of a slot and reused after, so idle releases cost little.
+    latency: Option<Histogram<u32>>,
+}
+
+impl Slot {
+    fn reset(&mut self, second: u64) {
+        self.second = second;
+        self.status_classes = [0; 5];
+        self.upstream_failures = 0;
+        self.latency_sum_micros = 0;
+        if let Some(h) = &mut self.latency {
+            h.reset();
+        }
+    }
+
+    fn requests(&self) -> u64 {
+        self.status_classes.iter().sum()
+    }
+}
+
+/// One release's recent traffic, one slot per second.
+#[derive(Debug)]
+pub struct WindowRing {
+    slots: Vec<Slot>,
+}
+
+/// Merged slots of a window.
+#[derive(Debug)]
+pub struct WindowSnapshot {
+    pub stats: WindowStats,
+    pub latency: Option<Histogram<u32>>,
+}
+
+fn new_histogram() -> Option<Histogram<u32>> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, SIGNIFICANT_DIGITS).ok()
+}
+
+impl WindowRing {
+    /// A ring that can answer windows of up to `seconds` seconds.
+    pub fn new(seconds: usize) -> Self {
+        let seconds = seconds.max(1);
+        WindowRing {
+            slots: (0..seconds)
+                .map(|_| Slot {
+                    second: u64::MAX,
+                    ..Slot::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// Longest window this ring answers.
+    pub fn capacity(&self) -> Duration {
+        Duration::from_secs(self.slots.len() as u64)
+    }
+
+    /// Records one answered request in second `now`.
+    pub fn record(&mut self, now: u64, status: u16, upstream_failure: bool, latency: Duration) {
+        let len = self.slots.len() as u64;
+        // The index is below the ring length, which is a usize.
+        let slot = &mut self.slots[(now % len) as usize];
+        if slot.second != now {
+            slot.reset(now);
+        }
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        slot.status_classes[class] += 1;
+        slot.upstream_failures += u64::from(upstream_failure);
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_LATENCY_MICROS);
+        slot.latency_sum_micros = slot.latency_sum_micros.saturating_add(micros);
+        if slot.latency.is_none() {
+            slot.latency = new_histogram();
+        }
+        if let Some(h) = &mut slot.latency {
+            // Cannot fail: the value is clamped into the histogram's bounds.
+            let _ = h.record(micros);
+        }
+    }
+
+    /// Merges the slots of seconds `(now - window, now]`; the window is clamped to the capacity.
+    pub fn query(&self, now: u64, window: Duration) -> WindowSnapshot {
+        let window = window.min(self.capacity());
+        let seconds = window.as_secs_f64().ceil() as u64;
+        let oldest = now.saturating_sub(seconds.saturating_sub(1));
+        let mut stats = WindowStats {
+            window,
+            ..WindowStats::default()
+        };
+        let mut merged: Option<Histogram<u32>> = None;
+        let mut sum_micros = 0u64;
+        for slot in self
+            .slots
+            .iter()
+            .filter(|s| s.second != u64::MAX && (oldest..=now).contains(&s.second))
+        {
+            for (total, n) in stats.status_classes.iter_mut().zip(slot.status_classes) {
+                *total += n;
+            }
+            stats.requests += slot.requests();
+            stats.upstream_failures += slot.upstream_failures;
+            sum_micros = sum_micros.saturating_add(slot.latency_sum_micros);
+            if let Some(h) = slot.latency.as_ref().filter(|_| slot.requests() > 0) {
+                match &mut merged {
+                    // Same bounds on both sides, so adding cannot fail.
+                    Some(m) => {
+                        let _ = m.add(h);
+                    }
+                    None => merged = Some(h.clone()),
+                }
+            }
+        }
+        if let Some(h) = merged.as_ref().filter(|h| !h.is_empty()) {
+            let q = |q: f64| Some(h.value_at_quantile(q) as f64 / 1e6);
+            (stats.p50, stats.p95, stats.p99, stats.p999) = (q(0.5), q(0.95), q(0.99), q(0.999));
+            stats.mean = Some(sum_micros as f64 / 1e6 / stats.requests as f64);
+        }
+        WindowSnapshot {
+            stats,
+            latency: merged,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_covers_exactly_the_trailing_seconds() {
+        let mut r = WindowRing::new(60);
+        r.record(10, 200, false, Duration::from_millis(1));
+        r.record(11, 503, true, Duration::from_millis(100));
+        r.record(12, 200, false, Duration::from_millis(2));
+        let s = r.query(12, Duration::from_secs(2)).stats;
+        assert_eq!(
+            (
+                s.requests,
+                s.status_classes[1],
+                s.errors(),
+                s.upstream_failures
+            ),
+            (2, 1, 1, 1)
+        );
+        let s = r.query(12, Duration::from_secs(3)).stats;
+        assert_eq!(s.requests, 3);
+        let p50 = s.p50.unwrap_or_default();
+        assert!((p50 - 0.002).abs() < 0.0001, "{p50}");
+        let s = r.query(80, Duration::from_secs(60)).stats;
+        assert_eq!((s.requests, s.p50), (0, None));
+    }
+
+    #[test]
+    fn slots_are_reused_after_a_lap() {
+        let mut r = WindowRing::new(3);
+        r.record(1, 200, false, Duration::from_millis(5));
+        r.record(4, 404, false, Duration::from_millis(7));
+        let s = r.query(4, Duration::from_secs(10)).stats;
+        assert_eq!(
+            (s.requests, s.status_classes[3], s.window),
+            (1, 1, Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn quantiles_of_a_known_distribution() {
+        let mut r = WindowRing::new(10);
+        for ms in 1..=1000u64 {
+            r.record(5, 200, false, Duration::from_micros(ms * 1000));
+        }
+        let s = r.query(5, Duration::from_secs(1)).stats;
+        let near =
+            |got: Option<f64>, want: f64| (got.unwrap_or_default() - want).abs() / want < 0.01;
+        assert!(
+            near(s.p50, 0.5) && near(s.p95, 0.95) && near(s.p99, 0.99) && near(s.p999, 0.999),
+            "{s:?}"
+        );
+        assert!(near(s.mean, 0.5005));
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the data plane through real sockets on 127.0.0.1.
+#![allow(clippy::unwrap_used)]
+
+#[path = "proxy/support.rs"]
+mod support;
+
+#[path = "proxy/split.rs"]
+mod split;

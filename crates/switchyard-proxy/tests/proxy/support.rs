@@ -1,0 +1,194 @@
+//! Test backends and clients.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use switchyard_proxy::{AppProxy, Backend, ProxyConfig, RoutingTable, Telemetry};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub type TestBody = BoxBody<Bytes, hyper::Error>;
+
+/// A backend answering with its name; paths: `/echo` streams the body back, `/status/N`
+/// answers N, `/slow/MS` waits, `/headers` returns the request headers, `/ws` upgrades.
+#[derive(Debug)]
+pub struct TestBackend {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    stop: CancellationToken,
+}
+
+impl TestBackend {
+    pub async fn start(name: &str) -> TestBackend {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), name).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, name: &str) -> TestBackend {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = CancellationToken::new();
+        let (name, hits2, stop2) = (name.to_owned(), hits.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    r = listener.accept() => r.unwrap(),
+                    () = stop2.cancelled() => return,
+                };
+                let (name, hits, stop) = (name.clone(), hits2.clone(), stop2.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        backend_answer(name.clone(), req)
+                    });
+                    let conn = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .into_owned();
+                    tokio::select! { _ = conn => {}, () = stop.cancelled() => {} }
+                });
+            }
+        });
+        TestBackend { addr, hits, stop }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting and closes open connections.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for TestBackend {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn text(status: StatusCode, s: String) -> Response<TestBody> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(s))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r
+}
+
+async fn backend_answer(
+    name: String,
+    mut req: Request<Incoming>,
+) -> Result<Response<TestBody>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let resp = match (parts.next().unwrap_or(""), parts.next()) {
+        ("echo", _) => {
+            let mut r = Response::new(req.into_body().boxed());
+            r.headers_mut().insert("x-release", name.parse().unwrap());
+            r
+        }
+        ("status", Some(code)) => text(StatusCode::from_u16(code.parse().unwrap()).unwrap(), name),
+        ("slow", Some(ms)) => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+            text(StatusCode::OK, name)
+        }
+        ("headers", _) => {
+            let mut s = String::new();
+            for (k, v) in req.headers() {
+                s.push_str(&format!("{}: {}\n", k, v.to_str().unwrap_or("?")));
+            }
+            text(StatusCode::OK, s)
+        }
+        ("ws", _) => {
+            let on = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                let mut io = TokioIo::new(on.await.unwrap());
+                let (mut r, mut w) = tokio::io::split(&mut io);
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+            let mut r = text(StatusCode::SWITCHING_PROTOCOLS, String::new());
+            r.headers_mut()
+                .insert("connection", "upgrade".parse().unwrap());
+            r.headers_mut().insert("upgrade", "echo".parse().unwrap());
+            r
+        }
+        _ => text(StatusCode::OK, name),
+    };
+    Ok(resp)
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub fn h2_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+/// GET `path` through `proxy`; returns (status, body).
+pub async fn get(
+    c: &Client<HttpConnector, Full<Bytes>>,
+    proxy: SocketAddr,
+    path: &str,
+) -> (StatusCode, String) {
+    get_with(c, proxy, path, &[]).await
+}
+
+pub async fn get_with(
+    c: &Client<HttpConnector, Full<Bytes>>,
+    proxy: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut b = Request::get(format!("http://{proxy}{path}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = c
+        .request(b.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+pub fn table(backends: &[(&str, u32, &[SocketAddr])]) -> RoutingTable {
+    RoutingTable {
+        backends: backends
+            .iter()
+            .map(|(r, w, e)| Backend::new(*r, *w, e.to_vec()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+pub async fn proxy(config: ProxyConfig) -> (AppProxy, Arc<Telemetry>) {
+    let telemetry = Arc::new(Telemetry::new());
+    let p = AppProxy::bind(
+        "shop",
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        telemetry.clone(),
+    )
+    .await
+    .unwrap();
+    (p, telemetry)
+}
