@@ -1,0 +1,108 @@
+//! The evaluation context (OpenFeature's targeting key plus attributes) and the clock input.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Attribute name that resolves to [`EvaluationContext::targeting_key`] in conditions and
+/// stickiness (OpenFeature's name; Unleash's `userId` imports to it).
+pub const TARGETING_KEY: &str = "targetingKey";
+/// Attribute name that, when absent from the context, resolves to the evaluation time `now`
+/// (Unleash's `currentTime`; flagd's `$flagd.timestamp` imports to it).
+pub const CURRENT_TIME: &str = "currentTime";
+/// Attribute name of the session identifier (used by Unleash's `default` stickiness).
+pub const SESSION_ID: &str = "sessionId";
+
+/// What a flag is evaluated for: an optional targeting key and free-form attributes.
+///
+/// Serialises as OpenFeature/OFREP does: `{"targetingKey": "...", "<attribute>": <value>, ...}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationContext {
+    /// The subject of the evaluation (a user id, a session, a tenant).
+    #[serde(
+        rename = "targetingKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub targeting_key: Option<String>,
+    /// Every other attribute. `null` values count as absent.
+    #[serde(flatten)]
+    pub attributes: HashMap<String, Value>,
+}
+
+impl EvaluationContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the targeting key.
+    #[must_use]
+    pub fn with_targeting_key(mut self, key: impl Into<String>) -> Self {
+        self.targeting_key = Some(key.into());
+        self
+    }
+
+    /// Sets one attribute.
+    #[must_use]
+    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// Looks up an attribute; `targetingKey` reads the targeting key. `null` counts as absent.
+    pub fn get(&self, name: &str) -> Option<AttributeRef<'_>> {
+        if name == TARGETING_KEY {
+            if let Some(key) = &self.targeting_key {
+                return Some(AttributeRef::Str(key));
+            }
+        }
+        match self.attributes.get(name)? {
+            Value::Null => None,
+            Value::String(s) => Some(AttributeRef::Str(s)),
+            Value::Number(n) => n.as_f64().map(AttributeRef::Number),
+            Value::Bool(b) => Some(AttributeRef::Bool(*b)),
+            other => Some(AttributeRef::Other(other)),
+        }
+    }
+}
+
+/// A borrowed attribute value, so matching never clones the context.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttributeRef<'a> {
+    /// A string attribute.
+    Str(&'a str),
+    /// A numeric attribute.
+    Number(f64),
+    /// A boolean attribute.
+    Bool(bool),
+    /// An array or object (only `in`-style operators can never match it).
+    Other(&'a Value),
+}
+
+/// A point in time, in milliseconds since the Unix epoch. Evaluation takes it as an input so that
+/// it stays a pure function (scheduled ramps and date operators read it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// From milliseconds since the Unix epoch.
+    pub const fn from_unix_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn unix_millis(self) -> i64 {
+        self.0
+    }
+
+    /// The current wall-clock time (for callers at the edge; the engine never calls it).
+    pub fn now() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Self(millis)
+    }
+}

@@ -1,0 +1,6 @@
+//! The crate's one integration-test binary: conformance vectors and properties.
+#![allow(clippy::unwrap_used)]
+
+mod conformance {
+    mod unleash_spec;
+}
