@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
@@ -106,16 +106,19 @@ impl AppState {
             .filter(|a| !wanted.contains_key(a))
             .copied()
             .collect();
+        let removed: Vec<_> = removed
+            .into_iter()
+            .filter_map(|a| self.instances_remove(&mut instances, a))
+            .collect();
         instances.live = wanted;
-        for addr in removed {
-            if let Some(e) = self.instances_remove(&mut instances, addr) {
-                self.spawn_drain(e);
-            }
-        }
-        self.active.store(Arc::new(ActiveTable {
+        let active = ActiveTable {
             router: Router::new(table),
             releases,
-        }));
+        };
+        let previous = Arc::downgrade(&self.active.swap(Arc::new(active)));
+        for e in removed {
+            self.spawn_drain(e, previous.clone());
+        }
         drop(instances);
         self.table_changed.send_modify(|g| *g += 1);
     }
@@ -159,14 +162,17 @@ impl AppState {
         Some(e)
     }
 
-    /// Waits (polling, as in-flight counts are plain atomics) until the removed instance has no
-    /// request in flight or the drain deadline passes, then cuts what is left.
-    fn spawn_drain(self: &Arc<Self>, endpoint: Arc<Endpoint>) {
+    /// Waits until no request can still reach the removed instance, or the drain deadline
+    /// passes, then cuts what is left. "No request" means: every request that loaded the
+    /// previous table has finished routing (its `Arc` is gone) and the instance has nothing in
+    /// flight; the first closes the gap between loading a table and picking an instance.
+    /// Polling, because both conditions are plain reference counts.
+    fn spawn_drain(self: &Arc<Self>, endpoint: Arc<Endpoint>, previous: Weak<ActiveTable>) {
         let app = self.clone();
         let deadline = Instant::now() + self.config.drain_timeout;
         self.tasks.spawn(async move {
-            while endpoint.in_flight() > 0 && Instant::now() < deadline && !app.stop.is_cancelled()
-            {
+            let busy = || previous.strong_count() > 0 || endpoint.in_flight() > 0;
+            while busy() && Instant::now() < deadline && !app.stop.is_cancelled() {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             let mut instances = app.instances.lock().unwrap_or_else(PoisonError::into_inner);

@@ -29,8 +29,9 @@ pub fn spawn(app: &Arc<AppState>, target: &ActiveRelease, head: &RequestHead, rn
     target.stats.count_mirrored();
     let app2 = app.clone();
     let head = head.clone();
+    let guard = endpoint.start_request();
     app.tasks.spawn(async move {
-        let _guard = endpoint.start_request();
+        let _guard = guard;
         let exchange = async {
             if let Ok(resp) = app2
                 .upstream

@@ -6,3 +6,6 @@ mod support;
 
 #[path = "proxy/split.rs"]
 mod split;
+
+#[path = "proxy/zero_loss.rs"]
+mod zero_loss;

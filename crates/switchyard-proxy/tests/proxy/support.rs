@@ -192,3 +192,65 @@ pub async fn proxy(config: ProxyConfig) -> (AppProxy, Arc<Telemetry>) {
     .unwrap();
     (p, telemetry)
 }
+
+/// Outcome of a load run.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub ok: usize,
+    pub failed: Vec<String>,
+    pub bodies: std::collections::HashMap<String, usize>,
+}
+
+/// Runs `concurrency` closed-loop clients against `path` until `stop` is cancelled.
+pub async fn load(
+    proxy: SocketAddr,
+    path: &str,
+    concurrency: usize,
+    stop: CancellationToken,
+) -> LoadReport {
+    let mut tasks = Vec::new();
+    for i in 0..concurrency {
+        let stop = stop.clone();
+        let path = path.to_owned();
+        // Half the clients use HTTP/2 to cover both protocols through the switch.
+        let c = if i % 2 == 0 { client() } else { h2_client() };
+        tasks.push(tokio::spawn(async move {
+            let mut r = LoadReport::default();
+            while !stop.is_cancelled() {
+                let req = Request::get(format!("http://{proxy}{path}"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                match c.request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        match resp.into_body().collect().await {
+                            Ok(b) if status == StatusCode::OK => {
+                                *r.bodies
+                                    .entry(String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                                    .or_default() += 1;
+                                r.ok += 1;
+                            }
+                            Ok(b) => r.failed.push(format!(
+                                "{status}: {}",
+                                String::from_utf8_lossy(&b.to_bytes())
+                            )),
+                            Err(e) => r.failed.push(format!("body: {e}")),
+                        }
+                    }
+                    Err(e) => r.failed.push(format!("request: {e:?}")),
+                }
+            }
+            r
+        }));
+    }
+    let mut total = LoadReport::default();
+    for t in tasks {
+        let r = t.await.unwrap();
+        total.ok += r.ok;
+        total.failed.extend(r.failed);
+        for (k, v) in r.bodies {
+            *total.bodies.entry(k).or_default() += v;
+        }
+    }
+    total
+}
