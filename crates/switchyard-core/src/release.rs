@@ -24,7 +24,7 @@ pub struct Release {
 
 /// How the release's instances run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Workload {
     /// Child processes of the daemon. `argv` still holds `{port}`, replaced per instance.
     Process {

@@ -1,0 +1,603 @@
+//! The controller: runs rollouts by feeding events to the pure machine and carrying out the
+//! actions it returns, over the ports (store, runtime, router, metrics).
+//!
+//! Every transition is persisted before its actions touch traffic, so the store is always the
+//! truth: after a crash, [`Controller::recover`] restarts releases and restores routing from it,
+//! and deadlines (timestamps in the state) are honoured as if nothing happened. One lock
+//! serialises transitions; starting a canary happens outside it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_analysis::{MeasureRequest, MetricProvider};
+use switchyard_core::manifest::Strategy;
+use switchyard_core::manifest::app::CanaryStep;
+use switchyard_core::ports::{
+    EventKind, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RuntimeError, StateStore,
+    StoreError, WorkloadRuntime,
+};
+use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, Timestamp, Version};
+use tokio::sync::Mutex;
+
+use crate::machine::{self, Action, Command, Event, Phase, Rollout, TransitionError};
+use crate::resolve::{self, DeployRequest, ResolveError};
+
+/// Where a release's traffic goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTarget {
+    pub version: Version,
+    /// Relative weight; targets of weight 0 get no traffic.
+    pub weight: u32,
+    pub endpoints: Vec<SocketAddr>,
+}
+
+/// The data plane as the controller sees it.
+pub trait TrafficRouter: Send + Sync {
+    /// Replaces the app's routes at once.
+    fn route(&self, app: &AppName, targets: Vec<RouteTarget>);
+}
+
+/// Why a controller operation failed. Nothing was changed when it fails, except where a
+/// variant says so.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("app `{0}` does not exist; apply its manifest first")]
+    UnknownApp(AppName),
+    #[error("app `{0}` has no rollout in progress")]
+    NoRollout(AppName),
+    #[error(
+        "app `{app}` already has a rollout in progress (rollout {rollout}); promote or abort it first"
+    )]
+    RolloutInProgress { app: AppName, rollout: RolloutId },
+    #[error("{version} is already the stable release of `{app}`")]
+    AlreadyStable { app: AppName, version: Version },
+    #[error("analysis template `{0}` is not applied")]
+    MissingTemplate(String),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The release did not start; for a canary the rollout is recorded as Failed.
+    #[error("release {release} did not start: {source}")]
+    Start {
+        release: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error("stored state of rollout {id} cannot be read: {source}")]
+    CorruptState {
+        id: RolloutId,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ControllerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UnknownApp(app) => ControllerError::UnknownApp(app),
+            StoreError::RolloutInProgress { app, rollout } => {
+                ControllerError::RolloutInProgress { app, rollout }
+            }
+            e => ControllerError::Store(e),
+        }
+    }
+}
+
+/// A rollout as loaded from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutSnapshot {
+    pub id: RolloutId,
+    pub app: AppName,
+    pub rollout: Rollout,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Drives every rollout of the daemon.
+pub struct Controller {
+    store: Arc<dyn StateStore>,
+    runtime: Arc<dyn WorkloadRuntime>,
+    router: Arc<dyn TrafficRouter>,
+    metrics: Arc<dyn ReleaseMetrics>,
+    provider: Arc<dyn MetricProvider>,
+    clock: Arc<dyn Clock>,
+    lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller").finish_non_exhaustive()
+    }
+}
+
+impl Controller {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        runtime: Arc<dyn WorkloadRuntime>,
+        router: Arc<dyn TrafficRouter>,
+        metrics: Arc<dyn ReleaseMetrics>,
+        provider: Arc<dyn MetricProvider>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            runtime,
+            router,
+            metrics,
+            provider,
+            clock,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Ships a new version of `app`: its first release goes straight to 100%; later ones start
+    /// a canary rollout. Returns once the release is healthy and the rollout has begun.
+    ///
+    /// # Errors
+    /// Unknown app, a rollout already in progress, a bad request, or a release that does not
+    /// become healthy (the rollout is then recorded as Failed and traffic is untouched).
+    pub async fn deploy(
+        &self,
+        app: &AppName,
+        request: &DeployRequest,
+        actor: &str,
+    ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        let record = self
+            .store
+            .app(app)
+            .await?
+            .ok_or_else(|| ControllerError::UnknownApp(app.clone()))?;
+        let release = resolve::resolve(&record.manifest, request)?;
+        let Some(stable) = record.stable else {
+            self.first_release(app, &release, actor).await?;
+            return Ok(None);
+        };
+        if stable.version == release.version {
+            return Err(ControllerError::AlreadyStable {
+                app: app.clone(),
+                version: release.version,
+            });
+        }
+        let Strategy::Canary(canary) = &record.manifest.spec.strategy;
+        let mut templates = BTreeMap::new();
+        for step in &canary.steps {
+            if let CanaryStep::Analysis(a) = step {
+                for name in &a.templates {
+                    let t = self
+                        .store
+                        .template(name)
+                        .await?
+                        .ok_or_else(|| ControllerError::MissingTemplate(name.to_string()))?;
+                    templates.insert(name.to_string(), t.spec);
+                }
+            }
+        }
+        let now = self.clock.now();
+        let rollout = Rollout::new(
+            stable,
+            release,
+            canary.steps.clone(),
+            templates,
+            record.manifest.spec.rollback_policy.clone(),
+            now,
+        );
+        let id = {
+            let _guard = self.lock.lock().await;
+            let state = to_json(&rollout);
+            let event = self.event(app, None, EventKind::RolloutStarted, actor, format!("rollout of {} started (stable {})", rollout.canary.label(), rollout.stable.version), serde_json::json!({"version": rollout.canary.version, "stable": rollout.stable.version}));
+            self.store
+                .create_rollout(
+                    app,
+                    &rollout.canary.version,
+                    Phase::Pending.name(),
+                    &state,
+                    &[event],
+                )
+                .await?
+        };
+        self.start_canary(id, app, &rollout.canary).await
+    }
+
+    async fn first_release(
+        &self,
+        app: &AppName,
+        release: &Release,
+        actor: &str,
+    ) -> Result<(), ControllerError> {
+        let _guard = self.lock.lock().await;
+        let endpoints =
+            self.runtime
+                .start(release)
+                .await
+                .map_err(|source| ControllerError::Start {
+                    release: release.label(),
+                    source,
+                })?;
+        let event = self.event(
+            app,
+            None,
+            EventKind::Promoted,
+            actor,
+            format!(
+                "{} is the first release and takes all traffic",
+                release.label()
+            ),
+            serde_json::json!({"version": release.version, "endpoints": endpoints}),
+        );
+        if let Err(e) = self.store.set_stable(app, release, &[event]).await {
+            self.stop_in_background(release.clone());
+            return Err(e.into());
+        }
+        self.router.route(
+            app,
+            vec![RouteTarget {
+                version: release.version.clone(),
+                weight: 100,
+                endpoints,
+            }],
+        );
+        Ok(())
+    }
+
+    /// Starts a pending rollout's canary and records the outcome.
+    async fn start_canary(
+        &self,
+        id: RolloutId,
+        app: &AppName,
+        canary: &Release,
+    ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        let started = self.runtime.start(canary).await;
+        let _guard = self.lock.lock().await;
+        let snapshot = self.load(id).await?;
+        if snapshot.rollout.phase != Phase::Pending {
+            // Aborted while the canary was starting.
+            self.stop_in_background(canary.clone());
+            return Ok(Some(snapshot));
+        }
+        match started {
+            Ok(_) => {
+                let next = self.apply(&snapshot, Event::CanaryStarted).await?;
+                Ok(Some(RolloutSnapshot {
+                    rollout: next,
+                    ..snapshot
+                }))
+            }
+            Err(source) => {
+                self.apply(
+                    &snapshot,
+                    Event::CanaryFailed {
+                        error: source.to_string(),
+                    },
+                )
+                .await?;
+                Err(ControllerError::Start {
+                    release: canary.label(),
+                    source,
+                })
+            }
+        }
+        .map(|s| {
+            s.map(|mut s| {
+                s.app = app.clone();
+                s
+            })
+        })
+    }
+
+    /// Applies an operator command to the app's rollout in progress.
+    ///
+    /// # Errors
+    /// No rollout in progress, or a command that does not fit its phase.
+    pub async fn command(
+        &self,
+        app: &AppName,
+        command: Command,
+        actor: &str,
+    ) -> Result<RolloutSnapshot, ControllerError> {
+        if self.store.app(app).await?.is_none() {
+            return Err(ControllerError::UnknownApp(app.clone()));
+        }
+        let _guard = self.lock.lock().await;
+        let record = self
+            .store
+            .latest_rollout(app)
+            .await?
+            .filter(|r| r.active)
+            .ok_or_else(|| ControllerError::NoRollout(app.clone()))?;
+        let snapshot = decode(record)?;
+        let next = self
+            .apply(
+                &snapshot,
+                Event::Command {
+                    command,
+                    actor: actor.to_string(),
+                },
+            )
+            .await?;
+        Ok(RolloutSnapshot {
+            rollout: next,
+            ..snapshot
+        })
+    }
+
+    /// Advances every rollout in progress: deadlines, due measurements, policy checks.
+    ///
+    /// # Errors
+    /// Store failures; a rollout whose state cannot be read is skipped and reported.
+    pub async fn tick(&self) -> Result<(), ControllerError> {
+        let _guard = self.lock.lock().await;
+        for record in self.store.active_rollouts().await? {
+            let snapshot = decode(record)?;
+            if snapshot.rollout.phase == Phase::Pending {
+                continue;
+            }
+            self.tick_one(snapshot).await?;
+        }
+        Ok(())
+    }
+
+    async fn tick_one(&self, mut snapshot: RolloutSnapshot) -> Result<(), ControllerError> {
+        snapshot.rollout = self.apply(&snapshot, Event::Tick).await?;
+        let now = self.clock.now();
+        for index in snapshot.rollout.measurements_due(now) {
+            let Some(run) = &snapshot.rollout.analysis else {
+                break;
+            };
+            let Some(metric) = run.metrics.get(index) else {
+                continue;
+            };
+            let r = &snapshot.rollout;
+            let request = MeasureRequest {
+                app: &snapshot.app,
+                canary: &r.canary.version,
+                stable: &r.stable.version,
+                provider: &metric.spec.provider,
+                default_window: metric.spec.interval.unwrap_or(Duration::from_secs(60)),
+            };
+            let outcome = self.provider.measure(&request).await;
+            snapshot.rollout = self
+                .apply(&snapshot, Event::Measured { index, outcome })
+                .await?;
+        }
+        if snapshot.rollout.policy_due(self.clock.now()) {
+            if let Some(policy) = &snapshot.rollout.policy {
+                let window = policy.window;
+                let app = snapshot.app.as_str();
+                let r = &snapshot.rollout;
+                let canary = self
+                    .metrics
+                    .window(app, r.canary.version.as_str(), window)
+                    .unwrap_or_default();
+                let stable = self
+                    .metrics
+                    .window(app, r.stable.version.as_str(), window)
+                    .unwrap_or_default();
+                self.apply(&snapshot, Event::PolicyWindows { canary, stable })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings releases and routes back after a restart: every app's stable release, and the
+    /// canary of every rollout in progress, at the weight the store says.
+    ///
+    /// # Errors
+    /// Store failures. A release that does not start is logged and its rollout aborted.
+    pub async fn recover(&self) -> Result<(), ControllerError> {
+        for app in self.store.apps().await? {
+            let Some(stable) = app.stable else { continue };
+            match self.runtime.start(&stable).await {
+                Ok(endpoints) => {
+                    let name = &app.manifest.metadata.name;
+                    self.router.route(
+                        name,
+                        vec![RouteTarget {
+                            version: stable.version.clone(),
+                            weight: 100,
+                            endpoints,
+                        }],
+                    );
+                    tracing::info!(release = %stable.label(), "stable release restarted");
+                }
+                Err(e) => {
+                    tracing::error!(release = %stable.label(), error = %e, "stable release could not be restarted")
+                }
+            }
+        }
+        for record in self.store.active_rollouts().await? {
+            let snapshot = decode(record)?;
+            let (id, app) = (snapshot.id, snapshot.app.clone());
+            let canary = snapshot.rollout.canary.clone();
+            if snapshot.rollout.phase == Phase::Pending {
+                if let Err(e) = self.start_canary(id, &app, &canary).await {
+                    tracing::error!(rollout = id, error = %e, "pending canary could not be started");
+                }
+                continue;
+            }
+            match self.runtime.start(&canary).await {
+                Ok(_) => {
+                    self.route(&app, &snapshot.rollout, snapshot.rollout.weight);
+                    tracing::info!(rollout = id, release = %canary.label(), weight = snapshot.rollout.weight, phase = snapshot.rollout.phase.name(), "rollout resumed");
+                }
+                Err(e) => {
+                    let _guard = self.lock.lock().await;
+                    let reason = Some(format!(
+                        "canary could not be restarted after a daemon restart: {e}"
+                    ));
+                    self.apply(
+                        &snapshot,
+                        Event::Command {
+                            command: Command::Abort { reason },
+                            actor: "controller".into(),
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The app's latest rollout, if any.
+    ///
+    /// # Errors
+    /// Unknown app, store failures.
+    pub async fn latest(&self, app: &AppName) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        if self.store.app(app).await?.is_none() {
+            return Err(ControllerError::UnknownApp(app.clone()));
+        }
+        self.store
+            .latest_rollout(app)
+            .await?
+            .map(decode)
+            .transpose()
+    }
+
+    /// Transitions, persists, then carries out the actions. Returns the new state.
+    async fn apply(
+        &self,
+        snapshot: &RolloutSnapshot,
+        event: Event,
+    ) -> Result<Rollout, ControllerError> {
+        let now = self.clock.now();
+        let (next, actions) = machine::transition(snapshot.rollout.clone(), event, now)?;
+        if next == snapshot.rollout && actions.is_empty() {
+            return Ok(next);
+        }
+        let app = &snapshot.app;
+        let mut events = Vec::new();
+        let mut stable = None;
+        for action in &actions {
+            match action {
+                Action::Record {
+                    kind,
+                    actor,
+                    reason,
+                    data,
+                } => {
+                    events.push(self.event(
+                        app,
+                        Some(snapshot.id),
+                        *kind,
+                        actor,
+                        reason.clone(),
+                        data.clone(),
+                    ));
+                }
+                Action::RecordMeasurement(m) => {
+                    let reason =
+                        format!("{}/{}: {:?} — {}", m.template, m.metric, m.phase, m.message);
+                    events.push(self.event(
+                        app,
+                        Some(snapshot.id),
+                        EventKind::Measurement,
+                        "analysis",
+                        reason,
+                        to_json(m),
+                    ));
+                }
+                Action::MakeCanaryStable => stable = Some(next.canary.clone()),
+                Action::SetWeight(_) | Action::StopCanary | Action::StopStable => {}
+            }
+        }
+        let update = RolloutUpdate {
+            id: snapshot.id,
+            phase: next.phase.name().to_string(),
+            active: !next.phase.is_terminal(),
+            state: to_json(&next),
+            stable,
+            events,
+            at: now,
+        };
+        self.store.update_rollout(&update).await?;
+        for action in actions {
+            match action {
+                Action::SetWeight(w) => self.route(app, &next, w),
+                Action::StopCanary => self.stop_in_background(next.canary.clone()),
+                Action::StopStable => self.stop_in_background(next.stable.clone()),
+                Action::MakeCanaryStable | Action::Record { .. } | Action::RecordMeasurement(_) => {
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    fn route(&self, app: &AppName, r: &Rollout, canary_weight: u8) {
+        let target = |release: &Release, weight: u8| RouteTarget {
+            version: release.version.clone(),
+            weight: u32::from(weight),
+            endpoints: self.runtime.endpoints(app, &release.version),
+        };
+        self.router.route(
+            app,
+            vec![
+                target(&r.stable, 100 - canary_weight),
+                target(&r.canary, canary_weight),
+            ],
+        );
+    }
+
+    fn stop_in_background(&self, release: Release) {
+        let runtime = Arc::clone(&self.runtime);
+        tokio::spawn(async move {
+            if let Err(e) = runtime.stop(&release.app, &release.version).await {
+                tracing::warn!(release = %release.label(), error = %e, "release did not stop cleanly");
+            }
+        });
+    }
+
+    async fn load(&self, id: RolloutId) -> Result<RolloutSnapshot, ControllerError> {
+        let record = self
+            .store
+            .rollout(id)
+            .await?
+            .ok_or(ControllerError::Store(StoreError::UnknownRollout(id)))?;
+        decode(record)
+    }
+
+    fn event(
+        &self,
+        app: &AppName,
+        rollout: Option<RolloutId>,
+        kind: EventKind,
+        actor: &str,
+        reason: String,
+        data: serde_json::Value,
+    ) -> NewEvent {
+        NewEvent {
+            at: self.clock.now(),
+            app: Some(app.clone()),
+            rollout,
+            kind,
+            actor: actor.to_string(),
+            reason,
+            data,
+        }
+    }
+}
+
+fn decode(record: RolloutRecord) -> Result<RolloutSnapshot, ControllerError> {
+    let rollout =
+        serde_json::from_value(record.state).map_err(|source| ControllerError::CorruptState {
+            id: record.id,
+            source,
+        })?;
+    Ok(RolloutSnapshot {
+        id: record.id,
+        app: record.app,
+        rollout,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    // Serialising plain data structs with string keys cannot fail.
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}

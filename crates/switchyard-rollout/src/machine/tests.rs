@@ -1,0 +1,373 @@
+use std::path::Path;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use switchyard_core::expr::Value;
+use switchyard_core::manifest::Strategy as DeployStrategy;
+use switchyard_core::manifest::load_str;
+
+use super::*;
+
+const T0: Timestamp = Timestamp(1_700_000_000_000);
+
+const MANIFEST: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: shop}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {static: {}}
+  strategy:
+    canary:
+      steps:
+        - setWeight: 10
+        - pause: {duration: 30s}
+        - analysis: {templates: [errors]}
+        - setWeight: 50
+        - pause: {}
+  rollbackPolicy: {errorRate: {max: 0.05}, window: 30s, interval: 5s, consecutiveFailures: 2, minRequests: 10}
+---
+apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: errors}
+spec:
+  metrics:
+    - name: error-rate
+      provider: {builtin: {metric: error_rate}}
+      successCondition: result < 0.05
+      interval: 10s
+      count: 2
+"#;
+
+fn release(version: &str) -> Release {
+    serde_json::from_value(serde_json::json!({
+        "app": "shop", "version": version,
+        "workload": {"static": {"addresses": ["127.0.0.1:1"], "startTimeout": "1s"}},
+        "healthCheck": {"path": "/health", "interval": "1s", "timeout": "1s", "healthyThreshold": 1, "unhealthyThreshold": 1}
+    }))
+    .unwrap()
+}
+
+fn rollout() -> Rollout {
+    let set = load_str(MANIFEST, Path::new("m.yaml")).unwrap();
+    let app = &set.apps[0];
+    let DeployStrategy::Canary(c) = &app.spec.strategy;
+    let templates = set
+        .templates
+        .iter()
+        .map(|t| (t.metadata.name.to_string(), t.spec.clone()))
+        .collect();
+    Rollout::new(
+        release("v1"),
+        release("v2"),
+        c.steps.clone(),
+        templates,
+        app.spec.rollback_policy.clone(),
+        T0,
+    )
+}
+
+fn at(secs: u64) -> Timestamp {
+    T0.plus(Duration::from_secs(secs))
+}
+
+fn step(r: Rollout, e: Event, now: Timestamp) -> (Rollout, Vec<Action>) {
+    transition(r, e, now).unwrap()
+}
+
+fn cmd(command: Command) -> Event {
+    Event::Command {
+        command,
+        actor: "user:test".into(),
+    }
+}
+
+fn ok(v: f64) -> Event {
+    Event::Measured {
+        index: 0,
+        outcome: Ok(Observation {
+            result: Value::Number(v),
+            baseline: None,
+            samples: Some(100),
+        }),
+    }
+}
+
+fn window(requests: u64, errors: u64) -> WindowStats {
+    WindowStats {
+        window: Duration::from_secs(30),
+        requests,
+        status_classes: [0, requests - errors, 0, 0, errors],
+        ..WindowStats::default()
+    }
+}
+
+fn started() -> Rollout {
+    step(rollout(), Event::CanaryStarted, T0).0
+}
+
+#[test]
+fn canary_start_runs_steps_until_the_first_wait() {
+    let (r, actions) = step(rollout(), Event::CanaryStarted, T0);
+    assert_eq!(r.weight, 10);
+    assert_eq!(r.step, 1);
+    assert_eq!(
+        r.phase,
+        Phase::Paused {
+            reason: PauseReason::Step,
+            until: Some(at(30))
+        }
+    );
+    assert!(actions.contains(&Action::SetWeight(10)));
+    assert_eq!(r.traffic_since, Some(T0));
+}
+
+#[test]
+fn failed_start_fails_without_touching_traffic() {
+    let (r, actions) = step(
+        rollout(),
+        Event::CanaryFailed {
+            error: "boom".into(),
+        },
+        T0,
+    );
+    assert_eq!(r.phase, Phase::Failed);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::SetWeight(_) | Action::StopCanary))
+    );
+    assert!(r.reason.unwrap().contains("boom"));
+}
+
+#[test]
+fn timed_pause_ends_at_its_deadline_and_not_before() {
+    let r = started();
+    let (r, actions) = step(r, Event::Tick, at(29));
+    assert!(actions.is_empty());
+    let (r, _) = step(r, Event::Tick, at(30));
+    assert_eq!(r.phase, Phase::Analyzing);
+    assert_eq!(r.measurements_due(at(30)), vec![0]);
+}
+
+#[test]
+fn successful_analysis_moves_on_and_indefinite_pause_waits_for_promote() {
+    let (r, _) = step(started(), Event::Tick, at(30));
+    let (r, _) = step(r, ok(0.01), at(30));
+    assert_eq!(r.phase, Phase::Analyzing);
+    assert!(r.measurements_due(at(35)).is_empty());
+    let (r, _) = step(r, ok(0.01), at(40));
+    assert_eq!(r.weight, 50);
+    assert_eq!(
+        r.phase,
+        Phase::Paused {
+            reason: PauseReason::Step,
+            until: None
+        }
+    );
+    let (r, _) = step(r, Event::Tick, at(10_000));
+    assert_eq!(r.weight, 50, "an indefinite pause never times out");
+    let (r, actions) = step(r, cmd(Command::Promote { full: false }), at(10_001));
+    assert_eq!(r.phase, Phase::Succeeded);
+    assert_eq!(r.weight, 100);
+    assert!(actions.contains(&Action::MakeCanaryStable));
+    assert!(actions.contains(&Action::StopStable));
+}
+
+#[test]
+fn failed_analysis_rolls_back() {
+    let (r, _) = step(started(), Event::Tick, at(30));
+    let (r, actions) = step(r, ok(0.2), at(30));
+    assert_eq!(r.phase, Phase::RolledBack);
+    assert_eq!(r.weight, 0);
+    assert!(actions.contains(&Action::SetWeight(0)));
+    assert!(actions.contains(&Action::StopCanary));
+    assert!(r.reason.unwrap().contains("analysis failed"));
+}
+
+#[test]
+fn policy_needs_consecutive_breaches_and_enough_data() {
+    let r = started();
+    assert!(!r.policy_due(at(4)));
+    assert!(r.policy_due(at(5)));
+    let (r, _) = step(
+        r,
+        Event::PolicyWindows {
+            canary: window(5, 5),
+            stable: window(100, 0),
+        },
+        at(5),
+    );
+    assert_eq!(r.policy_breaches, 0, "5 requests is below minRequests");
+    let (r, _) = step(
+        r,
+        Event::PolicyWindows {
+            canary: window(100, 20),
+            stable: window(100, 0),
+        },
+        at(10),
+    );
+    assert_eq!(r.policy_breaches, 1);
+    let (r, _) = step(
+        r,
+        Event::PolicyWindows {
+            canary: window(100, 1),
+            stable: window(100, 0),
+        },
+        at(15),
+    );
+    assert_eq!(r.policy_breaches, 0, "a healthy check resets the count");
+    let (r, _) = step(
+        r,
+        Event::PolicyWindows {
+            canary: window(100, 20),
+            stable: window(100, 0),
+        },
+        at(20),
+    );
+    let (r, actions) = step(
+        r,
+        Event::PolicyWindows {
+            canary: window(100, 20),
+            stable: window(100, 0),
+        },
+        at(25),
+    );
+    assert_eq!(r.phase, Phase::RolledBack);
+    assert!(actions.contains(&Action::StopCanary));
+    let reason = r.reason.unwrap();
+    assert!(
+        reason.contains("error rate 20.00% exceeds 5.00%"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn policy_is_not_checked_before_its_interval() {
+    let r = started();
+    let (r, _) = step(
+        r,
+        Event::PolicyWindows {
+            canary: window(100, 50),
+            stable: window(100, 0),
+        },
+        at(1),
+    );
+    assert_eq!(r.policy_breaches, 0);
+}
+
+#[test]
+fn operator_pause_and_resume_reenters_the_step() {
+    let (r, _) = step(started(), Event::Tick, at(30));
+    let (r, _) = step(r, cmd(Command::Pause), at(31));
+    assert_eq!(
+        r.phase,
+        Phase::Paused {
+            reason: PauseReason::Operator,
+            until: None
+        }
+    );
+    assert_eq!(r.analysis, None);
+    let (r, _) = step(r, cmd(Command::Resume), at(40));
+    assert_eq!(r.phase, Phase::Analyzing);
+    assert_eq!(r.analysis.as_ref().unwrap().started_at, at(40));
+}
+
+#[test]
+fn abort_sends_traffic_back() {
+    let (r, actions) = step(started(), cmd(Command::Abort { reason: None }), at(1));
+    assert_eq!(r.phase, Phase::Aborted);
+    assert_eq!(r.weight, 0);
+    assert!(actions.contains(&Action::StopCanary));
+}
+
+#[test]
+fn commands_that_do_not_fit_are_errors() {
+    let r = rollout();
+    assert_eq!(
+        transition(r.clone(), cmd(Command::Pause), T0).unwrap_err(),
+        TransitionError::Starting { command: "pause" }
+    );
+    let (done, _) = step(started(), cmd(Command::Abort { reason: None }), at(1));
+    assert!(matches!(
+        transition(done, cmd(Command::Resume), at(2)),
+        Err(TransitionError::Ended { .. })
+    ));
+    let (analyzing, _) = step(started(), Event::Tick, at(30));
+    assert_eq!(
+        transition(analyzing, cmd(Command::Resume), at(31)).unwrap_err(),
+        TransitionError::NotPaused { phase: "Analyzing" }
+    );
+    assert!(
+        transition(r, cmd(Command::Abort { reason: None }), T0).is_ok(),
+        "a starting canary can be aborted"
+    );
+}
+
+#[test]
+fn full_promotion_skips_every_step() {
+    let (r, _) = step(started(), cmd(Command::Promote { full: true }), at(1));
+    assert_eq!(r.phase, Phase::Succeeded);
+    assert_eq!(r.weight, 100);
+}
+
+#[test]
+fn state_round_trips_through_json() {
+    let (r, _) = step(started(), Event::Tick, at(30));
+    let json = serde_json::to_value(&r).unwrap();
+    let back: Rollout = serde_json::from_value(json).unwrap();
+    assert_eq!(back, r);
+}
+
+fn arb_event() -> impl Strategy<Value = (Event, u64)> {
+    let e = prop_oneof![
+        Just(Event::CanaryStarted),
+        Just(Event::CanaryFailed { error: "x".into() }),
+        Just(Event::Tick),
+        (0.0f64..0.3).prop_map(ok),
+        (0u64..200, 0u64..200).prop_map(|(n, e)| Event::PolicyWindows {
+            canary: window(n.max(e), e.min(n)),
+            stable: window(100, 0)
+        }),
+        Just(cmd(Command::Promote { full: false })),
+        Just(cmd(Command::Promote { full: true })),
+        Just(cmd(Command::Abort { reason: None })),
+        Just(cmd(Command::Pause)),
+        Just(cmd(Command::Resume)),
+    ];
+    (e, 0u64..20)
+}
+
+proptest! {
+    #[test]
+    fn invariants_hold_for_any_event_sequence(events in proptest::collection::vec(arb_event(), 0..40)) {
+        let mut r = rollout();
+        let mut now = T0;
+        for (event, dt) in events {
+            now = now.plus(Duration::from_secs(dt));
+            let before = r.clone();
+            if let Ok((next, actions)) = transition(r.clone(), event, now) {
+                {
+                    prop_assert!(next.weight <= 100);
+                    if before.phase.is_terminal() {
+                        prop_assert_eq!(&next, &before, "no transition out of a terminal phase");
+                        prop_assert!(actions.is_empty());
+                    }
+                    if matches!(next.phase, Phase::RolledBack | Phase::Aborted | Phase::Failed) {
+                        prop_assert_eq!(next.weight, 0, "rolled back routes everything to stable");
+                    }
+                    if next.phase == Phase::Succeeded {
+                        prop_assert_eq!(next.weight, 100);
+                    }
+                    if next.phase == Phase::Pending {
+                        prop_assert_eq!(next.weight, 0);
+                    }
+                    // The last weight action is the weight the state claims.
+                    if let Some(Action::SetWeight(w)) = actions.iter().rev().find(|a| matches!(a, Action::SetWeight(_))) {
+                        prop_assert_eq!(*w, next.weight);
+                    }
+                    r = next;
+                }
+            }
+        }
+    }
+}
