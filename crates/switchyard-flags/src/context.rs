@@ -58,13 +58,34 @@ impl EvaluationContext {
                 return Some(AttributeRef::Str(key));
             }
         }
-        match self.attributes.get(name)? {
+        let value = match self.attributes.get(name) {
+            Some(value) => value,
+            // JsonLogic-style paths (`user.name`) reach into object attributes; only tried on a
+            // miss so plain names stay one hash lookup.
+            None => self.nested(name)?,
+        };
+        match value {
             Value::Null => None,
             Value::String(s) => Some(AttributeRef::Str(s)),
             Value::Number(n) => n.as_f64().map(AttributeRef::Number),
             Value::Bool(b) => Some(AttributeRef::Bool(*b)),
             other => Some(AttributeRef::Other(other)),
         }
+    }
+}
+
+impl EvaluationContext {
+    fn nested(&self, path: &str) -> Option<&Value> {
+        let mut parts = path.split('.');
+        let first = parts.next()?;
+        if first.len() == path.len() {
+            return None;
+        }
+        let mut value = self.attributes.get(first)?;
+        for part in parts {
+            value = value.as_object()?.get(part)?;
+        }
+        Some(value)
     }
 }
 

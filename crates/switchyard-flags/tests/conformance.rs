@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance {
+    mod flagd;
     mod unleash_spec;
 }

@@ -1,0 +1,242 @@
+//! flagd import, checked against vectors from flagd's own test suite (open-feature/flagd-testbed,
+//! `evaluator/gherkin/*.feature`, Apache-2.0): the flag definitions are a subset of its
+//! `evaluator/flags/testkit-flags.json` plus a few flags exercising `$flagd.*` and nested `if`.
+
+use serde_json::{Value, json};
+use switchyard_flags::{
+    ErrorCode, EvaluationContext, FlagSet, FlagType, HashVersion, ImportError, Reason, Timestamp,
+};
+
+const NOW: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
+
+fn flags() -> switchyard_flags::CompiledFlags {
+    let text = include_str!("../flagd/testkit-flags.json");
+    FlagSet::from_flagd_json(text).unwrap().compile().unwrap()
+}
+
+fn eval(key: &str, context: &EvaluationContext) -> (Value, Reason) {
+    let flags = flags();
+    let details = flags.evaluate(key, None, context, NOW);
+    (details.value.clone(), details.reason)
+}
+
+fn user_name(name: &str) -> EvaluationContext {
+    EvaluationContext::new().with_attribute("user", json!({ "name": name }))
+}
+
+#[test]
+fn fractional_v2_vectors_from_the_flagd_testbed() {
+    for (name, expected) in [
+        ("jack", "hearts"),
+        ("queen", "spades"),
+        ("ten", "clubs"),
+        ("nine", "diamonds"),
+        ("3", "clubs"),
+    ] {
+        let (value, reason) = eval("fractional-flag", &user_name(name));
+        assert_eq!(value, json!(expected), "fractional-flag for {name}");
+        assert_eq!(reason, Reason::Split);
+    }
+    for (name, expected) in [
+        ("seven", "hearts"),
+        ("eight", "diamonds"),
+        ("nine", "clubs"),
+        ("two", "spades"),
+    ] {
+        assert_eq!(
+            eval("fractional-flag-A-shared-seed", &user_name(name)).0,
+            json!(expected)
+        );
+        assert_eq!(
+            eval("fractional-flag-B-shared-seed", &user_name(name)).0,
+            json!(format!("ace-of-{expected}"))
+        );
+    }
+    for (key, expected) in [("jon@company.com", "heads"), ("jane@company.com", "tails")] {
+        let context = EvaluationContext::new().with_targeting_key(key);
+        assert_eq!(
+            eval("fractional-flag-shorthand", &context).0,
+            json!(expected)
+        );
+    }
+    for (key, expected) in [
+        ("ejOoVL", "lower"),
+        ("bY9fO-", "lower"),
+        ("SI7p-", "lower"),
+        ("6LvT0", "upper"),
+        ("ceQdGm", "upper"),
+    ] {
+        let context = EvaluationContext::new().with_targeting_key(key);
+        assert_eq!(
+            eval("fractional-hash-edge-flag", &context).0,
+            json!(expected),
+            "hash edge {key}"
+        );
+    }
+    assert_eq!(
+        eval(
+            "fractional-negative-weight-flag",
+            &EvaluationContext::new().with_targeting_key("any")
+        )
+        .0,
+        json!("two")
+    );
+}
+
+#[test]
+fn fractional_without_bucketing_value_serves_the_default() {
+    let (value, reason) = eval("fractional-flag-shorthand", &EvaluationContext::new());
+    assert_eq!((value, reason), (json!("draw"), Reason::Default));
+}
+
+#[test]
+fn reasons_follow_flagd() {
+    let empty = EvaluationContext::new();
+    assert_eq!(eval("boolean-flag", &empty), (json!(true), Reason::Static));
+    assert_eq!(
+        eval("disabled-flag", &empty),
+        (json!(false), Reason::Disabled)
+    );
+    assert_eq!(
+        eval("undefined-default-flag", &empty),
+        (Value::Null, Reason::Default)
+    );
+    let hit = EvaluationContext::new().with_targeting_key("5c3d8535-f81a-4478-a6d3-afaa4d51199e");
+    assert_eq!(
+        eval("targeting-key-flag", &hit),
+        (json!("hit"), Reason::TargetingMatch)
+    );
+    let miss = EvaluationContext::new().with_targeting_key("f20bd32d-703b-48b6-bc8e-79d53c85134a");
+    assert_eq!(
+        eval("targeting-key-flag", &miss),
+        (json!("miss"), Reason::Default)
+    );
+    let ceo = EvaluationContext::new().with_attribute("email", "jobs@orange.com");
+    assert_eq!(
+        eval("no-default-flag-null-targeting-variant", &ceo).0,
+        json!("CEO")
+    );
+    assert_eq!(
+        eval("no-default-flag-null-targeting-variant", &empty),
+        (Value::Null, Reason::Default)
+    );
+}
+
+#[test]
+fn types_metadata_and_errors() {
+    let flags = flags();
+    let empty = EvaluationContext::new();
+    assert_eq!(flags.flag_type("integer-flag"), Some(FlagType::Integer));
+    assert_eq!(flags.flag_type("float-flag"), Some(FlagType::Float));
+    assert_eq!(flags.flag_type("object-flag"), Some(FlagType::Object));
+    let details = flags.evaluate("integer-flag", Some(FlagType::Float), &empty, NOW);
+    assert_eq!(details.value, &json!(10));
+    let details = flags.evaluate("integer-flag", Some(FlagType::Boolean), &empty, NOW);
+    assert_eq!(
+        (details.reason, details.error_code),
+        (Reason::Error, Some(ErrorCode::TypeMismatch))
+    );
+    let details = flags.evaluate("missing-flag", Some(FlagType::Boolean), &empty, NOW);
+    assert_eq!(details.error_code, Some(ErrorCode::FlagNotFound));
+    let details = flags.evaluate("metadata-flag", None, &empty, NOW);
+    assert_eq!(details.metadata.get("string"), Some(&json!("1.0.2")));
+    assert_eq!(details.metadata.get("float"), Some(&json!(0.1)));
+}
+
+#[test]
+fn operators_evaluators_and_flagd_properties() {
+    let email = |e: &str| EvaluationContext::new().with_attribute("email", e);
+    assert_eq!(
+        eval("some-email-targeted-flag", &email("ballmer@macrosoft.com")).0,
+        json!("hi")
+    );
+    assert_eq!(
+        eval("some-email-targeted-flag", &email("bill@macrosoft.com")).0,
+        json!("bye")
+    );
+    let id = |i: &str| EvaluationContext::new().with_attribute("id", i);
+    assert_eq!(eval("starts-ends-flag", &id("abcdef")).0, json!("prefix"));
+    assert_eq!(eval("starts-ends-flag", &id("uvwxyz")).0, json!("postfix"));
+    assert_eq!(eval("starts-ends-flag", &id("lmnopq")).0, json!("none"));
+    let version = |v: &str| EvaluationContext::new().with_attribute("version", v);
+    for (v, expected) in [
+        ("2.0.0", "equal"),
+        ("2.1.0", "greater"),
+        ("1.9.0", "lesser"),
+    ] {
+        assert_eq!(
+            eval("equal-greater-lesser-version-flag", &version(v)).0,
+            json!(expected)
+        );
+    }
+    for (v, expected) in [("3.0.1", "minor"), ("3.1.0", "major"), ("4.0.0", "none")] {
+        assert_eq!(
+            eval("major-minor-version-flag", &version(v)).0,
+            json!(expected)
+        );
+    }
+    assert_eq!(
+        eval("semver-partial-version-flag", &version("1.5.0")).0,
+        json!("match")
+    );
+    assert_eq!(
+        eval("timestamp-flag", &EvaluationContext::new()).0,
+        json!("future")
+    );
+    assert_eq!(
+        eval("flag-key-flag", &EvaluationContext::new()).0,
+        json!("mine")
+    );
+}
+
+#[test]
+fn a_committed_if_branch_without_else_serves_the_default() {
+    let context = |email: &str, age: u32| {
+        EvaluationContext::new()
+            .with_attribute("email", email)
+            .with_attribute("age", age)
+    };
+    assert_eq!(
+        eval("nested-if-without-else-flag", &context("kid@x.com", 12)).0,
+        json!("a")
+    );
+    // The outer branch was taken, the inner `if` yields null: default, not the outer else.
+    assert_eq!(
+        eval("nested-if-without-else-flag", &context("adult@x.com", 40)),
+        (json!("d"), Reason::Default)
+    );
+    assert_eq!(
+        eval("nested-if-without-else-flag", &context("someone@y.com", 40)).0,
+        json!("b")
+    );
+}
+
+#[test]
+fn fractional_flags_store_the_flagd_hashing_version() {
+    let set = FlagSet::from_flagd_json(include_str!("../flagd/testkit-flags.json")).unwrap();
+    let flag = set
+        .flags
+        .iter()
+        .find(|f| f.key == "fractional-flag")
+        .unwrap();
+    assert_eq!(flag.hashing, HashVersion::FlagdV2);
+}
+
+#[test]
+fn unsupported_targeting_names_the_flag_and_path() {
+    let text = r#"{"flags": {"f": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a",
+        "targeting": {"if": [{"some_op": [1]}, "a"]}}}}"#;
+    match FlagSet::from_flagd_json(text) {
+        Err(ImportError::Unsupported { flag, path, .. }) => {
+            assert_eq!(flag, "f");
+            assert_eq!(path, "targeting.if[0].some_op");
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    let unknown_ref = r#"{"flags": {"f": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a",
+        "targeting": {"if": [{"$ref": "nope"}, "a"]}}}}"#;
+    assert!(matches!(
+        FlagSet::from_flagd_json(unknown_ref),
+        Err(ImportError::Unsupported { .. })
+    ));
+}
