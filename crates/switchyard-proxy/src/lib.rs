@@ -25,6 +25,7 @@ mod mirror;
 mod proxy;
 pub mod route;
 mod server;
+mod shared;
 pub mod table;
 pub mod telemetry;
 mod tunnel;
@@ -34,6 +35,7 @@ pub use config::{HealthCheck, ProxyConfig};
 pub use error::ProxyError;
 pub use proxy::AppProxy;
 pub use route::{RouteDecision, RouteError, RouteReason, Router};
+pub use shared::{AppMatch, SharedProxy};
 pub use table::{
     AffinityCookie, Backend, HeaderRoute, Mirror, RequestMatch, RoutingTable, Stickiness,
     StickinessKey, TableError, ValueMatch,

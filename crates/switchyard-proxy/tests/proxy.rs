@@ -9,3 +9,12 @@ mod split;
 
 #[path = "proxy/zero_loss.rs"]
 mod zero_loss;
+
+#[path = "proxy/routing.rs"]
+mod routing;
+
+#[path = "proxy/resilience.rs"]
+mod resilience;
+
+#[path = "proxy/limits.rs"]
+mod limits;

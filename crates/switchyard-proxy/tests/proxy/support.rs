@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 pub type TestBody = BoxBody<Bytes, hyper::Error>;
 
-/// A backend answering with its name; paths: `/echo` streams the body back, `/status/N`
+/// A backend answering with its name (`fail*` backends answer 500 to everything, `sick*`
+/// backends 503 to `/health`); paths: `/echo` streams the body back, `/status/N`
 /// answers N, `/slow/MS` waits, `/headers` returns the request headers, `/ws` upgrades.
 #[derive(Debug)]
 pub struct TestBackend {
@@ -96,7 +97,11 @@ async fn backend_answer(
 ) -> Result<Response<TestBody>, Infallible> {
     let path = req.uri().path().to_owned();
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    if name.starts_with("fail") {
+        return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, name));
+    }
     let resp = match (parts.next().unwrap_or(""), parts.next()) {
+        ("health", _) if name.starts_with("sick") => text(StatusCode::SERVICE_UNAVAILABLE, name),
         ("echo", _) => {
             let mut r = Response::new(req.into_body().boxed());
             r.headers_mut().insert("x-release", name.parse().unwrap());
@@ -253,4 +258,20 @@ pub async fn load(
         }
     }
     total
+}
+
+/// An address nothing listens on.
+pub async fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Sends raw bytes on a fresh connection and reads until the proxy closes it or `limit` passes.
+pub async fn raw(proxy: SocketAddr, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
 }

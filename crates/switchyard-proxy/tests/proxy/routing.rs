@@ -1,0 +1,248 @@
+//! Header routes, stickiness, affinity cookies, mirroring, the shared listener, upgrades.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use switchyard_proxy::{
+    AffinityCookie, AppMatch, HeaderRoute, Mirror, ProxyConfig, RequestMatch, SharedProxy,
+    Stickiness, StickinessKey, Telemetry, ValueMatch,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn header_route_pins_to_canary() {
+    let stable = TestBackend::start("stable").await;
+    let canary = TestBackend::start("canary").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    let mut t = table(&[
+        ("stable", 100, &[stable.addr]),
+        ("canary", 0, &[canary.addr]),
+    ]);
+    t.header_routes.push(HeaderRoute {
+        matches: vec![RequestMatch::Header {
+            name: http::HeaderName::from_static("x-canary"),
+            value: ValueMatch::Exact("always".into()),
+        }],
+        release: "canary".into(),
+    });
+    p.set_routes(t);
+    let c = client();
+    for _ in 0..10 {
+        assert_eq!(
+            get_with(&c, p.local_addr(), "/", &[("x-canary", "always")])
+                .await
+                .1,
+            "canary"
+        );
+        assert_eq!(get(&c, p.local_addr(), "/").await.1, "stable");
+    }
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn sticky_users_stay_on_canary_as_weight_grows() {
+    let stable = TestBackend::start("stable").await;
+    let canary = TestBackend::start("canary").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    let sticky = |w: u32| {
+        let mut t = table(&[
+            ("stable", 100 - w, &[stable.addr]),
+            ("canary", w, &[canary.addr]),
+        ]);
+        t.stickiness = Some(Stickiness {
+            key: StickinessKey::Header(http::HeaderName::from_static("x-user")),
+            salt: "shop".into(),
+            affinity_cookie: None,
+        });
+        t
+    };
+    let c = client();
+    let mut on_canary = Vec::new();
+    p.set_routes(sticky(10));
+    for u in 0..100 {
+        let user = format!("user-{u}");
+        let first = get_with(&c, p.local_addr(), "/", &[("x-user", &user)])
+            .await
+            .1;
+        assert_eq!(
+            get_with(&c, p.local_addr(), "/", &[("x-user", &user)])
+                .await
+                .1,
+            first
+        );
+        if first == "canary" {
+            on_canary.push(user);
+        }
+    }
+    assert!(!on_canary.is_empty());
+    p.set_routes(sticky(50));
+    for user in &on_canary {
+        assert_eq!(
+            get_with(&c, p.local_addr(), "/", &[("x-user", user)])
+                .await
+                .1,
+            "canary"
+        );
+    }
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn affinity_cookie_keeps_a_new_user_in_place() {
+    let stable = TestBackend::start("stable").await;
+    let canary = TestBackend::start("canary").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    let mut t = table(&[
+        ("stable", 50, &[stable.addr]),
+        ("canary", 50, &[canary.addr]),
+    ]);
+    t.stickiness = Some(Stickiness {
+        key: StickinessKey::Cookie("uid".into()),
+        salt: String::new(),
+        affinity_cookie: Some(AffinityCookie {
+            name: "sy".into(),
+            max_age: Some(Duration::from_secs(3600)),
+        }),
+    });
+    p.set_routes(t);
+    let c = client();
+    for _ in 0..10 {
+        let req = http::Request::get(format!("http://{}/", p.local_addr()))
+            .body(Default::default())
+            .unwrap();
+        let resp = c.request(req).await.unwrap();
+        let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            cookie.starts_with("sy=") && cookie.contains("Max-Age=3600"),
+            "{cookie}"
+        );
+        let first = String::from_utf8(
+            http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        let pair = cookie.split(';').next().unwrap();
+        for _ in 0..5 {
+            assert_eq!(
+                get_with(&c, p.local_addr(), "/", &[("cookie", pair)])
+                    .await
+                    .1,
+                first
+            );
+        }
+    }
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn mirror_copies_without_changing_answers() {
+    let stable = TestBackend::start("stable").await;
+    let shadow = TestBackend::start("fail-shadow").await;
+    let (p, telemetry) = proxy(ProxyConfig::default()).await;
+    let mut t = table(&[("stable", 1, &[stable.addr]), ("shadow", 0, &[shadow.addr])]);
+    t.mirror = Some(Mirror {
+        release: "shadow".into(),
+        percent: 100.0,
+        max_body_bytes: 0,
+    });
+    p.set_routes(t);
+    let c = client();
+    for _ in 0..20 {
+        assert_eq!(
+            get(&c, p.local_addr(), "/").await,
+            (StatusCode::OK, "stable".to_owned())
+        );
+    }
+    // Mirrors run in the background; wait for them to land.
+    for _ in 0..200 {
+        if shadow.hits() == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(shadow.hits(), 20);
+    assert!(
+        telemetry.encode_prometheus().contains(
+            "switchyard_proxy_mirrored_requests_total{app=\"shop\",release=\"shadow\"} 20"
+        )
+    );
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn shared_listener_routes_by_host_and_path() {
+    let shop = TestBackend::start("shop").await;
+    let api = TestBackend::start("api").await;
+    let p = SharedProxy::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        ProxyConfig::default(),
+        Arc::new(Telemetry::new()),
+    )
+    .await
+    .unwrap();
+    let m = |hosts: &[&str], prefix: &str| AppMatch {
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        path_prefix: prefix.into(),
+    };
+    p.set_app(
+        "shop",
+        m(&["shop.test"], "/"),
+        table(&[("stable", 1, &[shop.addr])]),
+    );
+    p.set_app(
+        "api",
+        m(&["shop.test"], "/api"),
+        table(&[("stable", 1, &[api.addr])]),
+    );
+    let c = client();
+    let at = |host: &'static str, path: &'static str| {
+        let c = c.clone();
+        let addr = p.local_addr();
+        async move { get_with(&c, addr, path, &[("host", host)]).await }
+    };
+    assert_eq!(at("shop.test", "/cart").await.1, "shop");
+    assert_eq!(at("shop.test:80", "/api/items").await.1, "api");
+    let (status, body) = at("other.test", "/").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("other.test"), "{body}");
+    p.remove_app("api");
+    assert_eq!(at("shop.test", "/api/items").await.1, "shop");
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn upgrade_is_passed_through() {
+    let b = TestBackend::start("stable").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    let mut s = tokio::net::TcpStream::connect(p.local_addr())
+        .await
+        .unwrap();
+    s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let mut head = String::new();
+    while !head.contains("\r\n\r\n") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed: {head}");
+        head.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("upgrade: echo"),
+        "{head}"
+    );
+    for msg in ["hello", "again"] {
+        s.write_all(msg.as_bytes()).await.unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], msg.as_bytes());
+    }
+    p.shutdown(Duration::from_secs(1)).await;
+}
