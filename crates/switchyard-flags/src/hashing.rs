@@ -6,6 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Seed of the [`HashVersion::FlagdV2`] rollout gate. flagd has no rollout gate of its own; a seed
+/// different from the split's (0) keeps gate and variant independent, so a 50% rollout of a 50/50
+/// split is 25/25, not 50/0.
+pub const FLAGD_V2_ROLLOUT_SEED: u32 = 0x9747_b28c;
+
 /// Unleash's seed for variant selection (the rollout gate uses seed 0), kept so that imported
 /// Unleash flags bucket users exactly as Unleash SDKs do.
 pub const UNLEASH_VARIANT_SEED: u32 = 86_028_157;
@@ -19,7 +24,8 @@ pub enum HashVersion {
     #[default]
     V1,
     /// flagd `fractional` (current generation): murmur3 x86_32 (seed 0) of `salt ++ value`, mapped
-    /// to `(h * total_weight) >> 32`; rollout kept when `(h * 10_000) >> 32 < percentage * 100`.
+    /// to `(h * total_weight) >> 32`; rollout gate: the same mapping with seed
+    /// [`FLAGD_V2_ROLLOUT_SEED`] into 10 000 basis points, kept when `< percentage * 100`.
     FlagdV2,
 }
 
@@ -43,11 +49,7 @@ pub fn in_rollout(version: HashVersion, salt: &str, value: &str, percentage: f64
             let bucket = murmur3_parts(&[salt.as_bytes(), b":", value.as_bytes()], 0) % 100 + 1;
             f64::from(bucket) <= percentage
         }
-        HashVersion::FlagdV2 => {
-            let hash = murmur3_parts(&[salt.as_bytes(), value.as_bytes()], 0);
-            let bucket = (u64::from(hash) * 10_000) >> 32;
-            (bucket as f64) < percentage * 100.0
-        }
+        HashVersion::FlagdV2 => (rollout_bucket(version, salt, value) as f64) < percentage * 100.0,
     }
 }
 
@@ -57,7 +59,8 @@ pub fn rollout_bucket(version: HashVersion, salt: &str, value: &str) -> u32 {
     match version {
         HashVersion::V1 => murmur3_parts(&[salt.as_bytes(), b":", value.as_bytes()], 0) % 100 + 1,
         HashVersion::FlagdV2 => {
-            let hash = murmur3_parts(&[salt.as_bytes(), value.as_bytes()], 0);
+            let hash = murmur3_parts(&[salt.as_bytes(), value.as_bytes()], FLAGD_V2_ROLLOUT_SEED);
+            // (h * 10_000) >> 32 < 10_000, so the cast is lossless.
             ((u64::from(hash) * 10_000) >> 32) as u32
         }
     }
@@ -90,6 +93,33 @@ pub fn split_index(
             pick(weights, |cumulative| target < cumulative)
         }
     }
+}
+
+/// Experiment assignment: the arm (name, weight) a stickiness value falls into, by the same
+/// bucketing as a flag split with this `version` and `salt` (the flag key, unless the split sets a
+/// salt). `None` when every weight is zero.
+pub fn assign_variant<'a>(
+    version: HashVersion,
+    salt: &str,
+    value: &str,
+    arms: &[(&'a str, u32)],
+) -> Option<&'a str> {
+    let mut weights = [0u32; 32];
+    let index = if arms.len() <= weights.len() {
+        // Small experiments (the common case) bucket without allocating.
+        for (slot, (_, weight)) in weights.iter_mut().zip(arms) {
+            *slot = *weight;
+        }
+        split_index(version, salt, value, &weights[..arms.len()])
+    } else {
+        split_index(
+            version,
+            salt,
+            value,
+            &arms.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
+        )
+    };
+    index.map(|i| arms[i].0)
 }
 
 fn pick(weights: &[u32], reached: impl Fn(u64) -> bool) -> Option<usize> {

@@ -23,10 +23,16 @@ use crate::hashing::HashVersion;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FlagSet {
     /// The flags, in the order they were written (kept for export).
-    #[serde(default)]
+    // YAML would otherwise write enums as tags (`!all [...]`); single-key maps read the same in
+    // YAML and JSON.
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub flags: Vec<FlagDefinition>,
     /// Reusable named conditions, referenced from rules as `{segment: name}`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "serde_yaml_ng::with::singleton_map_recursive"
+    )]
     pub segments: BTreeMap<String, Condition>,
 }
 

@@ -3,5 +3,6 @@
 
 mod conformance {
     mod flagd;
+    mod native;
     mod unleash_spec;
 }
