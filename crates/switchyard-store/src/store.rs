@@ -1,0 +1,250 @@
+//! [`SqliteStore`]: the database file, its connection pool and schema migrations, and the
+//! [`StateStore`] implementation, whose methods live in one file per concern under `store/`.
+
+mod codec;
+mod events;
+mod manifests;
+mod rollouts;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
+use switchyard_core::ports::{
+    AppRecord, ApplyOutcome, EventQuery, EventRecord, NewEvent, RolloutId, RolloutRecord,
+    RolloutUpdate, StateStore, StoreError,
+};
+use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version};
+
+use crate::error::SqliteStoreError;
+
+/// The name of the database file inside the data directory.
+pub const DB_FILE_NAME: &str = "switchyard.db";
+
+/// SQLite runs one writer at a time; a few connections let reads (the API, the event stream)
+/// proceed beside it without queueing behind a write.
+const POOL_SIZE: u32 = 4;
+
+/// How long a connection waits for another's write lock before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema, embedded at compile time from `migrations/`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Switchyard's state in one SQLite database. Cloning is cheap and shares the pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// The database file; `None` in memory.
+    path: Option<PathBuf>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) `data_dir/switchyard.db` and brings its schema up to date.
+    ///
+    /// The file is in WAL mode (readers never block the writer), with foreign keys enforced,
+    /// `synchronous = FULL` (a committed transition survives power loss, not only a crash; writes
+    /// are rare enough that the fsync does not matter) and a busy timeout.
+    ///
+    /// # Errors
+    /// The directory cannot be created, the file cannot be opened, or its schema cannot be
+    /// migrated — including a database written by a newer Switchyard, whose migrations this build
+    /// does not know.
+    pub async fn open(data_dir: &Path) -> Result<SqliteStore, SqliteStoreError> {
+        tokio::fs::create_dir_all(data_dir)
+            .await
+            .map_err(|source| SqliteStoreError::CreateDir {
+                path: data_dir.to_path_buf(),
+                source,
+            })?;
+        let path = data_dir.join(DB_FILE_NAME);
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await
+            .map_err(|source| SqliteStoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let store = Self::migrated(pool, Some(path)).await?;
+        tracing::info!(path = %data_dir.join(DB_FILE_NAME).display(), "state store open");
+        Ok(store)
+    }
+
+    /// A store that lives in memory and vanishes when dropped; for tests and trials.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`], without the file.
+    pub async fn open_in_memory() -> Result<SqliteStore, SqliteStoreError> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        // Every connection to `:memory:` is a database of its own, so the pool holds exactly one
+        // connection and never lets it go.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|source| SqliteStoreError::Open {
+                path: PathBuf::from(":memory:"),
+                source,
+            })?;
+        Self::migrated(pool, None).await
+    }
+
+    async fn migrated(pool: SqlitePool, path: Option<PathBuf>) -> Result<Self, SqliteStoreError> {
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| SqliteStoreError::Migrate {
+                path: path.clone().unwrap_or_else(|| PathBuf::from(":memory:")),
+                source,
+            })?;
+        Ok(Self { pool, path })
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Writes a consistent copy of the whole database to `target` (`VACUUM INTO`) while the
+    /// store stays in use. The copy is a complete database: open its directory with
+    /// [`SqliteStore::open`] after naming it `switchyard.db`.
+    ///
+    /// # Errors
+    /// `target` exists already or is not UTF-8, or SQLite cannot write it.
+    pub async fn backup_to(&self, target: &Path) -> Result<(), SqliteStoreError> {
+        // VACUUM INTO refuses an existing non-empty file too; checking first gives a clear error
+        // and never overwrites an earlier backup.
+        if tokio::fs::try_exists(target).await.unwrap_or(false) {
+            return Err(SqliteStoreError::BackupTargetExists {
+                path: target.to_path_buf(),
+            });
+        }
+        let Some(text) = target.to_str() else {
+            return Err(SqliteStoreError::BackupPathNotUtf8 {
+                path: target.to_path_buf(),
+            });
+        };
+        sqlx::query("VACUUM INTO ?")
+            .bind(text)
+            .execute(&self.pool)
+            .await
+            .map_err(|source| SqliteStoreError::Backup {
+                path: target.to_path_buf(),
+                source,
+            })?;
+        tracing::info!(target = %target.display(), "state store backed up");
+        Ok(())
+    }
+
+    /// Waits for running queries and closes every connection (checkpointing the WAL). Every
+    /// clone of this store fails afterwards.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Starts a write transaction holding the write lock from its first statement.
+///
+/// A plain (deferred) `BEGIN` takes the lock at the first write; if another connection wrote
+/// since this transaction's first read, SQLite fails it with `SQLITE_BUSY` at once, without
+/// waiting. `BEGIN IMMEDIATE` makes writers queue on the busy timeout instead, and makes the
+/// checks a write does first (is a rollout active?) hold until it commits.
+async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(codec::backend("begin a write transaction"))
+}
+
+#[async_trait::async_trait]
+impl StateStore for SqliteStore {
+    async fn apply(
+        &self,
+        set: &ManifestSet,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<ApplyOutcome, StoreError> {
+        manifests::apply(&self.pool, set, actor, at).await
+    }
+
+    async fn app(&self, name: &AppName) -> Result<Option<AppRecord>, StoreError> {
+        manifests::app(&self.pool, name).await
+    }
+
+    async fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {
+        manifests::apps(&self.pool).await
+    }
+
+    async fn template(&self, name: &ObjectName) -> Result<Option<AnalysisTemplate>, StoreError> {
+        manifests::template(&self.pool, name).await
+    }
+
+    async fn template_names(&self) -> Result<BTreeSet<String>, StoreError> {
+        manifests::template_names(&self.pool).await
+    }
+
+    async fn set_stable(
+        &self,
+        app: &AppName,
+        release: &Release,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        manifests::set_stable(&self.pool, app, release, events).await
+    }
+
+    async fn create_rollout(
+        &self,
+        app: &AppName,
+        version: &Version,
+        phase: &str,
+        state: &serde_json::Value,
+        events: &[NewEvent],
+    ) -> Result<RolloutId, StoreError> {
+        rollouts::create(&self.pool, app, version, phase, state, events).await
+    }
+
+    async fn update_rollout(&self, update: &RolloutUpdate) -> Result<(), StoreError> {
+        rollouts::update(&self.pool, update).await
+    }
+
+    async fn rollout(&self, id: RolloutId) -> Result<Option<RolloutRecord>, StoreError> {
+        rollouts::by_id(&self.pool, id).await
+    }
+
+    async fn latest_rollout(&self, app: &AppName) -> Result<Option<RolloutRecord>, StoreError> {
+        rollouts::latest(&self.pool, app).await
+    }
+
+    async fn active_rollouts(&self) -> Result<Vec<RolloutRecord>, StoreError> {
+        rollouts::active(&self.pool).await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        events::append(&mut tx, events, events::Owner::NONE).await?;
+        tx.commit()
+            .await
+            .map_err(codec::backend("commit appended events"))
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        events::query(&self.pool, query).await
+    }
+}

@@ -1,0 +1,307 @@
+//! Applied manifests: `apply` with its created / configured / unchanged outcome, reading apps
+//! and templates back, and setting an app's stable release.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use sqlx::{SqliteConnection, SqlitePool};
+use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
+use switchyard_core::ports::{AppRecord, ApplyOutcome, EventKind, NewEvent, StoreError};
+use switchyard_core::{AppName, ObjectName, Release, Timestamp};
+
+use super::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
+use super::{begin_write, events};
+
+/// The kinds of stored manifest. Table names cannot be bound, so each kind has its own
+/// statements, all of one shape.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    App,
+    Template,
+}
+
+impl Kind {
+    /// The manifest `kind`, as users write it.
+    fn label(self) -> &'static str {
+        match self {
+            Kind::App => "App",
+            Kind::Template => "AnalysisTemplate",
+        }
+    }
+
+    fn select(self) -> &'static str {
+        match self {
+            Kind::App => "SELECT manifest_json, generation FROM apps WHERE name = ?",
+            Kind::Template => "SELECT manifest_json, generation FROM templates WHERE name = ?",
+        }
+    }
+
+    fn insert(self) -> &'static str {
+        match self {
+            Kind::App => {
+                "INSERT INTO apps (name, manifest_json, generation, stable_json, updated_at) \
+                 VALUES (?, ?, ?, NULL, ?)"
+            }
+            Kind::Template => {
+                "INSERT INTO templates (name, manifest_json, generation, updated_at) \
+                 VALUES (?, ?, ?, ?)"
+            }
+        }
+    }
+
+    fn update(self) -> &'static str {
+        match self {
+            Kind::App => {
+                "UPDATE apps SET manifest_json = ?, generation = ?, updated_at = ? WHERE name = ?"
+            }
+            Kind::Template => {
+                "UPDATE templates SET manifest_json = ?, generation = ?, updated_at = ? \
+                 WHERE name = ?"
+            }
+        }
+    }
+}
+
+/// What applying one document did, with the generation it now has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Created(u64),
+    Configured(u64),
+    Unchanged,
+}
+
+impl Change {
+    fn as_str(self) -> &'static str {
+        match self {
+            Change::Created(_) => "created",
+            Change::Configured(_) => "configured",
+            Change::Unchanged => "unchanged",
+        }
+    }
+}
+
+pub(super) async fn apply(
+    pool: &SqlitePool,
+    set: &ManifestSet,
+    actor: &str,
+    at: Timestamp,
+) -> Result<ApplyOutcome, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let mut outcome = ApplyOutcome::default();
+    for app in &set.apps {
+        let json = encode(app, "encode an app manifest")?;
+        let name = &app.metadata.name;
+        let change = upsert(&mut tx, Kind::App, name.as_str(), &json, at).await?;
+        record(
+            &mut tx,
+            &mut outcome,
+            Kind::App,
+            name.as_str(),
+            Some(name),
+            change,
+            actor,
+            at,
+        )
+        .await?;
+    }
+    for template in &set.templates {
+        let json = encode(template, "encode an analysis template")?;
+        let name = template.metadata.name.as_str();
+        let change = upsert(&mut tx, Kind::Template, name, &json, at).await?;
+        record(
+            &mut tx,
+            &mut outcome,
+            Kind::Template,
+            name,
+            None,
+            change,
+            actor,
+            at,
+        )
+        .await?;
+    }
+    // Dropping `tx` on any early return above rolls everything back.
+    tx.commit().await.map_err(backend("commit an apply"))?;
+    Ok(outcome)
+}
+
+/// Inserts or replaces one document, unless it is stored with the same content.
+async fn upsert(
+    conn: &mut SqliteConnection,
+    kind: Kind,
+    name: &str,
+    json: &str,
+    at: Timestamp,
+) -> Result<Change, StoreError> {
+    let stored: Option<(String, i64)> = sqlx::query_as(kind.select())
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend("read a stored manifest"))?;
+    let Some((stored_json, generation)) = stored else {
+        sqlx::query(kind.insert())
+            .bind(name)
+            .bind(json)
+            .bind(1_i64)
+            .bind(millis(at))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("insert a manifest"))?;
+        return Ok(Change::Created(1));
+    };
+    if same_content(&stored_json, json) {
+        return Ok(Change::Unchanged);
+    }
+    let generation = from_sql_int(generation, || {
+        format!("generation of {} `{name}`", kind.label())
+    })?
+    .saturating_add(1);
+    sqlx::query(kind.update())
+        .bind(json)
+        .bind(to_sql_int(generation))
+        .bind(millis(at))
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend("update a manifest"))?;
+    Ok(Change::Configured(generation))
+}
+
+/// Compares as JSON values, not text, so that field order or formatting of what was stored by
+/// an earlier build does not count as a change.
+fn same_content(stored: &str, new: &str) -> bool {
+    let parse = |text| serde_json::from_str::<serde_json::Value>(text);
+    match (parse(stored), parse(new)) {
+        (Ok(a), Ok(b)) => a == b,
+        (Err(e), _) => {
+            // Applying is how an unreadable row gets repaired, so it is replaced, not refused.
+            tracing::warn!(error = %e, "stored manifest is not JSON; replacing it");
+            false
+        }
+        (_, Err(_)) => false,
+    }
+}
+
+/// Adds the document's line to the outcome and, when it changed, its `ManifestApplied` event.
+#[allow(clippy::too_many_arguments)] // One call site per kind; a struct would only rename them.
+async fn record(
+    conn: &mut SqliteConnection,
+    outcome: &mut ApplyOutcome,
+    kind: Kind,
+    name: &str,
+    app: Option<&AppName>,
+    change: Change,
+    actor: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let result = change.as_str();
+    outcome.results.push((
+        kind.label().to_string(),
+        name.to_string(),
+        result.to_string(),
+    ));
+    let (Change::Created(generation) | Change::Configured(generation)) = change else {
+        return Ok(());
+    };
+    let event = NewEvent {
+        at,
+        app: app.cloned(),
+        rollout: None,
+        kind: EventKind::ManifestApplied,
+        actor: actor.to_string(),
+        reason: format!("{} {name} {result}", kind.label()),
+        data: json!({
+            "kind": kind.label(),
+            "name": name,
+            "generation": generation,
+            "result": result,
+        }),
+    };
+    events::append(conn, std::slice::from_ref(&event), events::Owner::NONE).await
+}
+
+type AppRow = (String, String, i64, Option<String>, i64);
+
+pub(super) async fn app(
+    pool: &SqlitePool,
+    name: &AppName,
+) -> Result<Option<AppRecord>, StoreError> {
+    let row: Option<AppRow> = sqlx::query_as(
+        "SELECT name, manifest_json, generation, stable_json, updated_at FROM apps WHERE name = ?",
+    )
+    .bind(name.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(backend("read an app"))?;
+    row.map(decode_app).transpose()
+}
+
+pub(super) async fn apps(pool: &SqlitePool) -> Result<Vec<AppRecord>, StoreError> {
+    let rows: Vec<AppRow> = sqlx::query_as(
+        "SELECT name, manifest_json, generation, stable_json, updated_at FROM apps ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(backend("read apps"))?;
+    rows.into_iter().map(decode_app).collect()
+}
+
+fn decode_app(
+    (name, manifest, generation, stable, updated_at): AppRow,
+) -> Result<AppRecord, StoreError> {
+    Ok(AppRecord {
+        manifest: decode(&manifest, || format!("manifest of app `{name}`"))?,
+        generation: from_sql_int(generation, || format!("generation of app `{name}`"))?,
+        stable: stable
+            .map(|s| decode(&s, || format!("stable release of app `{name}`")))
+            .transpose()?,
+        updated_at: timestamp(updated_at, || format!("update time of app `{name}`"))?,
+    })
+}
+
+pub(super) async fn template(
+    pool: &SqlitePool,
+    name: &ObjectName,
+) -> Result<Option<AnalysisTemplate>, StoreError> {
+    let json: Option<String> =
+        sqlx::query_scalar("SELECT manifest_json FROM templates WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read an analysis template"))?;
+    json.map(|j| decode(&j, || format!("analysis template `{name}`")))
+        .transpose()
+}
+
+pub(super) async fn template_names(pool: &SqlitePool) -> Result<BTreeSet<String>, StoreError> {
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM templates")
+        .fetch_all(pool)
+        .await
+        .map_err(backend("list analysis templates"))?;
+    Ok(names.into_iter().collect())
+}
+
+/// `apps.updated_at` is left alone: it tells when the manifest last changed, and a stable
+/// release is not part of the manifest.
+pub(super) async fn set_stable(
+    pool: &SqlitePool,
+    app: &AppName,
+    release: &Release,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
+    let json = encode(release, "encode a release")?;
+    let mut tx = begin_write(pool).await?;
+    let updated = sqlx::query("UPDATE apps SET stable_json = ? WHERE name = ?")
+        .bind(json)
+        .bind(app.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend("set a stable release"))?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::UnknownApp(app.clone()));
+    }
+    events::append(&mut tx, events, events::Owner::app(app)).await?;
+    tx.commit()
+        .await
+        .map_err(backend("commit a stable release"))
+}

@@ -1,0 +1,201 @@
+//! Rollouts: creating one (at most one active per app), replacing its state with its events
+//! and perhaps a new stable release, and reading them back.
+
+use sqlx::{SqliteConnection, SqlitePool};
+use switchyard_core::ports::{NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StoreError};
+use switchyard_core::{AppName, Clock, SystemClock, Version};
+
+use super::codec::{backend, decode, decode_text, encode, millis, timestamp};
+use super::{begin_write, events};
+
+pub(super) async fn create(
+    pool: &SqlitePool,
+    app: &AppName,
+    version: &Version,
+    phase: &str,
+    state: &serde_json::Value,
+    events: &[NewEvent],
+) -> Result<RolloutId, StoreError> {
+    // The trait gives no time for the rollout itself; its first event (`RolloutStarted`) says
+    // when it began, and the clock only serves a caller that passes no event.
+    let at = events.first().map_or_else(|| SystemClock.now(), |e| e.at);
+    let state = encode(state, "encode rollout state")?;
+    let mut tx = begin_write(pool).await?;
+    let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM apps WHERE name = ?")
+        .bind(app.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend("look up an app"))?;
+    if known.is_none() {
+        return Err(StoreError::UnknownApp(app.clone()));
+    }
+    if let Some(rollout) = active_id(&mut tx, app).await? {
+        return Err(StoreError::RolloutInProgress {
+            app: app.clone(),
+            rollout,
+        });
+    }
+    let inserted = sqlx::query_scalar(
+        "INSERT INTO rollouts (app, version, phase, active, state_json, created_at, updated_at) \
+         VALUES (?, ?, ?, 1, ?, ?, ?) RETURNING id",
+    )
+    .bind(app.as_str())
+    .bind(version.as_str())
+    .bind(phase)
+    .bind(state)
+    .bind(millis(at))
+    .bind(millis(at))
+    .fetch_one(&mut *tx)
+    .await;
+    let id: RolloutId = match inserted {
+        Ok(id) => id,
+        Err(e) => return Err(conflict_or_backend(&mut tx, app, e, "insert a rollout").await),
+    };
+    events::append(&mut tx, events, events::Owner::rollout(app, id)).await?;
+    tx.commit().await.map_err(backend("commit a new rollout"))?;
+    Ok(id)
+}
+
+pub(super) async fn update(pool: &SqlitePool, update: &RolloutUpdate) -> Result<(), StoreError> {
+    let state = encode(&update.state, "encode rollout state")?;
+    let stable = update
+        .stable
+        .as_ref()
+        .map(|r| encode(r, "encode a release"))
+        .transpose()?;
+    let mut tx = begin_write(pool).await?;
+    let app: Option<String> = sqlx::query_scalar("SELECT app FROM rollouts WHERE id = ?")
+        .bind(update.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend("look up a rollout"))?;
+    let Some(app) = app else {
+        return Err(StoreError::UnknownRollout(update.id));
+    };
+    let app: AppName = decode_text(app, || format!("app of rollout {}", update.id))?;
+    let updated = sqlx::query(
+        "UPDATE rollouts SET phase = ?, active = ?, state_json = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(update.phase.as_str())
+    .bind(i64::from(update.active))
+    .bind(state)
+    .bind(millis(update.at))
+    .bind(update.id)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = updated {
+        return Err(conflict_or_backend(&mut tx, &app, e, "update a rollout").await);
+    }
+    if let Some(stable) = stable {
+        sqlx::query("UPDATE apps SET stable_json = ? WHERE name = ?")
+            .bind(stable)
+            .bind(app.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("set a stable release"))?;
+    }
+    events::append(
+        &mut tx,
+        &update.events,
+        events::Owner::rollout(&app, update.id),
+    )
+    .await?;
+    tx.commit()
+        .await
+        .map_err(backend("commit a rollout update"))
+}
+
+async fn active_id(
+    conn: &mut SqliteConnection,
+    app: &AppName,
+) -> Result<Option<RolloutId>, StoreError> {
+    sqlx::query_scalar("SELECT id FROM rollouts WHERE app = ? AND active = 1")
+        .bind(app.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend("look up the active rollout"))
+}
+
+/// The unique index on active rollouts is the backstop behind the check in `create`, and the
+/// only guard when an update re-activates a rollout; its violation is reported as the conflict
+/// it is.
+async fn conflict_or_backend(
+    conn: &mut SqliteConnection,
+    app: &AppName,
+    error: sqlx::Error,
+    operation: &'static str,
+) -> StoreError {
+    let unique = error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation());
+    if unique {
+        if let Ok(Some(rollout)) = active_id(conn, app).await {
+            return StoreError::RolloutInProgress {
+                app: app.clone(),
+                rollout,
+            };
+        }
+    }
+    backend(operation)(error)
+}
+
+type RolloutRow = (i64, String, String, String, i64, String, i64, i64);
+
+pub(super) async fn by_id(
+    pool: &SqlitePool,
+    id: RolloutId,
+) -> Result<Option<RolloutRecord>, StoreError> {
+    let row: Option<RolloutRow> = sqlx::query_as(
+        "SELECT id, app, version, phase, active, state_json, created_at, updated_at \
+         FROM rollouts WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend("read a rollout"))?;
+    row.map(decode_rollout).transpose()
+}
+
+/// The largest id is the latest: ids are never reused (AUTOINCREMENT), while two rollouts may
+/// share a creation millisecond.
+pub(super) async fn latest(
+    pool: &SqlitePool,
+    app: &AppName,
+) -> Result<Option<RolloutRecord>, StoreError> {
+    let row: Option<RolloutRow> = sqlx::query_as(
+        "SELECT id, app, version, phase, active, state_json, created_at, updated_at \
+         FROM rollouts WHERE app = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(app.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(backend("read the latest rollout"))?;
+    row.map(decode_rollout).transpose()
+}
+
+pub(super) async fn active(pool: &SqlitePool) -> Result<Vec<RolloutRecord>, StoreError> {
+    let rows: Vec<RolloutRow> = sqlx::query_as(
+        "SELECT id, app, version, phase, active, state_json, created_at, updated_at \
+         FROM rollouts WHERE active = 1 ORDER BY id ASC",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(backend("read active rollouts"))?;
+    rows.into_iter().map(decode_rollout).collect()
+}
+
+fn decode_rollout(
+    (id, app, version, phase, active, state, created_at, updated_at): RolloutRow,
+) -> Result<RolloutRecord, StoreError> {
+    let what = |field: &'static str| move || format!("{field} of rollout {id}");
+    Ok(RolloutRecord {
+        id,
+        app: decode_text(app, what("app"))?,
+        version: decode_text(version, what("version"))?,
+        phase,
+        active: active != 0,
+        state: decode(&state, what("state"))?,
+        created_at: timestamp(created_at, what("creation time"))?,
+        updated_at: timestamp(updated_at, what("update time"))?,
+    })
+}

@@ -1,0 +1,946 @@
+//! The SQLite state store against real database files in temporary directories.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
+use switchyard_core::manifest::{HealthCheck, ManifestSet, load_str};
+use switchyard_core::ports::{
+    EventKind, EventQuery, NewEvent, RolloutUpdate, StateStore, StoreError,
+};
+use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version, Workload};
+use switchyard_store::{DB_FILE_NAME, SqliteStore, SqliteStoreError};
+use tempfile::TempDir;
+
+const APP: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: checkout}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {process: {command: ["./checkout", "--port", "{port}"], instances: 2}}
+  healthCheck: {path: /health, interval: 2s, timeout: 1s, healthyThreshold: 2, unhealthyThreshold: 2}
+  strategy:
+    canary:
+      stickiness: {header: x-user-id}
+      steps:
+        - setWeight: 5
+        - pause: {duration: 30s}
+        - analysis: {templates: [error-budget]}
+        - setWeight: 50
+        - pause: {}
+        - setWeight: 100
+  rollbackPolicy: {errorRate: {max: 0.05}, latencyIncrease: {max: 1.5}, window: 1m, consecutiveFailures: 3}
+"#;
+
+const TEMPLATE: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: error-budget}
+spec:
+  metrics:
+    - name: errors
+      provider: {builtin: {metric: error_rate}}
+      successCondition: result < 0.01
+      interval: 10s
+      count: 6
+      failureLimit: 1
+"#;
+
+fn manifests(text: &str) -> ManifestSet {
+    load_str(text, Path::new("test.yaml")).unwrap()
+}
+
+/// The app and its template, as one file.
+fn both() -> ManifestSet {
+    manifests(&format!("{APP}---\n{TEMPLATE}"))
+}
+
+/// Another app, with no analysis step.
+fn payments() -> ManifestSet {
+    manifests(
+        &APP.replace("name: checkout", "name: payments")
+            .replace("        - analysis: {templates: [error-budget]}\n", ""),
+    )
+}
+
+fn at(ms: u64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+fn app(name: &str) -> AppName {
+    AppName::new(name).unwrap()
+}
+
+fn version(v: &str) -> Version {
+    Version::new(v).unwrap()
+}
+
+fn release(app_name: &str, v: &str) -> Release {
+    Release {
+        app: app(app_name),
+        version: version(v),
+        workload: Workload::Static {
+            addresses: vec!["127.0.0.1:9001".parse().unwrap()],
+            start_timeout: Duration::from_secs(5),
+        },
+        health_check: HealthCheck::default(),
+    }
+}
+
+fn event(kind: EventKind, ms: u64) -> NewEvent {
+    NewEvent {
+        at: at(ms),
+        app: None,
+        rollout: None,
+        kind,
+        actor: "controller".into(),
+        reason: format!("{} at {ms}", kind.as_str()),
+        data: json!({"ms": ms}),
+    }
+}
+
+fn kinds(events: &[switchyard_core::ports::EventRecord]) -> Vec<EventKind> {
+    events.iter().map(|e| e.event.kind).collect()
+}
+
+async fn open() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    (dir, store)
+}
+
+/// A connection of its own to the store's file, for what the store itself never does.
+async fn raw(dir: &TempDir) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(dir.path().join(DB_FILE_NAME))
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn all_events(store: &SqliteStore) -> Vec<switchyard_core::ports::EventRecord> {
+    store.events(&EventQuery::default()).await.unwrap()
+}
+
+fn outcome(results: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    results
+        .iter()
+        .map(|(k, n, r)| (k.to_string(), n.to_string(), r.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn open_creates_the_directory_and_a_wal_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("nested/data");
+    let store = SqliteStore::open(&data_dir).await.unwrap();
+    assert_eq!(store.path(), Some(data_dir.join(DB_FILE_NAME).as_path()));
+    assert!(data_dir.join(DB_FILE_NAME).is_file());
+    let mut conn = SqliteConnectOptions::new()
+        .filename(data_dir.join(DB_FILE_NAME))
+        .connect()
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn apply_reports_created_configured_unchanged_and_logs_changes() {
+    let (_dir, store) = open().await;
+
+    let first = store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    assert_eq!(
+        first.results,
+        outcome(&[
+            ("App", "checkout", "created"),
+            ("AnalysisTemplate", "error-budget", "created")
+        ])
+    );
+    let record = store.app(&app("checkout")).await.unwrap().unwrap();
+    assert_eq!(record.generation, 1);
+    assert_eq!(record.manifest, both().apps[0]);
+    assert_eq!(record.stable, None);
+    assert_eq!(record.updated_at, at(1_000));
+    let template = ObjectName::new("error-budget").unwrap();
+    assert_eq!(
+        store.template(&template).await.unwrap(),
+        Some(both().templates[0].clone())
+    );
+    assert_eq!(
+        store
+            .template_names()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec!["error-budget".to_string()]
+    );
+
+    let same = store.apply(&both(), "user:ann", at(2_000)).await.unwrap();
+    assert_eq!(
+        same.results,
+        outcome(&[
+            ("App", "checkout", "unchanged"),
+            ("AnalysisTemplate", "error-budget", "unchanged")
+        ])
+    );
+    assert_eq!(
+        store
+            .app(&app("checkout"))
+            .await
+            .unwrap()
+            .unwrap()
+            .updated_at,
+        at(1_000),
+        "an unchanged document is not rewritten"
+    );
+
+    let changed = manifests(&APP.replace("instances: 2", "instances: 3"));
+    let third = store.apply(&changed, "user:bob", at(3_000)).await.unwrap();
+    assert_eq!(third.results, outcome(&[("App", "checkout", "configured")]));
+    let record = store.app(&app("checkout")).await.unwrap().unwrap();
+    assert_eq!(record.generation, 2);
+    assert_eq!(record.manifest, changed.apps[0]);
+    assert_eq!(record.updated_at, at(3_000));
+
+    let events = all_events(&store).await;
+    assert_eq!(
+        events.len(),
+        3,
+        "one event per created or configured document"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event.kind == EventKind::ManifestApplied)
+    );
+    let reasons: Vec<_> = events.iter().map(|e| e.event.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "App checkout created",
+            "AnalysisTemplate error-budget created",
+            "App checkout configured"
+        ]
+    );
+    let last = &events[2].event;
+    assert_eq!(last.actor, "user:bob");
+    assert_eq!(last.at, at(3_000));
+    assert_eq!(last.app, Some(app("checkout")));
+    assert_eq!(
+        last.data,
+        json!({"kind": "App", "name": "checkout", "generation": 2, "result": "configured"})
+    );
+    assert_eq!(events[1].event.app, None, "templates belong to no app");
+
+    store
+        .apply(&payments(), "user:ann", at(4_000))
+        .await
+        .unwrap();
+    let names: Vec<_> = store
+        .apps()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.manifest.metadata.name.to_string())
+        .collect();
+    assert_eq!(names, ["checkout", "payments"]);
+}
+
+#[tokio::test]
+async fn a_failing_apply_stores_nothing() {
+    let (dir, store) = open().await;
+    // The app row is written first; the template insert then fails inside the same transaction.
+    let mut conn = raw(&dir).await;
+    sqlx::query(
+        "CREATE TRIGGER injected_failure BEFORE INSERT ON templates \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let error = store
+        .apply(&both(), "user:ann", at(1_000))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
+    assert_eq!(store.app(&app("checkout")).await.unwrap(), None);
+    assert!(store.apps().await.unwrap().is_empty());
+    assert!(store.template_names().await.unwrap().is_empty());
+    assert!(all_events(&store).await.is_empty());
+
+    sqlx::query("DROP TRIGGER injected_failure")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let outcome = store.apply(&both(), "user:ann", at(2_000)).await.unwrap();
+    assert_eq!(outcome.results[0].2, "created");
+    assert_eq!(all_events(&store).await.len(), 2);
+}
+
+#[tokio::test]
+async fn set_stable_records_the_release_with_its_events() {
+    let (_dir, store) = open().await;
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+
+    let v1 = release("checkout", "v1");
+    store
+        .set_stable(
+            &app("checkout"),
+            &v1,
+            &[event(EventKind::ReleaseStarted, 2_000)],
+        )
+        .await
+        .unwrap();
+    let record = store.app(&app("checkout")).await.unwrap().unwrap();
+    assert_eq!(record.stable, Some(v1));
+    assert_eq!(record.updated_at, at(1_000), "the manifest did not change");
+    let events = store
+        .events(&EventQuery {
+            kinds: vec![EventKind::ReleaseStarted],
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].event.app,
+        Some(app("checkout")),
+        "an event naming no app gets the one it concerns"
+    );
+
+    let error = store
+        .set_stable(
+            &app("nowhere"),
+            &release("nowhere", "v1"),
+            &[event(EventKind::ReleaseStarted, 3_000)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::UnknownApp(ref a) if a.as_str() == "nowhere"),
+        "{error:?}"
+    );
+    assert_eq!(
+        all_events(&store).await.len(),
+        3,
+        "the failed call appended nothing"
+    );
+}
+
+#[tokio::test]
+async fn rollouts_are_created_updated_and_read_back() {
+    let (_dir, store) = open().await;
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&payments(), "user:ann", at(1_000))
+        .await
+        .unwrap();
+    let checkout = app("checkout");
+
+    assert_eq!(store.latest_rollout(&checkout).await.unwrap(), None);
+    let state = json!({"step": 0, "weight": 5});
+    let id = store
+        .create_rollout(
+            &checkout,
+            &version("v2"),
+            "progressing",
+            &state,
+            &[event(EventKind::RolloutStarted, 5_000)],
+        )
+        .await
+        .unwrap();
+
+    let record = store.rollout(id).await.unwrap().unwrap();
+    assert_eq!(record.id, id);
+    assert_eq!(record.app, checkout);
+    assert_eq!(record.version, version("v2"));
+    assert_eq!(record.phase, "progressing");
+    assert!(record.active);
+    assert_eq!(record.state, state);
+    assert_eq!(
+        record.created_at,
+        at(5_000),
+        "the rollout began with its first event"
+    );
+    assert_eq!(record.updated_at, at(5_000));
+    assert_eq!(
+        store.latest_rollout(&checkout).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(store.active_rollouts().await.unwrap(), vec![record]);
+
+    let started = &store
+        .events(&EventQuery {
+            kinds: vec![EventKind::RolloutStarted],
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        started.event.rollout,
+        Some(id),
+        "events learn the new rollout's id"
+    );
+    assert_eq!(started.event.app, Some(checkout.clone()));
+
+    let other = store
+        .create_rollout(
+            &app("payments"),
+            &version("v7"),
+            "progressing",
+            &json!({}),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(other > id);
+
+    let v2 = release("checkout", "v2");
+    store
+        .update_rollout(&RolloutUpdate {
+            id,
+            phase: "succeeded".into(),
+            active: false,
+            state: json!({"step": 6, "weight": 100}),
+            stable: Some(v2.clone()),
+            events: vec![
+                event(EventKind::Promoted, 9_000),
+                event(EventKind::Succeeded, 9_000),
+            ],
+            at: at(9_000),
+        })
+        .await
+        .unwrap();
+    let record = store.rollout(id).await.unwrap().unwrap();
+    assert_eq!(record.phase, "succeeded");
+    assert!(!record.active);
+    assert_eq!(record.state, json!({"step": 6, "weight": 100}));
+    assert_eq!(record.created_at, at(5_000));
+    assert_eq!(record.updated_at, at(9_000));
+    assert_eq!(
+        store.app(&checkout).await.unwrap().unwrap().stable,
+        Some(v2),
+        "promotion sets the stable release in the same write"
+    );
+    let active: Vec<_> = store
+        .active_rollouts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(active, [other]);
+    let finished = store
+        .events(&EventQuery {
+            rollout: Some(id),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&finished),
+        [
+            EventKind::RolloutStarted,
+            EventKind::Promoted,
+            EventKind::Succeeded
+        ]
+    );
+
+    // With the first one finished, the app can start another, which becomes the latest.
+    let next = store
+        .create_rollout(&checkout, &version("v3"), "progressing", &json!({}), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_rollout(&checkout).await.unwrap().unwrap().id,
+        next
+    );
+    assert_eq!(store.active_rollouts().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_app_has_at_most_one_active_rollout() {
+    let (_dir, store) = open().await;
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    let checkout = app("checkout");
+    let first = store
+        .create_rollout(&checkout, &version("v2"), "progressing", &json!({}), &[])
+        .await
+        .unwrap();
+
+    let error = store
+        .create_rollout(
+            &checkout,
+            &version("v3"),
+            "progressing",
+            &json!({}),
+            &[event(EventKind::RolloutStarted, 2_000)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::RolloutInProgress { ref app, rollout } if *app == checkout && rollout == first),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.latest_rollout(&checkout).await.unwrap().unwrap().id,
+        first
+    );
+    assert!(
+        all_events(&store)
+            .await
+            .iter()
+            .all(|e| e.event.kind == EventKind::ManifestApplied)
+    );
+
+    // Re-activating a finished rollout while another runs hits the unique index.
+    let update = |id, active| RolloutUpdate {
+        id,
+        phase: "x".into(),
+        active,
+        state: json!({}),
+        stable: None,
+        events: vec![],
+        at: at(3_000),
+    };
+    store.update_rollout(&update(first, false)).await.unwrap();
+    let second = store
+        .create_rollout(&checkout, &version("v3"), "progressing", &json!({}), &[])
+        .await
+        .unwrap();
+    let error = store
+        .update_rollout(&update(first, true))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::RolloutInProgress { rollout, .. } if rollout == second),
+        "{error:?}"
+    );
+    assert!(!store.rollout(first).await.unwrap().unwrap().active);
+}
+
+#[tokio::test]
+async fn unknown_apps_and_rollouts_are_errors() {
+    let (_dir, store) = open().await;
+    let error = store
+        .create_rollout(
+            &app("ghost"),
+            &version("v1"),
+            "progressing",
+            &json!({}),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::UnknownApp(ref a) if a.as_str() == "ghost"),
+        "{error:?}"
+    );
+
+    let error = store
+        .update_rollout(&RolloutUpdate {
+            id: 42,
+            phase: "succeeded".into(),
+            active: false,
+            state: json!({}),
+            stable: None,
+            events: vec![event(EventKind::Succeeded, 1_000)],
+            at: at(1_000),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::UnknownRollout(42)), "{error:?}");
+    assert!(all_events(&store).await.is_empty());
+
+    assert_eq!(store.rollout(42).await.unwrap(), None);
+    assert_eq!(store.app(&app("ghost")).await.unwrap(), None);
+    assert_eq!(store.latest_rollout(&app("ghost")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .template(&ObjectName::new("ghost").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_failing_rollout_update_changes_nothing() {
+    let (dir, store) = open().await;
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    let checkout = app("checkout");
+    let id = store
+        .create_rollout(
+            &checkout,
+            &version("v2"),
+            "progressing",
+            &json!({"step": 0}),
+            &[],
+        )
+        .await
+        .unwrap();
+    let before = store.rollout(id).await.unwrap();
+    let mut conn = raw(&dir).await;
+    sqlx::query(
+        "CREATE TRIGGER injected_failure BEFORE INSERT ON events \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let error = store
+        .update_rollout(&RolloutUpdate {
+            id,
+            phase: "succeeded".into(),
+            active: false,
+            state: json!({"step": 6}),
+            stable: Some(release("checkout", "v2")),
+            events: vec![event(EventKind::Succeeded, 2_000)],
+            at: at(2_000),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
+    assert_eq!(store.rollout(id).await.unwrap(), before);
+    assert_eq!(store.app(&checkout).await.unwrap().unwrap().stable, None);
+}
+
+#[tokio::test]
+async fn events_are_filtered_limited_and_followed() {
+    let (_dir, store) = open().await;
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&payments(), "user:ann", at(1_000))
+        .await
+        .unwrap();
+    let checkout = app("checkout");
+    let a = store
+        .create_rollout(
+            &checkout,
+            &version("v2"),
+            "progressing",
+            &json!({}),
+            &[event(EventKind::RolloutStarted, 2_000)],
+        )
+        .await
+        .unwrap();
+    let b = store
+        .create_rollout(
+            &app("payments"),
+            &version("v2"),
+            "progressing",
+            &json!({}),
+            &[event(EventKind::RolloutStarted, 2_100)],
+        )
+        .await
+        .unwrap();
+    let mut loose = event(EventKind::WeightChanged, 3_000);
+    loose.app = Some(checkout.clone());
+    loose.rollout = Some(a);
+    store
+        .append_events(&[
+            loose.clone(),
+            NewEvent {
+                at: at(3_100),
+                kind: EventKind::Measurement,
+                ..loose.clone()
+            },
+            NewEvent {
+                at: at(3_200),
+                kind: EventKind::Verdict,
+                ..loose.clone()
+            },
+            NewEvent {
+                at: at(3_300),
+                app: Some(app("payments")),
+                rollout: Some(b),
+                ..loose.clone()
+            },
+        ])
+        .await
+        .unwrap();
+
+    let all = all_events(&store).await;
+    assert_eq!(all.len(), 3 + 2 + 4);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert_eq!(all[5].event, loose, "stored as given");
+
+    let query = |q: EventQuery| {
+        let store = store.clone();
+        async move { store.events(&q).await.unwrap() }
+    };
+    let for_checkout = query(EventQuery {
+        app: Some(checkout.clone()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        kinds(&for_checkout),
+        [
+            EventKind::ManifestApplied,
+            EventKind::RolloutStarted,
+            EventKind::WeightChanged,
+            EventKind::Measurement,
+            EventKind::Verdict
+        ]
+    );
+    let for_b = query(EventQuery {
+        rollout: Some(b),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        kinds(&for_b),
+        [EventKind::RolloutStarted, EventKind::WeightChanged]
+    );
+    let picked = query(EventQuery {
+        kinds: vec![EventKind::Verdict, EventKind::RolloutStarted],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        kinds(&picked),
+        [
+            EventKind::RolloutStarted,
+            EventKind::RolloutStarted,
+            EventKind::Verdict
+        ]
+    );
+
+    let newest = query(EventQuery {
+        limit: Some(2),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        newest,
+        all[all.len() - 2..],
+        "the most recent, oldest first"
+    );
+    let none = query(EventQuery {
+        limit: Some(0),
+        ..Default::default()
+    })
+    .await;
+    assert!(none.is_empty());
+    let more_than_all = query(EventQuery {
+        limit: Some(100),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(more_than_all, all);
+
+    let after = query(EventQuery {
+        after: Some(all[6].id),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(after, all[7..]);
+    let following = query(EventQuery {
+        after: Some(all.last().unwrap().id),
+        ..Default::default()
+    })
+    .await;
+    assert!(following.is_empty(), "nothing new yet");
+
+    let combined = query(EventQuery {
+        app: Some(checkout.clone()),
+        rollout: Some(a),
+        kinds: vec![
+            EventKind::WeightChanged,
+            EventKind::Measurement,
+            EventKind::Verdict,
+        ],
+        after: Some(all[5].id),
+        limit: Some(1),
+    })
+    .await;
+    assert_eq!(kinds(&combined), [EventKind::Verdict]);
+}
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .set_stable(&app("checkout"), &release("checkout", "v1"), &[])
+        .await
+        .unwrap();
+    let id = store
+        .create_rollout(
+            &app("checkout"),
+            &version("v2"),
+            "paused",
+            &json!({"step": 1, "resumeAt": 40_000}),
+            &[event(EventKind::RolloutStarted, 10_000)],
+        )
+        .await
+        .unwrap();
+    let apps = store.apps().await.unwrap();
+    let rollouts = store.active_rollouts().await.unwrap();
+    let events = all_events(&store).await;
+    store.close().await;
+    drop(store);
+
+    let reopened = SqliteStore::open(dir.path()).await.unwrap();
+    assert_eq!(reopened.apps().await.unwrap(), apps);
+    assert_eq!(reopened.active_rollouts().await.unwrap(), rollouts);
+    assert_eq!(
+        reopened.rollout(id).await.unwrap().unwrap().state["resumeAt"],
+        40_000
+    );
+    assert_eq!(all_events(&reopened).await, events);
+    let again = reopened
+        .apply(&both(), "user:ann", at(2_000))
+        .await
+        .unwrap();
+    assert!(again.results.iter().all(|r| r.2 == "unchanged"));
+    // Ids keep growing across the restart.
+    reopened
+        .append_events(&[event(EventKind::Paused, 11_000)])
+        .await
+        .unwrap();
+    assert!(all_events(&reopened).await.last().unwrap().id > events.last().unwrap().id);
+}
+
+#[tokio::test]
+async fn the_event_log_cannot_be_rewritten() {
+    let (dir, store) = open().await;
+    store
+        .append_events(&[event(EventKind::Paused, 1_000)])
+        .await
+        .unwrap();
+    let mut conn = raw(&dir).await;
+    let update = sqlx::query("UPDATE events SET reason = 'nothing happened'")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    assert!(update.to_string().contains("append-only"), "{update}");
+    let delete = sqlx::query("DELETE FROM events")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    assert!(delete.to_string().contains("append-only"), "{delete}");
+    assert_eq!(all_events(&store).await.len(), 1);
+}
+
+#[tokio::test]
+async fn unreadable_rows_are_reported_as_corrupt() {
+    let (dir, store) = open().await;
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    let mut conn = raw(&dir).await;
+    sqlx::query("UPDATE apps SET manifest_json = '{\"not\": \"an app\"}'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let error = store.app(&app("checkout")).await.unwrap_err();
+    match error {
+        StoreError::Corrupt { what, .. } => assert_eq!(what, "manifest of app `checkout`"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store.apps().await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    // Applying the manifest again is how the row is repaired.
+    let outcome = store.apply(&both(), "user:ann", at(2_000)).await.unwrap();
+    assert_eq!(outcome.results[0].2, "configured");
+    assert_eq!(
+        store
+            .app(&app("checkout"))
+            .await
+            .unwrap()
+            .unwrap()
+            .generation,
+        2
+    );
+}
+
+#[tokio::test]
+async fn backups_are_complete_databases() {
+    let (dir, store) = open().await;
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .create_rollout(
+            &app("checkout"),
+            &version("v2"),
+            "progressing",
+            &json!({"step": 2}),
+            &[],
+        )
+        .await
+        .unwrap();
+    let backup_dir = dir.path().join("backup");
+    std::fs::create_dir(&backup_dir).unwrap();
+    let target = backup_dir.join(DB_FILE_NAME);
+    store.backup_to(&target).await.unwrap();
+
+    let error = store.backup_to(&target).await.unwrap_err();
+    assert!(
+        matches!(error, SqliteStoreError::BackupTargetExists { .. }),
+        "{error:?}"
+    );
+
+    let restored = SqliteStore::open(&backup_dir).await.unwrap();
+    assert_eq!(restored.apps().await.unwrap(), store.apps().await.unwrap());
+    assert_eq!(
+        restored.active_rollouts().await.unwrap(),
+        store.active_rollouts().await.unwrap()
+    );
+    assert_eq!(all_events(&restored).await, all_events(&store).await);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_build_is_refused() {
+    let (dir, store) = open().await;
+    store.close().await;
+    let mut conn = raw(&dir).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', 1, x'00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let error = SqliteStore::open(dir.path()).await.unwrap_err();
+    assert!(
+        matches!(error, SqliteStoreError::Migrate { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains(DB_FILE_NAME),
+        "the error names the file: {error}"
+    );
+}
+
+#[tokio::test]
+async fn an_in_memory_store_keeps_its_state_while_open() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    assert_eq!(store.path(), None);
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    let id = store
+        .create_rollout(
+            &app("checkout"),
+            &version("v2"),
+            "progressing",
+            &json!({}),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.active_rollouts().await.unwrap()[0].id, id);
+    assert_eq!(all_events(&store).await.len(), 2);
+}
