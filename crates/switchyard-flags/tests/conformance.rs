@@ -4,5 +4,6 @@
 mod conformance {
     mod flagd;
     mod native;
+    mod properties;
     mod unleash_spec;
 }
