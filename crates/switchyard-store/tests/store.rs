@@ -528,6 +528,49 @@ async fn an_app_has_at_most_one_active_rollout() {
     assert!(!store.rollout(first).await.unwrap().unwrap().active);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_queue_and_only_one_rollout_wins() {
+    let (_dir, store) = open().await;
+    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    let checkout = app("checkout");
+    // Writers on separate connections race for the one write lock; each must either win or see
+    // the winner's rollout, never fail with "database is locked".
+    let attempts: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, checkout) = (store.clone(), checkout.clone());
+            tokio::spawn(async move {
+                store
+                    .create_rollout(
+                        &checkout,
+                        &version(&format!("v{i}")),
+                        "progressing",
+                        &json!({}),
+                        &[event(EventKind::RolloutStarted, 2_000 + i)],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(id) => won.push(id),
+            Err(StoreError::RolloutInProgress { .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(store.active_rollouts().await.unwrap()[0].id, won[0]);
+    let started = store
+        .events(&EventQuery {
+            kinds: vec![EventKind::RolloutStarted],
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(started.len(), 1, "losers appended nothing");
+}
+
 #[tokio::test]
 async fn unknown_apps_and_rollouts_are_errors() {
     let (_dir, store) = open().await;

@@ -80,46 +80,51 @@ impl Change {
     }
 }
 
+/// One document of a set, ready to store.
+struct Document<'a> {
+    kind: Kind,
+    name: &'a str,
+    /// The app it concerns, for its event.
+    app: Option<&'a AppName>,
+    json: String,
+}
+
 pub(super) async fn apply(
     pool: &SqlitePool,
     set: &ManifestSet,
     actor: &str,
     at: Timestamp,
 ) -> Result<ApplyOutcome, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    let mut outcome = ApplyOutcome::default();
+    let mut documents = Vec::with_capacity(set.apps.len() + set.templates.len());
     for app in &set.apps {
-        let json = encode(app, "encode an app manifest")?;
-        let name = &app.metadata.name;
-        let change = upsert(&mut tx, Kind::App, name.as_str(), &json, at).await?;
-        record(
-            &mut tx,
-            &mut outcome,
-            Kind::App,
-            name.as_str(),
-            Some(name),
-            change,
-            actor,
-            at,
-        )
-        .await?;
+        documents.push(Document {
+            kind: Kind::App,
+            name: app.metadata.name.as_str(),
+            app: Some(&app.metadata.name),
+            json: encode(app, "encode an app manifest")?,
+        });
     }
     for template in &set.templates {
-        let json = encode(template, "encode an analysis template")?;
-        let name = template.metadata.name.as_str();
-        let change = upsert(&mut tx, Kind::Template, name, &json, at).await?;
-        record(
-            &mut tx,
-            &mut outcome,
-            Kind::Template,
-            name,
-            None,
-            change,
-            actor,
-            at,
-        )
-        .await?;
+        documents.push(Document {
+            kind: Kind::Template,
+            name: template.metadata.name.as_str(),
+            app: None,
+            json: encode(template, "encode an analysis template")?,
+        });
     }
+    let mut tx = begin_write(pool).await?;
+    let mut outcome = ApplyOutcome::default();
+    let mut applied = Vec::new();
+    for document in &documents {
+        let change = upsert(&mut tx, document, at).await?;
+        outcome.results.push((
+            document.kind.label().to_string(),
+            document.name.to_string(),
+            change.as_str().to_string(),
+        ));
+        applied.extend(applied_event(document, change, actor, at));
+    }
+    events::append(&mut tx, &applied, events::Owner::NONE).await?;
     // Dropping `tx` on any early return above rolls everything back.
     tx.commit().await.map_err(backend("commit an apply"))?;
     Ok(outcome)
@@ -128,11 +133,10 @@ pub(super) async fn apply(
 /// Inserts or replaces one document, unless it is stored with the same content.
 async fn upsert(
     conn: &mut SqliteConnection,
-    kind: Kind,
-    name: &str,
-    json: &str,
+    document: &Document<'_>,
     at: Timestamp,
 ) -> Result<Change, StoreError> {
+    let (kind, name, json) = (document.kind, document.name, document.json.as_str());
     let stored: Option<(String, i64)> = sqlx::query_as(kind.select())
         .bind(name)
         .fetch_optional(&mut *conn)
@@ -182,42 +186,31 @@ fn same_content(stored: &str, new: &str) -> bool {
     }
 }
 
-/// Adds the document's line to the outcome and, when it changed, its `ManifestApplied` event.
-#[allow(clippy::too_many_arguments)] // One call site per kind; a struct would only rename them.
-async fn record(
-    conn: &mut SqliteConnection,
-    outcome: &mut ApplyOutcome,
-    kind: Kind,
-    name: &str,
-    app: Option<&AppName>,
+/// The `ManifestApplied` event of a document that changed.
+fn applied_event(
+    document: &Document<'_>,
     change: Change,
     actor: &str,
     at: Timestamp,
-) -> Result<(), StoreError> {
-    let result = change.as_str();
-    outcome.results.push((
-        kind.label().to_string(),
-        name.to_string(),
-        result.to_string(),
-    ));
+) -> Option<NewEvent> {
     let (Change::Created(generation) | Change::Configured(generation)) = change else {
-        return Ok(());
+        return None;
     };
-    let event = NewEvent {
+    let (kind, name, result) = (document.kind.label(), document.name, change.as_str());
+    Some(NewEvent {
         at,
-        app: app.cloned(),
+        app: document.app.cloned(),
         rollout: None,
         kind: EventKind::ManifestApplied,
         actor: actor.to_string(),
-        reason: format!("{} {name} {result}", kind.label()),
+        reason: format!("{kind} {name} {result}"),
         data: json!({
-            "kind": kind.label(),
+            "kind": kind,
             "name": name,
             "generation": generation,
             "result": result,
         }),
-    };
-    events::append(conn, std::slice::from_ref(&event), events::Owner::NONE).await
+    })
 }
 
 type AppRow = (String, String, i64, Option<String>, i64);
