@@ -78,9 +78,8 @@ impl SqliteStore {
                 path: path.clone(),
                 source,
             })?;
-        let store = Self::migrated(pool, Some(path)).await?;
-        tracing::info!(path = %data_dir.join(DB_FILE_NAME).display(), "state store open");
-        Ok(store)
+        tracing::info!(path = %path.display(), "state database opened");
+        Self::migrated(pool, Some(path)).await
     }
 
     /// A store that lives in memory and vanishes when dropped; for tests and trials.

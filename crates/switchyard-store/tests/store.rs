@@ -152,6 +152,19 @@ async fn open_creates_the_directory_and_a_wal_database() {
 }
 
 #[tokio::test]
+async fn open_names_a_data_directory_it_cannot_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let error = SqliteStore::open(&file.join("data")).await.unwrap_err();
+    assert!(
+        matches!(error, SqliteStoreError::CreateDir { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("a-file/data"), "{error}");
+}
+
+#[tokio::test]
 async fn apply_reports_created_configured_unchanged_and_logs_changes() {
     let (_dir, store) = open().await;
 
