@@ -1,0 +1,36 @@
+//! What the runtime needs from the daemon.
+
+use std::path::PathBuf;
+
+/// Settings of a [`LocalRuntime`](crate::LocalRuntime).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Root of the instance logs: each instance appends its stdout and stderr to
+    /// `<log_dir>/<app>/<version>/instance-<n>.log`.
+    pub log_dir: PathBuf,
+    /// Argv prefix that runs a command under the orphan-proof supervisor, e.g.
+    /// `["/usr/bin/switchyard", "supervise", "--"]`. Each instance is then spawned as
+    /// `<supervisor...> <program> <args...>` with its stdin a pipe the runtime holds open; when the
+    /// daemon dies the pipe closes and the supervisor stops the workload.
+    ///
+    /// `None` spawns the workload directly: it is killed when the runtime is dropped or the daemon
+    /// exits normally, but survives a daemon killed with SIGKILL.
+    pub supervisor: Option<Vec<String>>,
+}
+
+impl RuntimeConfig {
+    /// A configuration without a supervisor.
+    pub fn new(log_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            log_dir: log_dir.into(),
+            supervisor: None,
+        }
+    }
+
+    /// Runs every instance under `supervisor` (an argv prefix ending where the command starts).
+    #[must_use]
+    pub fn with_supervisor(mut self, supervisor: Vec<String>) -> Self {
+        self.supervisor = Some(supervisor);
+        self
+    }
+}

@@ -1,0 +1,169 @@
+//! [`LocalRuntime`]: the [`WorkloadRuntime`] that runs process releases as local children and
+//! routes to static ones, and its table of running releases.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use switchyard_core::ports::{RuntimeError, WorkloadRuntime};
+use switchyard_core::{AppName, Release, Version, Workload};
+use tokio_util::sync::CancellationToken;
+
+use crate::RuntimeConfig;
+use crate::process::{ProcessRelease, ProcessWorkload};
+use crate::static_release;
+
+type ReleaseKey = (AppName, Version);
+
+/// A release this runtime started.
+#[derive(Debug)]
+enum Running {
+    Process(ProcessRelease),
+    Static(Vec<SocketAddr>),
+}
+
+impl Running {
+    fn endpoints(&self) -> Vec<SocketAddr> {
+        match self {
+            Running::Process(release) => release.endpoints(),
+            Running::Static(addresses) => addresses.clone(),
+        }
+    }
+
+    async fn stop(self) -> Result<(), RuntimeError> {
+        match self {
+            Running::Process(release) => release.stop().await,
+            Running::Static(_) => Ok(()),
+        }
+    }
+}
+
+/// Runs releases on this machine: `process` releases as child processes, `static` releases as
+/// health-checked addresses.
+///
+/// Must be used inside a Tokio runtime. Dropping it asks every instance to stop (gracefully, as
+/// long as the Tokio runtime still runs; otherwise they are killed); call
+/// [`WorkloadRuntime::shutdown`] to wait for them.
+#[derive(Debug)]
+pub struct LocalRuntime {
+    config: RuntimeConfig,
+    releases: Mutex<HashMap<ReleaseKey, Running>>,
+    /// Parent of every instance's stop token, cancelled on drop.
+    root: CancellationToken,
+}
+
+impl LocalRuntime {
+    pub fn new(config: RuntimeConfig) -> Self {
+        Self {
+            config,
+            releases: Mutex::new(HashMap::new()),
+            root: CancellationToken::new(),
+        }
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    fn table(&self) -> MutexGuard<'_, HashMap<ReleaseKey, Running>> {
+        // The table is only read and replaced whole under the lock, so a panic elsewhere cannot
+        // leave it half-updated.
+        self.releases.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn launch(&self, release: &Release) -> Result<Running, RuntimeError> {
+        match &release.workload {
+            Workload::Process {
+                argv,
+                env,
+                working_dir,
+                instances,
+                start_timeout,
+                stop_timeout,
+            } => {
+                let workload = ProcessWorkload {
+                    argv,
+                    env,
+                    working_dir: working_dir.as_deref(),
+                    instances: *instances,
+                    start_timeout: *start_timeout,
+                    stop_timeout: *stop_timeout,
+                };
+                ProcessRelease::start(release, workload, &self.config, &self.root)
+                    .await
+                    .map(Running::Process)
+            }
+            Workload::Static {
+                addresses,
+                start_timeout,
+            } => static_release::check(release, addresses, *start_timeout)
+                .await
+                .map(Running::Static),
+        }
+    }
+}
+
+impl Drop for LocalRuntime {
+    fn drop(&mut self) {
+        self.root.cancel();
+    }
+}
+
+#[async_trait::async_trait]
+impl WorkloadRuntime for LocalRuntime {
+    /// Starting a release that already runs returns its current addresses and starts nothing.
+    async fn start(&self, release: &Release) -> Result<Vec<SocketAddr>, RuntimeError> {
+        let key = (release.app.clone(), release.version.clone());
+        if let Some(running) = self.table().get(&key) {
+            return Ok(running.endpoints());
+        }
+        let started = self.launch(release).await?;
+        let endpoints = {
+            let mut table = self.table();
+            match table.get(&key) {
+                // Another start of the same release finished first: keep one set of instances.
+                Some(running) => running.endpoints(),
+                None => {
+                    let endpoints = started.endpoints();
+                    table.insert(key, started);
+                    return Ok(endpoints);
+                }
+            }
+        };
+        if let Err(error) = started.stop().await {
+            tracing::error!(release = %release.label(), %error,
+                "cannot stop a duplicate start of a running release");
+        }
+        Ok(endpoints)
+    }
+
+    async fn stop(&self, app: &AppName, version: &Version) -> Result<(), RuntimeError> {
+        let running = self.table().remove(&(app.clone(), version.clone()));
+        match running {
+            Some(running) => running.stop().await,
+            None => Ok(()),
+        }
+    }
+
+    fn endpoints(&self, app: &AppName, version: &Version) -> Vec<SocketAddr> {
+        self.table()
+            .get(&(app.clone(), version.clone()))
+            .map(Running::endpoints)
+            .unwrap_or_default()
+    }
+
+    async fn shutdown(&self) {
+        let all: Vec<_> = self.table().drain().collect();
+        // Signal every instance first so they all get their grace period at the same time.
+        for (_, running) in &all {
+            if let Running::Process(release) = running {
+                release.request_stop();
+            }
+        }
+        for ((app, version), running) in all {
+            if let Err(error) = running.stop().await {
+                tracing::error!(%app, %version, %error, "cannot stop release at shutdown");
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! A `process` release: N instances of a command on free local ports, started together and
+//! stopped together. Starting is all or nothing: on the first failure every instance already
+//! started is stopped before the error is returned.
+
+mod backoff;
+mod instance;
+mod launch;
+mod port;
+mod terminate;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use switchyard_core::Release;
+use switchyard_core::ports::RuntimeError;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use self::instance::{Instance, InstancePlan, log_path};
+use self::launch::{LaunchSpec, Substitutions};
+use crate::RuntimeConfig;
+
+/// The fields of [`switchyard_core::Workload::Process`], borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProcessWorkload<'a> {
+    pub(crate) argv: &'a [String],
+    pub(crate) env: &'a BTreeMap<String, String>,
+    pub(crate) working_dir: Option<&'a Path>,
+    pub(crate) instances: u32,
+    pub(crate) start_timeout: Duration,
+    pub(crate) stop_timeout: Duration,
+}
+
+/// The running instances of one process release.
+#[derive(Debug)]
+pub(crate) struct ProcessRelease {
+    instances: Vec<Instance>,
+}
+
+impl ProcessRelease {
+    /// Starts every instance and returns once all are healthy. Instances stop when `parent` is
+    /// cancelled.
+    ///
+    /// # Errors
+    /// See [`switchyard_core::ports::WorkloadRuntime::start`]; nothing runs after an error.
+    pub(crate) async fn start(
+        release: &Release,
+        workload: ProcessWorkload<'_>,
+        config: &RuntimeConfig,
+        parent: &CancellationToken,
+    ) -> Result<Self, RuntimeError> {
+        let dir = release_log_dir(&config.log_dir, release);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| RuntimeError::LogDirectory {
+                path: dir.clone(),
+                source,
+            })?;
+        let ports = port::free_ports(workload.instances)?;
+        let (started_tx, mut started_rx) = mpsc::channel(ports.len().max(1));
+        let mut release_set = Self {
+            instances: Vec::with_capacity(ports.len()),
+        };
+        for (ordinal, port) in (0..).zip(ports) {
+            let plan = plan(release, &workload, config, &dir, ordinal, port)?;
+            match Instance::spawn(plan, parent.child_token(), started_tx.clone()) {
+                Ok(instance) => release_set.instances.push(instance),
+                Err(error) => return Err(release_set.abandon(error).await),
+            }
+        }
+        drop(started_tx);
+        for _ in 0..release_set.instances.len() {
+            match started_rx.recv().await {
+                Some(Ok(())) => {}
+                Some(Err(error)) => return Err(release_set.abandon(error).await),
+                // Every task sends once before it ends; a closed channel means one panicked.
+                None => {
+                    let error = RuntimeError::Spawn {
+                        program: workload.argv.first().cloned().unwrap_or_default(),
+                        source: std::io::Error::other("an instance task ended before reporting"),
+                    };
+                    return Err(release_set.abandon(error).await);
+                }
+            }
+        }
+        Ok(release_set)
+    }
+
+    /// Addresses of the instances, in instance order. They stay the same across restarts.
+    pub(crate) fn endpoints(&self) -> Vec<SocketAddr> {
+        self.instances.iter().map(|i| i.address).collect()
+    }
+
+    /// Asks every instance to stop without waiting, so several releases can stop in parallel.
+    pub(crate) fn request_stop(&self) {
+        self.instances.iter().for_each(Instance::request_stop);
+    }
+
+    /// Stops every instance (in parallel) and waits until all are gone.
+    ///
+    /// # Errors
+    /// The first [`RuntimeError::Stop`]; the other instances are still stopped.
+    pub(crate) async fn stop(self) -> Result<(), RuntimeError> {
+        self.request_stop();
+        let mut first_error = None;
+        for instance in self.instances {
+            if let Err(error) = instance.stop().await {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Stops what started of a failed release and gives back the reason it failed.
+    async fn abandon(self, cause: RuntimeError) -> RuntimeError {
+        if let Err(error) = self.stop().await {
+            tracing::error!(%error, "cannot stop an instance of a release that failed to start");
+        }
+        cause
+    }
+}
+
+/// `<log_dir>/<app>/<version>`.
+fn release_log_dir(log_dir: &Path, release: &Release) -> PathBuf {
+    log_dir
+        .join(release.app.as_str())
+        .join(release.version.as_str())
+}
+
+fn plan(
+    release: &Release,
+    workload: &ProcessWorkload<'_>,
+    config: &RuntimeConfig,
+    dir: &Path,
+    ordinal: u32,
+    port: u16,
+) -> Result<InstancePlan, RuntimeError> {
+    let launch = LaunchSpec::new(
+        workload.argv,
+        workload.env,
+        workload.working_dir,
+        Substitutions {
+            port,
+            version: &release.version,
+        },
+        log_path(dir, ordinal),
+        config.supervisor.as_deref(),
+    )?;
+    Ok(InstancePlan {
+        ordinal,
+        address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        label: release.label(),
+        launch,
+        health: release.health_check.clone(),
+        start_timeout: workload.start_timeout,
+        stop_timeout: workload.stop_timeout,
+    })
+}

@@ -1,0 +1,88 @@
+//! Stopping an instance's process: SIGTERM to its main process, a grace period, SIGKILL to its
+//! whole process group, and reaping.
+
+use std::io;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+use super::launch::Launched;
+
+/// How an instance's process ended when it was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// It had already exited.
+    AlreadyExited,
+    /// It exited within the grace period after SIGTERM.
+    Terminated,
+    /// It was still running after the grace period and was killed.
+    Killed,
+}
+
+impl Launched {
+    /// Stops the process: SIGTERM to the main process (the supervisor forwards it to the
+    /// workload), up to `grace` for it to exit, then SIGKILL to the whole process group. Whatever
+    /// happened, stragglers left in the group are killed and the process is reaped.
+    ///
+    /// # Errors
+    /// The operating system refused to signal or reap the process.
+    pub(crate) async fn terminate(&mut self, grace: Duration) -> io::Result<Ending> {
+        if self.child.try_wait()?.is_some() {
+            self.kill_group()?;
+            return Ok(Ending::AlreadyExited);
+        }
+        self.signal(Signal::SIGTERM)?;
+        let ending = match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(status) => {
+                status?;
+                Ending::Terminated
+            }
+            Err(_elapsed) => {
+                self.kill_group()?;
+                // The group kill reaches the main process too; this covers a process that left
+                // its group.
+                self.child.start_kill()?;
+                self.child.wait().await?;
+                Ending::Killed
+            }
+        };
+        self.kill_group()?;
+        Ok(ending)
+    }
+
+    /// Sends `signal` to the main process. A process that already exited is not an error.
+    pub(crate) fn signal(&self, signal: Signal) -> io::Result<()> {
+        let Some(pid) = self.pid_t()? else {
+            return Ok(());
+        };
+        ignore_gone(kill(pid, signal))
+    }
+
+    /// SIGKILLs every process left in the instance's group (the main process leads it). An empty
+    /// group is not an error.
+    pub(crate) fn kill_group(&self) -> io::Result<()> {
+        let Some(pid) = self.pid_t()? else {
+            return Ok(());
+        };
+        ignore_gone(killpg(pid, Signal::SIGKILL))
+    }
+
+    fn pid_t(&self) -> io::Result<Option<Pid>> {
+        self.pid
+            .map(|pid| {
+                i32::try_from(pid)
+                    .map(Pid::from_raw)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))
+            })
+            .transpose()
+    }
+}
+
+fn ignore_gone(result: nix::Result<()>) -> io::Result<()> {
+    match result {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(errno) => Err(io::Error::from(errno)),
+    }
+}
