@@ -538,6 +538,43 @@ async fn supervise_forwards_sigterm_to_the_command() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_supervised_instance_outlives_a_daemon_killed_with_sigkill() {
+    use std::io::BufRead as _;
+
+    let dir = scratch("daemon-killed");
+    let mut daemon = Spawned(
+        Command::new(SERVER)
+            .args(["daemon", dir.to_str().expect("utf-8")])
+            .env("SWITCHYARD_SUPERVISE_GRACE_MS", "300")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn daemon"),
+    );
+    let stdout = daemon.0.stdout.take().expect("daemon stdout");
+    let ready = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .await
+    .expect("join")
+    .expect("read");
+    assert!(ready.starts_with("ready"), "daemon said {ready:?}");
+    let pids = pid_files(&dir);
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|&pid| alive(pid)));
+
+    daemon.0.kill().expect("SIGKILL the daemon");
+    daemon.0.wait().expect("reap the daemon");
+
+    eventually("every instance is gone", async || {
+        pids.iter().all(|&pid| !alive(pid))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervise_without_a_command_is_a_usage_error() {
     assert_eq!(switchyard_runtime::supervise(Vec::new()).await, 2);
     let missing = strings(&["/nonexistent/program"]);

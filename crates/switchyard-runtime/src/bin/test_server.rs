@@ -16,10 +16,14 @@
 //!   only if PATH can be created.
 //!
 //! `switchyard-runtime-test-server supervise -- CMD...` runs [`switchyard_runtime::supervise`].
+//!
+//! `switchyard-runtime-test-server daemon DIR` plays the daemon: a supervised
+//! [`switchyard_runtime::LocalRuntime`] starts two instances of this server (pid files
+//! `DIR/pid-<port>`, logs under `DIR/logs`), prints `ready`, and waits to be killed.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Default)]
@@ -49,8 +53,52 @@ fn main() {
             .expect("tokio runtime");
         std::process::exit(runtime.block_on(switchyard_runtime::supervise(command)));
     }
+    if args.first().map(String::as_str) == Some("daemon") {
+        let dir = PathBuf::from(args.get(1).expect("daemon DIR"));
+        play_daemon(&dir);
+    }
     let options = parse(args);
     serve(&options);
+}
+
+fn play_daemon(dir: &Path) -> ! {
+    use switchyard_core::ports::WorkloadRuntime as _;
+    use switchyard_core::{AppName, Release, Version, Workload};
+    use switchyard_runtime::{LocalRuntime, RuntimeConfig};
+
+    let me = std::env::current_exe()
+        .expect("own path")
+        .display()
+        .to_string();
+    let pid_file = format!("{}/pid-{{port}}", dir.display());
+    let release = Release {
+        app: AppName::new("shop").expect("app"),
+        version: Version::new("v1").expect("version"),
+        workload: Workload::Process {
+            argv: [me.as_str(), "--port", "{port}", "--pid-file", &pid_file]
+                .map(String::from)
+                .to_vec(),
+            env: Default::default(),
+            working_dir: None,
+            instances: 2,
+            start_timeout: Duration::from_secs(30),
+            stop_timeout: Duration::from_secs(5),
+        },
+        health_check: Default::default(),
+    };
+    let config = RuntimeConfig::new(dir.join("logs"))
+        .with_supervisor([me.as_str(), "supervise", "--"].map(String::from).to_vec());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let workloads = LocalRuntime::new(config);
+        let addresses = workloads.start(&release).await.expect("start");
+        println!("ready {addresses:?}");
+        std::future::pending::<()>().await;
+    });
+    unreachable!("the daemon waits to be killed")
 }
 
 fn parse(args: Vec<String>) -> Options {

@@ -14,7 +14,7 @@ use switchyard_core::ports::RuntimeError;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::backoff::RestartBackoff;
 use super::launch::{LaunchSpec, Launched};
@@ -40,6 +40,9 @@ pub(crate) struct Instance {
     ordinal: u32,
     pub(crate) address: SocketAddr,
     stop: CancellationToken,
+    /// Cancels `stop` when the instance is dropped without being stopped (a `start` whose future
+    /// was dropped), so its task does not keep a process no table knows of.
+    _stop_on_drop: DropGuard,
     task: JoinHandle<Result<(), RuntimeError>>,
 }
 
@@ -78,6 +81,7 @@ impl Instance {
         Ok(Self {
             ordinal,
             address,
+            _stop_on_drop: stop.clone().drop_guard(),
             stop,
             task,
         })
@@ -93,11 +97,17 @@ impl Instance {
     /// # Errors
     /// [`RuntimeError::Stop`] when the process could not be signalled or reaped.
     pub(crate) async fn stop(self) -> Result<(), RuntimeError> {
-        self.stop.cancel();
-        match self.task.await {
+        let Self {
+            ordinal,
+            stop,
+            task,
+            ..
+        } = self;
+        stop.cancel();
+        match task.await {
             Ok(result) => result,
             Err(join_error) => Err(RuntimeError::Stop {
-                instance: self.ordinal,
+                instance: ordinal,
                 source: std::io::Error::other(join_error),
             }),
         }

@@ -87,8 +87,11 @@ impl LaunchSpec {
     /// [`RuntimeError::LogDirectory`] when the log file cannot be opened, [`RuntimeError::Spawn`]
     /// when the program cannot be started.
     pub(crate) fn spawn(&self) -> Result<Launched, RuntimeError> {
+        // The program actually spawned: the supervisor's when there is one. (A workload program
+        // the supervisor cannot start makes it exit with 127, reported as an early exit.)
+        let spawned = self.argv.first().unwrap_or(&self.program);
         let spawn_error = |source| RuntimeError::Spawn {
-            program: self.program.clone(),
+            program: spawned.clone(),
             source,
         };
         let log_error = |source| RuntimeError::LogDirectory {
@@ -97,11 +100,10 @@ impl LaunchSpec {
         };
         let stdout = open_log(&self.log).map_err(log_error)?;
         let stderr = stdout.try_clone().map_err(log_error)?;
-        // `new` guarantees a non-empty argv, so the fallback to the program is never used.
-        let mut parts = self.argv.iter();
-        let mut command = Command::new(parts.next().unwrap_or(&self.program));
+        let mut command = Command::new(spawned);
         command
-            .args(parts)
+            // `new` guarantees a non-empty argv: the first element is the program.
+            .args(self.argv.iter().skip(1))
             .envs(&self.env)
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
