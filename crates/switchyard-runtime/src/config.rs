@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use switchyard_core::{AppName, Version};
+
 /// Settings of a [`LocalRuntime`](crate::LocalRuntime).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeConfig {
@@ -32,5 +34,17 @@ impl RuntimeConfig {
     pub fn with_supervisor(mut self, supervisor: Vec<String>) -> Self {
         self.supervisor = Some(supervisor);
         self
+    }
+
+    /// Directory of a release's instance logs: `<log_dir>/<app>/<version>`.
+    pub fn release_log_dir(&self, app: &AppName, version: &Version) -> PathBuf {
+        self.log_dir.join(app.as_str()).join(version.as_str())
+    }
+
+    /// Log file of one instance (numbered from 0):
+    /// `<log_dir>/<app>/<version>/instance-<n>.log`.
+    pub fn instance_log(&self, app: &AppName, version: &Version, instance: u32) -> PathBuf {
+        self.release_log_dir(app, version)
+            .join(format!("instance-{instance}.log"))
     }
 }

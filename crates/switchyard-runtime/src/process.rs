@@ -10,7 +10,7 @@ mod terminate;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use switchyard_core::Release;
@@ -18,7 +18,7 @@ use switchyard_core::ports::RuntimeError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use self::instance::{Instance, InstancePlan, log_path};
+use self::instance::{Instance, InstancePlan};
 use self::launch::{LaunchSpec, Substitutions};
 use crate::RuntimeConfig;
 
@@ -51,7 +51,7 @@ impl ProcessRelease {
         config: &RuntimeConfig,
         parent: &CancellationToken,
     ) -> Result<Self, RuntimeError> {
-        let dir = release_log_dir(&config.log_dir, release);
+        let dir = config.release_log_dir(&release.app, &release.version);
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|source| RuntimeError::LogDirectory {
@@ -64,7 +64,7 @@ impl ProcessRelease {
             instances: Vec::with_capacity(ports.len()),
         };
         for (ordinal, port) in (0..).zip(ports) {
-            let plan = plan(release, &workload, config, &dir, ordinal, port)?;
+            let plan = plan(release, &workload, config, ordinal, port)?;
             match Instance::spawn(plan, parent.child_token(), started_tx.clone()) {
                 Ok(instance) => release_set.instances.push(instance),
                 Err(error) => return Err(release_set.abandon(error).await),
@@ -122,18 +122,10 @@ impl ProcessRelease {
     }
 }
 
-/// `<log_dir>/<app>/<version>`.
-fn release_log_dir(log_dir: &Path, release: &Release) -> PathBuf {
-    log_dir
-        .join(release.app.as_str())
-        .join(release.version.as_str())
-}
-
 fn plan(
     release: &Release,
     workload: &ProcessWorkload<'_>,
     config: &RuntimeConfig,
-    dir: &Path,
     ordinal: u32,
     port: u16,
 ) -> Result<InstancePlan, RuntimeError> {
@@ -145,7 +137,7 @@ fn plan(
             port,
             version: &release.version,
         },
-        log_path(dir, ordinal),
+        config.instance_log(&release.app, &release.version, ordinal),
         config.supervisor.as_deref(),
     )?;
     Ok(InstancePlan {

@@ -20,8 +20,25 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 // ----- helpers -------------------------------------------------------------------------------
 
-/// A fresh directory for one test.
-fn scratch(name: &str) -> PathBuf {
+/// A fresh directory for one test, removed when the test passes (kept for a look when it fails).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "switchyard-runtime-test-{}-{}-{name}",
@@ -30,7 +47,7 @@ fn scratch(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.canonicalize().expect("canonical scratch dir")
+    Scratch(dir.canonicalize().expect("canonical scratch dir"))
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -332,31 +349,27 @@ async fn a_crashed_instance_is_restarted_on_the_same_port() {
     let dir = scratch("restart");
     let runtime = runtime(&dir);
     let pid_file = dir.join("pid-0");
-    let crashed = dir.join("crashed");
     let release = process_release(
         "v1",
-        server_argv(&[
-            "--crash-after-ms",
-            "1500",
-            "--crash-once-file",
-            crashed.to_str().expect("utf-8"),
-            "--pid-file",
-            pid_file.to_str().expect("utf-8"),
-        ]),
+        server_argv(&["--pid-file", pid_file.to_str().expect("utf-8")]),
         1,
     );
     let addresses = runtime.start(&release).await.expect("start");
     let first_pid = read_pid(&pid_file).expect("pid");
 
+    let _ = get(addresses[0], "/crash").await;
+
     eventually("the instance runs again under a new pid", async || {
         read_pid(&pid_file).is_some_and(|pid| pid != first_pid) && healthy(addresses[0]).await
     })
     .await;
-
-    assert!(crashed.exists(), "the first process crashed");
+    assert!(!alive(first_pid));
     assert_eq!(runtime.endpoints(&release.app, &release.version), addresses);
     let log = std::fs::read_to_string(log_of(&dir, "v1", 0)).expect("log");
-    assert!(log.contains("[switchyard] exited with"), "{log}");
+    assert!(
+        log.contains("[switchyard] exited with exit status: 1"),
+        "{log}"
+    );
     runtime.shutdown().await;
     assert!(!alive(read_pid(&pid_file).expect("pid")));
 }
@@ -607,7 +620,8 @@ async fn a_static_release_returns_its_healthy_addresses_and_stop_forgets_them() 
             .expect("spawn server"),
     );
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let runtime = runtime(&scratch("static"));
+    let dir = scratch("static");
+    let runtime = runtime(&dir);
     let release = static_release(vec![address], PATIENCE);
 
     let addresses = runtime.start(&release).await.expect("start");
@@ -628,7 +642,8 @@ async fn a_static_release_returns_its_healthy_addresses_and_stop_forgets_them() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_static_address_is_never_healthy() {
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-    let runtime = runtime(&scratch("static-down"));
+    let dir = scratch("static-down");
+    let runtime = runtime(&dir);
     let release = static_release(vec![address], Duration::from_millis(500));
 
     let error = runtime.start(&release).await.expect_err("must fail");
@@ -649,7 +664,8 @@ async fn an_unreachable_static_address_is_never_healthy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_release_without_addresses_is_refused() {
-    let runtime = runtime(&scratch("static-empty"));
+    let dir = scratch("static-empty");
+    let runtime = runtime(&dir);
     let release = static_release(Vec::new(), PATIENCE);
 
     let error = runtime.start(&release).await.expect_err("must fail");

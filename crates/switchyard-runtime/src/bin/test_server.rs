@@ -1,7 +1,8 @@
 //! A tiny HTTP/1.1 server that the integration tests run as a workload. Not part of Switchyard.
 //!
 //! `switchyard-runtime-test-server --port P [options]` answers `GET /health` with 200 (or 503 with
-//! `--never-healthy`) and any other path with `version=<V> port=<P>`. On start it prints one line
+//! `--never-healthy`), `GET /crash` by exiting with code 1 after answering, and any other path
+//! with `version=<V> port=<P>`. On start it prints one line
 //! with its pid, port, version, working directory and the `PORT`, `SWITCHYARD_VERSION` and
 //! `TEST_EXTRA` variables, so tests can read them from the instance log.
 //!
@@ -12,8 +13,6 @@
 //! - `--exit-once-file PATH`: exit at once with code 3 if PATH can be created (only the first
 //!   process to try does).
 //! - `--never-healthy`: answer 503 on `/health`.
-//! - `--crash-after-ms N`: exit with code 1 after N milliseconds; with `--crash-once-file PATH`
-//!   only if PATH can be created.
 //!
 //! `switchyard-runtime-test-server supervise -- CMD...` runs [`switchyard_runtime::supervise`].
 //!
@@ -34,8 +33,6 @@ struct Options {
     exit_code: Option<i32>,
     exit_once_file: Option<PathBuf>,
     never_healthy: bool,
-    crash_after: Option<Duration>,
-    crash_once_file: Option<PathBuf>,
 }
 
 fn main() {
@@ -116,22 +113,15 @@ fn parse(args: Vec<String>) -> Options {
             "--exit-code" => options.exit_code = Some(value().parse().expect("--exit-code")),
             "--exit-once-file" => options.exit_once_file = Some(value().into()),
             "--never-healthy" => options.never_healthy = true,
-            "--crash-after-ms" => {
-                let ms = value().parse().expect("--crash-after-ms");
-                options.crash_after = Some(Duration::from_millis(ms));
-            }
-            "--crash-once-file" => options.crash_once_file = Some(value().into()),
             other => panic!("unknown option {other}"),
         }
     }
     options
 }
 
-fn claim(path: &Option<PathBuf>) -> bool {
-    match path {
-        None => true,
-        Some(path) => std::fs::File::create_new(path).is_ok(),
-    }
+/// Whether this process is the first to create `path`.
+fn claim(path: &Path) -> bool {
+    std::fs::File::create_new(path).is_ok()
 }
 
 fn serve(options: &Options) {
@@ -153,17 +143,8 @@ fn serve(options: &Options) {
     if let Some(code) = options.exit_code {
         std::process::exit(code);
     }
-    if options.exit_once_file.is_some() && claim(&options.exit_once_file) {
+    if options.exit_once_file.as_deref().is_some_and(claim) {
         std::process::exit(3);
-    }
-    if let Some(after) = options.crash_after {
-        if claim(&options.crash_once_file) {
-            std::thread::spawn(move || {
-                std::thread::sleep(after);
-                println!("test-server crashing");
-                std::process::exit(1);
-            });
-        }
     }
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).expect("bind");
     for stream in listener.incoming().flatten() {
@@ -186,6 +167,11 @@ fn answer(stream: TcpStream, healthy: bool, body: &str) {
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     let (status, body) = match path {
+        "/crash" => {
+            let _ = write!(&stream, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            println!("test-server crashing on request");
+            std::process::exit(1);
+        }
         "/health" if healthy => ("200 OK", "ok"),
         "/health" => ("503 Service Unavailable", "not ready"),
         _ => ("200 OK", body),

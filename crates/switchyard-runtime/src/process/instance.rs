@@ -5,7 +5,6 @@
 //! same port after a [`RestartBackoff`] delay, until the instance is asked to stop.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -262,9 +261,4 @@ fn describe_status(status: std::io::Result<ExitStatus>) -> String {
         Ok(status) => status.to_string(),
         Err(error) => format!("an unknown status ({error})"),
     }
-}
-
-/// Where an instance's log goes: `<log_dir>/<app>/<version>/instance-<n>.log`.
-pub(crate) fn log_path(release_dir: &std::path::Path, ordinal: u32) -> PathBuf {
-    release_dir.join(format!("instance-{ordinal}.log"))
 }
