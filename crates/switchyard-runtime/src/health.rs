@@ -133,3 +133,113 @@ pub(crate) fn describe(error: &dyn Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Serves every connection with `answer(n)` for the n-th request (`None`: stay silent).
+    async fn server(answer: fn(u32) -> Option<&'static str>) -> SocketAddr {
+        counted_server(answer).await.0
+    }
+
+    /// [`server`], and the number of connections it accepted.
+    async fn counted_server(
+        answer: fn(u32) -> Option<&'static str>,
+    ) -> (SocketAddr, Arc<AtomicU32>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let count = Arc::new(AtomicU32::new(0));
+        let accepted = Arc::clone(&count);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 1024];
+                    let _ = stream.read(&mut buffer).await;
+                    match answer(n) {
+                        Some(status) => {
+                            let response =
+                                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                            let _ = stream.write_all(response.as_bytes()).await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                });
+            }
+        });
+        (address, accepted)
+    }
+
+    fn check(timeout_ms: u64, threshold: u32) -> HealthCheck {
+        HealthCheck {
+            timeout: Duration::from_millis(timeout_ms),
+            healthy_threshold: threshold,
+            ..HealthCheck::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_2xx_answer_passes() {
+        let address = server(|_| Some("204 No Content")).await;
+        probe(address, &check(5000, 1)).await.expect("healthy");
+    }
+
+    #[tokio::test]
+    async fn another_status_fails_with_the_status() {
+        let address = server(|_| Some("500 Internal Server Error")).await;
+        let error = probe(address, &check(5000, 1))
+            .await
+            .expect_err("unhealthy");
+        assert!(
+            matches!(error, ProbeError::Status(s) if s.as_u16() == 500),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out() {
+        let address = server(|_| None).await;
+        let error = probe(address, &check(100, 1)).await.expect_err("silent");
+        assert!(matches!(error, ProbeError::Timeout(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_cannot_connect() {
+        let address = {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            listener.local_addr().expect("address")
+        };
+        let error = probe(address, &check(5000, 1)).await.expect_err("closed");
+        assert!(describe(&error).starts_with("cannot connect: "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_failure_resets_the_consecutive_successes() {
+        // ok, fail, ok, ok: two in a row only at the fourth request.
+        let (address, requests) =
+            counted_server(|n| Some(if n == 1 { "503 No" } else { "200 OK" })).await;
+        wait_healthy(address, &check(5000, 2), Duration::from_secs(30))
+            .await
+            .expect("healthy after two in a row");
+        assert_eq!(requests.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn never_healthy_reports_the_last_error() {
+        let address = server(|_| Some("503 Service Unavailable")).await;
+        let last = wait_healthy(address, &check(5000, 1), Duration::from_millis(300))
+            .await
+            .expect_err("never healthy");
+        assert_eq!(last, "answered 503 Service Unavailable, expected 2xx");
+    }
+}

@@ -5,6 +5,7 @@
 //! same port after a [`RestartBackoff`] delay, until the instance is asked to stop.
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -199,20 +200,34 @@ impl Keeper {
             };
             process = restarted;
             running_since = Instant::now();
-            match self.until_started(&mut process).await {
-                Startup::Healthy => tracing::info!(release = %self.plan.label,
-                    instance = self.plan.ordinal, address = %self.plan.address,
-                    "restarted instance healthy"),
-                Startup::StopRequested => return self.shut(&mut process).await,
-                // The next turn of the loop sees the exit and restarts again, later.
-                Startup::Exited(_) => {}
-                Startup::NeverHealthy(last_error) => {
-                    tracing::warn!(release = %self.plan.label, instance = self.plan.ordinal,
-                        %last_error, "restarted instance not healthy in time; killing it");
-                    self.shut(&mut process).await?;
+            if let ControlFlow::Break(stopped) = self.recover(&mut process).await {
+                return stopped;
+            }
+        }
+    }
+
+    /// Waits for a restarted process to become healthy. An exit or a failed health check is left
+    /// for the caller's next turn to restart; `Break` when the instance was asked to stop (it then
+    /// is stopped).
+    async fn recover(&self, process: &mut Launched) -> ControlFlow<Result<(), RuntimeError>> {
+        match self.until_started(process).await {
+            Startup::Healthy => tracing::info!(release = %self.plan.label,
+                instance = self.plan.ordinal, address = %self.plan.address,
+                "restarted instance healthy"),
+            Startup::StopRequested => return ControlFlow::Break(self.shut(process).await),
+            Startup::Exited(_) => {}
+            Startup::NeverHealthy(last_error) => {
+                tracing::warn!(release = %self.plan.label, instance = self.plan.ordinal,
+                    %last_error, "restarted instance not healthy in time; killing it");
+                // A failed stop is logged, not returned: returning would end the task and leave
+                // the instance without a keeper. The next turn waits for the process.
+                if let Err(error) = self.shut(process).await {
+                    tracing::error!(release = %self.plan.label, instance = self.plan.ordinal,
+                        %error, "cannot stop the unhealthy restarted instance");
                 }
             }
         }
+        ControlFlow::Continue(())
     }
 
     /// Sleeps `delay`, then spawns the process again, retrying failed spawns with the backoff.
