@@ -23,7 +23,10 @@ pub fn load(name: &str) -> Vec<Value> {
 
 /// The case called `name`.
 pub fn case<'a>(cases: &'a [Value], name: &str) -> &'a Value {
-    cases.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no case {name}"))
+    cases
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
 }
 
 /// Asserts |actual − expected| ≤ tol·max(1, |expected|)... relative for large
@@ -54,7 +57,9 @@ pub fn assert_json_close(what: &str, actual: &Value, expected: &Value, tol: f64)
         (_, Value::String(s)) => assert_eq!(actual.as_str(), Some(s.as_str()), "{what}"),
         (_, Value::Null) => assert!(actual.is_null(), "{what}: expected null, got {actual}"),
         _ => {
-            let a = actual.as_f64().unwrap_or_else(|| panic!("{what}: not a number: {actual}"));
+            let a = actual
+                .as_f64()
+                .unwrap_or_else(|| panic!("{what}: not a number: {actual}"));
             let e = expected.as_f64().expect("expected number");
             assert_close(what, a, e, tol);
         }

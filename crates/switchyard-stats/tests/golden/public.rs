@@ -32,8 +32,13 @@ fn gb_welch_mean_absolute() {
     check(
         &out,
         &c["expected"],
-        &[("point_estimate", "point_estimate"), ("std_error", "std_error"), ("ci", "ci"),
-          ("p_value", "p_value"), ("df", "welch_df")],
+        &[
+            ("point_estimate", "point_estimate"),
+            ("std_error", "std_error"),
+            ("ci", "ci"),
+            ("p_value", "p_value"),
+            ("df", "welch_df"),
+        ],
     );
 }
 
@@ -49,8 +54,13 @@ fn gb_binomial_relative() {
     check(
         &out,
         &c["expected"],
-        &[("point_estimate", "point_estimate"), ("std_error", "std_error"), ("ci", "ci"),
-          ("p_value", "p_value"), ("df", "welch_df")],
+        &[
+            ("point_estimate", "point_estimate"),
+            ("std_error", "std_error"),
+            ("ci", "ci"),
+            ("p_value", "p_value"),
+            ("df", "welch_df"),
+        ],
     );
 }
 
@@ -67,11 +77,20 @@ fn gb_sequential_absolute_n5000() {
     check(
         &out,
         &c["expected"],
-        &[("point_estimate", "point_estimate"), ("std_error", "std_error"), ("ci", "ci"),
-          ("p_value", "p_value")],
+        &[
+            ("point_estimate", "point_estimate"),
+            ("std_error", "std_error"),
+            ("ci", "ci"),
+            ("p_value", "p_value"),
+        ],
     );
     let rho = confidence_sequence::rho(0.05, 5000.0, true);
-    assert_close("rho", rho, c["expected"]["rho"].as_f64().unwrap(), TOLERANCE);
+    assert_close(
+        "rho",
+        rho,
+        c["expected"]["rho"].as_f64().unwrap(),
+        TOLERANCE,
+    );
 }
 
 #[test]
@@ -86,8 +105,14 @@ fn cuped_absolute_rawdata() {
     check(
         &out,
         &c["expected"],
-        &[("theta", "theta"), ("point_estimate", "point_estimate"), ("std_error", "std_error"),
-          ("ci", "ci"), ("p_value", "p_value"), ("df", "welch_df")],
+        &[
+            ("theta", "theta"),
+            ("point_estimate", "point_estimate"),
+            ("std_error", "std_error"),
+            ("ci", "ci"),
+            ("p_value", "p_value"),
+            ("df", "welch_df"),
+        ],
     );
 }
 
@@ -103,8 +128,13 @@ fn ratio_metric_delta_method_absolute() {
     check(
         &out,
         &c["expected"],
-        &[("point_estimate", "point_estimate"), ("std_error", "std_error"), ("ci", "ci"),
-          ("p_value", "p_value"), ("df", "welch_df")],
+        &[
+            ("point_estimate", "point_estimate"),
+            ("std_error", "std_error"),
+            ("ci", "ci"),
+            ("p_value", "p_value"),
+            ("df", "welch_df"),
+        ],
     );
     let e = &c["expected"];
     for (arm, ratio, var) in [
@@ -115,7 +145,10 @@ fn ratio_metric_delta_method_absolute() {
         let den: Vec<f64> = serde_json::from_value(i[arm]["denominator"].clone()).unwrap();
         let s = switchyard_stats::ratio::ratio_summary(
             "/x",
-            &switchyard_stats::RatioArm { numerator: &num, denominator: &den },
+            &switchyard_stats::RatioArm {
+                numerator: &num,
+                denominator: &den,
+            },
         )
         .unwrap();
         assert_close(ratio, s.mean, e[ratio].as_f64().unwrap(), TOLERANCE);
@@ -127,13 +160,20 @@ fn ratio_metric_delta_method_absolute() {
 fn gb_bayes_mean_flat() {
     let c = case(&cases(), "gb_bayes_mean_flat").clone();
     let i = &c["input"];
-    let out = run("bayes", json!({"control": i["control"], "treatment": i["treatment"]}));
+    let out = run(
+        "bayes",
+        json!({"control": i["control"], "treatment": i["treatment"]}),
+    );
     check(
         &out,
         &c["expected"],
-        &[("posterior_mean", "posterior_mean"), ("posterior_sd", "posterior_sd"),
-          ("credible_interval", "credible_interval"), ("chance_to_win", "chance_to_win"),
-          ("risk", "risk_control_treatment")],
+        &[
+            ("posterior_mean", "posterior_mean"),
+            ("posterior_sd", "posterior_sd"),
+            ("credible_interval", "credible_interval"),
+            ("chance_to_win", "chance_to_win"),
+            ("risk", "risk_control_treatment"),
+        ],
     );
 }
 
@@ -141,7 +181,11 @@ fn gb_bayes_mean_flat() {
 fn srm_two_arms() {
     let c = case(&cases(), "srm_two_arms").clone();
     let out = run("srm", c["input"].clone());
-    check(&out, &c["expected"], &[("chi2", "chi2"), ("p_value", "p_value")]);
+    check(
+        &out,
+        &c["expected"],
+        &[("chi2", "chi2"), ("p_value", "p_value")],
+    );
 }
 
 #[test]
@@ -149,7 +193,10 @@ fn holm_and_bh_adjust() {
     let cs = cases();
     for (name, method) in [("holm_adjust", "holm"), ("bh_adjust", "bh")] {
         let c = case(&cs, name);
-        let out = run("adjust", json!({"p_values": c["input"]["p_values"], "method": method}));
+        let out = run(
+            "adjust",
+            json!({"p_values": c["input"]["p_values"], "method": method}),
+        );
         check(&out, &c["expected"], &[("adjusted", "adjusted")]);
     }
 }
@@ -161,8 +208,13 @@ fn kayenta_mw_tiny_and_classification() {
     check(
         &out,
         &c["expected"],
-        &[("ci", "ci"), ("estimate", "estimate"), ("bounds", "bounds"),
-          ("mean_ratio", "mean_ratio"), ("classification", "classification")],
+        &[
+            ("ci", "ci"),
+            ("estimate", "estimate"),
+            ("bounds", "bounds"),
+            ("mean_ratio", "mean_ratio"),
+            ("classification", "classification"),
+        ],
     );
 }
 
@@ -171,11 +223,19 @@ fn welch_ttest_raw() {
     let c = case(&cases(), "welch_ttest_raw").clone();
     let i = &c["input"];
     let e = &c["expected"];
-    let out = run("ttest", json!({"control": i["control"], "treatment": i["treatment"]}));
+    let out = run(
+        "ttest",
+        json!({"control": i["control"], "treatment": i["treatment"]}),
+    );
     check(
         &out,
         e,
-        &[("statistic", "t"), ("df", "df"), ("p_value", "p_value"), ("ci", "ci95")],
+        &[
+            ("statistic", "t"),
+            ("df", "df"),
+            ("p_value", "p_value"),
+            ("ci", "ci95"),
+        ],
     );
     let control: Vec<f64> = serde_json::from_value(i["control"].clone()).unwrap();
     let treatment: Vec<f64> = serde_json::from_value(i["treatment"].clone()).unwrap();
@@ -186,19 +246,37 @@ fn welch_ttest_raw() {
         0.05,
     )
     .unwrap();
-    assert_close("student t", s.statistic, e["student_t_equal_var"].as_f64().unwrap(), TOLERANCE);
-    assert_close("student p", s.p_value, e["student_p"].as_f64().unwrap(), TOLERANCE);
+    assert_close(
+        "student t",
+        s.statistic,
+        e["student_t_equal_var"].as_f64().unwrap(),
+        TOLERANCE,
+    );
+    assert_close(
+        "student p",
+        s.p_value,
+        e["student_p"].as_f64().unwrap(),
+        TOLERANCE,
+    );
 }
 
 #[test]
 fn mann_whitney_r_example_data() {
     let c = case(&cases(), "mann_whitney_R_example_data").clone();
     let i = &c["input"];
-    let out = run("mann-whitney", json!({"treatment": i["x"], "control": i["y"]}));
+    let out = run(
+        "mann-whitney",
+        json!({"treatment": i["x"], "control": i["y"]}),
+    );
     check(
         &out,
         &c["expected"],
-        &[("u", "U"), ("p_value", "p_asymptotic"), ("ci", "ci95"), ("estimate", "estimate")],
+        &[
+            ("u", "U"),
+            ("p_value", "p_asymptotic"),
+            ("ci", "ci95"),
+            ("estimate", "estimate"),
+        ],
     );
 }
 
@@ -215,8 +293,13 @@ fn two_proportion_tests() {
     check(
         &out,
         e,
-        &[("chi2", "chi2"), ("chi2_p_value", "p"), ("chi2_yates", "chi2_yates"),
-          ("chi2_yates_p_value", "p_yates"), ("z", "z_pooled_150_vs_120")],
+        &[
+            ("chi2", "chi2"),
+            ("chi2_p_value", "p"),
+            ("chi2_yates", "chi2_yates"),
+            ("chi2_yates_p_value", "p_yates"),
+            ("z", "z_pooled_150_vs_120"),
+        ],
     );
     // The reference interval is control − treatment; ours is treatment − control.
     let ci = &e["ci95_p1_minus_p2"];
@@ -229,15 +312,29 @@ fn power_prop_test() {
     let c = case(&cases(), "power_prop_test").clone();
     let e = &c["expected"];
     let cs = &c["input"]["cases"];
-    let n1 = run("sample-size", json!({"kind": "proportion", "p1": cs[0]["p1"], "p2": cs[0]["p2"],
-                                        "power": cs[0]["power"], "alpha": 0.05}));
+    let n1 = run(
+        "sample-size",
+        json!({"kind": "proportion", "p1": cs[0]["p1"], "p2": cs[0]["p2"],
+                                        "power": cs[0]["power"], "alpha": 0.05}),
+    );
     assert_json_close("n_per_arm", &n1["n_per_arm"], &e["n_per_arm"], TOLERANCE);
-    let p = run("power", json!({"kind": "proportion", "p1": cs[1]["p1"], "p2": cs[1]["p2"],
-                                 "n_per_arm": cs[1]["n"], "alpha": 0.05}));
+    let p = run(
+        "power",
+        json!({"kind": "proportion", "p1": cs[1]["p1"], "p2": cs[1]["p2"],
+                                 "n_per_arm": cs[1]["n"], "alpha": 0.05}),
+    );
     assert_json_close("power", &p["power"], &e["power"], TOLERANCE);
-    let n2 = run("sample-size", json!({"kind": "proportion", "p1": cs[2]["p1"], "p2": cs[2]["p2"],
-                                        "power": cs[2]["power"]}));
-    assert_json_close("n_per_arm_2", &n2["n_per_arm"], &e["n_per_arm_2"], TOLERANCE);
+    let n2 = run(
+        "sample-size",
+        json!({"kind": "proportion", "p1": cs[2]["p1"], "p2": cs[2]["p2"],
+                                        "power": cs[2]["power"]}),
+    );
+    assert_json_close(
+        "n_per_arm_2",
+        &n2["n_per_arm"],
+        &e["n_per_arm_2"],
+        TOLERANCE,
+    );
 }
 
 #[test]
@@ -245,13 +342,43 @@ fn distribution_quantiles() {
     let c = case(&cases(), "distribution_quantiles").clone();
     let e = &c["expected"];
     let f = |v: &Value| v.as_f64().unwrap();
-    assert_close("norm_ppf 0.975", dist::norm_quantile("p", 0.975).unwrap(), f(&e["norm_ppf"][0]), TOLERANCE);
-    assert_close("norm_ppf 0.8", dist::norm_quantile("p", 0.8).unwrap(), f(&e["norm_ppf"][1]), TOLERANCE);
+    assert_close(
+        "norm_ppf 0.975",
+        dist::norm_quantile("p", 0.975).unwrap(),
+        f(&e["norm_ppf"][0]),
+        TOLERANCE,
+    );
+    assert_close(
+        "norm_ppf 0.8",
+        dist::norm_quantile("p", 0.8).unwrap(),
+        f(&e["norm_ppf"][1]),
+        TOLERANCE,
+    );
     assert_close("norm_sf", dist::norm_sf(3.0), f(&e["norm_sf"]), TOLERANCE);
-    assert_close("t_ppf", dist::t_quantile("p", 0.975, 10.0).unwrap(), f(&e["t_ppf"]), TOLERANCE);
-    assert_close("t_ppf_df3", dist::t_quantile("p", 0.975, 3.0).unwrap(), f(&e["t_ppf_df3"]), TOLERANCE);
-    assert_close("chi2_sf", dist::chi2_sf(3.84, 1.0).unwrap(), f(&e["chi2_sf"]), TOLERANCE);
-    assert_close("beta_cdf", dist::beta_cdf(0.3, 51.0, 49.0).unwrap(), f(&e["beta_cdf"]), TOLERANCE);
+    assert_close(
+        "t_ppf",
+        dist::t_quantile("p", 0.975, 10.0).unwrap(),
+        f(&e["t_ppf"]),
+        TOLERANCE,
+    );
+    assert_close(
+        "t_ppf_df3",
+        dist::t_quantile("p", 0.975, 3.0).unwrap(),
+        f(&e["t_ppf_df3"]),
+        TOLERANCE,
+    );
+    assert_close(
+        "chi2_sf",
+        dist::chi2_sf(3.84, 1.0).unwrap(),
+        f(&e["chi2_sf"]),
+        TOLERANCE,
+    );
+    assert_close(
+        "beta_cdf",
+        dist::beta_cdf(0.3, 51.0, 49.0).unwrap(),
+        f(&e["beta_cdf"]),
+        TOLERANCE,
+    );
 }
 
 #[test]
@@ -269,11 +396,22 @@ fn eppo_confidence_sequence_multiplier() {
 #[test]
 fn every_public_case_is_covered() {
     let covered = [
-        "gb_welch_mean_absolute", "gb_binomial_relative", "gb_sequential_absolute_N5000",
-        "cuped_absolute_rawdata", "ratio_metric_delta_method_absolute", "gb_bayes_mean_flat",
-        "srm_two_arms", "holm_adjust", "bh_adjust", "kayenta_mw_tiny_and_classification",
-        "welch_ttest_raw", "mann_whitney_R_example_data", "two_proportion_tests",
-        "power_prop_test", "distribution_quantiles", "eppo_confidence_sequence_multiplier",
+        "gb_welch_mean_absolute",
+        "gb_binomial_relative",
+        "gb_sequential_absolute_N5000",
+        "cuped_absolute_rawdata",
+        "ratio_metric_delta_method_absolute",
+        "gb_bayes_mean_flat",
+        "srm_two_arms",
+        "holm_adjust",
+        "bh_adjust",
+        "kayenta_mw_tiny_and_classification",
+        "welch_ttest_raw",
+        "mann_whitney_R_example_data",
+        "two_proportion_tests",
+        "power_prop_test",
+        "distribution_quantiles",
+        "eppo_confidence_sequence_multiplier",
     ];
     for c in cases() {
         let name = c["name"].as_str().unwrap();
