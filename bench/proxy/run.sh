@@ -6,7 +6,8 @@
 # Placement (2 cores): the proxy under test gets CPU 0 with one worker thread; the backend and
 # the load generators share CPU 1. "direct" runs the generators against the backend with CPU 0
 # idle. Max throughput: wrk (closed loop). Latency: examples/loadgen.rs at a fixed rate of half
-# the direct maximum (open loop, latency from each request's due time).
+# the direct maximum, capped at half the slowest proxy's maximum (open loop, latency from each
+# request's due time).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=bench/proxy
@@ -41,7 +42,9 @@ for t in "${ORDER[@]}"; do
   RPS[$t]=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   echo "$t max: ${RPS[$t]} req/s" >&2
 done
-RATE=$(awk -v r="${RPS[direct]}" 'BEGIN {printf "%d", r / 2}')
+# Half the direct maximum, but never more than half the slowest proxy's maximum: a rate above a
+# proxy's capacity measures its queue, not its latency.
+RATE=$(printf '%s\n' "${RPS[@]}" | sort -g | head -1 | awk -v d="${RPS[direct]}" '{r = d / 2; if ($1 / 2 < r) r = $1 / 2; printf "%d", r}')
 for t in "${ORDER[@]}"; do
   addr=${URL[$t]#http://}; addr=${addr%/}
   LAT[$t]=$(taskset -c 1 "$BIN/loadgen" "$addr" "$RATE" "$DURATION" "$RATE_CONNS")

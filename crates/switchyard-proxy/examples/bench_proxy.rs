@@ -13,7 +13,12 @@ fn main() {
     let stable: SocketAddr = args[2].parse().unwrap();
     let canary: SocketAddr = args[3].parse().unwrap();
     let threads: usize = args.get(4).map_or(1, |t| t.parse().unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap();
+    // One thread: a current-thread runtime, like one nginx worker or one haproxy thread.
+    let rt = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap()
+    };
     rt.block_on(async move {
         let telemetry = Arc::new(Telemetry::new());
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
