@@ -1,1 +1,15 @@
-//! switchyard-app.
+//! The composition root: turns a [`DaemonConfig`] into a running daemon — SQLite store, local
+//! runtime, one proxy listener per app, the rollout controller and its tick loop, and the REST
+//! API — and shuts all of it down from one cancellation token.
+//!
+//! - [`config`]: what the daemon is started with.
+//! - [`daemon`]: start, run and stop.
+//! - [`listeners`]: the proxies of all apps, as the API's listener registry and the
+//!   controller's traffic router.
+
+pub mod config;
+pub mod daemon;
+pub mod listeners;
+
+pub use config::DaemonConfig;
+pub use daemon::Daemon;

@@ -406,7 +406,7 @@ impl Controller {
                     tracing::info!(release = %stable.label(), "stable release restarted");
                 }
                 Err(e) => {
-                    tracing::error!(release = %stable.label(), error = %e, "stable release could not be restarted")
+                    tracing::error!(release = %stable.label(), error = %e, "stable release could not be restarted");
                 }
             }
         }

@@ -283,7 +283,7 @@ pub fn transition(
         }
         Event::Measured { index, outcome } => measured(&mut r, &mut actions, index, outcome, now),
         Event::PolicyWindows { canary, stable } => {
-            policy_checked(&mut r, &mut actions, &canary, &stable, now)
+            policy_checked(&mut r, &mut actions, &canary, &stable, now);
         }
         Event::Command { command, actor } => commanded(&mut r, &mut actions, command, &actor, now)?,
     }
@@ -536,7 +536,7 @@ fn commanded(
     }
     match command {
         Command::Promote { full: true } => {
-            promote(r, actions, actor, format!("promoted by {actor}"), now)
+            promote(r, actions, actor, format!("promoted by {actor}"), now);
         }
         Command::Promote { full: false } => {
             record(

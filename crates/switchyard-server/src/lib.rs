@@ -1,1 +1,18 @@
-//! switchyard-server.
+//! The daemon's REST API (`/api/v1`), its Prometheus endpoint and health endpoints.
+//!
+//! Handlers are thin: they parse, call the controller or the store, and turn the result into a
+//! wire type from `switchyard-api`. Errors become the stable JSON body only here, in
+//! [`error::ApiError`]; causes go to the log.
+//!
+//! - [`router`]: the routes and the shared [`ServerContext`].
+//! - [`handlers`]: one function per endpoint.
+//! - [`view`]: rollout state and live traffic as API views.
+//! - [`error`]: the mapping from failures to status codes and error codes.
+
+pub mod error;
+pub mod handlers;
+pub mod router;
+pub mod view;
+
+pub use error::ApiError;
+pub use router::{ListenerError, ListenerRegistry, ServerContext, router};

@@ -157,6 +157,11 @@ impl ManifestSet {
         }
     }
 
+    /// Adds the documents of `other` (from another file) to this set.
+    pub fn merge(&mut self, other: ManifestSet) {
+        self.extend(other);
+    }
+
     fn extend(&mut self, other: ManifestSet) {
         // Origins follow apps only; templates need none for reference checks.
         self.apps.extend(other.apps);

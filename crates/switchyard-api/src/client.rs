@@ -1,0 +1,185 @@
+//! A typed client for the daemon's REST API.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::types::*;
+
+/// Why a call to the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "cannot reach the Switchyard daemon at {url}: {source} (is `switchyard serve` running? set --server or SWITCHYARD_SERVER)"
+    )]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The daemon answered with an error body.
+    #[error("{}", .body.error.message)]
+    Api { status: u16, body: ErrorBody },
+    #[error("unexpected answer from {url} (status {status}): {detail}")]
+    Protocol {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// The stable error code, when the daemon sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => Some(&body.error.code),
+            _ => None,
+        }
+    }
+}
+
+/// The daemon at `base` (e.g. `http://127.0.0.1:7070`).
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: impl Into<String>) -> Self {
+        let base = base.into().trim_end_matches('/').to_string();
+        Self {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn apply(&self, request: &ApplyRequest) -> Result<ApplyResponse, ClientError> {
+        self.post("/api/v1/apply", request).await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn apps(&self) -> Result<Vec<AppSummary>, ClientError> {
+        self.get("/api/v1/apps").await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn deploy(
+        &self,
+        app: &str,
+        request: &DeployRequest,
+    ) -> Result<DeployResponse, ClientError> {
+        self.post(&format!("/api/v1/apps/{app}/deploy"), request)
+            .await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn rollout(&self, app: &str) -> Result<RolloutView, ClientError> {
+        self.get(&format!("/api/v1/apps/{app}/rollout")).await
+    }
+
+    /// `command` is one of `promote`, `abort`, `pause`, `resume`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn command(
+        &self,
+        app: &str,
+        command: &str,
+        request: &CommandRequest,
+    ) -> Result<RolloutView, ClientError> {
+        self.post(&format!("/api/v1/apps/{app}/rollout/{command}"), request)
+            .await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn events(
+        &self,
+        app: &str,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<EventList, ClientError> {
+        let mut path = format!("/api/v1/apps/{app}/events?");
+        if let Some(a) = after {
+            path.push_str(&format!("after={a}&"));
+        }
+        if let Some(l) = limit {
+            path.push_str(&format!("limit={l}"));
+        }
+        self.get(&path).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response =
+            self.http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|source| ClientError::Unreachable {
+                    url: url.clone(),
+                    source,
+                })?;
+        decode(url, response).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        decode(url, response).await
+    }
+}
+
+async fn decode<T: DeserializeOwned>(
+    url: String,
+    response: reqwest::Response,
+) -> Result<T, ClientError> {
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|source| ClientError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
+            url,
+            status: status.as_u16(),
+            detail: e.to_string(),
+        });
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) => Err(ClientError::Api {
+            status: status.as_u16(),
+            body,
+        }),
+        Err(_) => Err(ClientError::Protocol {
+            url,
+            status: status.as_u16(),
+            detail: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+        }),
+    }
+}

@@ -1,0 +1,174 @@
+//! Request and response bodies of `/api/v1`.
+
+use serde::{Deserialize, Serialize};
+use switchyard_core::ports::EventRecord;
+
+pub use switchyard_rollout::machine::Command;
+pub use switchyard_rollout::policy::PolicyCheck;
+pub use switchyard_rollout::resolve::DeployRequest;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `not_found`, `conflict`, `invalid_manifest`, ...
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+}
+
+/// One manifest file sent for validation or application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    /// Shown in errors (`file:line:column`).
+    pub name: String,
+    pub content: String,
+}
+
+/// `POST /api/v1/apply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    pub files: Vec<ManifestFile>,
+    /// Check everything, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// One located manifest problem (in `details` of an `invalid_manifest` error).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestProblem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub path: String,
+    pub message: String,
+}
+
+/// `POST /api/v1/apply` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    pub dry_run: bool,
+    pub results: Vec<ApplyResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyResult {
+    pub kind: String,
+    pub name: String,
+    /// `created`, `configured`, `unchanged`, or `valid` in a dry run.
+    pub result: String,
+}
+
+/// An app in `GET /api/v1/apps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppSummary {
+    pub name: String,
+    pub listen: String,
+    pub generation: u64,
+    pub stable: Option<String>,
+    pub rollout: Option<RolloutBrief>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutBrief {
+    pub id: i64,
+    pub version: String,
+    pub phase: String,
+    pub weight: u8,
+}
+
+/// `GET /api/v1/apps/{app}/rollout` and the answer of deploy and commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub id: i64,
+    pub app: String,
+    pub version: String,
+    pub stable_version: String,
+    pub phase: String,
+    pub active: bool,
+    /// When a timed pause ends (RFC 3339).
+    pub paused_until: Option<String>,
+    /// Index of the current step (equal to `steps.len()` once all ran).
+    pub step: usize,
+    /// Each step in words.
+    pub steps: Vec<String>,
+    pub weight: u8,
+    pub reason: Option<String>,
+    pub started_at: String,
+    pub traffic_since: Option<String>,
+    pub finished_at: Option<String>,
+    /// Seconds from the canary's first traffic to the end of the rollout.
+    pub decided_after_s: Option<f64>,
+    pub analysis: Vec<MetricView>,
+    pub policy: Option<PolicyCheck>,
+    /// Live traffic of both releases.
+    pub traffic: Vec<ReleaseTraffic>,
+}
+
+/// Progress of one analysis metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricView {
+    pub template: String,
+    pub metric: String,
+    pub status: String,
+    pub taken: u32,
+    pub count: u32,
+    pub failed: u32,
+    pub inconclusive: u32,
+    pub errors: u32,
+    pub last_value: Option<String>,
+    pub last_message: Option<String>,
+}
+
+/// A release's traffic over the last window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseTraffic {
+    pub version: String,
+    /// `stable` or `canary`.
+    pub role: String,
+    pub weight: u8,
+    pub window_s: f64,
+    pub requests: u64,
+    pub rps: f64,
+    pub error_rate: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// `POST /api/v1/apps/{app}/rollout/promote` etc.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    /// For promote: skip every remaining step.
+    #[serde(default)]
+    pub full: bool,
+    /// For abort: why.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Who is asking (default `user:cli`).
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// `POST /api/v1/apps/{app}/deploy` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployResponse {
+    pub app: String,
+    pub version: String,
+    /// `rollout` when a canary rollout started, `initial` for an app's first release.
+    pub kind: String,
+    pub rollout: Option<RolloutView>,
+}
+
+/// `GET /api/v1/apps/{app}/events` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventList {
+    pub events: Vec<EventRecord>,
+}

@@ -1,0 +1,193 @@
+//! Starting, running and stopping the daemon.
+//!
+//! One root [`CancellationToken`] stops everything: the API server, the controller's tick loop,
+//! the proxies (which drain for the grace period) and the runtime (which stops every release).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use switchyard_analysis::BuiltinProvider;
+use switchyard_core::ports::{StateStore, WorkloadRuntime};
+use switchyard_core::{AppName, Clock, ReleaseMetrics, SystemClock};
+use switchyard_proxy::{ProxyConfig, Telemetry};
+use switchyard_rollout::Controller;
+use switchyard_runtime::{LocalRuntime, RuntimeConfig};
+use switchyard_server::{ListenerRegistry, ServerContext};
+use switchyard_store::SqliteStore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DaemonConfig;
+use crate::listeners::Listeners;
+
+/// A running daemon.
+pub struct Daemon {
+    api_addr: SocketAddr,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    listeners: Arc<Listeners>,
+    runtime: Arc<LocalRuntime>,
+    store: SqliteStore,
+    controller: Arc<Controller>,
+    config: DaemonConfig,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("api_addr", &self.api_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Opens the store, binds every applied app's listener, restarts releases and rollouts where
+    /// they stood, and starts serving the API.
+    ///
+    /// # Errors
+    /// The store cannot be opened, or the API or an app's listener cannot be bound.
+    pub async fn start(config: DaemonConfig) -> anyhow::Result<Daemon> {
+        let store = SqliteStore::open(&config.data_dir).await.with_context(|| {
+            format!(
+                "while opening the state store in {}",
+                config.data_dir.display()
+            )
+        })?;
+        let telemetry = Arc::new(Telemetry::new());
+        let listeners = Arc::new(Listeners::new(
+            Arc::clone(&telemetry),
+            ProxyConfig::default(),
+        ));
+        let mut runtime_config = RuntimeConfig::new(config.data_dir.join("logs"));
+        runtime_config.supervisor.clone_from(&config.supervisor);
+        let runtime = Arc::new(LocalRuntime::new(runtime_config));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let metrics: Arc<dyn ReleaseMetrics> = telemetry.clone();
+        let store_port: Arc<dyn StateStore> = Arc::new(store.clone());
+        let runtime_port: Arc<dyn WorkloadRuntime> = runtime.clone();
+        let controller = Arc::new(Controller::new(
+            Arc::clone(&store_port),
+            runtime_port,
+            listeners.clone(),
+            Arc::clone(&metrics),
+            Arc::new(BuiltinProvider::new(Arc::clone(&metrics))),
+            Arc::clone(&clock),
+        ));
+
+        let apps: Vec<_> = store_port
+            .apps()
+            .await
+            .context("while reading applied apps")?
+            .into_iter()
+            .map(|a| a.manifest)
+            .collect();
+        listeners
+            .ensure(&apps)
+            .await
+            .context("while binding the listeners of applied apps")?;
+        controller
+            .recover()
+            .await
+            .context("while resuming releases and rollouts")?;
+
+        let api = tokio::net::TcpListener::bind(config.api_listen)
+            .await
+            .with_context(|| format!("while binding the API on {}", config.api_listen))?;
+        let api_addr = api.local_addr().context("while reading the API address")?;
+        let cancel = CancellationToken::new();
+        let telemetry_for_text = Arc::clone(&telemetry);
+        let context = ServerContext {
+            controller: Arc::clone(&controller),
+            store: store_port,
+            listeners: listeners.clone(),
+            metrics,
+            prometheus: Arc::new(move || telemetry_for_text.encode_prometheus()),
+            clock,
+        };
+        let server_cancel = cancel.child_token();
+        let server = tokio::spawn(async move {
+            let app = switchyard_server::router(context);
+            let shutdown = async move { server_cancel.cancelled().await };
+            if let Err(e) = axum::serve(api, app).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "API server failed");
+            }
+        });
+        let ticker = tokio::spawn(tick_loop(
+            Arc::clone(&controller),
+            config.tick,
+            cancel.child_token(),
+        ));
+        tracing::info!(api = %api_addr, data_dir = %config.data_dir.display(), "switchyard daemon started");
+        Ok(Daemon {
+            api_addr,
+            cancel,
+            tasks: vec![server, ticker],
+            listeners,
+            runtime,
+            store,
+            controller,
+            config,
+        })
+    }
+
+    /// The bound address of the REST API.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// The address an app's proxy listens on.
+    pub fn app_addr(&self, app: &AppName) -> Option<SocketAddr> {
+        self.listeners.local_addr(app)
+    }
+
+    pub fn controller(&self) -> &Arc<Controller> {
+        &self.controller
+    }
+
+    /// A token that stops the daemon when cancelled (signal handlers use it).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Runs until the token is cancelled, then shuts down.
+    pub async fn run_until_cancelled(self) {
+        self.cancel.cancelled().await;
+        self.shutdown().await;
+    }
+
+    /// Stops the API and the controller, drains the proxies for the grace period, stops every
+    /// release and closes the store.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "daemon task ended abnormally");
+            }
+        }
+        let grace = self.config.shutdown_grace;
+        self.listeners.shutdown(grace).await;
+        self.runtime.shutdown().await;
+        self.store.close().await;
+        tracing::info!("switchyard daemon stopped");
+    }
+}
+
+async fn tick_loop(
+    controller: Arc<Controller>,
+    every: std::time::Duration,
+    cancel: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => {
+                if let Err(e) = controller.tick().await {
+                    tracing::error!(error = %e, "controller tick failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! One proxy listener per app: bound when its manifest is applied, fed routing tables by the
+//! controller.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use switchyard_core::AppName;
+use switchyard_core::manifest::app::{CanaryStrategy, HealthCheck, Stickiness};
+use switchyard_core::manifest::{App, Strategy};
+use switchyard_proxy::{AppProxy, Backend, ProxyConfig, RoutingTable, StickinessKey, Telemetry};
+use switchyard_rollout::{RouteTarget, TrafficRouter};
+use switchyard_server::{ListenerError, ListenerRegistry};
+
+struct Entry {
+    proxy: AppProxy,
+    health: HealthCheck,
+    stickiness: Option<Stickiness>,
+}
+
+/// The proxies of every app.
+pub struct Listeners {
+    telemetry: Arc<Telemetry>,
+    config: ProxyConfig,
+    apps: Mutex<HashMap<AppName, Entry>>,
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listeners").finish_non_exhaustive()
+    }
+}
+
+impl Listeners {
+    pub fn new(telemetry: Arc<Telemetry>, config: ProxyConfig) -> Self {
+        Self {
+            telemetry,
+            config,
+            apps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<AppName, Entry>> {
+        // A panic while holding this lock leaves a consistent map (every insert is one call).
+        self.apps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The address an app's proxy listens on.
+    pub fn local_addr(&self, app: &AppName) -> Option<std::net::SocketAddr> {
+        self.lock().get(app).map(|e| e.proxy.local_addr())
+    }
+
+    /// Closes every listener, letting requests finish for up to `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        let entries: Vec<Entry> = self.lock().drain().map(|(_, e)| e).collect();
+        for entry in entries {
+            entry.proxy.shutdown(grace).await;
+        }
+    }
+}
+
+fn stickiness_of(app: &App) -> Option<Stickiness> {
+    let Strategy::Canary(CanaryStrategy { stickiness, .. }) = &app.spec.strategy;
+    stickiness.clone()
+}
+
+#[async_trait::async_trait]
+impl ListenerRegistry for Listeners {
+    async fn ensure(&self, apps: &[App]) -> Result<Vec<AppName>, ListenerError> {
+        let mut bound: Vec<(AppName, AppProxy, Option<AppProxy>)> = Vec::new();
+        for app in apps {
+            let name = &app.metadata.name;
+            let listen = app.spec.listen;
+            let current = self.lock().get(name).map(|e| e.proxy.local_addr());
+            if current.is_some_and(|addr| {
+                addr == listen || (listen.port() == 0 && addr.ip() == listen.ip())
+            }) {
+                let mut map = self.lock();
+                if let Some(e) = map.get_mut(name) {
+                    e.health = app.spec.health_check.clone();
+                    e.stickiness = stickiness_of(app);
+                }
+                continue;
+            }
+            match AppProxy::bind(
+                name.as_str(),
+                listen,
+                self.config.clone(),
+                Arc::clone(&self.telemetry),
+            )
+            .await
+            {
+                Ok(proxy) => bound.push((name.clone(), proxy, None)),
+                Err(e) => {
+                    for (_, proxy, _) in bound {
+                        proxy.shutdown(Duration::ZERO).await;
+                    }
+                    return Err(ListenerError {
+                        app: name.to_string(),
+                        address: listen.to_string(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        let mut names = Vec::new();
+        let mut replaced = Vec::new();
+        {
+            let mut map = self.lock();
+            for (name, proxy, _) in bound {
+                let app = apps.iter().find(|a| a.metadata.name == name);
+                let (health, stickiness) = app
+                    .map(|a| (a.spec.health_check.clone(), stickiness_of(a)))
+                    .unwrap_or_default();
+                let entry = Entry {
+                    proxy,
+                    health,
+                    stickiness,
+                };
+                if let Some(old) = map.insert(name.clone(), entry) {
+                    // The app moved to another address: keep serving its routes there.
+                    let table = old.proxy.routes();
+                    if let Some(e) = map.get(&name) {
+                        e.proxy.set_routes(table);
+                    }
+                    replaced.push(old);
+                }
+                names.push(name);
+            }
+        }
+        for old in replaced {
+            old.proxy.shutdown(Duration::from_secs(5)).await;
+        }
+        Ok(names)
+    }
+
+    async fn release(&self, apps: &[AppName]) {
+        let entries: Vec<Entry> = {
+            let mut map = self.lock();
+            apps.iter().filter_map(|a| map.remove(a)).collect()
+        };
+        for entry in entries {
+            entry.proxy.shutdown(Duration::ZERO).await;
+        }
+    }
+}
+
+impl TrafficRouter for Listeners {
+    fn route(&self, app: &AppName, targets: Vec<RouteTarget>) {
+        let map = self.lock();
+        let Some(entry) = map.get(app) else {
+            tracing::warn!(%app, "no listener for app; routes not applied");
+            return;
+        };
+        let h = &entry.health;
+        let stickiness = entry.stickiness.as_ref().and_then(|s| {
+            let key = match s {
+                Stickiness::Header(h) => {
+                    StickinessKey::Header(http::HeaderName::try_from(h.as_str()).ok()?)
+                }
+                Stickiness::Cookie(c) => StickinessKey::Cookie(c.clone()),
+                Stickiness::Query(q) => StickinessKey::Query(q.clone()),
+            };
+            Some(switchyard_proxy::Stickiness {
+                key,
+                salt: app.to_string(),
+                affinity_cookie: None,
+            })
+        });
+        let table = RoutingTable {
+            backends: targets
+                .into_iter()
+                .map(|t| Backend::new(t.version.as_str(), t.weight, t.endpoints))
+                .collect(),
+            stickiness,
+            health_check: Some(switchyard_proxy::HealthCheck {
+                path: h.path.as_str().to_string(),
+                interval: h.interval,
+                timeout: h.timeout,
+                healthy_threshold: h.healthy_threshold.max(1),
+                unhealthy_threshold: h.unhealthy_threshold.max(1),
+            }),
+            ..RoutingTable::default()
+        };
+        entry.proxy.set_routes(table);
+    }
+}

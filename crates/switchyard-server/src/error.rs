@@ -1,0 +1,79 @@
+//! Failures as HTTP answers with the stable body `{"error": {"code", "message", "details"}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use switchyard_api::{ErrorBody, ErrorDetail};
+use switchyard_core::ports::StoreError;
+use switchyard_rollout::ControllerError;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: serde_json::Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    #[must_use]
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ControllerError::from(e).into()
+    }
+}
+
+impl From<ControllerError> for ApiError {
+    fn from(e: ControllerError) -> Self {
+        use ControllerError as E;
+        let (status, code) = match &e {
+            E::UnknownApp(_) => (StatusCode::NOT_FOUND, "app_not_found"),
+            E::NoRollout(_) => (StatusCode::NOT_FOUND, "no_rollout"),
+            E::RolloutInProgress { .. } => (StatusCode::CONFLICT, "rollout_in_progress"),
+            E::AlreadyStable { .. } => (StatusCode::CONFLICT, "already_stable"),
+            E::MissingTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_template"),
+            E::Resolve(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_deploy"),
+            E::Transition(_) => (StatusCode::CONFLICT, "invalid_command"),
+            E::Start { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "release_failed"),
+            E::CorruptState { .. } | E::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+            return ApiError::new(status, code, "internal error; see the daemon's log");
+        }
+        ApiError::new(status, code, e.to_string())
+    }
+}

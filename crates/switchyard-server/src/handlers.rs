@@ -1,0 +1,263 @@
+//! One function per endpoint.
+
+use std::collections::BTreeSet;
+use std::path::Path as FsPath;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use switchyard_api::*;
+use switchyard_core::AppName;
+use switchyard_core::manifest::{ManifestErrors, ManifestSet, load_str};
+use switchyard_core::ports::EventQuery;
+use switchyard_rollout::machine::Command;
+
+use crate::error::ApiError;
+use crate::router::ServerContext;
+use crate::view::rollout_view;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    payload
+        .map(|Json(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))
+}
+
+fn app_name(text: &str) -> Result<AppName, ApiError> {
+    AppName::new(text).map_err(|e| ApiError::bad_request(format!("app name `{text}` {e}")))
+}
+
+pub async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+pub async fn metrics(State(ctx): State<ServerContext>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        (ctx.prometheus)(),
+    )
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+fn manifest_problems(errors: ManifestErrors) -> ApiError {
+    let problems: Vec<ManifestProblem> = errors
+        .0
+        .iter()
+        .map(|e| ManifestProblem {
+            file: e.file.display().to_string(),
+            line: e.line,
+            column: e.column,
+            path: e.path.clone(),
+            message: e.kind.to_string(),
+        })
+        .collect();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_manifest",
+        errors.to_string(),
+    )
+    .with_details(serde_json::to_value(problems).unwrap_or_default())
+}
+
+/// `POST /api/v1/apply`: all files or nothing.
+pub async fn apply(
+    State(ctx): State<ServerContext>,
+    payload: Result<Json<ApplyRequest>, JsonRejection>,
+) -> ApiResult<ApplyResponse> {
+    let request = body(payload)?;
+    let mut set = ManifestSet::default();
+    let mut errors = Vec::new();
+    for file in &request.files {
+        match load_str(&file.content, FsPath::new(&file.name)) {
+            Ok(s) => set.merge(s),
+            Err(e) => errors.extend(e.0),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(manifest_problems(ManifestErrors(errors)));
+    }
+    if set.is_empty() {
+        return Err(ApiError::bad_request(
+            "no manifest documents in the request",
+        ));
+    }
+    let applied: BTreeSet<String> = ctx.store.template_names().await?;
+    set.check_references(&applied).map_err(manifest_problems)?;
+    if request.dry_run {
+        let results = set
+            .manifests()
+            .iter()
+            .map(|m| ApplyResult {
+                kind: m.kind().into(),
+                name: m.name().into(),
+                result: "valid".into(),
+            })
+            .collect();
+        return Ok(Json(ApplyResponse {
+            dry_run: true,
+            results,
+        }));
+    }
+    let bound = ctx
+        .listeners
+        .ensure(&set.apps)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "listen_failed", e.to_string()))?;
+    match ctx.store.apply(&set, "user:cli", ctx.clock.now()).await {
+        Ok(outcome) => {
+            let results = outcome
+                .results
+                .into_iter()
+                .map(|(kind, name, result)| ApplyResult { kind, name, result })
+                .collect();
+            Ok(Json(ApplyResponse {
+                dry_run: false,
+                results,
+            }))
+        }
+        Err(e) => {
+            ctx.listeners.release(&bound).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// `GET /api/v1/apps`.
+pub async fn apps(State(ctx): State<ServerContext>) -> ApiResult<Vec<AppSummary>> {
+    let mut out = Vec::new();
+    for record in ctx.store.apps().await? {
+        let name = record.manifest.metadata.name.clone();
+        let rollout = ctx.controller.latest(&name).await?.map(|s| RolloutBrief {
+            id: s.id,
+            version: s.rollout.canary.version.to_string(),
+            phase: s.rollout.phase.name().to_string(),
+            weight: s.rollout.weight,
+        });
+        out.push(AppSummary {
+            name: name.to_string(),
+            listen: record.manifest.spec.listen.to_string(),
+            generation: record.generation,
+            stable: record.stable.map(|s| s.version.to_string()),
+            rollout,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// `POST /api/v1/apps/{app}/deploy`.
+pub async fn deploy(
+    State(ctx): State<ServerContext>,
+    Path(app): Path<String>,
+    payload: Result<Json<DeployRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<DeployResponse>), ApiError> {
+    let app = app_name(&app)?;
+    let request = body(payload)?;
+    let version = request
+        .version
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let snapshot = ctx.controller.deploy(&app, &request, "user:cli").await?;
+    let kind = if snapshot.is_some() {
+        "rollout"
+    } else {
+        "initial"
+    };
+    let rollout = snapshot.map(|s| rollout_view(&s, ctx.metrics.as_ref()));
+    Ok((
+        StatusCode::CREATED,
+        Json(DeployResponse {
+            app: app.to_string(),
+            version,
+            kind: kind.into(),
+            rollout,
+        }),
+    ))
+}
+
+/// `GET /api/v1/apps/{app}/rollout`: the latest rollout.
+pub async fn rollout(
+    State(ctx): State<ServerContext>,
+    Path(app): Path<String>,
+) -> ApiResult<RolloutView> {
+    let app = app_name(&app)?;
+    let snapshot = ctx.controller.latest(&app).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_rollout",
+            format!("app `{app}` has never had a rollout"),
+        )
+    })?;
+    Ok(Json(rollout_view(&snapshot, ctx.metrics.as_ref())))
+}
+
+/// `POST /api/v1/apps/{app}/rollout/{promote|abort|pause|resume}`.
+pub async fn command(
+    State(ctx): State<ServerContext>,
+    Path((app, command)): Path<(String, String)>,
+    payload: Option<Json<CommandRequest>>,
+) -> ApiResult<RolloutView> {
+    let app = app_name(&app)?;
+    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let command = match command.as_str() {
+        "promote" => Command::Promote { full: request.full },
+        "abort" => Command::Abort {
+            reason: request.reason.clone(),
+        },
+        "pause" => Command::Pause,
+        "resume" => Command::Resume,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("unknown command `{other}`; use promote, abort, pause or resume"),
+            ));
+        }
+    };
+    let actor = request.actor.unwrap_or_else(|| "user:cli".into());
+    let snapshot = ctx.controller.command(&app, command, &actor).await?;
+    Ok(Json(rollout_view(&snapshot, ctx.metrics.as_ref())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventParams {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/apps/{app}/events`.
+pub async fn events(
+    State(ctx): State<ServerContext>,
+    Path(app): Path<String>,
+    params: Result<Query<EventParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<EventList> {
+    let app = app_name(&app)?;
+    let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if ctx.store.app(&app).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "app_not_found",
+            format!("app `{app}` does not exist; apply its manifest first"),
+        ));
+    }
+    let query = EventQuery {
+        app: Some(app),
+        after: params.after,
+        limit: params.limit.or(Some(1000)),
+        ..EventQuery::default()
+    };
+    Ok(Json(EventList {
+        events: ctx.store.events(&query).await?,
+    }))
+}

@@ -1,0 +1,102 @@
+//! Rollout state and live traffic as API views.
+
+use std::time::Duration;
+
+use switchyard_api::{MetricView, ReleaseTraffic, RolloutView};
+use switchyard_core::manifest::app::CanaryStep;
+use switchyard_core::{ReleaseMetrics, Timestamp};
+use switchyard_rollout::controller::RolloutSnapshot;
+use switchyard_rollout::machine::Phase;
+
+/// Window of the live traffic shown beside a rollout.
+pub const LIVE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Describes a step in words.
+pub fn describe_step(step: &CanaryStep) -> String {
+    match step {
+        CanaryStep::SetWeight(w) => format!("setWeight {}", w.get()),
+        CanaryStep::Pause(p) => match p.duration {
+            Some(d) => format!("pause {}", switchyard_core::duration::format(d)),
+            None => "pause (until promoted)".into(),
+        },
+        CanaryStep::Analysis(a) => {
+            let names: Vec<&str> = a.templates.iter().map(|t| t.as_str()).collect();
+            format!("analysis {}", names.join(", "))
+        }
+    }
+}
+
+/// The view of a rollout with its releases' live traffic.
+pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> RolloutView {
+    let r = &s.rollout;
+    let paused_until = match &r.phase {
+        Phase::Paused { until: Some(t), .. } => Some(t.to_rfc3339()),
+        _ => None,
+    };
+    let analysis = r
+        .analysis
+        .iter()
+        .flat_map(|run| run.metrics.iter())
+        .map(|m| MetricView {
+            template: m.template.clone(),
+            metric: m.spec.name.to_string(),
+            status: serde_json::to_value(m.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            taken: m.taken,
+            count: m.spec.count(),
+            failed: m.failed,
+            inconclusive: m.inconclusive,
+            errors: m.errors,
+            last_value: m.last.as_ref().and_then(|l| l.value.clone()),
+            last_message: m.last.as_ref().map(|l| l.message.clone()),
+        })
+        .collect();
+    let traffic = [
+        (&r.stable, "stable", 100 - r.weight),
+        (&r.canary, "canary", r.weight),
+    ]
+    .into_iter()
+    .map(|(release, role, weight)| {
+        let w = metrics
+            .window(s.app.as_str(), release.version.as_str(), LIVE_WINDOW)
+            .unwrap_or_default();
+        ReleaseTraffic {
+            version: release.version.to_string(),
+            role: role.into(),
+            weight,
+            window_s: LIVE_WINDOW.as_secs_f64(),
+            requests: w.requests,
+            rps: w.rps(),
+            error_rate: w.error_rate(),
+            p50_ms: w.p50.map(|v| v * 1e3),
+            p99_ms: w.p99.map(|v| v * 1e3),
+        }
+    })
+    .collect();
+    let decided_after_s = match (r.traffic_since, r.finished_at) {
+        (Some(from), Some(to)) => Some(to.since(from).as_secs_f64()),
+        _ => None,
+    };
+    RolloutView {
+        id: s.id,
+        app: s.app.to_string(),
+        version: r.canary.version.to_string(),
+        stable_version: r.stable.version.to_string(),
+        phase: r.phase.name().to_string(),
+        active: !r.phase.is_terminal(),
+        paused_until,
+        step: r.step,
+        steps: r.steps.iter().map(describe_step).collect(),
+        weight: r.weight,
+        reason: r.reason.clone(),
+        started_at: r.started_at.to_rfc3339(),
+        traffic_since: r.traffic_since.map(Timestamp::to_rfc3339),
+        finished_at: r.finished_at.map(Timestamp::to_rfc3339),
+        decided_after_s,
+        analysis,
+        policy: r.last_policy_check.clone(),
+        traffic,
+    }
+}

@@ -1,0 +1,182 @@
+//! Command-line arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Progressive delivery in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+pub struct Cli {
+    /// URL of the daemon's API.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_SERVER",
+        default_value = "http://127.0.0.1:7070"
+    )]
+    pub server: String,
+    /// Output format of read commands.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: REST API, proxies, controller.
+    Serve(ServeArgs),
+    /// Apply manifests (a file or every .yaml/.yml of a directory), all or nothing.
+    Apply(FileArgs),
+    /// Check manifests without applying them.
+    Validate(ValidateArgs),
+    /// List objects.
+    Get {
+        #[arg(value_enum)]
+        what: GetWhat,
+    },
+    /// Ship a new version of an app (its first version goes straight to 100%).
+    Deploy(DeployArgs),
+    /// Rollout status.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
+    /// Skip the current step of the app's rollout (or all of them with --full).
+    Promote {
+        app: String,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Send all traffic back to stable and stop the canary.
+    Abort {
+        app: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Hold the app's rollout where it is.
+    Pause { app: String },
+    /// Continue a paused rollout.
+    Resume { app: String },
+    /// The app's event log.
+    History {
+        app: String,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Run the whole story on this machine: a healthy canary promoted, a broken one rolled back.
+    Demo(DemoArgs),
+    /// The demo service: serves `/`, `/health`, `/ready` with configurable errors and latency.
+    DemoApp(DemoAppArgs),
+    /// Statistics from the command line: reads one JSON object, prints one.
+    Stats {
+        /// ttest, sequential, proportions, mann-whitney, srm, adjust, cuped, ratio, bayes,
+        /// sample-size, power, canary-judge.
+        method: String,
+        /// Read the input from this file instead of stdin.
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+    /// Run a command and stop it when the daemon's pipe on stdin closes (used by the runtime).
+    #[command(hide = true)]
+    Supervise {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetWhat {
+    Apps,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// The app's latest rollout; `--watch` follows it live until it ends.
+    Status {
+        app: String,
+        #[arg(long, short)]
+        watch: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the state (switchyard.db) and instance logs live.
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = ".switchyard")]
+    pub data_dir: PathBuf,
+    /// Address of the REST API.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// Manifest file or directory.
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    /// Check the files alone, without asking the daemon (references to templates applied
+    /// earlier cannot be checked then).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    pub app: String,
+    #[arg(long)]
+    pub version: String,
+    /// Extra environment variable for the release's processes (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Instances of the release (process runtime).
+    #[arg(long)]
+    pub instances: Option<u32>,
+    /// Address of the release (static runtime; repeatable).
+    #[arg(long = "address")]
+    pub addresses: Vec<SocketAddr>,
+    /// Command of the release instead of the manifest's (process runtime).
+    #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+    pub command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Shorter pauses and analysis: finishes in well under a minute.
+    #[arg(long)]
+    pub fast: bool,
+    /// Print a machine-readable summary instead of the live view.
+    #[arg(long)]
+    pub json: bool,
+    /// Requests per second of the built-in load generator.
+    #[arg(long, default_value_t = 100)]
+    pub rps: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoAppArgs {
+    #[arg(long, env = "PORT")]
+    pub port: u16,
+    #[arg(long, env = "SWITCHYARD_VERSION", default_value = "v1")]
+    pub version: String,
+    /// Share of requests to `/` answered 500 (0..1).
+    #[arg(long, env = "DEMO_ERROR_RATE", default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Added latency of `/` in milliseconds.
+    #[arg(long, env = "DEMO_LATENCY_MS", default_value_t = 0)]
+    pub latency_ms: u64,
+}

@@ -1,0 +1,81 @@
+//! Dispatch from parsed arguments to the command that runs them.
+
+mod client;
+mod demo;
+mod demo_app;
+mod serve;
+mod stats;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command and turns its outcome into an exit code; errors go to stderr.
+pub fn run(cli: Cli) -> ExitCode {
+    if let Command::Supervise { command } = cli.command {
+        // The supervisor must exit as soon as its child does; see `switchyard_runtime::supervise`.
+        let code = runtime().map_or(1, |rt| rt.block_on(switchyard_runtime::supervise(command)));
+        std::process::exit(code);
+    }
+    if let Command::Stats { method, input } = &cli.command {
+        return stats::run(method, input.as_deref());
+    }
+    init_logging(matches!(
+        cli.command,
+        Command::Serve(_) | Command::DemoApp(_)
+    ));
+    let result = runtime().and_then(|rt| rt.block_on(dispatch(cli)));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let api = switchyard_api::Client::new(&cli.server);
+    let output = cli.output;
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::DemoApp(args) => demo_app::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Apply(args) => client::apply(&api, &args.file, false, output).await,
+        Command::Validate(args) if args.offline => client::validate_offline(&args.files.file),
+        Command::Validate(args) => client::apply(&api, &args.files.file, true, output).await,
+        Command::Get { what: _ } => client::get_apps(&api, output).await,
+        Command::Deploy(args) => client::deploy(&api, args, output).await,
+        Command::Rollout {
+            command: crate::cli::RolloutCommand::Status { app, watch },
+        } => client::status(&api, &app, watch, output).await,
+        Command::Promote { app, full } => {
+            client::command(&api, &app, "promote", full, None, output).await
+        }
+        Command::Abort { app, reason } => {
+            client::command(&api, &app, "abort", false, reason, output).await
+        }
+        Command::Pause { app } => client::command(&api, &app, "pause", false, None, output).await,
+        Command::Resume { app } => client::command(&api, &app, "resume", false, None, output).await,
+        Command::History { app, limit } => client::history(&api, &app, limit, output).await,
+        Command::Stats { .. } | Command::Supervise { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Commands that talk to the daemon.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use switchyard_api::{
+    ApplyRequest, Client, ClientError, CommandRequest, DeployRequest, ManifestFile,
+};
+use switchyard_core::Version;
+
+use crate::cli::{DeployArgs, Output};
+use crate::render;
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Turns an API error into a message; manifest problems are listed one per line.
+fn explain(e: ClientError) -> anyhow::Error {
+    if let ClientError::Api { body, .. } = &e {
+        if body.error.code == "invalid_manifest" {
+            return anyhow::anyhow!("invalid manifests:\n{}", body.error.message);
+        }
+    }
+    anyhow::Error::new(e)
+}
+
+fn manifest_files(path: &Path) -> anyhow::Result<Vec<ManifestFile>> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("while reading {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        v.sort();
+        if v.is_empty() {
+            bail!(
+                "{}: the directory holds no .yaml or .yml file",
+                path.display()
+            );
+        }
+        v
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files
+        .into_iter()
+        .map(|f| {
+            let content = std::fs::read_to_string(&f)
+                .with_context(|| format!("while reading {}", f.display()))?;
+            Ok(ManifestFile {
+                name: f.display().to_string(),
+                content,
+            })
+        })
+        .collect()
+}
+
+pub async fn apply(
+    api: &Client,
+    path: &Path,
+    dry_run: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let request = ApplyRequest {
+        files: manifest_files(path)?,
+        dry_run,
+    };
+    let response = api.apply(&request).await.map_err(explain)?;
+    if output == Output::Json {
+        print_json(&response)?;
+    } else {
+        for r in &response.results {
+            println!("{} {} {}", r.kind, r.name, r.result);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn validate_offline(path: &Path) -> anyhow::Result<ExitCode> {
+    match switchyard_core::manifest::load_dir(path) {
+        Ok(set) => {
+            for m in set.manifests() {
+                println!("{} {} valid", m.kind(), m.name());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => bail!("invalid manifests:\n{errors}"),
+    }
+}
+
+pub async fn get_apps(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
+    let apps = api.apps().await?;
+    if output == Output::Json {
+        print_json(&apps)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<20} {:<22} {:<12} ROLLOUT", "NAME", "LISTEN", "STABLE");
+    for a in apps {
+        let rollout = a.rollout.map_or("-".to_string(), |r| {
+            format!("{} {} ({}%)", r.version, r.phase, r.weight)
+        });
+        println!(
+            "{:<20} {:<22} {:<12} {}",
+            a.name,
+            a.listen,
+            a.stable.as_deref().unwrap_or("-"),
+            rollout
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn deploy(api: &Client, args: DeployArgs, output: Output) -> anyhow::Result<ExitCode> {
+    let version = Version::new(args.version.clone())
+        .map_err(|e| anyhow::anyhow!("--version `{}` {e}", args.version))?;
+    let mut env = std::collections::BTreeMap::new();
+    for pair in &args.env {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("--env `{pair}` must look like KEY=VALUE");
+        };
+        env.insert(k.to_string(), v.to_string());
+    }
+    let request = DeployRequest {
+        version: Some(version),
+        command: args.command,
+        env,
+        instances: args.instances,
+        addresses: args.addresses,
+    };
+    let response = api.deploy(&args.app, &request).await.map_err(explain)?;
+    if output == Output::Json {
+        print_json(&response)?;
+    } else if let Some(r) = &response.rollout {
+        println!(
+            "rollout {} of {} {} started",
+            r.id, response.app, response.version
+        );
+        print!("{}", render::rollout(r));
+    } else {
+        println!(
+            "{} {} is the first release and takes all traffic",
+            response.app, response.version
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(
+    api: &Client,
+    app: &str,
+    watch: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    if !watch {
+        let view = api.rollout(app).await?;
+        if output == Output::Json {
+            print_json(&view)?;
+        } else {
+            print!("{}", render::rollout(&view));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut live = render::Live::new();
+    loop {
+        let view = api.rollout(app).await?;
+        if output == Output::Json {
+            println!("{}", serde_json::to_string(&view)?);
+        } else {
+            live.show(&render::rollout(&view));
+        }
+        if !view.active {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+pub async fn command(
+    api: &Client,
+    app: &str,
+    command: &str,
+    full: bool,
+    reason: Option<String>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let request = CommandRequest {
+        full,
+        reason,
+        actor: Some(format!("user:{}", whoami())),
+    };
+    let view = api.command(app, command, &request).await?;
+    if output == Output::Json {
+        print_json(&view)?;
+    } else {
+        print!("{}", render::rollout(&view));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn history(
+    api: &Client,
+    app: &str,
+    limit: Option<u32>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let list = api.events(app, None, limit).await?;
+    if output == Output::Json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in list.events {
+        let ev = &e.event;
+        println!(
+            "{:>5}  {}  {:<16} {:<12} {}",
+            e.id,
+            ev.at,
+            ev.kind.as_str(),
+            ev.actor,
+            ev.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".into())
+}
