@@ -149,7 +149,8 @@ pub struct DeployArgs {
     /// Address of the release (static runtime; repeatable).
     #[arg(long = "address")]
     pub addresses: Vec<SocketAddr>,
-    /// Command of the release instead of the manifest's (process runtime).
+    /// Command of the release instead of the manifest's (process runtime). Takes the rest of
+    /// the line, so put it last.
     #[arg(long, num_args = 1.., allow_hyphen_values = true)]
     pub command: Option<Vec<String>>,
 }

@@ -1,0 +1,8 @@
+//! End to end: the real `switchyard` binary, its daemon, the demo service as child processes,
+//! and real HTTP through the proxy.
+
+mod support;
+
+mod bad_input;
+mod demo;
+mod restart;

@@ -1,0 +1,74 @@
+//! A daemon killed with SIGKILL resumes its rollouts where they stood.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+#[test]
+fn sigkill_during_a_pause_then_restart_resumes_the_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = free_port();
+    let app_port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
+    let mut d = Daemon::start_on(dir.path(), api_port);
+    let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 60\n        - pause: {duration: 3s}\n";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &manifest("shop", app_port, steps, ""),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    let before = d.wait_rollout("shop", "the indefinite pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 30
+    });
+
+    d.kill();
+    // The supervisor stops the releases of a killed daemon: nothing answers on the app's port.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(app, "/").is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the app still answers after its daemon was killed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let d = Daemon::start_on(dir.path(), api_port);
+    let after = d.rollout("shop");
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["phase"], "Paused");
+    assert_eq!(after["step"], before["step"]);
+    assert_eq!(after["weight"], 30);
+    // Both releases serve again behind the proxy.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        if let Some((200, text)) = get(app, "/") {
+            seen.insert(if text.contains("hello from v2") {
+                "v2"
+            } else {
+                "v1"
+            });
+        }
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "traffic reaches both releases after the restart"
+    );
+
+    d.ok(&["promote", "shop"]);
+    let done = d.wait_rollout("shop", "the timed pause and promotion", |r| {
+        r["phase"] == "Succeeded"
+    });
+    assert_eq!(done["weight"], 100);
+    let apps: serde_json::Value =
+        serde_json::from_str(&d.ok(&["get", "apps", "-o", "json"])).unwrap();
+    assert_eq!(apps[0]["stable"], "v2");
+    assert!(get(app, "/").unwrap().1.contains("hello from v2"));
+}
