@@ -12,17 +12,28 @@ use tokio::net::TcpListener;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let ports: Vec<u16> = std::env::args().skip(1).map(|p| p.parse().unwrap()).collect();
+    let ports: Vec<u16> = std::env::args()
+        .skip(1)
+        .map(|p| p.parse().unwrap())
+        .collect();
     let mut tasks = Vec::new();
     for port in ports {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         tasks.push(tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(async move {
-                    let svc = service_fn(|_req| async { Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok")))) });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let svc = service_fn(|_req| async {
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                            b"ok",
+                        ))))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         }));

@@ -15,16 +15,28 @@ fn main() {
     let threads: usize = args.get(4).map_or(1, |t| t.parse().unwrap());
     // One thread: a current-thread runtime, like one nginx worker or one haproxy thread.
     let rt = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .unwrap()
     };
     rt.block_on(async move {
         let telemetry = Arc::new(Telemetry::new());
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
-        let proxy = AppProxy::bind("bench", listen, ProxyConfig::default(), telemetry).await.unwrap();
+        let proxy = AppProxy::bind("bench", listen, ProxyConfig::default(), telemetry)
+            .await
+            .unwrap();
         proxy.set_routes(RoutingTable {
-            backends: vec![Backend::new("stable", 90, vec![stable]), Backend::new("canary", 10, vec![canary])],
+            backends: vec![
+                Backend::new("stable", 90, vec![stable]),
+                Backend::new("canary", 10, vec![canary]),
+            ],
             ..Default::default()
         });
         tokio::signal::ctrl_c().await.unwrap();

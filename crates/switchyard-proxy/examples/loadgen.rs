@@ -31,14 +31,21 @@ async fn main() {
             let mut errors = 0u64;
             let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
             stream.set_nodelay(true).unwrap();
-            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
             tokio::spawn(conn);
             for i in 0..per_conn {
                 let due = start + offset + interval.mul_f64(i as f64);
                 tokio::time::sleep_until(due.into()).await;
-                let req = hyper::Request::get("/").header("host", "bench").body(Empty::<Bytes>::new()).unwrap();
+                let req = hyper::Request::get("/")
+                    .header("host", "bench")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
                 let ok = match send.send_request(req).await {
-                    Ok(resp) => resp.status().is_success() && resp.into_body().collect().await.is_ok(),
+                    Ok(resp) => {
+                        resp.status().is_success() && resp.into_body().collect().await.is_ok()
+                    }
                     Err(_) => false,
                 };
                 if ok {
