@@ -169,3 +169,10 @@ fn runtime_needs_exactly_one_kind() {
     assert_eq!(e.path, "spec.runtime");
     assert!(e.to_string().contains("unknown variant `docker`"), "{e}");
 }
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let text = include_str!("../../../../../examples/shop.yaml");
+    let set = load_str(text, Path::new("examples/shop.yaml")).unwrap();
+    set.check_references(&BTreeSet::new()).unwrap();
+}
