@@ -46,7 +46,7 @@ pub fn bayesian_test(
 ) -> Result<BayesResult> {
     open_unit("/alpha", alpha)?;
     let (lift, variance) = relative_moments(control, treatment)?;
-    if !(variance > 0.0) {
+    if !crate::error::is_positive(variance) {
         return Err(StatsError::ZeroStandardError);
     }
     let (mean, var) = match prior {

@@ -139,7 +139,7 @@ fn relative_estimate(
         + 2.0 * d_mean_y * d_mean_x * c.cov)
         / c.n;
     let variance = var_t + var_c;
-    if !(variance > 0.0) {
+    if !crate::error::is_positive(variance) {
         return Err(StatsError::ZeroStandardError);
     }
     Ok(EffectEstimate {

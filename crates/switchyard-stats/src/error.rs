@@ -171,3 +171,13 @@ pub(crate) fn sample<'a>(field: &str, values: &'a [f64]) -> Result<&'a [f64]> {
     }
     Ok(values)
 }
+
+/// `x > 0`, false for NaN (so `!is_positive(x)` also rejects NaN).
+pub(crate) fn is_positive(x: f64) -> bool {
+    x > 0.0
+}
+
+/// `x ≥ min`, false for NaN.
+pub(crate) fn at_least(x: f64, min: f64) -> bool {
+    x >= min
+}

@@ -129,7 +129,7 @@ pub fn mann_whitney(
 
     let (rank_sum, ties) = ranks.rank_sum_and_ties(0.0);
     let sigma = ranks.sigma(ties);
-    if !(sigma > 0.0) {
+    if !crate::error::is_positive(sigma) {
         return Err(StatsError::AllTied {
             field: "/treatment".to_owned(),
         });

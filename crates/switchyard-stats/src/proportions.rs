@@ -70,7 +70,7 @@ pub fn two_proportion_test(
     let (n_c, n_t) = (control.n, treatment.n);
     let pooled = (control.successes + treatment.successes) / (n_c + n_t);
     let se_pooled = (pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_t)).sqrt();
-    if !(se_pooled > 0.0) {
+    if !crate::error::is_positive(se_pooled) {
         return Err(StatsError::ZeroStandardError);
     }
     let difference = p_t - p_c;

@@ -104,7 +104,7 @@ pub fn sequential_from_estimate(
         std_error,
         ..
     } = estimate;
-    if !(std_error > 0.0) {
+    if !crate::error::is_positive(std_error) {
         return Err(StatsError::ZeroStandardError);
     }
     let (ci, p_value) = match options.method {

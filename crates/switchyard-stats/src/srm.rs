@@ -40,7 +40,7 @@ pub fn sample_ratio_mismatch(observed: &[f64], weights: &[f64]) -> Result<SrmRes
         non_negative(&pointer("/weights", &i.to_string()), *w)?;
     }
     let weight_sum: f64 = weights.iter().sum();
-    if !(weight_sum > 0.0) {
+    if !crate::error::is_positive(weight_sum) {
         return Err(StatsError::OutOfRange {
             field: "/weights".to_owned(),
             value: weight_sum,
@@ -48,7 +48,7 @@ pub fn sample_ratio_mismatch(observed: &[f64], weights: &[f64]) -> Result<SrmRes
         });
     }
     let total: f64 = observed.iter().sum();
-    if !(total > 0.0) {
+    if !crate::error::is_positive(total) {
         return Err(StatsError::OutOfRange {
             field: "/observed".to_owned(),
             value: total,

@@ -107,7 +107,7 @@ pub fn difference_estimate(
         ),
         Difference::Relative => relative_moments(control, treatment)?,
     };
-    if !(variance > 0.0) {
+    if !crate::error::is_positive(variance) {
         return Err(StatsError::ZeroStandardError);
     }
     Ok(EffectEstimate {
@@ -147,7 +147,7 @@ pub fn t_inference(
         std_error,
         df,
     } = estimate;
-    if !(std_error > 0.0) {
+    if !crate::error::is_positive(std_error) {
         return Err(StatsError::ZeroStandardError);
     }
     let statistic = point_estimate / std_error;

@@ -16,7 +16,7 @@ pub fn power(delta: f64, sd: f64, n: f64, alpha: f64) -> Result<f64> {
     finite("/delta", delta)?;
     positive("/sd", sd)?;
     open_unit("/alpha", alpha)?;
-    if !(n >= 2.0) {
+    if !crate::error::at_least(n, 2.0) {
         return Err(StatsError::OutOfRange {
             field: "/n_per_arm".to_owned(),
             value: n,

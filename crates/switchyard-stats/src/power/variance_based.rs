@@ -38,7 +38,7 @@ impl PlanningInput {
         }
         positive("/variance", self.variance)?;
         positive("/n_total", self.n_total)?;
-        if !(self.n_variations >= 2.0) {
+        if !crate::error::at_least(self.n_variations, 2.0) {
             return Err(StatsError::OutOfRange {
                 field: "/n_variations".to_owned(),
                 value: self.n_variations,

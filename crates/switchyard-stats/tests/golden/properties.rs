@@ -10,8 +10,11 @@ use switchyard_stats::{
 };
 
 fn arm() -> impl Strategy<Value = ArmSummary> {
-    (2.0f64..5000.0, -100.0f64..100.0, 0.01f64..400.0)
-        .prop_map(|(n, mean, variance)| ArmSummary { n: n.floor(), mean, variance })
+    (2.0f64..5000.0, -100.0f64..100.0, 0.01f64..400.0).prop_map(|(n, mean, variance)| ArmSummary {
+        n: n.floor(),
+        mean,
+        variance,
+    })
 }
 
 fn sample() -> impl Strategy<Value = Vec<f64>> {

@@ -42,7 +42,11 @@ impl Sums {
 
     fn summary(&self) -> ArmSummary {
         let mean = self.sum / self.n;
-        ArmSummary { n: self.n, mean, variance: (self.sum_squares - self.sum * mean) / (self.n - 1.0) }
+        ArmSummary {
+            n: self.n,
+            mean,
+            variance: (self.sum_squares - self.sum * mean) / (self.n - 1.0),
+        }
     }
 }
 
@@ -92,17 +96,35 @@ pub fn simulate(seed: u64, replications: u32, batches: u32, batch: u32) -> Rates
             rejected[2] |= sequential_test(&cs, &ts, &msprt).expect("msprt").p_value < ALPHA;
             judge
                 .record(
-                    ProportionCounts { trials: u64::from(batch), successes: bc },
-                    ProportionCounts { trials: u64::from(batch), successes: bt },
+                    ProportionCounts {
+                        trials: u64::from(batch),
+                        successes: bc,
+                    },
+                    ProportionCounts {
+                        trials: u64::from(batch),
+                        successes: bt,
+                    },
                 )
                 .expect("counts");
-            rejected[3] |= judge.evaluate().expect("snapshot").evidence == MarginEvidence::AboveMargin;
+            rejected[3] |=
+                judge.evaluate().expect("snapshot").evidence == MarginEvidence::AboveMargin;
         }
         let (cs, ts) = (c.summary(), t.summary());
-        counts[0] += u32::from(welch_t_test(&cs, &ts, &TTestOptions::default()).expect("w").p_value < ALPHA);
+        counts[0] += u32::from(
+            welch_t_test(&cs, &ts, &TTestOptions::default())
+                .expect("w")
+                .p_value
+                < ALPHA,
+        );
         let z = two_proportion_test(
-            &Proportion { n: total as f64, successes: errors_c as f64 },
-            &Proportion { n: total as f64, successes: errors_t as f64 },
+            &Proportion {
+                n: total as f64,
+                successes: errors_c as f64,
+            },
+            &Proportion {
+                n: total as f64,
+                successes: errors_t as f64,
+            },
             ALPHA,
         )
         .expect("z");
@@ -128,10 +150,16 @@ fn null_rates_fast() {
     // Binomial(1000, 0.05) has sd ≈ 0.007; allow about three.
     assert!((0.028..=0.072).contains(&r.welch_once), "{r:?}");
     assert!((0.028..=0.072).contains(&r.z_proportions_once), "{r:?}");
-    assert!(r.welch_peeking > 0.08, "peeking should inflate a fixed-horizon test: {r:?}");
+    assert!(
+        r.welch_peeking > 0.08,
+        "peeking should inflate a fixed-horizon test: {r:?}"
+    );
     assert!(r.confidence_sequence_peeking <= ALPHA, "{r:?}");
     assert!(r.msprt_peeking <= ALPHA, "{r:?}");
-    assert!(r.two_proportion_peeking <= ALPHA / 2.0 + 0.01, "one-sided use of a two-sided CS: {r:?}");
+    assert!(
+        r.two_proportion_peeking <= ALPHA / 2.0 + 0.01,
+        "one-sided use of a two-sided CS: {r:?}"
+    );
 }
 
 #[test]
