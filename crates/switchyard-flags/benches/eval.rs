@@ -13,7 +13,10 @@ use serde_json::Value;
 use switchyard_flags::{EvaluationContext, FlagSet, Timestamp};
 use unleash_yggdrasil::{Context, EngineState, UpdateMessage};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/unleash-client-specification");
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/unleash-client-specification"
+);
 const NOW: Timestamp = Timestamp::from_unix_millis(1_704_067_200_000);
 
 struct Case {
@@ -41,11 +44,15 @@ fn load(file: &str) -> (Value, Vec<Case>) {
 }
 
 fn bench(c: &mut Criterion) {
-    let index: Vec<String> = serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/index.json")).expect("index"))
-        .expect("index json");
+    let index: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/index.json")).expect("index"))
+            .expect("index json");
     for file in &index {
         let (state, cases) = load(file);
-        let ours = FlagSet::from_unleash_json(&state.to_string()).expect("import").compile().expect("compile");
+        let ours = FlagSet::from_unleash_json(&state.to_string())
+            .expect("import")
+            .compile()
+            .expect("compile");
         let engine = EngineState::default();
         let message: UpdateMessage = serde_json::from_value(state).expect("yggdrasil state");
         engine.take_state(message);

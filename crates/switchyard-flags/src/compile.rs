@@ -11,6 +11,7 @@ use crate::compiled::{
     CompiledServe, CompiledSplit, Stickiness, Threshold,
 };
 use crate::error::{FlagError, Problem};
+use crate::lookup::LookupMap;
 use crate::matcher::Matcher;
 use crate::model::{
     DEFAULT_STICKINESS, FlagDefinition, FlagSet, RANDOM_STICKINESS, Rollout, Serve,
@@ -52,7 +53,7 @@ fn compile_set(set: &FlagSet, environment: Option<&str>) -> Result<CompiledFlags
             })?;
         segments.insert(name.clone(), Arc::new(matcher));
     }
-    let mut index = HashMap::with_capacity(set.flags.len());
+    let mut index = LookupMap::default();
     for (i, flag) in set.flags.iter().enumerate() {
         if index.insert(flag.key.clone(), i).is_some() {
             return Err(FlagError::DuplicateFlag(flag.key.clone()));
@@ -89,7 +90,7 @@ type Located = (String, Problem);
 struct FlagCompiler<'a> {
     flag: &'a FlagDefinition,
     set: &'a FlagSet,
-    index: &'a HashMap<String, usize>,
+    index: &'a LookupMap<String, usize>,
     segments: &'a HashMap<String, Arc<Matcher>>,
 }
 

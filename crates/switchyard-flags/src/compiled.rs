@@ -1,11 +1,12 @@
 //! The evaluation plan: flags after validation, with every name resolved to an index, every
 //! operand parsed and every set indexed. Nothing in here can be invalid.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::hashing::HashVersion;
+use crate::lookup::LookupMap;
 use crate::matcher::Matcher;
 use crate::model::FlagType;
 
@@ -13,7 +14,7 @@ use crate::model::FlagType;
 #[derive(Debug, Clone, Default)]
 pub struct CompiledFlags {
     pub(crate) flags: Vec<CompiledFlag>,
-    pub(crate) index: HashMap<String, usize>,
+    pub(crate) index: LookupMap<String, usize>,
 }
 
 impl CompiledFlags {

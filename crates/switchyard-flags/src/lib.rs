@@ -19,6 +19,7 @@ mod error;
 mod evaluate;
 pub mod hashing;
 mod import;
+mod lookup;
 mod matcher;
 mod model;
 mod native;

@@ -1,8 +1,8 @@
 //! Compiled conditions and how they match a context. Built once by [`crate::compile`]; matching
 //! borrows the context and allocates only for case-insensitive comparisons and semver parsing.
 
+use crate::lookup::LookupSet;
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ pub(crate) enum Matcher {
 pub(crate) enum Test {
     /// Set membership; `case_insensitive` sets hold lowercased values.
     In {
-        set: HashSet<String>,
+        set: LookupSet<String>,
         case_insensitive: bool,
         negate: bool,
     },
@@ -162,7 +162,7 @@ fn with_text(value: AttributeRef<'_>, f: impl FnOnce(&str) -> bool) -> bool {
     }
 }
 
-fn contains(set: &HashSet<String>, text: &str, case_insensitive: bool) -> bool {
+fn contains(set: &LookupSet<String>, text: &str, case_insensitive: bool) -> bool {
     if case_insensitive {
         set.contains(&text.to_lowercase())
     } else {

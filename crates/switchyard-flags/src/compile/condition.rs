@@ -1,7 +1,9 @@
 //! Lowering of [`Condition`]s into [`Matcher`]s: operands parsed, sets indexed, regexes built.
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use crate::lookup::LookupSet;
 use std::sync::Arc;
 
 use regex::RegexBuilder;
@@ -100,7 +102,7 @@ fn lower_test(condition: &AttributeCondition) -> Result<Test, Problem> {
     };
     Ok(match op {
         Operator::In | Operator::NotIn => Test::In {
-            set: texts.iter().cloned().map(fold).collect::<HashSet<_>>(),
+            set: texts.iter().cloned().map(fold).collect::<LookupSet<_>>(),
             case_insensitive: ci,
             negate: op == Operator::NotIn,
         },

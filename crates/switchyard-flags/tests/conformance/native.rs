@@ -162,9 +162,9 @@ fn prerequisites_read_the_other_flags_variant() {
             parent.variant == Some("redesign")
         );
         if child.reason == Reason::Static {
-            served += 1
+            served += 1;
         } else {
-            not_served += 1
+            not_served += 1;
         }
     }
     assert!(served > 0 && not_served > 0);
@@ -199,6 +199,8 @@ fn in_with_100k_ids_is_a_set_lookup() {
     assert!(start.elapsed().as_secs() < 30);
 }
 
+type ProblemCheck = fn(&Problem) -> bool;
+
 fn compile_error(yaml: &str) -> FlagError {
     FlagSet::from_native_yaml(yaml)
         .unwrap()
@@ -209,7 +211,7 @@ fn compile_error(yaml: &str) -> FlagError {
 #[test]
 fn invalid_flags_are_rejected_naming_flag_and_path() {
     let base = "flags:\n  - key: f\n    type: boolean\n    variants: {on: true, off: false}\n    defaultVariant: off\n";
-    let cases: Vec<(String, &str, fn(&Problem) -> bool)> = vec![
+    let cases: Vec<(String, &str, ProblemCheck)> = vec![
         (
             format!("{base}    rules: [{{serve: {{variant: maybe}}}}]\n"),
             "rules[0].serve.variant",

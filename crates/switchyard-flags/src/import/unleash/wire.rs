@@ -149,7 +149,7 @@ pub(crate) fn fold_events(events: Vec<DeltaEvent>) -> (Vec<Feature>, Vec<Segment
                 }
             }
             DeltaEvent::FeatureRemoved { feature_name } => {
-                features.retain(|f| f.name != feature_name)
+                features.retain(|f| f.name != feature_name);
             }
             DeltaEvent::SegmentUpdated { segment } => {
                 match segments.iter_mut().find(|s| s.id == segment.id) {
