@@ -131,3 +131,58 @@ fn bad_input_is_refused_and_changes_nothing() {
         assert!(history.contains(kind), "{kind} missing from:\n{history}");
     }
 }
+
+/// The body of an error answer: `{"error": {"code", "message", ...}}`.
+fn error_of(answer: Option<(u16, String)>) -> (u16, serde_json::Value) {
+    let (status, text) = answer.expect("the daemon answers");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")),
+    )
+}
+
+#[test]
+fn api_errors_have_a_stable_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let api: std::net::SocketAddr = d.api.trim_start_matches("http://").parse().unwrap();
+    let (status, body) = error_of(request(api, "POST", "/api/v1/apply", "{not json"));
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "bad_request");
+    let (status, body) = error_of(request(
+        api,
+        "POST",
+        "/api/v1/apply",
+        r#"{"files": [], "bogus": 1}"#,
+    ));
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("bogus"),
+        "{body}"
+    );
+    let bad = r#"{"files": [{"name": "x.yaml", "content": "apiVersion: switchyard.dev/v1alpha1\nkind: App\nmetadata: {name: x}\nspec: {listen: nowhere}\n"}]}"#;
+    let (status, body) = error_of(request(api, "POST", "/api/v1/apply", bad));
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["code"], "invalid_manifest");
+    assert_eq!(body["error"]["details"][0]["file"], "x.yaml");
+    assert_eq!(body["error"]["details"][0]["line"], 4);
+    let (status, body) = error_of(request(
+        api,
+        "POST",
+        "/api/v1/apps/nope/deploy",
+        r#"{"version": "v1"}"#,
+    ));
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "app_not_found");
+    let (status, body) = error_of(request(
+        api,
+        "POST",
+        "/api/v1/apps/nope/deploy",
+        r#"{"version": "a b"}"#,
+    ));
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = error_of(get(api, "/api/v1/nothing"));
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+}
