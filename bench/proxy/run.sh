@@ -14,7 +14,7 @@ HERE=bench/proxy
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 RATE_CONNS=${RATE_CONNS:-32}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-proxy}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
 command -v wrk >/dev/null && command -v nginx >/dev/null && command -v haproxy >/dev/null || {
   apt-get update -qq && apt-get install -y -qq wrk nginx haproxy >/dev/null; }
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p switchyard-proxy --examples

@@ -3,7 +3,7 @@
 //! case of a file once (`tests` through `is_enabled`, `variantTests` through `get_variant`); the
 //! throughput is the number of cases, so criterion's time per element is ns per evaluation.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/target-flags cargo bench -p switchyard-flags --bench eval --
+//! Run: `cargo bench -p switchyard-flags --bench eval --
 //! --warm-up-time 1 --measurement-time 2`, then `crates/switchyard-flags/benches/summarise.py`.
 
 use std::hint::black_box;

@@ -2,7 +2,7 @@
 """Prints the Markdown table of ns per evaluation from criterion's estimates (run after the bench)."""
 import json, math, os, sys
 
-root = os.path.join(sys.argv[1] if len(sys.argv) > 1 else "/work/target-flags", "criterion")
+root = os.path.join(sys.argv[1] if len(sys.argv) > 1 else "target", "criterion")
 spec_dir = os.path.join(os.path.dirname(__file__), "..", "tests", "unleash-client-specification")
 rows, ratios = [], []
 for file in json.load(open(os.path.join(spec_dir, "index.json"))):

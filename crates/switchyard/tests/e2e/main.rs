@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! End to end: the real `switchyard` binary, its daemon, the demo service as child processes,
 //! and real HTTP through the proxy.
 
