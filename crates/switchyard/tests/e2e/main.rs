@@ -8,3 +8,4 @@ mod support;
 mod bad_input;
 mod demo;
 mod restart;
+mod stats;
