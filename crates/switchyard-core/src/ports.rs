@@ -1,10 +1,16 @@
-//! The traits adapters implement: the state store and the workload runtime. Callers depend on
-//! these, never on an adapter, so SQLite can become PostgreSQL and processes can become pods
-//! without changing them.
+//! The traits adapters implement: the state store, the flag store and the workload runtime.
+//! Callers depend on these, never on an adapter, so SQLite can become PostgreSQL and processes
+//! can become pods without changing them.
 
+pub mod flags;
 pub mod runtime;
 pub mod store;
 
+pub use flags::{
+    FlagAuditEntry, FlagAuditProblem, FlagAuditQuery, FlagAuditVerification, FlagChange,
+    FlagChangeOutcome, FlagDocument, FlagDocuments, FlagEdit, FlagEditResult, FlagObjectKind,
+    FlagStore, GENESIS_HASH,
+};
 pub use runtime::{RuntimeError, WorkloadRuntime};
 pub use store::{
     AppRecord, ApplyOutcome, EventKind, EventQuery, EventRecord, NewEvent, RolloutId,
