@@ -30,6 +30,10 @@ pub enum BodyError {
     TooLarge { limit: u64 },
     #[error("the endpoint was removed and its drain deadline passed")]
     Drained,
+    /// A mirror's copy of a request body stopped before the real body ended (it passed the
+    /// mirror's byte cap, or the real body failed or was dropped).
+    #[error("the copy of the request body was cut")]
+    CopyCut,
 }
 
 impl From<std::convert::Infallible> for BodyError {

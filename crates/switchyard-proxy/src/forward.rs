@@ -80,10 +80,16 @@ pub async fn serve(
         headers: parts.headers,
     };
     let request_id = prepare_headers(&app, &mut head, &parts.uri, client, upgrade, &mut rng);
+    let mut body = Watched::new(body, app.config.idle_timeout, limit, None, ()).boxed_unsync();
     if let Some(target) = decision.mirror {
-        mirror::spawn(&app, &table.releases[target], &head, &mut rng);
+        let cap = table
+            .router
+            .table()
+            .mirror
+            .as_ref()
+            .map_or(0, |m| m.max_body_bytes);
+        body = mirror::spawn(&app, &table.releases[target], cap, &head, body, &mut rng);
     }
-    let body = Watched::new(body, app.config.idle_timeout, limit, None, ()).boxed_unsync();
     let sent = send(&app, release, &head, body, &mut rng).await;
     let response = sent.map(|(mut resp, endpoint, guard)| {
         if let Some(down) =
@@ -91,25 +97,34 @@ pub async fn serve(
         {
             tunnel::spawn(&app, down, hyper::upgrade::on(&mut resp));
         }
-        let (mut parts, body) = resp.into_parts();
-        let upgrade =
-            headers::requested_upgrade(&parts.headers).filter(|_| parts.status.as_u16() == 101);
-        headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-        parts
-            .headers
-            .insert(app.config.request_id_header.clone(), request_id);
-        if let Some(cookie) = decision
+        let affinity = decision
             .set_affinity
             .as_deref()
-            .and_then(|k| affinity_cookie(&table.router, k))
-        {
-            parts.headers.append(header::SET_COOKIE, cookie);
-        }
+            .and_then(|k| affinity_cookie(&table.router, k));
+        let (mut parts, body) = resp.into_parts();
+        downstream_headers(&app, &mut parts.headers, parts.status, request_id, affinity);
         let cut = Some(endpoint.removed.clone());
         let body = Watched::new(body, app.config.idle_timeout, None, cut, (guard, in_flight));
         Response::from_parts(parts, body.boxed_unsync())
     });
     finish(release, started, response)
+}
+
+/// Response headers as the client sees them: hop-by-hop removed (upgrade kept on a 101), the
+/// request id echoed, the affinity cookie set.
+fn downstream_headers(
+    app: &AppState,
+    headers: &mut HeaderMap,
+    status: http::StatusCode,
+    request_id: HeaderValue,
+    affinity: Option<HeaderValue>,
+) {
+    let upgrade = headers::requested_upgrade(headers).filter(|_| status.as_u16() == 101);
+    headers::strip_hop_by_hop(headers, upgrade);
+    headers.insert(app.config.request_id_header.clone(), request_id);
+    if let Some(cookie) = affinity {
+        headers.append(header::SET_COOKIE, cookie);
+    }
 }
 
 /// Records the outcome and turns failures into responses.

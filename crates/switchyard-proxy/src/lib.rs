@@ -27,6 +27,7 @@ pub mod route;
 mod server;
 mod shared;
 pub mod table;
+mod tee;
 pub mod telemetry;
 mod tunnel;
 mod upstream;

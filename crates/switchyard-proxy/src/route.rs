@@ -79,7 +79,7 @@ impl Router {
             Some(d) => d,
             None => self.split(headers, uri, rng)?,
         };
-        decision.mirror = self.mirror(decision.release, headers, rng);
+        decision.mirror = self.mirror(decision.release, rng);
         Ok(decision)
     }
 
@@ -150,18 +150,14 @@ impl Router {
         })
     }
 
-    fn mirror(&self, serving: usize, headers: &HeaderMap, rng: &mut impl Rng) -> Option<usize> {
+    fn mirror(&self, serving: usize, rng: &mut impl Rng) -> Option<usize> {
         let m = self.table.mirror.as_ref()?;
         let target = self.table.release_index(&m.release)?;
         if target == serving || m.percent <= 0.0 {
             return None;
         }
-        let body_len = match headers.get(header::CONTENT_LENGTH) {
-            Some(v) => v.to_str().ok()?.parse::<u64>().ok()?,
-            None if headers.contains_key(header::TRANSFER_ENCODING) => return None,
-            None => 0,
-        };
-        (body_len <= m.max_body_bytes && rng.random::<f64>() * 100.0 < m.percent).then_some(target)
+        // Body size is the data plane's concern (it counts requests too large to copy).
+        (rng.random::<f64>() * 100.0 < m.percent).then_some(target)
     }
 }
 

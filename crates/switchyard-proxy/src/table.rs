@@ -126,8 +126,10 @@ pub struct Mirror {
     pub release: String,
     /// Share of requests copied, 0.0..=100.0.
     pub percent: f64,
-    /// Requests whose body is longer than this (or of unknown length) are not mirrored,
-    /// because a copy must be held while the real request streams.
+    /// Largest request body copied, in bytes. The copy is streamed alongside the real body and
+    /// may be held in memory up to this size while a slow mirror catches up, so a body declared
+    /// longer is not mirrored, and a body of unknown length that passes it has its copy
+    /// abandoned (both counted in `switchyard_proxy_mirror_skipped_requests_total`).
     pub max_body_bytes: u64,
 }
 

@@ -43,6 +43,7 @@ pub struct Telemetry {
     failures: Family<Labels, Counter>,
     in_flight: Family<Labels, Gauge>,
     mirrored: Family<Labels, Counter>,
+    mirror_skipped: Family<Labels, Counter>,
     endpoint_healthy: Family<Labels, Gauge>,
     ejections: Family<Labels, Counter>,
 }
@@ -57,6 +58,7 @@ pub struct ReleaseStats {
     duration: Histogram,
     in_flight: Gauge,
     mirrored: Counter,
+    mirror_skipped: Family<Labels, Counter>,
     failures: Family<Labels, Counter>,
     labels: Labels,
 }
@@ -82,6 +84,7 @@ impl Telemetry {
         let failures = Family::default();
         let in_flight = Family::default();
         let mirrored = Family::default();
+        let mirror_skipped = Family::default();
         let endpoint_healthy = Family::default();
         let ejections = Family::default();
         registry.register(
@@ -107,6 +110,11 @@ impl Telemetry {
             mirrored.clone(),
         );
         registry.register(
+            MIRROR_SKIPPED,
+            "Requests chosen for mirroring whose copy was not made or was abandoned, by reason",
+            mirror_skipped.clone(),
+        );
+        registry.register(
             ENDPOINT_HEALTHY,
             "1 if the instance receives traffic",
             endpoint_healthy.clone(),
@@ -126,6 +134,7 @@ impl Telemetry {
             failures,
             in_flight,
             mirrored,
+            mirror_skipped,
             endpoint_healthy,
             ejections,
         }
@@ -154,6 +163,7 @@ impl Telemetry {
             duration: self.durations.get_or_create(&labels).clone(),
             in_flight: self.in_flight.get_or_create(&labels).clone(),
             mirrored: self.mirrored.get_or_create(&labels).clone(),
+            mirror_skipped: self.mirror_skipped.clone(),
             failures: self.failures.clone(),
             labels,
         });
@@ -233,6 +243,14 @@ impl ReleaseStats {
 
     pub fn count_mirrored(&self) {
         self.mirrored.inc();
+    }
+
+    /// Counts a request chosen for mirroring to this release whose copy was not made or was
+    /// abandoned; `reason` is one of the `MIRROR_SKIP_*` constants.
+    pub fn count_mirror_skipped(&self, reason: &'static str) {
+        let mut l = self.labels.clone();
+        l.push((LABEL_REASON, reason.to_owned()));
+        self.mirror_skipped.get_or_create(&l).inc();
     }
 
     fn snapshot(&self, window: Duration) -> window::WindowSnapshot {

@@ -18,3 +18,6 @@ mod resilience;
 
 #[path = "proxy/limits.rs"]
 mod limits;
+
+#[path = "proxy/mirror.rs"]
+mod mirror;

@@ -167,25 +167,28 @@ fn affinity_cookie_is_issued_then_honoured() {
 }
 
 #[test]
-fn mirror_skips_serving_release_and_big_bodies() {
+fn mirror_skips_the_serving_release_but_not_bodies() {
     let mut t = table(&[("stable", 1), ("canary", 0)]);
     t.mirror = Some(Mirror {
         release: "canary".into(),
         percent: 100.0,
         max_body_bytes: 10,
     });
+    let r = Router::new(t.clone());
+    // Body size is left to the data plane, which counts copies it cannot make.
+    for h in [
+        HeaderMap::new(),
+        headers(&[("content-length", "11")]),
+        headers(&[("transfer-encoding", "chunked")]),
+    ] {
+        assert_eq!(r.decide(&h, &uri("/"), &mut rng()).unwrap().mirror, Some(1));
+    }
+    t.mirror.as_mut().unwrap().release = "stable".into();
     let r = Router::new(t);
     assert_eq!(
         r.decide(&HeaderMap::new(), &uri("/"), &mut rng())
             .unwrap()
             .mirror,
-        Some(1)
-    );
-    let big = headers(&[("content-length", "11")]);
-    assert_eq!(r.decide(&big, &uri("/"), &mut rng()).unwrap().mirror, None);
-    let chunked = headers(&[("transfer-encoding", "chunked")]);
-    assert_eq!(
-        r.decide(&chunked, &uri("/"), &mut rng()).unwrap().mirror,
         None
     );
 }

@@ -16,6 +16,9 @@ pub const UPSTREAM_FAILURES: &str = "upstream_failures";
 pub const IN_FLIGHT: &str = "in_flight_requests";
 /// Counter `switchyard_proxy_mirrored_requests_total`: copies sent to a mirror release.
 pub const MIRRORED: &str = "mirrored_requests";
+/// Counter `switchyard_proxy_mirror_skipped_requests_total`: requests chosen for mirroring whose
+/// copy was not made or was abandoned (by `reason`).
+pub const MIRROR_SKIPPED: &str = "mirror_skipped_requests";
 /// Gauge `switchyard_proxy_endpoint_healthy`: 1 when an instance receives traffic, 0 when it is
 /// failing health checks or ejected.
 pub const ENDPOINT_HEALTHY: &str = "endpoint_healthy";
@@ -43,3 +46,11 @@ pub const REASON_CONNECT_TIMEOUT: &str = "connect_timeout";
 pub const REASON_RESPONSE_TIMEOUT: &str = "response_timeout";
 pub const REASON_PROTOCOL: &str = "protocol";
 pub const REASON_DRAINED: &str = "drained";
+
+/// Reason values of [`MIRROR_SKIPPED`].
+/// The body was declared larger than the mirror's cap, or streamed past it.
+pub const MIRROR_SKIP_BODY_TOO_LARGE: &str = "body_too_large";
+/// The request asked for a protocol upgrade; tunnels are never mirrored.
+pub const MIRROR_SKIP_UPGRADE: &str = "upgrade";
+/// The mirror release had no instance to send the copy to.
+pub const MIRROR_SKIP_NO_ENDPOINT: &str = "no_endpoint";

@@ -1,12 +1,12 @@
-//! Header routes, stickiness, affinity cookies, mirroring, the shared listener, upgrades.
+//! Header routes, stickiness, affinity cookies, the shared listener, upgrades.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
 use switchyard_proxy::{
-    AffinityCookie, AppMatch, HeaderRoute, Mirror, ProxyConfig, RequestMatch, SharedProxy,
-    Stickiness, StickinessKey, Telemetry, ValueMatch,
+    AffinityCookie, AppMatch, HeaderRoute, ProxyConfig, RequestMatch, SharedProxy, Stickiness,
+    StickinessKey, Telemetry, ValueMatch,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -137,41 +137,6 @@ async fn affinity_cookie_keeps_a_new_user_in_place() {
             );
         }
     }
-    p.shutdown(Duration::from_secs(1)).await;
-}
-
-#[tokio::test]
-async fn mirror_copies_without_changing_answers() {
-    let stable = TestBackend::start("stable").await;
-    let shadow = TestBackend::start("fail-shadow").await;
-    let (p, telemetry) = proxy(ProxyConfig::default()).await;
-    let mut t = table(&[("stable", 1, &[stable.addr]), ("shadow", 0, &[shadow.addr])]);
-    t.mirror = Some(Mirror {
-        release: "shadow".into(),
-        percent: 100.0,
-        max_body_bytes: 0,
-    });
-    p.set_routes(t);
-    let c = client();
-    for _ in 0..20 {
-        assert_eq!(
-            get(&c, p.local_addr(), "/").await,
-            (StatusCode::OK, "stable".to_owned())
-        );
-    }
-    // Mirrors run in the background; wait for them to land.
-    for _ in 0..200 {
-        if shadow.hits() == 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(shadow.hits(), 20);
-    assert!(
-        telemetry.encode_prometheus().contains(
-            "switchyard_proxy_mirrored_requests_total{app=\"shop\",release=\"shadow\"} 20"
-        )
-    );
     p.shutdown(Duration::from_secs(1)).await;
 }
 

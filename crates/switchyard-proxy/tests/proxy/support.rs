@@ -2,8 +2,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,13 +23,28 @@ use tokio_util::sync::CancellationToken;
 pub type TestBody = BoxBody<Bytes, hyper::Error>;
 
 /// A backend answering with its name (`fail*` backends answer 500 to everything, `sick*`
-/// backends 503 to `/health`); paths: `/echo` streams the body back, `/status/N`
-/// answers N, `/slow/MS` waits, `/headers` returns the request headers, `/ws` upgrades.
+/// backends 503 to `/health`, `hold*` backends answer nothing until [`TestBackend::release`]);
+/// paths: `/echo` streams the body back, `/record` reads the whole body, keeps it (see
+/// [`TestBackend::bodies`]) and sends it back, `/status/N` answers N, `/slow/MS` waits,
+/// `/stall` sends the head and one chunk then nothing, `/headers` returns the request headers,
+/// `/ws` upgrades.
 #[derive(Debug)]
 pub struct TestBackend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     stop: CancellationToken,
+}
+
+/// What the request handlers of one backend share with the test.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Bodies read by `/record`; `!cut` when the body failed midway.
+    bodies: Mutex<Vec<String>>,
+    /// Answers sent (a `hold*` backend sends none before its release).
+    answered: AtomicUsize,
+    /// Opens the gate of `hold*` backends.
+    release: CancellationToken,
 }
 
 impl TestBackend {
@@ -41,8 +56,10 @@ impl TestBackend {
         let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared::default());
         let stop = CancellationToken::new();
-        let (name, hits2, stop2) = (name.to_owned(), hits.clone(), stop.clone());
+        let (name, hits2, shared2, stop2) =
+            (name.to_owned(), hits.clone(), shared.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
@@ -50,10 +67,16 @@ impl TestBackend {
                     () = stop2.cancelled() => return,
                 };
                 let (name, hits, stop) = (name.clone(), hits2.clone(), stop2.clone());
+                let shared = shared2.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         hits.fetch_add(1, Ordering::SeqCst);
-                        backend_answer(name.clone(), req)
+                        let (name, shared) = (name.clone(), shared.clone());
+                        async move {
+                            let resp = backend_answer(&name, &shared, req).await;
+                            shared.answered.fetch_add(1, Ordering::SeqCst);
+                            resp
+                        }
                     });
                     let conn = auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
@@ -62,11 +85,42 @@ impl TestBackend {
                 });
             }
         });
-        TestBackend { addr, hits, stop }
+        TestBackend {
+            addr,
+            hits,
+            shared,
+            stop,
+        }
     }
 
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Requests answered so far.
+    pub fn answered(&self) -> usize {
+        self.shared.answered.load(Ordering::SeqCst)
+    }
+
+    /// Bodies received on `/record`, in arrival order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.shared.bodies.lock().unwrap().clone()
+    }
+
+    /// Waits until `/record` has received `n` bodies and returns them.
+    pub async fn wait_bodies(&self, n: usize) -> Vec<String> {
+        for _ in 0..1000 {
+            if self.bodies().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.bodies()
+    }
+
+    /// Lets a `hold*` backend answer.
+    pub fn release(&self) {
+        self.shared.release.cancel();
     }
 
     /// Stops accepting and closes open connections.
@@ -92,16 +146,31 @@ fn text(status: StatusCode, s: String) -> Response<TestBody> {
 }
 
 async fn backend_answer(
-    name: String,
+    name: &str,
+    shared: &Shared,
     mut req: Request<Incoming>,
 ) -> Result<Response<TestBody>, Infallible> {
+    let name = name.to_owned();
     let path = req.uri().path().to_owned();
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     if name.starts_with("fail") {
         return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, name));
     }
-    let resp = match (parts.next().unwrap_or(""), parts.next()) {
+    let first = parts.next().unwrap_or("");
+    let recorded = match first {
+        "record" => Some(record(shared, req.body_mut()).await),
+        _ => None,
+    };
+    if name.starts_with("hold") {
+        shared.release.cancelled().await;
+    }
+    let resp = match (first, parts.next()) {
         ("health", _) if name.starts_with("sick") => text(StatusCode::SERVICE_UNAVAILABLE, name),
+        ("record", _) => match recorded.flatten() {
+            Some(body) => text(StatusCode::OK, body),
+            None => text(StatusCode::BAD_REQUEST, "cut".to_owned()),
+        },
+        ("stall", _) => Response::new(StallBody(false).boxed()),
         ("echo", _) => {
             let mut r = Response::new(req.into_body().boxed());
             r.headers_mut().insert("x-release", name.parse().unwrap());
@@ -135,6 +204,80 @@ async fn backend_answer(
         _ => text(StatusCode::OK, name),
     };
     Ok(resp)
+}
+
+/// Reads a whole request body and keeps it in `shared.bodies` (`!cut` if it failed midway).
+async fn record(shared: &Shared, body: &mut Incoming) -> Option<String> {
+    let got = match body.collect().await {
+        Ok(b) => Some(String::from_utf8_lossy(&b.to_bytes()).into_owned()),
+        Err(_) => None,
+    };
+    let kept = got.clone().unwrap_or_else(|| "!cut".to_owned());
+    shared.bodies.lock().unwrap().push(kept);
+    got
+}
+
+/// A response body that sends one chunk and then never another byte.
+struct StallBody(bool);
+
+impl http_body::Body for StallBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        if self.0 {
+            return std::task::Poll::Pending;
+        }
+        self.0 = true;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
+            b"first",
+        )))))
+    }
+}
+
+/// A request body of `chunks` sent one by one with no declared length (chunked on HTTP/1.1).
+pub struct Chunked(pub std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|c| Ok(http_body::Frame::data(c))))
+    }
+}
+
+/// POSTs `body` to `path` (`Content-Length` when `chunks` is 1, chunked otherwise);
+/// returns (status, body).
+pub async fn post(
+    proxy: SocketAddr,
+    path: &str,
+    body: &str,
+    chunks: usize,
+) -> (StatusCode, String) {
+    let size = body.len().div_ceil(chunks.max(1)).max(1);
+    let parts = body
+        .as_bytes()
+        .chunks(size)
+        .map(Bytes::copy_from_slice)
+        .collect();
+    let req = Request::post(format!("http://{proxy}{path}"));
+    let resp = if chunks <= 1 {
+        let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+        client().request(req).await.unwrap()
+    } else {
+        let c = Client::builder(TokioExecutor::new()).build_http::<Chunked>();
+        c.request(req.body(Chunked(parts)).unwrap()).await.unwrap()
+    };
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 pub fn client() -> Client<HttpConnector, Full<Bytes>> {
@@ -274,4 +417,18 @@ pub async fn raw(proxy: SocketAddr, bytes: &[u8]) -> String {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A listener that never accepts: connections complete into its backlog and nothing is ever
+/// read from them. Keep it alive for as long as it should stay deaf.
+pub async fn deaf_listener() -> (tokio::net::TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+/// The value of the Prometheus sample whose line starts with `series`, if any.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
