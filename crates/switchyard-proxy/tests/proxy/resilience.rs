@@ -125,3 +125,95 @@ async fn slow_response_head_is_504_naming_the_release() {
     assert_eq!((w.errors(), w.upstream_failures), (1, 1));
     p.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn connect_timeout_is_504_naming_the_release() {
+    let (_listener, _fillers, hanging) = unconnectable().await;
+    let (p, telemetry) = proxy(ProxyConfig {
+        connect_timeout: Duration::from_millis(200),
+        ..ProxyConfig::default()
+    })
+    .await;
+    p.set_routes(table(&[("canary", 1, &[hanging])]));
+    let (status, body) = get(&client(), p.local_addr(), "/").await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        body.contains("connect_timeout") && body.contains("canary"),
+        "{body}"
+    );
+    let text = telemetry.encode_prometheus();
+    assert!(text.contains("reason=\"connect_timeout\""), "{text}");
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn connect_timeout_on_one_instance_is_retried_on_another() {
+    let (_listener, _fillers, hanging) = unconnectable().await;
+    let live = TestBackend::start("live").await;
+    let (p, _) = proxy(ProxyConfig {
+        connect_timeout: Duration::from_millis(200),
+        ..ProxyConfig::default()
+    })
+    .await;
+    p.set_routes(table(&[("stable", 1, &[hanging, live.addr])]));
+    let c = client();
+    for _ in 0..5 {
+        assert_eq!(
+            get(&c, p.local_addr(), "/").await,
+            (StatusCode::OK, "live".to_owned())
+        );
+    }
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn upstream_body_that_stops_moving_is_cut_at_the_idle_timeout() {
+    let b = TestBackend::start("stable").await;
+    let (p, _) = proxy(ProxyConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    })
+    .await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    let c = client();
+    let req = http::Request::get(format!("http://{}/stall", p.local_addr()))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = c.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let first = http_body_util::BodyExt::frame(&mut body)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.into_data().unwrap().as_ref(), b"first");
+    // The upstream never sends another byte: the proxy cuts the body instead of hanging.
+    let rest = http_body_util::BodyExt::collect(body).await;
+    assert!(rest.is_err(), "the stalled body must end in an error");
+    assert_eq!(
+        get(&c, p.local_addr(), "/").await,
+        (StatusCode::OK, "stable".to_owned())
+    );
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn request_body_that_stops_moving_is_cut_at_the_idle_timeout() {
+    let b = TestBackend::start("stable").await;
+    let (p, _) = proxy(ProxyConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    })
+    .await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    // A declared body of 100 bytes of which 5 arrive, then silence.
+    let answer = raw(
+        p.local_addr(),
+        b"POST /record HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello",
+    )
+    .await;
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // The upstream saw the body fail instead of waiting forever for the rest.
+    assert_eq!(b.wait_bodies(1).await, vec!["!cut".to_owned()]);
+    p.shutdown(Duration::from_secs(1)).await;
+}

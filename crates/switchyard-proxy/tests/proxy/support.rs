@@ -427,6 +427,30 @@ pub async fn deaf_listener() -> (tokio::net::TcpListener, SocketAddr) {
     (l, addr)
 }
 
+/// A loopback address where connecting hangs: a listener with a backlog of 1, never accepting,
+/// whose accept queue is already full, so the kernel drops further SYNs and `connect` waits
+/// until it times out. Keep the returned values alive.
+pub async fn unconnectable() -> (
+    tokio::net::TcpListener,
+    Vec<tokio::net::TcpStream>,
+    SocketAddr,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    // Fill the queue until a connect no longer completes; a bounded loop, not a timing check.
+    for _ in 0..16 {
+        let attempt = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_millis(200), attempt).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => return (listener, fillers, addr),
+        }
+    }
+    panic!("the accept queue of {addr} never filled");
+}
+
 /// The value of the Prometheus sample whose line starts with `series`, if any.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
