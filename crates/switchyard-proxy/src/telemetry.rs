@@ -2,9 +2,10 @@
 //! analysis engine queries through [`ReleaseMetrics`], and the same traffic as Prometheus metrics.
 
 pub mod names;
+mod retention;
 pub mod window;
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use switchyard_core::{ReleaseMetrics, WindowStats};
 use tokio::time::Instant;
 
 use names::*;
+use retention::{LastActive, ReleaseKey, Retention};
 use window::WindowRing;
 
 /// Default length of the window ring: the longest window the analysis engine can query.
@@ -36,7 +38,8 @@ fn duration_histogram() -> Histogram {
 pub struct Telemetry {
     started: Instant,
     ring_seconds: usize,
-    releases: Mutex<HashMap<(String, String), Arc<ReleaseStats>>>,
+    /// Entries of releases that a table still serves, or served less than a ring ago.
+    releases: Mutex<Retention<ReleaseStats>>,
     registry: Registry,
     requests: Family<Labels, Counter>,
     durations: HistogramFamily,
@@ -53,6 +56,8 @@ pub struct Telemetry {
 #[derive(Debug)]
 pub struct ReleaseStats {
     started: Instant,
+    /// Second (since `started`) of the last recorded request, or of creation.
+    last_active: AtomicU64,
     ring: Mutex<WindowRing>,
     by_class: [Counter; 5],
     duration: Histogram,
@@ -127,7 +132,7 @@ impl Telemetry {
         Telemetry {
             started: Instant::now(),
             ring_seconds: seconds,
-            releases: Mutex::new(HashMap::new()),
+            releases: Mutex::new(Retention::new(seconds as u64)),
             registry,
             requests,
             durations,
@@ -140,24 +145,24 @@ impl Telemetry {
         }
     }
 
-    /// The recording handle of (`app`, `release`), created on first use.
+    /// The recording handle of (`app`, `release`), created on first use. Telemetry keeps an
+    /// entry while a handle is held and for one ring window after (see `retention`).
     pub fn release(&self, app: &str, release: &str) -> Arc<ReleaseStats> {
-        let mut releases = self.releases.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut releases = self.sweep();
         let key = (app.to_owned(), release.to_owned());
-        if let Some(s) = releases.get(&key) {
-            return s.clone();
-        }
-        let labels: Labels = vec![
-            (LABEL_APP, app.to_owned()),
-            (LABEL_RELEASE, release.to_owned()),
-        ];
+        releases.get_or_insert_with(key, || self.new_release(app, release))
+    }
+
+    fn new_release(&self, app: &str, release: &str) -> ReleaseStats {
+        let labels = release_labels(app, release);
         let by_class = STATUS_CLASSES.map(|class| {
             let mut l = labels.clone();
             l.push((LABEL_STATUS_CLASS, class.to_owned()));
             self.requests.get_or_create(&l).clone()
         });
-        let stats = Arc::new(ReleaseStats {
+        ReleaseStats {
             started: self.started,
+            last_active: AtomicU64::new(self.started.elapsed().as_secs()),
             ring: Mutex::new(WindowRing::new(self.ring_seconds)),
             by_class,
             duration: self.durations.get_or_create(&labels).clone(),
@@ -166,9 +171,43 @@ impl Telemetry {
             mirror_skipped: self.mirror_skipped.clone(),
             failures: self.failures.clone(),
             labels,
-        });
-        releases.insert(key, stats.clone());
-        stats
+        }
+    }
+
+    /// Drops entries past their retention, with their Prometheus series, and returns the
+    /// locked map for the caller's use.
+    fn sweep(&self) -> std::sync::MutexGuard<'_, Retention<ReleaseStats>> {
+        let mut releases = self.releases.lock().unwrap_or_else(PoisonError::into_inner);
+        for (app, release) in releases.sweep(self.started.elapsed().as_secs()) {
+            self.remove_series(&app, &release);
+        }
+        releases
+    }
+
+    fn remove_series(&self, app: &str, release: &str) {
+        let labels = release_labels(app, release);
+        let with = |key: &'static str, value: &str| {
+            let mut l = labels.clone();
+            l.push((key, value.to_owned()));
+            l
+        };
+        for class in STATUS_CLASSES {
+            self.requests.remove(&with(LABEL_STATUS_CLASS, class));
+        }
+        for reason in UPSTREAM_FAILURE_REASONS {
+            self.failures.remove(&with(LABEL_REASON, reason));
+        }
+        for reason in MIRROR_SKIP_REASONS {
+            self.mirror_skipped.remove(&with(LABEL_REASON, reason));
+        }
+        self.durations.remove(&labels);
+        self.in_flight.remove(&labels);
+        self.mirrored.remove(&labels);
+    }
+
+    /// Releases telemetry keeps an entry for (serving, or removed less than a ring ago).
+    pub fn tracked_releases(&self) -> usize {
+        self.sweep().len()
     }
 
     /// Marks an instance as receiving traffic or not.
@@ -193,6 +232,7 @@ impl Telemetry {
 
     /// Every metric in the Prometheus text exposition format.
     pub fn encode_prometheus(&self) -> String {
+        drop(self.sweep());
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -200,9 +240,16 @@ impl Telemetry {
     }
 
     fn lookup(&self, app: &str, release: &str) -> Option<Arc<ReleaseStats>> {
-        let releases = self.releases.lock().unwrap_or_else(PoisonError::into_inner);
-        releases.get(&(app.to_owned(), release.to_owned())).cloned()
+        let key: ReleaseKey = (app.to_owned(), release.to_owned());
+        self.sweep().get(&key)
     }
+}
+
+fn release_labels(app: &str, release: &str) -> Labels {
+    vec![
+        (LABEL_APP, app.to_owned()),
+        (LABEL_RELEASE, release.to_owned()),
+    ]
 }
 
 fn endpoint_labels(app: &str, endpoint: &str) -> Labels {
@@ -221,6 +268,7 @@ impl ReleaseStats {
     /// upstream, one of the `REASON_*` constants.
     pub fn record(&self, status: u16, latency: Duration, failure: Option<&'static str>) {
         let now = self.now_second();
+        self.last_active.store(now, Ordering::Relaxed);
         self.ring
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -261,6 +309,12 @@ impl ReleaseStats {
     }
 }
 
+impl LastActive for ReleaseStats {
+    fn last_active(&self) -> u64 {
+        self.last_active.load(Ordering::Relaxed)
+    }
+}
+
 /// Decrements the in-flight gauge on drop.
 #[derive(Debug)]
 pub struct InFlightGuard(Arc<ReleaseStats>);
@@ -293,3 +347,6 @@ impl ReleaseMetrics for Telemetry {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

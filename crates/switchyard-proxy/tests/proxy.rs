@@ -21,3 +21,6 @@ mod limits;
 
 #[path = "proxy/mirror.rs"]
 mod mirror;
+
+#[path = "proxy/telemetry.rs"]
+mod telemetry;

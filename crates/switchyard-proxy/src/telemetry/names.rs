@@ -46,6 +46,15 @@ pub const REASON_CONNECT_TIMEOUT: &str = "connect_timeout";
 pub const REASON_RESPONSE_TIMEOUT: &str = "response_timeout";
 pub const REASON_PROTOCOL: &str = "protocol";
 pub const REASON_DRAINED: &str = "drained";
+/// Every reason value of [`UPSTREAM_FAILURES`].
+pub const UPSTREAM_FAILURE_REASONS: [&str; 6] = [
+    REASON_NO_ENDPOINT,
+    REASON_CONNECT,
+    REASON_CONNECT_TIMEOUT,
+    REASON_RESPONSE_TIMEOUT,
+    REASON_PROTOCOL,
+    REASON_DRAINED,
+];
 
 /// Reason values of [`MIRROR_SKIPPED`].
 /// The body was declared larger than the mirror's cap, or streamed past it.
@@ -54,3 +63,9 @@ pub const MIRROR_SKIP_BODY_TOO_LARGE: &str = "body_too_large";
 pub const MIRROR_SKIP_UPGRADE: &str = "upgrade";
 /// The mirror release had no instance to send the copy to.
 pub const MIRROR_SKIP_NO_ENDPOINT: &str = "no_endpoint";
+/// Every reason value of [`MIRROR_SKIPPED`].
+pub const MIRROR_SKIP_REASONS: [&str; 3] = [
+    MIRROR_SKIP_BODY_TOO_LARGE,
+    MIRROR_SKIP_UPGRADE,
+    MIRROR_SKIP_NO_ENDPOINT,
+];
