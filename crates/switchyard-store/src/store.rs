@@ -3,6 +3,7 @@
 
 mod codec;
 mod events;
+mod flags;
 mod manifests;
 mod rollouts;
 
