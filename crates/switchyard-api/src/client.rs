@@ -5,6 +5,8 @@ use serde::de::DeserializeOwned;
 
 use crate::types::*;
 
+mod flags;
+
 /// Why a call to the daemon failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

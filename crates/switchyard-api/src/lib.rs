@@ -3,8 +3,10 @@
 //! - [`types`]: request and response bodies, and the stable error body
 //!   `{"error": {"code", "message", "details"}}`.
 //! - [`client`]: a typed HTTP client for the daemon.
+//! - [`flags`]: wire types of the flag API (the client methods are in `client/flags.rs`).
 
 pub mod client;
+pub mod flags;
 pub mod types;
 
 pub use client::{Client, ClientError};

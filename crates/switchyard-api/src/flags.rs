@@ -1,0 +1,141 @@
+//! Wire types of the flag API (`/api/v1/flags`). Flag documents travel as JSON in the native
+//! model of `switchyard-flags`; this crate does not interpret them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use switchyard_core::ports::{
+    FlagAuditEntry, FlagAuditProblem, FlagAuditVerification, FlagEditResult, FlagObjectKind,
+};
+
+/// The format of a flag set sent to `PUT /api/v1/flags`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlagFormat {
+    /// The native model, YAML or JSON.
+    #[default]
+    Native,
+    /// Unleash client features (`{"version", "features", "segments"}`) or delta events.
+    Unleash,
+    /// A flagd flag definition (`{"flags": {...}, "$evaluators": {...}}`).
+    Flagd,
+}
+
+/// `PUT /api/v1/flags`: create or replace every flag and segment of a set; flags and segments
+/// not in the set are left as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyFlagsRequest {
+    #[serde(default)]
+    pub format: FlagFormat,
+    /// The document's text.
+    pub content: String,
+    /// Validate against the current set, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Who; default `user:cli`.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Why; recorded in the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `PUT /api/v1/flags/{key}`: create or replace one flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutFlagRequest {
+    /// The native flag; its `key` must be the one in the path.
+    pub flag: serde_json::Value,
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The body of `enable`, `disable` and `DELETE` (all fields optional; the body may be absent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagChangeRequest {
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/flags/{key}/rollout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRequest {
+    /// 0–100.
+    pub percent: f64,
+    /// Limit the rollout to contexts of this environment.
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `GET /api/v1/flags`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagList {
+    /// The audit revision the list reflects.
+    pub revision: i64,
+    pub flags: Vec<FlagSummary>,
+    /// Segment names.
+    pub segments: Vec<String>,
+}
+
+/// One flag in a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagSummary {
+    pub key: String,
+    /// `boolean`, `string`, `integer`, `float` or `object`.
+    #[serde(rename = "type")]
+    pub flag_type: String,
+    /// The flag-wide kill switch.
+    pub enabled: bool,
+    /// Per-environment kill switches.
+    pub environments: BTreeMap<String, bool>,
+    pub rules: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One flag: `GET`, `PUT`, `enable`, `disable`, `rollout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagView {
+    pub revision: i64,
+    pub key: String,
+    /// The native flag document.
+    pub flag: serde_json::Value,
+}
+
+/// `PUT /api/v1/flags` and `DELETE /api/v1/flags/{key}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagApplyResponse {
+    pub revision: i64,
+    pub dry_run: bool,
+    /// Per flag and segment: `created`, `configured`, `deleted`, `unchanged` (or `valid` on a
+    /// dry run).
+    pub results: Vec<FlagEditResult>,
+}
+
+/// `GET /api/v1/flags/audit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagAuditList {
+    pub entries: Vec<FlagAuditEntry>,
+}
+
+/// A problem in a flag document (in `details` of an `invalid_flags` error).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagProblem {
+    /// The flag key or segment name, when the problem is inside one.
+    pub flag: Option<String>,
+    /// The field path inside it (e.g. `rules[0].when.attribute`).
+    pub path: Option<String>,
+    pub message: String,
+}
