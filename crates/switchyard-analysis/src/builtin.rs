@@ -44,7 +44,11 @@ pub fn metric_value(metric: BuiltinMetric, stats: &WindowStats) -> Option<f64> {
 #[async_trait::async_trait]
 impl MetricProvider for BuiltinProvider {
     async fn measure(&self, request: &MeasureRequest<'_>) -> Result<Observation, MeasureError> {
-        let ProviderSpec::Builtin(spec) = request.provider;
+        let ProviderSpec::Builtin(spec) = request.provider else {
+            return Err(MeasureError::Unsupported {
+                provider: request.provider.kind(),
+            });
+        };
         let window = spec.window.unwrap_or(request.default_window);
         let app = request.app.as_str();
         let (subject, baseline) = match spec.release {

@@ -4,13 +4,26 @@
 //!   Argo Rollouts semantics of conditions and limits. Pure.
 //! - [`provider`]: where measurements come from, behind [`MetricProvider`].
 //! - [`builtin`]: the proxy's own per-release telemetry as a provider.
+//! - [`prometheus`], [`web`], [`command`]: external providers (PromQL instant queries, JSON
+//!   over HTTP, programs that print a number); [`router`] dispatches to each by spec.
 //!
 //! It does not decide what a verdict does to a rollout; the rollout engine does.
 
 pub mod builtin;
+pub mod command;
+mod http;
+mod json_value;
+pub mod prometheus;
 pub mod provider;
+pub mod router;
 pub mod run;
+pub mod web;
 
 pub use builtin::BuiltinProvider;
+pub use command::CommandRunner;
+pub use http::ProviderBuildError;
+pub use prometheus::PrometheusClient;
 pub use provider::{MeasureError, MeasureRequest, MetricProvider, Observation};
+pub use router::ProviderRouter;
 pub use run::{AnalysisRun, Measurement, MeasurementPhase, MetricRun, RunStatus};
+pub use web::WebClient;

@@ -1,7 +1,7 @@
 //! The metric provider port.
 
 use switchyard_core::expr::Value;
-use switchyard_core::manifest::analysis::ProviderSpec;
+use switchyard_core::manifest::analysis::{ProviderSpec, ReleaseRole, TemplateVars};
 use switchyard_core::name::{AppName, Version};
 
 /// What to measure, and for which releases.
@@ -13,6 +13,24 @@ pub struct MeasureRequest<'a> {
     pub provider: &'a ProviderSpec,
     /// Default window when the provider does not name one.
     pub default_window: std::time::Duration,
+}
+
+impl MeasureRequest<'_> {
+    /// The values of a template's placeholders when measuring the release in `role`:
+    /// `{{release}}` is the role's name and `{{version}}` that release's version.
+    pub fn template_vars(&self, role: ReleaseRole) -> TemplateVars<'_> {
+        let (release, version) = match role {
+            ReleaseRole::Canary => ("canary", self.canary),
+            ReleaseRole::Stable => ("stable", self.stable),
+        };
+        TemplateVars {
+            app: self.app.as_str(),
+            release,
+            version: version.as_str(),
+            canary_version: self.canary.as_str(),
+            stable_version: self.stable.as_str(),
+        }
+    }
 }
 
 /// A measured value, and the same metric of the baseline when the provider knows it.

@@ -1,9 +1,21 @@
 //! `kind: AnalysisTemplate`: metrics measured at intervals and the conditions that judge them,
 //! with the semantics of Argo Rollouts' AnalysisTemplate.
 
+mod http_url;
+mod providers;
+mod template;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use http_url::{HttpUrl, UrlTemplate};
+pub use providers::{
+    Argv, CommandProvider, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PROMETHEUS_TIMEOUT,
+    DEFAULT_WEB_TIMEOUT, EnvName, HeaderName, HeaderValue, HttpMethod, JsonPointer,
+    PrometheusProvider, WebProvider,
+};
+pub use template::{PLACEHOLDERS, Template, TemplateVars};
 
 use super::ObjectMeta;
 use super::one_of::one_of;
@@ -84,6 +96,24 @@ impl MetricSpec {
 pub enum ProviderSpec {
     /// The proxy's own per-release telemetry.
     Builtin(BuiltinProvider),
+    /// An instant PromQL query.
+    Prometheus(PrometheusProvider),
+    /// An HTTP request answered with JSON.
+    Web(WebProvider),
+    /// A program that prints the value.
+    Command(CommandProvider),
+}
+
+impl ProviderSpec {
+    /// The manifest key of the provider (`builtin`, `prometheus`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderSpec::Builtin(_) => "builtin",
+            ProviderSpec::Prometheus(_) => "prometheus",
+            ProviderSpec::Web(_) => "web",
+            ProviderSpec::Command(_) => "command",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,4 +161,9 @@ pub enum ReleaseRole {
     Stable,
 }
 
-one_of!(ProviderSpec { "builtin" => Builtin(BuiltinProvider) });
+one_of!(ProviderSpec {
+    "builtin" => Builtin(BuiltinProvider),
+    "prometheus" => Prometheus(PrometheusProvider),
+    "web" => Web(WebProvider),
+    "command" => Command(CommandProvider),
+});

@@ -176,3 +176,165 @@ fn the_shipped_example_is_valid() {
     let set = load_str(text, Path::new("examples/shop.yaml")).unwrap();
     set.check_references(&BTreeSet::new()).unwrap();
 }
+
+const PROVIDERS: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: external}
+spec:
+  metrics:
+    - name: prom
+      provider:
+        prometheus:
+          address: http://127.0.0.1:9090
+          query: sum(rate(http_requests_total{app="{{app}}",version="{{version}}",code=~"5.."}[1m]))
+          baselineQuery: sum(rate(http_requests_total{app="{{app}}",version="{{version}}"}[1m]))
+          timeout: 3s
+      successCondition: result <= baseline * 1.2
+    - name: web
+      provider:
+        web:
+          url: http://metrics.internal:8080/api/{{app}}?version={{version}}
+          method: POST
+          headers: {Authorization: "Bearer abc", X-Release: "{{release}}"}
+          body: '{"version": "{{version}}"}'
+          jsonPath: /data/value
+      successCondition: result < 0.01
+    - name: script
+      provider: {command: {command: [./check.sh, "{{app}}", "{{canary_version}}"], env: {LIMIT: "5"}}}
+      successCondition: result == 0
+"#;
+
+#[test]
+fn external_providers_load_with_their_defaults() {
+    use crate::manifest::analysis::{HttpMethod, ProviderSpec, TemplateVars};
+    let set = load_str(PROVIDERS, Path::new("p.yaml")).unwrap();
+    let metrics = &set.templates[0].spec.metrics;
+    let vars = TemplateVars {
+        app: "shop",
+        release: "stable",
+        version: "v1",
+        canary_version: "v2",
+        stable_version: "v1",
+    };
+    let ProviderSpec::Prometheus(p) = &metrics[0].provider else {
+        panic!("{:?}", metrics[0].provider);
+    };
+    assert_eq!(p.address.as_str(), "http://127.0.0.1:9090");
+    assert_eq!(
+        p.baseline_query.as_ref().unwrap().render(&vars),
+        r#"sum(rate(http_requests_total{app="shop",version="v1"}[1m]))"#
+    );
+    assert_eq!(p.timeout(), std::time::Duration::from_secs(3));
+    let ProviderSpec::Web(w) = &metrics[1].provider else {
+        panic!("{:?}", metrics[1].provider);
+    };
+    assert_eq!(w.method, HttpMethod::Post);
+    assert_eq!(
+        w.url.template().render(&vars),
+        "http://metrics.internal:8080/api/shop?version=v1"
+    );
+    assert_eq!(w.json_path.as_str(), "/data/value");
+    assert_eq!(w.headers.len(), 2);
+    assert_eq!(w.timeout(), crate::manifest::analysis::DEFAULT_WEB_TIMEOUT);
+    let ProviderSpec::Command(c) = &metrics[2].provider else {
+        panic!("{:?}", metrics[2].provider);
+    };
+    assert_eq!(c.command.program().source(), "./check.sh");
+    assert_eq!(c.command.args()[1].render(&vars), "v2");
+    assert_eq!(
+        c.timeout(),
+        crate::manifest::analysis::DEFAULT_COMMAND_TIMEOUT
+    );
+    assert_eq!(metrics[2].provider.kind(), "command");
+    // Rollouts snapshot their templates as JSON: providers survive the round trip.
+    for m in metrics {
+        let json = serde_json::to_string(&m.provider).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ProviderSpec>(&json).unwrap(),
+            m.provider,
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn bad_provider_fields_are_located() {
+    let cases = [
+        (
+            PROVIDERS.replace("http://127.0.0.1:9090", "https://prom:9090"),
+            "spec.metrics[0].provider.prometheus.address",
+            "https is not supported by this build",
+        ),
+        (
+            PROVIDERS.replace("address: http://127.0.0.1:9090", "address: prom:9090x"),
+            "spec.metrics[0].provider.prometheus.address",
+            "expected an http:// URL",
+        ),
+        (
+            PROVIDERS.replacen(
+                r#"version="{{version}}",code"#,
+                r#"version="{{verison}}",code"#,
+                1,
+            ),
+            "spec.metrics[0].provider.prometheus.query",
+            "unknown placeholder `{{verison}}`",
+        ),
+        (
+            PROVIDERS.replace("timeout: 3s", "timeout: soon"),
+            "spec.metrics[0].provider.prometheus.timeout",
+            "expected a duration",
+        ),
+        (
+            PROVIDERS.replace("jsonPath: /data/value", "jsonPath: data.value"),
+            "spec.metrics[1].provider.web.jsonPath",
+            "is not a JSON pointer",
+        ),
+        (
+            PROVIDERS.replace("jsonPath: /data/value", "json_path: /data/value"),
+            "spec.metrics[1].provider.web.json_path",
+            "unknown field `json_path`",
+        ),
+        (
+            PROVIDERS.replace("method: POST", "method: DELETE"),
+            "spec.metrics[1].provider.web.method",
+            "unknown variant `DELETE`",
+        ),
+        (
+            PROVIDERS.replace("url: http://metrics.internal:8080/", "url: /"),
+            "spec.metrics[1].provider.web.url",
+            "expected an absolute URL",
+        ),
+        (
+            PROVIDERS.replace("X-Release:", "X Release:"),
+            "spec.metrics[1].provider.web.headers.X Release",
+            "is not an HTTP header name",
+        ),
+        (
+            PROVIDERS.replace(r#"[./check.sh, "{{app}}", "{{canary_version}}"]"#, "[]"),
+            "spec.metrics[2].provider.command.command",
+            "expected a program and its arguments",
+        ),
+        (
+            PROVIDERS.replace("provider: {command:", "provider: {datadog:"),
+            "spec.metrics[2].provider",
+            "unknown variant `datadog`, expected one of `builtin`, `prometheus`, `web`, `command`",
+        ),
+        (
+            PROVIDERS.replace(
+                "      provider:\n        web:",
+                "      provider:\n        builtin: {metric: rps}\n        web:",
+            ),
+            "spec.metrics[1].provider",
+            "found both `builtin` and `web`",
+        ),
+    ];
+    for (text, path, message) in cases {
+        let all = errors(&text);
+        let e = &all[0];
+        assert_eq!(e.path, path, "{e}");
+        assert!(e.line.is_some() && e.column.is_some(), "{e}");
+        let shown = e.to_string();
+        assert!(shown.starts_with("m.yaml:"), "{shown}");
+        assert!(shown.contains(message), "{shown} should contain {message}");
+    }
+}

@@ -1,0 +1,50 @@
+//! The provider the controller uses: dispatches each measurement on its spec's provider key.
+
+use std::sync::Arc;
+
+use switchyard_core::ReleaseMetrics;
+use switchyard_core::manifest::analysis::ProviderSpec;
+
+use crate::builtin::BuiltinProvider;
+use crate::command::CommandRunner;
+use crate::http::{ProviderBuildError, client};
+use crate::prometheus::PrometheusClient;
+use crate::provider::{MeasureError, MeasureRequest, MetricProvider, Observation};
+use crate::web::WebClient;
+
+/// Every provider this build has, behind one [`MetricProvider`].
+#[derive(Debug, Clone)]
+pub struct ProviderRouter {
+    builtin: BuiltinProvider,
+    prometheus: PrometheusClient,
+    web: WebClient,
+    command: CommandRunner,
+}
+
+impl ProviderRouter {
+    /// Built-in metrics read `metrics`; the HTTP providers share one client.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn new(metrics: Arc<dyn ReleaseMetrics>) -> Result<Self, ProviderBuildError> {
+        let http = client()?;
+        Ok(Self {
+            builtin: BuiltinProvider::new(metrics),
+            prometheus: PrometheusClient::new(http.clone()),
+            web: WebClient::new(http),
+            command: CommandRunner,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl MetricProvider for ProviderRouter {
+    async fn measure(&self, request: &MeasureRequest<'_>) -> Result<Observation, MeasureError> {
+        match request.provider {
+            ProviderSpec::Builtin(_) => self.builtin.measure(request).await,
+            ProviderSpec::Prometheus(_) => self.prometheus.measure(request).await,
+            ProviderSpec::Web(_) => self.web.measure(request).await,
+            ProviderSpec::Command(_) => self.command.measure(request).await,
+        }
+    }
+}
