@@ -96,6 +96,10 @@ impl Daemon {
             .with_context(|| format!("while binding the API on {}", config.api_listen))?;
         let api_addr = api.local_addr().context("while reading the API address")?;
         let cancel = CancellationToken::new();
+        let flag_store: Arc<dyn switchyard_core::ports::FlagStore> = Arc::new(store.clone());
+        let flags = switchyard_server::FlagService::load(flag_store, cancel.child_token())
+            .await
+            .context("while loading the stored feature flags")?;
         let telemetry_for_text = Arc::clone(&telemetry);
         let context = ServerContext {
             controller: Arc::clone(&controller),
@@ -104,6 +108,7 @@ impl Daemon {
             metrics,
             prometheus: Arc::new(move || telemetry_for_text.encode_prometheus()),
             clock,
+            flags: Arc::new(flags),
         };
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {

@@ -6,13 +6,18 @@
 //!
 //! - [`router`]: the routes and the shared [`ServerContext`].
 //! - [`handlers`]: one function per endpoint.
+//! - [`flags`]: the flag API, the live compiled flags ([`FlagService`]) and the SSE stream.
+//! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`view`]: rollout state and live traffic as API views.
 //! - [`error`]: the mapping from failures to status codes and error codes.
 
 pub mod error;
+pub mod flags;
 pub mod handlers;
+pub mod ofrep;
 pub mod router;
 pub mod view;
 
 pub use error::ApiError;
+pub use flags::FlagService;
 pub use router::{ListenerError, ListenerRegistry, ServerContext, router};

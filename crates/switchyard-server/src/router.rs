@@ -44,6 +44,8 @@ pub struct ServerContext {
     /// The proxy's metrics in Prometheus text format.
     pub prometheus: Arc<dyn Fn() -> String + Send + Sync>,
     pub clock: Arc<dyn Clock>,
+    /// Feature flags: the live compiled set, its store and change notifications.
+    pub flags: Arc<crate::flags::FlagService>,
 }
 
 impl std::fmt::Debug for ServerContext {
@@ -67,6 +69,7 @@ pub fn router(context: ServerContext) -> Router {
             post(handlers::command),
         )
         .route("/api/v1/apps/{app}/events", get(handlers::events))
+        .merge(crate::flags::routes())
         .fallback(handlers::not_found)
         .with_state(context)
 }
