@@ -24,3 +24,6 @@ mod mirror;
 
 #[path = "proxy/telemetry.rs"]
 mod telemetry;
+
+#[path = "proxy/http_handling.rs"]
+mod http_handling;

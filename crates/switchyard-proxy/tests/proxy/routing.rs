@@ -43,6 +43,67 @@ async fn header_route_pins_to_canary() {
 }
 
 #[tokio::test]
+async fn cookie_prefix_regex_and_path_routes_are_evaluated_in_order() {
+    let stable = TestBackend::start("stable").await;
+    let canary = TestBackend::start("canary").await;
+    let preview = TestBackend::start("preview").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    let mut t = table(&[
+        ("stable", 100, &[stable.addr]),
+        ("canary", 0, &[canary.addr]),
+        ("preview", 0, &[preview.addr]),
+    ]);
+    let route = |matches, release: &str| HeaderRoute {
+        matches,
+        release: release.into(),
+    };
+    t.header_routes = vec![
+        // Both conditions must hold.
+        route(
+            vec![
+                RequestMatch::Cookie {
+                    name: "group".into(),
+                    value: ValueMatch::Regex(regex::Regex::new("^beta-[0-9]+$").unwrap()),
+                },
+                RequestMatch::PathPrefix("/api".into()),
+            ],
+            "preview",
+        ),
+        route(
+            vec![RequestMatch::Header {
+                name: http::HeaderName::from_static("x-user"),
+                value: ValueMatch::Prefix("staff-".into()),
+            }],
+            "canary",
+        ),
+        route(
+            vec![RequestMatch::Cookie {
+                name: "group".into(),
+                value: ValueMatch::Exact("beta-7".into()),
+            }],
+            "canary",
+        ),
+    ];
+    p.set_routes(t);
+    let c = client();
+    let at = |path: &'static str, headers: &'static [(&'static str, &'static str)]| {
+        let c = c.clone();
+        let addr = p.local_addr();
+        async move { get_with(&c, addr, path, headers).await.1 }
+    };
+    assert_eq!(
+        at("/api/x", &[("cookie", "a=1; group=beta-7")]).await,
+        "preview"
+    );
+    // `/apix` is not under `/api`: the first route fails, the exact cookie route matches.
+    assert_eq!(at("/apix", &[("cookie", "group=beta-7")]).await, "canary");
+    assert_eq!(at("/api/x", &[("cookie", "group=beta-x")]).await, "stable");
+    assert_eq!(at("/", &[("x-user", "staff-ann")]).await, "canary");
+    assert_eq!(at("/", &[("x-user", "ann-staff-")]).await, "stable");
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
 async fn sticky_users_stay_on_canary_as_weight_grows() {
     let stable = TestBackend::start("stable").await;
     let canary = TestBackend::start("canary").await;
@@ -87,6 +148,40 @@ async fn sticky_users_stay_on_canary_as_weight_grows() {
             "canary"
         );
     }
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn sticky_by_query_parameter_keeps_each_user_on_one_release() {
+    let stable = TestBackend::start("stable").await;
+    let canary = TestBackend::start("canary").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    let mut t = table(&[
+        ("stable", 50, &[stable.addr]),
+        ("canary", 50, &[canary.addr]),
+    ]);
+    t.stickiness = Some(Stickiness {
+        key: StickinessKey::Query("user".into()),
+        salt: "shop".into(),
+        affinity_cookie: None,
+    });
+    p.set_routes(t);
+    let c = client();
+    let mut releases = std::collections::HashSet::new();
+    for user in 0..20 {
+        let path = format!("/items?page=2&user=u{user}");
+        let first = get(&c, p.local_addr(), &path).await.1;
+        for _ in 0..4 {
+            assert_eq!(
+                get(&c, p.local_addr(), &path).await.1,
+                first,
+                "user u{user}"
+            );
+        }
+        releases.insert(first);
+    }
+    // 20 users at 50/50 all on one side has probability 2^-19.
+    assert_eq!(releases.len(), 2);
     p.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -32,6 +32,8 @@ pub type TestBody = BoxBody<Bytes, hyper::Error>;
 pub struct TestBackend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
+    /// Connections accepted.
+    pub connections: Arc<AtomicUsize>,
     shared: Arc<Shared>,
     stop: CancellationToken,
 }
@@ -56,6 +58,8 @@ impl TestBackend {
         let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         let shared = Arc::new(Shared::default());
         let stop = CancellationToken::new();
         let (name, hits2, shared2, stop2) =
@@ -66,6 +70,7 @@ impl TestBackend {
                     r = listener.accept() => r.unwrap(),
                     () = stop2.cancelled() => return,
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let (name, hits, stop) = (name.clone(), hits2.clone(), stop2.clone());
                 let shared = shared2.clone();
                 tokio::spawn(async move {
@@ -88,6 +93,7 @@ impl TestBackend {
         TestBackend {
             addr,
             hits,
+            connections,
             shared,
             stop,
         }
@@ -250,6 +256,23 @@ impl http_body::Body for Chunked {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
         std::task::Poll::Ready(self.0.pop_front().map(|c| Ok(http_body::Frame::data(c))))
+    }
+}
+
+/// A request body fed by the test, chunk by chunk, through a channel.
+pub struct Fed(pub tokio::sync::mpsc::Receiver<Bytes>);
+
+impl http_body::Body for Fed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|c| c.map(|c| Ok(http_body::Frame::data(c))))
     }
 }
 
