@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use switchyard_analysis::BuiltinProvider;
+use switchyard_analysis::ProviderRouter;
 use switchyard_core::ports::{StateStore, WorkloadRuntime};
 use switchyard_core::{AppName, Clock, ReleaseMetrics, SystemClock};
 use switchyard_proxy::{ProxyConfig, Telemetry};
@@ -71,7 +71,10 @@ impl Daemon {
             runtime_port,
             listeners.clone(),
             Arc::clone(&metrics),
-            Arc::new(BuiltinProvider::new(Arc::clone(&metrics))),
+            Arc::new(
+                ProviderRouter::new(Arc::clone(&metrics))
+                    .context("while building the metric providers")?,
+            ),
             Arc::clone(&clock),
         ));
 
