@@ -102,6 +102,40 @@ impl Client {
             .await
     }
 
+    /// `action` is one of `retry`, `undo`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn app_action(
+        &self,
+        app: &str,
+        action: &str,
+        request: &CommandRequest,
+    ) -> Result<DeployResponse, ClientError> {
+        self.post(&format!("/api/v1/apps/{app}/{action}"), request)
+            .await
+    }
+
+    /// `action` is `emergency-stop` or `unfreeze`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn freeze(
+        &self,
+        app: &str,
+        action: &str,
+        request: &CommandRequest,
+    ) -> Result<FreezeView, ClientError> {
+        self.post(&format!("/api/v1/apps/{app}/{action}"), request)
+            .await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn analysis(&self, app: &str) -> Result<AnalysisList, ClientError> {
+        self.get(&format!("/api/v1/apps/{app}/analysis")).await
+    }
+
     /// # Errors
     /// See [`ClientError`].
     pub async fn events(

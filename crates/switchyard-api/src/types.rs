@@ -149,9 +149,18 @@ pub struct CommandRequest {
     /// For promote: skip every remaining step.
     #[serde(default)]
     pub full: bool,
-    /// For abort: why.
+    /// For abort and emergency-stop: why. For approve: the approver's reason.
     #[serde(default)]
     pub reason: Option<String>,
+    /// For pause: how long (humantime, e.g. `10m`); until resumed when absent.
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// For resume: the canary weight to continue with.
+    #[serde(default)]
+    pub weight: Option<u8>,
+    /// For resume: the analysis interval to continue with (humantime).
+    #[serde(default)]
+    pub interval: Option<String>,
     /// Who is asking (default `user:cli`).
     #[serde(default)]
     pub actor: Option<String>,
@@ -171,4 +180,34 @@ pub struct DeployResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventList {
     pub events: Vec<EventRecord>,
+}
+
+/// `GET /api/v1/apps/{app}/analysis`: every measurement of the app's latest rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisList {
+    pub rollout: Option<i64>,
+    pub measurements: Vec<MeasurementView>,
+}
+
+/// One measurement with the condition that judged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasurementView {
+    pub at: String,
+    pub template: String,
+    pub metric: String,
+    pub phase: String,
+    pub value: Option<String>,
+    pub baseline: Option<String>,
+    pub samples: Option<u64>,
+    pub message: String,
+    pub dry_run: bool,
+}
+
+/// `POST /api/v1/apps/{app}/emergency-stop` and `.../unfreeze` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreezeView {
+    pub app: String,
+    pub frozen: bool,
+    pub reason: Option<String>,
+    pub rollout: Option<RolloutView>,
 }

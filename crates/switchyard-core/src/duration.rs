@@ -66,3 +66,21 @@ pub mod serde_secs_f64 {
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
 }
+
+/// `#[serde(with = "...")]` for optional fractional seconds.
+pub mod serde_opt_secs_f64 {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(d)?
+            .map(|secs| Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use switchyard_analysis::{MeasureRequest, MetricProvider};
 use switchyard_core::manifest::Strategy;
-use switchyard_core::manifest::app::CanaryStep;
+use switchyard_core::manifest::app::{CanaryStep, CanaryStrategy, RollbackPolicy};
 use switchyard_core::ports::{
-    EventKind, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RuntimeError, StateStore,
-    StoreError, WorkloadRuntime,
+    EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RuntimeError,
+    StateStore, StoreError, WorkloadRuntime,
 };
 use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, Timestamp, Version};
 use tokio::sync::Mutex;
@@ -53,6 +53,16 @@ pub enum ControllerError {
     RolloutInProgress { app: AppName, rollout: RolloutId },
     #[error("{version} is already the stable release of `{app}`")]
     AlreadyStable { app: AppName, version: Version },
+    #[error(
+        "app `{app}` is frozen by an emergency stop ({reason}); `switchyard unfreeze {app}` lifts it"
+    )]
+    Frozen { app: AppName, reason: String },
+    #[error("app `{app}` has nothing to {what}: {why}")]
+    NothingTo {
+        app: AppName,
+        what: &'static str,
+        why: String,
+    },
     #[error("analysis template `{0}` is not applied")]
     MissingTemplate(String),
     #[error(transparent)]
@@ -163,29 +173,34 @@ impl Controller {
                 version: release.version,
             });
         }
+        self.ensure_not_frozen(app).await?;
         let Strategy::Canary(canary) = &record.manifest.spec.strategy;
+        let policy = record.manifest.spec.rollback_policy.clone();
+        self.start_rollout(app, stable, release, canary, policy, actor)
+            .await
+    }
+
+    /// Creates a rollout from `stable` to `canary` and starts the canary.
+    async fn start_rollout(
+        &self,
+        app: &AppName,
+        stable: Release,
+        canary: Release,
+        strategy: &CanaryStrategy,
+        policy: Option<RollbackPolicy>,
+        actor: &str,
+    ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let mut templates = BTreeMap::new();
-        for step in &canary.steps {
-            if let CanaryStep::Analysis(a) = step {
-                for name in &a.templates {
-                    let t = self
-                        .store
-                        .template(name)
-                        .await?
-                        .ok_or_else(|| ControllerError::MissingTemplate(name.to_string()))?;
-                    templates.insert(name.to_string(), t.spec);
-                }
-            }
+        for (_, name) in strategy.template_refs() {
+            let t = self
+                .store
+                .template(name)
+                .await?
+                .ok_or_else(|| ControllerError::MissingTemplate(name.to_string()))?;
+            templates.insert(name.to_string(), t.spec);
         }
         let now = self.clock.now();
-        let rollout = Rollout::new(
-            stable,
-            release,
-            canary.steps.clone(),
-            templates,
-            record.manifest.spec.rollback_policy.clone(),
-            now,
-        );
+        let rollout = Rollout::new(stable, canary, strategy, templates, policy, now);
         let id = {
             let _guard = self.lock.lock().await;
             let state = to_json(&rollout);
@@ -242,6 +257,212 @@ impl Controller {
             }],
         );
         Ok(())
+    }
+
+    /// Starts the last rollout again, from its first step, with the same release: for a rollout
+    /// that was aborted, rolled back or failed.
+    ///
+    /// # Errors
+    /// No such rollout, a rollout in progress, a frozen app, or a canary that does not start.
+    pub async fn retry(
+        &self,
+        app: &AppName,
+        actor: &str,
+    ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        let record = self
+            .store
+            .app(app)
+            .await?
+            .ok_or_else(|| ControllerError::UnknownApp(app.clone()))?;
+        self.ensure_not_frozen(app).await?;
+        let last = self
+            .store
+            .latest_rollout(app)
+            .await?
+            .map(decode)
+            .transpose()?;
+        let nothing = |why: &str| ControllerError::NothingTo {
+            app: app.clone(),
+            what: "retry",
+            why: why.into(),
+        };
+        let last = last.ok_or_else(|| nothing("it has never had a rollout"))?;
+        if !last.rollout.phase.is_terminal() {
+            return Err(ControllerError::RolloutInProgress {
+                app: app.clone(),
+                rollout: last.id,
+            });
+        }
+        if last.rollout.phase == Phase::Succeeded {
+            return Err(nothing("its last rollout succeeded"));
+        }
+        let stable = record
+            .stable
+            .ok_or_else(|| nothing("it has no stable release"))?;
+        let Strategy::Canary(canary) = &record.manifest.spec.strategy;
+        let policy = record.manifest.spec.rollback_policy.clone();
+        self.start_rollout(app, stable, last.rollout.canary, canary, policy, actor)
+            .await
+    }
+
+    /// Goes back to the release the last successful rollout replaced, at once (instant while it
+    /// is still warm within `scaleDownDelay`; started again otherwise).
+    ///
+    /// # Errors
+    /// No earlier release, a rollout in progress, a frozen app, or a release that does not start.
+    pub async fn undo(
+        &self,
+        app: &AppName,
+        actor: &str,
+    ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        let record = self
+            .store
+            .app(app)
+            .await?
+            .ok_or_else(|| ControllerError::UnknownApp(app.clone()))?;
+        self.ensure_not_frozen(app).await?;
+        let nothing = |why: &str| ControllerError::NothingTo {
+            app: app.clone(),
+            what: "undo",
+            why: why.into(),
+        };
+        let stable = record.stable.ok_or_else(|| nothing("it has no release"))?;
+        let last = self
+            .store
+            .latest_rollout(app)
+            .await?
+            .map(decode)
+            .transpose()?;
+        let last = last.ok_or_else(|| nothing("it has had no rollout"))?;
+        if matches!(last.rollout.phase, Phase::Promoting { .. }) {
+            // The old release still runs: switching back is an abort of the promotion.
+            let command = Command::Abort {
+                reason: Some(format!("undone by {actor}")),
+            };
+            return self.command(app, command, actor).await.map(Some);
+        }
+        if !last.rollout.phase.is_terminal() {
+            return Err(ControllerError::RolloutInProgress {
+                app: app.clone(),
+                rollout: last.id,
+            });
+        }
+        if last.rollout.phase != Phase::Succeeded || last.rollout.canary.version != stable.version {
+            return Err(nothing(
+                "its last rollout did not replace the current release",
+            ));
+        }
+        let Strategy::Canary(canary) = &record.manifest.spec.strategy;
+        let back = CanaryStrategy {
+            stickiness: None,
+            steps: vec![CanaryStep::SetWeight(
+                switchyard_core::manifest::Percent::FULL,
+            )],
+            analysis: None,
+            scale_down_delay: canary.scale_down_delay,
+        };
+        self.start_rollout(app, stable, last.rollout.stable, &back, None, actor)
+            .await
+    }
+
+    /// Emergency stop: aborts the app's rollout (all traffic to stable) and refuses new
+    /// rollouts until [`Controller::unfreeze`].
+    ///
+    /// # Errors
+    /// Unknown app, store failures.
+    pub async fn emergency_stop(
+        &self,
+        app: &AppName,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        if self.store.app(app).await?.is_none() {
+            return Err(ControllerError::UnknownApp(app.clone()));
+        }
+        let _guard = self.lock.lock().await;
+        let why = format!("emergency stop by {actor}: {reason}");
+        let event = self.event(
+            app,
+            None,
+            EventKind::Frozen,
+            actor,
+            why.clone(),
+            serde_json::json!({"reason": reason}),
+        );
+        self.store.append_events(&[event]).await?;
+        let Some(record) = self.store.latest_rollout(app).await?.filter(|r| r.active) else {
+            return Ok(None);
+        };
+        let snapshot = decode(record)?;
+        let command = Command::Abort { reason: Some(why) };
+        let next = self
+            .apply(
+                &snapshot,
+                Event::Command {
+                    command,
+                    actor: actor.to_string(),
+                },
+            )
+            .await?;
+        Ok(Some(RolloutSnapshot {
+            rollout: next,
+            ..snapshot
+        }))
+    }
+
+    /// Lifts an emergency stop.
+    ///
+    /// # Errors
+    /// Unknown app, an app that is not frozen, store failures.
+    pub async fn unfreeze(&self, app: &AppName, actor: &str) -> Result<(), ControllerError> {
+        if self.store.app(app).await?.is_none() {
+            return Err(ControllerError::UnknownApp(app.clone()));
+        }
+        if self.frozen(app).await?.is_none() {
+            return Err(ControllerError::NothingTo {
+                app: app.clone(),
+                what: "unfreeze",
+                why: "it is not frozen".into(),
+            });
+        }
+        let event = self.event(
+            app,
+            None,
+            EventKind::Unfrozen,
+            actor,
+            format!("unfrozen by {actor}"),
+            serde_json::Value::Null,
+        );
+        self.store.append_events(&[event]).await?;
+        Ok(())
+    }
+
+    /// The reason of the app's emergency stop, if it is frozen. Derived from the event log:
+    /// the last freeze or unfreeze event decides.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn frozen(&self, app: &AppName) -> Result<Option<String>, ControllerError> {
+        let query = EventQuery {
+            app: Some(app.clone()),
+            kinds: vec![EventKind::Frozen, EventKind::Unfrozen],
+            limit: Some(1),
+            ..EventQuery::default()
+        };
+        let last = self.store.events(&query).await?.pop();
+        Ok(last
+            .filter(|e| e.event.kind == EventKind::Frozen)
+            .map(|e| e.event.reason))
+    }
+
+    async fn ensure_not_frozen(&self, app: &AppName) -> Result<(), ControllerError> {
+        match self.frozen(app).await? {
+            Some(reason) => Err(ControllerError::Frozen {
+                app: app.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Starts a pending rollout's canary and records the outcome.
@@ -344,11 +565,12 @@ impl Controller {
     async fn tick_one(&self, mut snapshot: RolloutSnapshot) -> Result<(), ControllerError> {
         snapshot.rollout = self.apply(&snapshot, Event::Tick).await?;
         let now = self.clock.now();
-        for index in snapshot.rollout.measurements_due(now) {
-            let Some(run) = &snapshot.rollout.analysis else {
-                break;
-            };
-            let Some(metric) = run.metrics.get(index) else {
+        for (which, index) in snapshot.rollout.measurements_due(now) {
+            let Some(metric) = snapshot
+                .rollout
+                .run(which)
+                .and_then(|run| run.metrics.get(index))
+            else {
                 continue;
             };
             let r = &snapshot.rollout;
@@ -360,9 +582,12 @@ impl Controller {
                 default_window: metric.spec.interval.unwrap_or(Duration::from_secs(60)),
             };
             let outcome = self.provider.measure(&request).await;
-            snapshot.rollout = self
-                .apply(&snapshot, Event::Measured { index, outcome })
-                .await?;
+            let event = Event::Measured {
+                run: which,
+                index,
+                outcome,
+            };
+            snapshot.rollout = self.apply(&snapshot, event).await?;
         }
         if snapshot.rollout.policy_due(self.clock.now()) {
             if let Some(policy) = &snapshot.rollout.policy {

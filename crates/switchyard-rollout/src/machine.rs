@@ -2,19 +2,26 @@
 //!
 //! `transition(rollout, event, now)` returns the next state and the actions the controller must
 //! carry out (start or stop releases, change weights, record events). It does no IO and reads
-//! no clock, so every path is tested directly. Waiting (a timed pause, the next measurement,
-//! the next policy check) is a timestamp in the state.
+//! no clock, so every path is tested directly. Waiting (a timed pause, an approval timeout, a
+//! bake, the next measurement, the next policy check, the post-promotion window) is a timestamp
+//! in the state.
+
+mod commands;
+mod steps;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchyard_analysis::{AnalysisRun, MeasureError, Measurement, Observation, RunStatus};
+use switchyard_analysis::{AnalysisRun, MeasureError, Measurement, Observation};
 use switchyard_core::manifest::analysis::AnalysisTemplateSpec;
-use switchyard_core::manifest::app::{CanaryStep, RollbackPolicy};
+use switchyard_core::manifest::app::{
+    BackgroundAnalysis, CanaryStep, CanaryStrategy, RollbackPolicy,
+};
 use switchyard_core::ports::EventKind;
 use switchyard_core::{Release, Timestamp, WindowStats};
 
-use crate::policy::{self, PolicyCheck, PolicyVerdict};
+use crate::policy::PolicyCheck;
 
 /// Where a rollout stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +36,13 @@ pub enum Phase {
     },
     /// An analysis step is measuring.
     Analyzing,
+    /// A bake step: holding at the current weight until `until` while its analysis measures.
+    Baking { until: Timestamp },
+    /// An approval step: waiting for `switchyard approve`, until `until` if it has a timeout.
+    AwaitingApproval { until: Option<Timestamp> },
+    /// The canary takes all traffic; the old stable release is still running and the rollback
+    /// policy still checks until `until`, when the canary becomes stable.
+    Promoting { until: Timestamp },
     /// The canary became the stable release.
     Succeeded,
     /// An operator aborted; all traffic is back on the stable release.
@@ -53,10 +67,22 @@ impl Phase {
             Phase::Pending => "Pending",
             Phase::Paused { .. } => "Paused",
             Phase::Analyzing => "Analyzing",
+            Phase::Baking { .. } => "Baking",
+            Phase::AwaitingApproval { .. } => "AwaitingApproval",
+            Phase::Promoting { .. } => "Promoting",
             Phase::Succeeded => "Succeeded",
             Phase::Aborted => "Aborted",
             Phase::RolledBack => "RolledBack",
             Phase::Failed => "Failed",
+        }
+    }
+
+    /// The deadline this phase waits for, if any.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        match self {
+            Phase::Paused { until, .. } | Phase::AwaitingApproval { until } => *until,
+            Phase::Baking { until } | Phase::Promoting { until } => Some(*until),
+            _ => None,
         }
     }
 }
@@ -67,10 +93,29 @@ impl Phase {
 pub enum PauseReason {
     /// A `pause` step; resuming (or its deadline) moves to the next step.
     Step,
-    /// An operator paused; resuming re-enters the current step from its start.
+    /// An operator paused; resuming (or its deadline) re-enters the current step from its start.
     Operator,
     /// An analysis was inconclusive; resuming accepts it and moves to the next step.
     Inconclusive,
+}
+
+/// Which analysis a measurement belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunRef {
+    /// The current step's analysis (an analysis or bake step).
+    Step,
+    /// The strategy's background analysis.
+    Background,
+}
+
+/// An approval given at a gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub step: usize,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub at: Timestamp,
 }
 
 /// One rollout: replacing `stable` by `canary` through `steps`.
@@ -82,12 +127,26 @@ pub struct Rollout {
     /// Analysis templates as they were when the rollout started.
     pub templates: BTreeMap<String, AnalysisTemplateSpec>,
     pub policy: Option<RollbackPolicy>,
+    #[serde(default)]
+    pub background_spec: Option<BackgroundAnalysis>,
+    /// How long the old stable keeps running after promotion.
+    #[serde(default, with = "switchyard_core::duration::serde_secs_f64")]
+    pub scale_down_delay: Duration,
     pub phase: Phase,
     /// Index of the current step; `steps.len()` once all ran.
     pub step: usize,
     /// Percentage of traffic on the canary.
     pub weight: u8,
+    /// The current step's analysis (analysis and bake steps).
     pub analysis: Option<AnalysisRun>,
+    /// The background analysis, once its starting step is reached.
+    #[serde(default)]
+    pub background: Option<AnalysisRun>,
+    /// Measurement interval set by `resume --interval`, replacing the templates' intervals.
+    #[serde(default, with = "switchyard_core::duration::serde_opt_secs_f64")]
+    pub interval_override: Option<Duration>,
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
     /// When the rollback policy is next checked, and how many breaches in a row it has seen.
     pub policy_next_at: Timestamp,
     pub policy_breaches: u32,
@@ -109,8 +168,9 @@ pub enum Event {
     CanaryFailed { error: String },
     /// Time passed: deadlines are checked.
     Tick,
-    /// Metric `index` of the current analysis was measured.
+    /// Metric `index` of an analysis was measured.
     Measured {
+        run: RunRef,
         index: usize,
         outcome: Result<Observation, MeasureError>,
     },
@@ -127,14 +187,25 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    /// Skip the current step (or, with `full`, every remaining one) and continue.
+    /// Skip the current step (or, with `full`, every remaining one) and continue. Approval
+    /// gates are not skipped: they need `approve`.
     Promote { full: bool },
     /// Send all traffic back to stable and stop the canary.
     Abort { reason: Option<String> },
-    /// Hold where the rollout is, until resumed.
-    Pause,
-    /// Continue a paused rollout.
-    Resume,
+    /// Hold where the rollout is, until resumed or for `duration`.
+    Pause {
+        #[serde(default, with = "switchyard_core::duration::serde_humantime_opt")]
+        duration: Option<Duration>,
+    },
+    /// Continue a paused rollout, optionally with a new canary weight or analysis interval.
+    Resume {
+        #[serde(default)]
+        weight: Option<u8>,
+        #[serde(default, with = "switchyard_core::duration::serde_humantime_opt")]
+        interval: Option<Duration>,
+    },
+    /// Open an approval gate.
+    Approve { reason: Option<String> },
 }
 
 impl Command {
@@ -142,8 +213,9 @@ impl Command {
         match self {
             Command::Promote { .. } => "promote",
             Command::Abort { .. } => "abort",
-            Command::Pause => "pause",
-            Command::Resume => "resume",
+            Command::Pause { .. } => "pause",
+            Command::Resume { .. } => "resume",
+            Command::Approve { .. } => "approve",
         }
     }
 }
@@ -182,6 +254,18 @@ pub enum TransitionError {
     Starting { command: &'static str },
     #[error("the rollout is not paused ({phase}); only a paused rollout can be resumed")]
     NotPaused { phase: &'static str },
+    #[error(
+        "the rollout waits at an approval gate; open it with `switchyard approve APP --reason ...`"
+    )]
+    ApprovalRequired,
+    #[error("the rollout is not at an approval gate ({phase})")]
+    NotAwaitingApproval { phase: &'static str },
+    #[error("this approval gate requires a reason")]
+    ReasonRequired,
+    #[error("weight {0} is outside 0..=100")]
+    Weight(u8),
+    #[error("the analysis interval must be at least one second")]
+    Interval,
 }
 
 impl Rollout {
@@ -189,7 +273,7 @@ impl Rollout {
     pub fn new(
         stable: Release,
         canary: Release,
-        steps: Vec<CanaryStep>,
+        strategy: &CanaryStrategy,
         templates: BTreeMap<String, AnalysisTemplateSpec>,
         policy: Option<RollbackPolicy>,
         now: Timestamp,
@@ -197,13 +281,18 @@ impl Rollout {
         Self {
             stable,
             canary,
-            steps,
+            steps: strategy.steps.clone(),
             templates,
             policy,
+            background_spec: strategy.analysis.clone(),
+            scale_down_delay: strategy.scale_down_delay,
             phase: Phase::Pending,
             step: 0,
             weight: 0,
             analysis: None,
+            background: None,
+            interval_override: None,
+            approvals: Vec::new(),
             policy_next_at: now,
             policy_breaches: 0,
             last_policy_check: None,
@@ -223,12 +312,34 @@ impl Rollout {
             && self.policy_next_at <= now
     }
 
-    /// Indices of analysis metrics due at `now`.
-    pub fn measurements_due(&self, now: Timestamp) -> Vec<usize> {
-        match (&self.phase, &self.analysis) {
-            (Phase::Analyzing, Some(run)) => run.due(now),
-            _ => Vec::new(),
+    /// Analysis metrics due at `now`.
+    pub fn measurements_due(&self, now: Timestamp) -> Vec<(RunRef, usize)> {
+        let mut due = Vec::new();
+        if matches!(self.phase, Phase::Analyzing | Phase::Baking { .. }) {
+            if let Some(run) = &self.analysis {
+                due.extend(run.due(now).into_iter().map(|i| (RunRef::Step, i)));
+            }
         }
+        if !self.phase.is_terminal() && !matches!(self.phase, Phase::Paused { .. }) {
+            if let Some(run) = &self.background {
+                due.extend(run.due(now).into_iter().map(|i| (RunRef::Background, i)));
+            }
+        }
+        due
+    }
+
+    /// The analysis a measurement belongs to.
+    pub fn run(&self, which: RunRef) -> Option<&AnalysisRun> {
+        match which {
+            RunRef::Step => self.analysis.as_ref(),
+            RunRef::Background => self.background.as_ref(),
+        }
+    }
+
+    /// How long the canary holds all traffic with the old stable still running.
+    pub fn promotion_window(&self) -> Duration {
+        let bake = self.policy.as_ref().map_or(Duration::ZERO, |p| p.bake_time);
+        self.scale_down_delay.max(bake)
     }
 }
 
@@ -253,343 +364,37 @@ pub fn transition(
     }
     match event {
         Event::CanaryStarted if r.phase == Phase::Pending => {
+            let why = format!("canary {} is healthy", r.canary.label());
             record(
                 &mut actions,
                 EventKind::ReleaseStarted,
                 "controller",
-                format!("canary {} is healthy", r.canary.label()),
+                why,
                 serde_json::Value::Null,
             );
-            advance(&mut r, &mut actions, now);
+            steps::advance(&mut r, &mut actions, now);
         }
         Event::CanaryFailed { error } if r.phase == Phase::Pending => {
-            finish(
-                &mut r,
-                &mut actions,
-                Phase::Failed,
-                "controller",
-                format!("canary could not be started: {error}"),
-                now,
-            );
+            let why = format!("canary could not be started: {error}");
+            steps::finish(&mut r, &mut actions, Phase::Failed, "controller", why, now);
         }
         Event::CanaryStarted | Event::CanaryFailed { .. } => {}
-        Event::Tick => {
-            if let Phase::Paused { until: Some(t), .. } = r.phase {
-                if t <= now {
-                    r.step += 1;
-                    advance(&mut r, &mut actions, now);
-                }
-            }
+        Event::Tick => steps::tick(&mut r, &mut actions, now),
+        Event::Measured {
+            run,
+            index,
+            outcome,
+        } => {
+            steps::measured(&mut r, &mut actions, run, index, outcome, now);
         }
-        Event::Measured { index, outcome } => measured(&mut r, &mut actions, index, outcome, now),
         Event::PolicyWindows { canary, stable } => {
-            policy_checked(&mut r, &mut actions, &canary, &stable, now);
+            steps::policy_checked(&mut r, &mut actions, &canary, &stable, now);
         }
-        Event::Command { command, actor } => commanded(&mut r, &mut actions, command, &actor, now)?,
+        Event::Command { command, actor } => {
+            commands::commanded(&mut r, &mut actions, command, &actor, now)?;
+        }
     }
     Ok((r, actions))
-}
-
-/// Runs steps from `r.step` until one waits, or promotes after the last.
-fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp) {
-    r.analysis = None;
-    while let Some(step) = r.steps.get(r.step).cloned() {
-        match step {
-            CanaryStep::SetWeight(w) => {
-                set_weight(r, actions, w.get(), now);
-                r.step += 1;
-            }
-            CanaryStep::Pause(p) => {
-                let until = p.duration.map(|d| now.plus(d));
-                r.phase = Phase::Paused {
-                    reason: PauseReason::Step,
-                    until,
-                };
-                let how = p.duration.map_or("until promoted".to_string(), |d| {
-                    format!("for {}", switchyard_core::duration::format(d))
-                });
-                record(
-                    actions,
-                    EventKind::Paused,
-                    "controller",
-                    format!("step {}: pause {how}", r.step + 1),
-                    serde_json::json!({"step": r.step}),
-                );
-                return;
-            }
-            CanaryStep::Analysis(a) => {
-                let specs = a
-                    .templates
-                    .iter()
-                    .filter_map(|t| r.templates.get(t.as_str()).map(|s| (t.as_str(), s)));
-                r.analysis = Some(AnalysisRun::new(specs, now));
-                r.phase = Phase::Analyzing;
-                let names: Vec<&str> = a.templates.iter().map(|t| t.as_str()).collect();
-                record(
-                    actions,
-                    EventKind::StepStarted,
-                    "controller",
-                    format!("step {}: analysis {}", r.step + 1, names.join(", ")),
-                    serde_json::json!({"step": r.step, "templates": names}),
-                );
-                return;
-            }
-        }
-    }
-    promote(r, actions, "controller", "all steps completed".into(), now);
-}
-
-fn set_weight(r: &mut Rollout, actions: &mut Vec<Action>, weight: u8, now: Timestamp) {
-    if weight > 0 && r.traffic_since.is_none() {
-        r.traffic_since = Some(now);
-        r.policy_next_at = r.policy.as_ref().map_or(now, |p| now.plus(p.interval));
-    }
-    if weight != r.weight {
-        let from = r.weight;
-        r.weight = weight;
-        actions.push(Action::SetWeight(weight));
-        record(
-            actions,
-            EventKind::WeightChanged,
-            "controller",
-            format!("canary weight {from}% -> {weight}%"),
-            serde_json::json!({"from": from, "to": weight}),
-        );
-    }
-}
-
-fn promote(r: &mut Rollout, actions: &mut Vec<Action>, actor: &str, why: String, now: Timestamp) {
-    set_weight(r, actions, 100, now);
-    r.step = r.steps.len();
-    actions.push(Action::MakeCanaryStable);
-    actions.push(Action::StopStable);
-    record(
-        actions,
-        EventKind::Promoted,
-        actor,
-        format!("{} promoted: {why}", r.canary.label()),
-        serde_json::Value::Null,
-    );
-    r.analysis = None;
-    r.phase = Phase::Succeeded;
-    r.finished_at = Some(now);
-    r.reason = Some(why);
-}
-
-/// Ends the rollout with all traffic on stable.
-fn finish(
-    r: &mut Rollout,
-    actions: &mut Vec<Action>,
-    phase: Phase,
-    actor: &str,
-    why: String,
-    now: Timestamp,
-) {
-    let kind = match phase {
-        Phase::Aborted => EventKind::Aborted,
-        Phase::RolledBack => EventKind::RolledBack,
-        _ => EventKind::Failed,
-    };
-    if r.weight > 0 {
-        set_weight(r, actions, 0, now);
-    }
-    if phase != Phase::Failed {
-        actions.push(Action::StopCanary);
-    }
-    let detected = r.traffic_since.map(|t| now.since(t).as_secs_f64());
-    record(
-        actions,
-        kind,
-        actor,
-        why.clone(),
-        serde_json::json!({"detected_after_s": detected}),
-    );
-    r.phase = phase;
-    r.finished_at = Some(now);
-    r.reason = Some(why);
-}
-
-fn measured(
-    r: &mut Rollout,
-    actions: &mut Vec<Action>,
-    index: usize,
-    outcome: Result<Observation, MeasureError>,
-    now: Timestamp,
-) {
-    if r.phase != Phase::Analyzing {
-        return;
-    }
-    let Some(run) = r.analysis.as_mut() else {
-        return;
-    };
-    let Some(m) = run.record(index, outcome, now) else {
-        return;
-    };
-    let status = run.status();
-    actions.push(Action::RecordMeasurement(m.clone()));
-    match status {
-        RunStatus::Running => {}
-        RunStatus::Successful => {
-            record(
-                actions,
-                EventKind::Verdict,
-                "analysis",
-                format!("analysis of step {} passed", r.step + 1),
-                serde_json::json!({"status": "successful"}),
-            );
-            r.step += 1;
-            advance(r, actions, now);
-        }
-        RunStatus::Inconclusive => {
-            let why = format!(
-                "analysis of step {} was inconclusive: {}",
-                r.step + 1,
-                m.message
-            );
-            record(
-                actions,
-                EventKind::Verdict,
-                "analysis",
-                why.clone(),
-                serde_json::json!({"status": "inconclusive"}),
-            );
-            r.phase = Phase::Paused {
-                reason: PauseReason::Inconclusive,
-                until: None,
-            };
-            r.reason = Some(why);
-        }
-        RunStatus::Failed | RunStatus::Error => {
-            let why = format!(
-                "analysis failed: metric `{}` of `{}`: {} (value {})",
-                m.metric,
-                m.template,
-                m.message,
-                m.value.as_deref().unwrap_or("none")
-            );
-            record(
-                actions,
-                EventKind::Verdict,
-                "analysis",
-                why.clone(),
-                serde_json::json!({"status": status, "measurement": m}),
-            );
-            finish(r, actions, Phase::RolledBack, "analysis", why, now);
-        }
-    }
-}
-
-fn policy_checked(
-    r: &mut Rollout,
-    actions: &mut Vec<Action>,
-    canary: &WindowStats,
-    stable: &WindowStats,
-    now: Timestamp,
-) {
-    let Some(policy) = r.policy.clone() else {
-        return;
-    };
-    if !r.policy_due(now) {
-        return;
-    }
-    let check = policy::check(&policy, canary, stable);
-    r.policy_next_at = now.plus(policy.interval);
-    match &check.verdict {
-        PolicyVerdict::NotEnoughData { .. } => {}
-        PolicyVerdict::Healthy => r.policy_breaches = 0,
-        PolicyVerdict::Breach { reasons } => {
-            r.policy_breaches += 1;
-            let why = format!(
-                "rollback policy: {} ({} of {} checks in a row)",
-                reasons.join("; "),
-                r.policy_breaches,
-                policy.consecutive_failures
-            );
-            record(
-                actions,
-                EventKind::PolicyBreach,
-                "policy",
-                why.clone(),
-                serde_json::to_value(&check).unwrap_or_default(),
-            );
-            if r.policy_breaches >= policy.consecutive_failures {
-                r.last_policy_check = Some(check);
-                finish(r, actions, Phase::RolledBack, "policy", why, now);
-                return;
-            }
-        }
-    }
-    r.last_policy_check = Some(check);
-}
-
-fn commanded(
-    r: &mut Rollout,
-    actions: &mut Vec<Action>,
-    command: Command,
-    actor: &str,
-    now: Timestamp,
-) -> Result<(), TransitionError> {
-    if r.phase == Phase::Pending && !matches!(command, Command::Abort { .. }) {
-        return Err(TransitionError::Starting {
-            command: command.name(),
-        });
-    }
-    match command {
-        Command::Promote { full: true } => {
-            promote(r, actions, actor, format!("promoted by {actor}"), now);
-        }
-        Command::Promote { full: false } => {
-            record(
-                actions,
-                EventKind::Resumed,
-                actor,
-                format!("step {} skipped by {actor}", r.step + 1),
-                serde_json::json!({"step": r.step}),
-            );
-            r.step += 1;
-            r.reason = None;
-            advance(r, actions, now);
-        }
-        Command::Abort { reason } => {
-            let why = reason.unwrap_or_else(|| format!("aborted by {actor}"));
-            finish(r, actions, Phase::Aborted, actor, why, now);
-        }
-        Command::Pause => {
-            r.phase = Phase::Paused {
-                reason: PauseReason::Operator,
-                until: None,
-            };
-            r.analysis = None;
-            r.reason = Some(format!("paused by {actor}"));
-            record(
-                actions,
-                EventKind::Paused,
-                actor,
-                format!("paused by {actor}"),
-                serde_json::json!({"step": r.step}),
-            );
-        }
-        Command::Resume => {
-            let Phase::Paused { reason, .. } = r.phase else {
-                return Err(TransitionError::NotPaused {
-                    phase: r.phase.name(),
-                });
-            };
-            record(
-                actions,
-                EventKind::Resumed,
-                actor,
-                format!("resumed by {actor}"),
-                serde_json::json!({"step": r.step}),
-            );
-            r.reason = None;
-            if reason != PauseReason::Operator {
-                r.step += 1;
-            }
-            advance(r, actions, now);
-        }
-    }
-    Ok(())
 }
 
 fn record(

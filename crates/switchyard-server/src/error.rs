@@ -64,6 +64,8 @@ impl From<ControllerError> for ApiError {
             E::NoRollout(_) => (StatusCode::NOT_FOUND, "no_rollout"),
             E::RolloutInProgress { .. } => (StatusCode::CONFLICT, "rollout_in_progress"),
             E::AlreadyStable { .. } => (StatusCode::CONFLICT, "already_stable"),
+            E::Frozen { .. } => (StatusCode::CONFLICT, "app_frozen"),
+            E::NothingTo { .. } => (StatusCode::CONFLICT, "nothing_to_do"),
             E::MissingTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_template"),
             E::Resolve(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_deploy"),
             E::Transition(_) => (StatusCode::CONFLICT, "invalid_command"),

@@ -201,7 +201,7 @@ pub async fn rollout(
     Ok(Json(rollout_view(&snapshot, ctx.metrics.as_ref())))
 }
 
-/// `POST /api/v1/apps/{app}/rollout/{promote|abort|pause|resume}`.
+/// `POST /api/v1/apps/{app}/rollout/{promote|abort|pause|resume|approve}`.
 pub async fn command(
     State(ctx): State<ServerContext>,
     Path((app, command)): Path<(String, String)>,
@@ -209,18 +209,34 @@ pub async fn command(
 ) -> ApiResult<RolloutView> {
     let app = app_name(&app)?;
     let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let duration = |field: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| {
+                switchyard_core::duration::parse(t)
+                    .map_err(|e| ApiError::bad_request(format!("`{field}`: {e}")))
+            })
+            .transpose()
+    };
     let command = match command.as_str() {
         "promote" => Command::Promote { full: request.full },
         "abort" => Command::Abort {
             reason: request.reason.clone(),
         },
-        "pause" => Command::Pause,
-        "resume" => Command::Resume,
+        "pause" => Command::Pause {
+            duration: duration("duration", &request.duration)?,
+        },
+        "resume" => Command::Resume {
+            weight: request.weight,
+            interval: duration("interval", &request.interval)?,
+        },
+        "approve" => Command::Approve {
+            reason: request.reason.clone(),
+        },
         other => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                format!("unknown command `{other}`; use promote, abort, pause or resume"),
+                format!("unknown command `{other}`; use promote, abort, pause, resume or approve"),
             ));
         }
     };

@@ -5,7 +5,8 @@
 //! [`error::ApiError`]; causes go to the log.
 //!
 //! - [`router`]: the routes and the shared [`ServerContext`].
-//! - [`handlers`]: one function per endpoint.
+//! - [`handlers`]: one function per endpoint of manifests, apps, deploys and rollouts.
+//! - [`operations`]: retry, undo, emergency stop and the analysis table.
 //! - [`flags`]: the flag API, the live compiled flags ([`FlagService`]) and the SSE stream.
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`view`]: rollout state and live traffic as API views.
@@ -15,6 +16,7 @@ pub mod error;
 pub mod flags;
 pub mod handlers;
 pub mod ofrep;
+pub mod operations;
 pub mod router;
 pub mod view;
 

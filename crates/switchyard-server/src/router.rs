@@ -9,7 +9,7 @@ use switchyard_core::ports::StateStore;
 use switchyard_core::{AppName, Clock, ReleaseMetrics};
 use switchyard_rollout::Controller;
 
-use crate::handlers;
+use crate::{handlers, operations};
 
 /// Binds app listeners when manifests are applied.
 #[async_trait::async_trait]
@@ -69,6 +69,14 @@ pub fn router(context: ServerContext) -> Router {
             post(handlers::command),
         )
         .route("/api/v1/apps/{app}/events", get(handlers::events))
+        .route("/api/v1/apps/{app}/analysis", get(operations::analysis))
+        .route("/api/v1/apps/{app}/retry", post(operations::retry))
+        .route("/api/v1/apps/{app}/undo", post(operations::undo))
+        .route(
+            "/api/v1/apps/{app}/emergency-stop",
+            post(operations::emergency_stop),
+        )
+        .route("/api/v1/apps/{app}/unfreeze", post(operations::unfreeze))
         .merge(crate::flags::routes())
         .fallback(handlers::not_found)
         .with_state(context)

@@ -6,7 +6,6 @@ use switchyard_api::{MetricView, ReleaseTraffic, RolloutView};
 use switchyard_core::manifest::app::CanaryStep;
 use switchyard_core::{ReleaseMetrics, Timestamp};
 use switchyard_rollout::controller::RolloutSnapshot;
-use switchyard_rollout::machine::Phase;
 
 /// Window of the live traffic shown beside a rollout.
 pub const LIVE_WINDOW: Duration = Duration::from_secs(10);
@@ -23,19 +22,25 @@ pub fn describe_step(step: &CanaryStep) -> String {
             let names: Vec<&str> = a.templates.iter().map(|t| t.as_str()).collect();
             format!("analysis {}", names.join(", "))
         }
+        CanaryStep::Approval(a) => match a.timeout {
+            Some(t) => format!(
+                "approval (times out in {})",
+                switchyard_core::duration::format(t)
+            ),
+            None => "approval".into(),
+        },
+        CanaryStep::Bake(b) => format!("bake {}", switchyard_core::duration::format(b.duration)),
     }
 }
 
 /// The view of a rollout with its releases' live traffic.
 pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> RolloutView {
     let r = &s.rollout;
-    let paused_until = match &r.phase {
-        Phase::Paused { until: Some(t), .. } => Some(t.to_rfc3339()),
-        _ => None,
-    };
+    let paused_until = r.phase.deadline().map(Timestamp::to_rfc3339);
     let analysis = r
         .analysis
         .iter()
+        .chain(r.background.iter())
         .flat_map(|run| run.metrics.iter())
         .map(|m| MetricView {
             template: m.template.clone(),

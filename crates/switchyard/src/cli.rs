@@ -62,10 +62,44 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Hold the app's rollout where it is.
-    Pause { app: String },
-    /// Continue a paused rollout.
-    Resume { app: String },
+    /// Hold the app's rollout where it is (for `--duration`, or until resumed).
+    Pause {
+        app: String,
+        /// Resume by itself after this long (e.g. `10m`).
+        #[arg(long)]
+        duration: Option<String>,
+    },
+    /// Continue a paused rollout, optionally with a new weight or analysis interval.
+    Resume {
+        app: String,
+        /// Canary weight to continue with (0-100).
+        #[arg(long)]
+        weight: Option<u8>,
+        /// Analysis interval to continue with (e.g. `30s`).
+        #[arg(long)]
+        interval: Option<String>,
+    },
+    /// Open the approval gate the app's rollout waits at.
+    Approve {
+        app: String,
+        /// Why (required unless the gate says `requireReason: false`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Start the last aborted, rolled-back or failed rollout again with the same release.
+    Retry { app: String },
+    /// Go back to the release the last rollout replaced (instant while it is still warm).
+    Undo { app: String },
+    /// Abort the app's rollout and refuse new ones until `unfreeze`.
+    EmergencyStop {
+        app: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift an emergency stop.
+    Unfreeze { app: String },
+    /// Every measurement of the app's latest rollout, with the condition that judged it.
+    Analysis { app: String },
     /// The app's event log.
     History {
         app: String,

@@ -8,6 +8,8 @@ mod stats;
 
 use std::process::ExitCode;
 
+use switchyard_api::CommandRequest;
+
 use crate::cli::{Cli, Command};
 
 /// Runs the command and turns its outcome into an exit code; errors go to stderr.
@@ -66,13 +68,52 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: crate::cli::RolloutCommand::Status { app, watch },
         } => client::status(&api, &app, watch, output).await,
         Command::Promote { app, full } => {
-            client::command(&api, &app, "promote", full, None, output).await
+            let request = CommandRequest {
+                full,
+                ..client::request()
+            };
+            client::command(&api, &app, "promote", request, output).await
         }
         Command::Abort { app, reason } => {
-            client::command(&api, &app, "abort", false, reason, output).await
+            let request = CommandRequest {
+                reason,
+                ..client::request()
+            };
+            client::command(&api, &app, "abort", request, output).await
         }
-        Command::Pause { app } => client::command(&api, &app, "pause", false, None, output).await,
-        Command::Resume { app } => client::command(&api, &app, "resume", false, None, output).await,
+        Command::Pause { app, duration } => {
+            let request = CommandRequest {
+                duration,
+                ..client::request()
+            };
+            client::command(&api, &app, "pause", request, output).await
+        }
+        Command::Resume {
+            app,
+            weight,
+            interval,
+        } => {
+            let request = CommandRequest {
+                weight,
+                interval,
+                ..client::request()
+            };
+            client::command(&api, &app, "resume", request, output).await
+        }
+        Command::Approve { app, reason } => {
+            let request = CommandRequest {
+                reason,
+                ..client::request()
+            };
+            client::command(&api, &app, "approve", request, output).await
+        }
+        Command::Retry { app } => client::app_action(&api, &app, "retry", output).await,
+        Command::Undo { app } => client::app_action(&api, &app, "undo", output).await,
+        Command::EmergencyStop { app, reason } => {
+            client::freeze(&api, &app, "emergency-stop", Some(reason), output).await
+        }
+        Command::Unfreeze { app } => client::freeze(&api, &app, "unfreeze", None, output).await,
+        Command::Analysis { app } => client::analysis(&api, &app, output).await,
         Command::History { app, limit } => client::history(&api, &app, limit, output).await,
         Command::Stats { .. } | Command::Supervise { .. } => {
             unreachable!("handled before the runtime starts")

@@ -249,6 +249,58 @@ pub struct CanaryStrategy {
     pub stickiness: Option<Stickiness>,
     /// Steps run in order; after the last one the canary is promoted.
     pub steps: Vec<CanaryStep>,
+    /// Analysis that runs in the background from a step on until the rollout ends; a failure
+    /// rolls back whatever step the rollout is at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<BackgroundAnalysis>,
+    /// How long the old stable release keeps running after promotion, so that a rollback in
+    /// that window (by the rollback policy or `switchyard undo`) is instant.
+    #[serde(
+        default,
+        with = "serde_humantime",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub scale_down_delay: Duration,
+}
+
+impl CanaryStrategy {
+    /// Every analysis template the strategy names, with the field path that names it.
+    pub fn template_refs(&self) -> Vec<(String, &ObjectName)> {
+        let mut refs = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let (field, names) = match step {
+                CanaryStep::Analysis(a) => ("analysis", &a.templates),
+                CanaryStep::Bake(b) => ("bake", &b.templates),
+                _ => continue,
+            };
+            for (j, name) in names.iter().enumerate() {
+                refs.push((
+                    format!("spec.strategy.canary.steps[{i}].{field}.templates[{j}]"),
+                    name,
+                ));
+            }
+        }
+        if let Some(bg) = &self.analysis {
+            for (j, name) in bg.templates.iter().enumerate() {
+                refs.push((
+                    format!("spec.strategy.canary.analysis.templates[{j}]"),
+                    name,
+                ));
+            }
+        }
+        refs
+    }
+}
+
+/// `analysis:` of a canary strategy: templates measured in the background.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackgroundAnalysis {
+    /// Names of `AnalysisTemplate` objects.
+    pub templates: Vec<ObjectName>,
+    /// Index of the step from which the analysis runs (0 = from the start).
+    #[serde(default)]
+    pub starting_step: usize,
 }
 
 /// Where the stickiness key of a request comes from. Exactly one field.
@@ -258,6 +310,49 @@ pub enum Stickiness {
     Header(String),
     Cookie(String),
     Query(String),
+}
+
+/// A manual gate: the rollout waits for `switchyard approve APP --reason ...`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApprovalStep {
+    /// Give up waiting after this long and do `onTimeout`.
+    #[serde(
+        default,
+        with = "serde_humantime_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// What a timeout does: `abort` (default) or `approve`.
+    #[serde(default)]
+    pub on_timeout: ApprovalTimeout,
+    /// Whether the approver must give a reason (default true).
+    #[serde(default = "yes")]
+    pub require_reason: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What an approval gate does when its timeout passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalTimeout {
+    #[default]
+    Abort,
+    Approve,
+}
+
+/// `bake:` — hold at the current weight for `duration` while the templates are measured; the
+/// step passes when the time is up and no analysis failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BakeStep {
+    #[serde(with = "serde_humantime")]
+    pub duration: Duration,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<ObjectName>,
 }
 
 /// One canary step. Exactly one key.
@@ -270,6 +365,10 @@ pub enum CanaryStep {
     Pause(PauseStep),
     /// Run analysis templates; the step passes when they all succeed.
     Analysis(AnalysisStep),
+    /// Wait for an operator's approval.
+    Approval(ApprovalStep),
+    /// Hold at the current weight while analysis runs for a fixed time.
+    Bake(BakeStep),
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -316,6 +415,14 @@ pub struct RollbackPolicy {
     /// never a breach.
     #[serde(default = "default_min_requests")]
     pub min_requests: u64,
+    /// How long after promotion the checks go on; a breach in that time switches traffic back
+    /// to the old stable release (kept running for at least this long).
+    #[serde(
+        default,
+        with = "serde_humantime",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub bake_time: Duration,
 }
 
 fn default_policy_window() -> Duration {
@@ -347,4 +454,6 @@ one_of!(CanaryStep {
     "setWeight" => SetWeight(Percent),
     "pause" => Pause(PauseStep),
     "analysis" => Analysis(AnalysisStep),
+    "approval" => Approval(ApprovalStep),
+    "bake" => Bake(BakeStep),
 });

@@ -59,8 +59,10 @@ pub enum ManifestErrorKind {
     ZeroCount,
     #[error("`count` above 1 needs an `interval`")]
     CountWithoutInterval,
-    #[error("an analysis step needs at least one template")]
+    #[error("an analysis needs at least one template")]
     NoTemplates,
+    #[error("must be the index of a step (the strategy has {steps})")]
+    StartingStep { steps: usize },
     #[error("the directory holds no .yaml or .yml file")]
     EmptyDirectory,
 }
@@ -129,24 +131,17 @@ impl ManifestSet {
         let mut errors = Vec::new();
         for (app, origin) in self.apps.iter().zip(&self.origins) {
             let Strategy::Canary(canary) = &app.spec.strategy;
-            for (i, step) in canary.steps.iter().enumerate() {
-                let CanaryStep::Analysis(analysis) = step else {
-                    continue;
-                };
-                for (j, name) in analysis.templates.iter().enumerate() {
-                    if !here.contains(name.as_str()) && !applied.contains(name.as_str()) {
-                        errors.push(ManifestError {
-                            file: origin.file.clone(),
-                            line: Some(origin.line),
-                            column: Some(1),
-                            path: format!(
-                                "spec.strategy.canary.steps[{i}].analysis.templates[{j}]"
-                            ),
-                            kind: ManifestErrorKind::MissingTemplate {
-                                name: name.to_string(),
-                            },
-                        });
-                    }
+            for (path, name) in canary.template_refs() {
+                if !here.contains(name.as_str()) && !applied.contains(name.as_str()) {
+                    errors.push(ManifestError {
+                        file: origin.file.clone(),
+                        line: Some(origin.line),
+                        column: Some(1),
+                        path,
+                        kind: ManifestErrorKind::MissingTemplate {
+                            name: name.to_string(),
+                        },
+                    });
                 }
             }
         }
@@ -348,6 +343,21 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
                 let path = format!("spec.strategy.canary.steps[{i}].analysis.templates");
                 return Err((path, ManifestErrorKind::NoTemplates));
             }
+        }
+    }
+    if let Some(bg) = &canary.analysis {
+        if bg.templates.is_empty() {
+            let path = "spec.strategy.canary.analysis.templates".to_string();
+            return Err((path, ManifestErrorKind::NoTemplates));
+        }
+        if bg.starting_step >= canary.steps.len() {
+            let path = "spec.strategy.canary.analysis.startingStep".to_string();
+            return Err((
+                path,
+                ManifestErrorKind::StartingStep {
+                    steps: canary.steps.len(),
+                },
+            ));
         }
     }
     Ok(())

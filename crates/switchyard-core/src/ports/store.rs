@@ -175,6 +175,9 @@ pub enum EventKind {
     RolledBack,
     Failed,
     Succeeded,
+    /// Emergency stop: the app takes no new rollout until unfrozen.
+    Frozen,
+    Unfrozen,
 }
 
 impl EventKind {
@@ -197,6 +200,8 @@ impl EventKind {
             EventKind::RolledBack => "rolled_back",
             EventKind::Failed => "failed",
             EventKind::Succeeded => "succeeded",
+            EventKind::Frozen => "frozen",
+            EventKind::Unfrozen => "unfrozen",
         }
     }
 

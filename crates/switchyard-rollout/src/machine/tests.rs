@@ -59,7 +59,7 @@ fn rollout() -> Rollout {
     Rollout::new(
         release("v1"),
         release("v2"),
-        c.steps.clone(),
+        c,
         templates,
         app.spec.rollback_policy.clone(),
         T0,
@@ -83,6 +83,7 @@ fn cmd(command: Command) -> Event {
 
 fn ok(v: f64) -> Event {
     Event::Measured {
+        run: RunRef::Step,
         index: 0,
         outcome: Ok(Observation {
             result: Value::Number(v),
@@ -146,7 +147,7 @@ fn timed_pause_ends_at_its_deadline_and_not_before() {
     assert!(actions.is_empty());
     let (r, _) = step(r, Event::Tick, at(30));
     assert_eq!(r.phase, Phase::Analyzing);
-    assert_eq!(r.measurements_due(at(30)), vec![0]);
+    assert_eq!(r.measurements_due(at(30)), vec![(RunRef::Step, 0)]);
 }
 
 #[test]
@@ -181,7 +182,11 @@ fn failed_analysis_rolls_back() {
     assert_eq!(r.weight, 0);
     assert!(actions.contains(&Action::SetWeight(0)));
     assert!(actions.contains(&Action::StopCanary));
-    assert!(r.reason.unwrap().contains("analysis failed"));
+    assert!(
+        r.reason
+            .unwrap()
+            .starts_with("analysis of step 3 failed: metric `error-rate`")
+    );
 }
 
 #[test]
@@ -258,7 +263,7 @@ fn policy_is_not_checked_before_its_interval() {
 #[test]
 fn operator_pause_and_resume_reenters_the_step() {
     let (r, _) = step(started(), Event::Tick, at(30));
-    let (r, _) = step(r, cmd(Command::Pause), at(31));
+    let (r, _) = step(r, cmd(Command::Pause { duration: None }), at(31));
     assert_eq!(
         r.phase,
         Phase::Paused {
@@ -267,7 +272,14 @@ fn operator_pause_and_resume_reenters_the_step() {
         }
     );
     assert_eq!(r.analysis, None);
-    let (r, _) = step(r, cmd(Command::Resume), at(40));
+    let (r, _) = step(
+        r,
+        cmd(Command::Resume {
+            weight: None,
+            interval: None,
+        }),
+        at(40),
+    );
     assert_eq!(r.phase, Phase::Analyzing);
     assert_eq!(r.analysis.as_ref().unwrap().started_at, at(40));
 }
@@ -284,17 +296,32 @@ fn abort_sends_traffic_back() {
 fn commands_that_do_not_fit_are_errors() {
     let r = rollout();
     assert_eq!(
-        transition(r.clone(), cmd(Command::Pause), T0).unwrap_err(),
+        transition(r.clone(), cmd(Command::Pause { duration: None }), T0).unwrap_err(),
         TransitionError::Starting { command: "pause" }
     );
     let (done, _) = step(started(), cmd(Command::Abort { reason: None }), at(1));
     assert!(matches!(
-        transition(done, cmd(Command::Resume), at(2)),
+        transition(
+            done,
+            cmd(Command::Resume {
+                weight: None,
+                interval: None
+            }),
+            at(2)
+        ),
         Err(TransitionError::Ended { .. })
     ));
     let (analyzing, _) = step(started(), Event::Tick, at(30));
     assert_eq!(
-        transition(analyzing, cmd(Command::Resume), at(31)).unwrap_err(),
+        transition(
+            analyzing,
+            cmd(Command::Resume {
+                weight: None,
+                interval: None
+            }),
+            at(31)
+        )
+        .unwrap_err(),
         TransitionError::NotPaused { phase: "Analyzing" }
     );
     assert!(
@@ -331,16 +358,43 @@ fn arb_event() -> impl Strategy<Value = (Event, u64)> {
         Just(cmd(Command::Promote { full: false })),
         Just(cmd(Command::Promote { full: true })),
         Just(cmd(Command::Abort { reason: None })),
-        Just(cmd(Command::Pause)),
-        Just(cmd(Command::Resume)),
+        Just(cmd(Command::Pause { duration: None })),
+        Just(cmd(Command::Resume {
+            weight: None,
+            interval: None
+        })),
+        (0u8..=100).prop_map(|w| cmd(Command::Resume {
+            weight: Some(w),
+            interval: None
+        })),
+        Just(cmd(Command::Pause {
+            duration: Some(Duration::from_secs(5))
+        })),
+        Just(cmd(Command::Approve {
+            reason: Some("ok".into())
+        })),
+        Just(cmd(Command::Approve { reason: None })),
+        (0usize..2, 0.0f64..0.3).prop_map(|(i, v)| Event::Measured {
+            run: if i == 0 {
+                RunRef::Step
+            } else {
+                RunRef::Background
+            },
+            index: 0,
+            outcome: Ok(Observation {
+                result: Value::Number(v),
+                baseline: None,
+                samples: Some(100)
+            }),
+        }),
     ];
     (e, 0u64..20)
 }
 
 proptest! {
     #[test]
-    fn invariants_hold_for_any_event_sequence(events in proptest::collection::vec(arb_event(), 0..40)) {
-        let mut r = rollout();
+    fn invariants_hold_for_any_event_sequence(rich in any::<bool>(), events in proptest::collection::vec(arb_event(), 0..40)) {
+        let mut r = if rich { rich_rollout() } else { rollout() };
         let mut now = T0;
         for (event, dt) in events {
             now = now.plus(Duration::from_secs(dt));
@@ -355,9 +409,13 @@ proptest! {
                     if matches!(next.phase, Phase::RolledBack | Phase::Aborted | Phase::Failed) {
                         prop_assert_eq!(next.weight, 0, "rolled back routes everything to stable");
                     }
-                    if next.phase == Phase::Succeeded {
+                    if matches!(next.phase, Phase::Succeeded | Phase::Promoting { .. }) {
                         prop_assert_eq!(next.weight, 100);
                     }
+                    if next.phase == Phase::Succeeded && before.phase != Phase::Succeeded {
+                        prop_assert!(actions.contains(&Action::MakeCanaryStable));
+                    }
+                    prop_assert!(next.step <= next.steps.len());
                     if next.phase == Phase::Pending {
                         prop_assert_eq!(next.weight, 0);
                     }
@@ -370,4 +428,239 @@ proptest! {
             }
         }
     }
+}
+
+const RICH: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: shop}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {static: {}}
+  strategy:
+    canary:
+      scaleDownDelay: 60s
+      analysis: {templates: [errors], startingStep: 1}
+      steps:
+        - setWeight: 10
+        - approval: {timeout: 10m}
+        - bake: {duration: 2m, templates: [errors]}
+        - setWeight: 40
+        - approval: {requireReason: false, timeout: 1m, onTimeout: approve}
+  rollbackPolicy: {errorRate: {max: 0.05}, interval: 5s, consecutiveFailures: 1, minRequests: 10, bakeTime: 30s}
+---
+apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: errors}
+spec:
+  metrics:
+    - name: error-rate
+      provider: {builtin: {metric: error_rate}}
+      successCondition: result < 0.05
+      interval: 10s
+      count: 100
+"#;
+
+fn rich_rollout() -> Rollout {
+    let set = load_str(RICH, Path::new("m.yaml")).unwrap();
+    let app = &set.apps[0];
+    let DeployStrategy::Canary(c) = &app.spec.strategy;
+    let templates = set
+        .templates
+        .iter()
+        .map(|t| (t.metadata.name.to_string(), t.spec.clone()))
+        .collect();
+    Rollout::new(
+        release("v1"),
+        release("v2"),
+        c,
+        templates,
+        app.spec.rollback_policy.clone(),
+        T0,
+    )
+}
+
+fn approve(reason: Option<&str>) -> Event {
+    cmd(Command::Approve {
+        reason: reason.map(String::from),
+    })
+}
+
+#[test]
+fn approval_gate_needs_approve_with_a_reason() {
+    let (r, _) = step(rich_rollout(), Event::CanaryStarted, T0);
+    assert_eq!(r.weight, 10);
+    assert_eq!(
+        r.phase,
+        Phase::AwaitingApproval {
+            until: Some(at(600))
+        }
+    );
+    assert_eq!(
+        transition(r.clone(), cmd(Command::Promote { full: false }), at(1)).unwrap_err(),
+        TransitionError::ApprovalRequired
+    );
+    assert_eq!(
+        transition(r.clone(), cmd(Command::Promote { full: true }), at(1)).unwrap_err(),
+        TransitionError::ApprovalRequired
+    );
+    assert_eq!(
+        transition(r.clone(), approve(None), at(1)).unwrap_err(),
+        TransitionError::ReasonRequired
+    );
+    assert_eq!(
+        transition(r.clone(), approve(Some("  ")), at(1)).unwrap_err(),
+        TransitionError::ReasonRequired
+    );
+    let (r, _) = step(r, approve(Some("checked the dashboards")), at(2));
+    assert_eq!(r.approvals.len(), 1);
+    assert_eq!(
+        r.approvals[0].reason.as_deref(),
+        Some("checked the dashboards")
+    );
+    assert_eq!(r.phase, Phase::Baking { until: at(122) });
+}
+
+#[test]
+fn approval_timeout_aborts_by_default_and_approves_when_configured() {
+    let (r, _) = step(rich_rollout(), Event::CanaryStarted, T0);
+    let (r2, _) = step(r.clone(), Event::Tick, at(599));
+    assert!(matches!(r2.phase, Phase::AwaitingApproval { .. }));
+    let (r2, actions) = step(r2, Event::Tick, at(600));
+    assert_eq!(r2.phase, Phase::Aborted);
+    assert!(actions.contains(&Action::StopCanary));
+    // The second gate approves itself on timeout and needs no reason.
+    let (r, _) = step(r, approve(Some("go")), at(1));
+    let (r, _) = step(r, Event::Tick, at(121));
+    assert_eq!(r.weight, 40);
+    assert_eq!(
+        r.phase,
+        Phase::AwaitingApproval {
+            until: Some(at(181))
+        }
+    );
+    let (r, _) = step(r, Event::Tick, at(181));
+    assert!(matches!(r.phase, Phase::Promoting { .. }));
+}
+
+#[test]
+fn bake_holds_until_its_deadline_and_fails_on_a_bad_measurement() {
+    let (r, _) = step(rich_rollout(), Event::CanaryStarted, T0);
+    let (r, _) = step(r, approve(Some("go")), at(1));
+    assert_eq!(
+        r.measurements_due(at(1)),
+        vec![(RunRef::Step, 0), (RunRef::Background, 0)]
+    );
+    let (baked, _) = step(r.clone(), ok(0.01), at(1));
+    assert!(
+        matches!(baked.phase, Phase::Baking { .. }),
+        "a good measurement does not end a bake"
+    );
+    let (baked, _) = step(baked, Event::Tick, at(121));
+    assert_eq!(baked.weight, 40);
+    let (failed, actions) = step(r, ok(0.5), at(2));
+    assert_eq!(failed.phase, Phase::RolledBack);
+    assert!(actions.contains(&Action::SetWeight(0)));
+}
+
+#[test]
+fn background_analysis_failure_rolls_back_from_any_step() {
+    let (r, _) = step(rich_rollout(), Event::CanaryStarted, T0);
+    assert!(
+        r.background.is_some(),
+        "background analysis starts at step 1"
+    );
+    assert_eq!(r.measurements_due(T0), vec![(RunRef::Background, 0)]);
+    let bad = Event::Measured {
+        run: RunRef::Background,
+        index: 0,
+        outcome: Ok(Observation {
+            result: Value::Number(0.3),
+            baseline: None,
+            samples: Some(50),
+        }),
+    };
+    let (r, _) = step(r, bad, at(1));
+    assert_eq!(r.phase, Phase::RolledBack);
+    assert!(r.reason.unwrap().starts_with("background analysis failed"));
+}
+
+#[test]
+fn promotion_window_keeps_checking_and_switches_back_on_a_breach() {
+    let (r, _) = step(rich_rollout(), Event::CanaryStarted, T0);
+    let (r, actions) = step(r, cmd(Command::Abort { reason: None }), at(1));
+    assert_eq!(r.phase, Phase::Aborted);
+    assert!(actions.contains(&Action::StopCanary));
+    // Through every step to the promotion window.
+    let (r, _) = step(rich_rollout(), Event::CanaryStarted, T0);
+    let (r, _) = step(r, approve(Some("go")), at(1));
+    let (r, _) = step(r, Event::Tick, at(121));
+    let (r, _) = step(r, approve(None), at(122));
+    assert_eq!(
+        r.phase,
+        Phase::Promoting { until: at(182) },
+        "max(scaleDownDelay 60s, bakeTime 30s)"
+    );
+    assert_eq!(r.weight, 100);
+    let (ok_r, actions) = step(r.clone(), Event::Tick, at(182));
+    assert_eq!(ok_r.phase, Phase::Succeeded);
+    assert!(actions.contains(&Action::MakeCanaryStable) && actions.contains(&Action::StopStable));
+    let breach = Event::PolicyWindows {
+        canary: window(100, 20),
+        stable: window(0, 0),
+    };
+    let (back, actions) = step(r, breach, at(130));
+    assert_eq!(back.phase, Phase::RolledBack);
+    assert!(actions.contains(&Action::SetWeight(0)));
+    assert!(!actions.contains(&Action::MakeCanaryStable));
+}
+
+#[test]
+fn timed_operator_pause_resumes_by_itself() {
+    let (r, _) = step(started(), Event::Tick, at(30));
+    let (r, _) = step(
+        r,
+        cmd(Command::Pause {
+            duration: Some(Duration::from_secs(20)),
+        }),
+        at(31),
+    );
+    assert_eq!(
+        r.phase,
+        Phase::Paused {
+            reason: PauseReason::Operator,
+            until: Some(at(51))
+        }
+    );
+    let (r, _) = step(r, Event::Tick, at(51));
+    assert_eq!(r.phase, Phase::Analyzing, "the paused step starts again");
+}
+
+#[test]
+fn resume_with_a_new_weight_and_interval() {
+    let (r, _) = step(started(), Event::Tick, at(30));
+    let (r, _) = step(r, cmd(Command::Pause { duration: None }), at(31));
+    let bad = cmd(Command::Resume {
+        weight: Some(101),
+        interval: None,
+    });
+    assert_eq!(
+        transition(r.clone(), bad, at(32)).unwrap_err(),
+        TransitionError::Weight(101)
+    );
+    let new = cmd(Command::Resume {
+        weight: Some(5),
+        interval: Some(Duration::from_secs(3)),
+    });
+    let (r, actions) = step(r, new, at(40));
+    assert_eq!(r.weight, 5);
+    assert!(actions.contains(&Action::SetWeight(5)));
+    assert_eq!(r.phase, Phase::Analyzing);
+    let run = r.analysis.as_ref().unwrap();
+    assert_eq!(run.metrics[0].spec.interval, Some(Duration::from_secs(3)));
+    let (r, _) = step(r, ok(0.01), at(40));
+    assert_eq!(
+        r.measurements_due(at(43)),
+        vec![(RunRef::Step, 0)],
+        "the new interval applies"
+    );
 }

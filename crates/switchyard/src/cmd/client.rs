@@ -180,19 +180,21 @@ pub async fn status(
     }
 }
 
+/// A command request from this user.
+pub fn request() -> CommandRequest {
+    CommandRequest {
+        actor: Some(format!("user:{}", whoami())),
+        ..CommandRequest::default()
+    }
+}
+
 pub async fn command(
     api: &Client,
     app: &str,
     command: &str,
-    full: bool,
-    reason: Option<String>,
+    request: CommandRequest,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
-    let request = CommandRequest {
-        full,
-        reason,
-        actor: Some(format!("user:{}", whoami())),
-    };
     let view = api.command(app, command, &request).await?;
     if output == Output::Json {
         print_json(&view)?;
@@ -229,4 +231,100 @@ pub async fn history(
 
 fn whoami() -> String {
     std::env::var("USER").unwrap_or_else(|_| "cli".into())
+}
+
+pub async fn app_action(
+    api: &Client,
+    app: &str,
+    action: &str,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let response = api.app_action(app, action, &request()).await?;
+    if output == Output::Json {
+        print_json(&response)?;
+    } else if let Some(r) = &response.rollout {
+        println!(
+            "rollout {} of {} {} started",
+            r.id, response.app, response.version
+        );
+        print!("{}", render::rollout(r));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn freeze(
+    api: &Client,
+    app: &str,
+    action: &str,
+    reason: Option<String>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let view = api
+        .freeze(
+            app,
+            action,
+            &CommandRequest {
+                reason,
+                ..request()
+            },
+        )
+        .await?;
+    if output == Output::Json {
+        print_json(&view)?;
+    } else if view.frozen {
+        println!("{app} is frozen: {}", view.reason.as_deref().unwrap_or(""));
+        if let Some(r) = &view.rollout {
+            print!("{}", render::rollout(r));
+        }
+    } else {
+        println!("{app} is no longer frozen");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn analysis(api: &Client, app: &str, output: Output) -> anyhow::Result<ExitCode> {
+    let list = api.analysis(app).await?;
+    if output == Output::Json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(id) = list.rollout else {
+        println!("{app} has had no rollout");
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!("rollout {id}: {} measurements", list.measurements.len());
+    println!(
+        "{:<26} {:<24} {:<13} {:>12} {:>12} {:>8}  CONDITION",
+        "AT", "TEMPLATE/METRIC", "PHASE", "VALUE", "BASELINE", "SAMPLES"
+    );
+    for m in &list.measurements {
+        let value = m.value.as_deref().map_or("-".to_string(), short);
+        let baseline = m.baseline.as_deref().map_or("-".to_string(), short);
+        let samples = m.samples.map_or("-".to_string(), |n| n.to_string());
+        let dry = if m.dry_run { " (dry run)" } else { "" };
+        println!(
+            "{:<26} {:<24} {:<13} {:>12} {:>12} {:>8}  {}{dry}",
+            m.at,
+            format!("{}/{}", m.template, m.metric),
+            m.phase,
+            value,
+            baseline,
+            samples,
+            m.message
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Numbers to six significant digits; anything else as it is.
+fn short(text: &str) -> String {
+    text.parse::<f64>().map_or_else(
+        |_| text.to_string(),
+        |v| {
+            format!("{v:.6}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        },
+    )
 }

@@ -7,5 +7,6 @@ mod support;
 
 mod bad_input;
 mod demo;
+mod operations;
 mod restart;
 mod stats;

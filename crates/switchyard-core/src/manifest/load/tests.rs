@@ -177,6 +177,46 @@ fn the_shipped_example_is_valid() {
     set.check_references(&BTreeSet::new()).unwrap();
 }
 
+#[test]
+fn approval_bake_and_background_analysis() {
+    let text = GOOD
+        .replace("        - pause: {}\n", "        - approval: {timeout: 1h, onTimeout: approve}\n        - bake: {duration: 5m, templates: [error-budget]}\n")
+        .replace("      stickiness: {header: x-user-id}\n", "      stickiness: {header: x-user-id}\n      scaleDownDelay: 30s\n      analysis: {templates: [error-budget], startingStep: 1}\n");
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let Strategy::Canary(c) = &set.apps[0].spec.strategy;
+    assert!(
+        matches!(&c.steps[4], CanaryStep::Approval(a) if a.require_reason && a.timeout.is_some())
+    );
+    assert!(matches!(&c.steps[5], CanaryStep::Bake(b) if b.templates.len() == 1));
+    assert_eq!(c.analysis.as_ref().unwrap().starting_step, 1);
+    assert_eq!(c.template_refs().len(), 3);
+    let only_app = text.split("---\n").next().unwrap();
+    let e = load_str(only_app, Path::new("m.yaml"))
+        .unwrap()
+        .check_references(&BTreeSet::new())
+        .unwrap_err();
+    let paths: Vec<&str> = e.0.iter().map(|e| e.path.as_str()).collect();
+    assert!(
+        paths.contains(&"spec.strategy.canary.steps[5].bake.templates[0]"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"spec.strategy.canary.analysis.templates[0]"),
+        "{paths:?}"
+    );
+    let bad = text.replace("startingStep: 1", "startingStep: 9");
+    assert!(matches!(
+        errors(&bad)[0].kind,
+        ManifestErrorKind::StartingStep { steps: 7 }
+    ));
+    let bad = text.replace("onTimeout: approve", "onTimeout: maybe");
+    assert!(
+        errors(&bad)[0]
+            .to_string()
+            .contains("unknown variant `maybe`")
+    );
+}
+
 const PROVIDERS: &str = r#"apiVersion: switchyard.dev/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: external}

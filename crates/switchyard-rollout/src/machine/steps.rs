@@ -1,0 +1,438 @@
+//! Running steps: advancing through the plan, deadlines, measurements, policy checks, and the
+//! two ways a rollout ends (promotion, or all traffic back to stable).
+
+use switchyard_analysis::{AnalysisRun, MeasureError, Observation, RunStatus};
+use switchyard_core::manifest::app::{ApprovalTimeout, CanaryStep};
+use switchyard_core::ports::EventKind;
+use switchyard_core::{Timestamp, WindowStats};
+
+use super::{Action, PauseReason, Phase, Rollout, RunRef, record};
+use crate::policy::{self, PolicyVerdict};
+
+/// Runs steps from `r.step` until one waits, or promotes after the last.
+pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp) {
+    r.analysis = None;
+    while let Some(step) = r.steps.get(r.step).cloned() {
+        start_background(r, actions, now);
+        let n = r.step + 1;
+        match step {
+            CanaryStep::SetWeight(w) => {
+                set_weight(r, actions, w.get(), now);
+                r.step += 1;
+            }
+            CanaryStep::Pause(p) => {
+                let until = p.duration.map(|d| now.plus(d));
+                r.phase = Phase::Paused {
+                    reason: PauseReason::Step,
+                    until,
+                };
+                let how = p
+                    .duration
+                    .map_or("until promoted".to_string(), |d| format!("for {}", fmt(d)));
+                record(
+                    actions,
+                    EventKind::Paused,
+                    "controller",
+                    format!("step {n}: pause {how}"),
+                    serde_json::json!({"step": r.step}),
+                );
+                return;
+            }
+            CanaryStep::Analysis(a) => {
+                start_step_analysis(r, a.templates.iter().map(|t| t.as_str()), now);
+                r.phase = Phase::Analyzing;
+                let names: Vec<&str> = a.templates.iter().map(|t| t.as_str()).collect();
+                record(
+                    actions,
+                    EventKind::StepStarted,
+                    "controller",
+                    format!("step {n}: analysis {}", names.join(", ")),
+                    serde_json::json!({"step": r.step, "templates": names}),
+                );
+                return;
+            }
+            CanaryStep::Bake(b) => {
+                start_step_analysis(r, b.templates.iter().map(|t| t.as_str()), now);
+                r.phase = Phase::Baking {
+                    until: now.plus(b.duration),
+                };
+                record(
+                    actions,
+                    EventKind::StepStarted,
+                    "controller",
+                    format!("step {n}: bake {} at {}%", fmt(b.duration), r.weight),
+                    serde_json::json!({"step": r.step}),
+                );
+                return;
+            }
+            CanaryStep::Approval(a) => {
+                r.phase = Phase::AwaitingApproval {
+                    until: a.timeout.map(|t| now.plus(t)),
+                };
+                let how = a
+                    .timeout
+                    .map_or(String::new(), |t| format!(" (times out in {})", fmt(t)));
+                record(
+                    actions,
+                    EventKind::StepStarted,
+                    "controller",
+                    format!("step {n}: waiting for approval{how}"),
+                    serde_json::json!({"step": r.step}),
+                );
+                return;
+            }
+        }
+    }
+    promote(r, actions, "controller", "all steps completed".into(), now);
+}
+
+fn fmt(d: std::time::Duration) -> String {
+    switchyard_core::duration::format(d)
+}
+
+fn start_step_analysis<'a>(r: &mut Rollout, names: impl Iterator<Item = &'a str>, now: Timestamp) {
+    let specs: Vec<_> = names
+        .filter_map(|t| r.templates.get_key_value(t))
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let mut run = AnalysisRun::new(specs, now);
+    override_interval(&mut run, r.interval_override, now);
+    r.analysis = (!run.metrics.is_empty()).then_some(run);
+}
+
+/// Starts the background analysis once its starting step is reached.
+fn start_background(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp) {
+    let Some(spec) = &r.background_spec else {
+        return;
+    };
+    if r.background.is_some() || r.step < spec.starting_step {
+        return;
+    }
+    let specs: Vec<_> = spec
+        .templates
+        .iter()
+        .filter_map(|t| r.templates.get_key_value(t.as_str()))
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let mut run = AnalysisRun::new(specs, now);
+    override_interval(&mut run, r.interval_override, now);
+    let names: Vec<&str> = spec.templates.iter().map(|t| t.as_str()).collect();
+    record(
+        actions,
+        EventKind::StepStarted,
+        "controller",
+        format!("background analysis {} started", names.join(", ")),
+        serde_json::json!({"templates": names}),
+    );
+    r.background = Some(run);
+}
+
+/// Applies an operator's interval to every running metric of `run`.
+pub(super) fn override_interval(
+    run: &mut AnalysisRun,
+    interval: Option<std::time::Duration>,
+    now: Timestamp,
+) {
+    let Some(interval) = interval else { return };
+    for m in &mut run.metrics {
+        m.spec.interval = Some(interval);
+        m.next_at = m.next_at.min(now.plus(interval));
+    }
+}
+
+pub(super) fn set_weight(r: &mut Rollout, actions: &mut Vec<Action>, weight: u8, now: Timestamp) {
+    if weight > 0 && r.traffic_since.is_none() {
+        r.traffic_since = Some(now);
+        r.policy_next_at = r.policy.as_ref().map_or(now, |p| now.plus(p.interval));
+    }
+    if weight != r.weight {
+        let from = r.weight;
+        r.weight = weight;
+        actions.push(Action::SetWeight(weight));
+        record(
+            actions,
+            EventKind::WeightChanged,
+            "controller",
+            format!("canary weight {from}% -> {weight}%"),
+            serde_json::json!({"from": from, "to": weight}),
+        );
+    }
+}
+
+/// All traffic to the canary; the old stable is stopped now, or after the promotion window.
+pub(super) fn promote(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    actor: &str,
+    why: String,
+    now: Timestamp,
+) {
+    set_weight(r, actions, 100, now);
+    r.step = r.steps.len();
+    r.analysis = None;
+    let window = r.promotion_window();
+    if window.is_zero() {
+        succeed(r, actions, actor, why, now);
+        return;
+    }
+    r.phase = Phase::Promoting {
+        until: now.plus(window),
+    };
+    r.reason = Some(why.clone());
+    record(
+        actions,
+        EventKind::StepStarted,
+        actor,
+        format!(
+            "{} takes all traffic ({why}); {} stays warm for {}",
+            r.canary.label(),
+            r.stable.version,
+            fmt(window)
+        ),
+        serde_json::Value::Null,
+    );
+}
+
+fn succeed(r: &mut Rollout, actions: &mut Vec<Action>, actor: &str, why: String, now: Timestamp) {
+    actions.push(Action::MakeCanaryStable);
+    actions.push(Action::StopStable);
+    record(
+        actions,
+        EventKind::Promoted,
+        actor,
+        format!("{} promoted: {why}", r.canary.label()),
+        serde_json::Value::Null,
+    );
+    r.background = None;
+    r.phase = Phase::Succeeded;
+    r.finished_at = Some(now);
+    r.reason = Some(why);
+}
+
+/// Ends the rollout with all traffic on stable.
+pub(super) fn finish(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    phase: Phase,
+    actor: &str,
+    why: String,
+    now: Timestamp,
+) {
+    let kind = match phase {
+        Phase::Aborted => EventKind::Aborted,
+        Phase::RolledBack => EventKind::RolledBack,
+        _ => EventKind::Failed,
+    };
+    if r.weight > 0 {
+        set_weight(r, actions, 0, now);
+    }
+    if phase != Phase::Failed {
+        actions.push(Action::StopCanary);
+    }
+    let detected = r.traffic_since.map(|t| now.since(t).as_secs_f64());
+    record(
+        actions,
+        kind,
+        actor,
+        why.clone(),
+        serde_json::json!({"detected_after_s": detected}),
+    );
+    r.analysis = None;
+    r.background = None;
+    r.phase = phase;
+    r.finished_at = Some(now);
+    r.reason = Some(why);
+}
+
+/// Deadlines: timed pauses, approval timeouts, bakes, the end of the promotion window.
+pub(super) fn tick(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp) {
+    let Some(deadline) = r.phase.deadline() else {
+        return;
+    };
+    if deadline > now {
+        return;
+    }
+    match r.phase.clone() {
+        Phase::Paused {
+            reason: PauseReason::Operator,
+            ..
+        } => {
+            record(
+                actions,
+                EventKind::Resumed,
+                "controller",
+                "timed pause over".into(),
+                serde_json::json!({"step": r.step}),
+            );
+            advance(r, actions, now);
+        }
+        Phase::Paused { .. } => {
+            r.step += 1;
+            advance(r, actions, now);
+        }
+        Phase::AwaitingApproval { .. } => {
+            let on_timeout = match r.steps.get(r.step) {
+                Some(CanaryStep::Approval(a)) => a.on_timeout,
+                _ => ApprovalTimeout::Abort,
+            };
+            match on_timeout {
+                ApprovalTimeout::Approve => {
+                    record(
+                        actions,
+                        EventKind::Resumed,
+                        "controller",
+                        format!("approval of step {} timed out: approved", r.step + 1),
+                        serde_json::json!({"step": r.step}),
+                    );
+                    r.step += 1;
+                    advance(r, actions, now);
+                }
+                ApprovalTimeout::Abort => {
+                    let why = format!("approval of step {} timed out", r.step + 1);
+                    finish(r, actions, Phase::Aborted, "controller", why, now);
+                }
+            }
+        }
+        Phase::Baking { .. } => {
+            record(
+                actions,
+                EventKind::Verdict,
+                "controller",
+                format!("bake of step {} completed", r.step + 1),
+                serde_json::json!({"step": r.step}),
+            );
+            r.step += 1;
+            advance(r, actions, now);
+        }
+        Phase::Promoting { .. } => {
+            let why = r
+                .reason
+                .clone()
+                .unwrap_or_else(|| "promotion window over".into());
+            succeed(r, actions, "controller", why, now);
+        }
+        _ => {}
+    }
+}
+
+pub(super) fn measured(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    which: RunRef,
+    index: usize,
+    outcome: Result<Observation, MeasureError>,
+    now: Timestamp,
+) {
+    let run = match which {
+        RunRef::Step if matches!(r.phase, Phase::Analyzing | Phase::Baking { .. }) => {
+            r.analysis.as_mut()
+        }
+        RunRef::Background if !matches!(r.phase, Phase::Paused { .. }) => r.background.as_mut(),
+        _ => None,
+    };
+    let Some(run) = run else { return };
+    let Some(m) = run.record(index, outcome, now) else {
+        return;
+    };
+    let status = run.status();
+    actions.push(Action::RecordMeasurement(m.clone()));
+    let what = match which {
+        RunRef::Step => format!("analysis of step {}", r.step + 1),
+        RunRef::Background => "background analysis".to_string(),
+    };
+    match status {
+        RunStatus::Running => {}
+        RunStatus::Successful => {
+            // A bake step waits for its deadline; background analysis just stops measuring.
+            if which == RunRef::Step && r.phase == Phase::Analyzing {
+                record(
+                    actions,
+                    EventKind::Verdict,
+                    "analysis",
+                    format!("{what} passed"),
+                    serde_json::json!({"status": "successful"}),
+                );
+                r.step += 1;
+                advance(r, actions, now);
+            }
+        }
+        RunStatus::Inconclusive => {
+            let why = format!("{what} was inconclusive: {}", m.message);
+            record(
+                actions,
+                EventKind::Verdict,
+                "analysis",
+                why.clone(),
+                serde_json::json!({"status": "inconclusive"}),
+            );
+            if matches!(r.phase, Phase::Promoting { .. }) {
+                return;
+            }
+            r.phase = Phase::Paused {
+                reason: PauseReason::Inconclusive,
+                until: None,
+            };
+            r.reason = Some(why);
+        }
+        RunStatus::Failed | RunStatus::Error => {
+            let why = format!(
+                "{what} failed: metric `{}` of `{}`: {} (value {})",
+                m.metric,
+                m.template,
+                m.message,
+                m.value.as_deref().unwrap_or("none")
+            );
+            record(
+                actions,
+                EventKind::Verdict,
+                "analysis",
+                why.clone(),
+                serde_json::json!({"status": status, "measurement": m}),
+            );
+            finish(r, actions, Phase::RolledBack, "analysis", why, now);
+        }
+    }
+}
+
+pub(super) fn policy_checked(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    canary: &WindowStats,
+    stable: &WindowStats,
+    now: Timestamp,
+) {
+    let Some(policy) = r.policy.clone() else {
+        return;
+    };
+    if !r.policy_due(now) {
+        return;
+    }
+    let check = policy::check(&policy, canary, stable);
+    r.policy_next_at = now.plus(policy.interval);
+    match &check.verdict {
+        PolicyVerdict::NotEnoughData { .. } => {}
+        PolicyVerdict::Healthy => r.policy_breaches = 0,
+        PolicyVerdict::Breach { reasons } => {
+            r.policy_breaches += 1;
+            let why = format!(
+                "rollback policy: {} ({} of {} checks in a row)",
+                reasons.join("; "),
+                r.policy_breaches,
+                policy.consecutive_failures
+            );
+            record(
+                actions,
+                EventKind::PolicyBreach,
+                "policy",
+                why.clone(),
+                serde_json::to_value(&check).unwrap_or_default(),
+            );
+            if r.policy_breaches >= policy.consecutive_failures {
+                r.last_policy_check = Some(check);
+                finish(r, actions, Phase::RolledBack, "policy", why, now);
+                return;
+            }
+        }
+    }
+    r.last_policy_check = Some(check);
+}

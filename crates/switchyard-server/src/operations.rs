@@ -1,0 +1,151 @@
+//! App-level operations beyond a single rollout: retry, undo, emergency stop, and the table of
+//! analysis measurements.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use switchyard_api::{AnalysisList, CommandRequest, DeployResponse, FreezeView, MeasurementView};
+use switchyard_core::AppName;
+use switchyard_core::ports::{EventKind, EventQuery};
+
+use crate::error::ApiError;
+use crate::router::ServerContext;
+use crate::view::rollout_view;
+
+fn app_name(text: &str) -> Result<AppName, ApiError> {
+    AppName::new(text).map_err(|e| ApiError::bad_request(format!("app name `{text}` {e}")))
+}
+
+fn actor(request: &CommandRequest) -> String {
+    request.actor.clone().unwrap_or_else(|| "user:cli".into())
+}
+
+/// `POST /api/v1/apps/{app}/retry`: the last failed, aborted or rolled-back rollout again.
+pub async fn retry(
+    State(ctx): State<ServerContext>,
+    Path(app): Path<String>,
+    payload: Option<Json<CommandRequest>>,
+) -> Result<Json<DeployResponse>, ApiError> {
+    let app = app_name(&app)?;
+    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let snapshot = ctx.controller.retry(&app, &actor(&request)).await?;
+    Ok(Json(deploy_response(&ctx, &app, snapshot)))
+}
+
+/// `POST /api/v1/apps/{app}/undo`: back to the release the last rollout replaced.
+pub async fn undo(
+    State(ctx): State<ServerContext>,
+    Path(app): Path<String>,
+    payload: Option<Json<CommandRequest>>,
+) -> Result<Json<DeployResponse>, ApiError> {
+    let app = app_name(&app)?;
+    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let snapshot = ctx.controller.undo(&app, &actor(&request)).await?;
+    Ok(Json(deploy_response(&ctx, &app, snapshot)))
+}
+
+fn deploy_response(
+    ctx: &ServerContext,
+    app: &AppName,
+    snapshot: Option<switchyard_rollout::controller::RolloutSnapshot>,
+) -> DeployResponse {
+    let version = snapshot
+        .as_ref()
+        .map(|s| s.rollout.canary.version.to_string())
+        .unwrap_or_default();
+    DeployResponse {
+        app: app.to_string(),
+        version,
+        kind: "rollout".into(),
+        rollout: snapshot.map(|s| rollout_view(&s, ctx.metrics.as_ref())),
+    }
+}
+
+/// `POST /api/v1/apps/{app}/emergency-stop`: abort and freeze.
+pub async fn emergency_stop(
+    State(ctx): State<ServerContext>,
+    Path(app): Path<String>,
+    payload: Option<Json<CommandRequest>>,
+) -> Result<Json<FreezeView>, ApiError> {
+    let app = app_name(&app)?;
+    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let reason = request
+        .reason
+        .clone()
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("an emergency stop needs a `reason`"))?;
+    let snapshot = ctx
+        .controller
+        .emergency_stop(&app, &reason, &actor(&request))
+        .await?;
+    let reason = ctx.controller.frozen(&app).await?;
+    Ok(Json(FreezeView {
+        app: app.to_string(),
+        frozen: reason.is_some(),
+        reason,
+        rollout: snapshot.map(|s| rollout_view(&s, ctx.metrics.as_ref())),
+    }))
+}
+
+/// `POST /api/v1/apps/{app}/unfreeze`.
+pub async fn unfreeze(
+    State(ctx): State<ServerContext>,
+    Path(app): Path<String>,
+    payload: Option<Json<CommandRequest>>,
+) -> Result<Json<FreezeView>, ApiError> {
+    let app = app_name(&app)?;
+    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    ctx.controller.unfreeze(&app, &actor(&request)).await?;
+    Ok(Json(FreezeView {
+        app: app.to_string(),
+        frozen: false,
+        reason: None,
+        rollout: None,
+    }))
+}
+
+/// `GET /api/v1/apps/{app}/analysis`: every measurement of the latest rollout, oldest first.
+pub async fn analysis(
+    State(ctx): State<ServerContext>,
+    Path(app): Path<String>,
+) -> Result<Json<AnalysisList>, ApiError> {
+    let app = app_name(&app)?;
+    let Some(latest) = ctx.controller.latest(&app).await? else {
+        return Ok(Json(AnalysisList {
+            rollout: None,
+            measurements: Vec::new(),
+        }));
+    };
+    let query = EventQuery {
+        app: Some(app),
+        rollout: Some(latest.id),
+        kinds: vec![EventKind::Measurement],
+        ..EventQuery::default()
+    };
+    let measurements = ctx
+        .store
+        .events(&query)
+        .await?
+        .into_iter()
+        .filter_map(|e| {
+            serde_json::from_value::<switchyard_analysis::Measurement>(e.event.data).ok()
+        })
+        .map(|m| MeasurementView {
+            at: m.at.to_rfc3339(),
+            template: m.template,
+            metric: m.metric,
+            phase: serde_json::to_value(m.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            value: m.value,
+            baseline: m.baseline,
+            samples: m.samples,
+            message: m.message,
+            dry_run: m.dry_run,
+        })
+        .collect();
+    Ok(Json(AnalysisList {
+        rollout: Some(latest.id),
+        measurements,
+    }))
+}

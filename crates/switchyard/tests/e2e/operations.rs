@@ -1,0 +1,146 @@
+//! Approval gates, the promotion window, undo, retry, emergency stop and the analysis table,
+//! through the CLI against a real daemon with real traffic.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::support::*;
+
+const TEMPLATE: &str = r#"---
+apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: traffic}
+spec:
+  metrics:
+    - name: requests
+      provider: {builtin: {metric: requests, window: 10s}}
+      successCondition: result > 0
+      interval: 1s
+      count: 2
+"#;
+
+/// Sends requests to the app until dropped, so that built-in metrics have data.
+struct Traffic(Arc<AtomicBool>);
+
+impl Traffic {
+    fn start(app: SocketAddr) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let _ = get(app, "/");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        Traffic(stop)
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serves(app: SocketAddr, version: &str) -> bool {
+    (0..20).all(|_| {
+        get(app, "/").is_some_and(|(_, text)| text.contains(&format!("hello from {version}")))
+    })
+}
+
+#[test]
+fn approval_undo_retry_and_emergency_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let steps = "        - setWeight: 50\n        - analysis: {templates: [traffic]}\n        - approval: {}\n";
+    let text = manifest("shop", port, steps, TEMPLATE)
+        .replace("      steps:\n", "      scaleDownDelay: 1h\n      steps:\n");
+    let file = write(dir.path(), "shop.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let _traffic = Traffic::start(app);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+
+    // The analysis passes on live traffic, then the gate waits for an approval with a reason.
+    d.wait_rollout("shop", "the approval gate", |r| {
+        r["phase"] == "AwaitingApproval"
+    });
+    let table = d.ok(&["analysis", "shop"]);
+    assert!(
+        table.contains("traffic/requests")
+            && table.contains("success condition `result > 0` holds"),
+        "{table}"
+    );
+    assert!(d.fails(&["promote", "shop"]).contains("approval gate"));
+    assert!(d.fails(&["approve", "shop"]).contains("requires a reason"));
+    d.ok(&["approve", "shop", "--reason", "dashboards look fine"]);
+
+    // Promoted, with v1 kept warm: undo switches back at once.
+    let r = d.wait_rollout("shop", "the promotion window", |r| {
+        r["phase"] == "Promoting"
+    });
+    assert_eq!(r["weight"], 100);
+    assert!(serves(app, "v2"));
+    d.ok(&["undo", "shop"]);
+    assert_eq!(d.rollout("shop")["phase"], "Aborted");
+    assert!(
+        serves(app, "v1"),
+        "undo within the window routes back to the warm release"
+    );
+
+    // Retry the same release; an emergency stop aborts it and freezes the app.
+    d.ok(&["retry", "shop"]);
+    d.wait_rollout("shop", "the retried rollout's gate", |r| {
+        r["phase"] == "AwaitingApproval"
+    });
+    assert!(
+        d.fails(&["emergency-stop", "shop", "--reason", ""])
+            .contains("reason")
+    );
+    let out = d.ok(&["emergency-stop", "shop", "--reason", "pager went off"]);
+    assert!(out.contains("frozen"), "{out}");
+    assert_eq!(d.rollout("shop")["phase"], "Aborted");
+    assert!(serves(app, "v1"));
+    let err = d.fails(&["deploy", "shop", "--version", "v3"]);
+    assert!(
+        err.contains("frozen") && err.contains("pager went off"),
+        "{err}"
+    );
+    assert!(d.fails(&["retry", "shop"]).contains("frozen"));
+    d.ok(&["unfreeze", "shop"]);
+    assert!(d.fails(&["unfreeze", "shop"]).contains("not frozen"));
+
+    // Pause for a while, resume with a lower weight.
+    d.ok(&["retry", "shop"]);
+    d.wait_rollout("shop", "the gate again", |r| {
+        r["phase"] == "AwaitingApproval"
+    });
+    d.ok(&["pause", "shop", "--duration", "1h"]);
+    let r = d.rollout("shop");
+    assert_eq!(r["phase"], "Paused");
+    assert!(r["paused_until"].is_string());
+    assert!(
+        d.fails(&["resume", "shop", "--weight", "101"])
+            .contains("101")
+    );
+    d.ok(&["resume", "shop", "--weight", "10", "--interval", "2s"]);
+    let r = d.rollout("shop");
+    assert_eq!(r["weight"], 10);
+    let history = d.ok(&["history", "shop"]);
+    for needle in [
+        "approved by",
+        "undone by",
+        "frozen",
+        "unfrozen",
+        "resumed by",
+        "canary weight 10%",
+    ] {
+        assert!(
+            history.contains(needle),
+            "{needle} missing from:\n{history}"
+        );
+    }
+}
