@@ -1,0 +1,94 @@
+//! Switchyard's judge in the simulator: the error-rate judge, plus the latency judge
+//! (`compare: latency`) when the scenario's latencies differ, both
+//! looking after every second. Any Fail rolls back; Pass is reported when every judge passed.
+
+use crate::judge::{
+    ArmInterval, Compare, IntervalObservation, JudgeOutcome, JudgeSpec, JudgeState,
+};
+use crate::sim::SimConfig;
+use crate::sim::rule::{Signal, SimulatedJudge};
+use crate::sim::traffic::ArmTick;
+
+/// The judges of one run.
+#[derive(Debug, Clone)]
+pub struct SwitchyardJudge {
+    judges: Vec<JudgeState>,
+}
+
+impl SwitchyardJudge {
+    /// Judges that have been started.
+    pub fn new(states: Vec<JudgeState>) -> Self {
+        SwitchyardJudge { judges: states }
+    }
+
+    /// The error-rate judge, and the latency judge when the scenario's latencies differ.
+    pub fn specs(config: &SimConfig) -> Vec<JudgeSpec> {
+        let spec = |compare| JudgeSpec {
+            margin: config.margin,
+            max_increase: config.max_increase,
+            alpha: config.alpha,
+            ..JudgeSpec::new(compare)
+        };
+        let mut specs = vec![spec(Compare::ErrorRate)];
+        if config.canary_latency_ms != config.baseline_latency_ms {
+            specs.push(spec(Compare::Latency));
+        }
+        specs
+    }
+
+    /// The settings in words.
+    pub fn settings(config: &SimConfig) -> String {
+        format!(
+            "judge error_rate (margin {}, alpha {}){}; looks every 1 s",
+            config.margin,
+            config.alpha,
+            if config.canary_latency_ms != config.baseline_latency_ms {
+                format!(" + latency (maxIncrease {})", config.max_increase)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+fn arm(tick: &ArmTick, with_latency: bool) -> ArmInterval {
+    ArmInterval {
+        requests: tick.requests,
+        errors: tick.errors,
+        latency: if with_latency {
+            tick.buckets()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+impl SimulatedJudge for SwitchyardJudge {
+    fn observe(&mut self, t: u64, canary: &ArmTick, baseline: &ArmTick) -> Signal {
+        let now_ms = t * 1000;
+        let mut passed = 0;
+        for judge in &mut self.judges {
+            let latency = judge.spec().compare.uses_latency();
+            let observation = IntervalObservation {
+                at_ms: now_ms,
+                canary: arm(canary, latency),
+                baseline: arm(baseline, latency),
+            };
+            // Simulated counts are always consistent, so this cannot fail; if it did, the run
+            // would count as undecided rather than as a rollback.
+            if judge.record(&observation).is_err() {
+                return Signal::Continue;
+            }
+            match judge.verdict(now_ms).map(|v| v.outcome) {
+                Ok(JudgeOutcome::Fail) => return Signal::Rollback,
+                Ok(JudgeOutcome::Pass) => passed += 1,
+                Ok(JudgeOutcome::Inconclusive) | Err(_) => {}
+            }
+        }
+        if passed == self.judges.len() {
+            Signal::Pass
+        } else {
+            Signal::Continue
+        }
+    }
+}
