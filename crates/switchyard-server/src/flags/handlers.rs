@@ -1,0 +1,249 @@
+//! The `/api/v1/flags` endpoints. Bodies are read as bytes and parsed here so that an empty
+//! body means "no options" and a malformed one is a `bad_request` with the parser's message.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use switchyard_api::flags::*;
+use switchyard_core::ports::FlagAuditQuery;
+use switchyard_flags::FlagDefinition;
+
+use super::edit;
+use super::error::FlagServiceError;
+use super::live::LiveFlags;
+use super::service::Who;
+use crate::error::ApiError;
+use crate::router::ServerContext;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// An optional body: absent or empty is `T::default()`.
+fn parse_optional<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse(bytes)
+    }
+}
+
+fn view(live: &LiveFlags, key: &str) -> Result<FlagView, FlagServiceError> {
+    let documents = edit::documents(&live.set)?;
+    let flag = documents
+        .flags
+        .get(key)
+        .cloned()
+        .ok_or_else(|| FlagServiceError::UnknownFlag(key.into()))?;
+    Ok(FlagView {
+        revision: live.revision,
+        key: key.into(),
+        flag,
+    })
+}
+
+fn summary(flag: &FlagDefinition) -> FlagSummary {
+    FlagSummary {
+        key: flag.key.clone(),
+        flag_type: flag.flag_type.as_str().into(),
+        enabled: flag.enabled,
+        environments: flag
+            .environments
+            .iter()
+            .map(|(name, state)| (name.clone(), state.enabled))
+            .collect(),
+        rules: flag.rules.len(),
+        description: flag.description.clone(),
+    }
+}
+
+/// `GET /api/v1/flags`.
+pub async fn list(State(ctx): State<ServerContext>) -> Json<FlagList> {
+    let live = ctx.flags.live();
+    Json(FlagList {
+        revision: live.revision,
+        flags: live.set.flags.iter().map(summary).collect(),
+        segments: live.set.segments.keys().cloned().collect(),
+    })
+}
+
+/// `GET /api/v1/flags/{key}`.
+pub async fn get(State(ctx): State<ServerContext>, Path(key): Path<String>) -> ApiResult<FlagView> {
+    Ok(Json(view(&ctx.flags.live(), &key)?))
+}
+
+/// `PUT /api/v1/flags`: create or replace every flag and segment of a set.
+pub async fn apply(State(ctx): State<ServerContext>, body: Bytes) -> ApiResult<FlagApplyResponse> {
+    let request: ApplyFlagsRequest = parse(&body)?;
+    let incoming = edit::parse_set(request.format, &request.content)?;
+    let mut touched: Vec<(FlagObjectKind, String)> = incoming
+        .segments
+        .keys()
+        .map(|k| (FlagObjectKind::Segment, k.clone()))
+        .collect();
+    touched.extend(
+        incoming
+            .flags
+            .iter()
+            .map(|f| (FlagObjectKind::Flag, f.key.clone())),
+    );
+    let who = Who::from_request(request.actor, request.reason);
+    let (live, outcome) = ctx
+        .flags
+        .change(&who, ctx.clock.now(), request.dry_run, |current| {
+            Ok(edit::upsert(current, incoming))
+        })
+        .await?;
+    // Every document of the request, in its order; those the change did not touch are unchanged.
+    let results = touched
+        .into_iter()
+        .map(|(kind, key)| {
+            let result = outcome
+                .results
+                .iter()
+                .find(|r| r.kind == kind && r.key == key)
+                .map_or_else(|| "unchanged".to_owned(), |r| r.result.clone());
+            FlagEditResult { kind, key, result }
+        })
+        .collect();
+    Ok(Json(FlagApplyResponse {
+        revision: live.revision,
+        dry_run: request.dry_run,
+        results,
+    }))
+}
+
+/// `PUT /api/v1/flags/{key}`.
+pub async fn put(
+    State(ctx): State<ServerContext>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<FlagView> {
+    let request: PutFlagRequest = parse(&body)?;
+    let flag: FlagDefinition =
+        serde_json::from_value(request.flag).map_err(FlagServiceError::InvalidDocument)?;
+    if flag.key != key {
+        return Err(FlagServiceError::KeyMismatch {
+            path: key,
+            document: flag.key,
+        }
+        .into());
+    }
+    let who = Who::from_request(request.actor, request.reason);
+    let (live, _) = ctx
+        .flags
+        .change(&who, ctx.clock.now(), false, |current| {
+            Ok(edit::with_flag(current, flag))
+        })
+        .await?;
+    Ok(Json(view(&live, &key)?))
+}
+
+/// `DELETE /api/v1/flags/{key}`. Refused (422) while another flag has it as a prerequisite.
+pub async fn delete(
+    State(ctx): State<ServerContext>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<FlagApplyResponse> {
+    let request: FlagChangeRequest = parse_optional(&body)?;
+    let who = Who::from_request(request.actor, request.reason);
+    let (live, outcome) = ctx
+        .flags
+        .change(&who, ctx.clock.now(), false, |current| {
+            edit::without_flag(current, &key)
+        })
+        .await?;
+    Ok(Json(FlagApplyResponse {
+        revision: live.revision,
+        dry_run: false,
+        results: outcome.results,
+    }))
+}
+
+/// `POST /api/v1/flags/{key}/environments/{env}/{enable|disable}`.
+pub async fn toggle(
+    State(ctx): State<ServerContext>,
+    Path((key, environment, action)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<FlagView> {
+    let enabled = match action.as_str() {
+        "enable" => true,
+        "disable" => false,
+        other => return Err(FlagServiceError::UnknownAction(other.into()).into()),
+    };
+    let request: FlagChangeRequest = parse_optional(&body)?;
+    let who = Who::from_request(request.actor, request.reason);
+    let (live, _) = ctx
+        .flags
+        .change(&who, ctx.clock.now(), false, |current| {
+            edit::with_environment(current, &key, &environment, enabled)
+        })
+        .await?;
+    Ok(Json(view(&live, &key)?))
+}
+
+/// `POST /api/v1/flags/{key}/rollout`.
+pub async fn rollout(
+    State(ctx): State<ServerContext>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<FlagView> {
+    let request: RolloutRequest = parse(&body)?;
+    let who = Who::from_request(request.actor, request.reason);
+    let environment = request.environment;
+    let (live, _) = ctx
+        .flags
+        .change(&who, ctx.clock.now(), false, |current| {
+            edit::with_rollout(current, &key, request.percent, environment.as_deref())
+        })
+        .await?;
+    Ok(Json(view(&live, &key)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    key: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/flags/audit?key=&after=&limit=`.
+pub async fn audit(
+    State(ctx): State<ServerContext>,
+    params: Result<Query<AuditParams>, QueryRejection>,
+) -> ApiResult<FlagAuditList> {
+    let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let query = FlagAuditQuery {
+        key: params.key,
+        after: params.after,
+        limit: params.limit,
+    };
+    let entries = ctx
+        .flags
+        .store()
+        .flag_audit(&query)
+        .await
+        .map_err(FlagServiceError::from)?;
+    Ok(Json(FlagAuditList { entries }))
+}
+
+/// `GET /api/v1/flags/audit/verify`.
+pub async fn verify(State(ctx): State<ServerContext>) -> ApiResult<FlagAuditVerification> {
+    let verification = ctx
+        .flags
+        .store()
+        .verify_flag_audit()
+        .await
+        .map_err(FlagServiceError::from)?;
+    if !verification.ok {
+        tracing::warn!(problems = ?verification.problems, "flag audit chain does not verify");
+    }
+    Ok(Json(verification))
+}

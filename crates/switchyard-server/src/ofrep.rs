@@ -1,0 +1,282 @@
+//! The OpenFeature Remote Evaluation Protocol (OFREP) over the live flags.
+//!
+//! - `POST /ofrep/v1/evaluate/flags/{key}` → 200 `{key, value, reason, variant, metadata}`;
+//!   404 `{key, errorCode: FLAG_NOT_FOUND, errorDetails}`; 400 `{key, errorCode:
+//!   PARSE_ERROR | INVALID_CONTEXT, errorDetails}` for a body or context that cannot be used.
+//! - `POST /ofrep/v1/evaluate/flags` → 200 `{flags: [...], refreshConnections}` with an `ETag`
+//!   (a hash of the answer), 304 when `If-None-Match` holds it; 400 `{errorCode, errorDetails}`.
+//!
+//! A served `null` (no default variant) omits `value`: the SDK uses its code default (OFREP
+//! ADR 0006). The environment is the context's `environment` attribute, else the
+//! `X-Switchyard-Environment` header, else `production`; it is put back into the context as
+//! `environment`, so rules (and environment-scoped rollouts) can test it.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use switchyard_flags::{ErrorCode, EvaluationContext, EvaluationDetails, Reason, Timestamp};
+
+use crate::flags::DEFAULT_ENVIRONMENT;
+use crate::flags::edit::ENVIRONMENT_ATTRIBUTE;
+use crate::router::ServerContext;
+
+/// The request header that selects the environment when the context does not.
+pub const ENVIRONMENT_HEADER: &str = "x-switchyard-environment";
+
+/// A successful evaluation.
+#[derive(Debug, Serialize)]
+struct Success<'a> {
+    key: &'a str,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    value: &'a Value,
+    reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+    metadata: &'a BTreeMap<String, Value>,
+}
+
+/// A failed evaluation (`key` is absent for a bulk request that failed as a whole).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failure<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    error_code: ErrorCode,
+    error_details: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Evaluation<'a> {
+    Success(Success<'a>),
+    Failure(Failure<'a>),
+}
+
+impl<'a> From<EvaluationDetails<'a>> for Evaluation<'a> {
+    fn from(d: EvaluationDetails<'a>) -> Self {
+        match d.error_code {
+            Some(code) => Evaluation::Failure(Failure {
+                key: Some(d.key),
+                error_code: code,
+                error_details: d.error_message.map(|m| m.to_string()).unwrap_or_default(),
+            }),
+            None => Evaluation::Success(Success {
+                key: d.key,
+                value: d.value,
+                reason: d.reason,
+                variant: d.variant,
+                metadata: d.metadata,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Bulk<'a> {
+    flags: Vec<Evaluation<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refresh_connections: Vec<Value>,
+}
+
+/// `POST /ofrep/v1/evaluate/flags/{key}`.
+pub async fn evaluate_flag(
+    State(ctx): State<ServerContext>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (context, environment) = match request_context(&body, &headers) {
+        Ok(parsed) => parsed,
+        Err((code, details)) => {
+            let failure = Failure {
+                key: Some(&key),
+                error_code: code,
+                error_details: details,
+            };
+            return json_response(StatusCode::BAD_REQUEST, &failure);
+        }
+    };
+    let live = ctx.flags.live();
+    let now = Timestamp::from_unix_millis(millis(&ctx));
+    let details = live
+        .compiled(&environment)
+        .evaluate(&key, None, &context, now);
+    let status = match details.error_code {
+        None => StatusCode::OK,
+        Some(ErrorCode::FlagNotFound) => StatusCode::NOT_FOUND,
+        Some(_) => StatusCode::BAD_REQUEST,
+    };
+    json_response(status, &Evaluation::from(details))
+}
+
+/// `POST /ofrep/v1/evaluate/flags`.
+pub async fn evaluate_flags(
+    State(ctx): State<ServerContext>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (context, environment) = match request_context(&body, &headers) {
+        Ok(parsed) => parsed,
+        Err((code, details)) => {
+            let failure = Failure {
+                key: None,
+                error_code: code,
+                error_details: details,
+            };
+            return json_response(StatusCode::BAD_REQUEST, &failure);
+        }
+    };
+    let live = ctx.flags.live();
+    let now = Timestamp::from_unix_millis(millis(&ctx));
+    let refresh_connections = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| {
+            serde_json::json!({"type": "sse", "url": format!("http://{host}/api/v1/flags/stream")})
+        })
+        .into_iter()
+        .collect();
+    let bulk = Bulk {
+        flags: live
+            .compiled(&environment)
+            .evaluate_all(&context, now)
+            .map(Evaluation::from)
+            .collect(),
+        refresh_connections,
+    };
+    let bytes = match serde_json::to_vec(&bulk) {
+        Ok(bytes) => bytes,
+        Err(e) => return general_error(&e),
+    };
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    let etag = format!("\"{:016x}\"", hasher.finish());
+    let etag_header = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
+    if matches_etag(&headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag_header),
+        ],
+        Body::from(bytes),
+    )
+        .into_response()
+}
+
+fn millis(ctx: &ServerContext) -> i64 {
+    i64::try_from(ctx.clock.now().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `If-None-Match` holds `etag` (or `*`); weak validators compare as strong ones here because
+/// the tag is a hash of the exact answer.
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*")
+}
+
+/// The evaluation context and environment of a request body `{"context": {...}}`.
+fn request_context(
+    body: &Bytes,
+    headers: &HeaderMap,
+) -> Result<(EvaluationContext, String), (ErrorCode, String)> {
+    let mut attributes = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        let request: Value = serde_json::from_slice(body).map_err(|e| {
+            (
+                ErrorCode::ParseError,
+                format!("request body is not JSON: {e}"),
+            )
+        })?;
+        let Value::Object(mut request) = request else {
+            return Err((
+                ErrorCode::ParseError,
+                "request body must be a JSON object".into(),
+            ));
+        };
+        match request.remove("context") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(context)) => context,
+            Some(other) => {
+                return Err((
+                    ErrorCode::InvalidContext,
+                    format!("context must be an object, got {other}"),
+                ));
+            }
+        }
+    };
+    let targeting_key = match attributes.remove("targetingKey") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) => Some(key),
+        Some(other) => {
+            return Err((
+                ErrorCode::InvalidContext,
+                format!("targetingKey must be a string, got {other}"),
+            ));
+        }
+    };
+    let environment = match attributes.get(ENVIRONMENT_ATTRIBUTE) {
+        Some(Value::String(name)) => name.clone(),
+        Some(Value::Null) | None => headers
+            .get(ENVIRONMENT_HEADER)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(DEFAULT_ENVIRONMENT)
+            .to_owned(),
+        Some(other) => {
+            return Err((
+                ErrorCode::InvalidContext,
+                format!("environment must be a string, got {other}"),
+            ));
+        }
+    };
+    attributes.insert(
+        ENVIRONMENT_ATTRIBUTE.into(),
+        Value::String(environment.clone()),
+    );
+    let mut context = EvaluationContext::new();
+    context.targeting_key = targeting_key;
+    for (name, value) in attributes {
+        context = context.with_attribute(name, value);
+    }
+    Ok((context, environment))
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            Body::from(bytes),
+        )
+            .into_response(),
+        Err(e) => general_error(&e),
+    }
+}
+
+/// OFREP's 500 body. Serialising evaluation results cannot fail in practice (string map keys).
+fn general_error(e: &serde_json::Error) -> Response {
+    tracing::error!(error = %e, "OFREP answer cannot be serialised");
+    let body = serde_json::json!({"errorDetails": "internal error; see the daemon's log"});
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+}
