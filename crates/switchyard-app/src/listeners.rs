@@ -6,10 +6,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use switchyard_core::AppName;
-use switchyard_core::manifest::app::{CanaryStrategy, HealthCheck, Stickiness};
+use switchyard_core::manifest::app::{
+    CanaryStrategy, HealthCheck, MatchSource, MatchValue, RouteMatch, Stickiness,
+};
 use switchyard_core::manifest::{App, Strategy};
-use switchyard_proxy::{AppProxy, Backend, ProxyConfig, RoutingTable, StickinessKey, Telemetry};
-use switchyard_rollout::{RouteTarget, TrafficRouter};
+use switchyard_proxy::{
+    AppProxy, Backend, HeaderRoute, Mirror, ProxyConfig, RequestMatch, RoutingTable, StickinessKey,
+    Telemetry, ValueMatch,
+};
+use switchyard_rollout::{RoutePlan, TrafficRouter};
 use switchyard_server::{ListenerError, ListenerRegistry};
 
 struct Entry {
@@ -147,8 +152,31 @@ impl ListenerRegistry for Listeners {
     }
 }
 
+/// Bodies larger than this are not mirrored: a copy is held while the real request streams.
+const MIRROR_MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// A manifest match as the data plane's; `None` for what cannot be one (the manifest checked
+/// header names and regular expressions already, so this does not happen in practice).
+fn request_match(m: &RouteMatch) -> Option<RequestMatch> {
+    let value = match &m.value {
+        MatchValue::Exact(v) => ValueMatch::Exact(v.clone()),
+        MatchValue::Prefix(v) => ValueMatch::Prefix(v.clone()),
+        MatchValue::Regex(v) => ValueMatch::Regex(regex::Regex::new(v).ok()?),
+    };
+    Some(match &m.source {
+        MatchSource::Header(name) => RequestMatch::Header {
+            name: http::HeaderName::try_from(name.as_str()).ok()?,
+            value,
+        },
+        MatchSource::Cookie(name) => RequestMatch::Cookie {
+            name: name.clone(),
+            value,
+        },
+    })
+}
+
 impl TrafficRouter for Listeners {
-    fn route(&self, app: &AppName, targets: Vec<RouteTarget>) {
+    fn route(&self, app: &AppName, plan: RoutePlan) {
         let map = self.lock();
         let Some(entry) = map.get(app) else {
             tracing::warn!(%app, "no listener for app; routes not applied");
@@ -169,11 +197,26 @@ impl TrafficRouter for Listeners {
                 affinity_cookie: None,
             })
         });
+        let header_routes = plan
+            .header_route
+            .iter()
+            .map(|(version, matches)| HeaderRoute {
+                matches: matches.iter().filter_map(request_match).collect(),
+                release: version.to_string(),
+            });
+        let mirror = plan.mirror.map(|(version, percent)| Mirror {
+            release: version.to_string(),
+            percent: f64::from(percent),
+            max_body_bytes: MIRROR_MAX_BODY_BYTES,
+        });
         let table = RoutingTable {
-            backends: targets
+            backends: plan
+                .targets
                 .into_iter()
                 .map(|t| Backend::new(t.version.as_str(), t.weight, t.endpoints))
                 .collect(),
+            header_routes: header_routes.collect(),
+            mirror,
             stickiness,
             health_check: Some(switchyard_proxy::HealthCheck {
                 path: h.path.as_str().to_string(),

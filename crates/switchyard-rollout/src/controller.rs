@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use switchyard_analysis::{MeasureRequest, MetricProvider};
 use switchyard_core::manifest::Strategy;
-use switchyard_core::manifest::app::{CanaryStep, CanaryStrategy, RollbackPolicy};
+use switchyard_core::manifest::app::{CanaryStep, CanaryStrategy, RollbackPolicy, RouteMatch};
 use switchyard_core::ports::{
     EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RuntimeError,
     StateStore, StoreError, WorkloadRuntime,
@@ -33,10 +33,34 @@ pub struct RouteTarget {
     pub endpoints: Vec<SocketAddr>,
 }
 
+/// Everything that decides where an app's requests go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoutePlan {
+    pub targets: Vec<RouteTarget>,
+    /// Requests matching all of these go to this version, before weights apply.
+    pub header_route: Option<(Version, Vec<RouteMatch>)>,
+    /// A percentage of requests copied to this version.
+    pub mirror: Option<(Version, u8)>,
+}
+
+impl RoutePlan {
+    /// All traffic to one release.
+    pub fn single(version: Version, endpoints: Vec<SocketAddr>) -> Self {
+        Self {
+            targets: vec![RouteTarget {
+                version,
+                weight: 100,
+                endpoints,
+            }],
+            ..Self::default()
+        }
+    }
+}
+
 /// The data plane as the controller sees it.
 pub trait TrafficRouter: Send + Sync {
     /// Replaces the app's routes at once.
-    fn route(&self, app: &AppName, targets: Vec<RouteTarget>);
+    fn route(&self, app: &AppName, plan: RoutePlan);
 }
 
 /// Why a controller operation failed. Nothing was changed when it fails, except where a
@@ -248,14 +272,8 @@ impl Controller {
             self.stop_in_background(release.clone());
             return Err(e.into());
         }
-        self.router.route(
-            app,
-            vec![RouteTarget {
-                version: release.version.clone(),
-                weight: 100,
-                endpoints,
-            }],
-        );
+        self.router
+            .route(app, RoutePlan::single(release.version.clone(), endpoints));
         Ok(())
     }
 
@@ -620,14 +638,8 @@ impl Controller {
             match self.runtime.start(&stable).await {
                 Ok(endpoints) => {
                     let name = &app.manifest.metadata.name;
-                    self.router.route(
-                        name,
-                        vec![RouteTarget {
-                            version: stable.version.clone(),
-                            weight: 100,
-                            endpoints,
-                        }],
-                    );
+                    self.router
+                        .route(name, RoutePlan::single(stable.version.clone(), endpoints));
                     tracing::info!(release = %stable.label(), "stable release restarted");
                 }
                 Err(e) => {
@@ -647,7 +659,7 @@ impl Controller {
             }
             match self.runtime.start(&canary).await {
                 Ok(_) => {
-                    self.route(&app, &snapshot.rollout, snapshot.rollout.weight);
+                    self.route(&app, &snapshot.rollout);
                     tracing::info!(rollout = id, release = %canary.label(), weight = snapshot.rollout.weight, phase = snapshot.rollout.phase.name(), "rollout resumed");
                 }
                 Err(e) => {
@@ -728,7 +740,10 @@ impl Controller {
                     ));
                 }
                 Action::MakeCanaryStable => stable = Some(next.canary.clone()),
-                Action::SetWeight(_) | Action::StopCanary | Action::StopStable => {}
+                Action::SetWeight(_)
+                | Action::Reroute
+                | Action::StopCanary
+                | Action::StopStable => {}
             }
         }
         let update = RolloutUpdate {
@@ -741,31 +756,40 @@ impl Controller {
             at: now,
         };
         self.store.update_rollout(&update).await?;
+        // Routes are rebuilt from the final state once, before any release is stopped.
+        if actions
+            .iter()
+            .any(|a| matches!(a, Action::SetWeight(_) | Action::Reroute))
+        {
+            self.route(app, &next);
+        }
         for action in actions {
             match action {
-                Action::SetWeight(w) => self.route(app, &next, w),
                 Action::StopCanary => self.stop_in_background(next.canary.clone()),
                 Action::StopStable => self.stop_in_background(next.stable.clone()),
-                Action::MakeCanaryStable | Action::Record { .. } | Action::RecordMeasurement(_) => {
-                }
+                _ => {}
             }
         }
         Ok(next)
     }
 
-    fn route(&self, app: &AppName, r: &Rollout, canary_weight: u8) {
+    fn route(&self, app: &AppName, r: &Rollout) {
         let target = |release: &Release, weight: u8| RouteTarget {
             version: release.version.clone(),
             weight: u32::from(weight),
             endpoints: self.runtime.endpoints(app, &release.version),
         };
-        self.router.route(
-            app,
-            vec![
-                target(&r.stable, 100 - canary_weight),
-                target(&r.canary, canary_weight),
+        let canary = r.canary.version.clone();
+        let plan = RoutePlan {
+            targets: vec![
+                target(&r.stable, 100 - r.weight),
+                target(&r.canary, r.weight),
             ],
-        );
+            header_route: (!r.header_route.is_empty())
+                .then(|| (canary.clone(), r.header_route.clone())),
+            mirror: (r.mirror > 0).then_some((canary, r.mirror)),
+        };
+        self.router.route(app, plan);
     }
 
     fn stop_in_background(&self, release: Release) {

@@ -12,6 +12,6 @@ pub mod machine;
 pub mod policy;
 pub mod resolve;
 
-pub use controller::{Controller, ControllerError, RouteTarget, TrafficRouter};
+pub use controller::{Controller, ControllerError, RoutePlan, RouteTarget, TrafficRouter};
 pub use machine::{Action, Command, Event, Phase, Rollout, TransitionError};
 pub use resolve::{DeployRequest, ResolveError};

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_analysis::{AnalysisRun, MeasureError, Measurement, Observation};
 use switchyard_core::manifest::analysis::AnalysisTemplateSpec;
 use switchyard_core::manifest::app::{
-    BackgroundAnalysis, CanaryStep, CanaryStrategy, RollbackPolicy,
+    BackgroundAnalysis, CanaryStep, CanaryStrategy, RollbackPolicy, RouteMatch,
 };
 use switchyard_core::ports::EventKind;
 use switchyard_core::{Release, Timestamp, WindowStats};
@@ -147,6 +147,12 @@ pub struct Rollout {
     pub interval_override: Option<Duration>,
     #[serde(default)]
     pub approvals: Vec<Approval>,
+    /// Requests matching all of these go to the canary whatever the weight (`setHeaderRoute`).
+    #[serde(default)]
+    pub header_route: Vec<RouteMatch>,
+    /// Percentage of requests copied to the canary (`setMirror`).
+    #[serde(default)]
+    pub mirror: u8,
     /// When the rollback policy is next checked, and how many breaches in a row it has seen.
     pub policy_next_at: Timestamp,
     pub policy_breaches: u32,
@@ -225,6 +231,8 @@ impl Command {
 pub enum Action {
     /// Route this percentage to the canary and the rest to stable.
     SetWeight(u8),
+    /// The header route or the mirror changed: routes are rebuilt from the state.
+    Reroute,
     /// Stop the canary's instances (after traffic left them).
     StopCanary,
     /// Stop the old stable release's instances (after promotion).
@@ -293,6 +301,8 @@ impl Rollout {
             background: None,
             interval_override: None,
             approvals: Vec::new(),
+            header_route: Vec::new(),
+            mirror: 0,
             policy_next_at: now,
             policy_breaches: 0,
             last_policy_check: None,

@@ -30,6 +30,9 @@ pub fn describe_step(step: &CanaryStep) -> String {
             None => "approval".into(),
         },
         CanaryStep::Bake(b) => format!("bake {}", switchyard_core::duration::format(b.duration)),
+        CanaryStep::SetHeaderRoute(h) if h.matches.is_empty() => "remove header route".into(),
+        CanaryStep::SetHeaderRoute(h) => format!("header route ({} condition(s))", h.matches.len()),
+        CanaryStep::SetMirror(m) => format!("mirror {}%", m.percent.get()),
     }
 }
 

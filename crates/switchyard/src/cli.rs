@@ -1,5 +1,8 @@
 //! Command-line arguments.
 
+mod flags;
+pub use flags::*;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -118,6 +121,11 @@ pub enum Command {
         /// Read the input from this file instead of stdin.
         #[arg(long)]
         input: Option<PathBuf>,
+    },
+    /// Feature flags: list, get, apply, enable/disable, rollout, audit; `eval` needs no daemon.
+    Flags {
+        #[command(subcommand)]
+        command: FlagsCommand,
     },
     /// Run a command and stop it when the daemon's pipe on stdin closes (used by the runtime).
     #[command(hide = true)]

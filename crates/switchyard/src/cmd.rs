@@ -3,6 +3,7 @@
 mod client;
 mod demo;
 mod demo_app;
+mod flags;
 mod serve;
 mod stats;
 
@@ -115,6 +116,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unfreeze { app } => client::freeze(&api, &app, "unfreeze", None, output).await,
         Command::Analysis { app } => client::analysis(&api, &app, output).await,
         Command::History { app, limit } => client::history(&api, &app, limit, output).await,
+        Command::Flags { command } => flags::run(&api, command, output).await,
         Command::Stats { .. } | Command::Supervise { .. } => {
             unreachable!("handled before the runtime starts")
         }

@@ -355,6 +355,108 @@ pub struct BakeStep {
     pub templates: Vec<ObjectName>,
 }
 
+/// `setHeaderRoute:` — requests matching every entry of `match` go to the canary whatever the
+/// weight (evaluated before weights). An empty `match` removes the route.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HeaderRouteStep {
+    #[serde(default, rename = "match")]
+    pub matches: Vec<RouteMatch>,
+}
+
+/// One condition of a header route: a header or a cookie, compared exactly, by prefix or by
+/// regular expression.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawRouteMatch", into = "RawRouteMatch")]
+pub struct RouteMatch {
+    pub source: MatchSource,
+    pub value: MatchValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MatchSource {
+    Header(String),
+    Cookie(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MatchValue {
+    Exact(String),
+    Prefix(String),
+    /// A regular expression, checked when the manifest is read.
+    Regex(String),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRouteMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cookie: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    regex: Option<String>,
+}
+
+impl TryFrom<RawRouteMatch> for RouteMatch {
+    type Error = String;
+    fn try_from(raw: RawRouteMatch) -> Result<Self, String> {
+        let source = match (raw.header, raw.cookie) {
+            (Some(h), None) if is_header_name(&h) => MatchSource::Header(h.to_ascii_lowercase()),
+            (Some(h), None) => return Err(format!("`{h}` is not a valid header name")),
+            (None, Some(c)) if !c.is_empty() => MatchSource::Cookie(c),
+            _ => return Err("expected exactly one of `header` or `cookie`".into()),
+        };
+        let value = match (raw.exact, raw.prefix, raw.regex) {
+            (Some(v), None, None) => MatchValue::Exact(v),
+            (None, Some(v), None) => MatchValue::Prefix(v),
+            (None, None, Some(v)) => {
+                regex::Regex::new(&v)
+                    .map_err(|e| format!("invalid regular expression `{v}`: {e}"))?;
+                MatchValue::Regex(v)
+            }
+            _ => return Err("expected exactly one of `exact`, `prefix` or `regex`".into()),
+        };
+        Ok(RouteMatch { source, value })
+    }
+}
+
+impl From<RouteMatch> for RawRouteMatch {
+    fn from(m: RouteMatch) -> Self {
+        let mut raw = RawRouteMatch::default();
+        match m.source {
+            MatchSource::Header(h) => raw.header = Some(h),
+            MatchSource::Cookie(c) => raw.cookie = Some(c),
+        }
+        match m.value {
+            MatchValue::Exact(v) => raw.exact = Some(v),
+            MatchValue::Prefix(v) => raw.prefix = Some(v),
+            MatchValue::Regex(v) => raw.regex = Some(v),
+        }
+        raw
+    }
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `setMirror:` — copy `percent` of requests to the canary (responses discarded); 0 stops.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MirrorStep {
+    pub percent: Percent,
+}
+
 /// One canary step. Exactly one key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -369,6 +471,10 @@ pub enum CanaryStep {
     Approval(ApprovalStep),
     /// Hold at the current weight while analysis runs for a fixed time.
     Bake(BakeStep),
+    /// Route matching requests to the canary whatever the weight.
+    SetHeaderRoute(HeaderRouteStep),
+    /// Copy a share of requests to the canary.
+    SetMirror(MirrorStep),
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -456,4 +562,6 @@ one_of!(CanaryStep {
     "analysis" => Analysis(AnalysisStep),
     "approval" => Approval(ApprovalStep),
     "bake" => Bake(BakeStep),
+    "setHeaderRoute" => SetHeaderRoute(HeaderRouteStep),
+    "setMirror" => SetMirror(MirrorStep),
 });

@@ -65,6 +65,38 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
                 );
                 return;
             }
+            CanaryStep::SetHeaderRoute(h) => {
+                let what = if h.matches.is_empty() {
+                    "removed".to_string()
+                } else {
+                    format!(
+                        "{} condition(s) pin requests to the canary",
+                        h.matches.len()
+                    )
+                };
+                r.header_route = h.matches;
+                actions.push(Action::Reroute);
+                record(
+                    actions,
+                    EventKind::StepStarted,
+                    "controller",
+                    format!("step {n}: header route {what}"),
+                    serde_json::json!({"step": r.step}),
+                );
+                r.step += 1;
+            }
+            CanaryStep::SetMirror(m) => {
+                r.mirror = m.percent.get();
+                actions.push(Action::Reroute);
+                record(
+                    actions,
+                    EventKind::StepStarted,
+                    "controller",
+                    format!("step {n}: mirror {}% of requests to the canary", r.mirror),
+                    serde_json::json!({"step": r.step}),
+                );
+                r.step += 1;
+            }
             CanaryStep::Approval(a) => {
                 r.phase = Phase::AwaitingApproval {
                     until: a.timeout.map(|t| now.plus(t)),
@@ -209,6 +241,15 @@ fn succeed(r: &mut Rollout, actions: &mut Vec<Action>, actor: &str, why: String,
     r.reason = Some(why);
 }
 
+/// Removes the header route and the mirror: weights alone decide again.
+fn clear_routes(r: &mut Rollout, actions: &mut Vec<Action>) {
+    if !r.header_route.is_empty() || r.mirror > 0 {
+        r.header_route.clear();
+        r.mirror = 0;
+        actions.push(Action::Reroute);
+    }
+}
+
 /// Ends the rollout with all traffic on stable.
 pub(super) fn finish(
     r: &mut Rollout,
@@ -223,6 +264,7 @@ pub(super) fn finish(
         Phase::RolledBack => EventKind::RolledBack,
         _ => EventKind::Failed,
     };
+    clear_routes(r, actions);
     if r.weight > 0 {
         set_weight(r, actions, 0, now);
     }

@@ -664,3 +664,28 @@ fn resume_with_a_new_weight_and_interval() {
         "the new interval applies"
     );
 }
+
+#[test]
+fn header_route_and_mirror_are_set_by_steps_and_cleared_at_the_end() {
+    let text = MANIFEST.replace(
+        "        - setWeight: 10\n",
+        "        - setHeaderRoute: {match: [{header: X-Canary, exact: always}]}\n        - setMirror: {percent: 20}\n        - setWeight: 10\n",
+    );
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let app = &set.apps[0];
+    let DeployStrategy::Canary(c) = &app.spec.strategy;
+    let templates = set
+        .templates
+        .iter()
+        .map(|t| (t.metadata.name.to_string(), t.spec.clone()))
+        .collect();
+    let r = Rollout::new(release("v1"), release("v2"), c, templates, None, T0);
+    let (r, actions) = step(r, Event::CanaryStarted, T0);
+    assert_eq!(r.header_route.len(), 1);
+    assert_eq!(r.mirror, 20);
+    assert!(actions.contains(&Action::Reroute));
+    let (r, actions) = step(r, cmd(Command::Abort { reason: None }), at(1));
+    assert!(r.header_route.is_empty());
+    assert_eq!(r.mirror, 0);
+    assert!(actions.contains(&Action::Reroute));
+}

@@ -7,6 +7,7 @@ mod support;
 
 mod bad_input;
 mod demo;
+mod flags;
 mod operations;
 mod restart;
 mod stats;

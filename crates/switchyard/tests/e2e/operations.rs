@@ -144,3 +144,30 @@ fn approval_undo_retry_and_emergency_stop() {
         );
     }
 }
+
+#[test]
+fn header_route_pins_matching_requests_to_the_canary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let steps = "        - setHeaderRoute: {match: [{header: x-canary, exact: always}]}\n        - setMirror: {percent: 50}\n        - pause: {}\n";
+    let file = write(dir.path(), "shop.yaml", &manifest("shop", port, steps, ""));
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    let r = d.wait_rollout("shop", "the pause", |r| r["phase"] == "Paused");
+    assert_eq!(r["weight"], 0);
+    for _ in 0..20 {
+        let (_, pinned) = get_with(app, "/", "x-canary: always").unwrap();
+        assert!(pinned.contains("hello from v2"), "{pinned}");
+        let (_, other) = get_with(app, "/", "x-canary: sometimes").unwrap();
+        assert!(other.contains("hello from v1"), "{other}");
+    }
+    d.ok(&["abort", "shop"]);
+    let (_, after) = get_with(app, "/", "x-canary: always").unwrap();
+    assert!(
+        after.contains("hello from v1"),
+        "the header route goes away with the rollout: {after}"
+    );
+}

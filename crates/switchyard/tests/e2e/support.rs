@@ -145,13 +145,28 @@ pub fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     request(addr, "GET", path, "")
 }
 
+/// A GET with one extra header line, e.g. `x-canary: always`.
+pub fn get_with(addr: SocketAddr, path: &str, header: &str) -> Option<(u16, String)> {
+    request_with(addr, "GET", path, "", header)
+}
+
 /// A plain HTTP/1.1 request with a JSON body; returns the status and the headers + body text.
 pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    request_with(addr, method, path, body, "x-test: 1")
+}
+
+fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    header: &str,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{header}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).ok()?;
