@@ -225,7 +225,6 @@ impl TrafficRouter for Listeners {
                 healthy_threshold: h.healthy_threshold.max(1),
                 unhealthy_threshold: h.unhealthy_threshold.max(1),
             }),
-            ..RoutingTable::default()
         };
         entry.proxy.set_routes(table);
     }
