@@ -124,12 +124,10 @@ pub fn simulate_canary(config: &SimConfig) -> Result<SimReport, SimError> {
             let aa: Vec<_> = outcomes.iter().map(|o| o.1.rollback[j]).collect();
             let (rollback_rate, median, p90) = report::summarize(&main);
             let (aa_rollback_rate, _, _) = report::summarize(&aa);
-            let aa_median_pass_s = (j == 0)
-                .then(|| {
-                    let pass: Vec<_> = outcomes.iter().map(|o| o.1.pass).collect();
-                    report::summarize(&pass).1
-                })
-                .flatten();
+            let pass = (j == 0).then(|| {
+                let pass: Vec<_> = outcomes.iter().map(|o| o.1.pass).collect();
+                report::summarize(&pass)
+            });
             JudgeReport {
                 name: (*name).to_owned(),
                 settings: if j == 0 {
@@ -141,7 +139,8 @@ pub fn simulate_canary(config: &SimConfig) -> Result<SimReport, SimError> {
                 median_detection_s: median,
                 p90_detection_s: p90,
                 aa_rollback_rate,
-                aa_median_pass_s,
+                aa_pass_rate: pass.map(|p| p.0),
+                aa_median_pass_s: pass.and_then(|p| p.1),
             }
         })
         .collect();

@@ -20,7 +20,10 @@ pub struct JudgeReport {
     pub p90_detection_s: Option<f64>,
     /// Share of A/A runs (canary = baseline) rolled back: false rollbacks.
     pub aa_rollback_rate: f64,
-    /// Median seconds until the judge passed an A/A canary (judges that can pass early only).
+    /// Share of A/A runs the judge passed within the duration (judges that can pass early
+    /// only).
+    pub aa_pass_rate: Option<f64>,
+    /// Median seconds until the judge passed an A/A canary, over the runs it passed.
     pub aa_median_pass_s: Option<f64>,
 }
 
