@@ -10,6 +10,7 @@ use crate::compiled::{
     CompiledFlag, CompiledFlags, CompiledPrerequisite, CompiledRollout, CompiledRule,
     CompiledServe, CompiledSplit, Stickiness, Threshold,
 };
+use crate::context::AttributeKey;
 use crate::error::{FlagError, Problem};
 use crate::lookup::LookupMap;
 use crate::matcher::Matcher;
@@ -318,7 +319,7 @@ fn stickiness(name: &str) -> Stickiness {
     match name {
         DEFAULT_STICKINESS => Stickiness::Default,
         RANDOM_STICKINESS => Stickiness::Random,
-        other => Stickiness::Attribute(other.to_owned()),
+        other => Stickiness::Attribute(AttributeKey::new(other)),
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::context::AttributeKey;
 use crate::hashing::HashVersion;
 use crate::lookup::LookupMap;
 use crate::matcher::Matcher;
@@ -111,7 +112,7 @@ pub(crate) enum Stickiness {
     /// Targeting key, else `sessionId`, else random.
     Default,
     Random,
-    Attribute(String),
+    Attribute(AttributeKey),
 }
 
 #[derive(Debug, Clone)]

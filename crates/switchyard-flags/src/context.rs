@@ -1,9 +1,13 @@
 //! The evaluation context (OpenFeature's targeting key plus attributes) and the clock input.
 
-use std::collections::HashMap;
+mod attributes;
+mod key;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use attributes::Attributes;
+pub(crate) use key::{AttributeKey, KeyKind};
 
 /// Attribute name that resolves to [`EvaluationContext::targeting_key`] in conditions and
 /// stickiness (OpenFeature's name; Unleash's `userId` imports to it).
@@ -28,7 +32,7 @@ pub struct EvaluationContext {
     pub targeting_key: Option<String>,
     /// Every other attribute. `null` values count as absent.
     #[serde(flatten)]
-    pub attributes: HashMap<String, Value>,
+    pub attributes: Attributes,
 }
 
 impl EvaluationContext {
@@ -53,28 +57,38 @@ impl EvaluationContext {
 
     /// Looks up an attribute; `targetingKey` reads the targeting key. `null` counts as absent.
     pub fn get(&self, name: &str) -> Option<AttributeRef<'_>> {
-        if name == TARGETING_KEY {
-            if let Some(key) = &self.targeting_key {
-                return Some(AttributeRef::Str(key));
-            }
-        }
-        let value = match self.attributes.get(name) {
-            Some(value) => value,
-            // JsonLogic-style paths (`user.name`) reach into object attributes; only tried on a
-            // miss so plain names stay one hash lookup.
-            None => self.nested(name)?,
-        };
-        match value {
-            Value::Null => None,
-            Value::String(s) => Some(AttributeRef::Str(s)),
-            Value::Number(n) => n.as_f64().map(AttributeRef::Number),
-            Value::Bool(b) => Some(AttributeRef::Bool(*b)),
-            other => Some(AttributeRef::Other(other)),
-        }
+        self.resolve(name, KeyKind::of(name))
     }
-}
 
-impl EvaluationContext {
+    /// [`EvaluationContext::get`] for a name the compiler has already classified.
+    #[inline]
+    pub(crate) fn lookup(&self, key: &AttributeKey) -> Option<AttributeRef<'_>> {
+        self.resolve(key.name(), key.kind())
+    }
+
+    #[inline]
+    fn resolve(&self, name: &str, kind: KeyKind) -> Option<AttributeRef<'_>> {
+        let value = match kind {
+            KeyKind::TargetingKey => match &self.targeting_key {
+                Some(targeting_key) => return Some(AttributeRef::Str(targeting_key)),
+                None => self.attributes.get(name)?,
+            },
+            KeyKind::Plain => self.attributes.get(name)?,
+            // JsonLogic-style paths (`user.name`) reach into object attributes; only tried on a
+            // miss so that an attribute named with dots still wins.
+            KeyKind::Dotted => match self.attributes.get(name) {
+                Some(value) => value,
+                None => self.nested(name)?,
+            },
+        };
+        AttributeRef::of(value)
+    }
+
+    /// An attribute that is neither `targetingKey` nor a dotted path (`sessionId`).
+    pub(crate) fn plain(&self, name: &str) -> Option<AttributeRef<'_>> {
+        AttributeRef::of(self.attributes.get(name)?)
+    }
+
     fn nested(&self, path: &str) -> Option<&Value> {
         let mut parts = path.split('.');
         let first = parts.next()?;
@@ -86,6 +100,20 @@ impl EvaluationContext {
             value = value.as_object()?.get(part)?;
         }
         Some(value)
+    }
+}
+
+impl<'a> AttributeRef<'a> {
+    /// `null` counts as absent.
+    #[inline]
+    fn of(value: &'a Value) -> Option<Self> {
+        match value {
+            Value::Null => None,
+            Value::String(s) => Some(Self::Str(s)),
+            Value::Number(n) => n.as_f64().map(Self::Number),
+            Value::Bool(b) => Some(Self::Bool(*b)),
+            other => Some(Self::Other(other)),
+        }
     }
 }
 

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+
+use crate::model::FlagType;
 
 /// Why a value was served (OpenFeature's resolution reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,7 +71,7 @@ pub struct EvaluationDetails<'a> {
     /// Set when `reason` is `ERROR`.
     pub error_code: Option<ErrorCode>,
     /// A human-readable explanation of the error.
-    pub error_message: Option<String>,
+    pub error_message: Option<ErrorMessage<'a>>,
     /// The flag's metadata.
     pub metadata: &'a BTreeMap<String, Value>,
 }
@@ -78,5 +80,52 @@ impl EvaluationDetails<'_> {
     /// Whether the flag served the context (see [`Reason::is_served`]).
     pub fn is_served(&self) -> bool {
         self.reason.is_served()
+    }
+}
+
+/// The human-readable side of an error, formatted only when displayed or serialised (as a
+/// string), so that asking for a flag that does not exist costs no allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorMessage<'a> {
+    /// `flag `key` does not exist`.
+    FlagNotFound {
+        /// The key asked for.
+        key: &'a str,
+    },
+    /// `flag `key` is a boolean flag, not string`.
+    TypeMismatch {
+        /// The flag's key.
+        key: &'a str,
+        /// The flag's type.
+        actual: FlagType,
+        /// The type asked for.
+        expected: FlagType,
+    },
+    /// A message written by the caller (the serving boundary's parse and context errors).
+    Text(std::borrow::Cow<'a, str>),
+}
+
+impl std::fmt::Display for ErrorMessage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FlagNotFound { key } => write!(f, "flag `{key}` does not exist"),
+            Self::TypeMismatch {
+                key,
+                actual,
+                expected,
+            } => write!(
+                f,
+                "flag `{key}` is a {} flag, not {}",
+                actual.as_str(),
+                expected.as_str()
+            ),
+            Self::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl Serialize for ErrorMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }

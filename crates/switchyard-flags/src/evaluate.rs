@@ -8,7 +8,7 @@ use crate::compiled::{
     CompiledFlag, CompiledFlags, CompiledRollout, CompiledServe, CompiledSplit, Stickiness,
 };
 use crate::context::{AttributeRef, EvaluationContext, SESSION_ID, Timestamp};
-use crate::details::{ErrorCode, EvaluationDetails, Reason};
+use crate::details::{ErrorCode, ErrorMessage, EvaluationDetails, Reason};
 use crate::hashing::{in_rollout, split_index};
 use crate::model::FlagType;
 use crate::scalar::NumberText;
@@ -40,7 +40,7 @@ impl CompiledFlags {
             return error(
                 key,
                 ErrorCode::FlagNotFound,
-                format!("flag `{key}` does not exist"),
+                ErrorMessage::FlagNotFound { key },
                 &NO_METADATA,
             );
         };
@@ -48,11 +48,11 @@ impl CompiledFlags {
             let compatible = expected == flag.flag_type
                 || (expected == FlagType::Float && flag.flag_type == FlagType::Integer);
             if !compatible {
-                let message = format!(
-                    "flag `{key}` is a {} flag, not {}",
-                    flag.flag_type.as_str(),
-                    expected.as_str()
-                );
+                let message = ErrorMessage::TypeMismatch {
+                    key: &flag.key,
+                    actual: flag.flag_type,
+                    expected,
+                };
                 return error(&flag.key, ErrorCode::TypeMismatch, message, &flag.metadata);
             }
         }
@@ -195,7 +195,7 @@ fn split_with(
             };
         }
     }
-    let pick = |value: &str| split_index(flag.hashing, &split.salt, value, &split.weights);
+    let pick = |value: &[u8]| split_index(flag.hashing, &split.salt, value, &split.weights);
     // A context without the stickiness attribute gets a random variant (Unleash's behaviour).
     let index = with_stickiness(&split.stickiness, context, now, pick)
         .unwrap_or_else(|| with_random(now, pick));
@@ -205,47 +205,48 @@ fn split_with(
     }
 }
 
-/// Runs `f` on the stickiness value, or returns `None` when the attribute is missing.
+/// Runs `f` on the stickiness value (as bytes: it is only hashed), or returns `None` when the
+/// attribute is missing.
 fn with_stickiness<R>(
     stickiness: &Stickiness,
     context: &EvaluationContext,
     now: Timestamp,
-    f: impl FnOnce(&str) -> R,
+    f: impl FnOnce(&[u8]) -> R,
 ) -> Option<R> {
     match stickiness {
         Stickiness::Default => {
             if let Some(key) = &context.targeting_key {
-                return Some(f(key));
+                return Some(f(key.as_bytes()));
             }
-            match context.get(SESSION_ID) {
+            match context.plain(SESSION_ID) {
                 Some(value) => with_attribute_text(value, f),
                 None => Some(with_random(now, f)),
             }
         }
         Stickiness::Random => Some(with_random(now, f)),
-        Stickiness::Attribute(name) => with_attribute_text(context.get(name)?, f),
+        Stickiness::Attribute(key) => with_attribute_text(context.lookup(key)?, f),
     }
 }
 
-fn with_attribute_text<R>(value: AttributeRef<'_>, f: impl FnOnce(&str) -> R) -> Option<R> {
+fn with_attribute_text<R>(value: AttributeRef<'_>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
     match value {
-        AttributeRef::Str(text) => Some(f(text)),
-        AttributeRef::Number(n) => Some(f(NumberText::new(n).as_str())),
-        AttributeRef::Bool(b) => Some(f(if b { "true" } else { "false" })),
+        AttributeRef::Str(text) => Some(f(text.as_bytes())),
+        AttributeRef::Number(n) => Some(f(NumberText::new(n).as_bytes())),
+        AttributeRef::Bool(b) => Some(f(if b { b"true" } else { b"false" })),
         AttributeRef::Other(_) => None,
     }
 }
 
 /// "Random" stickiness. The engine is pure, so the draw is derived from `now` (milliseconds):
 /// uniform across evaluations spread over time, repeatable for a fixed `now`.
-fn with_random<R>(now: Timestamp, f: impl FnOnce(&str) -> R) -> R {
-    f(NumberText::new(now.unix_millis() as f64).as_str())
+fn with_random<R>(now: Timestamp, f: impl FnOnce(&[u8]) -> R) -> R {
+    f(NumberText::new(now.unix_millis() as f64).as_bytes())
 }
 
 fn error<'a>(
     key: &'a str,
     code: ErrorCode,
-    message: String,
+    message: ErrorMessage<'a>,
     metadata: &'a BTreeMap<String, Value>,
 ) -> EvaluationDetails<'a> {
     EvaluationDetails {

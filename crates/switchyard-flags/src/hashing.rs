@@ -40,13 +40,19 @@ impl HashVersion {
 ///
 /// Monotonic by construction: a value's bucket does not depend on the percentage, so a value
 /// inside at `x` is inside at every `y >= x`.
-pub fn in_rollout(version: HashVersion, salt: &str, value: &str, percentage: f64) -> bool {
+pub fn in_rollout<V: AsRef<[u8]> + ?Sized>(
+    version: HashVersion,
+    salt: &str,
+    value: &V,
+    percentage: f64,
+) -> bool {
     if percentage <= 0.0 {
         return false;
     }
+    let value = value.as_ref();
     match version {
         HashVersion::V1 => {
-            let bucket = murmur3_parts(&[salt.as_bytes(), b":", value.as_bytes()], 0) % 100 + 1;
+            let bucket = murmur3_parts(&[salt.as_bytes(), b":", value], 0) % 100 + 1;
             f64::from(bucket) <= percentage
         }
         HashVersion::FlagdV2 => (rollout_bucket(version, salt, value) as f64) < percentage * 100.0,
@@ -55,11 +61,12 @@ pub fn in_rollout(version: HashVersion, salt: &str, value: &str, percentage: f64
 
 /// The rollout bucket of a stickiness value: 1–100 for [`HashVersion::V1`] (Unleash's
 /// "normalized hash"), 0–9999 basis points for [`HashVersion::FlagdV2`].
-pub fn rollout_bucket(version: HashVersion, salt: &str, value: &str) -> u32 {
+pub fn rollout_bucket<V: AsRef<[u8]> + ?Sized>(version: HashVersion, salt: &str, value: &V) -> u32 {
+    let value = value.as_ref();
     match version {
-        HashVersion::V1 => murmur3_parts(&[salt.as_bytes(), b":", value.as_bytes()], 0) % 100 + 1,
+        HashVersion::V1 => murmur3_parts(&[salt.as_bytes(), b":", value], 0) % 100 + 1,
         HashVersion::FlagdV2 => {
-            let hash = murmur3_parts(&[salt.as_bytes(), value.as_bytes()], FLAGD_V2_ROLLOUT_SEED);
+            let hash = murmur3_parts(&[salt.as_bytes(), value], FLAGD_V2_ROLLOUT_SEED);
             // (h * 10_000) >> 32 < 10_000, so the cast is lossless.
             ((u64::from(hash) * 10_000) >> 32) as u32
         }
@@ -68,27 +75,25 @@ pub fn rollout_bucket(version: HashVersion, salt: &str, value: &str) -> u32 {
 
 /// Picks the index of a weighted variant for a stickiness value, or `None` when every weight is
 /// zero. Variants with weight zero are never chosen.
-pub fn split_index(
+pub fn split_index<V: AsRef<[u8]> + ?Sized>(
     version: HashVersion,
     salt: &str,
-    value: &str,
+    value: &V,
     weights: &[u32],
 ) -> Option<usize> {
+    let value = value.as_ref();
     let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
     if total == 0 {
         return None;
     }
     match version {
         HashVersion::V1 => {
-            let hash = murmur3_parts(
-                &[salt.as_bytes(), b":", value.as_bytes()],
-                UNLEASH_VARIANT_SEED,
-            );
+            let hash = murmur3_parts(&[salt.as_bytes(), b":", value], UNLEASH_VARIANT_SEED);
             let target = u64::from(hash) % total + 1;
             pick(weights, |cumulative| cumulative >= target)
         }
         HashVersion::FlagdV2 => {
-            let hash = murmur3_parts(&[salt.as_bytes(), value.as_bytes()], 0);
+            let hash = murmur3_parts(&[salt.as_bytes(), value], 0);
             let target = (u64::from(hash) * total) >> 32;
             pick(weights, |cumulative| target < cumulative)
         }

@@ -24,10 +24,13 @@ mod matcher;
 mod model;
 mod native;
 mod scalar;
+mod version;
 
 pub use compiled::CompiledFlags;
-pub use context::{CURRENT_TIME, EvaluationContext, SESSION_ID, TARGETING_KEY, Timestamp};
-pub use details::{ErrorCode, EvaluationDetails, Reason};
+pub use context::{
+    Attributes, CURRENT_TIME, EvaluationContext, SESSION_ID, TARGETING_KEY, Timestamp,
+};
+pub use details::{ErrorCode, ErrorMessage, EvaluationDetails, Reason};
 pub use error::{FlagError, ImportError, Problem};
 pub use hashing::HashVersion;
 pub use import::unleash::UNLEASH_DISABLED_VARIANT;

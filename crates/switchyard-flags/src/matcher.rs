@@ -1,15 +1,16 @@
 //! Compiled conditions and how they match a context. Built once by [`crate::compile`]; matching
-//! borrows the context and allocates only for case-insensitive comparisons and semver parsing.
+//! borrows the context and does not allocate, except to lowercase non-ASCII (or very long) text
+//! for a case-insensitive test and to parse a pre-release version with long identifiers.
 
-use crate::lookup::LookupSet;
 use std::cmp::Ordering;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use regex::Regex;
 
-use crate::context::{AttributeRef, CURRENT_TIME, EvaluationContext, Timestamp};
-use crate::scalar::{Cidr, NumberText, parse_number, parse_rfc3339_millis};
+use crate::context::{AttributeKey, AttributeRef, EvaluationContext, Timestamp};
+use crate::lookup::LookupSet;
+use crate::scalar::{Cidr, NumberText, parse_ip, parse_number, parse_rfc3339_millis};
+use crate::version::{SemverTest, matches_version};
 
 /// A condition that has been validated and lowered for fast matching.
 #[derive(Debug, Clone)]
@@ -21,7 +22,7 @@ pub(crate) enum Matcher {
     /// A segment, shared by every rule that references it (a 100k-id segment exists once).
     Shared(Arc<Matcher>),
     Test {
-        attribute: Box<str>,
+        attribute: AttributeKey,
         test: Test,
     },
 }
@@ -61,19 +62,6 @@ pub(crate) enum Comparison {
     OrEqual,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SemverTest {
-    Eq,
-    Lt,
-    Lte,
-    Gt,
-    Gte,
-    /// Same major version (flagd's `^`).
-    Caret,
-    /// Same major and minor version (flagd's `~`).
-    Tilde,
-}
-
 impl Matcher {
     pub(crate) fn matches(&self, ctx: &EvaluationContext, now: Timestamp) -> bool {
         match self {
@@ -88,8 +76,8 @@ impl Matcher {
 }
 
 impl Test {
-    fn matches(&self, attribute: &str, ctx: &EvaluationContext, now: Timestamp) -> bool {
-        let value = ctx.get(attribute);
+    fn matches(&self, attribute: &AttributeKey, ctx: &EvaluationContext, now: Timestamp) -> bool {
+        let value = ctx.lookup(attribute);
         match self {
             Self::In {
                 set,
@@ -116,7 +104,7 @@ impl Test {
                 let number = match value {
                     Some(AttributeRef::Number(n)) => Some(n),
                     Some(AttributeRef::Str(s)) => parse_number(s),
-                    None if attribute == CURRENT_TIME => Some(now.unix_millis() as f64 / 1000.0),
+                    None if attribute.is_current_time() => Some(now.unix_millis() as f64 / 1000.0),
                     _ => None,
                 };
                 number
@@ -124,24 +112,21 @@ impl Test {
                     .is_some_and(|found| accept(found, *ordering, *comparison))
             }
             Self::Semver(test, operand) => match value {
-                Some(AttributeRef::Str(s)) => {
-                    parse_semver(s).is_some_and(|v| semver_test(*test, &v, operand))
-                }
+                Some(AttributeRef::Str(s)) => matches_version(*test, s, operand),
                 _ => false,
             },
             Self::Date(ordering, operand) => {
                 let millis = match value {
                     Some(AttributeRef::Str(s)) => parse_rfc3339_millis(s),
-                    None if attribute == CURRENT_TIME => Some(now.unix_millis()),
+                    None if attribute.is_current_time() => Some(now.unix_millis()),
                     _ => None,
                 };
                 millis.is_some_and(|m| m.cmp(operand) == *ordering)
             }
             Self::Cidr(blocks) => match value {
-                Some(AttributeRef::Str(s)) => s
-                    .trim()
-                    .parse::<IpAddr>()
-                    .is_ok_and(|ip| blocks.iter().any(|block| block.contains(ip))),
+                Some(AttributeRef::Str(s)) => {
+                    parse_ip(s).is_some_and(|ip| blocks.iter().any(|block| block.contains(ip)))
+                }
                 _ => false,
             },
         }
@@ -164,7 +149,7 @@ fn with_text(value: AttributeRef<'_>, f: impl FnOnce(&str) -> bool) -> bool {
 
 fn contains(set: &LookupSet<String>, text: &str, case_insensitive: bool) -> bool {
     if case_insensitive {
-        set.contains(&text.to_lowercase())
+        with_lowercase(text, |lower| set.contains(lower))
     } else {
         set.contains(text)
     }
@@ -173,8 +158,7 @@ fn contains(set: &LookupSet<String>, text: &str, case_insensitive: bool) -> bool
 fn str_test(kind: StrKind, text: &str, operand: &str, case_insensitive: bool) -> bool {
     if case_insensitive {
         // Operands were lowercased at compile time.
-        let text = text.to_lowercase();
-        return str_test(kind, &text, operand, false);
+        return with_lowercase(text, |lower| str_test(kind, lower, operand, false));
     }
     match kind {
         StrKind::Contains => text.contains(operand),
@@ -183,27 +167,22 @@ fn str_test(kind: StrKind, text: &str, operand: &str, case_insensitive: bool) ->
     }
 }
 
-/// Parses a strict SemVer 2.0.0 version (no leading `v`, all three numbers), as Unleash does.
-pub(crate) fn parse_semver(text: &str) -> Option<semver::Version> {
-    semver::Version::parse(text).ok()
-}
+/// Longest text lowercased on the stack; longer (or non-ASCII) text is lowercased on the heap.
+const STACK_LOWERCASE: usize = 128;
 
-fn precedence(a: &semver::Version, b: &semver::Version) -> Ordering {
-    // Build metadata does not take part in precedence (SemVer 2.0.0 §10).
-    (a.major, a.minor, a.patch)
-        .cmp(&(b.major, b.minor, b.patch))
-        .then_with(|| a.pre.cmp(&b.pre))
-}
-
-fn semver_test(test: SemverTest, value: &semver::Version, operand: &semver::Version) -> bool {
-    let order = precedence(value, operand);
-    match test {
-        SemverTest::Eq => order == Ordering::Equal,
-        SemverTest::Lt => order == Ordering::Less,
-        SemverTest::Lte => order != Ordering::Greater,
-        SemverTest::Gt => order == Ordering::Greater,
-        SemverTest::Gte => order != Ordering::Less,
-        SemverTest::Caret => value.major == operand.major,
-        SemverTest::Tilde => value.major == operand.major && value.minor == operand.minor,
+/// Runs `f` on `text` lowercased as [`str::to_lowercase`] would. ASCII text (hostnames, emails,
+/// plans: nearly everything a case-insensitive rule sees) is folded in a stack buffer, since
+/// Unicode lowercasing of ASCII is ASCII lowercasing.
+fn with_lowercase<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
+    if text.is_ascii() && text.len() <= STACK_LOWERCASE {
+        let mut buf = [0u8; STACK_LOWERCASE];
+        let lower = &mut buf[..text.len()];
+        lower.copy_from_slice(text.as_bytes());
+        lower.make_ascii_lowercase();
+        // ASCII in, ASCII out: the conversion cannot fail.
+        if let Ok(lower) = std::str::from_utf8(lower) {
+            return f(lower);
+        }
     }
+    f(&text.to_lowercase())
 }

@@ -3,7 +3,7 @@
 //! sides agree on what is valid.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Parses an RFC 3339 date-time (`2022-01-29T13:00:00.000Z`, `...+02:00`) to Unix milliseconds.
 /// A bare date (`2022-01-29`) is midnight UTC.
@@ -89,11 +89,24 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// A CIDR block (a bare address is a single-host block).
+/// A CIDR block (a bare address is a single-host block), kept as the masked network and the
+/// mask so that a test is one AND and one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
+pub enum Cidr {
+    /// An IPv4 block.
+    V4 {
+        /// The network, already masked.
+        network: u32,
+        /// The prefix as a mask.
+        mask: u32,
+    },
+    /// An IPv6 block.
+    V6 {
+        /// The network, already masked.
+        network: u128,
+        /// The prefix as a mask.
+        mask: u128,
+    },
 }
 
 impl Cidr {
@@ -104,10 +117,24 @@ impl Cidr {
             Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
             None => (text, None),
         };
-        let network: IpAddr = address.parse().ok()?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { network, prefix })
+        match address.parse::<IpAddr>().ok()? {
+            IpAddr::V4(network) => {
+                let prefix = u32::from(prefix.unwrap_or(32));
+                let mask = u32::MAX.checked_shl(32 - prefix.min(32)).unwrap_or(0);
+                (prefix <= 32).then_some(Self::V4 {
+                    network: u32::from(network) & mask,
+                    mask,
+                })
+            }
+            IpAddr::V6(network) => {
+                let prefix = u32::from(prefix.unwrap_or(128));
+                let mask = u128::MAX.checked_shl(128 - prefix.min(128)).unwrap_or(0);
+                (prefix <= 128).then_some(Self::V6 {
+                    network: u128::from(network) & mask,
+                    mask,
+                })
+            }
+        }
     }
 
     /// Whether `address` is inside the block (IPv4-mapped IPv6 addresses count as IPv4).
@@ -116,22 +143,64 @@ impl Cidr {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
             v4 => v4,
         };
-        match (self.network, address) {
-            (IpAddr::V4(net), IpAddr::V4(addr)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(addr) & mask
+        match (*self, address) {
+            (Self::V4 { network, mask }, IpAddr::V4(address)) => {
+                u32::from(address) & mask == network
             }
-            (IpAddr::V6(net), IpAddr::V6(addr)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(addr) & mask
+            (Self::V6 { network, mask }, IpAddr::V6(address)) => {
+                u128::from(address) & mask == network
             }
             _ => false,
         }
     }
+}
+
+/// Parses an IP address attribute (surrounding whitespace ignored), exactly as
+/// `str::parse::<IpAddr>` does. Dotted-quad IPv4, nearly every address a context carries, is read
+/// in place; the general parser, whose grammar also covers IPv6, costs several times more.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let bytes = text.as_bytes();
+    // Text that starts and ends with a visible ASCII character has nothing to trim; `trim`
+    // itself decodes characters at both ends.
+    let text = match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    };
+    match dotted_quad(text.as_bytes()) {
+        Some(address) => Some(IpAddr::V4(address)),
+        None => text.parse().ok(),
+    }
+}
+
+/// Four decimal octets of 1–3 digits without leading zeros, each at most 255 (the standard
+/// library's IPv4 grammar). `None` leaves the text to the general parser.
+fn dotted_quad(bytes: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut rest = bytes;
+    for (i, octet) in octets.iter_mut().enumerate() {
+        let end = if i == 3 {
+            rest.len()
+        } else {
+            rest.iter().position(|byte| *byte == b'.')?
+        };
+        *octet = decimal_octet(&rest[..end])?;
+        rest = rest.get(end + 1..).unwrap_or_default();
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
+fn decimal_octet(part: &[u8]) -> Option<u8> {
+    let digit = |byte: u8| {
+        let value = byte.wrapping_sub(b'0');
+        (value < 10).then_some(u16::from(value))
+    };
+    let value = match *part {
+        [a] => digit(a)?,
+        [a, b] if a != b'0' => digit(a)? * 10 + digit(b)?,
+        [a, b, c] if a != b'0' => digit(a)? * 100 + digit(b)? * 10 + digit(c)?,
+        _ => return None,
+    };
+    u8::try_from(value).ok()
 }
 
 /// Parses a number the way Unleash does: surrounding whitespace ignored, finite values only.
@@ -154,20 +223,46 @@ impl NumberText {
             len: 0,
         };
         // Integers below 2^53 are exact in f64, so printing them through i64 is lossless.
-        let result = if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-            write!(text, "{}", n as i64)
-        } else {
-            write!(text, "{n}")
-        };
-        if result.is_err() {
+        if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+            text.write_integer(n as i64);
+        } else if write!(text, "{n}").is_err() {
             text.len = 0;
         }
         text
     }
 
+    /// Writes the decimal digits directly: random stickiness formats `now` on every evaluation,
+    /// and the formatting machinery costs more than the hash that follows.
+    fn write_integer(&mut self, n: i64) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut rest = n.unsigned_abs();
+        loop {
+            start -= 1;
+            // `rest % 10` is a single decimal digit.
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            self.buf[0] = b'-';
+            self.len = 1;
+        }
+        let digits = &digits[start..];
+        self.buf[self.len..self.len + digits.len()].copy_from_slice(digits);
+        self.len += digits.len();
+    }
+
     /// The formatted text.
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    /// The formatted text as bytes (for hashing, which needs no UTF-8 check).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -224,8 +319,45 @@ mod tests {
     }
 
     #[test]
+    fn ip_addresses_parse_as_the_standard_library_does() {
+        let texts = [
+            "1.2.3.4",
+            " 10.0.0.1 ",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "0.0.0.0",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..3.4",
+            "1.2.3.4/8",
+            "::1",
+            "::ffff:10.0.0.1",
+            "abc",
+            "",
+            "1.2.3.-4",
+            "+1.2.3.4",
+            "1.2.3.4 5",
+            "0000.1.1.1",
+        ];
+        for text in texts {
+            assert_eq!(parse_ip(text), text.trim().parse().ok(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn numbers_format_without_allocating() {
         assert_eq!(NumberText::new(5.0).as_str(), "5");
         assert_eq!(NumberText::new(-1.5).as_str(), "-1.5");
+        for n in [
+            0.0,
+            -0.0,
+            7.0,
+            -42.0,
+            1_704_067_200_000.0,
+            9_007_199_254_740_991.0,
+        ] {
+            assert_eq!(NumberText::new(n).as_str(), format!("{}", n as i64));
+        }
     }
 }

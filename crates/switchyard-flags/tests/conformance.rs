@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance {
+    mod allocations;
     mod flagd;
     mod native;
     mod properties;

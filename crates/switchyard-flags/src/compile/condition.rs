@@ -9,10 +9,12 @@ use std::sync::Arc;
 use regex::RegexBuilder;
 use serde_json::Value;
 
+use crate::context::AttributeKey;
 use crate::error::Problem;
-use crate::matcher::{Comparison, Matcher, SemverTest, StrKind, Test, parse_semver};
+use crate::matcher::{Comparison, Matcher, StrKind, Test};
 use crate::model::{AttributeCondition, Condition, Operator};
 use crate::scalar::{Cidr, parse_number, parse_rfc3339_millis};
+use crate::version::{SemverTest, parse_semver};
 
 /// Compiled segments by name; `None` while compiling segments themselves (they cannot nest).
 pub(crate) type Segments<'a> = Option<&'a HashMap<String, Arc<Matcher>>>;
@@ -28,16 +30,15 @@ pub(crate) fn lower(
 ) -> Result<Matcher, Located> {
     match condition {
         Condition::All(children) => {
-            lower_children(children, &format!("{path}.all"), segments).map(Matcher::All)
+            lower_children(children, &format!("{path}.all"), segments).map(|c| fold(c, true))
         }
         Condition::Any(children) => {
-            lower_children(children, &format!("{path}.any"), segments).map(Matcher::Any)
+            lower_children(children, &format!("{path}.any"), segments).map(|c| fold(c, false))
         }
-        Condition::Not(child) => Ok(Matcher::Not(Box::new(lower(
-            child,
-            &format!("{path}.not"),
-            segments,
-        )?))),
+        Condition::Not(child) => Ok(match lower(child, &format!("{path}.not"), segments)? {
+            Matcher::Const(value) => Matcher::Const(!value),
+            child => Matcher::Not(Box::new(child)),
+        }),
         Condition::Segment(name) => match segments {
             None => Err((
                 format!("{path}.segment"),
@@ -55,10 +56,32 @@ pub(crate) fn lower(
         },
         Condition::Attribute(test) => lower_test(test)
             .map(|test_plan| Matcher::Test {
-                attribute: test.name.as_str().into(),
+                attribute: AttributeKey::new(&test.name),
                 test: test_plan,
             })
             .map_err(|problem| (format!("{path}.attribute"), problem)),
+    }
+}
+
+/// Builds `all` (`conjunction`) or `any` over lowered children, folding what evaluation would
+/// otherwise walk every time: constants (`true` in an `all` is dropped, `false` decides it) and
+/// single-child groups (importers wrap one strategy check in one `all`, one `any`).
+fn fold(children: Box<[Matcher]>, conjunction: bool) -> Matcher {
+    // In `all`, `true` is neutral and `false` absorbing; in `any`, the reverse.
+    let neutral = conjunction;
+    let mut kept = Vec::with_capacity(children.len());
+    for child in children {
+        match child {
+            Matcher::Const(value) if value == neutral => {}
+            Matcher::Const(value) => return Matcher::Const(value),
+            other => kept.push(other),
+        }
+    }
+    match kept.len() {
+        0 => Matcher::Const(neutral),
+        1 => kept.pop().unwrap_or(Matcher::Const(neutral)),
+        _ if conjunction => Matcher::All(kept.into_boxed_slice()),
+        _ => Matcher::Any(kept.into_boxed_slice()),
     }
 }
 
