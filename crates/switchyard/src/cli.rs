@@ -127,12 +127,69 @@ pub enum Command {
         #[command(subcommand)]
         command: FlagsCommand,
     },
+    /// Simulations.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
     /// Run a command and stop it when the daemon's pipe on stdin closes (used by the runtime).
     #[command(hide = true)]
     Supervise {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Our statistical judge against Argo-, Flagger- and Kayenta-style rules on identical
+    /// simulated canary traffic, with an A/A twin of every run for false rollbacks.
+    Canary(SimCanaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimCanaryArgs {
+    /// Baseline error probability per request.
+    #[arg(long, default_value_t = 0.01)]
+    pub baseline_error: f64,
+    /// Canary error probability per request.
+    #[arg(long, default_value_t = 0.05)]
+    pub canary_error: f64,
+    /// Baseline median latency in milliseconds.
+    #[arg(long, default_value_t = 100.0)]
+    pub baseline_latency_ms: f64,
+    /// Canary median latency in milliseconds.
+    #[arg(long, default_value_t = 100.0)]
+    pub canary_latency_ms: f64,
+    /// Log-normal spread (sigma) of both releases' latencies.
+    #[arg(long, default_value_t = 0.5)]
+    pub latency_sigma: f64,
+    /// Total requests per second.
+    #[arg(long, default_value_t = 100.0)]
+    pub rps: f64,
+    /// Canary share of traffic, percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub weight: f64,
+    /// Length of each run, seconds.
+    #[arg(long, default_value_t = 600)]
+    pub duration: u64,
+    /// Repetitions (each with an A/A twin).
+    #[arg(long, default_value_t = 1000)]
+    pub runs: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Our judge's error-rate margin.
+    #[arg(long, default_value_t = switchyard_analysis::judge::spec::DEFAULT_MARGIN)]
+    pub margin: f64,
+    /// Our judge's latency maxIncrease.
+    #[arg(long, default_value_t = switchyard_analysis::judge::spec::DEFAULT_MAX_INCREASE)]
+    pub max_increase: f64,
+    /// Our judge's alpha.
+    #[arg(long, default_value_t = switchyard_analysis::judge::spec::DEFAULT_ALPHA)]
+    pub alpha: f64,
+    /// Print `{"judges":[...],"config":{...}}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

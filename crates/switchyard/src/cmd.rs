@@ -5,6 +5,7 @@ mod demo;
 mod demo_app;
 mod flags;
 mod serve;
+mod sim;
 mod stats;
 
 use std::process::ExitCode;
@@ -19,6 +20,18 @@ pub fn run(cli: Cli) -> ExitCode {
         // The supervisor must exit as soon as its child does; see `switchyard_runtime::supervise`.
         let code = runtime().map_or(1, |rt| rt.block_on(switchyard_runtime::supervise(command)));
         std::process::exit(code);
+    }
+    if let Command::Sim {
+        command: crate::cli::SimCommand::Canary(args),
+    } = &cli.command
+    {
+        return match sim::canary(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if let Command::Stats { method, input } = &cli.command {
         return stats::run(method, input.as_deref());
@@ -117,7 +130,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analysis { app } => client::analysis(&api, &app, output).await,
         Command::History { app, limit } => client::history(&api, &app, limit, output).await,
         Command::Flags { command } => flags::run(&api, command, output).await,
-        Command::Stats { .. } | Command::Supervise { .. } => {
+        Command::Stats { .. } | Command::Supervise { .. } | Command::Sim { .. } => {
             unreachable!("handled before the runtime starts")
         }
     }

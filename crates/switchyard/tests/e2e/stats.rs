@@ -137,3 +137,48 @@ fn bad_statistics_input_is_a_json_error_naming_the_field() {
     let (ok, _) = run("srm", "not json");
     assert!(!ok);
 }
+
+#[test]
+fn sim_canary_reports_every_judge_in_the_documented_shape() {
+    let out = Command::new(BIN)
+        .args([
+            "sim",
+            "canary",
+            "--runs",
+            "20",
+            "--duration",
+            "120",
+            "--seed",
+            "7",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report["judges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    for name in ["switchyard", "argo", "flagger", "kayenta"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    for j in report["judges"].as_array().unwrap() {
+        let rate = j["rollback_rate"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&rate));
+        assert!(j.get("median_detection_s").is_some() && j.get("p90_detection_s").is_some());
+    }
+    assert_eq!(report["config"]["runs"], 20);
+    let bad = Command::new(BIN)
+        .args(["sim", "canary", "--weight", "150"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("weight"));
+}

@@ -1,0 +1,61 @@
+//! `switchyard sim canary`: the canary judges side by side on identical simulated traffic.
+
+use std::process::ExitCode;
+
+use switchyard_analysis::sim::{SimConfig, simulate_canary};
+
+use crate::cli::SimCanaryArgs;
+
+pub fn canary(args: &SimCanaryArgs) -> anyhow::Result<ExitCode> {
+    let config = SimConfig {
+        baseline_error: args.baseline_error,
+        canary_error: args.canary_error,
+        baseline_latency_ms: args.baseline_latency_ms,
+        canary_latency_ms: args.canary_latency_ms,
+        latency_sigma: args.latency_sigma,
+        rps: args.rps,
+        weight: args.weight,
+        duration: args.duration,
+        runs: args.runs,
+        seed: args.seed,
+        margin: args.margin,
+        max_increase: args.max_increase,
+        alpha: args.alpha,
+    };
+    let report = simulate_canary(&config)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = &report.config;
+    println!(
+        "{} runs of {} s at {} rps, canary {}%: errors {} vs {}, median latency {} ms vs {} ms (sigma {}), seed {}",
+        c.runs,
+        c.duration,
+        c.rps,
+        c.weight,
+        c.canary_error,
+        c.baseline_error,
+        c.canary_latency_ms,
+        c.baseline_latency_ms,
+        c.latency_sigma,
+        c.seed
+    );
+    println!(
+        "{:<10} {:>10} {:>12} {:>10} {:>12}  SETTINGS",
+        "JUDGE", "ROLLBACK", "MEDIAN s", "P90 s", "A/A FALSE"
+    );
+    let secs = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.0}"));
+    for j in &report.judges {
+        println!(
+            "{:<10} {:>9.1}% {:>12} {:>10} {:>11.1}%  {}",
+            j.name,
+            j.rollback_rate * 100.0,
+            secs(j.median_detection_s),
+            secs(j.p90_detection_s),
+            j.aa_rollback_rate * 100.0,
+            j.settings
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
