@@ -141,8 +141,7 @@ impl JudgeState {
     /// # Errors
     /// [`JudgeError::Stats`] only if the statistics library refuses a validated configuration.
     pub fn verdict(&self, now_ms: u64) -> Result<JudgeVerdict, JudgeError> {
-        let evidence = self.evidence()?;
-        let (decision, mut evidence) = evidence;
+        let (decision, mut evidence) = self.evidence()?;
         let mut outcome = decision.map_or(JudgeOutcome::Inconclusive, |d| d.outcome());
         let elapsed_ms = self
             .started_at_ms
