@@ -1,5 +1,9 @@
-//! Switchyard's proxy for benchmarks: one AppProxy with a 90/10 stable/canary table.
-//! Usage: bench_proxy LISTEN_PORT STABLE_ADDR CANARY_ADDR [WORKER_THREADS]
+//! Switchyard's proxy for benchmarks: a 90/10 stable/canary table.
+//! Usage: bench_proxy LISTEN_PORT STABLE_ADDR CANARY_ADDR [WORKERS]
+//!
+//! Each worker is an OS thread with its own current-thread runtime and its own listener on the
+//! shared port (`reuse_port`), the way nginx runs worker processes: a request and the upstream
+//! connection serving it stay on one thread, with no cross-thread wake-ups. Telemetry is shared.
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -12,24 +16,31 @@ fn main() {
     let port: u16 = args[1].parse().unwrap();
     let stable: SocketAddr = args[2].parse().unwrap();
     let canary: SocketAddr = args[3].parse().unwrap();
-    let threads: usize = args.get(4).map_or(1, |t| t.parse().unwrap());
-    // One thread: a current-thread runtime, like one nginx worker or one haproxy thread.
-    let rt = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()
-            .unwrap()
-    };
+    let workers: usize = args.get(4).map_or(1, |t| t.parse().unwrap());
+    let telemetry = Arc::new(Telemetry::new());
+    let threads: Vec<_> = (0..workers)
+        .map(|_| {
+            let telemetry = telemetry.clone();
+            std::thread::spawn(move || worker(port, stable, canary, telemetry))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+fn worker(port: u16, stable: SocketAddr, canary: SocketAddr, telemetry: Arc<Telemetry>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
-        let telemetry = Arc::new(Telemetry::new());
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
-        let proxy = AppProxy::bind("bench", listen, ProxyConfig::default(), telemetry)
+        let config = ProxyConfig {
+            reuse_port: true,
+            ..ProxyConfig::default()
+        };
+        let proxy = AppProxy::bind("bench", listen, config, telemetry)
             .await
             .unwrap();
         proxy.set_routes(RoutingTable {

@@ -37,6 +37,10 @@ pub struct ProxyConfig {
     pub drain_timeout: Duration,
     /// Request id header: kept when the client sent one, generated otherwise.
     pub request_id_header: http::HeaderName,
+    /// Bind with `SO_REUSEPORT`, so that several listeners (one per worker runtime, like nginx
+    /// workers) share one port and the kernel spreads connections over them. Off by default:
+    /// then a port already in use is an error, which `apply` relies on.
+    pub reuse_port: bool,
 }
 
 /// Default [`ProxyConfig::connect_timeout`].
@@ -73,6 +77,7 @@ impl Default for ProxyConfig {
             eject_duration: Duration::from_secs(10),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             request_id_header: http::HeaderName::from_static(DEFAULT_REQUEST_ID_HEADER),
+            reuse_port: false,
         }
     }
 }

@@ -49,7 +49,7 @@ impl Listener {
         config: &ProxyConfig,
         dispatch: Arc<dyn Dispatch>,
     ) -> Result<Self, ProxyError> {
-        let socket = TcpListener::bind(listen)
+        let socket = bind_socket(listen, config.reuse_port)
             .await
             .map_err(|source| ProxyError::Bind {
                 addr: listen,
@@ -119,6 +119,24 @@ impl Listener {
         }
         drained
     }
+}
+
+/// Backlog of listeners bound with `SO_REUSEPORT` (the plain path keeps tokio's default).
+const REUSE_PORT_BACKLOG: u32 = 1024;
+
+async fn bind_socket(listen: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    if !reuse_port {
+        return TcpListener::bind(listen).await;
+    }
+    let socket = if listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(listen)?;
+    socket.listen(REUSE_PORT_BACKLOG)
 }
 
 fn http_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {

@@ -163,3 +163,42 @@ async fn forwarded_and_request_id_headers() {
     assert!(!body.contains("x-drop"), "{body}");
     p.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn reuse_port_lets_workers_share_a_listener() {
+    let b = TestBackend::start("stable").await;
+    let config = ProxyConfig {
+        reuse_port: true,
+        ..ProxyConfig::default()
+    };
+    let (first, telemetry) = proxy(config.clone()).await;
+    let second = AppProxy::bind("shop", first.local_addr(), config, telemetry.clone())
+        .await
+        .unwrap();
+    for p in [&first, &second] {
+        p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    }
+    // Without the option the port is taken.
+    let err = AppProxy::bind(
+        "shop",
+        first.local_addr(),
+        ProxyConfig::default(),
+        telemetry,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ProxyError::Bind { .. }), "{err}");
+    for _ in 0..20 {
+        // Fresh connections, spread by the kernel over both listeners.
+        assert_eq!(
+            get(&client(), first.local_addr(), "/").await,
+            (StatusCode::OK, "stable".to_owned())
+        );
+    }
+    first.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        get(&client(), second.local_addr(), "/").await.0,
+        StatusCode::OK
+    );
+    second.shutdown(Duration::from_secs(1)).await;
+}
