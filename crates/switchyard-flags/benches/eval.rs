@@ -3,8 +3,15 @@
 //! case of a file once (`tests` through `is_enabled`, `variantTests` through `get_variant`); the
 //! throughput is the number of cases, so criterion's time per element is ns per evaluation.
 //!
+//! Fairness: both engines get their native context type built before the timed loop
+//! (`EvaluationContext::from_unleash`, yggdrasil's `Context` from serde); inside it each call goes
+//! through the engine's public entry point only. yggdrasil's `is_enabled`/`get_variant` wrap the
+//! context in an `EnrichedContext` (a struct of borrows, no copying) on every call; that is part
+//! of its API, as building `EvaluationDetails` is part of ours.
+//!
 //! Run: `cargo bench -p switchyard-flags --bench eval --
-//! --warm-up-time 1 --measurement-time 2`, then `crates/switchyard-flags/benches/summarise.py`.
+//! --warm-up-time 1 --measurement-time 3`, then `crates/switchyard-flags/benches/summarise.py`.
+//! `benches/instructions.sh` counts instructions per evaluation on the same cases (deterministic).
 
 use std::hint::black_box;
 
