@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DaemonConfig;
 use crate::listeners::Listeners;
+use crate::smoke::HttpSmokeTester;
 
 /// A running daemon.
 pub struct Daemon {
@@ -75,6 +76,7 @@ impl Daemon {
                 ProviderRouter::new(Arc::clone(&metrics))
                     .context("while building the metric providers")?,
             ),
+            Arc::new(HttpSmokeTester::default()),
             Arc::clone(&clock),
         ));
 

@@ -5,11 +5,13 @@
 //! - [`config`]: what the daemon is started with.
 //! - [`daemon`]: start, run and stop.
 //! - [`listeners`]: the proxies of all apps, as the API's listener registry and the
-//!   controller's traffic router.
+//!   controller's traffic router (and the blue-green preview listeners).
+//! - [`smoke`]: blue-green smoke tests over HTTP.
 
 pub mod config;
 pub mod daemon;
 pub mod listeners;
+pub mod smoke;
 
 pub use config::DaemonConfig;
 pub use daemon::Daemon;

@@ -2,12 +2,13 @@
 //! controller.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use switchyard_core::AppName;
 use switchyard_core::manifest::app::{
-    CanaryStrategy, HealthCheck, MatchSource, MatchValue, RouteMatch, Stickiness,
+    HealthCheck, MatchSource, MatchValue, RouteMatch, Stickiness,
 };
 use switchyard_core::manifest::{App, Strategy};
 use switchyard_proxy::{
@@ -19,6 +20,8 @@ use switchyard_server::{ListenerError, ListenerRegistry};
 
 struct Entry {
     proxy: AppProxy,
+    /// The blue-green preview listener, when the strategy has one.
+    preview: Option<AppProxy>,
     health: HealthCheck,
     stickiness: Option<Stickiness>,
 }
@@ -53,7 +56,7 @@ impl Listeners {
     }
 
     /// The address an app's proxy listens on.
-    pub fn local_addr(&self, app: &AppName) -> Option<std::net::SocketAddr> {
+    pub fn local_addr(&self, app: &AppName) -> Option<SocketAddr> {
         self.lock().get(app).map(|e| e.proxy.local_addr())
     }
 
@@ -61,82 +64,140 @@ impl Listeners {
     pub async fn shutdown(&self, grace: Duration) {
         let entries: Vec<Entry> = self.lock().drain().map(|(_, e)| e).collect();
         for entry in entries {
+            if let Some(preview) = entry.preview {
+                preview.shutdown(grace).await;
+            }
             entry.proxy.shutdown(grace).await;
         }
     }
+
+    async fn bind(&self, app: &AppName, listen: SocketAddr) -> Result<AppProxy, ListenerError> {
+        AppProxy::bind(
+            app.as_str(),
+            listen,
+            self.config.clone(),
+            Arc::clone(&self.telemetry),
+        )
+        .await
+        .map_err(|e| ListenerError {
+            app: app.to_string(),
+            address: listen.to_string(),
+            message: e.to_string(),
+        })
+    }
 }
 
-fn stickiness_of(app: &App) -> Option<Stickiness> {
-    let Strategy::Canary(CanaryStrategy { stickiness, .. }) = &app.spec.strategy;
-    stickiness.clone()
+fn preview_listen(app: &App) -> Option<SocketAddr> {
+    match &app.spec.strategy {
+        Strategy::BlueGreen(b) => b.preview_listen,
+        Strategy::Canary(_) => None,
+    }
+}
+
+/// Whether a listener bound at `bound` serves the configured `want` (port 0 takes any port).
+fn same_address(bound: SocketAddr, want: SocketAddr) -> bool {
+    bound == want || (want.port() == 0 && bound.ip() == want.ip())
+}
+
+/// What `ensure` bound for one app before installing it.
+struct Bound {
+    app: AppName,
+    main: Option<AppProxy>,
+    preview: Option<AppProxy>,
 }
 
 #[async_trait::async_trait]
 impl ListenerRegistry for Listeners {
     async fn ensure(&self, apps: &[App]) -> Result<Vec<AppName>, ListenerError> {
-        let mut bound: Vec<(AppName, AppProxy, Option<AppProxy>)> = Vec::new();
+        // Bind everything new first; one failure closes what this call bound and changes nothing.
+        let mut bound: Vec<Bound> = Vec::new();
         for app in apps {
             let name = &app.metadata.name;
-            let listen = app.spec.listen;
-            let current = self.lock().get(name).map(|e| e.proxy.local_addr());
-            if current.is_some_and(|addr| {
-                addr == listen || (listen.port() == 0 && addr.ip() == listen.ip())
-            }) {
-                let mut map = self.lock();
-                if let Some(e) = map.get_mut(name) {
-                    e.health = app.spec.health_check.clone();
-                    e.stickiness = stickiness_of(app);
+            let (main_addr, preview_addr) = {
+                let map = self.lock();
+                let e = map.get(name);
+                (
+                    e.map(|e| e.proxy.local_addr()),
+                    e.and_then(|e| e.preview.as_ref().map(AppProxy::local_addr)),
+                )
+            };
+            let mut b = Bound {
+                app: name.clone(),
+                main: None,
+                preview: None,
+            };
+            let mut result = Ok(());
+            if !main_addr.is_some_and(|a| same_address(a, app.spec.listen)) {
+                match self.bind(name, app.spec.listen).await {
+                    Ok(p) => b.main = Some(p),
+                    Err(e) => result = Err(e),
                 }
-                continue;
             }
-            match AppProxy::bind(
-                name.as_str(),
-                listen,
-                self.config.clone(),
-                Arc::clone(&self.telemetry),
-            )
-            .await
-            {
-                Ok(proxy) => bound.push((name.clone(), proxy, None)),
-                Err(e) => {
-                    for (_, proxy, _) in bound {
+            if let (Ok(()), Some(want)) = (&result, preview_listen(app)) {
+                if !preview_addr.is_some_and(|a| same_address(a, want)) {
+                    match self.bind(name, want).await {
+                        Ok(p) => b.preview = Some(p),
+                        Err(e) => result = Err(e),
+                    }
+                }
+            }
+            bound.push(b);
+            if let Err(e) = result {
+                for b in bound {
+                    for proxy in b.main.into_iter().chain(b.preview) {
                         proxy.shutdown(Duration::ZERO).await;
                     }
-                    return Err(ListenerError {
-                        app: name.to_string(),
-                        address: listen.to_string(),
-                        message: e.to_string(),
-                    });
                 }
+                return Err(e);
             }
         }
         let mut names = Vec::new();
-        let mut replaced = Vec::new();
+        let mut retired = Vec::new();
         {
             let mut map = self.lock();
-            for (name, proxy, _) in bound {
-                let app = apps.iter().find(|a| a.metadata.name == name);
-                let (health, stickiness) = app
-                    .map(|a| (a.spec.health_check.clone(), stickiness_of(a)))
-                    .unwrap_or_default();
-                let entry = Entry {
-                    proxy,
-                    health,
-                    stickiness,
-                };
-                if let Some(old) = map.insert(name.clone(), entry) {
-                    // The app moved to another address: keep serving its routes there.
-                    let table = old.proxy.routes();
-                    if let Some(e) = map.get(&name) {
-                        e.proxy.set_routes(table);
+            for (app, b) in apps.iter().zip(bound) {
+                let health = app.spec.health_check.clone();
+                let stickiness = app.spec.strategy.stickiness().cloned();
+                let newly = b.main.is_some();
+                let entry = match (map.remove(&b.app), b.main) {
+                    (Some(mut old), None) => {
+                        old.health = health;
+                        old.stickiness = stickiness;
+                        old
                     }
-                    replaced.push(old);
+                    (old, Some(proxy)) => {
+                        let mut entry = Entry {
+                            proxy,
+                            preview: None,
+                            health,
+                            stickiness,
+                        };
+                        if let Some(old) = old {
+                            // The app moved to another address: keep serving its routes there.
+                            entry.proxy.set_routes(old.proxy.routes());
+                            entry.preview = old.preview;
+                            retired.push(old.proxy);
+                        }
+                        entry
+                    }
+                    (None, None) => continue,
+                };
+                let mut entry = entry;
+                if let Some(preview) = b.preview {
+                    if let Some(old) = entry.preview.replace(preview) {
+                        retired.push(old);
+                    }
+                } else if preview_listen(app).is_none() {
+                    retired.extend(entry.preview.take());
                 }
-                names.push(name);
+                if newly {
+                    names.push(b.app.clone());
+                }
+                map.insert(b.app, entry);
             }
         }
-        for old in replaced {
-            old.proxy.shutdown(Duration::from_secs(5)).await;
+        for old in retired {
+            old.shutdown(Duration::from_secs(5)).await;
         }
         Ok(names)
     }
@@ -147,6 +208,9 @@ impl ListenerRegistry for Listeners {
             apps.iter().filter_map(|a| map.remove(a)).collect()
         };
         for entry in entries {
+            if let Some(preview) = entry.preview {
+                preview.shutdown(Duration::ZERO).await;
+            }
             entry.proxy.shutdown(Duration::ZERO).await;
         }
     }
@@ -227,5 +291,18 @@ impl TrafficRouter for Listeners {
             }),
         };
         entry.proxy.set_routes(table);
+        if let Some(preview) = &entry.preview {
+            let table = match plan.preview {
+                Some(t) => RoutingTable::single(t.version.as_str(), t.endpoints),
+                None => RoutingTable::default(),
+            };
+            preview.set_routes(table);
+        }
+    }
+
+    fn preview_addr(&self, app: &AppName) -> Option<SocketAddr> {
+        self.lock()
+            .get(app)
+            .and_then(|e| e.preview.as_ref().map(AppProxy::local_addr))
     }
 }

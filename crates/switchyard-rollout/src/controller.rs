@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_analysis::{MeasureRequest, MetricProvider};
-use switchyard_core::manifest::Strategy;
-use switchyard_core::manifest::app::{CanaryStep, CanaryStrategy, RollbackPolicy, RouteMatch};
+use switchyard_core::manifest::app::{RollbackPolicy, RouteMatch, SmokeTest};
 use switchyard_core::ports::{
     EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RuntimeError,
     StateStore, StoreError, WorkloadRuntime,
@@ -22,6 +21,7 @@ use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, Timestamp, Versio
 use tokio::sync::Mutex;
 
 use crate::machine::{self, Action, Command, Event, Phase, Rollout, TransitionError};
+use crate::plan::{Plan, PlanStep};
 use crate::resolve::{self, DeployRequest, ResolveError};
 
 /// Where a release's traffic goes.
@@ -41,6 +41,8 @@ pub struct RoutePlan {
     pub header_route: Option<(Version, Vec<RouteMatch>)>,
     /// A percentage of requests copied to this version.
     pub mirror: Option<(Version, u8)>,
+    /// What the app's preview listener routes to (blue-green); nothing when `None`.
+    pub preview: Option<RouteTarget>,
 }
 
 impl RoutePlan {
@@ -61,6 +63,16 @@ impl RoutePlan {
 pub trait TrafficRouter: Send + Sync {
     /// Replaces the app's routes at once.
     fn route(&self, app: &AppName, plan: RoutePlan);
+
+    /// The address of the app's preview listener, if it has one.
+    fn preview_addr(&self, app: &AppName) -> Option<SocketAddr>;
+}
+
+/// Runs a blue-green strategy's smoke tests.
+#[async_trait::async_trait]
+pub trait SmokeTester: Send + Sync {
+    /// Runs every test against `target`; `Err` says which failed and how.
+    async fn run(&self, target: SocketAddr, tests: &[SmokeTest]) -> Result<(), String>;
 }
 
 /// Why a controller operation failed. Nothing was changed when it fails, except where a
@@ -139,6 +151,7 @@ pub struct Controller {
     router: Arc<dyn TrafficRouter>,
     metrics: Arc<dyn ReleaseMetrics>,
     provider: Arc<dyn MetricProvider>,
+    smoke: Arc<dyn SmokeTester>,
     clock: Arc<dyn Clock>,
     lock: Mutex<()>,
 }
@@ -156,6 +169,7 @@ impl Controller {
         router: Arc<dyn TrafficRouter>,
         metrics: Arc<dyn ReleaseMetrics>,
         provider: Arc<dyn MetricProvider>,
+        smoke: Arc<dyn SmokeTester>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -164,6 +178,7 @@ impl Controller {
             router,
             metrics,
             provider,
+            smoke,
             clock,
             lock: Mutex::new(()),
         }
@@ -198,9 +213,9 @@ impl Controller {
             });
         }
         self.ensure_not_frozen(app).await?;
-        let Strategy::Canary(canary) = &record.manifest.spec.strategy;
+        let plan = Plan::of(&record.manifest.spec.strategy);
         let policy = record.manifest.spec.rollback_policy.clone();
-        self.start_rollout(app, stable, release, canary, policy, actor)
+        self.start_rollout(app, stable, release, plan, policy, actor)
             .await
     }
 
@@ -210,12 +225,12 @@ impl Controller {
         app: &AppName,
         stable: Release,
         canary: Release,
-        strategy: &CanaryStrategy,
+        plan: Plan,
         policy: Option<RollbackPolicy>,
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let mut templates = BTreeMap::new();
-        for (_, name) in strategy.template_refs() {
+        for name in plan.template_names() {
             let t = self
                 .store
                 .template(name)
@@ -224,7 +239,7 @@ impl Controller {
             templates.insert(name.to_string(), t.spec);
         }
         let now = self.clock.now();
-        let rollout = Rollout::new(stable, canary, strategy, templates, policy, now);
+        let rollout = Rollout::new(stable, canary, plan, templates, policy, now);
         let id = {
             let _guard = self.lock.lock().await;
             let state = to_json(&rollout);
@@ -317,9 +332,9 @@ impl Controller {
         let stable = record
             .stable
             .ok_or_else(|| nothing("it has no stable release"))?;
-        let Strategy::Canary(canary) = &record.manifest.spec.strategy;
+        let plan = Plan::of(&record.manifest.spec.strategy);
         let policy = record.manifest.spec.rollback_policy.clone();
-        self.start_rollout(app, stable, last.rollout.canary, canary, policy, actor)
+        self.start_rollout(app, stable, last.rollout.canary, plan, policy, actor)
             .await
     }
 
@@ -370,16 +385,8 @@ impl Controller {
                 "its last rollout did not replace the current release",
             ));
         }
-        let Strategy::Canary(canary) = &record.manifest.spec.strategy;
-        let back = CanaryStrategy {
-            stickiness: None,
-            steps: vec![CanaryStep::SetWeight(
-                switchyard_core::manifest::Percent::FULL,
-            )],
-            analysis: None,
-            scale_down_delay: canary.scale_down_delay,
-        };
-        self.start_rollout(app, stable, last.rollout.stable, &back, None, actor)
+        let back = Plan::undo(Plan::scale_down_delay_of(&record.manifest.spec.strategy));
+        self.start_rollout(app, stable, last.rollout.stable, back, None, actor)
             .await
     }
 
@@ -582,6 +589,10 @@ impl Controller {
 
     async fn tick_one(&self, mut snapshot: RolloutSnapshot) -> Result<(), ControllerError> {
         snapshot.rollout = self.apply(&snapshot, Event::Tick).await?;
+        if snapshot.rollout.phase == Phase::SmokeTesting {
+            let result = self.smoke_test(&snapshot).await;
+            snapshot.rollout = self.apply(&snapshot, Event::SmokeTested { result }).await?;
+        }
         let now = self.clock.now();
         for (which, index) in snapshot.rollout.measurements_due(now) {
             let Some(metric) = snapshot
@@ -788,8 +799,29 @@ impl Controller {
             header_route: (!r.header_route.is_empty())
                 .then(|| (canary.clone(), r.header_route.clone())),
             mirror: (r.mirror > 0).then_some((canary, r.mirror)),
+            preview: r.preview.then(|| target(&r.canary, 100)),
         };
         self.router.route(app, plan);
+    }
+
+    /// Runs the current step's smoke tests against the preview listener (or, without one, the
+    /// canary's first instance).
+    async fn smoke_test(&self, snapshot: &RolloutSnapshot) -> Result<(), String> {
+        let r = &snapshot.rollout;
+        let Some(PlanStep::SmokeTests(tests)) = r.steps.get(r.step) else {
+            return Ok(());
+        };
+        let target = self
+            .router
+            .preview_addr(&snapshot.app)
+            .or_else(|| {
+                self.runtime
+                    .endpoints(&snapshot.app, &r.canary.version)
+                    .first()
+                    .copied()
+            })
+            .ok_or_else(|| format!("{} has no instance to test", r.canary.label()))?;
+        self.smoke.run(target, tests).await
     }
 
     fn stop_in_background(&self, release: Release) {

@@ -15,12 +15,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use switchyard_analysis::{AnalysisRun, MeasureError, Measurement, Observation};
 use switchyard_core::manifest::analysis::AnalysisTemplateSpec;
-use switchyard_core::manifest::app::{
-    BackgroundAnalysis, CanaryStep, CanaryStrategy, RollbackPolicy, RouteMatch,
-};
+use switchyard_core::manifest::app::{BackgroundAnalysis, RollbackPolicy, RouteMatch};
 use switchyard_core::ports::EventKind;
 use switchyard_core::{Release, Timestamp, WindowStats};
 
+use crate::plan::{Plan, PlanStep, StrategyKind};
 use crate::policy::PolicyCheck;
 
 /// Where a rollout stands.
@@ -36,6 +35,8 @@ pub enum Phase {
     },
     /// An analysis step is measuring.
     Analyzing,
+    /// Smoke tests run against the preview.
+    SmokeTesting,
     /// A bake step: holding at the current weight until `until` while its analysis measures.
     Baking { until: Timestamp },
     /// An approval step: waiting for `switchyard approve`, until `until` if it has a timeout.
@@ -67,6 +68,7 @@ impl Phase {
             Phase::Pending => "Pending",
             Phase::Paused { .. } => "Paused",
             Phase::Analyzing => "Analyzing",
+            Phase::SmokeTesting => "SmokeTesting",
             Phase::Baking { .. } => "Baking",
             Phase::AwaitingApproval { .. } => "AwaitingApproval",
             Phase::Promoting { .. } => "Promoting",
@@ -123,7 +125,9 @@ pub struct Approval {
 pub struct Rollout {
     pub stable: Release,
     pub canary: Release,
-    pub steps: Vec<CanaryStep>,
+    #[serde(default = "canary_kind")]
+    pub kind: StrategyKind,
+    pub steps: Vec<PlanStep>,
     /// Analysis templates as they were when the rollout started.
     pub templates: BTreeMap<String, AnalysisTemplateSpec>,
     pub policy: Option<RollbackPolicy>,
@@ -153,6 +157,9 @@ pub struct Rollout {
     /// Percentage of requests copied to the canary (`setMirror`).
     #[serde(default)]
     pub mirror: u8,
+    /// Whether the preview listener routes to the canary (blue-green).
+    #[serde(default)]
+    pub preview: bool,
     /// When the rollback policy is next checked, and how many breaches in a row it has seen.
     pub policy_next_at: Timestamp,
     pub policy_breaches: u32,
@@ -180,6 +187,8 @@ pub enum Event {
         index: usize,
         outcome: Result<Observation, MeasureError>,
     },
+    /// The smoke tests ran: `Err` says which failed and why.
+    SmokeTested { result: Result<(), String> },
     /// The rollback policy's windows were read.
     PolicyWindows {
         canary: WindowStats,
@@ -281,7 +290,7 @@ impl Rollout {
     pub fn new(
         stable: Release,
         canary: Release,
-        strategy: &CanaryStrategy,
+        plan: Plan,
         templates: BTreeMap<String, AnalysisTemplateSpec>,
         policy: Option<RollbackPolicy>,
         now: Timestamp,
@@ -289,11 +298,12 @@ impl Rollout {
         Self {
             stable,
             canary,
-            steps: strategy.steps.clone(),
+            kind: plan.kind,
+            steps: plan.steps,
             templates,
             policy,
-            background_spec: strategy.analysis.clone(),
-            scale_down_delay: strategy.scale_down_delay,
+            background_spec: plan.background,
+            scale_down_delay: plan.scale_down_delay,
             phase: Phase::Pending,
             step: 0,
             weight: 0,
@@ -303,6 +313,7 @@ impl Rollout {
             approvals: Vec::new(),
             header_route: Vec::new(),
             mirror: 0,
+            preview: false,
             policy_next_at: now,
             policy_breaches: 0,
             last_policy_check: None,
@@ -397,6 +408,7 @@ pub fn transition(
         } => {
             steps::measured(&mut r, &mut actions, run, index, outcome, now);
         }
+        Event::SmokeTested { result } => steps::smoke_tested(&mut r, &mut actions, result, now),
         Event::PolicyWindows { canary, stable } => {
             steps::policy_checked(&mut r, &mut actions, &canary, &stable, now);
         }
@@ -405,6 +417,10 @@ pub fn transition(
         }
     }
     Ok((r, actions))
+}
+
+fn canary_kind() -> StrategyKind {
+    StrategyKind::Canary
 }
 
 fn record(

@@ -6,9 +6,19 @@ use switchyard_api::{MetricView, ReleaseTraffic, RolloutView};
 use switchyard_core::manifest::app::CanaryStep;
 use switchyard_core::{ReleaseMetrics, Timestamp};
 use switchyard_rollout::controller::RolloutSnapshot;
+use switchyard_rollout::plan::PlanStep;
 
 /// Window of the live traffic shown beside a rollout.
 pub const LIVE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Describes a step of a plan in words.
+pub fn describe_plan_step(step: &PlanStep) -> String {
+    match step {
+        PlanStep::Canary(step) => describe_step(step),
+        PlanStep::Preview => "preview".into(),
+        PlanStep::SmokeTests(tests) => format!("smoke tests ({})", tests.len()),
+    }
+}
 
 /// Describes a step in words.
 pub fn describe_step(step: &CanaryStep) -> String {
@@ -96,7 +106,7 @@ pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> Rollou
         active: !r.phase.is_terminal(),
         paused_until,
         step: r.step,
-        steps: r.steps.iter().map(describe_step).collect(),
+        steps: r.steps.iter().map(describe_plan_step).collect(),
         weight: r.weight,
         reason: r.reason.clone(),
         started_at: r.started_at.to_rfc3339(),

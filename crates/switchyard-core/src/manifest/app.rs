@@ -238,6 +238,99 @@ impl From<HealthPath> for String {
 #[serde(rename_all = "camelCase")]
 pub enum Strategy {
     Canary(CanaryStrategy),
+    BlueGreen(BlueGreenStrategy),
+}
+
+impl Strategy {
+    /// Every analysis template the strategy names, with the field path that names it.
+    pub fn template_refs(&self) -> Vec<(String, &ObjectName)> {
+        match self {
+            Strategy::Canary(c) => c.template_refs(),
+            Strategy::BlueGreen(b) => b.template_refs(),
+        }
+    }
+
+    /// Where sticky requests get their key from (canary only).
+    pub fn stickiness(&self) -> Option<&Stickiness> {
+        match self {
+            Strategy::Canary(c) => c.stickiness.as_ref(),
+            Strategy::BlueGreen(_) => None,
+        }
+    }
+}
+
+/// Run the new release beside the old one, reachable only on a preview listener; switch all
+/// traffic at once when it is approved; keep the old one warm for an instant switch back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BlueGreenStrategy {
+    /// Address of the preview listener, which routes only to the new release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_listen: Option<SocketAddr>,
+    /// HTTP checks against the preview before anything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smoke_tests: Vec<SmokeTest>,
+    /// Analysis of the preview before the switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<AnalysisStep>,
+    /// Switch by itself this long after the checks pass; without it, wait for
+    /// `switchyard promote`.
+    #[serde(
+        default,
+        with = "serde_humantime_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auto_promotion_after: Option<Duration>,
+    /// Analysis after the switch; a failure switches back to the old release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<AnalysisStep>,
+    /// How long the old release keeps running after the switch.
+    #[serde(default = "default_scale_down_delay", with = "serde_humantime")]
+    pub scale_down_delay: Duration,
+}
+
+fn default_scale_down_delay() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl BlueGreenStrategy {
+    /// Every analysis template the strategy names, with the field path that names it.
+    pub fn template_refs(&self) -> Vec<(String, &ObjectName)> {
+        let mut refs = Vec::new();
+        for (field, step) in [
+            ("prePromotionAnalysis", &self.pre_promotion_analysis),
+            ("postPromotionAnalysis", &self.post_promotion_analysis),
+        ] {
+            for (j, name) in step.iter().flat_map(|a| a.templates.iter()).enumerate() {
+                refs.push((
+                    format!("spec.strategy.blueGreen.{field}.templates[{j}]"),
+                    name,
+                ));
+            }
+        }
+        refs
+    }
+}
+
+/// An HTTP GET against the preview that must answer `expectStatus` (and contain `expectBody`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SmokeTest {
+    pub path: HealthPath,
+    #[serde(default = "default_expect_status")]
+    pub expect_status: u16,
+    /// A substring the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_body: Option<String>,
+    #[serde(default = "default_smoke_timeout", with = "serde_humantime")]
+    pub timeout: Duration,
+}
+
+fn default_expect_status() -> u16 {
+    200
+}
+fn default_smoke_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// Shift traffic to the new release step by step.
@@ -554,7 +647,10 @@ pub struct MinRatio {
 }
 
 one_of!(RuntimeSpec { "process" => Process(ProcessRuntime), "static" => Static(StaticRuntime) });
-one_of!(Strategy { "canary" => Canary(CanaryStrategy) });
+one_of!(Strategy {
+    "canary" => Canary(CanaryStrategy),
+    "blueGreen" => BlueGreen(BlueGreenStrategy),
+});
 one_of!(Stickiness { "header" => Header(String), "cookie" => Cookie(String), "query" => Query(String) });
 one_of!(CanaryStep {
     "setWeight" => SetWeight(Percent),

@@ -61,6 +61,8 @@ pub enum ManifestErrorKind {
     CountWithoutInterval,
     #[error("an analysis needs at least one template")]
     NoTemplates,
+    #[error("the preview listener needs an address of its own, not the app's `listen`")]
+    PreviewOnListen,
     #[error("must be the index of a step (the strategy has {steps})")]
     StartingStep { steps: usize },
     #[error("the directory holds no .yaml or .yml file")]
@@ -130,8 +132,7 @@ impl ManifestSet {
             .collect();
         let mut errors = Vec::new();
         for (app, origin) in self.apps.iter().zip(&self.origins) {
-            let Strategy::Canary(canary) = &app.spec.strategy;
-            for (path, name) in canary.template_refs() {
+            for (path, name) in app.spec.strategy.template_refs() {
                 if !here.contains(name.as_str()) && !applied.contains(name.as_str()) {
                     errors.push(ManifestError {
                         file: origin.file.clone(),
@@ -330,7 +331,10 @@ fn serde_error(file: &Path, e: &serde_path_to_error::Error<serde_yaml_ng::Error>
 
 /// Checks that cross fields of one app.
 fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
-    let Strategy::Canary(canary) = &app.spec.strategy;
+    let canary = match &app.spec.strategy {
+        Strategy::Canary(canary) => canary,
+        Strategy::BlueGreen(bg) => return check_blue_green(app, bg),
+    };
     if canary.steps.is_empty() {
         return Err((
             "spec.strategy.canary.steps".into(),
@@ -357,6 +361,31 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
                 ManifestErrorKind::StartingStep {
                     steps: canary.steps.len(),
                 },
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_blue_green(
+    app: &App,
+    bg: &super::app::BlueGreenStrategy,
+) -> Result<(), (String, ManifestErrorKind)> {
+    if bg
+        .preview_listen
+        .is_some_and(|p| p == app.spec.listen && p.port() != 0)
+    {
+        let path = "spec.strategy.blueGreen.previewListen".to_string();
+        return Err((path, ManifestErrorKind::PreviewOnListen));
+    }
+    for (field, step) in [
+        ("prePromotionAnalysis", &bg.pre_promotion_analysis),
+        ("postPromotionAnalysis", &bg.post_promotion_analysis),
+    ] {
+        if step.as_ref().is_some_and(|a| a.templates.is_empty()) {
+            return Err((
+                format!("spec.strategy.blueGreen.{field}.templates"),
+                ManifestErrorKind::NoTemplates,
             ));
         }
     }

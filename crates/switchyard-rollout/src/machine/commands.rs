@@ -1,6 +1,8 @@
 //! Operator commands.
 
 use switchyard_core::Timestamp;
+
+use crate::plan::PlanStep;
 use switchyard_core::manifest::app::CanaryStep;
 use switchyard_core::ports::EventKind;
 
@@ -27,7 +29,7 @@ pub(super) fn commanded(
                 .steps
                 .iter()
                 .skip(r.step)
-                .position(|s| matches!(s, CanaryStep::Approval(_)))
+                .position(|s| matches!(s, PlanStep::Canary(CanaryStep::Approval(_))))
             {
                 // Skip to the gate, which still needs its approval.
                 record(
@@ -95,8 +97,7 @@ pub(super) fn commanded(
                     phase: r.phase.name(),
                 });
             }
-            let required =
-                matches!(r.steps.get(r.step), Some(CanaryStep::Approval(a)) if a.require_reason);
+            let required = matches!(r.steps.get(r.step), Some(PlanStep::Canary(CanaryStep::Approval(a))) if a.require_reason);
             let reason = reason.filter(|s| !s.trim().is_empty());
             if required && reason.is_none() {
                 return Err(TransitionError::ReasonRequired);

@@ -7,6 +7,7 @@ use switchyard_core::ports::EventKind;
 use switchyard_core::{Timestamp, WindowStats};
 
 use super::{Action, PauseReason, Phase, Rollout, RunRef, record};
+use crate::plan::PlanStep;
 use crate::policy::{self, PolicyVerdict};
 
 /// Runs steps from `r.step` until one waits, or promotes after the last.
@@ -15,6 +16,36 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
     while let Some(step) = r.steps.get(r.step).cloned() {
         start_background(r, actions, now);
         let n = r.step + 1;
+        let step = match step {
+            PlanStep::Canary(step) => step,
+            PlanStep::Preview => {
+                r.preview = true;
+                actions.push(Action::Reroute);
+                record(
+                    actions,
+                    EventKind::StepStarted,
+                    "controller",
+                    format!("step {n}: preview listener routes to {}", r.canary.version),
+                    serde_json::json!({"step": r.step}),
+                );
+                r.step += 1;
+                continue;
+            }
+            PlanStep::SmokeTests(tests) => {
+                r.phase = Phase::SmokeTesting;
+                record(
+                    actions,
+                    EventKind::StepStarted,
+                    "controller",
+                    format!(
+                        "step {n}: {} smoke test(s) against the preview",
+                        tests.len()
+                    ),
+                    serde_json::json!({"step": r.step}),
+                );
+                return;
+            }
+        };
         match step {
             CanaryStep::SetWeight(w) => {
                 set_weight(r, actions, w.get(), now);
@@ -199,6 +230,7 @@ pub(super) fn promote(
     why: String,
     now: Timestamp,
 ) {
+    clear_routes(r, actions);
     set_weight(r, actions, 100, now);
     r.step = r.steps.len();
     r.analysis = None;
@@ -241,12 +273,42 @@ fn succeed(r: &mut Rollout, actions: &mut Vec<Action>, actor: &str, why: String,
     r.reason = Some(why);
 }
 
-/// Removes the header route and the mirror: weights alone decide again.
+/// Removes the header route, the mirror and the preview: weights alone decide again.
 fn clear_routes(r: &mut Rollout, actions: &mut Vec<Action>) {
-    if !r.header_route.is_empty() || r.mirror > 0 {
+    if !r.header_route.is_empty() || r.mirror > 0 || r.preview {
         r.header_route.clear();
         r.mirror = 0;
+        r.preview = false;
         actions.push(Action::Reroute);
+    }
+}
+
+/// The outcome of the smoke tests.
+pub(super) fn smoke_tested(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    result: Result<(), String>,
+    now: Timestamp,
+) {
+    if r.phase != Phase::SmokeTesting {
+        return;
+    }
+    match result {
+        Ok(()) => {
+            record(
+                actions,
+                EventKind::Verdict,
+                "controller",
+                format!("smoke tests of step {} passed", r.step + 1),
+                serde_json::json!({"step": r.step}),
+            );
+            r.step += 1;
+            advance(r, actions, now);
+        }
+        Err(why) => {
+            let why = format!("smoke test failed: {why}");
+            finish(r, actions, Phase::RolledBack, "controller", why, now);
+        }
     }
 }
 
@@ -314,7 +376,7 @@ pub(super) fn tick(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp) {
         }
         Phase::AwaitingApproval { .. } => {
             let on_timeout = match r.steps.get(r.step) {
-                Some(CanaryStep::Approval(a)) => a.on_timeout,
+                Some(PlanStep::Canary(CanaryStep::Approval(a))) => a.on_timeout,
                 _ => ApprovalTimeout::Abort,
             };
             match on_timeout {

@@ -3,10 +3,11 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use switchyard_core::expr::Value;
-use switchyard_core::manifest::Strategy as DeployStrategy;
+
 use switchyard_core::manifest::load_str;
 
 use super::*;
+use crate::plan::Plan;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -50,7 +51,6 @@ fn release(version: &str) -> Release {
 fn rollout() -> Rollout {
     let set = load_str(MANIFEST, Path::new("m.yaml")).unwrap();
     let app = &set.apps[0];
-    let DeployStrategy::Canary(c) = &app.spec.strategy;
     let templates = set
         .templates
         .iter()
@@ -59,7 +59,7 @@ fn rollout() -> Rollout {
     Rollout::new(
         release("v1"),
         release("v2"),
-        c,
+        Plan::of(&app.spec.strategy),
         templates,
         app.spec.rollback_policy.clone(),
         T0,
@@ -463,7 +463,6 @@ spec:
 fn rich_rollout() -> Rollout {
     let set = load_str(RICH, Path::new("m.yaml")).unwrap();
     let app = &set.apps[0];
-    let DeployStrategy::Canary(c) = &app.spec.strategy;
     let templates = set
         .templates
         .iter()
@@ -472,7 +471,7 @@ fn rich_rollout() -> Rollout {
     Rollout::new(
         release("v1"),
         release("v2"),
-        c,
+        Plan::of(&app.spec.strategy),
         templates,
         app.spec.rollback_policy.clone(),
         T0,
@@ -673,13 +672,19 @@ fn header_route_and_mirror_are_set_by_steps_and_cleared_at_the_end() {
     );
     let set = load_str(&text, Path::new("m.yaml")).unwrap();
     let app = &set.apps[0];
-    let DeployStrategy::Canary(c) = &app.spec.strategy;
     let templates = set
         .templates
         .iter()
         .map(|t| (t.metadata.name.to_string(), t.spec.clone()))
         .collect();
-    let r = Rollout::new(release("v1"), release("v2"), c, templates, None, T0);
+    let r = Rollout::new(
+        release("v1"),
+        release("v2"),
+        Plan::of(&app.spec.strategy),
+        templates,
+        None,
+        T0,
+    );
     let (r, actions) = step(r, Event::CanaryStarted, T0);
     assert_eq!(r.header_route.len(), 1);
     assert_eq!(r.mirror, 20);
@@ -688,4 +693,128 @@ fn header_route_and_mirror_are_set_by_steps_and_cleared_at_the_end() {
     assert!(r.header_route.is_empty());
     assert_eq!(r.mirror, 0);
     assert!(actions.contains(&Action::Reroute));
+}
+
+const BLUE_GREEN: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: shop}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {static: {}}
+  strategy:
+    blueGreen:
+      previewListen: 127.0.0.1:8081
+      smokeTests: [{path: /health}]
+      autoPromotionAfter: 10s
+      postPromotionAnalysis: {templates: [errors]}
+      scaleDownDelay: 1m
+---
+apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: errors}
+spec:
+  metrics:
+    - name: error-rate
+      provider: {builtin: {metric: error_rate}}
+      successCondition: result < 0.05
+"#;
+
+fn blue_green() -> Rollout {
+    let set = load_str(BLUE_GREEN, Path::new("bg.yaml")).unwrap();
+    let app = &set.apps[0];
+    let templates = set
+        .templates
+        .iter()
+        .map(|t| (t.metadata.name.to_string(), t.spec.clone()))
+        .collect();
+    Rollout::new(
+        release("v1"),
+        release("v2"),
+        Plan::of(&app.spec.strategy),
+        templates,
+        None,
+        T0,
+    )
+}
+
+#[test]
+fn blue_green_previews_smoke_tests_switches_and_keeps_blue_warm() {
+    let (r, actions) = step(blue_green(), Event::CanaryStarted, T0);
+    assert!(r.preview);
+    assert_eq!(r.weight, 0, "the preview takes no public traffic");
+    assert_eq!(r.phase, Phase::SmokeTesting);
+    assert!(actions.contains(&Action::Reroute));
+    let (failed, actions) = step(
+        r.clone(),
+        Event::SmokeTested {
+            result: Err("GET /health answered 500".into()),
+        },
+        at(1),
+    );
+    assert_eq!(failed.phase, Phase::RolledBack);
+    assert!(!failed.preview && actions.contains(&Action::StopCanary));
+    assert!(
+        failed
+            .reason
+            .unwrap()
+            .contains("smoke test failed: GET /health answered 500")
+    );
+    let (r, _) = step(r, Event::SmokeTested { result: Ok(()) }, at(1));
+    assert_eq!(
+        r.phase,
+        Phase::Paused {
+            reason: PauseReason::Step,
+            until: Some(at(11))
+        }
+    );
+    let (r, actions) = step(r, Event::Tick, at(11));
+    assert_eq!(r.weight, 100, "the switch");
+    assert!(actions.contains(&Action::SetWeight(100)));
+    assert_eq!(r.phase, Phase::Analyzing, "post-promotion analysis");
+    let (back, actions) = step(r.clone(), ok(0.5), at(12));
+    assert_eq!(back.phase, Phase::RolledBack);
+    assert_eq!(back.weight, 0, "switched back to blue");
+    assert!(actions.contains(&Action::SetWeight(0)) && !actions.contains(&Action::StopStable));
+    let (r, actions) = step(r, ok(0.0), at(12));
+    assert_eq!(r.phase, Phase::Promoting { until: at(72) });
+    assert!(!r.preview);
+    assert!(
+        !actions.contains(&Action::StopStable),
+        "blue stays warm for scaleDownDelay"
+    );
+    let (r, actions) = step(r, Event::Tick, at(72));
+    assert_eq!(r.phase, Phase::Succeeded);
+    assert!(actions.contains(&Action::StopStable));
+}
+
+#[test]
+fn blue_green_without_auto_promotion_waits_for_promote() {
+    let text = BLUE_GREEN.replace("      autoPromotionAfter: 10s\n", "");
+    let set = load_str(&text, Path::new("bg.yaml")).unwrap();
+    let app = &set.apps[0];
+    let templates = set
+        .templates
+        .iter()
+        .map(|t| (t.metadata.name.to_string(), t.spec.clone()))
+        .collect();
+    let r = Rollout::new(
+        release("v1"),
+        release("v2"),
+        Plan::of(&app.spec.strategy),
+        templates,
+        None,
+        T0,
+    );
+    let (r, _) = step(r, Event::CanaryStarted, T0);
+    let (r, _) = step(r, Event::SmokeTested { result: Ok(()) }, at(1));
+    let (r, _) = step(r, Event::Tick, at(100_000));
+    assert_eq!(
+        r.phase,
+        Phase::Paused {
+            reason: PauseReason::Step,
+            until: None
+        }
+    );
+    let (r, _) = step(r, cmd(Command::Promote { full: false }), at(100_001));
+    assert_eq!(r.weight, 100);
 }

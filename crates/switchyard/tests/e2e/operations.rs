@@ -171,3 +171,57 @@ fn header_route_pins_matching_requests_to_the_canary() {
         "the header route goes away with the rollout: {after}"
     );
 }
+
+#[test]
+fn blue_green_previews_switches_and_switches_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let (port, preview_port) = (free_port(), free_port());
+    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let preview: SocketAddr = format!("127.0.0.1:{preview_port}").parse().unwrap();
+    let text = manifest("shop", port, "", "")
+        .replace(
+            "    canary:\n      steps:\n\n",
+            &format!("    blueGreen:\n      previewListen: 127.0.0.1:{preview_port}\n      smokeTests: [{{path: /health, expectBody: ok}}]\n      autoPromotionAfter: 3s\n      postPromotionAnalysis: {{templates: [errors]}}\n      scaleDownDelay: 1h\n"),
+        )
+        + "---\napiVersion: switchyard.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: errors}\nspec:\n  metrics:\n    - name: error-rate\n      provider: {builtin: {metric: error_rate, window: 3s}}\n      successCondition: result < 0.05\n      initialDelay: 2s\n      interval: 1s\n      count: 2\n";
+    let file = write(dir.path(), "shop.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let _traffic = Traffic::start(app);
+
+    // Green is reachable on the preview only, until the automatic switch.
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    let r = d.wait_rollout("shop", "the pre-switch pause", |r| r["phase"] == "Paused");
+    assert_eq!(r["weight"], 0);
+    assert!(serves(preview, "v2"));
+    assert!(serves(app, "v1"));
+    d.wait_rollout("shop", "the promotion window", |r| {
+        r["phase"] == "Promoting"
+    });
+    assert!(serves(app, "v2"));
+    d.ok(&["promote", "shop"]);
+    assert_eq!(d.rollout("shop")["phase"], "Succeeded");
+
+    // A green that fails every request passes its smoke test (/health) but not the
+    // post-promotion analysis: traffic switches back to the warm blue.
+    d.ok(&[
+        "deploy",
+        "shop",
+        "--version",
+        "v3",
+        "--env",
+        "DEMO_ERROR_RATE=1",
+    ]);
+    let r = d.wait_rollout("shop", "the switch back", |r| r["phase"] == "RolledBack");
+    assert!(
+        r["reason"].as_str().unwrap().contains("error-rate"),
+        "{r:#}"
+    );
+    assert!(serves(app, "v2"));
+    let history = d.ok(&["history", "shop"]);
+    assert!(
+        history.contains("smoke tests of step 2 passed"),
+        "{history}"
+    );
+}

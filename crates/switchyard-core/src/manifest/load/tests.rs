@@ -45,7 +45,9 @@ fn loads_the_design_example() {
     assert_eq!(set.templates.len(), 1);
     let app = &set.apps[0];
     assert_eq!(app.metadata.name.as_str(), "checkout");
-    let Strategy::Canary(c) = &app.spec.strategy;
+    let Strategy::Canary(c) = &app.spec.strategy else {
+        panic!("a canary")
+    };
     assert_eq!(c.steps.len(), 6);
     assert!(matches!(c.steps[0], CanaryStep::SetWeight(w) if w.get() == 5));
     assert_eq!(set.templates[0].spec.metrics[0].count(), 6);
@@ -183,7 +185,9 @@ fn approval_bake_and_background_analysis() {
         .replace("        - pause: {}\n", "        - approval: {timeout: 1h, onTimeout: approve}\n        - bake: {duration: 5m, templates: [error-budget]}\n")
         .replace("      stickiness: {header: x-user-id}\n", "      stickiness: {header: x-user-id}\n      scaleDownDelay: 30s\n      analysis: {templates: [error-budget], startingStep: 1}\n");
     let set = load_str(&text, Path::new("m.yaml")).unwrap();
-    let Strategy::Canary(c) = &set.apps[0].spec.strategy;
+    let Strategy::Canary(c) = &set.apps[0].spec.strategy else {
+        panic!("a canary")
+    };
     assert!(
         matches!(&c.steps[4], CanaryStep::Approval(a) if a.require_reason && a.timeout.is_some())
     );
@@ -377,4 +381,40 @@ fn bad_provider_fields_are_located() {
         assert!(shown.starts_with("m.yaml:"), "{shown}");
         assert!(shown.contains(message), "{shown} should contain {message}");
     }
+}
+
+#[test]
+fn blue_green_strategy() {
+    let text = GOOD.replace(
+        "    canary:\n      stickiness: {header: x-user-id}\n      steps:\n        - setWeight: 5\n        - pause: {duration: 30s}\n        - analysis: {templates: [error-budget]}\n        - setWeight: 50\n        - pause: {}\n        - setWeight: 100\n",
+        "    blueGreen:\n      previewListen: 127.0.0.1:8081\n      smokeTests: [{path: /health, expectStatus: 204, expectBody: ok}]\n      prePromotionAnalysis: {templates: [error-budget]}\n      autoPromotionAfter: 1m\n",
+    );
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let Strategy::BlueGreen(b) = &set.apps[0].spec.strategy else {
+        panic!("blue-green")
+    };
+    assert_eq!(b.smoke_tests[0].expect_status, 204);
+    assert_eq!(
+        b.scale_down_delay,
+        std::time::Duration::from_secs(30),
+        "Argo's default"
+    );
+    assert_eq!(set.apps[0].spec.strategy.template_refs().len(), 1);
+    let same = text.replace(
+        "previewListen: 127.0.0.1:8081",
+        "previewListen: 127.0.0.1:8080",
+    );
+    assert!(matches!(
+        errors(&same)[0].kind,
+        ManifestErrorKind::PreviewOnListen
+    ));
+    let bad = text.replace(
+        "smokeTests: [{path: /health,",
+        "smokeTests: [{path: health,",
+    );
+    assert!(
+        errors(&bad)[0].to_string().contains("absolute path"),
+        "{}",
+        errors(&bad)[0]
+    );
 }
