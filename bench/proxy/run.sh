@@ -46,6 +46,7 @@ taskset -c 0,1 nginx -c "$TMP/nginx2.conf" & PIDS+=($!)
 taskset -c 0 haproxy -f "$HERE/haproxy.cfg" & PIDS+=($!)
 taskset -c 0,1 haproxy -f "$TMP/haproxy2.cfg" & PIDS+=($!)
 sleep 1
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 declare -A RSS_IDLE=([switchyard-1w]=$(rss $SY1) [switchyard-2w]=$(rss $SY2)) RSS_LOAD
 declare -A PID=([switchyard-1w]=$SY1 [switchyard-2w]=$SY2)
@@ -98,6 +99,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 dp99=$(field "${LAT[direct]}" p99_us)
 echo
+echo "Load average (1/5/15 min) at start: ${LOAD_START}; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Offered rate: ${RATE} req/s (half the direct maximum); loadgen scheduler lateness p99 (direct run): $(field "${LAT[direct]}" sched_late_p99_us) µs"
 echo
 echo "| target | max req/s | served @ ${RATE}/s | p50 µs | p99 µs | p999 µs | p99 added µs | errors |"
@@ -112,7 +114,7 @@ if [ ${#SUST[@]} -gt 0 ]; then
   echo "|---|---|---|---|---|---|---|"
   for t in "${ORDER[@]:1}"; do
     [ -n "${SUST[$t]:-}" ] || continue
-    if [ "${SUST[$t]}" = none ]; then echo "| $t | none tried | | | | | |"; continue; fi
+    if [ "${SUST[$t]}" = none ]; then echo "| $t | none down to 20 % of its max | | | | | |"; continue; fi
     read -r r p50 p99 p999 d50 d99 <<< "${SUST[$t]}"
     echo "| $t | $r | $p50 | $p99 | $p999 | $d50 / $d99 | $(( p99 - d99 )) |"
   done
