@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_core::Timestamp;
 use switchyard_core::manifest::analysis::{AnalysisTemplateSpec, MetricSpec};
 
+use crate::judge::{IntervalObservation, JudgeOutcome, JudgeState};
 use crate::provider::{MeasureError, Observation};
 
 /// The outcome of a metric, or of a whole run.
@@ -57,6 +58,9 @@ pub struct Measurement {
     /// The condition that decided, or why none could.
     pub message: String,
     pub dry_run: bool,
+    /// A judge's evidence: counts, estimates, interval, boundary, p-value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<serde_json::Value>,
 }
 
 /// The progress of one metric.
@@ -73,6 +77,9 @@ pub struct MetricRun {
     pub consecutive_errors: u32,
     pub status: RunStatus,
     pub last: Option<Measurement>,
+    /// The statistical judge of a `judge:` metric, with its running totals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeState>,
 }
 
 /// All metrics of the templates an analysis step names.
@@ -103,6 +110,11 @@ impl AnalysisRun {
                     consecutive_errors: 0,
                     status: RunStatus::Running,
                     last: None,
+                    judge: m.judge.clone().and_then(|spec| {
+                        let mut state = JudgeState::new(spec).ok()?;
+                        state.start(now.as_millis());
+                        Some(state)
+                    }),
                 })
             })
             .collect();
@@ -145,6 +157,78 @@ impl AnalysisRun {
         let measurement = judge(metric, outcome, now);
         metric.apply(&measurement, now);
         Some(measurement)
+    }
+
+    /// Records one interval of both releases for the judge of metric `index` and returns the
+    /// measurement. A judge's verdict is final: Pass succeeds the metric, Fail fails it;
+    /// Inconclusive keeps it running (and only becomes inconclusive after `maxDuration` with
+    /// `onTimeout: inconclusive`).
+    pub fn record_judge(
+        &mut self,
+        index: usize,
+        interval: &IntervalObservation,
+        now: Timestamp,
+    ) -> Option<Measurement> {
+        let metric = self
+            .metrics
+            .get_mut(index)
+            .filter(|m| m.status == RunStatus::Running)?;
+        let mut m = Measurement {
+            at: now,
+            template: metric.template.clone(),
+            metric: metric.spec.name.to_string(),
+            phase: MeasurementPhase::Error,
+            value: None,
+            baseline: None,
+            samples: Some(interval.canary.requests),
+            message: String::new(),
+            dry_run: metric.spec.dry_run,
+            evidence: None,
+        };
+        let verdict = match metric.judge.as_mut() {
+            None => Err("the judge could not be built from its spec".to_string()),
+            Some(judge) => judge
+                .record(interval)
+                .and_then(|()| judge.verdict(now.as_millis()))
+                .map_err(|e| e.to_string()),
+        };
+        match verdict {
+            Ok(v) => {
+                m.phase = match v.outcome {
+                    JudgeOutcome::Pass => MeasurementPhase::Successful,
+                    JudgeOutcome::Fail => MeasurementPhase::Failed,
+                    JudgeOutcome::Inconclusive => MeasurementPhase::Inconclusive,
+                };
+                m.value = v.evidence.canary.value.map(|x| x.to_string());
+                m.baseline = v.evidence.baseline.value.map(|x| x.to_string());
+                m.samples = Some(v.evidence.canary.requests);
+                m.message = v.summary();
+                m.evidence = serde_json::to_value(&v.evidence).ok();
+                metric.status = match (v.outcome, v.timed_out) {
+                    (JudgeOutcome::Pass, _) => RunStatus::Successful,
+                    (JudgeOutcome::Fail, _) => RunStatus::Failed,
+                    (JudgeOutcome::Inconclusive, true) => RunStatus::Inconclusive,
+                    (JudgeOutcome::Inconclusive, false) => RunStatus::Running,
+                };
+                metric.taken += 1;
+                match m.phase {
+                    MeasurementPhase::Successful => metric.successful += 1,
+                    MeasurementPhase::Failed => metric.failed += 1,
+                    _ => metric.inconclusive += 1,
+                }
+            }
+            Err(e) => {
+                m.message = format!("judge error: {e}");
+                metric.errors += 1;
+                metric.consecutive_errors += 1;
+                if metric.consecutive_errors > metric.spec.consecutive_error_limit {
+                    metric.status = RunStatus::Error;
+                }
+            }
+        }
+        metric.next_at = now.plus(metric.spec.interval.unwrap_or(Duration::from_secs(10)));
+        metric.last = Some(m.clone());
+        Some(m)
     }
 
     /// The outcome of the whole run: failed or errored if any (non-dry-run) metric is, then
@@ -223,6 +307,7 @@ fn judge(
         samples: None,
         message: String::new(),
         dry_run: metric.spec.dry_run,
+        evidence: None,
     };
     let obs = match outcome {
         Ok(obs) => obs,

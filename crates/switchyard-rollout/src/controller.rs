@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_analysis::judge::{ArmInterval, IntervalObservation};
 use switchyard_analysis::{MeasureRequest, MetricProvider};
 use switchyard_core::manifest::app::{RollbackPolicy, RouteMatch, SmokeTest};
 use switchyard_core::ports::{
@@ -603,18 +604,35 @@ impl Controller {
                 continue;
             };
             let r = &snapshot.rollout;
-            let request = MeasureRequest {
-                app: &snapshot.app,
-                canary: &r.canary.version,
-                stable: &r.stable.version,
-                provider: &metric.spec.provider,
-                default_window: metric.spec.interval.unwrap_or(Duration::from_secs(60)),
-            };
-            let outcome = self.provider.measure(&request).await;
-            let event = Event::Measured {
-                run: which,
-                index,
-                outcome,
+            let event = match (&metric.spec.judge, &metric.spec.provider) {
+                (Some(_), _) => {
+                    let since = metric
+                        .last
+                        .as_ref()
+                        .map_or_else(|| r.run(which).map_or(now, |run| run.started_at), |m| m.at);
+                    let interval = self.interval_of(&snapshot.app, r, since, now);
+                    Event::Judged {
+                        run: which,
+                        index,
+                        interval: Box::new(interval),
+                    }
+                }
+                (None, Some(provider)) => {
+                    let request = MeasureRequest {
+                        app: &snapshot.app,
+                        canary: &r.canary.version,
+                        stable: &r.stable.version,
+                        provider,
+                        default_window: metric.spec.interval.unwrap_or(Duration::from_secs(60)),
+                    };
+                    let outcome = self.provider.measure(&request).await;
+                    Event::Measured {
+                        run: which,
+                        index,
+                        outcome,
+                    }
+                }
+                (None, None) => continue,
             };
             snapshot.rollout = self.apply(&snapshot, event).await?;
         }
@@ -802,6 +820,33 @@ impl Controller {
             preview: r.preview.then(|| target(&r.canary, 100)),
         };
         self.router.route(app, plan);
+    }
+
+    /// Both releases' traffic from `since` to `now`, for a judge. Consecutive looks read
+    /// consecutive windows, so no request is counted twice (windows are whole seconds).
+    fn interval_of(
+        &self,
+        app: &AppName,
+        r: &Rollout,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> IntervalObservation {
+        let window = Duration::from_secs(now.since(since).as_secs().max(1));
+        let arm = |version: &Version| {
+            let stats = self
+                .metrics
+                .window(app.as_str(), version.as_str(), window)
+                .unwrap_or_default();
+            let buckets = self
+                .metrics
+                .latency_buckets(app.as_str(), version.as_str(), window);
+            ArmInterval::from_window(&stats, buckets)
+        };
+        IntervalObservation {
+            at_ms: now.as_millis(),
+            canary: arm(&r.canary.version),
+            baseline: arm(&r.stable.version),
+        }
     }
 
     /// Runs the current step's smoke tests against the preview listener (or, without one, the

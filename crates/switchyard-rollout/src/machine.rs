@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use switchyard_analysis::judge::IntervalObservation;
 use switchyard_analysis::{AnalysisRun, MeasureError, Measurement, Observation};
 use switchyard_core::manifest::analysis::AnalysisTemplateSpec;
 use switchyard_core::manifest::app::{BackgroundAnalysis, RollbackPolicy, RouteMatch};
@@ -186,6 +187,12 @@ pub enum Event {
         run: RunRef,
         index: usize,
         outcome: Result<Observation, MeasureError>,
+    },
+    /// Metric `index` (a judge) was given the traffic of both releases since its last look.
+    Judged {
+        run: RunRef,
+        index: usize,
+        interval: Box<IntervalObservation>,
     },
     /// The smoke tests ran: `Err` says which failed and why.
     SmokeTested { result: Result<(), String> },
@@ -406,6 +413,15 @@ pub fn transition(
             index,
             outcome,
         } => {
+            let outcome = steps::Outcome::Measured(outcome);
+            steps::measured(&mut r, &mut actions, run, index, outcome, now);
+        }
+        Event::Judged {
+            run,
+            index,
+            interval,
+        } => {
+            let outcome = steps::Outcome::Judged(interval);
             steps::measured(&mut r, &mut actions, run, index, outcome, now);
         }
         Event::SmokeTested { result } => steps::smoke_tested(&mut r, &mut actions, result, now),

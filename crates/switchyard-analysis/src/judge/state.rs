@@ -74,7 +74,7 @@ impl JudgeState {
     /// # Errors
     /// [`JudgeError::InvalidSpec`] when the spec is out of range.
     pub fn new(spec: JudgeSpec) -> Result<Self, JudgeError> {
-        spec.validate()?;
+        crate::judge::spec::validate(&spec)?;
         Ok(JudgeState {
             spec,
             started_at_ms: None,

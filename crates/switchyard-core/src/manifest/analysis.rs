@@ -2,6 +2,7 @@
 //! with the semantics of Argo Rollouts' AnalysisTemplate.
 
 mod http_url;
+pub mod judge;
 mod providers;
 mod template;
 
@@ -41,7 +42,13 @@ pub struct AnalysisTemplateSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MetricSpec {
     pub name: ObjectName,
-    pub provider: ProviderSpec,
+    /// Where measurements come from; a `judge` metric reads the proxy's telemetry of both
+    /// releases instead and takes no provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderSpec>,
+    /// Compare canary with baseline statistically instead of checking conditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<judge::JudgeSpec>,
     /// A measurement succeeds when this holds (and fails when it does not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_condition: Option<Condition>,

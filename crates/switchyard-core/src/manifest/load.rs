@@ -53,8 +53,18 @@ pub enum ManifestErrorKind {
     MissingTemplate { name: String },
     #[error("a canary needs at least one step")]
     NoSteps,
-    #[error("needs `successCondition` or `failureCondition`")]
+    #[error("needs `successCondition` or `failureCondition` (or a `judge`)")]
     NoCondition,
+    #[error("needs a `provider` (or a `judge`)")]
+    NoProvider,
+    #[error("a `judge` decides by itself: drop `successCondition`/`failureCondition`")]
+    JudgeWithConditions,
+    #[error("a `judge` reads the proxy's telemetry of both releases and takes no provider")]
+    JudgeWithProvider,
+    #[error("a `judge` needs an `interval`: how often it looks")]
+    JudgeWithoutInterval,
+    #[error("{value} is out of range: expected a value {expected}")]
+    OutOfRange { value: f64, expected: &'static str },
     #[error("`count` must be at least 1")]
     ZeroCount,
     #[error("`count` above 1 needs an `interval`")]
@@ -395,8 +405,35 @@ fn check_blue_green(
 fn check_template(t: &AnalysisTemplate) -> Result<(), (String, ManifestErrorKind)> {
     for (i, m) in t.spec.metrics.iter().enumerate() {
         let path = format!("spec.metrics[{i}]");
-        if m.success_condition.is_none() && m.failure_condition.is_none() {
-            return Err((path, ManifestErrorKind::NoCondition));
+        let conditions = m.success_condition.is_some() || m.failure_condition.is_some();
+        match (&m.judge, &m.provider) {
+            (Some(_), _) if conditions => {
+                return Err((path, ManifestErrorKind::JudgeWithConditions));
+            }
+            (Some(_), Some(_)) => {
+                return Err((
+                    format!("{path}.provider"),
+                    ManifestErrorKind::JudgeWithProvider,
+                ));
+            }
+            (Some(judge), None) => {
+                if let Some((field, value, expected)) = judge.out_of_range() {
+                    let path = format!("{path}.judge.{field}");
+                    return Err((path, ManifestErrorKind::OutOfRange { value, expected }));
+                }
+                if m.interval.is_none() {
+                    return Err((
+                        format!("{path}.interval"),
+                        ManifestErrorKind::JudgeWithoutInterval,
+                    ));
+                }
+                continue;
+            }
+            (None, None) => {
+                return Err((format!("{path}.provider"), ManifestErrorKind::NoProvider));
+            }
+            (None, Some(_)) if !conditions => return Err((path, ManifestErrorKind::NoCondition)),
+            (None, Some(_)) => {}
         }
         if m.count == Some(0) {
             return Err((format!("{path}.count"), ManifestErrorKind::ZeroCount));

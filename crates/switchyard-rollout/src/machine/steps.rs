@@ -1,6 +1,7 @@
 //! Running steps: advancing through the plan, deadlines, measurements, policy checks, and the
 //! two ways a rollout ends (promotion, or all traffic back to stable).
 
+use switchyard_analysis::judge::IntervalObservation;
 use switchyard_analysis::{AnalysisRun, MeasureError, Observation, RunStatus};
 use switchyard_core::manifest::app::{ApprovalTimeout, CanaryStep};
 use switchyard_core::ports::EventKind;
@@ -9,6 +10,14 @@ use switchyard_core::{Timestamp, WindowStats};
 use super::{Action, PauseReason, Phase, Rollout, RunRef, record};
 use crate::plan::PlanStep;
 use crate::policy::{self, PolicyVerdict};
+
+/// What a measurement brought.
+pub(super) enum Outcome {
+    /// A provider's value (or why there is none), judged by the metric's conditions.
+    Measured(Result<Observation, MeasureError>),
+    /// One interval of both releases for a judge metric.
+    Judged(Box<IntervalObservation>),
+}
 
 /// Runs steps from `r.step` until one waits, or promotes after the last.
 pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp) {
@@ -424,7 +433,7 @@ pub(super) fn measured(
     actions: &mut Vec<Action>,
     which: RunRef,
     index: usize,
-    outcome: Result<Observation, MeasureError>,
+    outcome: Outcome,
     now: Timestamp,
 ) {
     let run = match which {
@@ -435,7 +444,11 @@ pub(super) fn measured(
         _ => None,
     };
     let Some(run) = run else { return };
-    let Some(m) = run.record(index, outcome, now) else {
+    let recorded = match outcome {
+        Outcome::Measured(result) => run.record(index, result, now),
+        Outcome::Judged(interval) => run.record_judge(index, &interval, now),
+    };
+    let Some(m) = recorded else {
         return;
     };
     let status = run.status();

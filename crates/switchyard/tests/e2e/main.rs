@@ -8,6 +8,7 @@ mod support;
 mod bad_input;
 mod demo;
 mod flags;
+mod judge;
 mod operations;
 mod restart;
 mod stats;

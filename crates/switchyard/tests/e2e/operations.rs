@@ -21,10 +21,10 @@ spec:
 "#;
 
 /// Sends requests to the app until dropped, so that built-in metrics have data.
-struct Traffic(Arc<AtomicBool>);
+pub struct Traffic(Arc<AtomicBool>);
 
 impl Traffic {
-    fn start(app: SocketAddr) -> Traffic {
+    pub fn start(app: SocketAddr) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         std::thread::spawn(move || {

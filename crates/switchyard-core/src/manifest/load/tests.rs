@@ -260,7 +260,7 @@ fn external_providers_load_with_their_defaults() {
         canary_version: "v2",
         stable_version: "v1",
     };
-    let ProviderSpec::Prometheus(p) = &metrics[0].provider else {
+    let ProviderSpec::Prometheus(p) = metrics[0].provider.as_ref().unwrap() else {
         panic!("{:?}", metrics[0].provider);
     };
     assert_eq!(p.address.as_str(), "http://127.0.0.1:9090");
@@ -269,7 +269,7 @@ fn external_providers_load_with_their_defaults() {
         r#"sum(rate(http_requests_total{app="shop",version="v1"}[1m]))"#
     );
     assert_eq!(p.timeout(), std::time::Duration::from_secs(3));
-    let ProviderSpec::Web(w) = &metrics[1].provider else {
+    let ProviderSpec::Web(w) = metrics[1].provider.as_ref().unwrap() else {
         panic!("{:?}", metrics[1].provider);
     };
     assert_eq!(w.method, HttpMethod::Post);
@@ -280,7 +280,7 @@ fn external_providers_load_with_their_defaults() {
     assert_eq!(w.json_path.as_str(), "/data/value");
     assert_eq!(w.headers.len(), 2);
     assert_eq!(w.timeout(), crate::manifest::analysis::DEFAULT_WEB_TIMEOUT);
-    let ProviderSpec::Command(c) = &metrics[2].provider else {
+    let ProviderSpec::Command(c) = metrics[2].provider.as_ref().unwrap() else {
         panic!("{:?}", metrics[2].provider);
     };
     assert_eq!(c.command.program().source(), "./check.sh");
@@ -289,12 +289,12 @@ fn external_providers_load_with_their_defaults() {
         c.timeout(),
         crate::manifest::analysis::DEFAULT_COMMAND_TIMEOUT
     );
-    assert_eq!(metrics[2].provider.kind(), "command");
+    assert_eq!(metrics[2].provider.as_ref().unwrap().kind(), "command");
     // Rollouts snapshot their templates as JSON: providers survive the round trip.
     for m in metrics {
         let json = serde_json::to_string(&m.provider).unwrap();
         assert_eq!(
-            serde_json::from_str::<ProviderSpec>(&json).unwrap(),
+            serde_json::from_str::<Option<ProviderSpec>>(&json).unwrap(),
             m.provider,
             "{json}"
         );
@@ -417,4 +417,38 @@ fn blue_green_strategy() {
         "{}",
         errors(&bad)[0]
     );
+}
+
+#[test]
+fn judge_metrics() {
+    let judge = GOOD.replace(
+        "      provider: {builtin: {metric: error_rate}}\n      successCondition: result < 0.01\n",
+        "      judge: {compare: error_rate, margin: 0.01, maxDuration: 10m, onTimeout: pass}\n",
+    );
+    let set = load_str(&judge, Path::new("m.yaml")).unwrap();
+    let j = set.templates[0].spec.metrics[0].judge.as_ref().unwrap();
+    assert_eq!(j.margin, 0.01);
+    assert_eq!(j.alpha, 0.01, "default alpha");
+    let both = judge.replace(
+        "      interval: 10s\n",
+        "      interval: 10s\n      successCondition: result < 1\n",
+    );
+    assert!(matches!(
+        errors(&both)[0].kind,
+        ManifestErrorKind::JudgeWithConditions
+    ));
+    let range = judge.replace("margin: 0.01", "margin: 2");
+    let e = &errors(&range)[0];
+    assert_eq!(e.path, "spec.metrics[0].judge.margin");
+    assert!(e.to_string().contains("2 is out of range"), "{e}");
+    let no_interval = judge.replace("      interval: 10s\n      count: 6\n", "");
+    assert!(matches!(
+        errors(&no_interval)[0].kind,
+        ManifestErrorKind::JudgeWithoutInterval
+    ));
+    let nothing = GOOD.replace("      provider: {builtin: {metric: error_rate}}\n", "");
+    assert!(matches!(
+        errors(&nothing)[0].kind,
+        ManifestErrorKind::NoProvider
+    ));
 }

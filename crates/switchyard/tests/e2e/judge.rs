@@ -1,0 +1,122 @@
+//! The statistical judge in real rollouts: canary against stable over the same intervals.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::operations::Traffic;
+use crate::support::*;
+
+const JUDGE: &str = r#"---
+apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: judge}
+spec:
+  metrics:
+    - name: errors-vs-stable
+      judge: {compare: error_rate, against: stable, margin: 0.05, alpha: 0.01}
+      interval: 1s
+"#;
+
+fn setup(dir: &std::path::Path, d: &Daemon) -> SocketAddr {
+    let port = free_port();
+    let steps = "        - setWeight: 50\n        - analysis: {templates: [judge]}\n";
+    let file = write(dir, "shop.yaml", &manifest("shop", port, steps, JUDGE));
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+#[test]
+fn judge_rolls_back_a_worse_canary_and_promotes_a_healthy_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let app = setup(dir.path(), &d);
+    d.ok(&[
+        "deploy",
+        "shop",
+        "--version",
+        "v1",
+        "--env",
+        "DEMO_ERROR_RATE=0.1",
+    ]);
+    let _traffic = Traffic::start(app);
+
+    // Three times the stable release's error rate: rolled back, with the evidence recorded.
+    d.ok(&[
+        "deploy",
+        "shop",
+        "--version",
+        "v2",
+        "--env",
+        "DEMO_ERROR_RATE=0.3",
+    ]);
+    let r = d.wait_rollout("shop", "the judge's rollback", |r| {
+        r["phase"] == "RolledBack"
+    });
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("errors-vs-stable") && reason.contains("fail"),
+        "{reason}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&d.ok(&["analysis", "shop", "-o", "json"])).unwrap();
+    let last = list["measurements"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["phase"], "failed");
+    let history: serde_json::Value =
+        serde_json::from_str(&d.ok(&["history", "shop", "-o", "json"])).unwrap();
+    let evidence = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find_map(|e| e["data"]["evidence"].as_object().cloned())
+        .expect("the verdict's evidence is in the event log");
+    for key in ["canary", "baseline", "interval", "boundary", "p_value"] {
+        assert!(
+            evidence.contains_key(key),
+            "{key} missing from {evidence:?}"
+        );
+    }
+
+    // As good as stable: promoted.
+    d.ok(&[
+        "deploy",
+        "shop",
+        "--version",
+        "v3",
+        "--env",
+        "DEMO_ERROR_RATE=0.1",
+    ]);
+    let r = d.wait_rollout("shop", "the judge's pass", |r| r["phase"] == "Succeeded");
+    assert_eq!(r["weight"], 100);
+}
+
+#[test]
+fn a_canary_without_traffic_waits_as_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    setup(dir.path(), &d);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the first look", |r| {
+        r["analysis"][0]["taken"].as_u64().unwrap_or(0) >= 3
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let r = d.rollout("shop");
+    assert_eq!(
+        r["phase"], "Analyzing",
+        "no traffic is not a failure: {r:#}"
+    );
+    assert_eq!(r["analysis"][0]["status"], "running");
+    assert!(
+        r["analysis"][0]["last_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("inconclusive"),
+        "{r:#}"
+    );
+}
