@@ -17,8 +17,8 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchyard_core::Timestamp;
 use switchyard_core::manifest::analysis::{AnalysisTemplateSpec, MetricSpec};
+use switchyard_core::{ReleaseTotals, Timestamp};
 
 use crate::judge::{IntervalObservation, JudgeOutcome, JudgeState};
 use crate::provider::{MeasureError, Observation};
@@ -80,6 +80,10 @@ pub struct MetricRun {
     /// The statistical judge of a `judge:` metric, with its running totals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeState>,
+    /// The data plane's totals of canary and baseline at the judge's last look; the next
+    /// interval is the difference from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_totals: Option<[ReleaseTotals; 2]>,
 }
 
 /// All metrics of the templates an analysis step names.
@@ -110,6 +114,7 @@ impl AnalysisRun {
                     consecutive_errors: 0,
                     status: RunStatus::Running,
                     last: None,
+                    judge_totals: None,
                     judge: m.judge.clone().and_then(|spec| {
                         let mut state = JudgeState::new(spec).ok()?;
                         state.start(now.as_millis());
@@ -167,12 +172,14 @@ impl AnalysisRun {
         &mut self,
         index: usize,
         interval: &IntervalObservation,
+        totals: [ReleaseTotals; 2],
         now: Timestamp,
     ) -> Option<Measurement> {
         let metric = self
             .metrics
             .get_mut(index)
             .filter(|m| m.status == RunStatus::Running)?;
+        metric.judge_totals = Some(totals);
         let mut m = Measurement {
             at: now,
             template: metric.template.clone(),

@@ -201,6 +201,9 @@ pub struct MeasurementView {
     pub samples: Option<u64>,
     pub message: String,
     pub dry_run: bool,
+    /// A judge's evidence: counts, estimates, interval, boundary, p-value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<serde_json::Value>,
 }
 
 /// `POST /api/v1/apps/{app}/emergency-stop` and `.../unfreeze` answer.

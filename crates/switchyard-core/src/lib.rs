@@ -22,5 +22,5 @@ pub mod time;
 pub use expr::{Condition, Value};
 pub use name::{AppName, ObjectName, Version};
 pub use release::{Release, Workload};
-pub use telemetry::{ReleaseMetrics, WindowStats};
+pub use telemetry::{ReleaseMetrics, ReleaseTotals, WindowStats};
 pub use time::{Clock, SystemClock, Timestamp};

@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use switchyard_core::{ReleaseMetrics, WindowStats};
+use switchyard_core::{ReleaseMetrics, ReleaseTotals, WindowStats};
 use tokio::time::Instant;
 
 use names::*;
@@ -345,6 +345,16 @@ impl ReleaseMetrics for Telemetry {
                 )
             })
             .collect()
+    }
+
+    fn totals(&self, app: &str, release: &str) -> Option<ReleaseTotals> {
+        let stats = self.lookup(app, release)?;
+        let totals = stats
+            .ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .totals();
+        Some(totals)
     }
 }
 

@@ -18,7 +18,7 @@ use switchyard_core::ports::{
     EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RuntimeError,
     StateStore, StoreError, WorkloadRuntime,
 };
-use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, Timestamp, Version};
+use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, ReleaseTotals, Timestamp, Version};
 use tokio::sync::Mutex;
 
 use crate::machine::{self, Action, Command, Event, Phase, Rollout, TransitionError};
@@ -606,15 +606,13 @@ impl Controller {
             let r = &snapshot.rollout;
             let event = match (&metric.spec.judge, &metric.spec.provider) {
                 (Some(_), _) => {
-                    let since = metric
-                        .last
-                        .as_ref()
-                        .map_or_else(|| r.run(which).map_or(now, |run| run.started_at), |m| m.at);
-                    let interval = self.interval_of(&snapshot.app, r, since, now);
+                    let (interval, totals) =
+                        self.interval_of(&snapshot.app, r, metric.judge_totals.as_ref(), now);
                     Event::Judged {
                         run: which,
                         index,
                         interval: Box::new(interval),
+                        totals: Box::new(totals),
                     }
                 }
                 (None, Some(provider)) => {
@@ -822,31 +820,39 @@ impl Controller {
         self.router.route(app, plan);
     }
 
-    /// Both releases' traffic from `since` to `now`, for a judge. Consecutive looks read
-    /// consecutive windows, so no request is counted twice (windows are whole seconds).
+    /// Both releases' traffic since the judge's last look: the difference of the data plane's
+    /// monotonic totals, so no request is counted twice or lost between looks. The first look
+    /// only takes the starting point.
     fn interval_of(
         &self,
         app: &AppName,
         r: &Rollout,
-        since: Timestamp,
+        previous: Option<&[ReleaseTotals; 2]>,
         now: Timestamp,
-    ) -> IntervalObservation {
-        let window = Duration::from_secs(now.since(since).as_secs().max(1));
-        let arm = |version: &Version| {
-            let stats = self
-                .metrics
-                .window(app.as_str(), version.as_str(), window)
-                .unwrap_or_default();
-            let buckets = self
-                .metrics
-                .latency_buckets(app.as_str(), version.as_str(), window);
-            ArmInterval::from_window(&stats, buckets)
+    ) -> (IntervalObservation, [ReleaseTotals; 2]) {
+        let read = |version: &Version| {
+            self.metrics
+                .totals(app.as_str(), version.as_str())
+                .unwrap_or_default()
         };
-        IntervalObservation {
+        let totals = [read(&r.canary.version), read(&r.stable.version)];
+        let arm = |i: usize| match previous {
+            Some(before) => {
+                let d = totals[i].since(&before[i]);
+                ArmInterval {
+                    requests: d.requests,
+                    errors: d.errors,
+                    latency: d.latency,
+                }
+            }
+            None => ArmInterval::default(),
+        };
+        let interval = IntervalObservation {
             at_ms: now.as_millis(),
-            canary: arm(&r.canary.version),
-            baseline: arm(&r.stable.version),
-        }
+            canary: arm(0),
+            baseline: arm(1),
+        };
+        (interval, totals)
     }
 
     /// Runs the current step's smoke tests against the preview listener (or, without one, the

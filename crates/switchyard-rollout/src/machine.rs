@@ -18,7 +18,7 @@ use switchyard_analysis::{AnalysisRun, MeasureError, Measurement, Observation};
 use switchyard_core::manifest::analysis::AnalysisTemplateSpec;
 use switchyard_core::manifest::app::{BackgroundAnalysis, RollbackPolicy, RouteMatch};
 use switchyard_core::ports::EventKind;
-use switchyard_core::{Release, Timestamp, WindowStats};
+use switchyard_core::{Release, ReleaseTotals, Timestamp, WindowStats};
 
 use crate::plan::{Plan, PlanStep, StrategyKind};
 use crate::policy::PolicyCheck;
@@ -193,6 +193,8 @@ pub enum Event {
         run: RunRef,
         index: usize,
         interval: Box<IntervalObservation>,
+        /// The data plane's totals of canary and baseline at this look.
+        totals: Box<[ReleaseTotals; 2]>,
     },
     /// The smoke tests ran: `Err` says which failed and why.
     SmokeTested { result: Result<(), String> },
@@ -420,8 +422,9 @@ pub fn transition(
             run,
             index,
             interval,
+            totals,
         } => {
-            let outcome = steps::Outcome::Judged(interval);
+            let outcome = steps::Outcome::Judged(interval, totals);
             steps::measured(&mut r, &mut actions, run, index, outcome, now);
         }
         Event::SmokeTested { result } => steps::smoke_tested(&mut r, &mut actions, result, now),

@@ -142,6 +142,7 @@ pub async fn analysis(
             samples: m.samples,
             message: m.message,
             dry_run: m.dry_run,
+            evidence: m.evidence,
         })
         .collect();
     Ok(Json(AnalysisList {

@@ -263,7 +263,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub json: bool,
     /// Requests per second of the built-in load generator.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 200)]
     pub rps: u32,
 }
 

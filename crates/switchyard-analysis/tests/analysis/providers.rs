@@ -13,7 +13,7 @@ use switchyard_analysis::{
 };
 use switchyard_core::manifest::analysis::ProviderSpec;
 use switchyard_core::name::{AppName, Version};
-use switchyard_core::{ReleaseMetrics, WindowStats};
+use switchyard_core::{ReleaseMetrics, ReleaseTotals, WindowStats};
 
 /// A data plane that has seen no traffic.
 struct NoTraffic;
@@ -25,6 +25,10 @@ impl ReleaseMetrics for NoTraffic {
 
     fn latency_buckets(&self, _: &str, _: &str, _: Duration) -> Vec<(f64, u64)> {
         Vec::new()
+    }
+
+    fn totals(&self, _: &str, _: &str) -> Option<ReleaseTotals> {
+        None
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use switchyard_core::WindowStats;
+use switchyard_core::{ReleaseTotals, WindowStats};
 
 /// Latencies are recorded in microseconds, from 1 µs up to this many (10 minutes); longer
 /// latencies are clamped to it.
@@ -43,6 +43,16 @@ impl Slot {
 #[derive(Debug)]
 pub struct WindowRing {
     slots: Vec<Slot>,
+    /// Everything recorded since creation, never reset: the judge reads differences of it.
+    totals: Totals,
+}
+
+/// Monotonic counts of a release.
+#[derive(Debug, Default)]
+struct Totals {
+    requests: u64,
+    errors: u64,
+    latency: Option<Histogram<u32>>,
 }
 
 /// Merged slots of a window.
@@ -67,6 +77,34 @@ impl WindowRing {
                     ..Slot::default()
                 })
                 .collect(),
+            totals: Totals {
+                latency: new_histogram(),
+                ..Totals::default()
+            },
+        }
+    }
+
+    /// Everything recorded since creation.
+    pub fn totals(&self) -> ReleaseTotals {
+        let t = &self.totals;
+        let latency = t
+            .latency
+            .as_ref()
+            .map(|h| {
+                h.iter_recorded()
+                    .map(|v| {
+                        (
+                            h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6,
+                            v.count_since_last_iteration(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ReleaseTotals {
+            requests: t.requests,
+            errors: t.errors,
+            latency,
         }
     }
 
@@ -85,6 +123,8 @@ impl WindowRing {
         }
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         slot.status_classes[class] += 1;
+        self.totals.requests += 1;
+        self.totals.errors += u64::from(class == 4);
         slot.upstream_failures += u64::from(upstream_failure);
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
@@ -95,6 +135,10 @@ impl WindowRing {
         }
         if let Some(h) = &mut slot.latency {
             // Cannot fail: the value is clamped into the histogram's bounds.
+            let _ = h.record(micros);
+        }
+        if let Some(h) = &mut self.totals.latency {
+            // Cannot fail, as above; a u32 bucket of the totals holds four billion requests.
             let _ = h.record(micros);
         }
     }

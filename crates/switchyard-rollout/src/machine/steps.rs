@@ -5,7 +5,7 @@ use switchyard_analysis::judge::IntervalObservation;
 use switchyard_analysis::{AnalysisRun, MeasureError, Observation, RunStatus};
 use switchyard_core::manifest::app::{ApprovalTimeout, CanaryStep};
 use switchyard_core::ports::EventKind;
-use switchyard_core::{Timestamp, WindowStats};
+use switchyard_core::{ReleaseTotals, Timestamp, WindowStats};
 
 use super::{Action, PauseReason, Phase, Rollout, RunRef, record};
 use crate::plan::PlanStep;
@@ -15,8 +15,8 @@ use crate::policy::{self, PolicyVerdict};
 pub(super) enum Outcome {
     /// A provider's value (or why there is none), judged by the metric's conditions.
     Measured(Result<Observation, MeasureError>),
-    /// One interval of both releases for a judge metric.
-    Judged(Box<IntervalObservation>),
+    /// One interval of both releases for a judge metric, and the totals it was taken from.
+    Judged(Box<IntervalObservation>, Box<[ReleaseTotals; 2]>),
 }
 
 /// Runs steps from `r.step` until one waits, or promotes after the last.
@@ -446,7 +446,7 @@ pub(super) fn measured(
     let Some(run) = run else { return };
     let recorded = match outcome {
         Outcome::Measured(result) => run.record(index, result, now),
-        Outcome::Judged(interval) => run.record_judge(index, &interval, now),
+        Outcome::Judged(interval, totals) => run.record_judge(index, &interval, *totals, now),
     };
     let Some(m) = recorded else {
         return;

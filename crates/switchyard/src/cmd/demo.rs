@@ -39,8 +39,7 @@ spec:
     canary:
       steps:
         - setWeight: 20
-        - pause: {duration: {p}}
-        - analysis: {templates: [error-rate]}
+        - analysis: {templates: [judge]}
         - setWeight: 50
         - pause: {duration: {p}}
         - setWeight: 100
@@ -48,19 +47,17 @@ spec:
     errorRate: {max: 0.05}
     window: 10s
     interval: 2s
-    consecutiveFailures: 2
+    consecutiveFailures: 3
     minRequests: 20
 ---
 apiVersion: switchyard.dev/v1alpha1
 kind: AnalysisTemplate
-metadata: {name: error-rate}
+metadata: {name: judge}
 spec:
   metrics:
-    - name: canary-errors
-      provider: {builtin: {metric: error_rate, window: 10s}}
-      successCondition: result < 0.05
-      interval: {i}
-      count: {n}
+    - name: errors-vs-stable
+      judge: {compare: error_rate, against: stable, margin: {m}, alpha: 0.01, maxDuration: {d}, onTimeout: pass}
+      interval: 1s
 "#;
 
 #[derive(Debug, Serialize)]
@@ -78,7 +75,12 @@ struct RolloutOutcome {
     reason: Option<String>,
     detected_after_s: Option<f64>,
     duration_s: f64,
+    /// The rollback policy's last check.
     evidence: Option<switchyard_api::PolicyCheck>,
+    /// The judge's last verdict in words, and its evidence (counts, estimates, interval,
+    /// boundary, p-value).
+    judge: Option<String>,
+    judge_evidence: Option<serde_json::Value>,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -118,16 +120,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 async fn story(daemon: &Daemon, api: &Client, args: &DemoArgs) -> anyhow::Result<Summary> {
     let exe = std::env::current_exe().context("while locating this binary")?;
-    let (pause, interval, count) = if args.fast {
-        ("3s", "2s", "2")
+    // The judge promotes once it has shown the canary's error rate is within the margin of
+    // stable's; --fast accepts a wider margin (and a shorter deadline) to decide sooner.
+    let (pause, margin, deadline) = if args.fast {
+        ("3s", "0.05", "20s")
     } else {
-        ("10s", "5s", "3")
+        ("10s", "0.02", "60s")
     };
     let manifest = MANIFEST
         .replace("{exe}", &exe.display().to_string())
         .replace("{p}", pause)
-        .replace("{i}", interval)
-        .replace("{n}", count);
+        .replace("{m}", margin)
+        .replace("{d}", deadline);
     let quiet = args.json;
     let say = |text: &str| {
         if !quiet {
@@ -164,6 +168,12 @@ async fn story(daemon: &Daemon, api: &Client, args: &DemoArgs) -> anyhow::Result
         let t0 = Instant::now();
         api.deploy(APP, &deploy(version, error_rate)?).await?;
         let view = follow(api, quiet).await?;
+        let analysis = api.analysis(APP).await?;
+        let verdict = analysis
+            .measurements
+            .iter()
+            .rev()
+            .find(|m| m.metric == "errors-vs-stable");
         rollouts.push(RolloutOutcome {
             version: version.into(),
             outcome: match view.phase.as_str() {
@@ -179,6 +189,8 @@ async fn story(daemon: &Daemon, api: &Client, args: &DemoArgs) -> anyhow::Result
                 .flatten(),
             duration_s: t0.elapsed().as_secs_f64(),
             evidence: view.policy.clone(),
+            judge: verdict.map(|m| m.message.clone()),
+            judge_evidence: verdict.and_then(|m| m.evidence.clone()),
         });
     }
     let (requests, failed) = load.stop().await;
@@ -232,10 +244,13 @@ fn print_summary(s: &Summary) {
             detected,
             r.reason.as_deref().unwrap_or("")
         );
+        if let Some(j) = &r.judge {
+            println!("      judge: {j}");
+        }
         if let Some(e) = &r.evidence {
             let rate = |x: Option<f64>| x.map_or("-".into(), |v| format!("{:.2}%", v * 100.0));
             println!(
-                "      evidence: canary {} errors over {} requests, stable {} over {} requests",
+                "      policy: canary {} errors over {} requests, stable {} over {} requests",
                 rate(e.canary_error_rate),
                 e.canary_requests,
                 rate(e.stable_error_rate),
