@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_analysis::judge::{ArmInterval, IntervalObservation};
+use switchyard_analysis::judge::{Against, ArmInterval, IntervalObservation};
 use switchyard_analysis::{MeasureRequest, MetricProvider};
 use switchyard_core::manifest::app::{RollbackPolicy, RouteMatch, SmokeTest};
 use switchyard_core::ports::{
@@ -255,7 +255,8 @@ impl Controller {
                 )
                 .await?
         };
-        self.start_canary(id, app, &rollout.canary).await
+        self.start_canary(id, app, &rollout.canary, rollout.baseline.as_ref())
+            .await
     }
 
     async fn first_release(
@@ -497,13 +498,17 @@ impl Controller {
         id: RolloutId,
         app: &AppName,
         canary: &Release,
+        baseline: Option<&Release>,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
-        let started = self.runtime.start(canary).await;
+        let started = self.start_releases(canary, baseline).await;
         let _guard = self.lock.lock().await;
         let snapshot = self.load(id).await?;
         if snapshot.rollout.phase != Phase::Pending {
             // Aborted while the canary was starting.
             self.stop_in_background(canary.clone());
+            if let Some(b) = baseline {
+                self.stop_in_background(b.clone());
+            }
             return Ok(Some(snapshot));
         }
         match started {
@@ -514,7 +519,7 @@ impl Controller {
                     ..snapshot
                 }))
             }
-            Err(source) => {
+            Err((release, source)) => {
                 self.apply(
                     &snapshot,
                     Event::CanaryFailed {
@@ -522,10 +527,7 @@ impl Controller {
                     },
                 )
                 .await?;
-                Err(ControllerError::Start {
-                    release: canary.label(),
-                    source,
-                })
+                Err(ControllerError::Start { release, source })
             }
         }
         .map(|s| {
@@ -534,6 +536,26 @@ impl Controller {
                 s
             })
         })
+    }
+
+    /// Starts the canary and, when the rollout has one, the baseline copy of stable; on error
+    /// nothing of the two is left running, and the error names the release that failed.
+    async fn start_releases(
+        &self,
+        canary: &Release,
+        baseline: Option<&Release>,
+    ) -> Result<(), (String, RuntimeError)> {
+        self.runtime
+            .start(canary)
+            .await
+            .map_err(|e| (canary.label(), e))?;
+        if let Some(b) = baseline {
+            if let Err(e) = self.runtime.start(b).await {
+                self.stop_in_background(canary.clone());
+                return Err((b.label(), e));
+            }
+        }
+        Ok(())
     }
 
     /// Applies an operator command to the app's rollout in progress.
@@ -605,9 +627,14 @@ impl Controller {
             };
             let r = &snapshot.rollout;
             let event = match (&metric.spec.judge, &metric.spec.provider) {
-                (Some(_), _) => {
-                    let (interval, totals) =
-                        self.interval_of(&snapshot.app, r, metric.judge_totals.as_ref(), now);
+                (Some(judge), _) => {
+                    let (interval, totals) = self.interval_of(
+                        &snapshot.app,
+                        r,
+                        judge.against,
+                        metric.judge_totals.as_ref(),
+                        now,
+                    );
                     Event::Judged {
                         run: which,
                         index,
@@ -679,20 +706,26 @@ impl Controller {
             let (id, app) = (snapshot.id, snapshot.app.clone());
             let canary = snapshot.rollout.canary.clone();
             if snapshot.rollout.phase == Phase::Pending {
-                if let Err(e) = self.start_canary(id, &app, &canary).await {
+                if let Err(e) = self
+                    .start_canary(id, &app, &canary, snapshot.rollout.baseline.as_ref())
+                    .await
+                {
                     tracing::error!(rollout = id, error = %e, "pending canary could not be started");
                 }
                 continue;
             }
-            match self.runtime.start(&canary).await {
-                Ok(_) => {
+            match self
+                .start_releases(&canary, snapshot.rollout.baseline.as_ref())
+                .await
+            {
+                Ok(()) => {
                     self.route(&app, &snapshot.rollout);
                     tracing::info!(rollout = id, release = %canary.label(), weight = snapshot.rollout.weight, phase = snapshot.rollout.phase.name(), "rollout resumed");
                 }
-                Err(e) => {
+                Err((release, e)) => {
                     let _guard = self.lock.lock().await;
                     let reason = Some(format!(
-                        "canary could not be restarted after a daemon restart: {e}"
+                        "{release} could not be restarted after a daemon restart: {e}"
                     ));
                     self.apply(
                         &snapshot,
@@ -770,7 +803,8 @@ impl Controller {
                 Action::SetWeight(_)
                 | Action::Reroute
                 | Action::StopCanary
-                | Action::StopStable => {}
+                | Action::StopStable
+                | Action::StopBaseline => {}
             }
         }
         let update = RolloutUpdate {
@@ -794,6 +828,11 @@ impl Controller {
             match action {
                 Action::StopCanary => self.stop_in_background(next.canary.clone()),
                 Action::StopStable => self.stop_in_background(next.stable.clone()),
+                Action::StopBaseline => {
+                    if let Some(b) = &next.baseline {
+                        self.stop_in_background(b.clone());
+                    }
+                }
                 _ => {}
             }
         }
@@ -807,11 +846,21 @@ impl Controller {
             endpoints: self.runtime.endpoints(app, &release.version),
         };
         let canary = r.canary.version.clone();
+        // The baseline copy takes as much traffic as the canary, from stable's share.
+        let baseline_weight = if r.baseline.is_some() {
+            r.weight.min(100 - r.weight)
+        } else {
+            0
+        };
+        let mut targets = vec![
+            target(&r.stable, 100 - r.weight - baseline_weight),
+            target(&r.canary, r.weight),
+        ];
+        if let Some(b) = &r.baseline {
+            targets.push(target(b, baseline_weight));
+        }
         let plan = RoutePlan {
-            targets: vec![
-                target(&r.stable, 100 - r.weight),
-                target(&r.canary, r.weight),
-            ],
+            targets,
             header_route: (!r.header_route.is_empty())
                 .then(|| (canary.clone(), r.header_route.clone())),
             mirror: (r.mirror > 0).then_some((canary, r.mirror)),
@@ -827,6 +876,7 @@ impl Controller {
         &self,
         app: &AppName,
         r: &Rollout,
+        against: Against,
         previous: Option<&[ReleaseTotals; 2]>,
         now: Timestamp,
     ) -> (IntervalObservation, [ReleaseTotals; 2]) {
@@ -835,7 +885,11 @@ impl Controller {
                 .totals(app.as_str(), version.as_str())
                 .unwrap_or_default()
         };
-        let totals = [read(&r.canary.version), read(&r.stable.version)];
+        let baseline = match (against, &r.baseline) {
+            (Against::Baseline, Some(b)) => &b.version,
+            _ => &r.stable.version,
+        };
+        let totals = [read(&r.canary.version), read(baseline)];
         let arm = |i: usize| match previous {
             Some(before) => {
                 let d = totals[i].since(&before[i]);

@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use switchyard_analysis::judge::IntervalObservation;
 use switchyard_analysis::{AnalysisRun, MeasureError, Measurement, Observation};
 use switchyard_core::manifest::analysis::AnalysisTemplateSpec;
+use switchyard_core::manifest::analysis::judge::Against;
 use switchyard_core::manifest::app::{BackgroundAnalysis, RollbackPolicy, RouteMatch};
 use switchyard_core::ports::EventKind;
-use switchyard_core::{Release, ReleaseTotals, Timestamp, WindowStats};
+use switchyard_core::{Release, ReleaseTotals, Timestamp, Version, WindowStats, Workload};
 
 use crate::plan::{Plan, PlanStep, StrategyKind};
 use crate::policy::PolicyCheck;
@@ -126,6 +127,10 @@ pub struct Approval {
 pub struct Rollout {
     pub stable: Release,
     pub canary: Release,
+    /// A fresh copy of the stable release at the canary's size, started and removed with the
+    /// rollout, for judges `against: baseline`; it takes as much traffic as the canary.
+    #[serde(default)]
+    pub baseline: Option<Release>,
     #[serde(default = "canary_kind")]
     pub kind: StrategyKind,
     pub steps: Vec<PlanStep>,
@@ -255,6 +260,8 @@ pub enum Action {
     StopCanary,
     /// Stop the old stable release's instances (after promotion).
     StopStable,
+    /// Stop the dedicated baseline release (the rollout ended).
+    StopBaseline,
     /// The canary is now the app's stable release.
     MakeCanaryStable,
     /// Append to the event log.
@@ -304,9 +311,13 @@ impl Rollout {
         policy: Option<RollbackPolicy>,
         now: Timestamp,
     ) -> Self {
+        let baseline = needs_baseline(&plan, &templates)
+            .then(|| baseline_of(&stable, &canary))
+            .flatten();
         Self {
             stable,
             canary,
+            baseline,
             kind: plan.kind,
             steps: plan.steps,
             templates,
@@ -436,6 +447,52 @@ pub fn transition(
         }
     }
     Ok((r, actions))
+}
+
+/// Whether a judge of the plan compares against a dedicated baseline release.
+fn needs_baseline(plan: &Plan, templates: &BTreeMap<String, AnalysisTemplateSpec>) -> bool {
+    plan.template_names()
+        .iter()
+        .filter_map(|name| templates.get(name.as_str()))
+        .any(|t| {
+            t.metrics.iter().any(|m| {
+                m.judge
+                    .as_ref()
+                    .is_some_and(|j| j.against == Against::Baseline)
+            })
+        })
+}
+
+/// The stable release again under its own version label, with as many instances as the canary.
+/// Static releases cannot be copied: their judges compare against stable instead.
+fn baseline_of(stable: &Release, canary: &Release) -> Option<Release> {
+    let version = Version::new(format!("{}-baseline", stable.version)).ok()?;
+    let workload = match (&stable.workload, &canary.workload) {
+        (
+            Workload::Process {
+                argv,
+                env,
+                working_dir,
+                start_timeout,
+                stop_timeout,
+                ..
+            },
+            Workload::Process { instances, .. },
+        ) => Workload::Process {
+            argv: argv.clone(),
+            env: env.clone(),
+            working_dir: working_dir.clone(),
+            instances: *instances,
+            start_timeout: *start_timeout,
+            stop_timeout: *stop_timeout,
+        },
+        _ => return None,
+    };
+    Some(Release {
+        version,
+        workload,
+        ..stable.clone()
+    })
 }
 
 fn canary_kind() -> StrategyKind {

@@ -71,11 +71,17 @@ pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> Rollou
             last_message: m.last.as_ref().map(|l| l.message.clone()),
         })
         .collect();
+    let baseline_weight = if r.baseline.is_some() {
+        r.weight.min(100 - r.weight)
+    } else {
+        0
+    };
     let traffic = [
-        (&r.stable, "stable", 100 - r.weight),
+        (&r.stable, "stable", 100 - r.weight - baseline_weight),
         (&r.canary, "canary", r.weight),
     ]
     .into_iter()
+    .chain(r.baseline.iter().map(|b| (b, "baseline", baseline_weight)))
     .map(|(release, role, weight)| {
         let w = metrics
             .window(s.app.as_str(), release.version.as_str(), LIVE_WINDOW)

@@ -269,6 +269,9 @@ pub(super) fn promote(
 fn succeed(r: &mut Rollout, actions: &mut Vec<Action>, actor: &str, why: String, now: Timestamp) {
     actions.push(Action::MakeCanaryStable);
     actions.push(Action::StopStable);
+    if r.baseline.is_some() {
+        actions.push(Action::StopBaseline);
+    }
     record(
         actions,
         EventKind::Promoted,
@@ -341,6 +344,9 @@ pub(super) fn finish(
     }
     if phase != Phase::Failed {
         actions.push(Action::StopCanary);
+    }
+    if r.baseline.is_some() {
+        actions.push(Action::StopBaseline);
     }
     let detected = r.traffic_since.map(|t| now.since(t).as_secs_f64());
     record(

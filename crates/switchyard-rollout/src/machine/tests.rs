@@ -8,6 +8,7 @@ use switchyard_core::manifest::load_str;
 
 use super::*;
 use crate::plan::Plan;
+use switchyard_core::Workload;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -817,4 +818,49 @@ fn blue_green_without_auto_promotion_waits_for_promote() {
     );
     let (r, _) = step(r, cmd(Command::Promote { full: false }), at(100_001));
     assert_eq!(r.weight, 100);
+}
+
+#[test]
+fn a_judge_against_baseline_brings_a_copy_of_stable_that_leaves_with_the_rollout() {
+    let text = MANIFEST.replace(
+        "      provider: {builtin: {metric: error_rate}}\n      successCondition: result < 0.05\n      interval: 10s\n      count: 2\n",
+        "      judge: {compare: error_rate, against: baseline}\n      interval: 10s\n",
+    );
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let app = &set.apps[0];
+    let templates = set
+        .templates
+        .iter()
+        .map(|t| (t.metadata.name.to_string(), t.spec.clone()))
+        .collect();
+    let mut canary = release("v2");
+    canary.workload = serde_json::from_value(serde_json::json!({"process": {"argv": ["x"], "env": {}, "workingDir": null, "instances": 3, "startTimeout": "1s", "stopTimeout": "1s"}})).unwrap();
+    let mut stable = release("v1");
+    stable.workload = serde_json::from_value(serde_json::json!({"process": {"argv": ["y"], "env": {}, "workingDir": null, "instances": 5, "startTimeout": "1s", "stopTimeout": "1s"}})).unwrap();
+    let r = Rollout::new(
+        stable,
+        canary,
+        Plan::of(&app.spec.strategy),
+        templates,
+        None,
+        T0,
+    );
+    let baseline = r.baseline.clone().expect("a baseline release");
+    assert_eq!(baseline.version.as_str(), "v1-baseline");
+    assert!(
+        matches!(baseline.workload, Workload::Process { instances: 3, ref argv, .. } if argv == &["y".to_string()])
+    );
+    let (r, _) = step(r, Event::CanaryStarted, T0);
+    let (_, actions) = step(r, cmd(Command::Abort { reason: None }), at(1));
+    assert!(actions.contains(&Action::StopBaseline));
+    // Static releases cannot be copied: the judge compares against stable.
+    let r = Rollout::new(
+        release("v1"),
+        release("v2"),
+        Plan::of(&app.spec.strategy),
+        BTreeMap::new(),
+        None,
+        T0,
+    );
+    assert!(r.baseline.is_none());
 }

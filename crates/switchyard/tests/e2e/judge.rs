@@ -120,3 +120,60 @@ fn a_canary_without_traffic_waits_as_inconclusive() {
         "{r:#}"
     );
 }
+
+#[test]
+fn judge_against_a_dedicated_baseline_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let template = JUDGE.replace("against: stable", "against: baseline");
+    let steps = "        - setWeight: 30\n        - analysis: {templates: [judge]}\n";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &manifest("shop", port, steps, &template),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let _traffic = Traffic::start(app);
+    d.ok(&[
+        "deploy",
+        "shop",
+        "--version",
+        "v2",
+        "--env",
+        "DEMO_ERROR_RATE=0.5",
+    ]);
+
+    // The baseline copy of v1 takes as much traffic as the canary while the judge looks.
+    let r = d.wait_rollout("shop", "traffic on the baseline", |r| {
+        r["traffic"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["role"] == "baseline" && t["requests"].as_u64().unwrap_or(0) > 0)
+    });
+    let baseline = r["traffic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "baseline")
+        .unwrap()
+        .clone();
+    assert_eq!(baseline["version"], "v1-baseline");
+    assert_eq!(baseline["weight"], 30);
+    let r = d.wait_rollout("shop", "the judge's rollback", |r| {
+        r["phase"] == "RolledBack"
+    });
+    assert!(
+        r["reason"].as_str().unwrap().contains("errors-vs-stable"),
+        "{r:#}"
+    );
+    assert_eq!(r["weight"], 0);
+    // All traffic is back on stable; the baseline was removed with the rollout.
+    for _ in 0..20 {
+        let (status, text) = get(app, "/").unwrap();
+        assert_eq!(status, 200, "{text}");
+    }
+}

@@ -56,6 +56,10 @@ pub enum Against {
     /// The stable release over the same intervals.
     #[default]
     Stable,
+    /// A fresh copy of the stable release at the canary's size and weight, started with the
+    /// rollout and removed after it (as Kayenta recommends): both sides are equally new, so
+    /// warm-up and long-running effects do not bias the comparison.
+    Baseline,
 }
 
 /// What an undecided judge becomes once `maxDuration` has passed.
