@@ -36,12 +36,33 @@ pub async fn health() -> impl IntoResponse {
 }
 
 pub async fn metrics(State(ctx): State<ServerContext>) -> impl IntoResponse {
+    let mut text = (ctx.prometheus)();
+    let mut latest = Vec::new();
+    match ctx.store.apps().await {
+        Ok(apps) => {
+            for app in apps {
+                if let Ok(Some(s)) = ctx.controller.latest(&app.manifest.metadata.name).await {
+                    latest.push(s);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "rollout metrics left out of this scrape"),
+    }
+    // The proxy's text is OpenMetrics and ends with `# EOF`; ours goes before that line.
+    let eof = text.ends_with("# EOF\n");
+    if eof {
+        text.truncate(text.len() - "# EOF\n".len());
+    }
+    text.push_str(&crate::rollout_metrics::encode(&latest));
+    if eof {
+        text.push_str("# EOF\n");
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        (ctx.prometheus)(),
+        text,
     )
 }
 

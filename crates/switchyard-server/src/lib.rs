@@ -9,6 +9,7 @@
 //! - [`operations`]: retry, undo, emergency stop and the analysis table.
 //! - [`flags`]: the flag API, the live compiled flags ([`FlagService`]) and the SSE stream.
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
+//! - [`rollout_metrics`]: rollout state and analysis measurements on `/metrics`.
 //! - [`view`]: rollout state and live traffic as API views.
 //! - [`error`]: the mapping from failures to status codes and error codes.
 
@@ -17,6 +18,7 @@ pub mod flags;
 pub mod handlers;
 pub mod ofrep;
 pub mod operations;
+pub mod rollout_metrics;
 pub mod router;
 pub mod view;
 

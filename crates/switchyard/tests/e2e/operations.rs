@@ -225,3 +225,45 @@ fn blue_green_previews_switches_and_switches_back() {
         "{history}"
     );
 }
+
+#[test]
+fn metrics_export_rollouts_and_measurements() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let steps = "        - setWeight: 40\n        - analysis: {templates: [traffic]}\n        - pause: {}\n";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &manifest("shop", port, steps, TEMPLATE),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let _traffic = Traffic::start(app);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the pause after the analysis", |r| {
+        r["phase"] == "Paused"
+    });
+    let api: SocketAddr = d.api.trim_start_matches("http://").parse().unwrap();
+    let (status, text) = get(api, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(r#"switchyard_rollout_canary_weight_percent{app="shop",version="v2"} 40"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"switchyard_rollout_phase{app="shop",version="v2",phase="Paused"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("switchyard_proxy_"),
+        "the proxy's metrics are there too"
+    );
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let eofs: Vec<&str> = body.lines().filter(|l| l.starts_with("# EOF")).collect();
+    assert!(
+        eofs.len() <= 1 && (eofs.is_empty() || body.trim_end().ends_with("# EOF")),
+        "{body}"
+    );
+}
