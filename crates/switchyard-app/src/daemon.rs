@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::DaemonConfig;
 use crate::listeners::Listeners;
 use crate::smoke::HttpSmokeTester;
+use crate::webhooks::HttpWebhooks;
 
 /// A running daemon.
 pub struct Daemon {
@@ -77,6 +78,7 @@ impl Daemon {
                     .context("while building the metric providers")?,
             ),
             Arc::new(HttpSmokeTester::default()),
+            Arc::new(HttpWebhooks::default()),
             Arc::clone(&clock),
         ));
 

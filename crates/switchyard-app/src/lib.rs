@@ -7,11 +7,13 @@
 //! - [`listeners`]: the proxies of all apps, as the API's listener registry and the
 //!   controller's traffic router (and the blue-green preview listeners).
 //! - [`smoke`]: blue-green smoke tests over HTTP.
+//! - [`webhooks`]: Flagger-style webhook gates over HTTP.
 
 pub mod config;
 pub mod daemon;
 pub mod listeners;
 pub mod smoke;
+pub mod webhooks;
 
 pub use config::DaemonConfig;
 pub use daemon::Daemon;

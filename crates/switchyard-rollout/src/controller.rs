@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use switchyard_analysis::judge::{Against, ArmInterval, IntervalObservation};
 use switchyard_analysis::{MeasureRequest, MetricProvider};
-use switchyard_core::manifest::app::{RollbackPolicy, RouteMatch, SmokeTest};
+use switchyard_core::manifest::app::{RollbackPolicy, RouteMatch, SmokeTest, Webhook, WebhookKind};
 use switchyard_core::ports::{
     EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RuntimeError,
     StateStore, StoreError, WorkloadRuntime,
@@ -67,6 +67,13 @@ pub trait TrafficRouter: Send + Sync {
 
     /// The address of the app's preview listener, if it has one.
     fn preview_addr(&self, app: &AppName) -> Option<SocketAddr>;
+}
+
+/// Calls webhooks.
+#[async_trait::async_trait]
+pub trait WebhookCaller: Send + Sync {
+    /// POSTs `payload` to `hook` (with its timeout and retries); `Err` unless it answered 2xx.
+    async fn call(&self, hook: &Webhook, payload: &serde_json::Value) -> Result<(), String>;
 }
 
 /// Runs a blue-green strategy's smoke tests.
@@ -153,6 +160,7 @@ pub struct Controller {
     metrics: Arc<dyn ReleaseMetrics>,
     provider: Arc<dyn MetricProvider>,
     smoke: Arc<dyn SmokeTester>,
+    hooks: Arc<dyn WebhookCaller>,
     clock: Arc<dyn Clock>,
     lock: Mutex<()>,
 }
@@ -171,6 +179,7 @@ impl Controller {
         metrics: Arc<dyn ReleaseMetrics>,
         provider: Arc<dyn MetricProvider>,
         smoke: Arc<dyn SmokeTester>,
+        hooks: Arc<dyn WebhookCaller>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -180,6 +189,7 @@ impl Controller {
             metrics,
             provider,
             smoke,
+            hooks,
             clock,
             lock: Mutex::new(()),
         }
@@ -216,7 +226,8 @@ impl Controller {
         self.ensure_not_frozen(app).await?;
         let plan = Plan::of(&record.manifest.spec.strategy);
         let policy = record.manifest.spec.rollback_policy.clone();
-        self.start_rollout(app, stable, release, plan, policy, actor)
+        let hooks = record.manifest.spec.webhooks.clone();
+        self.start_rollout(app, stable, release, plan, policy, hooks, actor)
             .await
     }
 
@@ -228,6 +239,7 @@ impl Controller {
         canary: Release,
         plan: Plan,
         policy: Option<RollbackPolicy>,
+        webhooks: Vec<Webhook>,
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let mut templates = BTreeMap::new();
@@ -240,7 +252,8 @@ impl Controller {
             templates.insert(name.to_string(), t.spec);
         }
         let now = self.clock.now();
-        let rollout = Rollout::new(stable, canary, plan, templates, policy, now);
+        let rollout =
+            Rollout::new(stable, canary, plan, templates, policy, now).with_webhooks(webhooks);
         let id = {
             let _guard = self.lock.lock().await;
             let state = to_json(&rollout);
@@ -336,7 +349,8 @@ impl Controller {
             .ok_or_else(|| nothing("it has no stable release"))?;
         let plan = Plan::of(&record.manifest.spec.strategy);
         let policy = record.manifest.spec.rollback_policy.clone();
-        self.start_rollout(app, stable, last.rollout.canary, plan, policy, actor)
+        let hooks = record.manifest.spec.webhooks.clone();
+        self.start_rollout(app, stable, last.rollout.canary, plan, policy, hooks, actor)
             .await
     }
 
@@ -388,8 +402,16 @@ impl Controller {
             ));
         }
         let back = Plan::undo(Plan::scale_down_delay_of(&record.manifest.spec.strategy));
-        self.start_rollout(app, stable, last.rollout.stable, back, None, actor)
-            .await
+        self.start_rollout(
+            app,
+            stable,
+            last.rollout.stable,
+            back,
+            None,
+            Vec::new(),
+            actor,
+        )
+        .await
     }
 
     /// Emergency stop: aborts the app's rollout (all traffic to stable) and refuses new
@@ -612,6 +634,12 @@ impl Controller {
 
     async fn tick_one(&self, mut snapshot: RolloutSnapshot) -> Result<(), ControllerError> {
         snapshot.rollout = self.apply(&snapshot, Event::Tick).await?;
+        for kind in snapshot.rollout.webhooks_due(self.clock.now()) {
+            let result = self.call_hooks(&snapshot, kind).await;
+            snapshot.rollout = self
+                .apply(&snapshot, Event::WebhookResult { kind, result })
+                .await?;
+        }
         if snapshot.rollout.phase == Phase::SmokeTesting {
             let result = self.smoke_test(&snapshot).await;
             snapshot.rollout = self.apply(&snapshot, Event::SmokeTested { result }).await?;
@@ -804,7 +832,8 @@ impl Controller {
                 | Action::Reroute
                 | Action::StopCanary
                 | Action::StopStable
-                | Action::StopBaseline => {}
+                | Action::StopBaseline
+                | Action::PostRollout => {}
             }
         }
         let update = RolloutUpdate {
@@ -833,6 +862,7 @@ impl Controller {
                         self.stop_in_background(b.clone());
                     }
                 }
+                Action::PostRollout => self.post_rollout(snapshot, &next),
                 _ => {}
             }
         }
@@ -909,6 +939,65 @@ impl Controller {
         (interval, totals)
     }
 
+    /// Calls every hook of `kind`: `Ok` when all answered 2xx (for `rollback`: when any did).
+    async fn call_hooks(
+        &self,
+        snapshot: &RolloutSnapshot,
+        kind: WebhookKind,
+    ) -> Result<(), String> {
+        let mut refusals = Vec::new();
+        for hook in snapshot.rollout.hooks(kind) {
+            match self.hooks.call(hook, &hook_payload(snapshot, hook)).await {
+                Ok(()) if kind == WebhookKind::Rollback => return Ok(()),
+                Ok(()) => {}
+                Err(e) => refusals.push(format!("{}: {e}", hook.name)),
+            }
+        }
+        if refusals.is_empty() && kind != WebhookKind::Rollback {
+            Ok(())
+        } else {
+            Err(refusals.join("; "))
+        }
+    }
+
+    /// Calls the `post-rollout` hooks in the background and records their answers.
+    fn post_rollout(&self, snapshot: &RolloutSnapshot, next: &Rollout) {
+        let done = RolloutSnapshot {
+            rollout: next.clone(),
+            ..snapshot.clone()
+        };
+        let hooks: Vec<Webhook> = next.hooks(WebhookKind::PostRollout).cloned().collect();
+        if hooks.is_empty() {
+            return;
+        }
+        let (caller, store, clock) = (
+            Arc::clone(&self.hooks),
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+        );
+        tokio::spawn(async move {
+            for hook in hooks {
+                let outcome = caller.call(&hook, &hook_payload(&done, &hook)).await;
+                let reason = match &outcome {
+                    Ok(()) => format!("post-rollout webhook {} answered 2xx", hook.name),
+                    Err(e) => format!("post-rollout webhook {} failed: {e}", hook.name),
+                };
+                let event = NewEvent {
+                    at: clock.now(),
+                    app: Some(done.app.clone()),
+                    rollout: Some(done.id),
+                    kind: EventKind::Verdict,
+                    actor: "webhook".into(),
+                    reason,
+                    data: serde_json::Value::Null,
+                };
+                if let Err(e) = store.append_events(&[event]).await {
+                    tracing::warn!(error = %e, "post-rollout webhook result not recorded");
+                }
+            }
+        });
+    }
+
     /// Runs the current step's smoke tests against the preview listener (or, without one, the
     /// canary's first instance).
     async fn smoke_test(&self, snapshot: &RolloutSnapshot) -> Result<(), String> {
@@ -966,6 +1055,20 @@ impl Controller {
             data,
         }
     }
+}
+
+/// What a webhook receives, in the shape of Flagger's payload.
+fn hook_payload(s: &RolloutSnapshot, hook: &Webhook) -> serde_json::Value {
+    serde_json::json!({
+        "name": s.app,
+        "namespace": "switchyard",
+        "phase": s.rollout.phase.name(),
+        "type": hook.kind.as_str(),
+        "version": s.rollout.canary.version,
+        "stable": s.rollout.stable.version,
+        "rollout": s.id,
+        "metadata": hook.metadata,
+    })
 }
 
 fn decode(record: RolloutRecord) -> Result<RolloutSnapshot, ControllerError> {

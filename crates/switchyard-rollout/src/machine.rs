@@ -17,7 +17,9 @@ use switchyard_analysis::judge::IntervalObservation;
 use switchyard_analysis::{AnalysisRun, MeasureError, Measurement, Observation};
 use switchyard_core::manifest::analysis::AnalysisTemplateSpec;
 use switchyard_core::manifest::analysis::judge::Against;
-use switchyard_core::manifest::app::{BackgroundAnalysis, RollbackPolicy, RouteMatch};
+use switchyard_core::manifest::app::{
+    BackgroundAnalysis, RollbackPolicy, RouteMatch, Webhook, WebhookKind,
+};
 use switchyard_core::ports::EventKind;
 use switchyard_core::{Release, ReleaseTotals, Timestamp, Version, WindowStats, Workload};
 
@@ -39,6 +41,12 @@ pub enum Phase {
     Analyzing,
     /// Smoke tests run against the preview.
     SmokeTesting,
+    /// A webhook gate (`confirm-rollout`, `pre-rollout`, `confirm-promotion`): its hooks are
+    /// called at `next_at` until they all answer 2xx.
+    AwaitingWebhook {
+        kind: WebhookKind,
+        next_at: Timestamp,
+    },
     /// A bake step: holding at the current weight until `until` while its analysis measures.
     Baking { until: Timestamp },
     /// An approval step: waiting for `switchyard approve`, until `until` if it has a timeout.
@@ -71,6 +79,7 @@ impl Phase {
             Phase::Paused { .. } => "Paused",
             Phase::Analyzing => "Analyzing",
             Phase::SmokeTesting => "SmokeTesting",
+            Phase::AwaitingWebhook { .. } => "AwaitingWebhook",
             Phase::Baking { .. } => "Baking",
             Phase::AwaitingApproval { .. } => "AwaitingApproval",
             Phase::Promoting { .. } => "Promoting",
@@ -166,6 +175,15 @@ pub struct Rollout {
     /// Whether the preview listener routes to the canary (blue-green).
     #[serde(default)]
     pub preview: bool,
+    /// The app's webhooks as they were when the rollout started.
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+    /// Whether the `confirm-promotion` hooks have answered 2xx.
+    #[serde(default)]
+    pub promotion_confirmed: bool,
+    /// When the `rollback` hooks are next polled.
+    #[serde(default = "epoch")]
+    pub rollback_hooks_next_at: Timestamp,
     /// When the rollback policy is next checked, and how many breaches in a row it has seen.
     pub policy_next_at: Timestamp,
     pub policy_breaches: u32,
@@ -200,6 +218,11 @@ pub enum Event {
         interval: Box<IntervalObservation>,
         /// The data plane's totals of canary and baseline at this look.
         totals: Box<[ReleaseTotals; 2]>,
+    },
+    /// The hooks of a kind were called: `Err` says which did not answer 2xx and why.
+    WebhookResult {
+        kind: WebhookKind,
+        result: Result<(), String>,
     },
     /// The smoke tests ran: `Err` says which failed and why.
     SmokeTested { result: Result<(), String> },
@@ -262,6 +285,8 @@ pub enum Action {
     StopStable,
     /// Stop the dedicated baseline release (the rollout ended).
     StopBaseline,
+    /// Call the `post-rollout` hooks (the rollout ended); their answers change nothing.
+    PostRollout,
     /// The canary is now the app's stable release.
     MakeCanaryStable,
     /// Append to the event log.
@@ -334,6 +359,9 @@ impl Rollout {
             header_route: Vec::new(),
             mirror: 0,
             preview: false,
+            webhooks: Vec::new(),
+            promotion_confirmed: false,
+            rollback_hooks_next_at: now,
             policy_next_at: now,
             policy_breaches: 0,
             last_policy_check: None,
@@ -342,6 +370,37 @@ impl Rollout {
             finished_at: None,
             reason: None,
         }
+    }
+
+    /// Attaches the app's webhooks.
+    #[must_use]
+    pub fn with_webhooks(mut self, webhooks: Vec<Webhook>) -> Self {
+        self.webhooks = webhooks;
+        self
+    }
+
+    /// The hooks of `kind`.
+    pub fn hooks(&self, kind: WebhookKind) -> impl Iterator<Item = &Webhook> {
+        self.webhooks.iter().filter(move |h| h.kind == kind)
+    }
+
+    /// The kinds of hooks to call at `now`: the gate the rollout waits at, and the `rollback`
+    /// hooks while the canary may take traffic.
+    pub fn webhooks_due(&self, now: Timestamp) -> Vec<WebhookKind> {
+        let mut due = Vec::new();
+        if let Phase::AwaitingWebhook { kind, next_at } = self.phase {
+            if next_at <= now {
+                due.push(kind);
+            }
+        }
+        let running = !self.phase.is_terminal() && self.phase != Phase::Pending;
+        if running
+            && self.rollback_hooks_next_at <= now
+            && self.hooks(WebhookKind::Rollback).next().is_some()
+        {
+            due.push(WebhookKind::Rollback);
+        }
+        due
     }
 
     /// Whether the rollback policy should be checked at `now`.
@@ -413,7 +472,7 @@ pub fn transition(
                 why,
                 serde_json::Value::Null,
             );
-            steps::advance(&mut r, &mut actions, now);
+            steps::begin(&mut r, &mut actions, now);
         }
         Event::CanaryFailed { error } if r.phase == Phase::Pending => {
             let why = format!("canary could not be started: {error}");
@@ -439,6 +498,9 @@ pub fn transition(
             steps::measured(&mut r, &mut actions, run, index, outcome, now);
         }
         Event::SmokeTested { result } => steps::smoke_tested(&mut r, &mut actions, result, now),
+        Event::WebhookResult { kind, result } => {
+            steps::webhook_result(&mut r, &mut actions, kind, result, now);
+        }
         Event::PolicyWindows { canary, stable } => {
             steps::policy_checked(&mut r, &mut actions, &canary, &stable, now);
         }
@@ -493,6 +555,10 @@ fn baseline_of(stable: &Release, canary: &Release) -> Option<Release> {
         workload,
         ..stable.clone()
     })
+}
+
+fn epoch() -> Timestamp {
+    Timestamp::EPOCH
 }
 
 fn canary_kind() -> StrategyKind {

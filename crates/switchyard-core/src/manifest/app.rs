@@ -37,6 +37,62 @@ pub struct AppSpec {
     /// Conditions under which a rollout is rolled back automatically, checked continuously.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_policy: Option<RollbackPolicy>,
+    /// HTTP gates and notifications around a rollout, as Flagger's webhooks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A webhook: an HTTP POST whose 2xx answer opens a gate (or, for `rollback`, asks for a
+/// rollback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Webhook {
+    pub name: ObjectName,
+    #[serde(rename = "type")]
+    pub kind: WebhookKind,
+    pub url: crate::manifest::analysis::HttpUrl,
+    /// Time allowed for one call.
+    #[serde(default = "default_webhook_timeout", with = "serde_humantime")]
+    pub timeout: Duration,
+    /// Further attempts after a failed call, within one check.
+    #[serde(default)]
+    pub retries: u32,
+    /// Sent along in the payload's `metadata`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// When a webhook is called, and what its answer does (Flagger's semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookKind {
+    /// Before the canary takes traffic; the rollout waits (polling) until every such hook
+    /// answers 2xx.
+    ConfirmRollout,
+    /// Before the canary takes traffic, after the confirmations; a failure rolls back.
+    PreRollout,
+    /// Before promotion; the rollout waits (polling) until every such hook answers 2xx.
+    ConfirmPromotion,
+    /// Polled while the rollout runs; a 2xx answer rolls back.
+    Rollback,
+    /// After the rollout ends, whatever the outcome; its answer changes nothing.
+    PostRollout,
+}
+
+impl WebhookKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookKind::ConfirmRollout => "confirm-rollout",
+            WebhookKind::PreRollout => "pre-rollout",
+            WebhookKind::ConfirmPromotion => "confirm-promotion",
+            WebhookKind::Rollback => "rollback",
+            WebhookKind::PostRollout => "post-rollout",
+        }
+    }
 }
 
 /// `runtime:` — exactly one of `process` or `static`.

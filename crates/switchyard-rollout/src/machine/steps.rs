@@ -3,13 +3,121 @@
 
 use switchyard_analysis::judge::IntervalObservation;
 use switchyard_analysis::{AnalysisRun, MeasureError, Observation, RunStatus};
-use switchyard_core::manifest::app::{ApprovalTimeout, CanaryStep};
+use switchyard_core::manifest::app::{ApprovalTimeout, CanaryStep, WebhookKind};
 use switchyard_core::ports::EventKind;
 use switchyard_core::{ReleaseTotals, Timestamp, WindowStats};
 
 use super::{Action, PauseReason, Phase, Rollout, RunRef, record};
 use crate::plan::PlanStep;
 use crate::policy::{self, PolicyVerdict};
+
+/// Polling interval of webhook gates and `rollback` hooks.
+pub(super) const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The canary is healthy: pass the `confirm-rollout` and `pre-rollout` gates, then run steps.
+pub(super) fn begin(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp) {
+    for kind in [WebhookKind::ConfirmRollout, WebhookKind::PreRollout] {
+        if r.hooks(kind).next().is_some() {
+            r.phase = Phase::AwaitingWebhook { kind, next_at: now };
+            record(
+                actions,
+                EventKind::StepStarted,
+                "controller",
+                format!("waiting for the {} webhooks", kind.as_str()),
+                serde_json::Value::Null,
+            );
+            return;
+        }
+    }
+    advance(r, actions, now);
+}
+
+/// The answers of the hooks of `kind`.
+pub(super) fn webhook_result(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    kind: WebhookKind,
+    result: Result<(), String>,
+    now: Timestamp,
+) {
+    if kind == WebhookKind::Rollback {
+        r.rollback_hooks_next_at = now.plus(WEBHOOK_POLL);
+        if result.is_ok() && !r.phase.is_terminal() {
+            finish(
+                r,
+                actions,
+                Phase::RolledBack,
+                "webhook",
+                "a rollback webhook asked to roll back".into(),
+                now,
+            );
+        }
+        return;
+    }
+    if !matches!(r.phase, Phase::AwaitingWebhook { kind: k, .. } if k == kind) {
+        return;
+    }
+    match (kind, result) {
+        (WebhookKind::PreRollout, Err(why)) => {
+            finish(
+                r,
+                actions,
+                Phase::RolledBack,
+                "webhook",
+                format!("pre-rollout webhook failed: {why}"),
+                now,
+            );
+        }
+        (_, Err(why)) => {
+            // A confirmation gate keeps asking; the first refusal is recorded, not every poll.
+            if r.reason.as_deref() != Some(why.as_str()) {
+                record(
+                    actions,
+                    EventKind::Paused,
+                    "webhook",
+                    format!("{} gate closed: {why}", kind.as_str()),
+                    serde_json::Value::Null,
+                );
+                r.reason = Some(why);
+            }
+            r.phase = Phase::AwaitingWebhook {
+                kind,
+                next_at: now.plus(WEBHOOK_POLL),
+            };
+        }
+        (WebhookKind::ConfirmRollout, Ok(())) => {
+            r.reason = None;
+            record(
+                actions,
+                EventKind::Resumed,
+                "webhook",
+                "confirm-rollout gate opened".into(),
+                serde_json::Value::Null,
+            );
+            if r.hooks(WebhookKind::PreRollout).next().is_some() {
+                r.phase = Phase::AwaitingWebhook {
+                    kind: WebhookKind::PreRollout,
+                    next_at: now,
+                };
+            } else {
+                advance(r, actions, now);
+            }
+        }
+        (WebhookKind::ConfirmPromotion, Ok(())) => {
+            r.reason = None;
+            r.promotion_confirmed = true;
+            record(
+                actions,
+                EventKind::Resumed,
+                "webhook",
+                "confirm-promotion gate opened".into(),
+                serde_json::Value::Null,
+            );
+            promote(r, actions, "webhook", "all steps completed".into(), now);
+        }
+        (_, Ok(())) => advance(r, actions, now),
+    }
+}
 
 /// What a measurement brought.
 pub(super) enum Outcome {
@@ -239,6 +347,22 @@ pub(super) fn promote(
     why: String,
     now: Timestamp,
 ) {
+    if !r.promotion_confirmed && r.hooks(WebhookKind::ConfirmPromotion).next().is_some() {
+        r.step = r.steps.len();
+        r.analysis = None;
+        r.phase = Phase::AwaitingWebhook {
+            kind: WebhookKind::ConfirmPromotion,
+            next_at: now,
+        };
+        record(
+            actions,
+            EventKind::StepStarted,
+            actor,
+            format!("promotion ({why}) waits for the confirm-promotion webhooks"),
+            serde_json::Value::Null,
+        );
+        return;
+    }
     clear_routes(r, actions);
     set_weight(r, actions, 100, now);
     r.step = r.steps.len();
@@ -269,6 +393,7 @@ pub(super) fn promote(
 fn succeed(r: &mut Rollout, actions: &mut Vec<Action>, actor: &str, why: String, now: Timestamp) {
     actions.push(Action::MakeCanaryStable);
     actions.push(Action::StopStable);
+    actions.push(Action::PostRollout);
     if r.baseline.is_some() {
         actions.push(Action::StopBaseline);
     }
@@ -345,6 +470,7 @@ pub(super) fn finish(
     if phase != Phase::Failed {
         actions.push(Action::StopCanary);
     }
+    actions.push(Action::PostRollout);
     if r.baseline.is_some() {
         actions.push(Action::StopBaseline);
     }

@@ -9,6 +9,7 @@ use switchyard_core::manifest::load_str;
 use super::*;
 use crate::plan::Plan;
 use switchyard_core::Workload;
+use switchyard_core::manifest::app::WebhookKind;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -863,4 +864,98 @@ fn a_judge_against_baseline_brings_a_copy_of_stable_that_leaves_with_the_rollout
         T0,
     );
     assert!(r.baseline.is_none());
+}
+
+fn hooked(kinds: &[&str]) -> Rollout {
+    let hooks: Vec<switchyard_core::manifest::app::Webhook> = kinds
+        .iter()
+        .map(|k| serde_json::from_value(serde_json::json!({"name": format!("h-{k}"), "type": k, "url": "http://127.0.0.1:9/x"})).unwrap())
+        .collect();
+    rollout().with_webhooks(hooks)
+}
+
+fn hook(kind: WebhookKind, ok: bool) -> Event {
+    Event::WebhookResult {
+        kind,
+        result: if ok {
+            Ok(())
+        } else {
+            Err("answered 503".into())
+        },
+    }
+}
+
+#[test]
+fn confirm_and_pre_rollout_gates_hold_traffic_until_they_pass() {
+    let (r, _) = step(
+        hooked(&["confirm-rollout", "pre-rollout"]),
+        Event::CanaryStarted,
+        T0,
+    );
+    assert_eq!(
+        r.phase,
+        Phase::AwaitingWebhook {
+            kind: WebhookKind::ConfirmRollout,
+            next_at: T0
+        }
+    );
+    assert_eq!(r.weight, 0);
+    assert_eq!(r.webhooks_due(T0), vec![WebhookKind::ConfirmRollout]);
+    let (r, actions) = step(r, hook(WebhookKind::ConfirmRollout, false), T0);
+    assert_eq!(
+        r.phase,
+        Phase::AwaitingWebhook {
+            kind: WebhookKind::ConfirmRollout,
+            next_at: at(5)
+        }
+    );
+    assert_eq!(actions.len(), 1, "the first refusal is recorded");
+    let (r, actions) = step(r, hook(WebhookKind::ConfirmRollout, false), at(5));
+    assert!(actions.is_empty(), "repeated refusals are not");
+    let (r, _) = step(r, hook(WebhookKind::ConfirmRollout, true), at(10));
+    assert!(matches!(
+        r.phase,
+        Phase::AwaitingWebhook {
+            kind: WebhookKind::PreRollout,
+            ..
+        }
+    ));
+    let (failed, actions) = step(r.clone(), hook(WebhookKind::PreRollout, false), at(11));
+    assert_eq!(failed.phase, Phase::RolledBack);
+    assert!(actions.contains(&Action::PostRollout));
+    let (r, _) = step(r, hook(WebhookKind::PreRollout, true), at(11));
+    assert_eq!(r.weight, 10);
+}
+
+#[test]
+fn confirm_promotion_gates_the_promotion() {
+    let (r, _) = step(
+        hooked(&["confirm-promotion", "post-rollout"]),
+        Event::CanaryStarted,
+        T0,
+    );
+    let (r, _) = step(r, cmd(Command::Promote { full: true }), at(1));
+    assert!(matches!(
+        r.phase,
+        Phase::AwaitingWebhook {
+            kind: WebhookKind::ConfirmPromotion,
+            ..
+        }
+    ));
+    assert_eq!(r.weight, 10, "no promotion before the confirmation");
+    let (r, actions) = step(r, hook(WebhookKind::ConfirmPromotion, true), at(2));
+    assert_eq!(r.phase, Phase::Succeeded);
+    assert!(actions.contains(&Action::MakeCanaryStable) && actions.contains(&Action::PostRollout));
+}
+
+#[test]
+fn a_rollback_hook_answering_2xx_rolls_back() {
+    let (r, _) = step(hooked(&["rollback"]), Event::CanaryStarted, T0);
+    assert_eq!(r.webhooks_due(T0), vec![WebhookKind::Rollback]);
+    let (r, _) = step(r, hook(WebhookKind::Rollback, false), T0);
+    assert!(r.webhooks_due(at(4)).is_empty());
+    assert_eq!(r.webhooks_due(at(5)), vec![WebhookKind::Rollback]);
+    let (r, _) = step(r, hook(WebhookKind::Rollback, true), at(5));
+    assert_eq!(r.phase, Phase::RolledBack);
+    assert_eq!(r.weight, 0);
 }

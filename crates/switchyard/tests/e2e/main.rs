@@ -12,3 +12,4 @@ mod judge;
 mod operations;
 mod restart;
 mod stats;
+mod webhooks;

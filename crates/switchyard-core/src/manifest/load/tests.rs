@@ -452,3 +452,21 @@ fn judge_metrics() {
         ManifestErrorKind::NoProvider
     ));
 }
+
+#[test]
+fn webhooks() {
+    let hooks = "  webhooks:\n    - {name: gate, type: confirm-rollout, url: 'http://127.0.0.1:9000/ok', retries: 2, metadata: {team: pay}}\n  healthCheck:";
+    let text = GOOD.replacen("  healthCheck:", hooks, 1);
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let h = &set.apps[0].spec.webhooks[0];
+    assert_eq!(h.kind, crate::manifest::app::WebhookKind::ConfirmRollout);
+    assert_eq!(h.timeout, std::time::Duration::from_secs(10));
+    let e = &errors(&text.replace("confirm-rollout", "confirm-everything"))[0];
+    assert!(
+        e.to_string()
+            .contains("unknown variant `confirm-everything`"),
+        "{e}"
+    );
+    let e = &errors(&text.replace("http://127.0.0.1:9000/ok", "ftp://x"))[0];
+    assert_eq!(e.path, "spec.webhooks[0].url");
+}
