@@ -11,7 +11,7 @@ use switchyard_analysis::ProviderRouter;
 use switchyard_core::ports::{StateStore, WorkloadRuntime};
 use switchyard_core::{AppName, Clock, ReleaseMetrics, SystemClock};
 use switchyard_proxy::{ProxyConfig, Telemetry};
-use switchyard_rollout::Controller;
+use switchyard_rollout::{Controller, ControllerPorts};
 use switchyard_runtime::{LocalRuntime, RuntimeConfig};
 use switchyard_server::{ListenerRegistry, ServerContext};
 use switchyard_store::SqliteStore;
@@ -68,19 +68,18 @@ impl Daemon {
         let metrics: Arc<dyn ReleaseMetrics> = telemetry.clone();
         let store_port: Arc<dyn StateStore> = Arc::new(store.clone());
         let runtime_port: Arc<dyn WorkloadRuntime> = runtime.clone();
-        let controller = Arc::new(Controller::new(
-            Arc::clone(&store_port),
-            runtime_port,
-            listeners.clone(),
-            Arc::clone(&metrics),
-            Arc::new(
-                ProviderRouter::new(Arc::clone(&metrics))
-                    .context("while building the metric providers")?,
-            ),
-            Arc::new(HttpSmokeTester::default()),
-            Arc::new(HttpWebhooks::default()),
-            Arc::clone(&clock),
-        ));
+        let provider = ProviderRouter::new(Arc::clone(&metrics))
+            .context("while building the metric providers")?;
+        let controller = Arc::new(Controller::new(ControllerPorts {
+            store: Arc::clone(&store_port),
+            runtime: runtime_port,
+            router: listeners.clone(),
+            metrics: Arc::clone(&metrics),
+            provider: Arc::new(provider),
+            smoke: Arc::new(HttpSmokeTester::default()),
+            hooks: Arc::new(HttpWebhooks::default()),
+            clock: Arc::clone(&clock),
+        }));
 
         let apps: Vec<_> = store_port
             .apps()

@@ -171,17 +171,54 @@ impl std::fmt::Debug for Controller {
     }
 }
 
+/// Everything the controller drives or reads.
+pub struct ControllerPorts {
+    pub store: Arc<dyn StateStore>,
+    pub runtime: Arc<dyn WorkloadRuntime>,
+    pub router: Arc<dyn TrafficRouter>,
+    pub metrics: Arc<dyn ReleaseMetrics>,
+    pub provider: Arc<dyn MetricProvider>,
+    pub smoke: Arc<dyn SmokeTester>,
+    pub hooks: Arc<dyn WebhookCaller>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for ControllerPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerPorts").finish_non_exhaustive()
+    }
+}
+
+/// How a new rollout runs: its plan, rollback policy and webhooks.
+struct Launch {
+    plan: Plan,
+    policy: Option<RollbackPolicy>,
+    webhooks: Vec<Webhook>,
+}
+
+impl Launch {
+    /// As the app's manifest says.
+    fn of(app: &switchyard_core::manifest::App) -> Self {
+        Launch {
+            plan: Plan::of(&app.spec.strategy),
+            policy: app.spec.rollback_policy.clone(),
+            webhooks: app.spec.webhooks.clone(),
+        }
+    }
+}
+
 impl Controller {
-    pub fn new(
-        store: Arc<dyn StateStore>,
-        runtime: Arc<dyn WorkloadRuntime>,
-        router: Arc<dyn TrafficRouter>,
-        metrics: Arc<dyn ReleaseMetrics>,
-        provider: Arc<dyn MetricProvider>,
-        smoke: Arc<dyn SmokeTester>,
-        hooks: Arc<dyn WebhookCaller>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(ports: ControllerPorts) -> Self {
+        let ControllerPorts {
+            store,
+            runtime,
+            router,
+            metrics,
+            provider,
+            smoke,
+            hooks,
+            clock,
+        } = ports;
         Self {
             store,
             runtime,
@@ -224,10 +261,7 @@ impl Controller {
             });
         }
         self.ensure_not_frozen(app).await?;
-        let plan = Plan::of(&record.manifest.spec.strategy);
-        let policy = record.manifest.spec.rollback_policy.clone();
-        let hooks = record.manifest.spec.webhooks.clone();
-        self.start_rollout(app, stable, release, plan, policy, hooks, actor)
+        self.start_rollout(app, stable, release, Launch::of(&record.manifest), actor)
             .await
     }
 
@@ -237,11 +271,14 @@ impl Controller {
         app: &AppName,
         stable: Release,
         canary: Release,
-        plan: Plan,
-        policy: Option<RollbackPolicy>,
-        webhooks: Vec<Webhook>,
+        launch: Launch,
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        let Launch {
+            plan,
+            policy,
+            webhooks,
+        } = launch;
         let mut templates = BTreeMap::new();
         for name in plan.template_names() {
             let t = self
@@ -347,11 +384,14 @@ impl Controller {
         let stable = record
             .stable
             .ok_or_else(|| nothing("it has no stable release"))?;
-        let plan = Plan::of(&record.manifest.spec.strategy);
-        let policy = record.manifest.spec.rollback_policy.clone();
-        let hooks = record.manifest.spec.webhooks.clone();
-        self.start_rollout(app, stable, last.rollout.canary, plan, policy, hooks, actor)
-            .await
+        self.start_rollout(
+            app,
+            stable,
+            last.rollout.canary,
+            Launch::of(&record.manifest),
+            actor,
+        )
+        .await
     }
 
     /// Goes back to the release the last successful rollout replaced, at once (instant while it
@@ -402,16 +442,13 @@ impl Controller {
             ));
         }
         let back = Plan::undo(Plan::scale_down_delay_of(&record.manifest.spec.strategy));
-        self.start_rollout(
-            app,
-            stable,
-            last.rollout.stable,
-            back,
-            None,
-            Vec::new(),
-            actor,
-        )
-        .await
+        let launch = Launch {
+            plan: back,
+            policy: None,
+            webhooks: Vec::new(),
+        };
+        self.start_rollout(app, stable, last.rollout.stable, launch, actor)
+            .await
     }
 
     /// Emergency stop: aborts the app's rollout (all traffic to stable) and refuses new

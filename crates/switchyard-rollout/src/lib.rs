@@ -15,7 +15,8 @@ pub mod policy;
 pub mod resolve;
 
 pub use controller::{
-    Controller, ControllerError, RoutePlan, RouteTarget, SmokeTester, TrafficRouter, WebhookCaller,
+    Controller, ControllerError, ControllerPorts, RoutePlan, RouteTarget, SmokeTester,
+    TrafficRouter, WebhookCaller,
 };
 pub use machine::{Action, Command, Event, Phase, Rollout, TransitionError};
 pub use resolve::{DeployRequest, ResolveError};
