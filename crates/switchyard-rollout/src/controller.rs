@@ -15,8 +15,8 @@ use switchyard_analysis::judge::{Against, ArmInterval, IntervalObservation};
 use switchyard_analysis::{MeasureRequest, MetricProvider};
 use switchyard_core::manifest::app::{RollbackPolicy, RouteMatch, SmokeTest, Webhook, WebhookKind};
 use switchyard_core::ports::{
-    EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RuntimeError,
-    StateStore, StoreError, WorkloadRuntime,
+    AppRecord, EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate,
+    RuntimeError, StateStore, StoreError, WorkloadRuntime,
 };
 use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, ReleaseTotals, Timestamp, Version};
 use tokio::sync::Mutex;
@@ -244,11 +244,7 @@ impl Controller {
         request: &DeployRequest,
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
-        let record = self
-            .store
-            .app(app)
-            .await?
-            .ok_or_else(|| ControllerError::UnknownApp(app.clone()))?;
+        let record = self.app_record(app).await?;
         let release = resolve::resolve(&record.manifest, request)?;
         let Some(stable) = record.stable else {
             self.first_release(app, &release, actor).await?;
@@ -354,18 +350,9 @@ impl Controller {
         app: &AppName,
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
-        let record = self
-            .store
-            .app(app)
-            .await?
-            .ok_or_else(|| ControllerError::UnknownApp(app.clone()))?;
+        let record = self.app_record(app).await?;
         self.ensure_not_frozen(app).await?;
-        let last = self
-            .store
-            .latest_rollout(app)
-            .await?
-            .map(decode)
-            .transpose()?;
+        let last = self.last_rollout(app).await?;
         let nothing = |why: &str| ControllerError::NothingTo {
             app: app.clone(),
             what: "retry",
@@ -404,11 +391,7 @@ impl Controller {
         app: &AppName,
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
-        let record = self
-            .store
-            .app(app)
-            .await?
-            .ok_or_else(|| ControllerError::UnknownApp(app.clone()))?;
+        let record = self.app_record(app).await?;
         self.ensure_not_frozen(app).await?;
         let nothing = |why: &str| ControllerError::NothingTo {
             app: app.clone(),
@@ -416,12 +399,7 @@ impl Controller {
             why: why.into(),
         };
         let stable = record.stable.ok_or_else(|| nothing("it has no release"))?;
-        let last = self
-            .store
-            .latest_rollout(app)
-            .await?
-            .map(decode)
-            .transpose()?;
+        let last = self.last_rollout(app).await?;
         let last = last.ok_or_else(|| nothing("it has had no rollout"))?;
         if matches!(last.rollout.phase, Phase::Promoting { .. }) {
             // The old release still runs: switching back is an abort of the promotion.
@@ -462,9 +440,7 @@ impl Controller {
         reason: &str,
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
-        if self.store.app(app).await?.is_none() {
-            return Err(ControllerError::UnknownApp(app.clone()));
-        }
+        self.app_record(app).await?;
         let _guard = self.lock.lock().await;
         let why = format!("emergency stop by {actor}: {reason}");
         let event = self.event(
@@ -501,9 +477,7 @@ impl Controller {
     /// # Errors
     /// Unknown app, an app that is not frozen, store failures.
     pub async fn unfreeze(&self, app: &AppName, actor: &str) -> Result<(), ControllerError> {
-        if self.store.app(app).await?.is_none() {
-            return Err(ControllerError::UnknownApp(app.clone()));
-        }
+        self.app_record(app).await?;
         if self.frozen(app).await?.is_none() {
             return Err(ControllerError::NothingTo {
                 app: app.clone(),
@@ -539,6 +513,26 @@ impl Controller {
         Ok(last
             .filter(|e| e.event.kind == EventKind::Frozen)
             .map(|e| e.event.reason))
+    }
+
+    /// The app as stored, or `UnknownApp`.
+    async fn app_record(&self, app: &AppName) -> Result<AppRecord, ControllerError> {
+        self.store
+            .app(app)
+            .await?
+            .ok_or_else(|| ControllerError::UnknownApp(app.clone()))
+    }
+
+    /// The app's most recent rollout, decoded.
+    async fn last_rollout(
+        &self,
+        app: &AppName,
+    ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        self.store
+            .latest_rollout(app)
+            .await?
+            .map(decode)
+            .transpose()
     }
 
     async fn ensure_not_frozen(&self, app: &AppName) -> Result<(), ControllerError> {
@@ -627,9 +621,7 @@ impl Controller {
         command: Command,
         actor: &str,
     ) -> Result<RolloutSnapshot, ControllerError> {
-        if self.store.app(app).await?.is_none() {
-            return Err(ControllerError::UnknownApp(app.clone()));
-        }
+        self.app_record(app).await?;
         let _guard = self.lock.lock().await;
         let record = self
             .store
@@ -811,9 +803,7 @@ impl Controller {
     /// # Errors
     /// Unknown app, store failures.
     pub async fn latest(&self, app: &AppName) -> Result<Option<RolloutSnapshot>, ControllerError> {
-        if self.store.app(app).await?.is_none() {
-            return Err(ControllerError::UnknownApp(app.clone()));
-        }
+        self.app_record(app).await?;
         self.store
             .latest_rollout(app)
             .await?
