@@ -327,15 +327,32 @@ fn serde_error(file: &Path, e: &serde_path_to_error::Error<serde_yaml_ng::Error>
         message.truncate(idx);
     }
     let path = e.path().to_string();
-    if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
-        message = rest.to_string();
-    }
+    message = strip_path_prefix(&message, &path).to_string();
     ManifestError {
         file: file.to_path_buf(),
         line: location.as_ref().map(|l| l.line()),
         column: location.as_ref().map(|l| l.column()),
         path,
         kind: ManifestErrorKind::Schema { message },
+    }
+}
+
+/// serde_yaml_ng starts its message with the path of the object whose deserialiser failed,
+/// which for a value that validates itself is the path's parent (or the path itself). The
+/// error already carries the full path, so that prefix is dropped.
+fn strip_path_prefix<'a>(message: &'a str, path: &str) -> &'a str {
+    let mut prefix = path;
+    loop {
+        if let Some(rest) = message
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(": "))
+        {
+            return rest;
+        }
+        match prefix.rfind(['.', '[']) {
+            Some(i) if i > 0 => prefix = &prefix[..i],
+            _ => return message,
+        }
     }
 }
 
@@ -546,3 +563,27 @@ pub fn load_dir(path: &Path) -> Result<ManifestSet, ManifestErrors> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::strip_path_prefix;
+
+    #[test]
+    fn parent_paths_are_dropped_from_messages() {
+        let path = "spec.metrics[0].provider.prometheus.address";
+        assert_eq!(
+            strip_path_prefix("spec.metrics[0].provider.prometheus: bad url", path),
+            "bad url"
+        );
+        assert_eq!(
+            strip_path_prefix(&format!("{path}: bad url"), path),
+            "bad url"
+        );
+        assert_eq!(strip_path_prefix("bad url", path), "bad url");
+        assert_eq!(
+            strip_path_prefix("spec.other: x", path),
+            "spec.other: x",
+            "not a prefix of the path"
+        );
+    }
+}
