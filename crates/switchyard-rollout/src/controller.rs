@@ -4,7 +4,9 @@
 //! Every transition is persisted before its actions touch traffic, so the store is always the
 //! truth: after a crash, [`Controller::recover`] restarts releases and restores routing from it,
 //! and deadlines (timestamps in the state) are honoured as if nothing happened. One lock
-//! serialises transitions; starting a canary happens outside it.
+//! serialises transitions; calls to the outside (starting a canary, webhooks, smoke tests,
+//! metric providers) happen outside it, and their results are applied to the state as stored
+//! then, only if it still waits for them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_analysis::judge::{Against, ArmInterval, IntervalObservation};
-use switchyard_analysis::{MeasureRequest, MetricProvider};
+use switchyard_analysis::{MeasureRequest, MetricProvider, MetricRun};
 use switchyard_core::manifest::app::{RollbackPolicy, RouteMatch, SmokeTest, Webhook, WebhookKind};
 use switchyard_core::ports::{
     AppRecord, EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate,
@@ -21,7 +23,7 @@ use switchyard_core::ports::{
 use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, ReleaseTotals, Timestamp, Version};
 use tokio::sync::Mutex;
 
-use crate::machine::{self, Action, Command, Event, Phase, Rollout, TransitionError};
+use crate::machine::{self, Action, Command, Event, Phase, Rollout, RunRef, TransitionError};
 use crate::plan::{Plan, PlanStep};
 use crate::resolve::{self, DeployRequest, ResolveError};
 
@@ -650,30 +652,42 @@ impl Controller {
     /// # Errors
     /// Store failures; a rollout whose state cannot be read is skipped and reported.
     pub async fn tick(&self) -> Result<(), ControllerError> {
-        let _guard = self.lock.lock().await;
-        for record in self.store.active_rollouts().await? {
-            let snapshot = decode(record)?;
-            if snapshot.rollout.phase == Phase::Pending {
-                continue;
-            }
-            self.tick_one(snapshot).await?;
+        let active: Vec<RolloutId> = self
+            .store
+            .active_rollouts()
+            .await?
+            .into_iter()
+            .filter(|r| r.phase != Phase::Pending.name())
+            .map(|r| r.id)
+            .collect();
+        for id in active {
+            self.tick_one(id).await?;
         }
         Ok(())
     }
 
-    async fn tick_one(&self, mut snapshot: RolloutSnapshot) -> Result<(), ControllerError> {
-        snapshot.rollout = self.apply(&snapshot, Event::Tick).await?;
-        for kind in snapshot.rollout.webhooks_due(self.clock.now()) {
+    /// One rollout's tick. Calls to the outside (webhooks, smoke tests, metric providers) run
+    /// without the lock, so a slow one does not hold up other rollouts or operator commands;
+    /// each result is applied under the lock to the state as stored then, and only if that
+    /// state still waits for it (otherwise it is dropped and asked again when due).
+    async fn tick_one(&self, id: RolloutId) -> Result<(), ControllerError> {
+        let Some(snapshot) = self.apply_fresh(id, |_| true, Event::Tick).await? else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        for kind in snapshot.rollout.webhooks_due(now) {
             let result = self.call_hooks(&snapshot, kind).await;
-            snapshot.rollout = self
-                .apply(&snapshot, Event::WebhookResult { kind, result })
+            let still_due = |r: &Rollout| r.webhooks_due(now).contains(&kind);
+            self.apply_fresh(id, still_due, Event::WebhookResult { kind, result })
                 .await?;
         }
         if snapshot.rollout.phase == Phase::SmokeTesting {
             let result = self.smoke_test(&snapshot).await;
-            snapshot.rollout = self.apply(&snapshot, Event::SmokeTested { result }).await?;
+            let step = snapshot.rollout.step;
+            let still_due = |r: &Rollout| r.phase == Phase::SmokeTesting && r.step == step;
+            self.apply_fresh(id, still_due, Event::SmokeTested { result })
+                .await?;
         }
-        let now = self.clock.now();
         for (which, index) in snapshot.rollout.measurements_due(now) {
             let Some(metric) = snapshot
                 .rollout
@@ -682,60 +696,111 @@ impl Controller {
             else {
                 continue;
             };
-            let r = &snapshot.rollout;
-            let event = match (&metric.spec.judge, &metric.spec.provider) {
-                (Some(judge), _) => {
-                    let (interval, totals) = self.interval_of(
-                        &snapshot.app,
-                        r,
-                        judge.against,
-                        metric.judge_totals.as_ref(),
-                        now,
-                    );
-                    Event::Judged {
-                        run: which,
-                        index,
-                        interval: Box::new(interval),
-                        totals: Box::new(totals),
-                    }
-                }
-                (None, Some(provider)) => {
-                    let request = MeasureRequest {
-                        app: &snapshot.app,
-                        canary: &r.canary.version,
-                        stable: &r.stable.version,
-                        provider,
-                        default_window: metric.spec.interval.unwrap_or(Duration::from_secs(60)),
-                    };
-                    let outcome = self.provider.measure(&request).await;
-                    Event::Measured {
-                        run: which,
-                        index,
-                        outcome,
-                    }
-                }
-                (None, None) => continue,
+            let Some(event) = self.measure(&snapshot, which, index, metric, now).await else {
+                continue;
             };
-            snapshot.rollout = self.apply(&snapshot, event).await?;
+            // The same look of the same analysis: not a later step's run, not a look taken since.
+            let (started, next_at) = (
+                snapshot.rollout.run(which).map(|r| r.started_at),
+                metric.next_at,
+            );
+            let still_due = |r: &Rollout| {
+                let run = r.run(which);
+                run.map(|r| r.started_at) == started
+                    && run.and_then(|r| r.metrics.get(index)).map(|m| m.next_at) == Some(next_at)
+            };
+            self.apply_fresh(id, still_due, event).await?;
         }
-        if snapshot.rollout.policy_due(self.clock.now()) {
-            if let Some(policy) = &snapshot.rollout.policy {
-                let window = policy.window;
-                let app = snapshot.app.as_str();
-                let r = &snapshot.rollout;
-                let canary = self
-                    .metrics
-                    .window(app, r.canary.version.as_str(), window)
-                    .unwrap_or_default();
-                let stable = self
-                    .metrics
-                    .window(app, r.stable.version.as_str(), window)
-                    .unwrap_or_default();
-                self.apply(&snapshot, Event::PolicyWindows { canary, stable })
-                    .await?;
-            }
+        let now = self.clock.now();
+        if let Some(policy) = snapshot
+            .rollout
+            .policy
+            .as_ref()
+            .filter(|_| snapshot.rollout.policy_due(now))
+        {
+            let app = snapshot.app.as_str();
+            let r = &snapshot.rollout;
+            let canary = self
+                .metrics
+                .window(app, r.canary.version.as_str(), policy.window)
+                .unwrap_or_default();
+            let stable = self
+                .metrics
+                .window(app, r.stable.version.as_str(), policy.window)
+                .unwrap_or_default();
+            self.apply_fresh(
+                id,
+                |r| r.policy_due(now),
+                Event::PolicyWindows { canary, stable },
+            )
+            .await?;
         }
         Ok(())
+    }
+
+    /// Takes one measurement of metric `index` (a judge's interval, or a provider's value).
+    async fn measure(
+        &self,
+        snapshot: &RolloutSnapshot,
+        which: RunRef,
+        index: usize,
+        metric: &MetricRun,
+        now: Timestamp,
+    ) -> Option<Event> {
+        let r = &snapshot.rollout;
+        match (&metric.spec.judge, &metric.spec.provider) {
+            (Some(judge), _) => {
+                let (interval, totals) = self.interval_of(
+                    &snapshot.app,
+                    r,
+                    judge.against,
+                    metric.judge_totals.as_ref(),
+                    now,
+                );
+                Some(Event::Judged {
+                    run: which,
+                    index,
+                    interval: Box::new(interval),
+                    totals: Box::new(totals),
+                })
+            }
+            (None, Some(provider)) => {
+                let request = MeasureRequest {
+                    app: &snapshot.app,
+                    canary: &r.canary.version,
+                    stable: &r.stable.version,
+                    provider,
+                    default_window: metric.spec.interval.unwrap_or(Duration::from_secs(60)),
+                };
+                let outcome = self.provider.measure(&request).await;
+                Some(Event::Measured {
+                    run: which,
+                    index,
+                    outcome,
+                })
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// Under the lock: loads rollout `id` and, if it is still in progress and `still_due` holds,
+    /// applies `event`. Returns the state after, or `None` when nothing was applied.
+    async fn apply_fresh(
+        &self,
+        id: RolloutId,
+        still_due: impl Fn(&Rollout) -> bool,
+        event: Event,
+    ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        let _guard = self.lock.lock().await;
+        let snapshot = self.load(id).await?;
+        if snapshot.rollout.phase.is_terminal() || !still_due(&snapshot.rollout) {
+            return Ok(None);
+        }
+        let next = self.apply(&snapshot, event).await?;
+        Ok(Some(RolloutSnapshot {
+            rollout: next,
+            ..snapshot
+        }))
     }
 
     /// Brings releases and routes back after a restart: every app's stable release, and the

@@ -267,3 +267,43 @@ fn metrics_export_rollouts_and_measurements() {
         "{body}"
     );
 }
+
+#[test]
+fn a_slow_measurement_does_not_hold_up_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let port = free_port();
+    let release = dir.path().join("release");
+    let template = format!(
+        "---\napiVersion: switchyard.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {{name: slow}}\nspec:\n  metrics:\n    - name: blocked\n      provider: {{command: {{command: [sh, -c, 'while [ ! -e {} ]; do sleep 0.1; done; echo 0'], timeout: 2m}}}}\n      successCondition: result == 0\n",
+        release.display()
+    );
+    let steps = "        - setWeight: 10\n        - analysis: {templates: [slow]}\n";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &manifest("shop", port, steps, &template),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the analysis", |r| r["phase"] == "Analyzing");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // A watchdog releases the measurement, so a controller that waits for it still finishes
+    // this test (and fails its assertions) instead of hanging.
+    let watchdog = release.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = std::fs::write(watchdog, "");
+    });
+    d.ok(&["abort", "shop", "--reason", "not waiting for it"]);
+    assert_eq!(d.rollout("shop")["phase"], "Aborted");
+    std::fs::write(&release, "").unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let history = d.ok(&["history", "shop"]);
+    assert!(
+        !history.contains("measurement"),
+        "the stale measurement was dropped:\n{history}"
+    );
+    assert!(history.contains("not waiting for it"), "{history}");
+}
