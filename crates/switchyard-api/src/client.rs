@@ -156,16 +156,8 @@ impl Client {
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response =
-            self.http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|source| ClientError::Unreachable {
-                    url: url.clone(),
-                    source,
-                })?;
-        decode(url, response).await
+        let request = self.http.get(&url);
+        execute(url, request).await
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -174,18 +166,24 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .json(body)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        decode(url, response).await
+        let request = self.http.post(&url).json(body);
+        execute(url, request).await
     }
+}
+
+/// Sends `request` (to `url`, named in errors) and decodes the answer.
+async fn execute<T: DeserializeOwned>(
+    url: String,
+    request: reqwest::RequestBuilder,
+) -> Result<T, ClientError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|source| ClientError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
+    decode(url, response).await
 }
 
 async fn decode<T: DeserializeOwned>(

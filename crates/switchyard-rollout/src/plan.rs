@@ -111,6 +111,9 @@ impl Plan {
 
     /// The strategy's scale-down delay for an undo.
     pub fn scale_down_delay_of(strategy: &Strategy) -> Duration {
-        Plan::of(strategy).scale_down_delay
+        match strategy {
+            Strategy::Canary(c) => c.scale_down_delay,
+            Strategy::BlueGreen(b) => b.scale_down_delay,
+        }
     }
 }

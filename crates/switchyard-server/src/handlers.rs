@@ -27,7 +27,8 @@ fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))
 }
 
-fn app_name(text: &str) -> Result<AppName, ApiError> {
+/// An app name from a URL path, or a 400 naming what is wrong with it.
+pub(crate) fn app_name(text: &str) -> Result<AppName, ApiError> {
     AppName::new(text).map_err(|e| ApiError::bad_request(format!("app name `{text}` {e}")))
 }
 

@@ -8,12 +8,9 @@ use switchyard_core::AppName;
 use switchyard_core::ports::{EventKind, EventQuery};
 
 use crate::error::ApiError;
+use crate::handlers::app_name;
 use crate::router::ServerContext;
 use crate::view::rollout_view;
-
-fn app_name(text: &str) -> Result<AppName, ApiError> {
-    AppName::new(text).map_err(|e| ApiError::bad_request(format!("app name `{text}` {e}")))
-}
 
 fn actor(request: &CommandRequest) -> String {
     request.actor.clone().unwrap_or_else(|| "user:cli".into())

@@ -5,7 +5,7 @@ use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Client, ClientError, decode};
+use super::{Client, ClientError, execute};
 use crate::flags::*;
 
 impl Client {
@@ -153,13 +153,6 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: text.clone(),
-                source,
-            })?;
-        decode(text, response).await
+        execute(text, request).await
     }
 }
