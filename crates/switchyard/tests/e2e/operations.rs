@@ -118,6 +118,16 @@ fn approval_undo_retry_and_emergency_stop() {
     d.wait_rollout("shop", "the gate again", |r| {
         r["phase"] == "AwaitingApproval"
     });
+    let err = d.fails(&["pause", "shop", "--duration", "soon"]);
+    assert!(
+        err.contains("`duration`") && err.contains("expected a duration"),
+        "{err}"
+    );
+    assert_eq!(
+        d.rollout("shop")["phase"],
+        "AwaitingApproval",
+        "a refused pause changes nothing"
+    );
     d.ok(&["pause", "shop", "--duration", "1h"]);
     let r = d.rollout("shop");
     assert_eq!(r["phase"], "Paused");
