@@ -16,6 +16,7 @@ spec:
     - name: requests
       provider: {builtin: {metric: requests, window: 10s}}
       successCondition: result > 0
+      initialDelay: 1s
       interval: 1s
       count: 2
 "#;
