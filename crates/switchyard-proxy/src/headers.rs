@@ -1,5 +1,10 @@
 //! Header rewriting between client and upstream: hop-by-hop headers, `X-Forwarded-*`, request
 //! ids, and the upgrade handshake headers that must survive when a protocol switch is asked for.
+//!
+//! The HTTP/1.1 upgrade to cleartext HTTP/2 (`Upgrade: h2c`, RFC 7540 §3.2, removed by RFC 9113
+//! §3.1) is not a switch the proxy makes or passes on: the `h2c` token is dropped from `Upgrade`
+//! and `HTTP2-Settings` is removed, so such a request is an ordinary HTTP/1.1 request (RFC 9110
+//! §7.8 lets a server ignore `Upgrade`). See docs/proxy.md, "HTTP handling".
 
 use std::net::SocketAddr;
 
@@ -7,7 +12,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
 
 /// Headers that describe one hop (RFC 9110 §7.6.1) and are never forwarded as such.
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// `HTTP2-Settings` belongs to the h2c upgrade of one connection (RFC 7540 §3.2.1).
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -16,13 +22,18 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TE,
     header::TRAILER,
     header::TRANSFER_ENCODING,
+    HeaderName::from_static("http2-settings"),
 ];
+
+/// The `Upgrade` token of the HTTP/1.1 → cleartext HTTP/2 upgrade, which is never passed on.
+const H2C: &str = "h2c";
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// The protocol a request asks to switch to (`Upgrade` named in `Connection`), if any.
+/// The protocols a request asks to switch to (`Upgrade` named in `Connection`), if any, without
+/// `h2c`: a request that asks only for h2c asks for no switch the proxy passes on.
 pub fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
     let asks = headers
         .get_all(header::CONNECTION)
@@ -30,8 +41,30 @@ pub fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(header::UPGRADE).cloned())
-        .flatten()
+    if !asks {
+        return None;
+    }
+    let value = headers.get(header::UPGRADE)?;
+    let is_h2c = |t: &str| {
+        // A protocol may carry a version (`h2c/1`); h2c has none, but compare the name only.
+        let name = t.trim().split('/').next().unwrap_or("");
+        name.eq_ignore_ascii_case(H2C)
+    };
+    let Ok(text) = value.to_str() else {
+        return Some(value.clone());
+    };
+    if !text.split(',').any(is_h2c) {
+        return Some(value.clone());
+    }
+    let rest: Vec<&str> = text
+        .split(',')
+        .filter(|t| !is_h2c(t) && !t.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if rest.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&rest.join(", ")).ok()
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names. When `upgrade`
@@ -125,6 +158,50 @@ mod tests {
         strip_hop_by_hop(&mut h, up);
         assert_eq!(h[header::UPGRADE], "websocket");
         assert_eq!(h[header::CONNECTION], "upgrade");
+    }
+
+    fn h2c_request(upgrade: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Upgrade, HTTP2-Settings"),
+        );
+        h.insert(header::UPGRADE, HeaderValue::from_static(upgrade));
+        h.insert(
+            "http2-settings",
+            HeaderValue::from_static("AAMAAABkAAQAoAAAAAIAAAAA"),
+        );
+        h
+    }
+
+    #[test]
+    fn h2c_is_not_an_upgrade_to_pass_on() {
+        let mut h = h2c_request("h2c");
+        let up = requested_upgrade(&h);
+        assert_eq!(up, None);
+        strip_hop_by_hop(&mut h, up);
+        assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn h2c_is_dropped_from_a_list_of_protocols() {
+        let h = h2c_request("H2C, websocket");
+        assert_eq!(
+            requested_upgrade(&h),
+            Some(HeaderValue::from_static("websocket"))
+        );
+        let h = h2c_request("websocket,h2c");
+        assert_eq!(
+            requested_upgrade(&h),
+            Some(HeaderValue::from_static("websocket"))
+        );
+        // Not named in Connection: no upgrade at all, and HTTP2-Settings goes anyway.
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        h.insert("http2-settings", HeaderValue::from_static("AAMAAABk"));
+        assert_eq!(requested_upgrade(&h), None);
+        strip_hop_by_hop(&mut h, None);
+        assert!(h.is_empty(), "{h:?}");
     }
 
     #[test]

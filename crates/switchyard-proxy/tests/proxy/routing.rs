@@ -306,3 +306,45 @@ async fn upgrade_is_passed_through() {
     }
     p.shutdown(Duration::from_secs(1)).await;
 }
+
+/// `curl --http2 http://…` asks for the HTTP/1.1 → h2c upgrade. The proxy does not speak it
+/// (see docs/proxy.md): the request is answered over HTTP/1.1, the upstream sees neither the
+/// `h2c` upgrade nor `HTTP2-Settings`, and the connection carries on as HTTP/1.1.
+#[tokio::test]
+async fn h2c_upgrade_is_answered_over_http1() {
+    let b = TestBackend::start("stable").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    let mut s = tokio::net::TcpStream::connect(p.local_addr())
+        .await
+        .unwrap();
+    s.write_all(
+        b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+          Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nx-probe: 1\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (head, upstream_saw) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(!head.contains("upgrade"), "{head}");
+    assert!(upstream_saw.contains("x-probe: 1"), "{upstream_saw}");
+    for gone in ["upgrade", "http2-settings", "connection"] {
+        assert!(
+            !upstream_saw
+                .lines()
+                .any(|l| l.starts_with(&format!("{gone}:"))),
+            "upstream saw {gone}: {upstream_saw}"
+        );
+    }
+    // Same connection, next request: still HTTP/1.1, still proxied.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, "stable");
+    assert_eq!(b.hits(), 2);
+    drop(s);
+    p.shutdown(Duration::from_secs(1)).await;
+}
