@@ -32,6 +32,10 @@ pub enum ProxyFailure {
     Drained { release: String },
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: u64 },
+    /// An HTTP/2 request with more header fields than `max_headers` (HTTP/1.1 requests are
+    /// refused by the parser, with an empty 431).
+    #[error("request has more than {limit} header fields")]
+    TooManyHeaders { limit: usize },
 }
 
 impl ProxyFailure {
@@ -39,6 +43,7 @@ impl ProxyFailure {
         match self {
             ProxyFailure::NoApp { .. } => StatusCode::NOT_FOUND,
             ProxyFailure::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyFailure::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyFailure::ConnectFailed { .. } | ProxyFailure::UpstreamProtocol { .. } => {
                 StatusCode::BAD_GATEWAY
             }
@@ -66,6 +71,7 @@ impl ProxyFailure {
             ProxyFailure::UpstreamProtocol { .. } => "upstream_protocol",
             ProxyFailure::Drained { .. } => "drained",
             ProxyFailure::BodyTooLarge { .. } => "body_too_large",
+            ProxyFailure::TooManyHeaders { .. } => "too_many_headers",
         }
     }
 
@@ -82,7 +88,8 @@ impl ProxyFailure {
             ProxyFailure::Drained { .. } => Some(REASON_DRAINED),
             ProxyFailure::NoRoute(_)
             | ProxyFailure::NoApp { .. }
-            | ProxyFailure::BodyTooLarge { .. } => None,
+            | ProxyFailure::BodyTooLarge { .. }
+            | ProxyFailure::TooManyHeaders { .. } => None,
         }
     }
 

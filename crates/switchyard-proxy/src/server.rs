@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response, Version, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -71,6 +71,7 @@ impl Listener {
             stop: stop_accepting.clone(),
             force: force.clone(),
             idle: config.idle_timeout,
+            max_headers: config.max_headers,
         };
         let accept = tokio::spawn(accept_loop(socket, ctx, connections.clone()));
         Ok(Listener {
@@ -147,6 +148,11 @@ fn http_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
         .max_buf_size(config.max_header_bytes.max(8192))
         .max_headers(config.max_headers)
         .keep_alive(true);
+    // HTTP/2 counts a header list as the sum of name + value + 32 bytes per field, pseudo-headers
+    // included (RFC 9113 §6.5.2). `h2` answers a list at or above this size with 431 on that
+    // stream (the connection lives on), and one above four times it with GOAWAY
+    // ENHANCE_YOUR_CALM: it stops decoding, and an HPACK decoder that skipped a block cannot
+    // decode the next one.
     b.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
@@ -162,6 +168,7 @@ struct ConnContext {
     stop: CancellationToken,
     force: CancellationToken,
     idle: Duration,
+    max_headers: usize,
 }
 
 async fn accept_loop(socket: TcpListener, ctx: ConnContext, connections: TaskTracker) {
@@ -188,9 +195,14 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext)
     let io = IdleIo::new(stream);
     let activity = io.activity();
     let dispatch = ctx.dispatch.clone();
+    let max_headers = ctx.max_headers;
     let service = service_fn(move |req: Request<Incoming>| {
         let dispatch = dispatch.clone();
-        async move { Ok::<Response<ProxyBody>, Infallible>(handle(dispatch.as_ref(), req, peer).await) }
+        async move {
+            Ok::<Response<ProxyBody>, Infallible>(
+                handle(dispatch.as_ref(), req, peer, max_headers).await,
+            )
+        }
     });
     let conn = ctx
         .builder
@@ -220,9 +232,22 @@ async fn handle(
     dispatch: &dyn Dispatch,
     req: Request<Incoming>,
     peer: SocketAddr,
+    max_headers: usize,
 ) -> Response<ProxyBody> {
+    if req.version() == Version::HTTP_2 && header_fields(req.headers()) > max_headers {
+        return ProxyFailure::TooManyHeaders { limit: max_headers }.into_response();
+    }
     match dispatch.app_for(&req) {
         Ok(app) => forward::serve(app, req, peer).await,
         Err(failure) => failure.into_response(),
     }
+}
+
+/// Header fields of a request as the HTTP/1.1 parser would count its lines: HTTP/2 clients may
+/// split `Cookie` into one field per cookie (RFC 9113 §8.2.3), which HTTP/1.1 sends as one line,
+/// so the cookie fields count once. hyper limits the count only for HTTP/1.1; this applies
+/// `max_headers` to HTTP/2 the same way.
+fn header_fields(headers: &HeaderMap) -> usize {
+    let cookies = headers.get_all(header::COOKIE).iter().count();
+    headers.len() - cookies.saturating_sub(1)
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
 use switchyard_proxy::ProxyConfig;
 
 use crate::support::*;
@@ -98,5 +100,143 @@ async fn slowloris_and_idle_clients_are_closed() {
         c.await.unwrap();
     }
     assert_eq!(b.hits(), 1);
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+/// One HTTP/2 (prior knowledge) connection to `addr`, and the task driving it, which ends when
+/// the connection closes.
+async fn h2_connection(
+    addr: std::net::SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, driver)
+}
+
+fn h2_get(addr: std::net::SocketAddr, headers: &[(String, String)]) -> Request<Full<Bytes>> {
+    let mut b = Request::get(format!("http://{addr}/")).version(http::Version::HTTP_2);
+    for (k, v) in headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(Full::new(Bytes::new())).unwrap()
+}
+
+async fn answer(
+    send: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, String) {
+    let resp = send.send_request(req).await.unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// HTTP/2 header limits (`strict()`: 8 KiB, 20 fields): a header list over `max_header_bytes`
+/// gets 431 on its stream and a request with too many fields gets 431 `too_many_headers`; neither
+/// reaches the upstream, and a request in flight on the same connection, and the connection
+/// itself, carry on.
+#[tokio::test]
+async fn http2_header_limits_answer_431_and_the_connection_lives_on() {
+    let b = TestBackend::start("hold").await;
+    let (p, _) = proxy(strict()).await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    let addr = p.local_addr();
+    let (mut send, driver) = h2_connection(addr).await;
+
+    let mut in_flight = send.clone();
+    let held = tokio::spawn(async move { answer(&mut in_flight, h2_get(addr, &[])).await });
+    for _ in 0..1000 {
+        if b.hits() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(b.hits(), 1, "the first request never reached the backend");
+
+    // One HEADERS frame; then a block spanning CONTINUATION frames ('~' does not shrink under
+    // HPACK's Huffman code, so 30 000 of them exceed the 16 KiB frame size), still under 4×.
+    for big in ["a".repeat(10_000), "~".repeat(30_000)] {
+        let big = vec![("x-big".to_owned(), big)];
+        let (status, body) = answer(&mut send, h2_get(addr, &big)).await;
+        assert_eq!(
+            status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{body}"
+        );
+    }
+
+    let many: Vec<_> = (0..30)
+        .map(|i| (format!("x-h{i}"), "v".to_owned()))
+        .collect();
+    let (status, body) = answer(&mut send, h2_get(addr, &many)).await;
+    assert_eq!(
+        status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "{body}"
+    );
+    assert!(body.contains("too_many_headers"), "{body}");
+
+    // Cookies split into one field each (as browsers do over HTTP/2) count as one line.
+    let crumbs: Vec<_> = (0..30)
+        .map(|i| ("cookie".to_owned(), format!("c{i}=v")))
+        .collect();
+    let mut crumbs_sent = send.clone();
+    let crumbs_answer =
+        tokio::spawn(async move { answer(&mut crumbs_sent, h2_get(addr, &crumbs)).await });
+
+    assert_eq!(b.hits(), 1, "a refused request reached the backend");
+    b.release();
+    assert_eq!(
+        held.await.unwrap(),
+        (StatusCode::OK, "hold".to_owned()),
+        "the request in flight was disturbed"
+    );
+    assert_eq!(
+        crumbs_answer.await.unwrap(),
+        (StatusCode::OK, "hold".to_owned())
+    );
+    assert_eq!(
+        answer(&mut send, h2_get(addr, &[])).await,
+        (StatusCode::OK, "hold".to_owned())
+    );
+    assert!(!driver.is_finished(), "the connection was closed");
+    assert_eq!(b.hits(), 3);
+    drop(send);
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A header list more than four times `max_header_bytes` is abuse: `h2` stops decoding and closes
+/// the connection (GOAWAY ENHANCE_YOUR_CALM). The request fails, nothing reaches the upstream,
+/// and new connections are served.
+#[tokio::test]
+async fn http2_header_list_far_over_the_limit_closes_the_connection() {
+    let b = TestBackend::start("stable").await;
+    let (p, _) = proxy(strict()).await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    let addr = p.local_addr();
+    let (mut send, driver) = h2_connection(addr).await;
+    let huge = vec![("x-big".to_owned(), "a".repeat(40_000))];
+    let refused = send.send_request(h2_get(addr, &huge)).await;
+    assert!(refused.is_err(), "{refused:?}");
+    tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("the connection stayed open")
+        .unwrap();
+    assert_eq!(b.hits(), 0);
+    assert_eq!(
+        get(&h2_client(), addr, "/").await,
+        (StatusCode::OK, "stable".to_owned())
+    );
     p.shutdown(Duration::from_secs(1)).await;
 }
