@@ -1,0 +1,1 @@
+//! switchyard-experiments: the pure engine behind A/B experiments.
