@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod app;
+pub mod experiment;
 mod load;
 mod numbers;
 mod one_of;
@@ -19,6 +20,7 @@ pub use analysis::{AnalysisTemplate, AnalysisTemplateSpec, MetricSpec, ProviderS
 pub use app::{
     App, AppSpec, CanaryStep, CanaryStrategy, HealthCheck, RollbackPolicy, RuntimeSpec, Strategy,
 };
+pub use experiment::{Experiment, ExperimentSpec};
 pub use load::{
     ManifestError, ManifestErrorKind, ManifestErrors, ManifestSet, load_dir, load_file, load_str,
 };
@@ -33,6 +35,7 @@ pub const API_VERSION: &str = "switchyard.dev/v1alpha1";
 pub enum Manifest {
     App(App),
     AnalysisTemplate(AnalysisTemplate),
+    Experiment(Experiment),
 }
 
 impl Manifest {
@@ -40,6 +43,7 @@ impl Manifest {
         match self {
             Manifest::App(_) => "App",
             Manifest::AnalysisTemplate(_) => "AnalysisTemplate",
+            Manifest::Experiment(_) => "Experiment",
         }
     }
 
@@ -47,6 +51,7 @@ impl Manifest {
         match self {
             Manifest::App(a) => a.metadata.name.as_str(),
             Manifest::AnalysisTemplate(t) => t.metadata.name.as_str(),
+            Manifest::Experiment(e) => e.metadata.name.as_str(),
         }
     }
 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
-use super::{API_VERSION, AnalysisTemplate, App, AppSpec, CanaryStep, Manifest, Strategy};
+use super::{
+    API_VERSION, AnalysisTemplate, App, AppSpec, CanaryStep, Experiment, Manifest, Strategy,
+};
 
 /// Everything wrong with one place in one manifest file.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +47,7 @@ pub enum ManifestErrorKind {
     Schema { message: String },
     #[error("unsupported apiVersion `{found}`, expected `{API_VERSION}`")]
     ApiVersion { found: String },
-    #[error("unknown kind `{found}`, expected `App` or `AnalysisTemplate`")]
+    #[error("unknown kind `{found}`, expected `App`, `AnalysisTemplate` or `Experiment`")]
     Kind { found: String },
     #[error("{kind} `{name}` is defined twice")]
     Duplicate { kind: &'static str, name: String },
@@ -77,6 +79,8 @@ pub enum ManifestErrorKind {
     StartingStep { steps: usize },
     #[error("the directory holds no .yaml or .yml file")]
     EmptyDirectory,
+    #[error(transparent)]
+    Experiment(Box<super::experiment::ExperimentProblem>),
 }
 
 /// The errors of a load: every document is checked, so several may be reported at once.
@@ -100,6 +104,7 @@ impl fmt::Display for ManifestErrors {
 pub struct ManifestSet {
     pub apps: Vec<App>,
     pub templates: Vec<AnalysisTemplate>,
+    pub experiments: Vec<Experiment>,
     /// Where each document came from, in the same order as `manifests()`.
     origins: Vec<Origin>,
 }
@@ -111,7 +116,7 @@ struct Origin {
 }
 
 impl ManifestSet {
-    /// All documents, apps first.
+    /// All documents: apps, then templates, then experiments.
     pub fn manifests(&self) -> Vec<Manifest> {
         self.apps
             .iter()
@@ -123,11 +128,12 @@ impl ManifestSet {
                     .cloned()
                     .map(Manifest::AnalysisTemplate),
             )
+            .chain(self.experiments.iter().cloned().map(Manifest::Experiment))
             .collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.apps.is_empty() && self.templates.is_empty()
+        self.apps.is_empty() && self.templates.is_empty() && self.experiments.is_empty()
     }
 
     /// Checks that every analysis step names a template that is in this set or in `applied`.
@@ -173,6 +179,7 @@ impl ManifestSet {
         self.apps.extend(other.apps);
         self.origins.extend(other.origins);
         self.templates.extend(other.templates);
+        self.experiments.extend(other.experiments);
     }
 }
 
@@ -283,6 +290,29 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
                             });
                         } else {
                             set.templates.push(template);
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            Some("Experiment") => {
+                match typed::<super::ObjectMeta, super::ExperimentSpec>(doc, file) {
+                    Ok((metadata, spec)) => {
+                        let experiment = Experiment { metadata, spec };
+                        match experiment.validate() {
+                            Ok(()) => set.experiments.push(experiment),
+                            Err(e) => {
+                                let (l, c) = serde_yaml_ng::Deserializer::from_str(text)
+                                    .nth(i)
+                                    .and_then(|d| super::experiment::locate(d, &e.path))
+                                    .unwrap_or((line, 1));
+                                errors.push(ManifestError {
+                                    line: Some(l),
+                                    column: Some(c),
+                                    path: e.path,
+                                    ..at(ManifestErrorKind::Experiment(Box::new(e.problem)))
+                                });
+                            }
                         }
                     }
                     Err(e) => errors.push(e),
