@@ -134,6 +134,9 @@ pub struct ReleaseTraffic {
     /// `stable` or `canary`.
     pub role: String,
     pub weight: u8,
+    /// Instances the rollout runs of this release.
+    #[serde(default)]
+    pub instances: u32,
     pub window_s: f64,
     pub requests: u64,
     pub rps: f64,

@@ -90,7 +90,7 @@ impl Listeners {
 fn preview_listen(app: &App) -> Option<SocketAddr> {
     match &app.spec.strategy {
         Strategy::BlueGreen(b) => b.preview_listen,
-        Strategy::Canary(_) => None,
+        Strategy::Canary(_) | Strategy::Rolling(_) => None,
     }
 }
 
@@ -304,5 +304,16 @@ impl TrafficRouter for Listeners {
         self.lock()
             .get(app)
             .and_then(|e| e.preview.as_ref().map(AppProxy::local_addr))
+    }
+
+    fn drained(
+        &self,
+        app: &AppName,
+        endpoint: SocketAddr,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        match self.lock().get(app) {
+            Some(entry) => Box::pin(entry.proxy.drained_owned(endpoint)),
+            None => Box::pin(std::future::ready(())),
+        }
     }
 }

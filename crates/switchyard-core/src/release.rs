@@ -46,6 +46,26 @@ pub enum Workload {
 }
 
 impl Release {
+    /// How many instances the release runs at full size.
+    pub fn instances(&self) -> u32 {
+        match &self.workload {
+            Workload::Process { instances, .. } => *instances,
+            Workload::Static { addresses, .. } => {
+                u32::try_from(addresses.len()).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    /// The same release at another size (process releases; a static one keeps its addresses).
+    #[must_use]
+    pub fn at_scale(&self, n: u32) -> Release {
+        let mut release = self.clone();
+        if let Workload::Process { instances, .. } = &mut release.workload {
+            *instances = n;
+        }
+        release
+    }
+
     /// A short identifier for logs and file names: `app@version`.
     pub fn label(&self) -> String {
         format!("{}@{}", self.app, self.version)

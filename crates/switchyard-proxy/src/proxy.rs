@@ -81,6 +81,16 @@ impl AppProxy {
         self.state.drained(endpoint).await;
     }
 
+    /// [`AppProxy::drained`] as a future that owns what it needs, for callers that cannot keep
+    /// the proxy borrowed while they wait.
+    pub fn drained_owned(
+        &self,
+        endpoint: SocketAddr,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let state = self.state.clone();
+        async move { state.drained(endpoint).await }
+    }
+
     /// Stops accepting, lets in-flight requests finish for up to `grace`, then forces the rest
     /// closed.
     pub async fn shutdown(self, grace: Duration) {

@@ -69,6 +69,14 @@ pub trait TrafficRouter: Send + Sync {
 
     /// The address of the app's preview listener, if it has one.
     fn preview_addr(&self, app: &AppName) -> Option<SocketAddr>;
+
+    /// Resolves once no request is in flight to `endpoint` (removed from the app's routes),
+    /// or its drain deadline passed.
+    fn drained(
+        &self,
+        app: &AppName,
+        endpoint: SocketAddr,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 }
 
 /// Calls webhooks.
@@ -199,10 +207,10 @@ struct Launch {
 }
 
 impl Launch {
-    /// As the app's manifest says.
-    fn of(app: &switchyard_core::manifest::App) -> Self {
+    /// As the app's manifest says, for `canary` replacing `stable`.
+    fn of(app: &switchyard_core::manifest::App, stable: &Release, canary: &Release) -> Self {
         Launch {
-            plan: Plan::of(&app.spec.strategy),
+            plan: Plan::of(&app.spec.strategy, canary.instances(), stable.instances()),
             policy: app.spec.rollback_policy.clone(),
             webhooks: app.spec.webhooks.clone(),
         }
@@ -259,7 +267,8 @@ impl Controller {
             });
         }
         self.ensure_not_frozen(app).await?;
-        self.start_rollout(app, stable, release, Launch::of(&record.manifest), actor)
+        let launch = Launch::of(&record.manifest, &stable, &release);
+        self.start_rollout(app, stable, release, launch, actor)
             .await
     }
 
@@ -303,7 +312,7 @@ impl Controller {
                 )
                 .await?
         };
-        self.start_canary(id, app, &rollout.canary, rollout.baseline.as_ref())
+        self.start_canary(id, app, &rollout.canary_now(), rollout.baseline.as_ref())
             .await
     }
 
@@ -373,14 +382,9 @@ impl Controller {
         let stable = record
             .stable
             .ok_or_else(|| nothing("it has no stable release"))?;
-        self.start_rollout(
-            app,
-            stable,
-            last.rollout.canary,
-            Launch::of(&record.manifest),
-            actor,
-        )
-        .await
+        let launch = Launch::of(&record.manifest, &stable, &last.rollout.canary);
+        self.start_rollout(app, stable, last.rollout.canary, launch, actor)
+            .await
     }
 
     /// Goes back to the release the last successful rollout replaced, at once (instant while it
@@ -681,6 +685,14 @@ impl Controller {
             self.apply_fresh(id, still_due, Event::WebhookResult { kind, result })
                 .await?;
         }
+        if let Phase::Scaling { target, .. } = snapshot.rollout.phase {
+            let result = self.scale(&snapshot, target).await;
+            let phase = snapshot.rollout.phase.clone();
+            let step = snapshot.rollout.step;
+            let still_due = |r: &Rollout| r.phase == phase && r.step == step;
+            self.apply_fresh(id, still_due, Event::Scaled { result })
+                .await?;
+        }
         if snapshot.rollout.phase == Phase::SmokeTesting {
             let result = self.smoke_test(&snapshot).await;
             let step = snapshot.rollout.step;
@@ -734,6 +746,51 @@ impl Controller {
                 Event::PolicyWindows { canary, stable },
             )
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Brings both releases to `target` without losing a request: new instances start (and are
+    /// healthy) first, then the routes change, then removed instances drain, then they stop.
+    async fn scale(
+        &self,
+        snapshot: &RolloutSnapshot,
+        target: machine::ScaleTarget,
+    ) -> Result<(), String> {
+        let (app, r) = (&snapshot.app, &snapshot.rollout);
+        let sized = [
+            r.canary.at_scale(target.canary),
+            r.stable.at_scale(target.stable),
+        ];
+        let running = |release: &Release| self.runtime.endpoints(app, &release.version);
+        for release in &sized {
+            if running(release).len() < release.instances() as usize {
+                self.runtime
+                    .scale(release)
+                    .await
+                    .map_err(|e| format!("{}: {e}", release.label()))?;
+            }
+        }
+        let mut next = r.clone();
+        next.instances.canary = Some(target.canary);
+        next.instances.stable = Some(target.stable);
+        next.weight = target.weight;
+        self.route(app, &next);
+        for release in &sized {
+            let removed: Vec<SocketAddr> = running(release)
+                .into_iter()
+                .skip(release.instances() as usize)
+                .collect();
+            if removed.is_empty() {
+                continue;
+            }
+            for endpoint in removed {
+                self.router.drained(app, endpoint).await;
+            }
+            self.runtime
+                .scale(release)
+                .await
+                .map_err(|e| format!("{}: {e}", release.label()))?;
         }
         Ok(())
     }
@@ -826,7 +883,7 @@ impl Controller {
         for record in self.store.active_rollouts().await? {
             let snapshot = decode(record)?;
             let (id, app) = (snapshot.id, snapshot.app.clone());
-            let canary = snapshot.rollout.canary.clone();
+            let canary = snapshot.rollout.canary_now();
             if snapshot.rollout.phase == Phase::Pending {
                 if let Err(e) = self
                     .start_canary(id, &app, &canary, snapshot.rollout.baseline.as_ref())
@@ -841,6 +898,12 @@ impl Controller {
                 .await
             {
                 Ok(()) => {
+                    let r = &snapshot.rollout;
+                    if r.stable_instances() != r.stable.instances() {
+                        if let Err(e) = self.runtime.scale(&r.stable_now()).await {
+                            tracing::warn!(rollout = id, error = %e, "stable release could not be brought back to the rollout's size");
+                        }
+                    }
                     self.route(&app, &snapshot.rollout);
                     tracing::info!(rollout = id, release = %canary.label(), weight = snapshot.rollout.weight, phase = snapshot.rollout.phase.name(), "rollout resumed");
                 }
@@ -962,11 +1025,18 @@ impl Controller {
     }
 
     fn route(&self, app: &AppName, r: &Rollout) {
-        let target = |release: &Release, weight: u8| RouteTarget {
+        // Only the instances the rollout counts: the ones past the count are about to stop.
+        let sized = |release: &Release, count: u32, weight: u8| RouteTarget {
             version: release.version.clone(),
             weight: u32::from(weight),
-            endpoints: self.runtime.endpoints(app, &release.version),
+            endpoints: self
+                .runtime
+                .endpoints(app, &release.version)
+                .into_iter()
+                .take(count as usize)
+                .collect(),
         };
+        let target = |release: &Release, weight: u8| sized(release, u32::MAX, weight);
         let canary = r.canary.version.clone();
         // The baseline copy takes as much traffic as the canary, from stable's share.
         let baseline_weight = if r.baseline.is_some() {
@@ -975,8 +1045,12 @@ impl Controller {
             0
         };
         let mut targets = vec![
-            target(&r.stable, 100 - r.weight - baseline_weight),
-            target(&r.canary, r.weight),
+            sized(
+                &r.stable,
+                r.stable_instances(),
+                100 - r.weight - baseline_weight,
+            ),
+            sized(&r.canary, r.canary_instances(), r.weight),
         ];
         if let Some(b) = &r.baseline {
             targets.push(target(b, baseline_weight));

@@ -41,6 +41,13 @@ pub enum Phase {
     Analyzing,
     /// Smoke tests run against the preview.
     SmokeTesting,
+    /// Instances are being started or stopped (a rolling batch, `setCanaryScale`, the canary
+    /// growing back before promotion, or the stable release restored before a rollback). The
+    /// controller reports back with [`Event::Scaled`]; then the rollout goes on as `then` says.
+    Scaling {
+        target: ScaleTarget,
+        then: AfterScaling,
+    },
     /// A webhook gate (`confirm-rollout`, `pre-rollout`, `confirm-promotion`): its hooks are
     /// called at `next_at` until they all answer 2xx.
     AwaitingWebhook {
@@ -79,6 +86,7 @@ impl Phase {
             Phase::Paused { .. } => "Paused",
             Phase::Analyzing => "Analyzing",
             Phase::SmokeTesting => "SmokeTesting",
+            Phase::Scaling { .. } => "Scaling",
             Phase::AwaitingWebhook { .. } => "AwaitingWebhook",
             Phase::Baking { .. } => "Baking",
             Phase::AwaitingApproval { .. } => "AwaitingApproval",
@@ -98,6 +106,57 @@ impl Phase {
             _ => None,
         }
     }
+}
+
+/// Instance counts and the canary weight a [`Phase::Scaling`] brings the rollout to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleTarget {
+    pub canary: u32,
+    pub stable: u32,
+    pub weight: u8,
+}
+
+/// What a rollout does once its instances are scaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "then", rename_all = "snake_case")]
+pub enum AfterScaling {
+    /// The step is done: run the next one.
+    NextStep,
+    /// The canary is back at full size: promote it.
+    Promote { actor: String, why: String },
+    /// The stable release is back at full size: end the rollout.
+    Finish {
+        outcome: Ending,
+        actor: String,
+        why: String,
+    },
+}
+
+/// How a rollout that did not succeed ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ending {
+    Aborted,
+    RolledBack,
+    Failed,
+}
+
+impl Ending {
+    pub fn phase(self) -> Phase {
+        match self {
+            Ending::Aborted => Phase::Aborted,
+            Ending::RolledBack => Phase::RolledBack,
+            Ending::Failed => Phase::Failed,
+        }
+    }
+}
+
+/// How many instances each release runs during a rollout, when not its full size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceCounts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<u32>,
 }
 
 /// Why a rollout is paused, and what resuming does.
@@ -156,6 +215,9 @@ pub struct Rollout {
     pub step: usize,
     /// Percentage of traffic on the canary.
     pub weight: u8,
+    /// Instances running of each release, when not its full size (rolling, `setCanaryScale`).
+    #[serde(default)]
+    pub instances: InstanceCounts,
     /// The current step's analysis (analysis and bake steps).
     pub analysis: Option<AnalysisRun>,
     /// The background analysis, once its starting step is reached.
@@ -226,6 +288,8 @@ pub enum Event {
     },
     /// The smoke tests ran: `Err` says which failed and why.
     SmokeTested { result: Result<(), String> },
+    /// The instances of a [`Phase::Scaling`] were started or stopped: `Err` says what failed.
+    Scaled { result: Result<(), String> },
     /// The rollback policy's windows were read.
     PolicyWindows {
         canary: WindowStats,
@@ -324,6 +388,10 @@ pub enum TransitionError {
     Weight(u8),
     #[error("the analysis interval must be at least one second")]
     Interval,
+    #[error("the rollout is ending: the stable release's instances are being restored")]
+    Ending,
+    #[error("instances are being started or stopped; pause once this step is done")]
+    Scaling,
 }
 
 impl Rollout {
@@ -352,6 +420,10 @@ impl Rollout {
             phase: Phase::Pending,
             step: 0,
             weight: 0,
+            instances: InstanceCounts {
+                canary: (plan.kind == StrategyKind::Rolling).then_some(0),
+                stable: None,
+            },
             analysis: None,
             background: None,
             interval_override: None,
@@ -436,6 +508,30 @@ impl Rollout {
         }
     }
 
+    /// How many instances the canary runs now.
+    pub fn canary_instances(&self) -> u32 {
+        self.instances
+            .canary
+            .unwrap_or_else(|| self.canary.instances())
+    }
+
+    /// How many instances the stable release runs now.
+    pub fn stable_instances(&self) -> u32 {
+        self.instances
+            .stable
+            .unwrap_or_else(|| self.stable.instances())
+    }
+
+    /// The canary at the size it runs now.
+    pub fn canary_now(&self) -> Release {
+        self.canary.at_scale(self.canary_instances())
+    }
+
+    /// The stable release at the size it runs now.
+    pub fn stable_now(&self) -> Release {
+        self.stable.at_scale(self.stable_instances())
+    }
+
     /// How long the canary holds all traffic with the old stable still running.
     pub fn promotion_window(&self) -> Duration {
         let bake = self.policy.as_ref().map_or(Duration::ZERO, |p| p.bake_time);
@@ -498,6 +594,7 @@ pub fn transition(
             steps::measured(&mut r, &mut actions, run, index, outcome, now);
         }
         Event::SmokeTested { result } => steps::smoke_tested(&mut r, &mut actions, result, now),
+        Event::Scaled { result } => steps::scaled(&mut r, &mut actions, result, now),
         Event::WebhookResult { kind, result } => {
             steps::webhook_result(&mut r, &mut actions, kind, result, now);
         }

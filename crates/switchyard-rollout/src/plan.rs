@@ -3,7 +3,8 @@
 //! Canary steps run as written. A blue-green strategy becomes: preview on, smoke tests,
 //! pre-promotion analysis, a pause (timed with `autoPromotionAfter`, else until promoted), the
 //! switch (weight 100), post-promotion analysis; the old release then stays warm for
-//! `scaleDownDelay`. One machine runs both, so pauses, gates, commands, persistence and restarts
+//! `scaleDownDelay`. A rolling strategy becomes one scale step per batch, each followed by its
+//! analysis. One machine runs all three, so pauses, gates, commands, persistence and restarts
 //! behave the same for every strategy.
 
 use std::time::Duration;
@@ -25,6 +26,17 @@ pub enum PlanStep {
     Preview,
     /// HTTP checks against the preview; any failure rolls back.
     SmokeTests(Vec<SmokeTest>),
+    /// A rolling batch: run this many instances of each release, traffic split by instances.
+    Batch(Batch),
+}
+
+/// Instance counts after one batch of a rolling update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Instances of the new release.
+    pub canary: u32,
+    /// Instances of the old release.
+    pub stable: u32,
 }
 
 /// Which strategy a plan came from.
@@ -33,6 +45,7 @@ pub enum PlanStep {
 pub enum StrategyKind {
     Canary,
     BlueGreen,
+    Rolling,
     /// `switchyard undo`: straight back to the previous release.
     Undo,
 }
@@ -48,9 +61,27 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Compiles a manifest's strategy.
-    pub fn of(strategy: &Strategy) -> Plan {
+    /// Compiles a manifest's strategy for a new release of `instances` instances replacing a
+    /// stable release of `stable_instances` (only a rolling update depends on them).
+    pub fn of(strategy: &Strategy, instances: u32, stable_instances: u32) -> Plan {
         match strategy {
+            Strategy::Rolling(r) => {
+                let mut steps = Vec::new();
+                let mut previous = 0;
+                for (canary, stable) in r.batches(instances, stable_instances) {
+                    steps.push(PlanStep::Batch(Batch { canary, stable }));
+                    if let Some(a) = r.analysis.as_ref().filter(|_| canary > previous) {
+                        steps.push(PlanStep::Canary(CanaryStep::Analysis(a.clone())));
+                    }
+                    previous = canary;
+                }
+                Plan {
+                    kind: StrategyKind::Rolling,
+                    steps,
+                    background: None,
+                    scale_down_delay: Duration::ZERO,
+                }
+            }
             Strategy::Canary(c) => Plan {
                 kind: StrategyKind::Canary,
                 steps: c.steps.iter().cloned().map(PlanStep::Canary).collect(),
@@ -114,6 +145,7 @@ impl Plan {
         match strategy {
             Strategy::Canary(c) => c.scale_down_delay,
             Strategy::BlueGreen(b) => b.scale_down_delay,
+            Strategy::Rolling(_) => Duration::ZERO,
         }
     }
 }

@@ -137,6 +137,93 @@ impl WorkloadRuntime for LocalRuntime {
         Ok(endpoints)
     }
 
+    /// Scaling a release that does not run starts it; a static release keeps its addresses.
+    async fn scale(&self, release: &Release) -> Result<Vec<SocketAddr>, RuntimeError> {
+        let key = (release.app.clone(), release.version.clone());
+        let Workload::Process {
+            argv,
+            env,
+            working_dir,
+            instances,
+            start_timeout,
+            stop_timeout,
+        } = &release.workload
+        else {
+            // A static release has one size: the addresses it was started with.
+            let running = { self.table().get(&key).map(Running::endpoints) };
+            return match (running, &release.workload) {
+                (None, _) => self.start(release).await,
+                (Some(endpoints), Workload::Static { addresses, .. })
+                    if *addresses == endpoints =>
+                {
+                    Ok(endpoints)
+                }
+                (Some(_), _) => Err(RuntimeError::NotScalable {
+                    version: release.version.clone(),
+                }),
+            };
+        };
+        let current = match self.table().get(&key) {
+            Some(Running::Process(p)) => Some(p.len()),
+            Some(Running::Static(_)) => {
+                return Err(RuntimeError::NotScalable {
+                    version: release.version.clone(),
+                });
+            }
+            None => None,
+        };
+        let Some(current) = current else {
+            return self.start(release).await;
+        };
+        let desired = *instances;
+        if desired > current {
+            let workload = ProcessWorkload {
+                argv,
+                env,
+                working_dir: working_dir.as_deref(),
+                instances: desired,
+                start_timeout: *start_timeout,
+                stop_timeout: *stop_timeout,
+            };
+            let more = ProcessRelease::start_range(
+                release,
+                workload,
+                &self.config,
+                &self.root,
+                current..desired,
+            )
+            .await?;
+            let leftover = {
+                let mut table = self.table();
+                match table.get_mut(&key) {
+                    Some(Running::Process(p)) if p.len() == current => {
+                        p.extend(more);
+                        return Ok(p.endpoints());
+                    }
+                    // Stopped or scaled by someone else meanwhile: theirs wins.
+                    _ => more,
+                }
+            };
+            if let Err(error) = leftover.stop().await {
+                tracing::error!(release = %release.label(), %error,
+                    "cannot stop instances of a scale that lost a race");
+            }
+            return Ok(self.endpoints(&release.app, &release.version));
+        }
+        let (removed, endpoints) = {
+            let mut table = self.table();
+            match table.get_mut(&key) {
+                Some(Running::Process(p)) => (Some(p.split_off(desired)), p.endpoints()),
+                Some(running) => (None, running.endpoints()),
+                None => (None, Vec::new()),
+            }
+        };
+        if let Some(removed) = removed {
+            removed.stop().await?;
+        }
+        Ok(endpoints)
+    }
+
     async fn stop(&self, app: &AppName, version: &Version) -> Result<(), RuntimeError> {
         let running = self.table().remove(&(app.clone(), version.clone()));
         match running {

@@ -51,6 +51,21 @@ impl ProcessRelease {
         config: &RuntimeConfig,
         parent: &CancellationToken,
     ) -> Result<Self, RuntimeError> {
+        Self::start_range(release, workload, config, parent, 0..workload.instances).await
+    }
+
+    /// Starts the instances numbered `ordinals` (on new free ports) and returns once all are
+    /// healthy: a whole release, or the instances that scale one up.
+    ///
+    /// # Errors
+    /// As [`ProcessRelease::start`]; nothing of these instances runs after an error.
+    pub(crate) async fn start_range(
+        release: &Release,
+        workload: ProcessWorkload<'_>,
+        config: &RuntimeConfig,
+        parent: &CancellationToken,
+        ordinals: std::ops::Range<u32>,
+    ) -> Result<Self, RuntimeError> {
         let dir = config.release_log_dir(&release.app, &release.version);
         tokio::fs::create_dir_all(&dir)
             .await
@@ -58,12 +73,12 @@ impl ProcessRelease {
                 path: dir.clone(),
                 source,
             })?;
-        let ports = port::free_ports(workload.instances)?;
+        let ports = port::free_ports(ordinals.end.saturating_sub(ordinals.start))?;
         let (started_tx, mut started_rx) = mpsc::channel(ports.len().max(1));
         let mut release_set = Self {
             instances: Vec::with_capacity(ports.len()),
         };
-        for (ordinal, port) in (0..).zip(ports) {
+        for (ordinal, port) in ordinals.zip(ports) {
             let plan = plan(release, &workload, config, ordinal, port)?;
             match Instance::spawn(plan, parent.child_token(), started_tx.clone()) {
                 Ok(instance) => release_set.instances.push(instance),
@@ -86,6 +101,26 @@ impl ProcessRelease {
             }
         }
         Ok(release_set)
+    }
+
+    /// How many instances run.
+    pub(crate) fn len(&self) -> u32 {
+        u32::try_from(self.instances.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Adds instances started by [`ProcessRelease::start_range`].
+    pub(crate) fn extend(&mut self, more: ProcessRelease) {
+        self.instances.extend(more.instances);
+    }
+
+    /// Takes the instances from number `keep` on out of this release, for the caller to stop.
+    pub(crate) fn split_off(&mut self, keep: u32) -> ProcessRelease {
+        let keep = usize::try_from(keep)
+            .unwrap_or(usize::MAX)
+            .min(self.instances.len());
+        ProcessRelease {
+            instances: self.instances.split_off(keep),
+        }
     }
 
     /// Addresses of the instances, in instance order. They stay the same across restarts.

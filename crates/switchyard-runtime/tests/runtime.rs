@@ -677,3 +677,70 @@ async fn a_static_release_without_addresses_is_refused() {
         "{error:?}"
     );
 }
+
+fn with_instances(release: &Release, n: u32) -> Release {
+    let mut release = release.clone();
+    if let Workload::Process { instances, .. } = &mut release.workload {
+        *instances = n;
+    }
+    release
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_adds_healthy_instances_and_removes_the_last_ones() {
+    let dir = scratch("scale");
+    let runtime = runtime(&dir);
+    let release = process_release("v1", server_argv(&[]), 1);
+
+    let none = with_instances(&release, 0);
+    assert!(runtime.scale(&none).await.expect("start empty").is_empty());
+    let one = runtime.scale(&release).await.expect("scale to 1");
+    assert_eq!(one.len(), 1);
+
+    let three = runtime
+        .scale(&with_instances(&release, 3))
+        .await
+        .expect("scale to 3");
+    assert_eq!(three.len(), 3);
+    assert_eq!(three[0], one[0], "existing instances keep their address");
+    for &address in &three {
+        assert!(
+            healthy(address).await,
+            "{address} healthy when scale returns"
+        );
+    }
+    assert!(
+        log_of(&dir, "v1", 2).exists(),
+        "new instances get their own log"
+    );
+
+    let two = runtime
+        .scale(&with_instances(&release, 2))
+        .await
+        .expect("scale to 2");
+    assert_eq!(two, three[..2]);
+    assert!(
+        get(three[2], "/health").await.is_none(),
+        "the last instance stopped"
+    );
+    assert_eq!(runtime.endpoints(&release.app, &release.version), two);
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scale_up_leaves_the_running_instances_alone() {
+    let dir = scratch("scale-fail");
+    let runtime = runtime(&dir);
+    let release = process_release("v1", server_argv(&[]), 1);
+    let one = runtime.start(&release).await.expect("start");
+
+    let mut broken = with_instances(&release, 2);
+    if let Workload::Process { argv, .. } = &mut broken.workload {
+        *argv = strings(&["sh", "-c", "exit 3"]);
+    }
+    let error = runtime.scale(&broken).await.expect_err("cannot start");
+    assert!(matches!(error, RuntimeError::ExitedEarly { .. }), "{error}");
+    assert_eq!(runtime.endpoints(&release.app, &release.version), one);
+    assert!(healthy(one[0]).await);
+    runtime.shutdown().await;
+}

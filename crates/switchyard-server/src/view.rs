@@ -17,6 +17,7 @@ pub fn describe_plan_step(step: &PlanStep) -> String {
         PlanStep::Canary(step) => describe_step(step),
         PlanStep::Preview => "preview".into(),
         PlanStep::SmokeTests(tests) => format!("smoke tests ({})", tests.len()),
+        PlanStep::Batch(b) => format!("batch: {} new, {} old instance(s)", b.canary, b.stable),
     }
 }
 
@@ -43,6 +44,7 @@ pub fn describe_step(step: &CanaryStep) -> String {
         CanaryStep::SetHeaderRoute(h) if h.matches.is_empty() => "remove header route".into(),
         CanaryStep::SetHeaderRoute(h) => format!("header route ({} condition(s))", h.matches.len()),
         CanaryStep::SetMirror(m) => format!("mirror {}%", m.percent.get()),
+        CanaryStep::SetCanaryScale(scale) => format!("setCanaryScale {scale}"),
     }
 }
 
@@ -77,12 +79,21 @@ pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> Rollou
         0
     };
     let traffic = [
-        (&r.stable, "stable", 100 - r.weight - baseline_weight),
-        (&r.canary, "canary", r.weight),
+        (
+            &r.stable,
+            "stable",
+            100 - r.weight - baseline_weight,
+            r.stable_instances(),
+        ),
+        (&r.canary, "canary", r.weight, r.canary_instances()),
     ]
     .into_iter()
-    .chain(r.baseline.iter().map(|b| (b, "baseline", baseline_weight)))
-    .map(|(release, role, weight)| {
+    .chain(
+        r.baseline
+            .iter()
+            .map(|b| (b, "baseline", baseline_weight, b.instances())),
+    )
+    .map(|(release, role, weight, instances)| {
         let w = metrics
             .window(s.app.as_str(), release.version.as_str(), LIVE_WINDOW)
             .unwrap_or_default();
@@ -90,6 +101,7 @@ pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> Rollou
             version: release.version.to_string(),
             role: role.into(),
             weight,
+            instances,
             window_s: LIVE_WINDOW.as_secs_f64(),
             requests: w.requests,
             rps: w.rps(),

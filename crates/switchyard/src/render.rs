@@ -50,8 +50,8 @@ pub fn rollout(v: &RolloutView) -> String {
         let p99 = t.p99_ms.map_or("-".into(), |p| format!("{p:.1} ms"));
         let _ = writeln!(
             out,
-            "  {:<6} {:<10} {:>3}%  {:>6.1} rps  errors {:>7}  p99 {:>9}",
-            t.role, t.version, t.weight, t.rps, err, p99
+            "  {:<6} {:<10} {:>3}%  {:>2} inst  {:>6.1} rps  errors {:>7}  p99 {:>9}",
+            t.role, t.version, t.weight, t.instances, t.rps, err, p99
         );
     }
     for m in &v.analysis {

@@ -14,6 +14,10 @@ use super::one_of::one_of;
 use crate::duration::{serde_humantime, serde_humantime_opt};
 use crate::name::{ObjectName, Version};
 
+mod rolling;
+
+pub use rolling::{CanaryScale, InstancesOrPercent, RollingStrategy, Rounding};
+
 /// An app manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -295,6 +299,7 @@ impl From<HealthPath> for String {
 pub enum Strategy {
     Canary(CanaryStrategy),
     BlueGreen(BlueGreenStrategy),
+    Rolling(RollingStrategy),
 }
 
 impl Strategy {
@@ -303,6 +308,17 @@ impl Strategy {
         match self {
             Strategy::Canary(c) => c.template_refs(),
             Strategy::BlueGreen(b) => b.template_refs(),
+            Strategy::Rolling(r) => r
+                .analysis
+                .iter()
+                .flat_map(|a| a.templates.iter().enumerate())
+                .map(|(j, name)| {
+                    (
+                        format!("spec.strategy.rolling.analysis.templates[{j}]"),
+                        name,
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -310,7 +326,7 @@ impl Strategy {
     pub fn stickiness(&self) -> Option<&Stickiness> {
         match self {
             Strategy::Canary(c) => c.stickiness.as_ref(),
-            Strategy::BlueGreen(_) => None,
+            Strategy::BlueGreen(_) | Strategy::Rolling(_) => None,
         }
     }
 }
@@ -624,6 +640,8 @@ pub enum CanaryStep {
     SetHeaderRoute(HeaderRouteStep),
     /// Copy a share of requests to the canary.
     SetMirror(MirrorStep),
+    /// Run this many canary instances, whatever its weight.
+    SetCanaryScale(CanaryScale),
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -706,6 +724,7 @@ one_of!(RuntimeSpec { "process" => Process(ProcessRuntime), "static" => Static(S
 one_of!(Strategy {
     "canary" => Canary(CanaryStrategy),
     "blueGreen" => BlueGreen(BlueGreenStrategy),
+    "rolling" => Rolling(RollingStrategy),
 });
 one_of!(Stickiness { "header" => Header(String), "cookie" => Cookie(String), "query" => Query(String) });
 one_of!(CanaryStep {
@@ -716,4 +735,5 @@ one_of!(CanaryStep {
     "bake" => Bake(BakeStep),
     "setHeaderRoute" => SetHeaderRoute(HeaderRouteStep),
     "setMirror" => SetMirror(MirrorStep),
+    "setCanaryScale" => SetCanaryScale(CanaryScale),
 });

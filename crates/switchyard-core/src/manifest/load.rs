@@ -81,6 +81,10 @@ pub enum ManifestErrorKind {
     EmptyDirectory,
     #[error(transparent)]
     Experiment(Box<super::experiment::ExperimentProblem>),
+    #[error("`maxSurge` and `maxUnavailable` cannot both be 0: no instance could be replaced")]
+    NoRollingProgress,
+    #[error("{what} changes the number of instances, which a `static` runtime cannot do")]
+    StaticScale { what: &'static str },
 }
 
 /// The errors of a load: every document is checked, so several may be reported at once.
@@ -391,7 +395,9 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
     let canary = match &app.spec.strategy {
         Strategy::Canary(canary) => canary,
         Strategy::BlueGreen(bg) => return check_blue_green(app, bg),
+        Strategy::Rolling(rolling) => return check_rolling(app, rolling),
     };
+    let is_static = matches!(app.spec.runtime, super::app::RuntimeSpec::Static(_));
     if canary.steps.is_empty() {
         return Err((
             "spec.strategy.canary.steps".into(),
@@ -404,6 +410,11 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
                 let path = format!("spec.strategy.canary.steps[{i}].analysis.templates");
                 return Err((path, ManifestErrorKind::NoTemplates));
             }
+        }
+        if matches!(step, CanaryStep::SetCanaryScale(_)) && is_static {
+            let path = format!("spec.strategy.canary.steps[{i}].setCanaryScale");
+            let what = "`setCanaryScale`";
+            return Err((path, ManifestErrorKind::StaticScale { what }));
         }
     }
     if let Some(bg) = &canary.analysis {
@@ -420,6 +431,30 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
                 },
             ));
         }
+    }
+    Ok(())
+}
+
+fn check_rolling(
+    app: &App,
+    rolling: &super::app::RollingStrategy,
+) -> Result<(), (String, ManifestErrorKind)> {
+    if matches!(app.spec.runtime, super::app::RuntimeSpec::Static(_)) {
+        let path = "spec.strategy.rolling".to_string();
+        let what = "a rolling update";
+        return Err((path, ManifestErrorKind::StaticScale { what }));
+    }
+    if rolling.is_stuck() {
+        let path = "spec.strategy.rolling".to_string();
+        return Err((path, ManifestErrorKind::NoRollingProgress));
+    }
+    if rolling
+        .analysis
+        .as_ref()
+        .is_some_and(|a| a.templates.is_empty())
+    {
+        let path = "spec.strategy.rolling.analysis.templates".to_string();
+        return Err((path, ManifestErrorKind::NoTemplates));
     }
     Ok(())
 }

@@ -26,6 +26,16 @@ pub trait WorkloadRuntime: Send + Sync + 'static {
     /// The operating system refused to signal or reap a process.
     async fn stop(&self, app: &AppName, version: &Version) -> Result<(), RuntimeError>;
 
+    /// Brings the release to `release`'s instance count: starts the missing instances (and
+    /// returns once they are healthy), or stops the ones numbered from the count on, the last
+    /// addresses of [`WorkloadRuntime::endpoints`]. Starts the release when it does not run.
+    /// Returns the addresses after the change.
+    ///
+    /// # Errors
+    /// As [`WorkloadRuntime::start`] for new instances (which then do not run; the others keep
+    /// running); [`RuntimeError::NotScalable`] for a release whose instances are fixed.
+    async fn scale(&self, release: &Release) -> Result<Vec<SocketAddr>, RuntimeError>;
+
     /// Addresses of the release's instances (empty when it does not run).
     fn endpoints(&self, app: &AppName, version: &Version) -> Vec<SocketAddr>;
 
@@ -71,6 +81,8 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("static release `{version}` has a fixed set of addresses and cannot be scaled")]
+    NotScalable { version: Version },
     #[error("cannot stop instance {instance}: {source}")]
     Stop {
         instance: u32,

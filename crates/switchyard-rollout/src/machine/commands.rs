@@ -21,6 +21,17 @@ pub(super) fn commanded(
             command: command.name(),
         });
     }
+    if let Phase::Scaling {
+        then: super::AfterScaling::Finish { .. },
+        ..
+    } = r.phase
+    {
+        // Already ending; an abort (an emergency stop) asks for nothing more.
+        return match command {
+            Command::Abort { .. } => Ok(()),
+            _ => Err(TransitionError::Ending),
+        };
+    }
     let at_gate = matches!(r.phase, Phase::AwaitingApproval { .. });
     match command {
         Command::Promote { .. } if at_gate => return Err(TransitionError::ApprovalRequired),
@@ -71,6 +82,9 @@ pub(super) fn commanded(
         Command::Pause { duration } => {
             if matches!(r.phase, Phase::Promoting { .. }) {
                 return Err(TransitionError::NotPaused { phase: "Promoting" });
+            }
+            if matches!(r.phase, Phase::Scaling { .. }) {
+                return Err(TransitionError::Scaling);
             }
             let until = duration.map(|d| now.plus(d));
             r.phase = Phase::Paused {

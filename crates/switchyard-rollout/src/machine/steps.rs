@@ -7,8 +7,10 @@ use switchyard_core::manifest::app::{ApprovalTimeout, CanaryStep, WebhookKind};
 use switchyard_core::ports::EventKind;
 use switchyard_core::{ReleaseTotals, Timestamp, WindowStats};
 
-use super::{Action, PauseReason, Phase, Rollout, RunRef, record};
-use crate::plan::PlanStep;
+use super::{
+    Action, AfterScaling, Ending, PauseReason, Phase, Rollout, RunRef, ScaleTarget, record,
+};
+use crate::plan::{Batch, PlanStep};
 use crate::policy::{self, PolicyVerdict};
 
 /// Polling interval of webhook gates and `rollback` hooks.
@@ -148,6 +150,28 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
                 r.step += 1;
                 continue;
             }
+            PlanStep::Batch(Batch { canary, stable }) => {
+                let total = canary + stable;
+                let weight = if total == 0 {
+                    r.weight
+                } else {
+                    u8::try_from(
+                        (u64::from(canary) * 100 + u64::from(total) / 2) / u64::from(total),
+                    )
+                    .unwrap_or(100)
+                };
+                let target = ScaleTarget {
+                    canary,
+                    stable,
+                    weight,
+                };
+                let why = format!(
+                    "step {n}: batch to {canary} instance(s) of {} and {stable} of {}",
+                    r.canary.version, r.stable.version
+                );
+                begin_scaling(r, actions, target, AfterScaling::NextStep, why);
+                return;
+            }
             PlanStep::SmokeTests(tests) => {
                 r.phase = Phase::SmokeTesting;
                 record(
@@ -245,6 +269,16 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
                 );
                 r.step += 1;
             }
+            CanaryStep::SetCanaryScale(scale) => {
+                let target = ScaleTarget {
+                    canary: scale.instances(r.canary.instances()),
+                    stable: r.stable_instances(),
+                    weight: r.weight,
+                };
+                let why = format!("step {n}: canary scaled to {} ({scale})", target.canary);
+                begin_scaling(r, actions, target, AfterScaling::NextStep, why);
+                return;
+            }
             CanaryStep::Approval(a) => {
                 r.phase = Phase::AwaitingApproval {
                     until: a.timeout.map(|t| now.plus(t)),
@@ -264,6 +298,74 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
         }
     }
     promote(r, actions, "controller", "all steps completed".into(), now);
+}
+
+/// Waits for the controller to bring the releases to `target`.
+fn begin_scaling(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    target: ScaleTarget,
+    then: AfterScaling,
+    why: String,
+) {
+    record(
+        actions,
+        EventKind::StepStarted,
+        "controller",
+        why,
+        serde_json::json!({"step": r.step, "target": target}),
+    );
+    r.phase = Phase::Scaling { target, then };
+}
+
+/// The controller scaled the releases (or could not).
+pub(super) fn scaled(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    result: Result<(), String>,
+    now: Timestamp,
+) {
+    let Phase::Scaling { target, then } = r.phase.clone() else {
+        return;
+    };
+    match result {
+        Ok(()) => {
+            r.instances.canary = (target.canary != r.canary.instances()).then_some(target.canary);
+            r.instances.stable = (target.stable != r.stable.instances()).then_some(target.stable);
+            // The routes must follow the new instance counts even when the weight stays.
+            actions.push(Action::Reroute);
+            set_weight(r, actions, target.weight, now);
+            match then {
+                AfterScaling::NextStep => {
+                    r.step += 1;
+                    advance(r, actions, now);
+                }
+                AfterScaling::Promote { actor, why } => promote(r, actions, &actor, why, now),
+                AfterScaling::Finish {
+                    outcome,
+                    actor,
+                    why,
+                } => end(r, actions, outcome.phase(), &actor, why, now),
+            }
+        }
+        Err(error) => match then {
+            AfterScaling::NextStep | AfterScaling::Promote { .. } => {
+                let why = format!("instances could not be scaled: {error}");
+                finish(r, actions, Phase::RolledBack, "controller", why, now);
+            }
+            AfterScaling::Finish {
+                outcome,
+                actor,
+                why,
+            } => {
+                let why = format!(
+                    "{why}; {} could not be restored to full size: {error}",
+                    r.stable.label()
+                );
+                end(r, actions, outcome.phase(), &actor, why, now);
+            }
+        },
+    }
 }
 
 fn fmt(d: std::time::Duration) -> String {
@@ -363,6 +465,26 @@ pub(super) fn promote(
         );
         return;
     }
+    if r.canary_instances() < r.canary.instances() {
+        r.step = r.steps.len();
+        r.analysis = None;
+        let target = ScaleTarget {
+            canary: r.canary.instances(),
+            stable: r.stable_instances(),
+            weight: r.weight,
+        };
+        let what = format!(
+            "{} scales back to {} instance(s) before promotion ({why})",
+            r.canary.label(),
+            target.canary
+        );
+        let then = AfterScaling::Promote {
+            actor: actor.to_string(),
+            why,
+        };
+        begin_scaling(r, actions, target, then, what);
+        return;
+    }
     clear_routes(r, actions);
     set_weight(r, actions, 100, now);
     r.step = r.steps.len();
@@ -449,8 +571,57 @@ pub(super) fn smoke_tested(
     }
 }
 
-/// Ends the rollout with all traffic on stable.
+/// Ends the rollout with all traffic on stable: at once, or once the stable release is back at
+/// full size when a rolling update had stopped some of its instances.
 pub(super) fn finish(
+    r: &mut Rollout,
+    actions: &mut Vec<Action>,
+    phase: Phase,
+    actor: &str,
+    why: String,
+    now: Timestamp,
+) {
+    if let Phase::Scaling {
+        then: AfterScaling::Finish { .. },
+        ..
+    } = r.phase
+    {
+        return;
+    }
+    // While a batch is being scaled some old instances may already be gone.
+    let stable_now = match &r.phase {
+        Phase::Scaling { target, .. } => r.stable_instances().min(target.stable),
+        _ => r.stable_instances(),
+    };
+    if stable_now < r.stable.instances() {
+        let outcome = match phase {
+            Phase::Aborted => Ending::Aborted,
+            Phase::RolledBack => Ending::RolledBack,
+            _ => Ending::Failed,
+        };
+        r.analysis = None;
+        let target = ScaleTarget {
+            canary: r.canary_instances(),
+            stable: r.stable.instances(),
+            weight: r.weight,
+        };
+        let what = format!(
+            "{} is restored to {} instance(s) before the rollout ends: {why}",
+            r.stable.label(),
+            target.stable
+        );
+        let then = AfterScaling::Finish {
+            outcome,
+            actor: actor.to_string(),
+            why,
+        };
+        begin_scaling(r, actions, target, then, what);
+        return;
+    }
+    end(r, actions, phase, actor, why, now);
+}
+
+fn end(
     r: &mut Rollout,
     actions: &mut Vec<Action>,
     phase: Phase,

@@ -61,7 +61,7 @@ fn rollout() -> Rollout {
     Rollout::new(
         release("v1"),
         release("v2"),
-        Plan::of(&app.spec.strategy),
+        Plan::of(&app.spec.strategy, 1, 1),
         templates,
         app.spec.rollback_policy.clone(),
         T0,
@@ -351,6 +351,10 @@ fn arb_event() -> impl Strategy<Value = (Event, u64)> {
     let e = prop_oneof![
         Just(Event::CanaryStarted),
         Just(Event::CanaryFailed { error: "x".into() }),
+        Just(Event::Scaled { result: Ok(()) }),
+        Just(Event::Scaled {
+            result: Err("no port".into())
+        }),
         Just(Event::Tick),
         (0.0f64..0.3).prop_map(ok),
         (0u64..200, 0u64..200).prop_map(|(n, e)| Event::PolicyWindows {
@@ -395,8 +399,13 @@ fn arb_event() -> impl Strategy<Value = (Event, u64)> {
 
 proptest! {
     #[test]
-    fn invariants_hold_for_any_event_sequence(rich in any::<bool>(), events in proptest::collection::vec(arb_event(), 0..40)) {
-        let mut r = if rich { rich_rollout() } else { rollout() };
+    fn invariants_hold_for_any_event_sequence(kind in 0u8..4, events in proptest::collection::vec(arb_event(), 0..40)) {
+        let mut r = match kind {
+            0 => rollout(),
+            1 => rich_rollout(),
+            2 => rolling_rollout(),
+            _ => scaled_canary_rollout(),
+        };
         let mut now = T0;
         for (event, dt) in events {
             now = now.plus(Duration::from_secs(dt));
@@ -410,6 +419,16 @@ proptest! {
                     }
                     if matches!(next.phase, Phase::RolledBack | Phase::Aborted | Phase::Failed) {
                         prop_assert_eq!(next.weight, 0, "rolled back routes everything to stable");
+                        if next.phase != Phase::Failed || before.phase != Phase::Pending {
+                            prop_assert!(
+                                next.stable_instances() == next.stable.instances()
+                                    || next.reason.as_deref().is_some_and(|w| w.contains("could not be restored")),
+                                "stable is back at full size: {:?}", next.instances
+                            );
+                        }
+                    }
+                    if matches!(next.phase, Phase::Succeeded | Phase::Promoting { .. }) {
+                        prop_assert_eq!(next.canary_instances(), next.canary.instances(), "promoted at full size");
                     }
                     if matches!(next.phase, Phase::Succeeded | Phase::Promoting { .. }) {
                         prop_assert_eq!(next.weight, 100);
@@ -473,7 +492,7 @@ fn rich_rollout() -> Rollout {
     Rollout::new(
         release("v1"),
         release("v2"),
-        Plan::of(&app.spec.strategy),
+        Plan::of(&app.spec.strategy, 1, 1),
         templates,
         app.spec.rollback_policy.clone(),
         T0,
@@ -682,7 +701,7 @@ fn header_route_and_mirror_are_set_by_steps_and_cleared_at_the_end() {
     let r = Rollout::new(
         release("v1"),
         release("v2"),
-        Plan::of(&app.spec.strategy),
+        Plan::of(&app.spec.strategy, 1, 1),
         templates,
         None,
         T0,
@@ -732,7 +751,7 @@ fn blue_green() -> Rollout {
     Rollout::new(
         release("v1"),
         release("v2"),
-        Plan::of(&app.spec.strategy),
+        Plan::of(&app.spec.strategy, 1, 1),
         templates,
         None,
         T0,
@@ -802,7 +821,7 @@ fn blue_green_without_auto_promotion_waits_for_promote() {
     let r = Rollout::new(
         release("v1"),
         release("v2"),
-        Plan::of(&app.spec.strategy),
+        Plan::of(&app.spec.strategy, 1, 1),
         templates,
         None,
         T0,
@@ -841,7 +860,7 @@ fn a_judge_against_baseline_brings_a_copy_of_stable_that_leaves_with_the_rollout
     let r = Rollout::new(
         stable,
         canary,
-        Plan::of(&app.spec.strategy),
+        Plan::of(&app.spec.strategy, 1, 1),
         templates,
         None,
         T0,
@@ -858,7 +877,7 @@ fn a_judge_against_baseline_brings_a_copy_of_stable_that_leaves_with_the_rollout
     let r = Rollout::new(
         release("v1"),
         release("v2"),
-        Plan::of(&app.spec.strategy),
+        Plan::of(&app.spec.strategy, 1, 1),
         BTreeMap::new(),
         None,
         T0,
@@ -958,4 +977,262 @@ fn a_rollback_hook_answering_2xx_rolls_back() {
     let (r, _) = step(r, hook(WebhookKind::Rollback, true), at(5));
     assert_eq!(r.phase, Phase::RolledBack);
     assert_eq!(r.weight, 0);
+}
+
+fn process_release(version: &str, instances: u32) -> Release {
+    serde_json::from_value(serde_json::json!({
+        "app": "shop", "version": version,
+        "workload": {"process": {"argv": ["app"], "env": {}, "workingDir": null, "instances": instances, "startTimeout": "1s", "stopTimeout": "1s"}},
+        "healthCheck": {"path": "/health", "interval": "1s", "timeout": "1s", "healthyThreshold": 1, "unhealthyThreshold": 1}
+    }))
+    .unwrap()
+}
+
+fn rollout_of(manifest: &str, stable: u32, canary: u32) -> Rollout {
+    let text = format!("{manifest}---\n{}", MANIFEST.split("---\n").nth(1).unwrap());
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let app = &set.apps[0];
+    let templates = set
+        .templates
+        .iter()
+        .map(|t| (t.metadata.name.to_string(), t.spec.clone()))
+        .collect();
+    Rollout::new(
+        process_release("v1", stable),
+        process_release("v2", canary),
+        Plan::of(&app.spec.strategy, canary, stable),
+        templates,
+        app.spec.rollback_policy.clone(),
+        T0,
+    )
+}
+
+const ROLLING: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: shop}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {process: {command: [app], instances: 3}}
+  strategy:
+    rolling: {maxSurge: 1, maxUnavailable: 0, analysis: {templates: [errors]}}
+  rollbackPolicy: {errorRate: {max: 0.05}, window: 30s, interval: 5s, consecutiveFailures: 1, minRequests: 10}
+"#;
+
+fn rolling_rollout() -> Rollout {
+    rollout_of(ROLLING, 3, 3)
+}
+
+const SCALED_CANARY: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: shop}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {process: {command: [app], instances: 4}}
+  strategy:
+    canary:
+      steps:
+        - setCanaryScale: {replicas: 1}
+        - setWeight: 25
+        - pause: {}
+        - setCanaryScale: {weight: 50}
+        - analysis: {templates: [errors]}
+"#;
+
+fn scaled_canary_rollout() -> Rollout {
+    rollout_of(SCALED_CANARY, 4, 4)
+}
+
+fn scaling_target(r: &Rollout) -> ScaleTarget {
+    match &r.phase {
+        Phase::Scaling { target, .. } => *target,
+        other => panic!("not scaling: {other:?}"),
+    }
+}
+
+fn scaled() -> Event {
+    Event::Scaled { result: Ok(()) }
+}
+
+#[test]
+fn a_rolling_update_runs_its_batches_with_analysis_between() {
+    let r = rolling_rollout();
+    assert_eq!(
+        r.canary_instances(),
+        0,
+        "nothing of the new release runs yet"
+    );
+    assert_eq!(r.canary_now().instances(), 0);
+    let (r, _) = step(r, Event::CanaryStarted, T0);
+    assert_eq!(
+        scaling_target(&r),
+        ScaleTarget {
+            canary: 1,
+            stable: 2,
+            weight: 33
+        }
+    );
+    assert_eq!(r.weight, 0, "traffic moves once the instances are ready");
+    let (r, actions) = step(r, scaled(), at(1));
+    assert_eq!((r.canary_instances(), r.stable_instances()), (1, 2));
+    assert_eq!(r.weight, 33);
+    assert!(actions.contains(&Action::SetWeight(33)));
+    assert_eq!(r.phase, Phase::Analyzing, "analysis after the batch");
+    let (r, _) = step(r, ok(0.0), at(1));
+    let (r, _) = step(r, ok(0.0), at(11));
+    assert_eq!(
+        scaling_target(&r),
+        ScaleTarget {
+            canary: 2,
+            stable: 1,
+            weight: 67
+        }
+    );
+    let (r, _) = step(r, scaled(), at(12));
+    let (r, _) = step(r, ok(0.0), at(12));
+    let (r, _) = step(r, ok(0.0), at(22));
+    assert_eq!(
+        scaling_target(&r),
+        ScaleTarget {
+            canary: 3,
+            stable: 0,
+            weight: 100
+        }
+    );
+    let (r, _) = step(r, scaled(), at(23));
+    let (r, _) = step(r, ok(0.0), at(23));
+    let (r, actions) = step(r, ok(0.0), at(33));
+    assert_eq!(r.phase, Phase::Succeeded);
+    assert_eq!(r.weight, 100);
+    assert!(actions.contains(&Action::MakeCanaryStable));
+    assert!(actions.contains(&Action::StopStable));
+}
+
+#[test]
+fn a_failed_rolling_analysis_restores_the_old_release_before_it_ends() {
+    let (r, _) = step(rolling_rollout(), Event::CanaryStarted, T0);
+    let (r, _) = step(r, scaled(), at(1));
+    let (r, actions) = step(r, ok(0.5), at(1));
+    assert_eq!(
+        scaling_target(&r),
+        ScaleTarget {
+            canary: 1,
+            stable: 3,
+            weight: 33
+        },
+        "old instances come back first; traffic stays where it is"
+    );
+    assert!(!actions.contains(&Action::StopCanary));
+    assert!(!r.phase.is_terminal());
+    assert!(matches!(
+        transition(r.clone(), cmd(Command::Pause { duration: None }), at(2)),
+        Err(TransitionError::Ending)
+    ));
+    let (same, actions) = step(r.clone(), cmd(Command::Abort { reason: None }), at(2));
+    assert_eq!(same, r, "an abort while rolling back asks for nothing more");
+    assert!(actions.is_empty());
+    let (r, actions) = step(r, scaled(), at(3));
+    assert_eq!(r.phase, Phase::RolledBack);
+    assert_eq!(r.weight, 0);
+    assert_eq!(r.stable_instances(), 3);
+    assert!(actions.contains(&Action::SetWeight(0)));
+    assert!(actions.contains(&Action::StopCanary));
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("analysis of step 2 failed")
+    );
+}
+
+#[test]
+fn new_instances_that_do_not_start_roll_back() {
+    let (r, _) = step(rolling_rollout(), Event::CanaryStarted, T0);
+    let (r, _) = step(r, scaled(), at(1));
+    let (r, _) = step(r, ok(0.0), at(1));
+    let (r, _) = step(r, ok(0.0), at(11));
+    let (r, _) = step(
+        r,
+        Event::Scaled {
+            result: Err("v2: exited".into()),
+        },
+        at(12),
+    );
+    // The failed batch may have stopped old instances already: stable is restored.
+    assert_eq!(scaling_target(&r).stable, 3);
+    let (r, _) = step(
+        r,
+        Event::Scaled {
+            result: Err("v1: no port".into()),
+        },
+        at(13),
+    );
+    assert_eq!(r.phase, Phase::RolledBack);
+    let why = r.reason.unwrap();
+    assert!(
+        why.contains("v2: exited") && why.contains("could not be restored"),
+        "{why}"
+    );
+}
+
+#[test]
+fn pausing_while_instances_change_is_refused() {
+    let (r, _) = step(rolling_rollout(), Event::CanaryStarted, T0);
+    assert!(matches!(
+        transition(r, cmd(Command::Pause { duration: None }), at(1)),
+        Err(TransitionError::Scaling)
+    ));
+}
+
+#[test]
+fn set_canary_scale_sizes_the_canary_apart_from_its_weight() {
+    let (r, _) = step(scaled_canary_rollout(), Event::CanaryStarted, T0);
+    assert_eq!(
+        scaling_target(&r),
+        ScaleTarget {
+            canary: 1,
+            stable: 4,
+            weight: 0
+        }
+    );
+    let (r, _) = step(r, scaled(), at(1));
+    assert_eq!(r.canary_instances(), 1);
+    assert_eq!(r.weight, 25);
+    assert!(matches!(r.phase, Phase::Paused { .. }));
+    let (r, _) = step(r, cmd(Command::Promote { full: false }), at(2));
+    assert_eq!(
+        scaling_target(&r),
+        ScaleTarget {
+            canary: 2,
+            stable: 4,
+            weight: 25
+        },
+        "50% of 4 instances"
+    );
+    let (r, _) = step(r, scaled(), at(3));
+    assert_eq!(r.phase, Phase::Analyzing);
+    let (r, _) = step(r, ok(0.0), at(3));
+    let (r, actions) = step(r, ok(0.0), at(13));
+    assert_eq!(
+        scaling_target(&r),
+        ScaleTarget {
+            canary: 4,
+            stable: 4,
+            weight: 25
+        },
+        "the canary grows back before it takes all traffic"
+    );
+    assert!(!actions.contains(&Action::SetWeight(100)));
+    let (r, actions) = step(r, scaled(), at(14));
+    assert_eq!(r.phase, Phase::Succeeded);
+    assert!(actions.contains(&Action::SetWeight(100)));
+    assert_eq!(r.canary_instances(), 4);
+}
+
+#[test]
+fn an_aborted_scaled_canary_ends_at_once() {
+    let (r, _) = step(scaled_canary_rollout(), Event::CanaryStarted, T0);
+    let (r, _) = step(r, scaled(), at(1));
+    let (r, actions) = step(r, cmd(Command::Abort { reason: None }), at(2));
+    assert_eq!(r.phase, Phase::Aborted, "stable never shrank");
+    assert!(actions.contains(&Action::StopCanary));
 }

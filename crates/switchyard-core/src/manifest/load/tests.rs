@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::manifest::app::CanaryScale;
 
 const GOOD: &str = r#"apiVersion: switchyard.dev/v1alpha1
 kind: App
@@ -469,4 +470,90 @@ fn webhooks() {
     );
     let e = &errors(&text.replace("http://127.0.0.1:9000/ok", "ftp://x"))[0];
     assert_eq!(e.path, "spec.webhooks[0].url");
+}
+
+const CANARY_STEPS: &str = "    canary:\n      stickiness: {header: x-user-id}\n      steps:\n        - setWeight: 5\n        - pause: {duration: 30s}\n        - analysis: {templates: [error-budget]}\n        - setWeight: 50\n        - pause: {}\n        - setWeight: 100\n";
+
+#[test]
+fn rolling_strategy() {
+    let text = GOOD.replace(
+        CANARY_STEPS,
+        "    rolling:\n      maxSurge: 1\n      maxUnavailable: \"0%\"\n      analysis: {templates: [error-budget]}\n",
+    );
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let Strategy::Rolling(r) = &set.apps[0].spec.strategy else {
+        panic!("rolling")
+    };
+    assert_eq!(r.limits(2), (1, 0));
+    assert_eq!(r.batches(2, 2), vec![(1, 1), (2, 0)]);
+    assert_eq!(
+        set.apps[0].spec.strategy.template_refs()[0].0,
+        "spec.strategy.rolling.analysis.templates[0]"
+    );
+
+    let defaults = GOOD.replace(CANARY_STEPS, "    rolling: {}\n");
+    let set = load_str(&defaults, Path::new("m.yaml")).unwrap();
+    let Strategy::Rolling(r) = &set.apps[0].spec.strategy else {
+        panic!("rolling")
+    };
+    assert_eq!(r.limits(4), (1, 1), "Kubernetes' 25% and 25%");
+
+    let stuck = text.replace("maxSurge: 1", "maxSurge: 0");
+    let e = &errors(&stuck)[0];
+    assert!(
+        matches!(e.kind, ManifestErrorKind::NoRollingProgress),
+        "{e}"
+    );
+    assert_eq!(e.path, "spec.strategy.rolling");
+
+    let bad = text.replace("maxUnavailable: \"0%\"", "maxUnavailable: \"half\"");
+    let e = &errors(&bad)[0];
+    assert_eq!(e.path, "spec.strategy.rolling.maxUnavailable");
+    assert!(e.to_string().contains("\"25%\""), "{e}");
+    assert_eq!(e.line, Some(11));
+
+    let fixed = text.replace(
+        "runtime: {process: {command: [\"./checkout\", \"--port\", \"{port}\"], instances: 2}}",
+        "runtime: {static: {releases: {v1: [\"127.0.0.1:9000\"]}}}",
+    );
+    let e = &errors(&fixed)[0];
+    assert!(
+        matches!(e.kind, ManifestErrorKind::StaticScale { .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn set_canary_scale_step() {
+    let text = GOOD.replace(
+        "        - setWeight: 5\n",
+        "        - setCanaryScale: {replicas: 1}\n        - setWeight: 5\n        - setCanaryScale: {weight: 50}\n",
+    );
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let Strategy::Canary(c) = &set.apps[0].spec.strategy else {
+        panic!("canary")
+    };
+    assert_eq!(
+        c.steps[0],
+        CanaryStep::SetCanaryScale(CanaryScale::Replicas(1))
+    );
+    assert!(matches!(
+        c.steps[2],
+        CanaryStep::SetCanaryScale(CanaryScale::Weight(w)) if w.get() == 50
+    ));
+
+    let zero = text.replace("{replicas: 1}", "{replicas: 0}");
+    let e = &errors(&zero)[0];
+    assert_eq!(
+        e.path,
+        "spec.strategy.canary.steps[0].setCanaryScale.replicas"
+    );
+    assert!(e.to_string().contains("from 1 to 64"), "{e}");
+
+    let both = text.replace("{replicas: 1}", "{replicas: 1, weight: 5}");
+    assert!(
+        errors(&both)[0].to_string().contains("found both"),
+        "{}",
+        errors(&both)[0]
+    );
 }
