@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ProxyConfig;
 use crate::endpoint::Endpoint;
+use crate::exposure::{ExperimentTap, ExposureSlot};
 use crate::health;
 use crate::route::Router;
 use crate::table::RoutingTable;
@@ -25,6 +26,8 @@ use crate::upstream::Upstream;
 pub struct ActiveTable {
     pub router: Router,
     pub releases: Vec<ActiveRelease>,
+    /// The experiment whose exposures this table's sticky requests report.
+    pub experiment: Option<ExperimentTap>,
 }
 
 #[derive(Debug)]
@@ -48,6 +51,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     pub active: ArcSwap<ActiveTable>,
     pub upstream: Upstream,
+    /// Where exposures go; shared by the apps of one listener.
+    pub exposures: Arc<ExposureSlot>,
     instances: Mutex<Instances>,
     /// Bumped on every swap so health checkers pick up a changed configuration.
     pub table_changed: watch::Sender<u64>,
@@ -60,11 +65,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(app: &str, config: ProxyConfig, telemetry: Arc<Telemetry>) -> Arc<Self> {
+    pub fn new(
+        app: &str,
+        config: ProxyConfig,
+        telemetry: Arc<Telemetry>,
+        exposures: Arc<ExposureSlot>,
+    ) -> Arc<Self> {
         let upstream = Upstream::new(&config);
         let empty = ActiveTable {
             router: Router::new(RoutingTable::default()),
             releases: Vec::new(),
+            experiment: None,
         };
         Arc::new(AppState {
             app: app.to_owned(),
@@ -72,6 +83,7 @@ impl AppState {
             telemetry,
             active: ArcSwap::from_pointee(empty),
             upstream,
+            exposures,
             instances: Mutex::default(),
             table_changed: watch::Sender::new(0),
             tasks: TaskTracker::new(),
@@ -80,8 +92,8 @@ impl AppState {
         })
     }
 
-    /// Swaps in `table`; instances no longer listed drain in the background.
-    pub fn set_routes(self: &Arc<Self>, table: RoutingTable) {
+    /// Swaps in `table` with `experiment`; instances no longer listed drain in the background.
+    pub fn set_routes(self: &Arc<Self>, table: RoutingTable, experiment: Option<ExperimentTap>) {
         let mut instances = self
             .instances
             .lock()
@@ -114,6 +126,7 @@ impl AppState {
         let active = ActiveTable {
             router: Router::new(table),
             releases,
+            experiment,
         };
         let previous = Arc::downgrade(&self.active.swap(Arc::new(active)));
         for e in removed {

@@ -12,13 +12,15 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
-use crate::app::{ActiveRelease, AppState};
+use crate::app::{ActiveRelease, ActiveTable, AppState};
 use crate::balancer::{self, NoEndpoint};
 use crate::body::{ProxyBody, Replayable, Watched};
 use crate::endpoint::{Endpoint, EndpointGuard};
+use crate::exposure::PendingExposure;
 use crate::failure::ProxyFailure;
 use crate::headers;
 use crate::mirror;
+use crate::route::{RouteDecision, RouteReason};
 use crate::tunnel;
 use crate::upstream::{UpstreamError, classify};
 
@@ -62,9 +64,11 @@ pub async fn serve(
     };
     let release = &table.releases[decision.release];
     let in_flight = release.stats.in_flight();
+    let exposure = exposure(&app, &table, &decision, &req);
     let limit = app.config.max_body_bytes;
     if let Some(limit) = limit.filter(|l| declared_length(req.headers()).is_some_and(|n| n > *l)) {
-        return finish(release, started, Err(ProxyFailure::BodyTooLarge { limit }));
+        let too_large = Err(ProxyFailure::BodyTooLarge { limit });
+        return finish(release, started, too_large, exposure);
     }
     let upgrade =
         headers::requested_upgrade(req.headers()).filter(|_| req.version() == Version::HTTP_11);
@@ -107,7 +111,23 @@ pub async fn serve(
         let body = Watched::new(body, app.config.idle_timeout, None, cut, (guard, in_flight));
         Response::from_parts(parts, body.boxed_unsync())
     });
-    finish(release, started, response)
+    finish(release, started, response, exposure)
+}
+
+/// The exposure this request will be, if its table feeds an experiment and the weighted split
+/// placed it by its stickiness key (see [`crate::exposure`]).
+fn exposure(
+    app: &AppState,
+    table: &ActiveTable,
+    decision: &RouteDecision,
+    req: &Request<Incoming>,
+) -> Option<PendingExposure> {
+    let experiment = &table.experiment.as_ref()?.experiment;
+    if !matches!(decision.reason, RouteReason::Sticky(_)) {
+        return None;
+    }
+    let unit = table.router.sticky_unit(req.headers(), req.uri())?;
+    app.exposures.start(experiment, unit)
 }
 
 /// Response headers as the client sees them: hop-by-hop removed (upgrade kept on a 101), the
@@ -127,11 +147,12 @@ fn downstream_headers(
     }
 }
 
-/// Records the outcome and turns failures into responses.
+/// Records the outcome (telemetry, and the exposure if any) and turns failures into responses.
 fn finish(
     release: &ActiveRelease,
     started: Instant,
     outcome: Result<Response<ProxyBody>, ProxyFailure>,
+    exposure: Option<PendingExposure>,
 ) -> Response<ProxyBody> {
     let (resp, reason) = match outcome {
         Ok(resp) => (resp, None),
@@ -140,9 +161,11 @@ fn finish(
             (f.into_response(), reason)
         }
     };
-    release
-        .stats
-        .record(resp.status().as_u16(), started.elapsed(), reason);
+    let (status, latency) = (resp.status().as_u16(), started.elapsed());
+    release.stats.record(status, latency, reason);
+    if let Some(exposure) = exposure {
+        exposure.record(&release.name, status, latency);
+    }
     resp
 }
 

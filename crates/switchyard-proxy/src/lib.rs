@@ -3,7 +3,8 @@
 //! It does: HTTP/1.1 and HTTP/2 (h2c) on one listener, streaming bodies, upgrades; routing by
 //! header/cookie/path match, weighted split and sticky buckets; mirroring; load balancing over
 //! instances with health checks and ejection; per-release telemetry (windowed histograms for the
-//! analysis engine, Prometheus text for everyone else); limits against bad clients.
+//! analysis engine, Prometheus text for everyone else); exposures of traffic experiments to a
+//! sink ([`exposure`]); limits against bad clients.
 //! It does not: terminate TLS, decide weights (the rollout controller does), or start instances.
 //!
 //! Route matching ([`route`], [`bucket`]) is pure and tested without sockets; everything that
@@ -16,6 +17,7 @@ pub mod bucket;
 pub mod config;
 mod endpoint;
 mod error;
+pub mod exposure;
 mod failure;
 mod forward;
 mod headers;
@@ -34,6 +36,7 @@ mod upstream;
 
 pub use config::{HealthCheck, ProxyConfig};
 pub use error::ProxyError;
+pub use exposure::{ExperimentTap, Exposure, ExposureSink};
 pub use proxy::AppProxy;
 pub use route::{RouteDecision, RouteError, RouteReason, Router};
 pub use shared::{AppMatch, SharedProxy};

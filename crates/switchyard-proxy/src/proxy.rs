@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use crate::app::AppState;
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
+use crate::exposure::{ExperimentTap, ExposureSink};
 use crate::failure::ProxyFailure;
 use crate::server::{Dispatch, Listener};
 use crate::table::RoutingTable;
@@ -46,7 +47,7 @@ impl AppProxy {
         config: ProxyConfig,
         telemetry: Arc<Telemetry>,
     ) -> Result<AppProxy, ProxyError> {
-        let state = AppState::new(app, config, telemetry);
+        let state = AppState::new(app, config, telemetry, Arc::default());
         let listener =
             Listener::bind(listen, &state.config, Arc::new(SingleApp(state.clone()))).await?;
         tracing::info!(app, addr = %listener.local_addr(), "proxy listening");
@@ -66,7 +67,31 @@ impl AppProxy {
     /// Swaps the routing table atomically. Requests already routed finish on the table they
     /// started with; instances no longer listed drain (see [`ProxyConfig::drain_timeout`]).
     pub fn set_routes(&self, table: RoutingTable) {
-        self.state.set_routes(table);
+        self.state.set_routes(table, None);
+    }
+
+    /// [`AppProxy::set_routes`] for a table that assigns the units of a traffic experiment:
+    /// table and experiment are swapped in together, and while they are in force every request
+    /// placed by its stickiness key is reported to the [`ExposureSink`] (see
+    /// [`AppProxy::set_exposure_sink`]). `None` is the same as [`AppProxy::set_routes`]. Check
+    /// the pair with [`RoutingTable::validate_with_experiment`]: without stickiness there are no
+    /// exposures.
+    pub fn set_routes_with_experiment(
+        &self,
+        table: RoutingTable,
+        experiment: Option<ExperimentTap>,
+    ) {
+        self.state.set_routes(table, experiment);
+    }
+
+    /// The experiment in force, if any.
+    pub fn experiment(&self) -> Option<ExperimentTap> {
+        self.state.active.load().experiment.clone()
+    }
+
+    /// Sets (or replaces) where exposures go. Until it is called, experiments record nothing.
+    pub fn set_exposure_sink(&self, sink: Arc<dyn ExposureSink>) {
+        self.state.exposures.set(sink);
     }
 
     /// The routing table in force.

@@ -83,6 +83,14 @@ impl Router {
         Ok(decision)
     }
 
+    /// The value of the table's stickiness key in a request (header, cookie or query parameter;
+    /// not the affinity cookie), if the table is sticky and the request carries a non-empty one.
+    /// It is the key [`Router::decide`] hashed when it answers [`RouteReason::Sticky`] and the
+    /// request carries it.
+    pub fn sticky_unit<'a>(&self, headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
+        sticky_key(&self.table.stickiness.as_ref()?.key, headers, uri)
+    }
+
     fn match_route(
         &self,
         headers: &HeaderMap,

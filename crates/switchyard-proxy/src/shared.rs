@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use crate::app::AppState;
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
+use crate::exposure::{ExperimentTap, ExposureSink, ExposureSlot};
 use crate::failure::ProxyFailure;
 use crate::route::path_has_prefix;
 use crate::server::{Dispatch, Listener};
@@ -101,6 +102,7 @@ pub struct SharedProxy {
     update: Mutex<()>,
     config: ProxyConfig,
     telemetry: Arc<Telemetry>,
+    exposures: Arc<ExposureSlot>,
     listener: Listener,
 }
 
@@ -121,6 +123,7 @@ impl SharedProxy {
             update: Mutex::new(()),
             config,
             telemetry,
+            exposures: Arc::default(),
             listener,
         })
     }
@@ -131,13 +134,30 @@ impl SharedProxy {
 
     /// Adds `app` or updates its match and routing table.
     pub fn set_app(&self, app: &str, matcher: AppMatch, table: RoutingTable) {
+        self.set_app_with_experiment(app, matcher, table, None);
+    }
+
+    /// [`SharedProxy::set_app`] for a table that assigns the units of a traffic experiment; see
+    /// [`AppProxy::set_routes_with_experiment`](crate::AppProxy::set_routes_with_experiment).
+    pub fn set_app_with_experiment(
+        &self,
+        app: &str,
+        matcher: AppMatch,
+        table: RoutingTable,
+        experiment: Option<ExperimentTap>,
+    ) {
         let _serial = self.update.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.apps.list.load();
         let state = match current.iter().find(|(_, s)| s.app == app) {
             Some((_, s)) => s.clone(),
-            None => AppState::new(app, self.config.clone(), self.telemetry.clone()),
+            None => AppState::new(
+                app,
+                self.config.clone(),
+                self.telemetry.clone(),
+                self.exposures.clone(),
+            ),
         };
-        state.set_routes(table);
+        state.set_routes(table, experiment);
         let mut next: Vec<_> = current
             .iter()
             .filter(|(_, s)| s.app != app)
@@ -146,6 +166,11 @@ impl SharedProxy {
         next.push((matcher, state));
         next.sort_by_key(|(m, _)| m.rank());
         self.apps.list.store(Arc::new(next));
+    }
+
+    /// Sets (or replaces) where the exposures of every app on this listener go.
+    pub fn set_exposure_sink(&self, sink: Arc<dyn ExposureSink>) {
+        self.exposures.set(sink);
     }
 
     /// Stops serving `app`; its in-flight requests finish, its background work stops.

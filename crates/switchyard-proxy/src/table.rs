@@ -10,6 +10,7 @@ use regex::Regex;
 use thiserror::Error;
 
 use crate::config::HealthCheck;
+use crate::exposure::ExperimentTap;
 
 /// Where an app's requests go: releases with weights, match routes evaluated before weights,
 /// stickiness and mirroring.
@@ -148,6 +149,8 @@ pub enum TableError {
     UnknownMirrorRelease(String),
     #[error("mirror percent {0} is outside 0..=100")]
     MirrorPercent(f64),
+    #[error("experiment {0:?} needs stickiness: its units are the values of the stickiness key")]
+    ExperimentWithoutStickiness(String),
 }
 
 impl RoutingTable {
@@ -202,5 +205,60 @@ impl RoutingTable {
             }
         }
         Ok(())
+    }
+
+    /// [`RoutingTable::validate`], and for a table that will serve `experiment` (see
+    /// `AppProxy::set_routes_with_experiment`), that it is sticky: an experiment's units are the
+    /// values of the stickiness key, so without one no request is an exposure.
+    ///
+    /// # Errors
+    /// The first problem found, as a [`TableError`].
+    pub fn validate_with_experiment(
+        &self,
+        experiment: Option<&ExperimentTap>,
+    ) -> Result<(), TableError> {
+        self.validate()?;
+        match experiment {
+            Some(e) if self.stickiness.is_none() => Err(TableError::ExperimentWithoutStickiness(
+                e.experiment.to_string(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_experiment_needs_stickiness() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        let mut table = RoutingTable {
+            backends: vec![
+                Backend::new("stable", 50, vec![addr]),
+                Backend::new("canary", 50, vec![addr]),
+            ],
+            ..Default::default()
+        };
+        let tap = ExperimentTap::new("checkout-button");
+        assert_eq!(table.validate_with_experiment(None), Ok(()));
+        assert_eq!(
+            table.validate_with_experiment(Some(&tap)),
+            Err(TableError::ExperimentWithoutStickiness(
+                "checkout-button".to_owned()
+            ))
+        );
+        table.stickiness = Some(Stickiness {
+            key: StickinessKey::Header(http::HeaderName::from_static("x-user")),
+            salt: "shop".to_owned(),
+            affinity_cookie: None,
+        });
+        assert_eq!(table.validate_with_experiment(Some(&tap)), Ok(()));
+        table.backends.clear();
+        assert_eq!(
+            table.validate_with_experiment(Some(&tap)),
+            Err(TableError::NoBackends)
+        );
     }
 }

@@ -27,3 +27,6 @@ mod telemetry;
 
 #[path = "proxy/http_handling.rs"]
 mod http_handling;
+
+#[path = "proxy/exposure.rs"]
+mod exposure;
