@@ -11,5 +11,6 @@ mod flags;
 mod judge;
 mod operations;
 mod restart;
+mod rolling;
 mod stats;
 mod webhooks;
