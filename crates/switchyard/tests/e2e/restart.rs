@@ -72,3 +72,59 @@ fn sigkill_during_a_pause_then_restart_resumes_the_rollout() {
     assert_eq!(apps[0]["stable"], "v2");
     assert!(get(app, "/").unwrap().1.contains("hello from v2"));
 }
+
+#[test]
+fn sigkill_during_a_rolling_update_resumes_at_the_same_batch() {
+    use crate::rolling::{processes, rolling_manifest, wait_for};
+
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = free_port();
+    let app_port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
+    let mut d = Daemon::start_on(dir.path(), api_port);
+    // Long enough analyses that the kill lands in the first one.
+    let text = rolling_manifest(app_port).replace("initialDelay: 1s", "initialDelay: 4s");
+    let file = write(dir.path(), "shop.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "kill-a"]);
+    d.ok(&["deploy", "shop", "--version", "kill-b"]);
+    let before = d.wait_rollout("shop", "the first batch's analysis", |r| {
+        r["phase"] == "Analyzing"
+    });
+    assert_eq!(before["step"], 1);
+
+    d.kill();
+    wait_for("the releases of the killed daemon to stop", || {
+        processes("kill-a") + processes("kill-b") == 0
+    });
+
+    let d = Daemon::start_on(dir.path(), api_port);
+    let after = d.rollout("shop");
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["step"], 1, "{after:#}");
+    assert_eq!(after["traffic"][0]["instances"], 2);
+    assert_eq!(after["traffic"][1]["instances"], 1);
+    assert_eq!(
+        processes("kill-a"),
+        2,
+        "the old release at the batch's size"
+    );
+    assert_eq!(processes("kill-b"), 1);
+    assert!(get(app, "/").is_some_and(|(status, _)| status == 200));
+
+    let _traffic = crate::operations::Traffic::start(app);
+    let done = d.wait_rollout("shop", "the rest of the batches", |r| {
+        r["phase"] == "Succeeded"
+    });
+    assert_eq!(done["id"], before["id"]);
+    wait_for("the old release to stop", || processes("kill-a") == 0);
+    assert_eq!(processes("kill-b"), 3);
+    let history = d.ok(&["history", "shop"]);
+    assert_eq!(
+        history
+            .matches("batch to 1 instance(s) of kill-b and 2 of kill-a")
+            .count(),
+        1,
+        "the batch is not run twice:\n{history}"
+    );
+}

@@ -22,7 +22,7 @@ spec:
       count: 1
 "#;
 
-fn rolling_manifest(port: u16) -> String {
+pub fn rolling_manifest(port: u16) -> String {
     manifest("shop", port, "        - setWeight: 1\n", TEMPLATE)
         .replace(
             "      stopTimeout: 2s\n",
@@ -36,7 +36,7 @@ fn rolling_manifest(port: u16) -> String {
 
 /// Demo-app processes of `version` running now, read from /proc (the supervisor shims that wrap
 /// them are not counted: their argv[1] is `supervise`).
-fn processes(version: &str) -> usize {
+pub fn processes(version: &str) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -118,7 +118,7 @@ impl Load {
     }
 }
 
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !condition() {
         assert!(std::time::Instant::now() < deadline, "timed out: {what}");
