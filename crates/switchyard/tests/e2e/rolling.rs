@@ -139,12 +139,19 @@ fn a_rolling_update_with_max_unavailable_zero_loses_no_request() {
 
     let load = Load::start(app, 4, ["roll-a", "roll-b"]);
     std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
     d.ok(&["deploy", "shop", "--version", "roll-b"]);
     let r = d.wait_rollout("shop", "the rolling update", |r| {
         r["phase"] == "Succeeded" || !r["active"].as_bool().unwrap()
     });
     std::thread::sleep(Duration::from_millis(300));
+    let took = started.elapsed();
     let (ok, failed, (fewest, most)) = load.finish();
+    eprintln!(
+        "rolling update of 3 instances: {:.1} s, {ok} requests answered, {} failed, {fewest}..={most} processes",
+        took.as_secs_f64(),
+        failed.len()
+    );
 
     assert_eq!(r["phase"], "Succeeded", "{r:#}");
     assert!(
