@@ -42,7 +42,7 @@ pub(super) use locate::locate;
 pub use metric::{
     Better, BuiltinMetric, ERRORS_METRIC, EXPOSURE_EVENT, EventAggregate, EventMetric, EventName,
     LATENCY_METRIC, MetricDefinition, MetricName, MetricSpec, REQUEST_EVENT, RatioMetric,
-    SERVER_ERROR_EVENT,
+    SERVER_ERROR_EVENT, check_event_text,
 };
 
 use super::ObjectMeta;

@@ -1,0 +1,894 @@
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use switchyard_core::Timestamp;
+use switchyard_core::manifest::load_str;
+use switchyard_stats::ratio::{RatioArm, ratio_summary};
+use switchyard_stats::{
+    Alternative, CupedArm, Difference, Proportion, TTestOptions, cuped_test, two_proportion_test,
+    welch_t_test,
+};
+
+use super::*;
+use crate::data::VariantData;
+use crate::moments::UnitValue;
+
+const DAY: u64 = 86_400_000;
+const START: Timestamp = Timestamp(1_714_521_600_000);
+
+const EXPERIMENT: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: checkout-redesign}
+spec:
+  split: {flag: {unit: userId}}
+  variants:
+    - {name: control, weight: 50}
+    - {name: redesign, weight: 50}
+  metrics:
+    - {name: purchased, conversion: {event: purchase}}
+    - {name: revenue, continuous: {event: purchase}}
+    - name: order-value
+      ratio: {numerator: {sum: purchase}, denominator: {count: purchase}}
+  guardrails:
+    - {metric: revenue, maxDegradation: 0.1}
+  minimumSampleSize: 500
+  maxDuration: 14days
+  analysis: {method: sequential, alpha: 0.05, correction: holm}
+"#;
+
+fn compile(text: &str) -> CompiledExperiment {
+    let set = load_str(text, Path::new("e.yaml")).unwrap();
+    CompiledExperiment::new(&set.experiments[0]).unwrap()
+}
+
+fn with_method(method: &str) -> CompiledExperiment {
+    compile(&EXPERIMENT.replace("method: sequential", &format!("method: {method}")))
+}
+
+fn normal(rng: &mut StdRng) -> f64 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// How simulated units of one variant behave.
+#[derive(Debug, Clone, Copy)]
+struct Behaviour {
+    units: usize,
+    conversion: f64,
+    order_value: f64,
+}
+
+/// Per-unit values of the three metrics of `EXPERIMENT` for simulated units: each unit has a
+/// propensity that drives both its pre-exposure purchases (the covariate) and its conversion.
+fn simulate(rng: &mut StdRng, b: Behaviour) -> BTreeMap<&'static str, Vec<UnitValue>> {
+    let mut out: BTreeMap<&str, Vec<UnitValue>> = BTreeMap::new();
+    for _ in 0..b.units {
+        // Loyal units buy more often and spend more, before and after exposure alike.
+        let propensity = 0.2 + 1.6 * rng.random::<f64>();
+        let taste = b.order_value * propensity;
+        let spend = |rng: &mut StdRng| (taste + 5.0 * normal(rng)).max(1.0);
+        let before = if rng.random::<f64>() < (b.conversion * propensity).min(1.0) {
+            spend(rng)
+        } else {
+            0.0
+        };
+        let mut orders = 0.0;
+        let mut revenue = 0.0;
+        if rng.random::<f64>() < (b.conversion * propensity).min(1.0) {
+            orders = if rng.random::<f64>() < 0.3 { 2.0 } else { 1.0 };
+            for _ in 0..orders as usize {
+                revenue += spend(rng);
+            }
+        }
+        let converted = if orders > 0.0 { 1.0 } else { 0.0 };
+        let bought_before = if before > 0.0 { 1.0 } else { 0.0 };
+        out.entry("purchased").or_default().push(UnitValue {
+            x: converted,
+            y: 0.0,
+            c: bought_before,
+        });
+        out.entry("revenue").or_default().push(UnitValue {
+            x: revenue,
+            y: 0.0,
+            c: before,
+        });
+        out.entry("order-value").or_default().push(UnitValue {
+            x: revenue,
+            y: orders,
+            c: 0.0,
+        });
+    }
+    out
+}
+
+fn variant(values: &BTreeMap<&str, Vec<UnitValue>>) -> VariantData {
+    let units = values.values().next().map_or(0, Vec::len) as u64;
+    VariantData {
+        units,
+        metrics: values
+            .iter()
+            .map(|(name, v)| ((*name).to_owned(), Moments::of(v.iter().copied())))
+            .collect(),
+    }
+}
+
+fn data(control: &VariantData, treatment: &VariantData) -> ExperimentData {
+    ExperimentData {
+        started_at: START,
+        variants: BTreeMap::from([
+            ("control".to_owned(), control.clone()),
+            ("redesign".to_owned(), treatment.clone()),
+        ]),
+    }
+}
+
+fn day(n: u64) -> Timestamp {
+    Timestamp(START.0 + n * DAY)
+}
+
+fn metric<'a>(r: &'a Results, name: &str) -> &'a MetricResult {
+    r.metrics.iter().find(|m| m.name == name).unwrap()
+}
+
+fn close(a: f64, b: f64, tolerance: f64) -> bool {
+    (a - b).abs() <= tolerance * a.abs().max(b.abs()).max(1e-300)
+}
+
+#[test]
+fn a_clear_winner_ships() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let control = simulate(
+        &mut rng,
+        Behaviour {
+            units: 5000,
+            conversion: 0.10,
+            order_value: 50.0,
+        },
+    );
+    let treatment = simulate(
+        &mut rng,
+        Behaviour {
+            units: 5000,
+            conversion: 0.14,
+            order_value: 50.0,
+        },
+    );
+    for method in ["fixed", "sequential", "bayesian"] {
+        let e = with_method(method);
+        let r = analyze(&e, &data(&variant(&control), &variant(&treatment)), day(7)).unwrap();
+        let purchased = metric(&r, "purchased");
+        assert_eq!(
+            purchased.comparisons[0].verdict,
+            Verdict::Better,
+            "{method}\n{r}"
+        );
+        let lift = purchased.comparisons[0].relative.unwrap();
+        assert!(
+            lift.estimate > 0.2 && lift.ci[0] > 0.0,
+            "{method}: {lift:?}"
+        );
+        assert_eq!(
+            r.recommendation,
+            Recommendation::Ship {
+                variant: "redesign".into()
+            },
+            "{method}\n{r}"
+        );
+        assert!(r.srm.as_ref().is_some_and(|s| !s.mismatch));
+        match method {
+            "bayesian" => {
+                assert!(purchased.comparisons[0].chance_to_win.unwrap() > 0.999);
+                assert!(purchased.comparisons[0].p_value.is_none());
+            }
+            _ => assert!(purchased.comparisons[0].adjusted_p_value.unwrap() < 1e-4),
+        }
+    }
+}
+
+#[test]
+fn an_a_a_test_finds_nothing_and_keeps_running() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let same = Behaviour {
+        units: 2000,
+        conversion: 0.10,
+        order_value: 50.0,
+    };
+    let control = simulate(&mut rng, same);
+    let treatment = simulate(&mut rng, same);
+    let e = with_method("sequential");
+    let r = analyze(&e, &data(&variant(&control), &variant(&treatment)), day(3)).unwrap();
+    for m in &r.metrics {
+        assert_eq!(m.comparisons[0].verdict, Verdict::Inconclusive, "{r}");
+        let ci = m.comparisons[0].relative.unwrap().ci;
+        assert!(ci[0] < 0.0 && ci[1] > 0.0, "{}: {ci:?}", m.name);
+    }
+    assert!(
+        matches!(r.recommendation, Recommendation::KeepRunning { .. }),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_a_false_positives_stay_near_alpha() {
+    // 300 A/A experiments of 1000 units per variant: the fixed-horizon test on the primary metric
+    // is significant about 5 % of the time, the confidence sequence at most that often.
+    let mut rng = StdRng::seed_from_u64(2024);
+    let same = Behaviour {
+        units: 1000,
+        conversion: 0.2,
+        order_value: 40.0,
+    };
+    let (fixed, sequential) = (with_method("fixed"), with_method("sequential"));
+    let (mut fixed_hits, mut sequential_hits) = (0, 0);
+    let runs = 300;
+    for _ in 0..runs {
+        let d = data(
+            &variant(&simulate(&mut rng, same)),
+            &variant(&simulate(&mut rng, same)),
+        );
+        let significant = |e: &CompiledExperiment| {
+            let r = analyze(e, &d, day(5)).unwrap();
+            let p = r.metrics[0].comparisons[0].p_value.unwrap();
+            p < 0.05
+        };
+        fixed_hits += u32::from(significant(&fixed));
+        sequential_hits += u32::from(significant(&sequential));
+    }
+    let rate = |hits: u32| f64::from(hits) / f64::from(runs);
+    assert!(
+        (0.01..=0.10).contains(&rate(fixed_hits)),
+        "fixed {}",
+        rate(fixed_hits)
+    );
+    assert!(rate(sequential_hits) <= rate(fixed_hits) && rate(sequential_hits) <= 0.06);
+}
+
+#[test]
+fn sample_ratio_mismatch_stops_loudly_even_with_a_winner() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let control = simulate(
+        &mut rng,
+        Behaviour {
+            units: 4000,
+            conversion: 0.10,
+            order_value: 50.0,
+        },
+    );
+    let treatment = simulate(
+        &mut rng,
+        Behaviour {
+            units: 4600,
+            conversion: 0.14,
+            order_value: 50.0,
+        },
+    );
+    let e = with_method("sequential");
+    let r = analyze(&e, &data(&variant(&control), &variant(&treatment)), day(7)).unwrap();
+    let srm = r.srm.as_ref().unwrap();
+    assert!(srm.mismatch && srm.p_value < 1e-6, "{srm:?}");
+    let warning = srm.warning.as_deref().unwrap();
+    assert!(warning.starts_with("SAMPLE RATIO MISMATCH"), "{warning}");
+    assert!(
+        warning.contains("46.5 % / 53.5 %") && warning.contains("50.0 % / 50.0 %"),
+        "{warning}"
+    );
+    assert!(matches!(
+        r.recommendation,
+        Recommendation::Stop {
+            reason: StopReason::SampleRatioMismatch { .. }
+        }
+    ));
+    assert!(r.to_table().contains("!!! SAMPLE RATIO MISMATCH"));
+    // Too few units: no check yet.
+    let tiny = data(
+        &VariantData {
+            units: 3,
+            metrics: BTreeMap::new(),
+        },
+        &VariantData {
+            units: 1,
+            metrics: BTreeMap::new(),
+        },
+    );
+    assert!(analyze(&e, &tiny, day(1)).unwrap().srm.is_none());
+}
+
+const TRAFFIC: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: shop-v2}
+spec:
+  split: {traffic: {app: shop, unit: {header: x-user-id}}}
+  variants:
+    - {name: stable, weight: 1, version: v1}
+    - {name: candidate, weight: 1, version: v2}
+  metrics:
+    - {name: purchased, conversion: {event: purchase}}
+  guardrails:
+    - {metric: $errors, maxDegradation: 0.01, scale: absolute}
+  minimumSampleSize: 200
+"#;
+
+/// Units making `requests` requests each, failing with probability `errors`.
+fn requests(rng: &mut StdRng, units: usize, errors: f64) -> Moments {
+    Moments::of((0..units).map(|_| {
+        let n = 5 + (rng.random::<f64>() * 10.0) as usize;
+        let failed = (0..n).filter(|_| rng.random::<f64>() < errors).count();
+        UnitValue {
+            x: failed as f64,
+            y: n as f64,
+            c: 0.0,
+        }
+    }))
+}
+
+fn traffic_data(control: Moments, candidate: Moments) -> ExperimentData {
+    let v = |m: Moments| VariantData {
+        units: m.n,
+        metrics: BTreeMap::from([("$errors".to_owned(), m)]),
+    };
+    ExperimentData {
+        started_at: START,
+        variants: BTreeMap::from([
+            ("stable".to_owned(), v(control)),
+            ("candidate".to_owned(), v(candidate)),
+        ]),
+    }
+}
+
+#[test]
+fn a_violated_guardrail_stops_with_its_evidence() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let e = compile(TRAFFIC);
+    let d = traffic_data(
+        requests(&mut rng, 2000, 0.01),
+        requests(&mut rng, 2000, 0.05),
+    );
+    let r = analyze(&e, &d, day(2)).unwrap();
+    assert_eq!(r.guardrails.len(), 1);
+    let g = &r.guardrails[0];
+    let GuardrailStatus::Violated(evidence) = &g.status else {
+        panic!("violated: {:?}", g.status)
+    };
+    assert!(
+        evidence.interval[0] > 0.01 && evidence.degradation > 0.03,
+        "{evidence:?}"
+    );
+    assert!(evidence.p_value < 0.05);
+    let Recommendation::Stop {
+        reason: StopReason::GuardrailViolated {
+            metric, variant, ..
+        },
+    } = &r.recommendation
+    else {
+        panic!("stop: {}", r.recommendation)
+    };
+    assert_eq!(
+        (metric.as_str(), variant.as_str()),
+        ("$errors", "candidate")
+    );
+    // The guardrail-only metric is not a goal metric.
+    assert!(r.metrics.iter().all(|m| m.name != "$errors"));
+}
+
+#[test]
+fn an_equal_error_rate_is_shown_within_the_limit() {
+    let mut rng = StdRng::seed_from_u64(6);
+    let e = compile(TRAFFIC);
+    let d = traffic_data(
+        requests(&mut rng, 4000, 0.02),
+        requests(&mut rng, 4000, 0.02),
+    );
+    let r = analyze(&e, &d, day(2)).unwrap();
+    let status = &r.guardrails[0].status;
+    assert!(
+        matches!(status, GuardrailStatus::WithinLimit(_)),
+        "{status:?}"
+    );
+    assert!(
+        !matches!(r.recommendation, Recommendation::Stop { .. }),
+        "{}",
+        r.recommendation
+    );
+    // With no errors at all there is no variation to test yet.
+    let none = traffic_data(requests(&mut rng, 50, 0.0), requests(&mut rng, 50, 0.0));
+    let r = analyze(&e, &none, day(1)).unwrap();
+    assert!(matches!(
+        r.guardrails[0].status,
+        GuardrailStatus::NotEnoughData { .. }
+    ));
+}
+
+/// Moments of `n` units with this mean and (n − 1) variance.
+fn summary(n: u64, mean: f64, variance: f64) -> Moments {
+    let nf = n as f64;
+    Moments {
+        n,
+        sum_x: nf * mean,
+        sum_x2: (nf - 1.0) * variance + nf * mean * mean,
+        ..Moments::default()
+    }
+}
+
+const THREE_METRICS: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: three}
+spec:
+  split: {flag: {}}
+  variants: [{name: a, weight: 1}, {name: b, weight: 1}]
+  metrics:
+    - {name: m1, continuous: {event: e1}}
+    - {name: m2, continuous: {event: e2}}
+    - {name: m3, continuous: {event: e3}}
+  minimumSampleSize: 100
+  analysis: {method: fixed, correction: holm}
+"#;
+
+fn three_metric_data() -> ExperimentData {
+    let metrics = |means: [f64; 3]| VariantData {
+        units: 1000,
+        metrics: ["m1", "m2", "m3"]
+            .iter()
+            .zip(means)
+            .map(|(name, mean)| ((*name).to_owned(), summary(1000, mean, 25.0)))
+            .collect(),
+    };
+    ExperimentData {
+        started_at: START,
+        variants: BTreeMap::from([
+            ("a".to_owned(), metrics([10.0, 10.0, 10.0])),
+            ("b".to_owned(), metrics([10.46, 10.7, 10.1])),
+        ]),
+    }
+}
+
+#[test]
+fn the_correction_spans_metrics_and_variants() {
+    let d = three_metric_data();
+    let holm = analyze(&compile(THREE_METRICS), &d, day(3)).unwrap();
+    let raw: Vec<f64> = holm
+        .metrics
+        .iter()
+        .map(|m| m.comparisons[0].p_value.unwrap())
+        .collect();
+    assert!(raw[0] < 0.05 && raw[1] < 0.05 && raw[2] > 0.05, "{raw:?}");
+    let expected = adjust_p_values(&raw, AdjustMethod::Holm).unwrap();
+    for (m, p) in holm.metrics.iter().zip(&expected) {
+        assert_eq!(m.comparisons[0].adjusted_p_value, Some(*p));
+    }
+    // m1 is significant alone but not after Holm (its p is the second smallest: × 2); m2's is
+    // the smallest (× 3) and stays significant.
+    assert_eq!(
+        holm.metrics[0].comparisons[0].verdict,
+        Verdict::Inconclusive,
+        "{holm}"
+    );
+    assert_eq!(
+        holm.metrics[1].comparisons[0].verdict,
+        Verdict::Better,
+        "{holm}"
+    );
+    let none = analyze(
+        &compile(&THREE_METRICS.replace("correction: holm", "correction: none")),
+        &d,
+        day(3),
+    )
+    .unwrap();
+    assert_eq!(none.metrics[0].comparisons[0].verdict, Verdict::Better);
+    assert_eq!(
+        none.metrics[0].comparisons[0].adjusted_p_value,
+        Some(raw[0])
+    );
+    let bonferroni = analyze(
+        &compile(&THREE_METRICS.replace("correction: holm", "correction: bonferroni")),
+        &d,
+        day(3),
+    )
+    .unwrap();
+    let p = bonferroni.metrics[2].comparisons[0]
+        .adjusted_p_value
+        .unwrap();
+    assert_eq!(p, (raw[2] * 3.0).min(1.0));
+    // The primary metric is not better after correction: at the planned sample, stop.
+    assert_eq!(
+        holm.recommendation,
+        Recommendation::Stop {
+            reason: StopReason::NoWinnerAtPlannedSample
+        }
+    );
+}
+
+#[test]
+fn fixed_horizon_waits_for_the_power_plan() {
+    let text = THREE_METRICS.replace(
+        "analysis: {method: fixed, correction: holm}",
+        "analysis: {method: fixed, correction: none, minimumDetectableEffect: 0.05, power: 0.8}",
+    );
+    let e = compile(&text);
+    let mut d = three_metric_data();
+    for v in d.variants.values_mut() {
+        v.units = 150;
+        for m in v.metrics.values_mut() {
+            *m = summary(150, m.sum_x / m.n as f64, 25.0);
+        }
+    }
+    let r = analyze(&e, &d, day(3)).unwrap();
+    // Mean 10, variance 25 (cv 0.5), 5 % lift, alpha 0.05, power 0.8: about 1 570 per arm.
+    let power = r.sample.power_per_variant.unwrap();
+    assert!((1500..1700).contains(&power), "{power}");
+    assert_eq!(r.sample.required_per_variant, power);
+    assert_eq!(r.sample.units_needed, 2 * (power - 150));
+    assert_eq!(
+        r.recommendation,
+        Recommendation::KeepRunning {
+            units_needed: 2 * (power - 150)
+        }
+    );
+}
+
+#[test]
+fn max_duration_stops_an_undecided_experiment() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let same = Behaviour {
+        units: 1500,
+        conversion: 0.1,
+        order_value: 50.0,
+    };
+    let d = data(
+        &variant(&simulate(&mut rng, same)),
+        &variant(&simulate(&mut rng, same)),
+    );
+    let e = with_method("sequential");
+    let r = analyze(&e, &d, day(13)).unwrap();
+    assert!(
+        matches!(r.recommendation, Recommendation::KeepRunning { .. }),
+        "{r}"
+    );
+    let r = analyze(&e, &d, day(14)).unwrap();
+    assert_eq!(
+        r.recommendation,
+        Recommendation::Stop {
+            reason: StopReason::MaxDurationReached
+        }
+    );
+}
+
+#[test]
+fn a_worse_treatment_stops() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let control = simulate(
+        &mut rng,
+        Behaviour {
+            units: 5000,
+            conversion: 0.14,
+            order_value: 50.0,
+        },
+    );
+    let treatment = simulate(
+        &mut rng,
+        Behaviour {
+            units: 5000,
+            conversion: 0.10,
+            order_value: 50.0,
+        },
+    );
+    let text = EXPERIMENT.replace(
+        "  guardrails:\n    - {metric: revenue, maxDegradation: 0.1}\n",
+        "",
+    );
+    let r = analyze(
+        &compile(&text),
+        &data(&variant(&control), &variant(&treatment)),
+        day(4),
+    )
+    .unwrap();
+    assert_eq!(
+        metric(&r, "purchased").comparisons[0].verdict,
+        Verdict::Worse
+    );
+    assert!(
+        matches!(
+            r.recommendation,
+            Recommendation::Stop {
+                reason: StopReason::TreatmentWorse { .. }
+            }
+        ),
+        "{r}"
+    );
+    // With the guardrail, revenue's drop of ~30 % is a violation and stops first.
+    let r = analyze(
+        &with_method("sequential"),
+        &data(&variant(&control), &variant(&treatment)),
+        day(4),
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            r.recommendation,
+            Recommendation::Stop {
+                reason: StopReason::GuardrailViolated { .. }
+            }
+        ),
+        "{r}"
+    );
+}
+
+#[test]
+fn moment_arms_match_the_sample_based_tests() {
+    let mut rng = StdRng::seed_from_u64(19);
+    let c = simulate(
+        &mut rng,
+        Behaviour {
+            units: 800,
+            conversion: 0.3,
+            order_value: 30.0,
+        },
+    );
+    let t = simulate(
+        &mut rng,
+        Behaviour {
+            units: 700,
+            conversion: 0.35,
+            order_value: 32.0,
+        },
+    );
+    let column = |v: &[UnitValue], f: fn(&UnitValue) -> f64| v.iter().map(f).collect::<Vec<f64>>();
+    let opts = TTestOptions::default();
+
+    // CUPED on revenue: the same θ, estimate, standard error and p-value as `cuped_test`.
+    let (cr, tr) = (&c["revenue"], &t["revenue"]);
+    let arms = arms::arms(
+        MetricKind::Continuous,
+        &Moments::of(cr.iter().copied()),
+        &Moments::of(tr.iter().copied()),
+        true,
+    )
+    .unwrap();
+    let (c_pre, c_post, t_pre, t_post) = (
+        column(cr, |u| u.c),
+        column(cr, |u| u.x),
+        column(tr, |u| u.c),
+        column(tr, |u| u.x),
+    );
+    let reference = cuped_test(
+        &CupedArm {
+            pre: &c_pre,
+            post: &c_post,
+        },
+        &CupedArm {
+            pre: &t_pre,
+            post: &t_post,
+        },
+        Difference::Absolute,
+        Alternative::TwoSided,
+        0.05,
+    )
+    .unwrap();
+    let ours = welch_t_test(&arms.control, &arms.treatment, &opts).unwrap();
+    assert!(close(arms.theta.unwrap(), reference.theta, 1e-9));
+    assert!(
+        reference.theta > 0.05,
+        "the covariate matters: {}",
+        reference.theta
+    );
+    for (a, b) in [
+        (ours.point_estimate, reference.test.point_estimate),
+        (ours.std_error, reference.test.std_error),
+        (ours.p_value, reference.test.p_value),
+        (ours.df, reference.test.df),
+    ] {
+        assert!(close(a, b, 1e-9), "{a} vs {b}");
+    }
+    // CUPED narrows the interval.
+    let plain = arms::arms(
+        MetricKind::Continuous,
+        &Moments::of(cr.iter().copied()),
+        &Moments::of(tr.iter().copied()),
+        false,
+    )
+    .unwrap();
+    let unadjusted = welch_t_test(&plain.control, &plain.treatment, &opts).unwrap();
+    assert!(ours.std_error < unadjusted.std_error);
+
+    // Ratio: the same delta-method arm as `ratio_summary`.
+    for units in [&c["order-value"], &t["order-value"]] {
+        let (num, den) = (column(units, |u| u.x), column(units, |u| u.y));
+        let reference = ratio_summary(
+            "/arm",
+            &RatioArm {
+                numerator: &num,
+                denominator: &den,
+            },
+        )
+        .unwrap();
+        let ours = arms::single(MetricKind::Ratio, &Moments::of(units.iter().copied())).unwrap();
+        assert!(close(ours.mean, reference.mean, 1e-12));
+        assert!(
+            close(ours.variance, reference.variance, 1e-9),
+            "{} vs {}",
+            ours.variance,
+            reference.variance
+        );
+    }
+
+    // Conversions without CUPED: the two-proportion test on the counts.
+    let (cp, tp) = (&c["purchased"], &t["purchased"]);
+    let arms = arms::arms(
+        MetricKind::Conversion,
+        &Moments::of(cp.iter().copied()),
+        &Moments::of(tp.iter().copied()),
+        false,
+    )
+    .unwrap();
+    let [pc, _] = arms.counts.unwrap();
+    let successes = |v: &[UnitValue]| v.iter().map(|u| u.x).sum::<f64>();
+    assert_eq!(pc.successes, successes(cp));
+    let reference = two_proportion_test(
+        &Proportion {
+            n: 800.0,
+            successes: successes(cp),
+        },
+        &Proportion {
+            n: 700.0,
+            successes: successes(tp),
+        },
+        0.05,
+    )
+    .unwrap();
+    let setup = compare::Setup {
+        method: Method::Fixed,
+        alpha: 0.05,
+        tuning: 1000.0,
+    };
+    let outcome = compare::compare(&setup, &arms, Better::Higher);
+    assert_eq!(outcome.p_value, Some(reference.p_value));
+    assert_eq!(outcome.absolute.unwrap().ci, reference.ci);
+}
+
+#[test]
+fn lower_is_better_flips_verdicts_and_chances() {
+    let text = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: speed}
+spec:
+  split: {flag: {}}
+  variants: [{name: a, weight: 1}, {name: b, weight: 1}]
+  metrics:
+    - {name: load-time, continuous: {event: page-load}, better: lower}
+  minimumSampleSize: 100
+  analysis: {method: bayesian}
+"#;
+    let d = ExperimentData {
+        started_at: START,
+        variants: BTreeMap::from([
+            (
+                "a".to_owned(),
+                VariantData {
+                    units: 1000,
+                    metrics: BTreeMap::from([("load-time".to_owned(), summary(1000, 2.0, 0.25))]),
+                },
+            ),
+            (
+                "b".to_owned(),
+                VariantData {
+                    units: 1000,
+                    metrics: BTreeMap::from([("load-time".to_owned(), summary(1000, 1.8, 0.25))]),
+                },
+            ),
+        ]),
+    };
+    let r = analyze(&compile(text), &d, day(2)).unwrap();
+    let c = &r.metrics[0].comparisons[0];
+    assert!(c.relative.unwrap().estimate < 0.0);
+    assert!(c.chance_to_win.unwrap() > 0.99, "{c:?}");
+    assert_eq!(c.verdict, Verdict::Better);
+    assert_eq!(
+        r.recommendation,
+        Recommendation::Ship {
+            variant: "b".into()
+        }
+    );
+}
+
+#[test]
+fn data_that_does_not_fit_is_refused() {
+    let e = with_method("sequential");
+    let mut d = data(&VariantData::default(), &VariantData::default());
+    d.variants.insert("ghost".into(), VariantData::default());
+    assert!(matches!(
+        analyze(&e, &d, day(1)),
+        Err(AnalysisError::UnknownVariant { .. })
+    ));
+    let mut d = data(&VariantData::default(), &VariantData::default());
+    d.variants
+        .get_mut("control")
+        .unwrap()
+        .metrics
+        .insert("nope".into(), Moments::default());
+    assert!(matches!(
+        analyze(&e, &d, day(1)),
+        Err(AnalysisError::UnknownMetric { .. })
+    ));
+    let mut d = data(&VariantData::default(), &VariantData::default());
+    let v = d.variants.get_mut("redesign").unwrap();
+    v.units = 1;
+    v.metrics.insert("revenue".into(), summary(3, 1.0, 1.0));
+    let e = analyze(&e, &d, day(1)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "variant `redesign`, metric `revenue`: 3 units have values but only 1 units are exposed"
+    );
+}
+
+#[test]
+fn an_empty_experiment_keeps_running_and_explains_why() {
+    let e = with_method("sequential");
+    let r = analyze(
+        &e,
+        &data(&VariantData::default(), &VariantData::default()),
+        day(0),
+    )
+    .unwrap();
+    assert_eq!(
+        r.recommendation,
+        Recommendation::KeepRunning { units_needed: 1000 }
+    );
+    let c = &r.metrics[0].comparisons[0];
+    assert_eq!(c.verdict, Verdict::NotEnoughData);
+    assert_eq!(c.notes, ["needs at least 2 units in each variant"]);
+    assert!(r.variants.iter().all(|v| v.observed_share.is_none()));
+}
+
+#[test]
+fn results_serialise_for_the_api_and_print_as_a_table() {
+    let mut rng = StdRng::seed_from_u64(23);
+    let control = simulate(
+        &mut rng,
+        Behaviour {
+            units: 5000,
+            conversion: 0.10,
+            order_value: 50.0,
+        },
+    );
+    let treatment = simulate(
+        &mut rng,
+        Behaviour {
+            units: 5000,
+            conversion: 0.14,
+            order_value: 50.0,
+        },
+    );
+    let r = analyze(
+        &with_method("sequential"),
+        &data(&variant(&control), &variant(&treatment)),
+        day(6),
+    )
+    .unwrap();
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["recommendation"],
+        serde_json::json!({"action": "ship", "variant": "redesign"})
+    );
+    assert_eq!(json["method"], "sequential");
+    assert_eq!(json["correction"], "holm");
+    assert_eq!(json["metrics"][0]["role"], "primary");
+    assert_eq!(json["metrics"][0]["kind"], "conversion");
+    assert_eq!(json["metrics"][0]["comparisons"][0]["verdict"], "better");
+    assert!(json["metrics"][0]["comparisons"][0]["relative"]["ci"][0].is_f64());
+    assert_eq!(json["guardrails"][0]["status"]["status"], "within_limit");
+    let table = r.to_table();
+    for expected in [
+        "Experiment `checkout-redesign` · sequential · alpha 0.05 · correction holm · CUPED on",
+        "Recommendation: SHIP `redesign`",
+        "purchased *",
+        "95 % interval",
+        "within limit",
+        "sample ratio: chi2",
+    ] {
+        assert!(table.contains(expected), "missing {expected:?} in\n{table}");
+    }
+}

@@ -1,0 +1,232 @@
+//! An experiment manifest compiled for ingestion and analysis: variants with their shares,
+//! every metric resolved to its definition and role, guardrails, and an index from event name to
+//! the metrics that read it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use switchyard_core::manifest::Experiment;
+use switchyard_core::manifest::experiment::{
+    AnalysisSettings, Better, InvalidExperiment, MetricDefinition, Scale, SplitSpec,
+};
+
+/// A validated experiment, ready for [`crate::event::validate_batch`] and
+/// [`crate::analysis::analyze`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledExperiment {
+    key: String,
+    split: Split,
+    variants: Vec<Variant>,
+    metrics: Vec<Metric>,
+    guardrails: Vec<Guardrail>,
+    settings: AnalysisSettings,
+    minimum_sample_size: u64,
+    max_duration: Duration,
+    /// Event name → indices into `metrics` of the metrics that read it.
+    readers: BTreeMap<String, Vec<usize>>,
+}
+
+/// How units are assigned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// Through the flag engine; `unit` is the stickiness attribute.
+    Flag { unit: String },
+    /// By the proxy of `app`.
+    Traffic { app: String },
+}
+
+/// One variant and its expected share of units.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variant {
+    pub name: String,
+    pub weight: u32,
+    /// weight / Σ weights.
+    pub share: f64,
+}
+
+/// What a metric is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricRole {
+    /// The first metric: it decides shipping.
+    Primary,
+    /// Any other metric of `metrics`: reported, corrected for multiple testing, and a significant
+    /// degradation blocks shipping.
+    Secondary,
+    /// A built-in metric named only by a guardrail.
+    GuardrailOnly,
+}
+
+/// A metric with its definition, direction and role.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    pub name: String,
+    pub definition: MetricDefinition,
+    pub better: Better,
+    pub role: MetricRole,
+}
+
+/// How each unit's value of the metric is aggregated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Conversion,
+    Continuous,
+    Ratio,
+}
+
+impl Metric {
+    pub fn kind(&self) -> MetricKind {
+        match self.definition {
+            MetricDefinition::Conversion { .. } => MetricKind::Conversion,
+            MetricDefinition::Continuous { .. } => MetricKind::Continuous,
+            MetricDefinition::Ratio { .. } => MetricKind::Ratio,
+        }
+    }
+
+    /// Whether the metric's comparisons count towards decisions (and the correction).
+    pub fn is_goal(&self) -> bool {
+        self.role != MetricRole::GuardrailOnly
+    }
+}
+
+/// A guardrail on one metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Guardrail {
+    pub metric: String,
+    pub max_degradation: f64,
+    pub scale: Scale,
+}
+
+impl CompiledExperiment {
+    /// Validates and compiles an experiment manifest.
+    ///
+    /// # Errors
+    /// The manifest's first problem, with its field path (see
+    /// [`Experiment::validate`](switchyard_core::manifest::Experiment::validate)).
+    pub fn new(experiment: &Experiment) -> Result<Self, InvalidExperiment> {
+        let all = experiment.all_metrics()?;
+        let spec = &experiment.spec;
+        let total = spec.total_weight() as f64;
+        let variants = spec
+            .variants
+            .iter()
+            .map(|v| Variant {
+                name: v.name.to_string(),
+                weight: v.weight,
+                share: f64::from(v.weight) / total,
+            })
+            .collect();
+        let goals = spec.metrics.len();
+        let metrics: Vec<Metric> = all
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, definition, better))| Metric {
+                name: name.to_string(),
+                definition,
+                better,
+                role: match i {
+                    0 => MetricRole::Primary,
+                    i if i < goals => MetricRole::Secondary,
+                    _ => MetricRole::GuardrailOnly,
+                },
+            })
+            .collect();
+        let mut readers: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, m) in metrics.iter().enumerate() {
+            for event in m.definition.events() {
+                let list = readers.entry(event.to_string()).or_default();
+                if !list.contains(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        let guardrails = spec
+            .guardrails
+            .iter()
+            .map(|g| Guardrail {
+                metric: g.metric.to_string(),
+                max_degradation: g.max_degradation,
+                scale: g.scale,
+            })
+            .collect();
+        let split = match &spec.split {
+            SplitSpec::Flag(f) => Split::Flag {
+                unit: f.unit.clone(),
+            },
+            SplitSpec::Traffic(t) => Split::Traffic {
+                app: t.app.to_string(),
+            },
+        };
+        Ok(CompiledExperiment {
+            key: experiment.key().to_owned(),
+            split,
+            variants,
+            metrics,
+            guardrails,
+            settings: spec.analysis.clone(),
+            minimum_sample_size: spec.minimum_sample_size,
+            max_duration: spec.max_duration,
+            readers,
+        })
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn split(&self) -> &Split {
+        &self.split
+    }
+
+    /// Every variant; the first is control.
+    pub fn variants(&self) -> &[Variant] {
+        &self.variants
+    }
+
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// Every metric: `metrics` of the manifest (primary first), then guardrail-only built-ins.
+    pub fn metrics(&self) -> &[Metric] {
+        &self.metrics
+    }
+
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// The metrics whose definition reads `event`.
+    pub fn metrics_reading<'a>(&'a self, event: &str) -> impl Iterator<Item = &'a Metric> + 'a {
+        self.readers
+            .get(event)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.metrics[i])
+    }
+
+    /// The names of all events some metric reads.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        self.readers.keys().map(String::as_str)
+    }
+
+    pub fn guardrails(&self) -> &[Guardrail] {
+        &self.guardrails
+    }
+
+    pub fn settings(&self) -> &AnalysisSettings {
+        &self.settings
+    }
+
+    /// Units each variant needs before any decision.
+    pub fn minimum_sample_size(&self) -> u64 {
+        self.minimum_sample_size
+    }
+
+    pub fn max_duration(&self) -> Duration {
+        self.max_duration
+    }
+}
