@@ -40,7 +40,9 @@ fn shown(c: &crate::analysis::Comparison, relative: bool) -> Option<Lift> {
 }
 
 fn tick_label(v: f64, relative: bool) -> String {
-    if relative {
+    if v.abs() < 1e-12 {
+        "0".to_owned()
+    } else if relative {
         format!("{:+.0} %", 100.0 * v)
     } else {
         format!("{v:+.3}")
