@@ -140,24 +140,7 @@ pub fn analyze(
     correct(&mut metrics, settings.correction, &setup);
     let guardrails = guardrails(experiment, &table, &setup, settings.cuped);
     let srm = srm(experiment, &table.units);
-    let comparisons = metrics.len() * (experiment.variants().len() - 1);
-    let plan = plan::plan(&plan::PlanInput {
-        minimum_per_variant: experiment.minimum_sample_size(),
-        effect: settings
-            .minimum_detectable_effect
-            .map(|e| (e, settings.power)),
-        control: experiment
-            .metrics()
-            .first()
-            .and_then(|m| arms::single(m.kind(), &table.moments[0][0]).ok()),
-        alpha: match settings.correction {
-            Correction::Holm | Correction::Bonferroni => settings.alpha / comparisons.max(1) as f64,
-            Correction::BenjaminiHochberg | Correction::None => settings.alpha,
-        },
-        sequential_tuning: (settings.method == Method::Sequential).then_some(setup.tuning),
-        variants: experiment.variants(),
-        units: &table.units,
-    });
+    let plan = sample_plan(experiment, &table, &setup, metrics.len());
     let active: Vec<String> = experiment.variants()[1..]
         .iter()
         .filter(|v| v.weight > 0)
@@ -187,6 +170,35 @@ pub fn analyze(
         guardrails,
         sample: plan,
         recommendation,
+    })
+}
+
+/// The sample plan of the primary metric; `goals` metrics are compared for each treatment.
+fn sample_plan(
+    experiment: &CompiledExperiment,
+    table: &Table,
+    setup: &Setup,
+    goals: usize,
+) -> SamplePlan {
+    let settings = experiment.settings();
+    let comparisons = goals * (experiment.variants().len() - 1);
+    plan::plan(&plan::PlanInput {
+        minimum_per_variant: experiment.minimum_sample_size(),
+        effect: settings
+            .minimum_detectable_effect
+            .map(|e| (e, settings.power)),
+        // A valid experiment has a primary metric (index 0) and control (index 0).
+        control: experiment
+            .metrics()
+            .first()
+            .and_then(|m| arms::single(m.kind(), &table.moments[0][0]).ok()),
+        alpha: match settings.correction {
+            Correction::Holm | Correction::Bonferroni => settings.alpha / comparisons.max(1) as f64,
+            Correction::BenjaminiHochberg | Correction::None => settings.alpha,
+        },
+        sequential_tuning: (settings.method == Method::Sequential).then_some(setup.tuning),
+        variants: experiment.variants(),
+        units: &table.units,
     })
 }
 

@@ -334,3 +334,65 @@ fn a_slice_is_a_catalog_too() {
         1
     );
 }
+
+/// Arbitrary JSON, biased towards the batch's own field names and values.
+fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let word = prop::sample::select(vec![
+        "events",
+        "id",
+        "experiment",
+        "unit",
+        "event",
+        "value",
+        "variant",
+        "timestamp",
+        "checkout",
+        "shop",
+        "purchase",
+        "visit",
+        "$exposure",
+        "$request",
+        "control",
+        "redesign",
+        "2024-05-01T12:00:00Z",
+        "2024-05-01T12:00:00+02:00",
+        "9999-12-31T23:59:59Z",
+        "",
+        "é/~",
+    ])
+    .prop_map(str::to_owned);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        word.clone().prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
+            prop::collection::btree_map(word.clone(), inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bodies_never_panic_and_every_event_is_accounted_for(body in json_value()) {
+        let cat = catalog();
+        let wrapped = serde_json::json!({"events": [body.clone(), body.clone()]});
+        for candidate in [body, wrapped] {
+            if let Ok(batch) = validate_batch(&candidate, &cat, NOW) {
+                let n = candidate["events"].as_array().map_or(0, Vec::len);
+                let mut seen: std::collections::BTreeSet<usize> =
+                    batch.events.iter().map(|e| e.index).collect();
+                seen.extend(batch.errors.iter().map(|e| e.index));
+                proptest::prop_assert_eq!(seen.len(), n);
+            }
+        }
+    }
+}

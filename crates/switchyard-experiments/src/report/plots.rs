@@ -127,19 +127,20 @@ pub fn intervals(metric: &MetricResult, level: &str) -> String {
     svg.finish()
 }
 
-/// A metric's cumulative lift per treatment over time, with its interval as a band; `None` when
-/// no snapshot has a point of the metric.
-pub fn lift_over_time(
+/// One treatment's lifts over time: `(time, estimate, interval)`.
+type Points = Vec<(Timestamp, f64, [Option<f64>; 2])>;
+
+/// Each treatment's points of `metric` (index into `treatments`), oldest first, and whether they
+/// are relative lifts.
+fn series(
     metric: &str,
     snapshots: &[Snapshot],
     treatments: &[String],
-) -> Option<String> {
-    const TOP: f64 = 12.0;
-    const PLOT: f64 = 200.0;
+) -> (bool, Vec<(usize, Points)>) {
     let mut snapshots: Vec<&Snapshot> = snapshots.iter().collect();
     snapshots.sort_by_key(|s| s.at);
     let relative = relative_of(metric, &snapshots);
-    let points = |variant: &str| -> Vec<(Timestamp, f64, [Option<f64>; 2])> {
+    let points = |variant: &str| -> Points {
         snapshots
             .iter()
             .flat_map(|s| {
@@ -152,29 +153,42 @@ pub fn lift_over_time(
             })
             .collect()
     };
-    let series: Vec<(usize, Vec<_>)> = treatments
+    let series = treatments
         .iter()
         .enumerate()
         .map(|(i, t)| (i, points(t)))
         .filter(|(_, p)| !p.is_empty())
         .collect();
+    (relative, series)
+}
+
+/// A metric's cumulative lift per treatment over time, with its interval as a band; `None` when
+/// no snapshot has a point of the metric.
+pub fn lift_over_time(
+    metric: &str,
+    snapshots: &[Snapshot],
+    treatments: &[String],
+) -> Option<String> {
+    const TOP: f64 = 12.0;
+    const PLOT: f64 = 200.0;
+    let (relative, series) = series(metric, snapshots, treatments);
     if series.is_empty() {
         return None;
     }
-    let times: Vec<f64> = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|(t, ..)| t.as_millis() as f64))
-        .collect();
-    let first = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let last = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let times = || {
+        series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|(t, ..)| t.as_millis() as f64))
+    };
+    let first = times().fold(f64::INFINITY, f64::min);
+    let last = times().fold(f64::NEG_INFINITY, f64::max);
     let values = series
         .iter()
         .flat_map(|(_, p)| p.iter().flat_map(|(_, e, ci)| [Some(*e), ci[0], ci[1]]))
         .flatten();
     let y = Linear::new(extent(values, 0.0, 0.08), [TOP + PLOT, TOP]);
     let x = Linear::new([first, last], [LEFT, WIDTH - RIGHT]);
-    let legend_rows = series.len() as f64;
-    let height = TOP + PLOT + 40.0 + 18.0 * legend_rows;
+    let height = TOP + PLOT + 40.0 + 18.0 * series.len() as f64;
     let what = if relative {
         "relative lift"
     } else {
@@ -205,31 +219,16 @@ pub fn lift_over_time(
     );
     let [t0, t1] = x.domain();
     for (t, anchor) in [(t0, Anchor::Start), (t1, Anchor::End)] {
-        let label = date_label(t);
-        svg.text((x.map(t), TOP + PLOT + 16.0), anchor, "tick", &label);
+        svg.text(
+            (x.map(t), TOP + PLOT + 16.0),
+            anchor,
+            "tick",
+            &date_label(t),
+        );
     }
     for (legend, (i, points)) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        let px = |t: &Timestamp| x.map(t.as_millis() as f64);
-        let banded: Vec<_> = points
-            .iter()
-            .filter_map(|(t, _, ci)| Some((px(t), ci[0]?, ci[1]?)))
-            .collect();
-        if banded.len() > 1 {
-            let mut band: Vec<(f64, f64)> =
-                banded.iter().map(|(x, _, hi)| (*x, y.map(*hi))).collect();
-            band.extend(banded.iter().rev().map(|(x, lo, _)| (*x, y.map(*lo))));
-            svg.polygon(&band, colour, 0.18);
-        } else if let Some((bx, lo, hi)) = banded.first() {
-            svg.line((*bx, y.map(*lo)), (*bx, y.map(*hi)), colour, 2.0, false);
-        }
-        let line: Vec<(f64, f64)> = points.iter().map(|(t, e, _)| (px(t), y.map(*e))).collect();
-        if line.len() > 1 {
-            svg.polyline(&line, colour);
-        }
-        for p in &line {
-            svg.circle(*p, 3.0, colour);
-        }
+        draw_series(&mut svg, points, colour, (&x, &y));
         let ly = TOP + PLOT + 36.0 + 18.0 * legend as f64;
         svg.rect(LEFT, ly - 9.0, 12.0, 12.0, colour);
         svg.text(
@@ -240,6 +239,29 @@ pub fn lift_over_time(
         );
     }
     Some(svg.finish())
+}
+
+/// One treatment's band (interval), line (estimate) and points.
+fn draw_series(svg: &mut Svg, points: &Points, colour: &str, (x, y): (&Linear, &Linear)) {
+    let px = |t: &Timestamp| x.map(t.as_millis() as f64);
+    let banded: Vec<_> = points
+        .iter()
+        .filter_map(|(t, _, ci)| Some((px(t), ci[0]?, ci[1]?)))
+        .collect();
+    if banded.len() > 1 {
+        let mut band: Vec<(f64, f64)> = banded.iter().map(|(x, _, hi)| (*x, y.map(*hi))).collect();
+        band.extend(banded.iter().rev().map(|(x, lo, _)| (*x, y.map(*lo))));
+        svg.polygon(&band, colour, 0.18);
+    } else if let Some((bx, lo, hi)) = banded.first() {
+        svg.line((*bx, y.map(*lo)), (*bx, y.map(*hi)), colour, 2.0, false);
+    }
+    let line: Vec<(f64, f64)> = points.iter().map(|(t, e, _)| (px(t), y.map(*e))).collect();
+    if line.len() > 1 {
+        svg.polyline(&line, colour);
+    }
+    for p in &line {
+        svg.circle(*p, 3.0, colour);
+    }
 }
 
 /// Whether a metric's snapshot points are relative lifts (the latest snapshot decides).
