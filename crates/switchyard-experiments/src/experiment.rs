@@ -10,6 +10,8 @@ use switchyard_core::manifest::Experiment;
 use switchyard_core::manifest::experiment::{
     AnalysisSettings, Better, InvalidExperiment, MetricDefinition, Scale, SplitSpec,
 };
+use switchyard_flags::HashVersion;
+use switchyard_flags::hashing::split_index;
 
 /// A validated experiment, ready for [`crate::event::validate_batch`] and
 /// [`crate::analysis::analyze`].
@@ -190,6 +192,16 @@ impl CompiledExperiment {
         self.variants.iter().find(|v| v.name == name)
     }
 
+    /// The variant a unit key is assigned to: the flag engine's split bucketing (hashing `v1`,
+    /// salt = the experiment's key, the variants' weights), so the flag of a flag experiment
+    /// serves the same variant and the proxy of a traffic experiment assigns without a flag.
+    /// `None` only if every weight were zero, which a compiled experiment rules out.
+    pub fn assign(&self, unit: &str) -> Option<&Variant> {
+        let weights: Vec<u32> = self.variants.iter().map(|v| v.weight).collect();
+        let index = split_index(HashVersion::V1, &self.key, unit, &weights)?;
+        self.variants.get(index)
+    }
+
     /// Every metric: `metrics` of the manifest (primary first), then guardrail-only built-ins.
     pub fn metrics(&self) -> &[Metric] {
         &self.metrics
@@ -228,5 +240,78 @@ impl CompiledExperiment {
 
     pub fn max_duration(&self) -> Duration {
         self.max_duration
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use switchyard_core::manifest::experiment::FlagServing;
+    use switchyard_core::manifest::load_str;
+    use switchyard_flags::{EvaluationContext, FlagSet, Timestamp};
+
+    use super::*;
+
+    const TEXT: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: onboarding}
+spec:
+  split: {flag: {unit: accountId}}
+  variants: [{name: control, weight: 2}, {name: short, weight: 1}, {name: video, weight: 1}]
+  metrics:
+    - {name: activated, conversion: {event: activated}}
+    - {name: seats, continuous: {event: seat-added}}
+"#;
+
+    #[test]
+    fn assignment_is_the_flags_split() {
+        let set = load_str(TEXT, Path::new("e.yaml")).unwrap();
+        let manifest = &set.experiments[0];
+        let e = CompiledExperiment::new(manifest).unwrap();
+        let flag = manifest.flag_definition(FlagServing::Split).unwrap();
+        let flags = FlagSet {
+            flags: vec![flag],
+            segments: BTreeMap::new(),
+        }
+        .compile()
+        .unwrap();
+        let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+        for i in 0..4000 {
+            let unit = format!("account-{i}");
+            let ctx = EvaluationContext::new().with_attribute("accountId", unit.as_str());
+            let served = flags.evaluate("onboarding", None, &ctx, Timestamp::from_unix_millis(0));
+            let assigned = e.assign(&unit).unwrap();
+            assert_eq!(served.variant, Some(assigned.name.as_str()), "{unit}");
+            *counts.entry(served.variant.unwrap()).or_default() += 1;
+        }
+        // 2 : 1 : 1, within a few standard deviations.
+        assert!((1850..2150).contains(&counts["control"]), "{counts:?}");
+        assert!((900..1100).contains(&counts["short"]), "{counts:?}");
+        assert_eq!(e.variants()[0].share, 0.5);
+    }
+
+    #[test]
+    fn events_index_the_metrics_that_read_them() {
+        let set = load_str(TEXT, Path::new("e.yaml")).unwrap();
+        let e = CompiledExperiment::new(&set.experiments[0]).unwrap();
+        let names: Vec<&str> = e
+            .metrics_reading("seat-added")
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(names, ["seats"]);
+        assert_eq!(e.metrics_reading("nothing").count(), 0);
+        assert_eq!(e.events().collect::<Vec<_>>(), ["activated", "seat-added"]);
+        assert_eq!(e.metrics()[0].role, MetricRole::Primary);
+        assert_eq!(e.metrics()[1].role, MetricRole::Secondary);
+        assert_eq!(
+            e.split(),
+            &Split::Flag {
+                unit: "accountId".into()
+            }
+        );
     }
 }
