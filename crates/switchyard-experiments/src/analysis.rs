@@ -15,6 +15,7 @@ mod table;
 
 use switchyard_core::Timestamp;
 use switchyard_core::manifest::experiment::{Better, Correction, Method};
+use switchyard_stats::sequential::DEFAULT_TUNING;
 use switchyard_stats::{AdjustMethod, StatsError, adjust_p_values, sample_ratio_mismatch};
 
 pub use arms::{ArmsError, MIN_UNITS};
@@ -128,7 +129,8 @@ pub fn analyze(
     let setup = Setup {
         method: settings.method,
         alpha: settings.alpha,
-        tuning: 2.0 * experiment.minimum_sample_size() as f64,
+        // The confidence sequences are tightest around N* units of the two arms compared.
+        tuning: (2.0 * experiment.minimum_sample_size() as f64).max(DEFAULT_TUNING),
     };
     let mut metrics: Vec<MetricResult> = experiment
         .metrics()
