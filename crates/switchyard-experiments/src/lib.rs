@@ -19,6 +19,7 @@ pub mod data;
 pub mod event;
 pub mod experiment;
 pub mod moments;
+pub mod port;
 pub mod report;
 pub mod snapshot;
 

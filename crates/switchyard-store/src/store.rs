@@ -3,6 +3,7 @@
 
 mod codec;
 mod events;
+mod experiments;
 mod flags;
 mod manifests;
 mod rollouts;
@@ -246,5 +247,63 @@ impl StateStore for SqliteStore {
 
     async fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
         events::query(&self.pool, query).await
+    }
+}
+
+#[async_trait::async_trait]
+impl switchyard_experiments::port::ExperimentStore for SqliteStore {
+    async fn experiments(
+        &self,
+    ) -> Result<Vec<switchyard_experiments::port::ExperimentRecord>, StoreError> {
+        experiments::experiments(&self.pool).await
+    }
+
+    async fn experiment(
+        &self,
+        key: &str,
+    ) -> Result<Option<switchyard_experiments::port::ExperimentRecord>, StoreError> {
+        experiments::experiment(&self.pool, key).await
+    }
+
+    async fn ingest(
+        &self,
+        compiled: &std::collections::BTreeMap<String, switchyard_experiments::CompiledExperiment>,
+        events: &[switchyard_experiments::ValidEvent],
+        keep_raw: bool,
+        received_at: Timestamp,
+    ) -> Result<Vec<switchyard_experiments::port::Ingested>, StoreError> {
+        experiments::ingest(&self.pool, compiled, events, keep_raw, received_at).await
+    }
+
+    async fn data(
+        &self,
+        key: &str,
+    ) -> Result<Option<switchyard_experiments::ExperimentData>, StoreError> {
+        experiments::data(&self.pool, key).await
+    }
+
+    async fn stop(
+        &self,
+        key: &str,
+        reason: &str,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        experiments::stop(&self.pool, key, reason, actor, at).await
+    }
+
+    async fn add_snapshot(
+        &self,
+        key: &str,
+        snapshot: &switchyard_experiments::Snapshot,
+    ) -> Result<(), StoreError> {
+        experiments::add_snapshot(&self.pool, key, snapshot).await
+    }
+
+    async fn snapshots(
+        &self,
+        key: &str,
+    ) -> Result<Vec<switchyard_experiments::Snapshot>, StoreError> {
+        experiments::snapshots(&self.pool, key).await
     }
 }

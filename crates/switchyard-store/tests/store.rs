@@ -1000,3 +1000,5 @@ async fn an_in_memory_store_keeps_its_state_while_open() {
     assert_eq!(store.active_rollouts().await.unwrap()[0].id, id);
     assert_eq!(all_events(&store).await.len(), 2);
 }
+#[path = "store/experiments.rs"]
+mod experiments;

@@ -178,6 +178,8 @@ pub enum EventKind {
     /// Emergency stop: the app takes no new rollout until unfrozen.
     Frozen,
     Unfrozen,
+    /// An experiment stopped assigning units (guardrail, maximum duration or operator).
+    ExperimentStopped,
 }
 
 impl EventKind {
@@ -202,6 +204,7 @@ impl EventKind {
             EventKind::Succeeded => "succeeded",
             EventKind::Frozen => "frozen",
             EventKind::Unfrozen => "unfrozen",
+            EventKind::ExperimentStopped => "experiment_stopped",
         }
     }
 

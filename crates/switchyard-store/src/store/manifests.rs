@@ -18,6 +18,7 @@ use super::{begin_write, events};
 enum Kind {
     App,
     Template,
+    Experiment,
 }
 
 impl Kind {
@@ -26,6 +27,7 @@ impl Kind {
         match self {
             Kind::App => "App",
             Kind::Template => "AnalysisTemplate",
+            Kind::Experiment => "Experiment",
         }
     }
 
@@ -33,6 +35,7 @@ impl Kind {
         match self {
             Kind::App => "SELECT manifest_json, generation FROM apps WHERE name = ?",
             Kind::Template => "SELECT manifest_json, generation FROM templates WHERE name = ?",
+            Kind::Experiment => "SELECT manifest_json, generation FROM experiments WHERE name = ?",
         }
     }
 
@@ -46,6 +49,12 @@ impl Kind {
                 "INSERT INTO templates (name, manifest_json, generation, updated_at) \
                  VALUES (?, ?, ?, ?)"
             }
+            // An experiment starts when it is first applied.
+            Kind::Experiment => {
+                "INSERT INTO experiments \
+                 (name, manifest_json, generation, updated_at, started_at, stopped_json) \
+                 VALUES (?1, ?2, ?3, ?4, ?4, NULL)"
+            }
         }
     }
 
@@ -56,6 +65,10 @@ impl Kind {
             }
             Kind::Template => {
                 "UPDATE templates SET manifest_json = ?, generation = ?, updated_at = ? \
+                 WHERE name = ?"
+            }
+            Kind::Experiment => {
+                "UPDATE experiments SET manifest_json = ?, generation = ?, updated_at = ? \
                  WHERE name = ?"
             }
         }
@@ -95,7 +108,8 @@ pub(super) async fn apply(
     actor: &str,
     at: Timestamp,
 ) -> Result<ApplyOutcome, StoreError> {
-    let mut documents = Vec::with_capacity(set.apps.len() + set.templates.len());
+    let mut documents =
+        Vec::with_capacity(set.apps.len() + set.templates.len() + set.experiments.len());
     for app in &set.apps {
         documents.push(Document {
             kind: Kind::App,
@@ -110,6 +124,14 @@ pub(super) async fn apply(
             name: template.metadata.name.as_str(),
             app: None,
             json: encode(template, "encode an analysis template")?,
+        });
+    }
+    for experiment in &set.experiments {
+        documents.push(Document {
+            kind: Kind::Experiment,
+            name: experiment.key(),
+            app: None,
+            json: encode(experiment, "encode an experiment manifest")?,
         });
     }
     let mut tx = begin_write(pool).await?;

@@ -1,0 +1,177 @@
+//! Experiments in the store: events become per-variant aggregates in one transaction per batch,
+//! idempotency keys are never counted twice, stops are recorded.
+
+use std::collections::BTreeMap;
+
+use switchyard_experiments::port::{ExperimentStatus, ExperimentStore, Ingested};
+use switchyard_experiments::{CompiledExperiment, ValidEvent, validate_batch};
+
+use super::*;
+
+const EXPERIMENT: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: checkout-redesign}
+spec:
+  split: {flag: {unit: userId}}
+  variants:
+    - {name: control, weight: 50}
+    - {name: redesign, weight: 50}
+  metrics:
+    - {name: purchased, conversion: {event: purchase}}
+    - {name: revenue, continuous: {event: purchase}}
+"#;
+
+fn compiled(set: &ManifestSet) -> BTreeMap<String, CompiledExperiment> {
+    set.experiments
+        .iter()
+        .map(|e| (e.key().to_owned(), CompiledExperiment::new(e).unwrap()))
+        .collect()
+}
+
+fn batch(
+    experiments: &BTreeMap<String, CompiledExperiment>,
+    events: serde_json::Value,
+) -> Vec<ValidEvent> {
+    let checked = validate_batch(&json!({ "events": events }), experiments, at(10_000)).unwrap();
+    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+    checked.events
+}
+
+#[tokio::test]
+async fn events_become_aggregates_once_and_stops_are_recorded() {
+    let (_dir, store) = open().await;
+    let set = manifests(EXPERIMENT);
+    store.apply(&set, "user:test", at(1_000)).await.unwrap();
+    let experiments = compiled(&set);
+    let record = store
+        .experiment("checkout-redesign")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, ExperimentStatus::Running);
+    assert_eq!(record.started_at, at(1_000));
+
+    let events = batch(
+        &experiments,
+        json!([
+            // Before exposure: the covariate of u1.
+            {"id": "p1", "experiment": "checkout-redesign", "unit": "u1", "event": "purchase", "value": 5.0, "timestamp": "1970-01-01T00:00:01.500Z"},
+            {"id": "x1", "experiment": "checkout-redesign", "unit": "u1", "event": "$exposure", "variant": "redesign", "timestamp": "1970-01-01T00:00:02Z"},
+            {"id": "x2", "experiment": "checkout-redesign", "unit": "u2", "event": "$exposure", "variant": "control", "timestamp": "1970-01-01T00:00:02Z"},
+            {"id": "e1", "experiment": "checkout-redesign", "unit": "u1", "event": "purchase", "value": 20.0, "timestamp": "1970-01-01T00:00:03Z"},
+            {"id": "e2", "experiment": "checkout-redesign", "unit": "u1", "event": "purchase", "value": 10.0, "timestamp": "1970-01-01T00:00:04Z"},
+            {"id": "x3", "experiment": "checkout-redesign", "unit": "u2", "event": "$exposure", "variant": "redesign"}
+        ]),
+    );
+    let outcomes = store
+        .ingest(&experiments, &events, true, at(5_000))
+        .await
+        .unwrap();
+    assert_eq!(outcomes[..5], vec![Ingested::Counted; 5][..]);
+    assert!(
+        matches!(&outcomes[5], Ingested::Rejected { message } if message.contains("assigned to variant `control`")),
+        "{outcomes:?}"
+    );
+
+    // The same events again: nothing is counted twice.
+    let again = store
+        .ingest(&experiments, &events[..5], false, at(6_000))
+        .await
+        .unwrap();
+    assert_eq!(again, vec![Ingested::Duplicate; 5]);
+
+    let data = store.data("checkout-redesign").await.unwrap().unwrap();
+    let redesign = &data.variants["redesign"];
+    assert_eq!(redesign.units, 1);
+    let revenue = redesign.metrics["revenue"];
+    assert_eq!((revenue.n, revenue.sum_x, revenue.sum_x2), (1, 30.0, 900.0));
+    assert_eq!(
+        (revenue.sum_c, revenue.sum_xc),
+        (5.0, 150.0),
+        "pre-exposure covariate"
+    );
+    let purchased = redesign.metrics["purchased"];
+    assert_eq!((purchased.sum_x, purchased.sum_c), (1.0, 1.0));
+    let control = &data.variants["control"];
+    assert_eq!(control.units, 1);
+    assert_eq!(control.metrics["revenue"].sum_x, 0.0);
+
+    assert!(
+        store
+            .stop(
+                "checkout-redesign",
+                "guardrail `revenue` violated",
+                "guardrail",
+                at(7_000)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .stop("checkout-redesign", "again", "user:test", at(8_000))
+            .await
+            .unwrap(),
+        "a stopped experiment stays stopped"
+    );
+    let record = store
+        .experiment("checkout-redesign")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&record.status, ExperimentStatus::Stopped { reason, .. } if reason.contains("guardrail")),
+        "{:?}",
+        record.status
+    );
+    let late = batch(
+        &experiments,
+        json!([
+            {"id": "x9", "experiment": "checkout-redesign", "unit": "u9", "event": "$exposure", "variant": "control"},
+            {"id": "e9", "experiment": "checkout-redesign", "unit": "u1", "event": "purchase", "value": 1.0}
+        ]),
+    );
+    let outcomes = store
+        .ingest(&experiments, &late, false, at(9_000))
+        .await
+        .unwrap();
+    assert!(matches!(&outcomes[0], Ingested::Rejected { message } if message.contains("stopped")));
+    assert_eq!(
+        outcomes[1],
+        Ingested::Counted,
+        "late conversions of exposed units still count"
+    );
+    let logged = store
+        .events(&EventQuery {
+            kinds: vec![EventKind::ExperimentStopped],
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1);
+}
+
+#[tokio::test]
+async fn snapshots_read_back_in_time_order() {
+    let (_dir, store) = open().await;
+    store
+        .apply(&manifests(EXPERIMENT), "user:test", at(1_000))
+        .await
+        .unwrap();
+    for ms in [3_000, 2_000] {
+        let snapshot = switchyard_experiments::Snapshot {
+            at: at(ms),
+            units: vec![("control".into(), ms / 1000)],
+            points: Vec::new(),
+        };
+        store
+            .add_snapshot("checkout-redesign", &snapshot)
+            .await
+            .unwrap();
+    }
+    let read = store.snapshots("checkout-redesign").await.unwrap();
+    assert_eq!(
+        read.iter().map(|s| s.at).collect::<Vec<_>>(),
+        vec![at(2_000), at(3_000)]
+    );
+}
