@@ -195,7 +195,7 @@ impl AppState {
                 .is_some_and(|e| Arc::ptr_eq(e, &endpoint));
             if still_removed {
                 instances.draining.remove(&endpoint.addr);
-                endpoint.removed.cancel();
+                endpoint.cut();
                 app.telemetry.remove_endpoint(&app.app, &endpoint.label);
             }
         });

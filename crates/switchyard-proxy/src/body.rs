@@ -14,7 +14,9 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use thiserror::Error;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::endpoint::Endpoint;
 
 /// Every body the proxy sends, either way.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BodyError>;
@@ -53,11 +55,12 @@ pub fn empty() -> ProxyBody {
 }
 
 /// A request body that stays with the caller until the upstream connection first reads it.
-/// If connecting fails, the body was never polled and [`Replayable::take_back`] returns it for a
-/// retry on another instance.
+/// If connecting fails, the body was never polled and [`ReplaySlot::take_back`] returns it for a
+/// retry on another instance. [`Replayable::owned`] is the plain body, for sends that are never
+/// retried.
 #[derive(Debug)]
 pub struct Replayable<B> {
-    slot: Arc<Mutex<Option<B>>>,
+    slot: Option<Arc<Mutex<Option<B>>>>,
     inner: Option<B>,
 }
 
@@ -70,11 +73,24 @@ impl<B> Replayable<B> {
         let slot = Arc::new(Mutex::new(Some(body)));
         (
             Replayable {
-                slot: slot.clone(),
+                slot: Some(slot.clone()),
                 inner: None,
             },
             ReplaySlot(slot),
         )
+    }
+
+    /// `body` with no way back to the caller.
+    pub fn owned(body: B) -> Self {
+        Replayable {
+            slot: None,
+            inner: Some(body),
+        }
+    }
+
+    fn lent(&self) -> Option<std::sync::MutexGuard<'_, Option<B>>> {
+        let slot = self.slot.as_ref()?;
+        Some(slot.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -94,11 +110,7 @@ impl<B: Body + Unpin> Body for Replayable<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         if self.inner.is_none() {
-            let taken = self
-                .slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+            let taken = self.lent().and_then(|mut lent| lent.take());
             self.inner = taken;
         }
         match self.inner.as_mut() {
@@ -111,11 +123,8 @@ impl<B: Body + Unpin> Body for Replayable<B> {
         match &self.inner {
             Some(b) => b.is_end_stream(),
             None => self
-                .slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .is_none_or(Body::is_end_stream),
+                .lent()
+                .is_none_or(|lent| lent.as_ref().is_none_or(Body::is_end_stream)),
         }
     }
 
@@ -123,11 +132,8 @@ impl<B: Body + Unpin> Body for Replayable<B> {
         match &self.inner {
             Some(b) => b.size_hint(),
             None => self
-                .slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .map(Body::size_hint)
+                .lent()
+                .and_then(|lent| lent.as_ref().map(Body::size_hint))
                 .unwrap_or_default(),
         }
     }
@@ -135,13 +141,21 @@ impl<B: Body + Unpin> Body for Replayable<B> {
 
 /// Streams `inner` while enforcing an idle timeout, an optional size limit and a drain
 /// cut-off, and holds `guard` (in-flight counters) until the body ends or is dropped.
+///
+/// Cheap on the request path: a frame only stamps the time; the idle timer is created the first
+/// time `inner` is not ready, and re-armed only when it fires early (progress was made since it
+/// was set), so a body that is ready at once costs no timer at all. The drain cut-off is read
+/// from an atomic flag; its wake-up is registered only while `inner` waits.
 pub struct Watched<B, G> {
     inner: B,
     idle: Duration,
-    sleep: Pin<Box<Sleep>>,
+    /// When the last frame moved (or the body was created).
+    last: Instant,
+    sleep: Option<Pin<Box<Sleep>>>,
     limit: Option<u64>,
     seen: u64,
-    cut: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    cut: Option<Arc<Endpoint>>,
+    cut_wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     guard: Option<G>,
 }
 
@@ -155,21 +169,53 @@ impl<B, G> std::fmt::Debug for Watched<B, G> {
 }
 
 impl<B, G> Watched<B, G> {
+    /// `cut`: the instance whose drain cut-off ([`Endpoint::cut`]) ends this body.
     pub fn new(
         inner: B,
         idle: Duration,
         limit: Option<u64>,
-        cut: Option<CancellationToken>,
+        cut: Option<Arc<Endpoint>>,
         guard: G,
     ) -> Self {
         Watched {
             inner,
             idle,
-            sleep: Box::pin(tokio::time::sleep(idle)),
+            last: Instant::now(),
+            sleep: None,
             limit,
             seen: 0,
-            cut: cut.map(|t| Box::pin(t.cancelled_owned())),
+            cut,
+            cut_wait: None,
             guard: Some(guard),
+        }
+    }
+
+    /// Called while `inner` is pending: registers for the cut-off and the idle deadline, and
+    /// reports which came first, if one did.
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<BodyError> {
+        if let Some(endpoint) = &self.cut {
+            let wait = self
+                .cut_wait
+                .get_or_insert_with(|| Box::pin(endpoint.removed.clone().cancelled_owned()));
+            if wait.as_mut().poll(cx).is_ready() {
+                self.guard = None;
+                return Poll::Ready(BodyError::Drained);
+            }
+        }
+        let deadline = self.last + self.idle;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Fired at the deadline it was armed with; frames since then moved the deadline on.
+            let deadline = self.last + self.idle;
+            if sleep.deadline() >= deadline {
+                return Poll::Ready(BodyError::IdleTimeout(self.idle));
+            }
+            sleep.as_mut().reset(deadline);
         }
     }
 }
@@ -188,9 +234,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        if let Some(cut) = this.cut.as_mut()
-            && cut.as_mut().poll(cx).is_ready()
-        {
+        if this.cut.as_ref().is_some_and(|e| e.is_cut()) {
             this.guard = None;
             return Poll::Ready(Some(Err(BodyError::Drained)));
         }
@@ -202,7 +246,7 @@ where
                         return Poll::Ready(Some(Err(BodyError::TooLarge { limit })));
                     }
                 }
-                this.sleep.as_mut().reset(Instant::now() + this.idle);
+                this.last = Instant::now();
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
@@ -210,10 +254,7 @@ where
                 this.guard = None;
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::IdleTimeout(this.idle)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => this.poll_waiting(cx).map(|e| Some(Err(e))),
         }
     }
 
@@ -223,5 +264,83 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::net::SocketAddr;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A body fed chunk by chunk through a channel.
+    struct Fed(mpsc::Receiver<Bytes>);
+
+    impl Body for Fed {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            self.0.poll_recv(cx).map(|c| c.map(|c| Ok(Frame::data(c))))
+        }
+    }
+
+    fn watched(cut: Option<Arc<Endpoint>>) -> (mpsc::Sender<Bytes>, Watched<Fed, ()>) {
+        let (tx, rx) = mpsc::channel(1);
+        let body = Watched::new(Fed(rx), Duration::from_millis(100), None, cut, ());
+        (tx, body)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_deadline_moves_with_every_frame() {
+        let (tx, mut body) = watched(None);
+        // Ten frames 60 ms apart: 600 ms in all, never 100 ms without one.
+        let feeder = tokio::spawn(async move {
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                tx.send(Bytes::from_static(b"x")).await.unwrap();
+            }
+            // Then silence, with the sender kept open.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop(tx);
+        });
+        for _ in 0..10 {
+            let frame = body.frame().await.unwrap().unwrap();
+            assert_eq!(frame.into_data().unwrap(), "x");
+        }
+        let started = Instant::now();
+        match body.frame().await {
+            Some(Err(BodyError::IdleTimeout(d))) => assert_eq!(d, Duration::from_millis(100)),
+            other => panic!("{other:?}"),
+        }
+        // On the paused clock the timeout fires exactly one idle period after the last frame.
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
+        feeder.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_cut_ends_a_waiting_body_and_wins_over_ready_frames() {
+        let endpoint = Arc::new(Endpoint::new(SocketAddr::from(([127, 0, 0, 1], 1))));
+        let (tx, mut body) = watched(Some(endpoint.clone()));
+        let cutter = {
+            let endpoint = endpoint.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                endpoint.cut();
+            })
+        };
+        assert!(matches!(body.frame().await, Some(Err(BodyError::Drained))));
+        cutter.await.unwrap();
+
+        let (tx2, mut body2) = watched(Some(endpoint));
+        tx2.send(Bytes::from_static(b"ready")).await.unwrap();
+        assert!(matches!(body2.frame().await, Some(Err(BodyError::Drained))));
+        drop(tx);
     }
 }

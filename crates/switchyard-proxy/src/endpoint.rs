@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use http::uri::Authority;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -99,23 +100,49 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     /// `ip:port`, the metric label.
     pub label: String,
+    /// `ip:port` as the authority of upstream request URIs, parsed once rather than per request.
+    pub authority: Authority,
     in_flight: AtomicUsize,
     healthy: AtomicBool,
     ejection: Mutex<Ejection>,
+    /// True while `ejection` is in its initial state (no failure counted, not ejected), which is
+    /// the state of nearly every request: then availability and successes need no lock. Written
+    /// only under the `ejection` lock.
+    clean: AtomicBool,
     /// Cancelled when a removed instance's drain deadline passes: its requests are cut.
     pub removed: CancellationToken,
+    /// `removed` as a flag that bodies read on every poll without the token's lock.
+    cut: AtomicBool,
 }
 
 impl Endpoint {
     pub fn new(addr: SocketAddr) -> Self {
+        let label = addr.to_string();
+        // A socket address always formats as a valid authority (`ip:port`, `[v6]:port`).
+        let authority = Authority::try_from(label.as_str())
+            .unwrap_or_else(|_| Authority::from_static("invalid"));
         Endpoint {
             addr,
-            label: addr.to_string(),
+            label,
+            authority,
             in_flight: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
             ejection: Mutex::new(Ejection::default()),
+            clean: AtomicBool::new(true),
             removed: CancellationToken::new(),
+            cut: AtomicBool::new(false),
         }
+    }
+
+    /// Cuts the requests still on this removed instance (its drain deadline passed).
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::Release);
+        self.removed.cancel();
+    }
+
+    /// Whether [`Endpoint::cut`] was called.
+    pub fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Acquire)
     }
 
     pub fn in_flight(&self) -> usize {
@@ -129,7 +156,8 @@ impl Endpoint {
     }
 
     pub fn available(&self, now: Instant) -> bool {
-        self.healthy.load(Ordering::Relaxed) && self.lock_ejection().available(now)
+        self.healthy.load(Ordering::Relaxed)
+            && (self.clean.load(Ordering::Relaxed) || self.lock_ejection().available(now))
     }
 
     pub fn set_healthy(&self, healthy: bool) {
@@ -137,12 +165,19 @@ impl Endpoint {
     }
 
     pub fn on_success(&self) {
-        self.lock_ejection().on_success();
+        if self.clean.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut ejection = self.lock_ejection();
+        ejection.on_success();
+        self.clean.store(true, Ordering::Relaxed);
     }
 
     /// Returns true when this failure ejected the instance.
     pub fn on_failure(&self, now: Instant, threshold: u32, duration: Duration) -> bool {
-        self.lock_ejection().on_failure(now, threshold, duration)
+        let mut ejection = self.lock_ejection();
+        self.clean.store(false, Ordering::Relaxed);
+        ejection.on_failure(now, threshold, duration)
     }
 
     fn lock_ejection(&self) -> std::sync::MutexGuard<'_, Ejection> {
@@ -179,6 +214,31 @@ mod tests {
         e.on_success();
         assert!(e.available(t0 + d));
         assert!(!e.on_failure(t0 + d, 3, d));
+    }
+
+    #[test]
+    fn endpoint_ejects_and_recovers_through_the_lock_free_path() {
+        let t0 = Instant::now();
+        let d = Duration::from_secs(10);
+        let e = Endpoint::new(SocketAddr::from(([127, 0, 0, 1], 1)));
+        assert!(e.available(t0));
+        e.on_success();
+        assert!(!e.on_failure(t0, 2, d));
+        assert!(e.available(t0), "one failure does not eject");
+        assert!(e.on_failure(t0, 2, d));
+        assert!(!e.available(t0));
+        assert!(e.available(t0 + d), "the trial after the ejection");
+        e.on_success();
+        assert!(e.available(t0));
+        // The streak starts over after a success.
+        assert!(!e.on_failure(t0 + d, 2, d));
+        e.on_success();
+        assert!(!e.on_failure(t0 + d, 2, d));
+        assert!(e.available(t0 + d));
+        assert_eq!(e.authority.as_str(), "127.0.0.1:1");
+        assert!(!e.is_cut());
+        e.cut();
+        assert!(e.is_cut() && e.removed.is_cancelled());
     }
 
     #[test]

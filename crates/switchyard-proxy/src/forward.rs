@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
+use http::uri::{self, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rand::SeedableRng;
@@ -14,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::app::{ActiveRelease, ActiveTable, AppState};
 use crate::balancer::{self, NoEndpoint};
-use crate::body::{ProxyBody, Replayable, Watched};
+use crate::body::{ProxyBody, Replayable, Watched, empty};
 use crate::endpoint::{Endpoint, EndpointGuard};
 use crate::exposure::PendingExposure;
 use crate::failure::ProxyFailure;
@@ -28,23 +30,27 @@ use crate::upstream::{UpstreamError, classify};
 #[derive(Debug, Clone)]
 pub struct RequestHead {
     pub method: Method,
-    pub path_and_query: String,
+    /// Shares the client's bytes: cloning it copies nothing.
+    pub path_and_query: PathAndQuery,
     pub headers: HeaderMap,
 }
 
 impl RequestHead {
-    pub fn to_request<B>(&self, endpoint: SocketAddr, body: B) -> Result<Request<B>, http::Error> {
-        let uri = Uri::builder()
-            .scheme("http")
-            .authority(endpoint.to_string())
-            .path_and_query(self.path_and_query.as_str())
-            .build()?;
-        let mut req = Request::builder()
-            .method(self.method.clone())
-            .uri(uri)
-            .version(Version::HTTP_11)
-            .body(body)?;
-        *req.headers_mut() = self.headers.clone();
+    /// The HTTP/1.1 request for `endpoint`, with an absolute URI (the client pools by it).
+    ///
+    /// # Errors
+    /// When the URI parts do not form a URI, which parts taken from a parsed request and an
+    /// endpoint's authority always do.
+    pub fn into_request<B>(self, endpoint: &Endpoint, body: B) -> Result<Request<B>, http::Error> {
+        let mut uri = uri::Parts::default();
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(endpoint.authority.clone());
+        uri.path_and_query = Some(self.path_and_query);
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method;
+        *req.uri_mut() = Uri::from_parts(uri)?;
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = self.headers;
         Ok(req)
     }
 }
@@ -79,12 +85,17 @@ pub async fn serve(
         path_and_query: parts
             .uri
             .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned(),
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
         headers: parts.headers,
     };
     let request_id = prepare_headers(&app, &mut head, &parts.uri, client, upgrade, &mut rng);
-    let mut body = Watched::new(body, app.config.idle_timeout, limit, None, ()).boxed_unsync();
+    // A body that has ended already (no body at all) has nothing to watch.
+    let mut body = if body.is_end_stream() {
+        empty()
+    } else {
+        Watched::new(body, app.config.idle_timeout, limit, None, ()).boxed_unsync()
+    };
     if let Some(target) = decision.mirror {
         let cap = table
             .router
@@ -94,7 +105,7 @@ pub async fn serve(
             .map_or(0, |m| m.max_body_bytes);
         body = mirror::spawn(&app, &table.releases[target], cap, &head, body, &mut rng);
     }
-    let sent = send(&app, release, &head, body, &mut rng).await;
+    let sent = send(&app, release, head, body, &mut rng).await;
     let response = sent.map(|(mut resp, endpoint, guard)| {
         if let Some(down) =
             on_upgrade.filter(|_| resp.status() == http::StatusCode::SWITCHING_PROTOCOLS)
@@ -107,8 +118,13 @@ pub async fn serve(
             .and_then(|k| affinity_cookie(&table.router, k));
         let (mut parts, body) = resp.into_parts();
         downstream_headers(&app, &mut parts.headers, parts.status, request_id, affinity);
-        let cut = Some(endpoint.removed.clone());
-        let body = Watched::new(body, app.config.idle_timeout, None, cut, (guard, in_flight));
+        let body = Watched::new(
+            body,
+            app.config.idle_timeout,
+            None,
+            Some(endpoint),
+            (guard, in_flight),
+        );
         Response::from_parts(parts, body.boxed_unsync())
     });
     finish(release, started, response, exposure)
@@ -139,7 +155,9 @@ fn downstream_headers(
     request_id: HeaderValue,
     affinity: Option<HeaderValue>,
 ) {
-    let upgrade = headers::requested_upgrade(headers).filter(|_| status.as_u16() == 101);
+    let upgrade = (status == http::StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| headers::requested_upgrade(headers))
+        .flatten();
     headers::strip_hop_by_hop(headers, upgrade);
     headers.insert(app.config.request_id_header.clone(), request_id);
     if let Some(cookie) = affinity {
@@ -189,9 +207,9 @@ fn prepare_headers(
     let host = head
         .headers
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned);
-    headers::add_forwarded(&mut head.headers, client, host.as_deref());
+        .filter(|h| h.to_str().is_ok())
+        .cloned();
+    headers::add_forwarded(&mut head.headers, client, host);
     headers::ensure_request_id(&mut head.headers, &app.config.request_id_header, rng)
 }
 
@@ -228,11 +246,15 @@ type Sent = (Response<Incoming>, Arc<Endpoint>, EndpointGuard);
 async fn send(
     app: &AppState,
     release: &ActiveRelease,
-    head: &RequestHead,
+    head: RequestHead,
     mut body: ProxyBody,
     rng: &mut SmallRng,
 ) -> Result<Sent, ProxyFailure> {
     let name = || release.name.clone();
+    let retries = app.config.connect_retries as usize;
+    // An ended body is sent as a fresh empty body each time, with nothing to lend and take back.
+    let ended = body.is_end_stream();
+    let mut head = Some(head);
     let mut tried = Vec::new();
     let mut last_failure = None;
     loop {
@@ -245,9 +267,27 @@ async fn send(
                 );
             }
         };
+        // The head is copied only while a retry could still use it: retries left and an
+        // instance not tried yet besides this one. Otherwise this attempt takes it.
+        let may_retry = tried.len() < retries && release.endpoints.len() > tried.len() + 1;
+        let attempt_head = match head.take() {
+            Some(h) if may_retry => head.insert(h).clone(),
+            Some(h) => h,
+            // Unreachable: an attempt without `may_retry` ends the loop or finds no instance.
+            None => {
+                return Err(
+                    last_failure.unwrap_or(ProxyFailure::NoHealthyEndpoint { release: name() })
+                );
+            }
+        };
         let guard = endpoint.start_request();
-        let (lent, slot) = Replayable::new(body);
-        let result = app.upstream.send(head, &endpoint, lent).await;
+        let (lent, slot) = if ended {
+            (Replayable::owned(empty()), None)
+        } else {
+            let (lent, slot) = Replayable::new(body);
+            (lent, Some(slot))
+        };
+        let result = app.upstream.send(attempt_head, &endpoint, lent).await;
         match result {
             Ok(resp) => {
                 app.observe(&endpoint, !resp.status().is_server_error());
@@ -256,9 +296,13 @@ async fn send(
             Err(e) => {
                 app.observe(&endpoint, false);
                 let failure = classify(&e, name(), tried.len() as u32 + 1);
-                let retryable = matches!(e, UpstreamError::Connect { .. });
-                match slot.take_back() {
-                    Some(b) if retryable && tried.len() < app.config.connect_retries as usize => {
+                let retryable = matches!(e, UpstreamError::Connect { .. }) && tried.len() < retries;
+                let unread = match &slot {
+                    Some(slot) => slot.take_back(),
+                    None => Some(empty()),
+                };
+                match unread {
+                    Some(b) if retryable => {
                         tried.push(endpoint.addr);
                         last_failure = Some(failure);
                         body = b;

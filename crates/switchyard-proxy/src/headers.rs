@@ -6,8 +6,10 @@
 //! and `HTTP2-Settings` is removed, so such a request is an ordinary HTTP/1.1 request (RFC 9110
 //! §7.8 lets a server ignore `Upgrade`). See docs/proxy.md, "HTTP handling".
 
+use std::fmt::Write;
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
 
@@ -70,45 +72,55 @@ pub fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
 /// Removes hop-by-hop headers, including those the `Connection` header names. When `upgrade`
 /// is given, `Connection: upgrade` and `Upgrade` are put back so the switch reaches the far side.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
+    // Most messages carry none: one pass over the names present is cheaper than hashing every
+    // hop-by-hop name for a removal that finds nothing. Names listed in `Connection` are only
+    // removed when `Connection` is present, which this pass sees.
+    let any = headers
+        .keys()
+        .any(|k| k == header::UPGRADE || HOP_BY_HOP.contains(k));
+    if any {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named.iter().chain(HOP_BY_HOP.iter()) {
+            headers.remove(name);
+        }
+        headers.remove(header::UPGRADE);
     }
-    headers.remove(header::UPGRADE);
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
     }
 }
 
-/// Adds the client to `X-Forwarded-For`, and `X-Forwarded-Proto`/`-Host` when absent.
-pub fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: Option<&str>) {
-    let ip = client.ip().to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+/// Adds the client to `X-Forwarded-For`, and `X-Forwarded-Proto`/`-Host` when absent; `host` is
+/// the request's `Host`, passed on as it is.
+pub fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: Option<HeaderValue>) {
+    let prior = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
+    // Written once into the buffer the header value keeps (no intermediate strings).
+    let mut xff = String::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
+    if let Some(prior) = prior {
+        xff.push_str(prior);
+        xff.push_str(", ");
+    }
+    let _ = write!(xff, "{}", client.ip());
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
         headers.insert(X_FORWARDED_FOR, v);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
-    if let Some(v) = host
-        .filter(|_| !headers.contains_key(&X_FORWARDED_HOST))
-        .and_then(|h| HeaderValue::from_str(h).ok())
-    {
+    if let Some(v) = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST)) {
         headers.insert(X_FORWARDED_HOST, v);
     }
 }
 
-/// Keeps the client's request id or adds a random one; returns it for the response.
+/// Keeps the client's request id or adds a random one (32 lowercase hex digits); returns it for
+/// the response.
 pub fn ensure_request_id(
     headers: &mut HeaderMap,
     name: &HeaderName,
@@ -117,9 +129,14 @@ pub fn ensure_request_id(
     if let Some(v) = headers.get(name) {
         return v.clone();
     }
-    let id = format!("{:032x}", rng.random::<u128>());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = rng.random::<u128>();
+    let mut id = [0u8; 32];
+    for (i, digit) in id.iter_mut().enumerate() {
+        *digit = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+    }
     // Hex digits are always a valid header value.
-    let v = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    let v = HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     headers.insert(name.clone(), v.clone());
     v
 }
@@ -211,10 +228,36 @@ mod tests {
         add_forwarded(
             &mut h,
             "127.0.0.1:5000".parse().unwrap(),
-            Some("example.com"),
+            Some(HeaderValue::from_static("example.com")),
         );
         assert_eq!(h[X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
         assert_eq!(h[X_FORWARDED_PROTO], "http");
         assert_eq!(h[X_FORWARDED_HOST], "example.com");
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_HOST, HeaderValue::from_static("first.example"));
+        add_forwarded(
+            &mut h,
+            "[::1]:5000".parse().unwrap(),
+            Some(HeaderValue::from_static("example.com")),
+        );
+        assert_eq!(h[X_FORWARDED_FOR], "::1");
+        assert_eq!(h[X_FORWARDED_HOST], "first.example");
+    }
+
+    #[test]
+    fn request_id_is_kept_or_32_hex_digits() {
+        use rand::SeedableRng;
+        let name = HeaderName::from_static("x-request-id");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut h = HeaderMap::new();
+        let id = ensure_request_id(&mut h, &name, &mut rng);
+        let expected = format!(
+            "{:032x}",
+            rand::rngs::SmallRng::seed_from_u64(7).random::<u128>()
+        );
+        assert_eq!(id, expected.as_str());
+        assert_eq!(h[&name], id);
+        h.insert(&name, HeaderValue::from_static("client-id"));
+        assert_eq!(ensure_request_id(&mut h, &name, &mut rng), "client-id");
     }
 }

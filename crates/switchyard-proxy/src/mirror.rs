@@ -61,7 +61,7 @@ pub fn spawn(
         let exchange = async {
             if let Ok(resp) = app2
                 .upstream
-                .send(&head, &endpoint, Replayable::new(copy).0)
+                .send(head, &endpoint, Replayable::owned(copy))
                 .await
             {
                 let _ = resp.into_body().collect().await;

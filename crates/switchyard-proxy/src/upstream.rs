@@ -85,12 +85,12 @@ impl Upstream {
     /// [`UpstreamError`]; `Connect` means the body was never read.
     pub async fn send(
         &self,
-        head: &RequestHead,
+        head: RequestHead,
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let req = head
-            .to_request(endpoint.addr, body)
+            .into_request(endpoint, body)
             .map_err(UpstreamError::BadRequest)?;
         let exchange = tokio::time::timeout(self.response_header_timeout, self.client.request(req));
         let result = tokio::select! {
@@ -110,12 +110,15 @@ impl Upstream {
 
     /// One active health check: `GET path`, success on 2xx/3xx within `timeout`.
     pub async fn probe(&self, endpoint: &Endpoint, path: &str, timeout: Duration) -> bool {
+        let Ok(path_and_query) = http::uri::PathAndQuery::try_from(path) else {
+            return false;
+        };
         let head = RequestHead {
             method: http::Method::GET,
-            path_and_query: path.to_owned(),
+            path_and_query,
             headers: http::HeaderMap::new(),
         };
-        let Ok(req) = head.to_request(endpoint.addr, Replayable::new(empty()).0) else {
+        let Ok(req) = head.into_request(endpoint, Replayable::owned(empty())) else {
             return false;
         };
         match tokio::time::timeout(timeout, self.client.request(req)).await {
