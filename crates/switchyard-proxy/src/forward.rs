@@ -90,19 +90,10 @@ pub async fn serve(
         headers: parts.headers,
     };
     let request_id = prepare_headers(&app, &mut head, &parts.uri, client, upgrade, &mut rng);
-    // A body that has ended already (no body at all) has nothing to watch.
-    let mut body = if body.is_end_stream() {
-        empty()
-    } else {
-        Watched::new(body, app.config.idle_timeout, limit, None, ()).boxed_unsync()
-    };
+    let mut body = upstream_body(&app, body, limit);
     if let Some(target) = decision.mirror {
-        let cap = table
-            .router
-            .table()
-            .mirror
-            .as_ref()
-            .map_or(0, |m| m.max_body_bytes);
+        let cap = table.router.table().mirror.as_ref();
+        let cap = cap.map_or(0, |m| m.max_body_bytes);
         body = mirror::spawn(&app, &table.releases[target], cap, &head, body, &mut rng);
     }
     let sent = send(&app, release, head, body, &mut rng).await;
@@ -128,6 +119,15 @@ pub async fn serve(
         Response::from_parts(parts, body.boxed_unsync())
     });
     finish(release, started, response, exposure)
+}
+
+/// The request body as sent upstream: watched for idleness and `limit`, unless it has ended
+/// already (no body at all) and there is nothing to watch.
+fn upstream_body(app: &AppState, body: Incoming, limit: Option<u64>) -> ProxyBody {
+    if body.is_end_stream() {
+        return empty();
+    }
+    Watched::new(body, app.config.idle_timeout, limit, None, ()).boxed_unsync()
 }
 
 /// The exposure this request will be, if its table feeds an experiment and the weighted split
@@ -267,18 +267,10 @@ async fn send(
                 );
             }
         };
-        // The head is copied only while a retry could still use it: retries left and an
-        // instance not tried yet besides this one. Otherwise this attempt takes it.
         let may_retry = tried.len() < retries && release.endpoints.len() > tried.len() + 1;
-        let attempt_head = match head.take() {
-            Some(h) if may_retry => head.insert(h).clone(),
-            Some(h) => h,
+        let Some(attempt_head) = attempt_head(&mut head, may_retry) else {
             // Unreachable: an attempt without `may_retry` ends the loop or finds no instance.
-            None => {
-                return Err(
-                    last_failure.unwrap_or(ProxyFailure::NoHealthyEndpoint { release: name() })
-                );
-            }
+            return Err(last_failure.unwrap_or(ProxyFailure::NoHealthyEndpoint { release: name() }));
         };
         let guard = endpoint.start_request();
         let (lent, slot) = if ended {
@@ -311,5 +303,14 @@ async fn send(
                 }
             }
         }
+    }
+}
+
+/// The head for one attempt: a copy while a retry could still use the head (retries left and an
+/// instance not tried yet besides this one), otherwise the head itself.
+fn attempt_head(head: &mut Option<RequestHead>, may_retry: bool) -> Option<RequestHead> {
+    match head.take() {
+        Some(h) if may_retry => Some(head.insert(h).clone()),
+        h => h,
     }
 }
