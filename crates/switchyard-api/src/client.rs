@@ -5,7 +5,10 @@ use serde::de::DeserializeOwned;
 
 use crate::types::*;
 
+mod experiments;
 mod flags;
+
+pub use experiments::EventsAnswer;
 
 /// Why a call to the daemon failed.
 #[derive(Debug, thiserror::Error)]

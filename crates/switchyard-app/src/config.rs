@@ -17,10 +17,15 @@ pub struct DaemonConfig {
     pub tick: Duration,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// How often running experiments are analysed (snapshots, guardrails, maximum duration).
+    pub experiment_check: Duration,
+    /// Keep every ingested experiment event beside its idempotency key.
+    pub keep_raw_events: bool,
 }
 
 impl DaemonConfig {
-    /// Defaults for a data directory: API on 127.0.0.1:7070, 250 ms ticks, 5 s grace.
+    /// Defaults for a data directory: API on 127.0.0.1:7070, 250 ms ticks, 5 s grace,
+    /// experiments checked every 2 s, raw events not kept.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -28,6 +33,8 @@ impl DaemonConfig {
             supervisor: None,
             tick: Duration::from_millis(250),
             shutdown_grace: Duration::from_secs(5),
+            experiment_check: Duration::from_secs(2),
+            keep_raw_events: false,
         }
     }
 }

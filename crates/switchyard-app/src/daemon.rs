@@ -106,6 +106,17 @@ impl Daemon {
         let flags = switchyard_server::FlagService::load(flag_store, cancel.child_token())
             .await
             .context("while loading the stored feature flags")?;
+        let experiment_store: Arc<dyn switchyard_experiments::port::ExperimentStore> =
+            Arc::new(store.clone());
+        let experiments = Arc::new(
+            switchyard_server::ExperimentService::load(
+                experiment_store,
+                Arc::clone(&clock),
+                config.keep_raw_events,
+            )
+            .await
+            .context("while loading the applied experiments")?,
+        );
         let telemetry_for_text = Arc::clone(&telemetry);
         let context = ServerContext {
             controller: Arc::clone(&controller),
@@ -115,6 +126,7 @@ impl Daemon {
             prometheus: Arc::new(move || telemetry_for_text.encode_prometheus()),
             clock,
             flags: Arc::new(flags),
+            experiments: Arc::clone(&experiments),
         };
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {
@@ -129,11 +141,16 @@ impl Daemon {
             config.tick,
             cancel.child_token(),
         ));
+        let checker = tokio::spawn(experiment_loop(
+            experiments,
+            config.experiment_check,
+            cancel.child_token(),
+        ));
         tracing::info!(api = %api_addr, data_dir = %config.data_dir.display(), "switchyard daemon started");
         Ok(Daemon {
             api_addr,
             cancel,
-            tasks: vec![server, ticker],
+            tasks: vec![server, ticker, checker],
             listeners,
             runtime,
             store,
@@ -197,6 +214,27 @@ async fn tick_loop(
             _ = interval.tick() => {
                 if let Err(e) = controller.tick().await {
                     tracing::error!(error = %e, "controller tick failed");
+                }
+            }
+        }
+    }
+}
+
+/// Analyses running experiments on a timer: snapshots for the report, and stops on a violated
+/// guardrail or an exceeded maximum duration.
+async fn experiment_loop(
+    experiments: Arc<switchyard_server::ExperimentService>,
+    every: std::time::Duration,
+    cancel: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => {
+                if let Err(e) = experiments.check().await {
+                    tracing::error!(error = %e, "experiment check failed");
                 }
             }
         }

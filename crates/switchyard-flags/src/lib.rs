@@ -28,7 +28,7 @@ mod version;
 
 pub use compiled::CompiledFlags;
 pub use context::{
-    Attributes, CURRENT_TIME, EvaluationContext, SESSION_ID, TARGETING_KEY, Timestamp,
+    AttributeRef, Attributes, CURRENT_TIME, EvaluationContext, SESSION_ID, TARGETING_KEY, Timestamp,
 };
 pub use details::{ErrorCode, ErrorMessage, EvaluationDetails, Reason};
 pub use error::{FlagError, ImportError, Problem};

@@ -137,6 +137,9 @@ pub async fn apply(
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "listen_failed", e.to_string()))?;
     match ctx.store.apply(&set, "user:cli", ctx.clock.now()).await {
         Ok(outcome) => {
+            if !set.experiments.is_empty() {
+                ctx.experiments.refresh().await?;
+            }
             let results = outcome
                 .results
                 .into_iter()

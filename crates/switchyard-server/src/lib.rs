@@ -8,12 +8,15 @@
 //! - [`handlers`]: one function per endpoint of manifests, apps, deploys and rollouts.
 //! - [`operations`]: retry, undo, emergency stop and the analysis table.
 //! - [`flags`]: the flag API, the live compiled flags ([`FlagService`]) and the SSE stream.
+//! - [`experiments`]: event ingestion, experiment results and reports, the flags of flag
+//!   experiments ([`ExperimentService`]) and the guardrail check.
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`rollout_metrics`]: rollout state and analysis measurements on `/metrics`.
 //! - [`view`]: rollout state and live traffic as API views.
 //! - [`error`]: the mapping from failures to status codes and error codes.
 
 pub mod error;
+pub mod experiments;
 pub mod flags;
 pub mod handlers;
 pub mod ofrep;
@@ -23,5 +26,6 @@ pub mod router;
 pub mod view;
 
 pub use error::ApiError;
+pub use experiments::ExperimentService;
 pub use flags::FlagService;
 pub use router::{ListenerError, ListenerRegistry, ServerContext, router};

@@ -104,10 +104,15 @@ pub async fn evaluate_flag(
         }
     };
     let live = ctx.flags.live();
+    let experiments = ctx.experiments.live();
     let now = Timestamp::from_unix_millis(millis(&ctx));
-    let details = live
-        .compiled(&environment)
-        .evaluate(&key, None, &context, now);
+    // The flag of a flag experiment shadows a flag of the same key.
+    let details = match ctx.experiments.evaluate(&experiments, &key, &context, now) {
+        Some(details) => details,
+        None => live
+            .compiled(&environment)
+            .evaluate(&key, None, &context, now),
+    };
     let status = match details.error_code {
         None => StatusCode::OK,
         Some(ErrorCode::FlagNotFound) => StatusCode::NOT_FOUND,
@@ -143,10 +148,13 @@ pub async fn evaluate_flags(
         })
         .into_iter()
         .collect();
+    let experiments = ctx.experiments.live();
     let bulk = Bulk {
         flags: live
             .compiled(&environment)
             .evaluate_all(&context, now)
+            .filter(|d| !experiments.has_flag(d.key))
+            .chain(ctx.experiments.evaluate_all(&experiments, &context, now))
             .map(Evaluation::from)
             .collect(),
         refresh_connections,

@@ -46,6 +46,8 @@ pub struct ServerContext {
     pub clock: Arc<dyn Clock>,
     /// Feature flags: the live compiled set, its store and change notifications.
     pub flags: Arc<crate::flags::FlagService>,
+    /// Experiments: events, results, reports and the flags of flag experiments.
+    pub experiments: Arc<crate::experiments::ExperimentService>,
 }
 
 impl std::fmt::Debug for ServerContext {
@@ -78,6 +80,7 @@ pub fn router(context: ServerContext) -> Router {
         )
         .route("/api/v1/apps/{app}/unfreeze", post(operations::unfreeze))
         .merge(crate::flags::routes())
+        .merge(crate::experiments::routes())
         .fallback(handlers::not_found)
         .with_state(context)
 }

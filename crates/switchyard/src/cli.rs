@@ -127,6 +127,11 @@ pub enum Command {
         #[command(subcommand)]
         command: FlagsCommand,
     },
+    /// Experiments: list, results, the HTML report, stop; send a batch of events.
+    Experiment {
+        #[command(subcommand)]
+        command: ExperimentCommand,
+    },
     /// Simulations.
     Sim {
         #[command(subcommand)]
@@ -279,4 +284,34 @@ pub struct DemoAppArgs {
     /// Added latency of `/` in milliseconds.
     #[arg(long, env = "DEMO_LATENCY_MS", default_value_t = 0)]
     pub latency_ms: u64,
+}
+
+/// `switchyard experiment ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExperimentCommand {
+    /// Every applied experiment and whether it runs.
+    List,
+    /// One experiment's summary and manifest.
+    Get { key: String },
+    /// Per metric and variant: estimate, lift with interval, p-value or chance to win, the SRM
+    /// check, guardrails and the recommendation.
+    Results { key: String },
+    /// Write the self-contained HTML report (plots as inline SVG).
+    Report {
+        key: String,
+        /// Where to write it.
+        #[arg(long, short = 'o', default_value = "report.html")]
+        out: PathBuf,
+    },
+    /// Stop an experiment: everyone gets control from now on.
+    Stop {
+        key: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Send a batch of events (`{"events": [...]}`) from a JSON file.
+    Events {
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+    },
 }

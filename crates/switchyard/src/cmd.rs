@@ -3,6 +3,7 @@
 mod client;
 mod demo;
 mod demo_app;
+mod experiment;
 mod flags;
 mod serve;
 mod sim;
@@ -130,6 +131,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analysis { app } => client::analysis(&api, &app, output).await,
         Command::History { app, limit } => client::history(&api, &app, limit, output).await,
         Command::Flags { command } => flags::run(&api, command, output).await,
+        Command::Experiment { command } => experiment::run(&api, command, output).await,
         Command::Stats { .. } | Command::Supervise { .. } | Command::Sim { .. } => {
             unreachable!("handled before the runtime starts")
         }
