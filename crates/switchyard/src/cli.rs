@@ -300,7 +300,7 @@ pub enum ExperimentCommand {
     Report {
         key: String,
         /// Where to write it.
-        #[arg(long, short = 'o', default_value = "report.html")]
+        #[arg(long, default_value = "report.html")]
         out: PathBuf,
     },
     /// Stop an experiment: everyone gets control from now on.

@@ -45,7 +45,7 @@ flags:
 "#;
 
 /// One HTTP/1.1 exchange with extra headers: `(status, headers, body)`.
-fn http(
+pub(crate) fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -71,16 +71,21 @@ fn http(
     (status, head.to_ascii_lowercase(), body.to_string())
 }
 
-fn json_of(body: &str) -> Value {
+pub(crate) fn json_of(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-fn addr(d: &Daemon) -> SocketAddr {
+pub(crate) fn addr(d: &Daemon) -> SocketAddr {
     d.api.trim_start_matches("http://").parse().unwrap()
 }
 
 /// OFREP single evaluation: `(status, body)`.
-fn ofrep(d: &Daemon, key: &str, context: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) fn ofrep(
+    d: &Daemon,
+    key: &str,
+    context: Value,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
     let body = json!({ "context": context }).to_string();
     let (status, _, text) = http(
         addr(d),

@@ -7,10 +7,12 @@ mod support;
 
 mod bad_input;
 mod demo;
+mod experiments;
 mod flags;
 mod judge;
 mod operations;
 mod restart;
 mod rolling;
 mod stats;
+mod traffic_experiment;
 mod webhooks;

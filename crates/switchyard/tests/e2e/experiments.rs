@@ -1,0 +1,322 @@
+//! Flag experiments end to end: simulated users (a fixed seed) are assigned over OFREP, convert
+//! through `POST /api/v1/events`, and the results find a true effect and no effect in an A/A
+//! run. Bad batches are refused event by event and nothing is counted twice.
+
+use serde_json::{Value, json};
+
+use crate::flags::{addr, http, json_of, ofrep};
+use crate::support::*;
+
+fn experiment(key: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {{name: {key}}}
+spec:
+  split: {{flag: {{unit: userId}}}}
+  variants:
+    - {{name: control, weight: 50, value: classic}}
+    - {{name: redesign, weight: 50, value: redesign}}
+  metrics:
+    - {{name: purchased, conversion: {{event: purchase}}}}
+    - {{name: revenue, continuous: {{event: purchase}}}}
+  minimumSampleSize: 200
+  analysis: {{method: sequential, alpha: 0.05}}
+{extra}"#
+    )
+}
+
+/// A small deterministic generator (64-bit LCG), so every run sees the same users.
+struct Users(u64);
+
+impl Users {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn post_events(d: &Daemon, events: &[Value]) -> (u16, Value) {
+    let body = json!({ "events": events }).to_string();
+    let (status, _, text) = http(addr(d), "POST", "/api/v1/events", &[], &body);
+    (status, json_of(&text))
+}
+
+/// Assigns `users` over OFREP and sends each one's purchase with the variant's conversion rate.
+/// Returns the variant each user got.
+fn run_users(d: &Daemon, key: &str, users: usize, rates: (f64, f64), seed: u64) -> Vec<String> {
+    let mut random = Users(seed);
+    let mut assigned = Vec::with_capacity(users);
+    let mut events = Vec::new();
+    for i in 0..users {
+        let user = format!("{key}-user-{i}");
+        let (status, body) = ofrep(d, key, json!({"userId": user}), &[]);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["reason"], "SPLIT", "{body}");
+        let variant = body["variant"].as_str().unwrap().to_string();
+        let rate = if variant == "control" {
+            rates.0
+        } else {
+            rates.1
+        };
+        if random.next() < rate {
+            let value = 20.0 + 30.0 * random.next();
+            events.push(json!({
+                "id": format!("purchase-{user}"),
+                "experiment": key,
+                "unit": user,
+                "event": "purchase",
+                "value": value,
+            }));
+        }
+        assigned.push(variant);
+    }
+    for chunk in events.chunks(500) {
+        let (status, report) = post_events(d, chunk);
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["accepted"], chunk.len(), "{report}");
+    }
+    assigned
+}
+
+/// Polls the results until every user's exposure is stored.
+fn results_with_units(d: &Daemon, key: &str, units: u64) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = json_of(&d.ok(&["experiment", "results", key, "-o", "json"]));
+        let total: u64 = r["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["units"].as_u64().unwrap())
+            .sum();
+        if total == units {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "exposures not stored: {total} of {units}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn comparison<'a>(results: &'a Value, metric: &str) -> &'a Value {
+    let m = results["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == metric)
+        .unwrap_or_else(|| panic!("no metric {metric}: {results:#}"));
+    &m["comparisons"][0]
+}
+
+#[test]
+fn a_flag_experiment_finds_a_true_effect_and_an_aa_run_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let text = format!(
+        "{}---\n{}",
+        experiment("checkout-redesign", ""),
+        experiment("checkout-aa", "")
+    );
+    let file = write(dir.path(), "experiments.yaml", &text);
+    let applied = d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(applied.contains("Experiment"), "{applied}");
+
+    // The treatment truly converts better: 12% against 24%.
+    let users = 1200;
+    let assigned = run_users(&d, "checkout-redesign", users, (0.12, 0.24), 7);
+    let again = ofrep(
+        &d,
+        "checkout-redesign",
+        json!({"userId": "checkout-redesign-user-3"}),
+        &[],
+    )
+    .1;
+    assert_eq!(
+        again["variant"],
+        assigned[3].as_str(),
+        "assignment is sticky"
+    );
+    let results = results_with_units(&d, "checkout-redesign", users as u64);
+    let purchased = comparison(&results, "purchased");
+    assert_eq!(purchased["variant"], "redesign");
+    assert_eq!(purchased["verdict"], "better", "{results:#}");
+    assert!(
+        purchased["relative"]["estimate"].as_f64().unwrap() > 0.5,
+        "{purchased:#}"
+    );
+    let srm = &results["srm"];
+    assert_eq!(srm["mismatch"], false, "a 50/50 split is balanced: {srm:#}");
+    assert_eq!(results["recommendation"]["action"], "ship", "{results:#}");
+    assert_eq!(results["recommendation"]["variant"], "redesign");
+
+    // A/A: both variants convert alike; nothing is found.
+    run_users(&d, "checkout-aa", users, (0.15, 0.15), 11);
+    let aa = results_with_units(&d, "checkout-aa", users as u64);
+    for metric in ["purchased", "revenue"] {
+        let c = comparison(&aa, metric);
+        assert_ne!(c["verdict"], "better", "{aa:#}");
+        assert_ne!(c["verdict"], "worse", "{aa:#}");
+    }
+    assert_ne!(aa["recommendation"]["action"], "ship", "{aa:#}");
+
+    // The table, the report, the list.
+    let table = d.ok(&["experiment", "results", "checkout-redesign"]);
+    assert!(
+        table.contains("purchased") && table.contains("redesign"),
+        "{table}"
+    );
+    let report = dir.path().join("report.html");
+    d.ok(&[
+        "experiment",
+        "report",
+        "checkout-redesign",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<svg") && !html.contains("<script"), "{html}");
+    let list = d.ok(&["experiment", "list"]);
+    assert!(
+        list.contains("checkout-aa") && list.contains("running"),
+        "{list}"
+    );
+
+    // Stopping serves control to everyone and records why.
+    d.ok(&[
+        "experiment",
+        "stop",
+        "checkout-redesign",
+        "--reason",
+        "shipping it",
+    ]);
+    let user = ofrep(
+        &d,
+        "checkout-redesign",
+        json!({"userId": "someone-new"}),
+        &[],
+    )
+    .1;
+    assert_eq!(user["variant"], "control", "{user}");
+    let list = d.ok(&["experiment", "list"]);
+    assert!(list.contains("stopped: shipping it"), "{list}");
+    let err = d.fails(&["experiment", "stop", "checkout-redesign"]);
+    assert!(err.contains("already stopped"), "{err}");
+}
+
+#[test]
+fn bad_event_batches_are_refused_event_by_event_and_nothing_counts_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let file = write(dir.path(), "e.yaml", &experiment("checkout", ""));
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+
+    let exposure = |id: &str, unit: &str, variant: &str| json!({"id": id, "experiment": "checkout", "unit": unit, "event": "$exposure", "variant": variant});
+    let purchase = |id: &str, unit: &str| json!({"id": id, "experiment": "checkout", "unit": unit, "event": "purchase", "value": 10.0});
+    let (status, report) = post_events(
+        &d,
+        &[
+            exposure("x1", "u1", "redesign"),
+            purchase("p1", "u1"),
+            json!({"id": "e3", "experiment": "nope", "unit": "u1", "event": "purchase"}),
+            exposure("x4", "u2", "treatment-b"),
+            json!({"id": "e5", "experiment": "checkout", "unit": "u1", "event": "refund"}),
+            json!({"id": "e6", "experiment": "checkout", "unit": "u1", "event": "purchase", "timestamp": "2999-01-01T00:00:00Z"}),
+            purchase("p1", "u1"),
+            json!({"id": "e8", "experiment": "checkout", "unit": "u1", "event": "purchase", "value": "ten"}),
+        ],
+    );
+    assert_eq!(status, 422, "{report}");
+    assert_eq!(report["accepted"], 2, "{report}");
+    let errors = report["errors"].as_array().unwrap();
+    let pointer_of = |index: usize| -> Vec<String> {
+        errors
+            .iter()
+            .filter(|e| e["index"] == index)
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["pointer"].as_str().unwrap(),
+                    e["message"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert!(
+        pointer_of(2)[0].starts_with("/events/2/experiment"),
+        "{report:#}"
+    );
+    assert!(
+        pointer_of(3)[0].starts_with("/events/3/variant"),
+        "{report:#}"
+    );
+    assert!(
+        pointer_of(4)[0].starts_with("/events/4/event"),
+        "{report:#}"
+    );
+    assert!(
+        pointer_of(5)[0].starts_with("/events/5/timestamp"),
+        "{report:#}"
+    );
+    assert!(pointer_of(6)[0].contains("/events/6/id"), "{report:#}");
+    assert!(
+        pointer_of(7)[0].starts_with("/events/7/value"),
+        "{report:#}"
+    );
+
+    // The same batch again counts nothing new.
+    let (status, report) = post_events(
+        &d,
+        &[exposure("x1", "u1", "redesign"), purchase("p1", "u1")],
+    );
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["accepted"].as_u64(), report["duplicates"].as_u64()),
+        (Some(0), Some(2))
+    );
+    let results = json_of(&d.ok(&["experiment", "results", "checkout", "-o", "json"]));
+    let revenue = results["metrics"][1]["variants"][1].clone();
+    assert_eq!(revenue["variant"], "redesign");
+    assert_eq!(revenue["units"], 1);
+    assert_eq!(revenue["value"], 10.0, "{results:#}");
+
+    // A unit exposed to one variant cannot be exposed to another.
+    let (status, report) = post_events(&d, &[exposure("x9", "u1", "control")]);
+    assert_eq!(status, 422);
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("assigned to variant `redesign`"),
+        "{report}"
+    );
+
+    // Whole-batch errors: too many events, not a batch.
+    let many: Vec<Value> = (0..1001)
+        .map(|i| purchase(&format!("m{i}"), "u1"))
+        .collect();
+    let (status, report) = post_events(&d, &many);
+    assert_eq!(status, 400, "{report}");
+    assert_eq!(report["error"]["code"], "invalid_batch");
+    assert_eq!(report["error"]["details"]["pointer"], "/events");
+    let (status, _, text) = http(addr(&d), "POST", "/api/v1/events", &[], "[1, 2]");
+    assert_eq!(status, 400, "{text}");
+
+    // Weights that do not sum to a positive number are refused when applied; nothing changes.
+    let zero = experiment("zero", "").replace("weight: 50", "weight: 0");
+    let file = write(dir.path(), "zero.yaml", &zero);
+    let err = d.fails(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(
+        err.contains("zero.yaml:") && err.contains("weight"),
+        "{err}"
+    );
+    let list = d.ok(&["experiment", "list"]);
+    assert!(!list.contains("zero"), "{list}");
+    let err = d.fails(&["experiment", "results", "zero"]);
+    assert!(err.contains("does not exist"), "{err}");
+}

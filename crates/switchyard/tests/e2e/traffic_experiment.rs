@@ -1,0 +1,1 @@
+//! Traffic experiments end to end: the proxy splits users between two releases.
