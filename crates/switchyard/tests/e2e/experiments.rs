@@ -181,6 +181,7 @@ fn a_flag_experiment_finds_a_true_effect_and_an_aa_run_does_not() {
     ]);
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("<svg") && !html.contains("<script"), "{html}");
+    screenshot_shows_something(dir.path(), &report);
     let list = d.ok(&["experiment", "list"]);
     assert!(
         list.contains("checkout-aa") && list.contains("running"),
@@ -319,4 +320,40 @@ fn bad_event_batches_are_refused_event_by_event_and_nothing_counts_twice() {
     assert!(!list.contains("zero"), "{list}");
     let err = d.fails(&["experiment", "results", "zero"]);
     assert!(err.contains("does not exist"), "{err}");
+}
+
+/// Renders the report in headless Chromium (scripts/report-screenshot) and compares its
+/// screenshot with one of an empty page: the report must draw far more than nothing.
+fn screenshot_shows_something(dir: &std::path::Path, report: &std::path::Path) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/report-screenshot");
+    let shoot = |html: &std::path::Path, png: &std::path::Path| {
+        let out = std::process::Command::new(&script)
+            .arg(html)
+            .arg(png)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "screenshot failed (is chromium-headless-shell installed? scripts/test installs it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(png).unwrap()
+    };
+    let blank = dir.join("blank.html");
+    std::fs::write(&blank, "<!doctype html><html><body></body></html>").unwrap();
+    let empty = shoot(&blank, &dir.join("blank.png"));
+    let png = shoot(report, &dir.join("report.png"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    eprintln!(
+        "report screenshot: {} bytes (empty page: {} bytes)",
+        png.len(),
+        empty.len()
+    );
+    assert!(
+        png.len() > 3 * empty.len(),
+        "the report renders to {} bytes, an empty page to {}",
+        png.len(),
+        empty.len()
+    );
 }
