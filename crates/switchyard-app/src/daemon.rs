@@ -1,7 +1,8 @@
 //! Starting, running and stopping the daemon.
 //!
 //! One root [`CancellationToken`] stops everything: the API server, the controller's tick loop,
-//! the proxies (which drain for the grace period) and the runtime (which stops every release).
+//! the experiment check and the traffic experiments' reconciler, the proxies (which drain for
+//! the grace period) and the runtime (which stops every release).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::DaemonConfig;
 use crate::listeners::Listeners;
 use crate::smoke::HttpSmokeTester;
+use crate::traffic_experiments::TrafficExperiments;
 use crate::webhooks::HttpWebhooks;
 
 /// A running daemon.
@@ -68,6 +70,7 @@ impl Daemon {
         let metrics: Arc<dyn ReleaseMetrics> = telemetry.clone();
         let store_port: Arc<dyn StateStore> = Arc::new(store.clone());
         let runtime_port: Arc<dyn WorkloadRuntime> = runtime.clone();
+        let traffic_runtime = Arc::clone(&runtime_port);
         let provider = ProviderRouter::new(Arc::clone(&metrics))
             .context("while building the metric providers")?;
         let controller = Arc::new(Controller::new(ControllerPorts {
@@ -117,6 +120,21 @@ impl Daemon {
             .await
             .context("while loading the applied experiments")?,
         );
+        // After `recover`: stable releases and rollouts are back, so the splits go on top.
+        let mut traffic = TrafficExperiments::new(
+            Arc::clone(&experiments),
+            Arc::clone(&store_port),
+            traffic_runtime,
+            Arc::clone(&listeners),
+            Arc::clone(&clock),
+        );
+        let experiment_changes = experiments.subscribe();
+        if let Err(e) = traffic.reconcile().await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "traffic experiments not restored; retrying"
+            );
+        }
         let telemetry_for_text = Arc::clone(&telemetry);
         let context = ServerContext {
             controller: Arc::clone(&controller),
@@ -146,11 +164,12 @@ impl Daemon {
             config.experiment_check,
             cancel.child_token(),
         ));
+        let splitter = tokio::spawn(traffic.run(experiment_changes, cancel.child_token()));
         tracing::info!(api = %api_addr, data_dir = %config.data_dir.display(), "switchyard daemon started");
         Ok(Daemon {
             api_addr,
             cancel,
-            tasks: vec![server, ticker, checker],
+            tasks: vec![server, ticker, checker, splitter],
             listeners,
             runtime,
             store,

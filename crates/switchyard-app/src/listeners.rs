@@ -1,5 +1,6 @@
 //! One proxy listener per app: bound when its manifest is applied, fed routing tables by the
-//! controller.
+//! controller, or by the traffic experiment that splits the app
+//! ([`Listeners::route_experiment`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,10 +13,10 @@ use switchyard_core::manifest::app::{
 };
 use switchyard_core::manifest::{App, Strategy};
 use switchyard_proxy::{
-    AppProxy, Backend, HeaderRoute, Mirror, ProxyConfig, RequestMatch, RoutingTable, StickinessKey,
-    Telemetry, ValueMatch,
+    AppProxy, Backend, ExperimentTap, ExposureSink, HeaderRoute, Mirror, ProxyConfig, RequestMatch,
+    RoutingTable, StickinessKey, Telemetry, ValueMatch,
 };
-use switchyard_rollout::{RoutePlan, TrafficRouter};
+use switchyard_rollout::{RoutePlan, RouteTarget, TrafficRouter};
 use switchyard_server::{ListenerError, ListenerRegistry};
 
 struct Entry {
@@ -31,6 +32,19 @@ pub struct Listeners {
     telemetry: Arc<Telemetry>,
     config: ProxyConfig,
     apps: Mutex<HashMap<AppName, Entry>>,
+    /// Where every app proxy reports the exposures of traffic experiments.
+    exposures: Mutex<Option<Arc<dyn ExposureSink>>>,
+}
+
+/// An app's traffic split between the releases of a traffic experiment's variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExperimentRoutes {
+    /// The experiment's key: the exposure tap's name and the salt of the units' hash.
+    pub experiment: String,
+    /// Where a request's unit key is read.
+    pub unit: Stickiness,
+    /// One target per variant, control first, weighted as the variants.
+    pub targets: Vec<RouteTarget>,
 }
 
 impl std::fmt::Debug for Listeners {
@@ -45,7 +59,61 @@ impl Listeners {
             telemetry,
             config,
             apps: Mutex::new(HashMap::new()),
+            exposures: Mutex::new(None),
         }
+    }
+
+    /// Sends the exposures of every app's traffic experiment to `sink`, from now on and for
+    /// listeners bound later.
+    pub fn set_exposure_sink(&self, sink: Arc<dyn ExposureSink>) {
+        *self
+            .exposures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&sink));
+        for entry in self.lock().values() {
+            entry.proxy.set_exposure_sink(Arc::clone(&sink));
+        }
+    }
+
+    /// Routes `app` to the variants of a traffic experiment: sticky by the experiment's unit
+    /// (salted with its key), with the app's health check, and with the experiment's exposure
+    /// tap. The routes stay until the next [`TrafficRouter::route`] or `route_experiment`.
+    ///
+    /// # Errors
+    /// The app has no listener, the unit is not a valid header name, or the table would not be
+    /// a sensible split (see [`RoutingTable::validate_with_experiment`]); nothing changes then.
+    pub fn route_experiment(&self, app: &AppName, routes: ExperimentRoutes) -> anyhow::Result<()> {
+        let map = self.lock();
+        let entry = map
+            .get(app)
+            .ok_or_else(|| anyhow::anyhow!("app `{app}` has no listener"))?;
+        let stickiness = proxy_stickiness(&routes.unit, &routes.experiment).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the unit of experiment `{}` is not a valid header name",
+                routes.experiment
+            )
+        })?;
+        let table = RoutingTable {
+            backends: routes
+                .targets
+                .into_iter()
+                .map(|t| Backend::new(t.version.as_str(), t.weight, t.endpoints))
+                .collect(),
+            stickiness: Some(stickiness),
+            health_check: Some(health_check(&entry.health)),
+            ..RoutingTable::default()
+        };
+        let tap = ExperimentTap::new(routes.experiment.as_str());
+        table.validate_with_experiment(Some(&tap))?;
+        entry.proxy.set_routes_with_experiment(table, Some(tap));
+        Ok(())
+    }
+
+    /// The routing table in force for `app` and the experiment it serves, if any.
+    pub fn routes(&self, app: &AppName) -> Option<(RoutingTable, Option<ExperimentTap>)> {
+        self.lock()
+            .get(app)
+            .map(|e| (e.proxy.routes(), e.proxy.experiment()))
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<AppName, Entry>> {
@@ -72,7 +140,7 @@ impl Listeners {
     }
 
     async fn bind(&self, app: &AppName, listen: SocketAddr) -> Result<AppProxy, ListenerError> {
-        AppProxy::bind(
+        let proxy = AppProxy::bind(
             app.as_str(),
             listen,
             self.config.clone(),
@@ -83,7 +151,16 @@ impl Listeners {
             app: app.to_string(),
             address: listen.to_string(),
             message: e.to_string(),
-        })
+        })?;
+        let sink = self
+            .exposures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(sink) = sink {
+            proxy.set_exposure_sink(sink);
+        }
+        Ok(proxy)
     }
 }
 
@@ -173,8 +250,12 @@ impl ListenerRegistry for Listeners {
                             stickiness,
                         };
                         if let Some(old) = old {
-                            // The app moved to another address: keep serving its routes there.
-                            entry.proxy.set_routes(old.proxy.routes());
+                            // The app moved to another address: keep serving its routes (and
+                            // the experiment they split) there.
+                            entry.proxy.set_routes_with_experiment(
+                                old.proxy.routes(),
+                                old.proxy.experiment(),
+                            );
                             entry.preview = old.preview;
                             retired.push(old.proxy);
                         }
@@ -239,6 +320,33 @@ fn request_match(m: &RouteMatch) -> Option<RequestMatch> {
     })
 }
 
+/// A manifest's stickiness as the data plane's, hashed with `salt`; `None` for a header name
+/// that is not one (the manifest checked it already, so this does not happen in practice).
+fn proxy_stickiness(s: &Stickiness, salt: &str) -> Option<switchyard_proxy::Stickiness> {
+    let key = match s {
+        Stickiness::Header(h) => {
+            StickinessKey::Header(http::HeaderName::try_from(h.as_str()).ok()?)
+        }
+        Stickiness::Cookie(c) => StickinessKey::Cookie(c.clone()),
+        Stickiness::Query(q) => StickinessKey::Query(q.clone()),
+    };
+    Some(switchyard_proxy::Stickiness {
+        key,
+        salt: salt.to_owned(),
+        affinity_cookie: None,
+    })
+}
+
+fn health_check(h: &HealthCheck) -> switchyard_proxy::HealthCheck {
+    switchyard_proxy::HealthCheck {
+        path: h.path.as_str().to_string(),
+        interval: h.interval,
+        timeout: h.timeout,
+        healthy_threshold: h.healthy_threshold.max(1),
+        unhealthy_threshold: h.unhealthy_threshold.max(1),
+    }
+}
+
 impl TrafficRouter for Listeners {
     fn route(&self, app: &AppName, plan: RoutePlan) {
         let map = self.lock();
@@ -246,21 +354,10 @@ impl TrafficRouter for Listeners {
             tracing::warn!(%app, "no listener for app; routes not applied");
             return;
         };
-        let h = &entry.health;
-        let stickiness = entry.stickiness.as_ref().and_then(|s| {
-            let key = match s {
-                Stickiness::Header(h) => {
-                    StickinessKey::Header(http::HeaderName::try_from(h.as_str()).ok()?)
-                }
-                Stickiness::Cookie(c) => StickinessKey::Cookie(c.clone()),
-                Stickiness::Query(q) => StickinessKey::Query(q.clone()),
-            };
-            Some(switchyard_proxy::Stickiness {
-                key,
-                salt: app.to_string(),
-                affinity_cookie: None,
-            })
-        });
+        let stickiness = entry
+            .stickiness
+            .as_ref()
+            .and_then(|s| proxy_stickiness(s, app.as_str()));
         let header_routes = plan
             .header_route
             .iter()
@@ -282,13 +379,7 @@ impl TrafficRouter for Listeners {
             header_routes: header_routes.collect(),
             mirror,
             stickiness,
-            health_check: Some(switchyard_proxy::HealthCheck {
-                path: h.path.as_str().to_string(),
-                interval: h.interval,
-                timeout: h.timeout,
-                healthy_threshold: h.healthy_threshold.max(1),
-                unhealthy_threshold: h.unhealthy_threshold.max(1),
-            }),
+            health_check: Some(health_check(&entry.health)),
         };
         entry.proxy.set_routes(table);
         if let Some(preview) = &entry.preview {

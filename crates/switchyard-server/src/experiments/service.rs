@@ -18,7 +18,7 @@ use switchyard_experiments::{
 use switchyard_flags::{
     AttributeRef, CompiledFlags, EvaluationContext, EvaluationDetails, FlagError, FlagSet, Reason,
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 
 use super::exposure::{self, Exposure, ExposureQueue};
 
@@ -122,6 +122,8 @@ pub struct ExperimentService {
     /// Serialises refreshes and stops so that each rebuild sees the latest store.
     writer: Mutex<()>,
     last_snapshot: std::sync::Mutex<BTreeMap<String, Timestamp>>,
+    /// Bumped after every rebuild of the live experiments, so the data plane can follow them.
+    revision: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for ExperimentService {
@@ -157,6 +159,7 @@ impl ExperimentService {
             keep_raw,
             writer: Mutex::new(()),
             last_snapshot: std::sync::Mutex::default(),
+            revision: watch::Sender::new(0),
         })
     }
 
@@ -173,7 +176,16 @@ impl ExperimentService {
         let _guard = self.writer.lock().await;
         let live = LiveExperiments::build(self.store.experiments().await?)?;
         self.live.store(Arc::new(live));
+        self.revision.send_modify(|r| *r += 1);
         Ok(())
+    }
+
+    /// Notifies each time the experiments in force change (after every
+    /// [`ExperimentService::refresh`]: an apply, a stop by an operator or by
+    /// [`ExperimentService::check`]). The value is a revision number; only its changes matter,
+    /// and several changes in a row may be seen as one.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
     }
 
     /// Where the data plane reports exposures.

@@ -1,0 +1,314 @@
+//! Traffic experiments in the data plane: while one runs, its app's proxy splits requests
+//! between the releases of its variants by the unit key, and reports each exposure; once it
+//! stops, the app goes back to its stable release and the other variants' releases stop.
+//!
+//! [`TrafficExperiments`] reconciles: it keeps what the proxies serve (`placed`, by app),
+//! compares it with the experiments in force ([`plan`], pure) and carries out the steps. The
+//! daemon runs a pass at start (after the controller restored stable releases and rollouts)
+//! and after every change of the experiments ([`ExperimentService::subscribe`]): an apply, a
+//! stop by an operator, or a stop by the guardrail check.
+//!
+//! - [`plan`]: what to change, from what is served and what the experiments ask for.
+//! - [`relay`]: the proxies' exposure sink, release → variant.
+//!
+//! Releases: a variant served by the app's stable release runs as it was deployed (with its
+//! overrides); the others are resolved from the app's manifest as `deploy --version` would.
+//! The stable release, and the canary of a rollout that started after the experiment stopped,
+//! are never stopped here.
+
+mod plan;
+mod relay;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_core::ports::{AppRecord, RolloutId, StateStore, WorkloadRuntime};
+use switchyard_core::{AppName, Clock, Release, Version};
+use switchyard_rollout::resolve::{ResolveError, resolve};
+use switchyard_rollout::{DeployRequest, RoutePlan, RouteTarget, TrafficRouter};
+use switchyard_server::ExperimentService;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::listeners::{ExperimentRoutes, Listeners};
+
+pub use plan::{Arm, Conflict, Plan, Split, Step, plan};
+pub use relay::ExposureRelay;
+
+/// The actor of the stops this module makes (a variant whose release cannot run).
+pub const ACTOR: &str = "traffic-experiments";
+/// After a failed pass, the next one runs this much later (or at the next change).
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Keeps the proxies in line with the running traffic experiments.
+pub struct TrafficExperiments {
+    experiments: Arc<ExperimentService>,
+    store: Arc<dyn StateStore>,
+    runtime: Arc<dyn WorkloadRuntime>,
+    listeners: Arc<Listeners>,
+    relay: Arc<ExposureRelay>,
+    placed: BTreeMap<AppName, Split>,
+    /// Set by a failed pass: when to try again without waiting for a change.
+    retry_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for TrafficExperiments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrafficExperiments")
+            .field("placed", &self.placed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrafficExperiments {
+    /// Installs the exposure relay on every app listener; serves nothing until
+    /// [`TrafficExperiments::reconcile`].
+    pub fn new(
+        experiments: Arc<ExperimentService>,
+        store: Arc<dyn StateStore>,
+        runtime: Arc<dyn WorkloadRuntime>,
+        listeners: Arc<Listeners>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let relay = Arc::new(ExposureRelay::new(experiments.exposures().clone(), clock));
+        listeners.set_exposure_sink(relay.clone());
+        TrafficExperiments {
+            experiments,
+            store,
+            runtime,
+            listeners,
+            relay,
+            placed: BTreeMap::new(),
+            retry_at: None,
+        }
+    }
+
+    /// The splits the proxies serve, by app.
+    pub fn placed(&self) -> &BTreeMap<AppName, Split> {
+        &self.placed
+    }
+
+    /// One pass: every running traffic experiment split, every other one restored. A variant
+    /// whose release cannot run (or an app with a rollout in progress) stops its experiment,
+    /// with the reason; the next pass restores the app.
+    ///
+    /// # Errors
+    /// Store failures. The pass ends at the first; what it did stays done, and
+    /// [`TrafficExperiments::run`] tries again after a delay.
+    pub async fn reconcile(&mut self) -> anyhow::Result<()> {
+        let live = self.experiments.live();
+        let plan = plan(&self.placed, live.records.values());
+        for c in &plan.conflicts {
+            tracing::warn!(app = %c.app, serving = %c.serving, left_out = %c.left_out,
+                "two running traffic experiments split one app; one is left out");
+        }
+        let result = self.carry_out(plan.steps).await;
+        self.retry_at = result.is_err().then(|| Instant::now() + RETRY_AFTER);
+        result
+    }
+
+    async fn carry_out(&mut self, steps: Vec<Step>) -> anyhow::Result<()> {
+        for step in steps {
+            match step {
+                Step::Restore { split } => self.restore(split).await?,
+                Step::Split { split, retired } => self.split(split, retired).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reconciles after every change of the experiments until `cancel`.
+    pub async fn run(mut self, mut changes: watch::Receiver<u64>, cancel: CancellationToken) {
+        loop {
+            let retry = async {
+                match self.retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                changed = changes.changed() => if changed.is_err() { return },
+                () = retry => {}
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                result = self.reconcile() => if let Err(e) = result {
+                    tracing::error!(error = format!("{e:#}"), "traffic experiments not reconciled; retrying");
+                },
+            }
+        }
+    }
+
+    /// Starts the variants' releases and routes the app to them.
+    async fn split(&mut self, split: Split, retired: Vec<Version>) -> anyhow::Result<()> {
+        let Some(app) = self.store.app(&split.app).await? else {
+            let why = format!("app `{}` does not exist", split.app);
+            return self.abandon(&split, None, why).await;
+        };
+        let stable = app.stable.as_ref().map(|s| &s.version);
+        if let Some(rollout) = self.active_rollout(&split.app).await? {
+            let why = format!(
+                "app `{}` has a rollout in progress (rollout {} to {})",
+                split.app, rollout.0, rollout.1
+            );
+            return self.abandon(&split, stable, why).await;
+        }
+        let mut targets = Vec::with_capacity(split.arms.len());
+        for arm in &split.arms {
+            let started = match release_of(&app, &arm.version) {
+                Ok(release) => self
+                    .runtime
+                    .start(&release)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            };
+            match started {
+                Ok(endpoints) => targets.push(RouteTarget {
+                    version: arm.version.clone(),
+                    weight: arm.weight,
+                    endpoints,
+                }),
+                Err(e) => {
+                    let why = format!(
+                        "variant `{}` ({} {}) cannot run: {e:#}",
+                        arm.variant, split.app, arm.version
+                    );
+                    return self.abandon(&split, stable, why).await;
+                }
+            }
+        }
+        if let Some(previous) = self.placed.get(&split.app) {
+            if previous.experiment != split.experiment {
+                self.relay.forget(&previous.experiment);
+            }
+        }
+        self.relay.serve(&split);
+        let routes = ExperimentRoutes {
+            experiment: split.experiment.clone(),
+            unit: split.unit.clone(),
+            targets,
+        };
+        if let Err(e) = self.listeners.route_experiment(&split.app, routes) {
+            self.relay.forget(&split.experiment);
+            let why = format!("app `{}` cannot be split: {e:#}", split.app);
+            return self.abandon(&split, stable, why).await;
+        }
+        tracing::info!(experiment = %split.experiment, app = %split.app,
+            variants = ?split.arms, "traffic experiment splits the app");
+        let mut keep: Vec<Version> = split.versions().cloned().collect();
+        keep.extend(stable.cloned());
+        let app_name = split.app.clone();
+        self.placed.insert(app_name.clone(), split);
+        self.retire(&app_name, &retired, &keep).await;
+        Ok(())
+    }
+
+    /// The experiment cannot run: stops the releases this pass started for it (not the stable
+    /// one, nor those of the app's current routes) and stops the experiment with `why`.
+    async fn abandon(
+        &mut self,
+        split: &Split,
+        stable: Option<&Version>,
+        why: String,
+    ) -> anyhow::Result<()> {
+        let served = self.placed.get(&split.app);
+        for version in split.versions() {
+            let in_use = Some(version) == stable
+                || served.is_some_and(|s| s.versions().any(|v| v == version));
+            if !in_use {
+                if let Err(e) = self.runtime.stop(&split.app, version).await {
+                    tracing::error!(app = %split.app, %version, error = %e, "variant release cannot be stopped");
+                }
+            }
+        }
+        tracing::warn!(experiment = %split.experiment, reason = %why, "traffic experiment stopped");
+        self.experiments
+            .stop(&split.experiment, &why, ACTOR)
+            .await
+            .map_err(|e| anyhow::anyhow!(e).context("while stopping a traffic experiment"))?;
+        Ok(())
+    }
+
+    /// Routes the app back to its stable release (unless a rollout took over its routes) and
+    /// stops the variants' other releases once their requests have drained.
+    async fn restore(&mut self, split: Split) -> anyhow::Result<()> {
+        self.relay.forget(&split.experiment);
+        let stable = self.store.app(&split.app).await?.and_then(|a| a.stable);
+        let rollout = self.active_rollout(&split.app).await?;
+        let mut keep: Vec<Version> = stable.iter().map(|s| s.version.clone()).collect();
+        match (rollout, &stable) {
+            // Deployed after the stop: the controller owns the routes and its releases.
+            (Some((_, canary)), _) => keep.push(canary),
+            (None, Some(stable)) => {
+                let endpoints = match self.runtime.start(stable).await {
+                    Ok(endpoints) => endpoints,
+                    Err(e) => {
+                        tracing::error!(release = %stable.label(), error = %e, "stable release is not running");
+                        self.runtime.endpoints(&stable.app, &stable.version)
+                    }
+                };
+                let plan = RoutePlan::single(stable.version.clone(), endpoints);
+                self.listeners.route(&split.app, plan);
+            }
+            // Never deployed: nothing served before the experiment, nothing after it.
+            (None, None) => self.listeners.route(&split.app, RoutePlan::default()),
+        }
+        tracing::info!(experiment = %split.experiment, app = %split.app, "traffic experiment ended; app back on its stable release");
+        self.placed.remove(&split.app);
+        let versions: Vec<Version> = split.versions().cloned().collect();
+        self.retire(&split.app, &versions, &keep).await;
+        Ok(())
+    }
+
+    /// Stops each of `versions` but those in `keep`, after its instances drained.
+    async fn retire(&self, app: &AppName, versions: &[Version], keep: &[Version]) {
+        for version in versions.iter().filter(|v| !keep.contains(v)) {
+            for endpoint in self.runtime.endpoints(app, version) {
+                self.listeners.drained(app, endpoint).await;
+            }
+            // A deploy of this version may have started meanwhile: its rollout owns it then.
+            if let Ok(Some((_, canary))) = self.active_rollout(app).await {
+                if &canary == version {
+                    continue;
+                }
+            }
+            match self.runtime.stop(app, version).await {
+                Ok(()) => tracing::info!(%app, %version, "variant release stopped"),
+                Err(e) => {
+                    tracing::error!(%app, %version, error = %e, "variant release cannot be stopped");
+                }
+            }
+        }
+    }
+
+    /// The id and canary version of the app's rollout in progress.
+    async fn active_rollout(&self, app: &AppName) -> anyhow::Result<Option<(RolloutId, Version)>> {
+        Ok(self
+            .store
+            .latest_rollout(app)
+            .await?
+            .filter(|r| r.active)
+            .map(|r| (r.id, r.version)))
+    }
+}
+
+/// The release that serves `version`: the stable release as deployed, or the manifest's.
+fn release_of(app: &AppRecord, version: &Version) -> Result<Release, ResolveError> {
+    match &app.stable {
+        Some(stable) if &stable.version == version => Ok(stable.clone()),
+        _ => resolve(
+            &app.manifest,
+            &DeployRequest {
+                version: Some(version.clone()),
+                ..DeployRequest::default()
+            },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;
