@@ -220,6 +220,9 @@ pub struct ServeArgs {
     /// Address of the REST API.
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
+    /// Keep every ingested experiment event (not only its idempotency key and the aggregates).
+    #[arg(long, env = "SWITCHYARD_KEEP_RAW_EVENTS")]
+    pub keep_raw_events: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = DaemonConfig::new(&args.data_dir);
     config.api_listen = args.listen;
     config.supervisor = supervisor();
+    config.keep_raw_events = args.keep_raw_events;
     let daemon = Daemon::start(config).await?;
     println!("switchyard listening on http://{}", daemon.api_addr());
     let cancel = daemon.cancel_token();

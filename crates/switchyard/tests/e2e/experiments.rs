@@ -357,3 +357,51 @@ fn screenshot_shows_something(dir: &std::path::Path, report: &std::path::Path) {
         empty.len()
     );
 }
+
+#[test]
+fn a_violated_guardrail_stops_a_flag_experiment_and_its_flag_serves_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let guarded = experiment(
+        "checkout-guarded",
+        "  guardrails:\n    - {metric: purchased, maxDegradation: 0.05}\n",
+    );
+    let file = write(dir.path(), "guarded.yaml", &guarded);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+
+    // The redesign breaks checkout: 4% of its users buy against 25% of control's.
+    run_users(&d, "checkout-guarded", 800, (0.25, 0.04), 5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let list = loop {
+        let list = json_of(&d.ok(&["experiment", "list", "-o", "json"]));
+        if list[0]["status"] == "stopped" {
+            break list;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guardrail did not stop the experiment: {list:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let reason = list[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("guardrail `purchased` violated by variant `redesign`"),
+        "{reason}"
+    );
+    assert_eq!(list[0]["actor"], "guardrail");
+    for i in 0..20 {
+        let body = ofrep(
+            &d,
+            "checkout-guarded",
+            json!({"userId": format!("late-{i}")}),
+            &[],
+        )
+        .1;
+        assert_eq!(body["variant"], "control", "{body}");
+    }
+    let results = json_of(&d.ok(&["experiment", "results", "checkout-guarded", "-o", "json"]));
+    assert_eq!(
+        results["guardrails"][0]["status"]["status"], "violated",
+        "{results:#}"
+    );
+}
