@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 batches=${1:-40}
 cargo build --release --quiet
-bin=target/release/switchyard
+bin=${CARGO_TARGET_DIR:-target}/release/switchyard
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pid") 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -1,6 +1,6 @@
 //! One function per endpoint.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path as FsPath;
 
 use axum::Json;
@@ -11,8 +11,11 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use switchyard_api::*;
 use switchyard_core::AppName;
-use switchyard_core::manifest::{ManifestErrors, ManifestSet, load_str};
+use switchyard_core::manifest::app::Stickiness;
+use switchyard_core::manifest::experiment::{SplitSpec, TrafficSplit};
+use switchyard_core::manifest::{App, Experiment, ManifestErrors, ManifestSet, Strategy, load_str};
 use switchyard_core::ports::EventQuery;
+use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus};
 use switchyard_rollout::machine::Command;
 
 use crate::error::ApiError;
@@ -115,6 +118,7 @@ pub async fn apply(
     }
     let applied: BTreeSet<String> = ctx.store.template_names().await?;
     set.check_references(&applied).map_err(manifest_problems)?;
+    check_traffic_experiments(&ctx, &set).await?;
     if request.dry_run {
         let results = set
             .manifests()
@@ -187,6 +191,18 @@ pub async fn deploy(
 ) -> Result<(StatusCode, Json<DeployResponse>), ApiError> {
     let app = app_name(&app)?;
     let request = body(payload)?;
+    if let Some(experiment) = running_traffic_experiment(&ctx.experiments.live().records, &app) {
+        let key = experiment.manifest.key();
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "experiment_running",
+            format!(
+                "app `{app}` is split between releases by traffic experiment `{key}`, and a \
+                 rollout would take over its routes; stop the experiment first \
+                 (`switchyard experiment stop {key}`), then deploy"
+            ),
+        ));
+    }
     let version = request
         .version
         .as_ref()
@@ -301,4 +317,158 @@ pub async fn events(
     Ok(Json(EventList {
         events: ctx.store.events(&query).await?,
     }))
+}
+
+/// The app a traffic experiment splits, or `None` for a flag experiment.
+fn traffic_split(experiment: &Experiment) -> Option<&TrafficSplit> {
+    match &experiment.spec.split {
+        SplitSpec::Traffic(t) => Some(t),
+        SplitSpec::Flag(_) => None,
+    }
+}
+
+/// The running traffic experiment that splits `app`'s traffic, if any.
+pub(crate) fn running_traffic_experiment<'a>(
+    records: &'a BTreeMap<String, ExperimentRecord>,
+    app: &AppName,
+) -> Option<&'a ExperimentRecord> {
+    records.values().find(|r| {
+        r.status == ExperimentStatus::Running
+            && traffic_split(&r.manifest).is_some_and(|t| &t.app == app)
+    })
+}
+
+/// The traffic experiments that run once `set` is applied, by app, each marked `true` when the
+/// apply brings it. Applying a stopped experiment again leaves it stopped.
+fn traffic_after_apply<'a>(
+    records: &'a BTreeMap<String, ExperimentRecord>,
+    set: &'a ManifestSet,
+) -> BTreeMap<&'a AppName, Vec<(&'a Experiment, bool)>> {
+    let applied: BTreeSet<&str> = set.experiments.iter().map(Experiment::key).collect();
+    let running = |r: &ExperimentRecord| r.status == ExperimentStatus::Running;
+    let kept = records
+        .values()
+        .filter(|r| running(r) && !applied.contains(r.manifest.key()))
+        .map(|r| (&r.manifest, false));
+    let brought = set
+        .experiments
+        .iter()
+        .filter(|e| records.get(e.key()).is_none_or(running))
+        .map(|e| (e, true));
+    let mut by_app: BTreeMap<&AppName, Vec<(&Experiment, bool)>> = BTreeMap::new();
+    for (experiment, new) in kept.chain(brought) {
+        if let Some(t) = traffic_split(experiment) {
+            by_app.entry(&t.app).or_default().push((experiment, new));
+        }
+    }
+    by_app
+}
+
+/// Refuses an apply after which a traffic experiment would run but could not: its app does not
+/// exist, does not use the canary strategy, is sticky by another key, cannot resolve a
+/// variant's version, has a rollout in progress, or is split by another running experiment.
+/// Checked are the apps of the traffic experiments the apply brings, and the apps it changes
+/// that a running traffic experiment splits.
+async fn check_traffic_experiments(ctx: &ServerContext, set: &ManifestSet) -> Result<(), ApiError> {
+    let live = ctx.experiments.live();
+    for (app, experiments) in traffic_after_apply(&live.records, set) {
+        let in_set = set.apps.iter().find(|a| &a.metadata.name == app);
+        if in_set.is_none() && !experiments.iter().any(|(_, new)| *new) {
+            continue;
+        }
+        let key = experiments[0].0.key();
+        if let Some((other, _)) = experiments.get(1) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "experiment_conflict",
+                format!(
+                    "app `{app}` can be split by one traffic experiment at a time, but `{key}` \
+                     and `{}` would both run; stop one first",
+                    other.key()
+                ),
+            ));
+        }
+        let stored = ctx.store.app(app).await?;
+        let Some(manifest) = in_set.or(stored.as_ref().map(|r| &r.manifest)) else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_app",
+                format!(
+                    "experiment `{key}` splits the traffic of app `{app}`, which does not \
+                     exist; apply its manifest first (or in the same apply)"
+                ),
+            ));
+        };
+        traffic_experiment_fits(experiments[0].0, manifest).map_err(|message| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_experiment",
+                message,
+            )
+        })?;
+        if let Some(rollout) = ctx.store.latest_rollout(app).await?.filter(|r| r.active) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "rollout_in_progress",
+                format!(
+                    "experiment `{key}` cannot split app `{app}`: rollout {} (to {}) is in \
+                     progress; promote or abort it first",
+                    rollout.id, rollout.version
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `app` can serve the traffic experiment: a canary strategy whose stickiness, if any,
+/// is the experiment's unit, and a release for every variant's version.
+fn traffic_experiment_fits(experiment: &Experiment, app: &App) -> Result<(), String> {
+    let key = experiment.key();
+    let name = &app.metadata.name;
+    let Some(split) = traffic_split(experiment) else {
+        return Ok(());
+    };
+    let sticky = match &app.spec.strategy {
+        Strategy::Canary(c) => c.stickiness.as_ref(),
+        Strategy::BlueGreen(_) | Strategy::Rolling(_) => {
+            let strategy = match app.spec.strategy {
+                Strategy::BlueGreen(_) => "blueGreen",
+                _ => "rolling",
+            };
+            return Err(format!(
+                "experiment `{key}`: app `{name}` uses the {strategy} strategy; a traffic \
+                 experiment splits the routes of an app with the canary strategy"
+            ));
+        }
+    };
+    if let Some(sticky) = sticky.filter(|s| *s != &split.unit) {
+        return Err(format!(
+            "experiment `{key}` identifies units by {} but app `{name}`'s canary is sticky by \
+             {}; use the same key for both",
+            describe(&split.unit),
+            describe(sticky)
+        ));
+    }
+    for variant in &experiment.spec.variants {
+        let request = switchyard_rollout::DeployRequest {
+            version: variant.version.clone(),
+            ..Default::default()
+        };
+        if let Err(e) = switchyard_rollout::resolve::resolve(app, &request) {
+            return Err(format!(
+                "experiment `{key}`: variant `{}` cannot run as a release of app `{name}`: {e}",
+                variant.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe(unit: &Stickiness) -> String {
+    match unit {
+        Stickiness::Header(h) => format!("header `{h}`"),
+        Stickiness::Cookie(c) => format!("cookie `{c}`"),
+        Stickiness::Query(q) => format!("query parameter `{q}`"),
+    }
 }
