@@ -156,31 +156,10 @@ impl TrafficExperiments {
             );
             return self.abandon(&split, stable, why).await;
         }
-        let mut targets = Vec::with_capacity(split.arms.len());
-        for arm in &split.arms {
-            let started = match release_of(&app, &arm.version) {
-                Ok(release) => self
-                    .runtime
-                    .start(&release)
-                    .await
-                    .map_err(anyhow::Error::from),
-                Err(e) => Err(e.into()),
-            };
-            match started {
-                Ok(endpoints) => targets.push(RouteTarget {
-                    version: arm.version.clone(),
-                    weight: arm.weight,
-                    endpoints,
-                }),
-                Err(e) => {
-                    let why = format!(
-                        "variant `{}` ({} {}) cannot run: {e:#}",
-                        arm.variant, split.app, arm.version
-                    );
-                    return self.abandon(&split, stable, why).await;
-                }
-            }
-        }
+        let targets = match self.start_arms(&app, &split).await {
+            Ok(targets) => targets,
+            Err(why) => return self.abandon(&split, stable, why).await,
+        };
         if let Some(previous) = self.placed.get(&split.app) {
             if previous.experiment != split.experiment {
                 self.relay.forget(&previous.experiment);
@@ -207,10 +186,37 @@ impl TrafficExperiments {
         Ok(())
     }
 
+    /// Starts (or finds running) the release of every variant; `Err` says which cannot run.
+    async fn start_arms(&self, app: &AppRecord, split: &Split) -> Result<Vec<RouteTarget>, String> {
+        let mut targets = Vec::with_capacity(split.arms.len());
+        for arm in &split.arms {
+            let started = match release_of(app, &arm.version) {
+                Ok(release) => self
+                    .runtime
+                    .start(&release)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            };
+            let endpoints = started.map_err(|e| {
+                format!(
+                    "variant `{}` ({} {}) cannot run: {e:#}",
+                    arm.variant, split.app, arm.version
+                )
+            })?;
+            targets.push(RouteTarget {
+                version: arm.version.clone(),
+                weight: arm.weight,
+                endpoints,
+            });
+        }
+        Ok(targets)
+    }
+
     /// The experiment cannot run: stops the releases this pass started for it (not the stable
     /// one, nor those of the app's current routes) and stops the experiment with `why`.
     async fn abandon(
-        &mut self,
+        &self,
         split: &Split,
         stable: Option<&Version>,
         why: String,

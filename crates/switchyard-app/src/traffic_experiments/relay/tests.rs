@@ -110,7 +110,7 @@ async fn exposures_are_recorded_under_the_variant_of_their_release() {
     relay.record(exposure("other", "u0", "v2", 200));
     relay.record(exposure("shop-ab", "u0", "v9", 200));
     relay.record(exposure("shop-ab", "u1", "v2", 200));
-    relay.record(exposure("shop-ab", "u1", "v2", 503));
+    relay.record(exposure("shop-ab", "u1", "v2", 500));
     relay.record(exposure("shop-ab", "u2", "v1", 499));
 
     let events = written(&store, 6).await;
