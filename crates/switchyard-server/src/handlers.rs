@@ -328,7 +328,7 @@ fn traffic_split(experiment: &Experiment) -> Option<&TrafficSplit> {
 }
 
 /// The running traffic experiment that splits `app`'s traffic, if any.
-pub(crate) fn running_traffic_experiment<'a>(
+fn running_traffic_experiment<'a>(
     records: &'a BTreeMap<String, ExperimentRecord>,
     app: &AppName,
 ) -> Option<&'a ExperimentRecord> {
