@@ -117,10 +117,10 @@ fn analysis(c: &mut Criterion) {
     let data = scan(&raw);
     let mut group = c.benchmark_group("analysis");
     group.bench_function("from aggregates (2 x 100k units, 3 metrics)", |b| {
-        b.iter(|| analyze(black_box(&experiment), black_box(&data), NOW).unwrap())
+        b.iter(|| analyze(black_box(&experiment), black_box(&data), NOW).unwrap());
     });
     group.bench_function("scan 2 x 100k units, then analyse", |b| {
-        b.iter(|| analyze(&experiment, &scan(black_box(&raw)), NOW).unwrap())
+        b.iter(|| analyze(&experiment, &scan(black_box(&raw)), NOW).unwrap());
     });
     group.finish();
 }
@@ -136,7 +136,7 @@ fn ingestion(c: &mut Criterion) {
         .collect();
     let batch = json!({ "events": events });
     c.bench_function("validate a batch of 1000 events", |b| {
-        b.iter(|| validate_batch(black_box(&batch), &catalog, NOW).unwrap())
+        b.iter(|| validate_batch(black_box(&batch), &catalog, NOW).unwrap());
     });
     let metric = experiment.metric("revenue").unwrap().definition.clone();
     let event = UnitEvent {

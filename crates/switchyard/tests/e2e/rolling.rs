@@ -81,7 +81,7 @@ impl Load {
                         other => failed
                             .lock()
                             .unwrap()
-                            .push(format!("{:?}", other.map(|(s, t)| (s, t)))),
+                            .push(format!("{other:?}")),
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 }
