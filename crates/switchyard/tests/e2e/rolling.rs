@@ -78,10 +78,7 @@ impl Load {
                         Some((200, _)) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
-                        other => failed
-                            .lock()
-                            .unwrap()
-                            .push(format!("{other:?}")),
+                        other => failed.lock().unwrap().push(format!("{other:?}")),
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 }
