@@ -194,7 +194,8 @@ impl CompiledExperiment {
 
     /// The variant a unit key is assigned to: the flag engine's split bucketing (hashing `v1`,
     /// salt = the experiment's key, the variants' weights), so the flag of a flag experiment
-    /// serves the same variant and the proxy of a traffic experiment assigns without a flag.
+    /// serves the same variant; for code that assigns units without evaluating the flag. (The
+    /// proxy of a traffic experiment uses its own sticky bucketing.)
     /// `None` only if every weight were zero, which a compiled experiment rules out.
     pub fn assign(&self, unit: &str) -> Option<&Variant> {
         let weights: Vec<u32> = self.variants.iter().map(|v| v.weight).collect();

@@ -31,6 +31,14 @@ pub fn status(
         Ok(arms) => arms,
         Err(e) => return not_enough(e.to_string()),
     };
+    let worse = match better {
+        Better::Lower => 1.0,
+        Better::Higher => -1.0,
+    };
+    let limit = guardrail.max_degradation;
+    if let Some(status) = exact(&arms, guardrail.scale, worse, limit) {
+        return status;
+    }
     let difference = match guardrail.scale {
         Scale::Absolute => Difference::Absolute,
         Scale::Relative => Difference::Relative,
@@ -39,11 +47,6 @@ pub fn status(
         Ok(e) => e,
         Err(e) => return not_enough(e.to_string()),
     };
-    let worse = match better {
-        Better::Lower => 1.0,
-        Better::Higher => -1.0,
-    };
-    let limit = guardrail.max_degradation;
     let degradation = worse * estimate.point_estimate;
     let beyond_limit = EffectEstimate {
         point_estimate: degradation - limit,
@@ -71,4 +74,37 @@ pub fn status(
     } else {
         GuardrailStatus::Inconclusive(evidence)
     }
+}
+
+/// Units each arm needs before a difference without variation counts as a violation.
+const EXACT_MIN_UNITS: f64 = 30.0;
+
+/// Both arms without any variation (every control unit alike, every treatment unit alike — a
+/// release whose every request fails against one that never fails): a test of the difference
+/// would divide by a zero variance, yet the degradation is plain. With at least
+/// [`EXACT_MIN_UNITS`] units in each arm, a degradation beyond the limit is a violation. A
+/// difference within the limit is not taken as proof (no variation in a few dozen units says
+/// little about rare events): that stays "not enough data" until the units vary. `None` when
+/// either arm varies or the rule does not apply.
+fn exact(arms: &Arms, scale: Scale, worse: f64, limit: f64) -> Option<GuardrailStatus> {
+    let (c, t) = (&arms.control, &arms.treatment);
+    if c.n < EXACT_MIN_UNITS || t.n < EXACT_MIN_UNITS || c.variance != 0.0 || t.variance != 0.0 {
+        return None;
+    }
+    let difference = worse * (t.mean - c.mean);
+    let degradation = match scale {
+        Scale::Absolute => difference,
+        Scale::Relative if c.mean != 0.0 => difference / c.mean.abs(),
+        // Relative to a control of exactly zero: any worsening is infinitely large.
+        Scale::Relative if difference > 0.0 => f64::INFINITY,
+        Scale::Relative => return None,
+    };
+    (degradation > limit).then(|| {
+        GuardrailStatus::Violated(GuardrailEvidence {
+            degradation,
+            interval: [degradation, degradation],
+            limit,
+            p_value: 0.0,
+        })
+    })
 }

@@ -376,6 +376,49 @@ fn a_violated_guardrail_stops_with_its_evidence() {
 }
 
 #[test]
+fn a_release_that_always_fails_against_one_that_never_does_violates_the_guardrail() {
+    let exact = |units: usize, rate: f64| {
+        Moments::of((0..units).map(|_| UnitValue {
+            x: 4.0 * rate,
+            y: 4.0,
+            c: 0.0,
+        }))
+    };
+    let e = compile(TRAFFIC);
+    let r = analyze(&e, &traffic_data(exact(300, 0.0), exact(300, 1.0)), day(1)).unwrap();
+    let GuardrailStatus::Violated(evidence) = &r.guardrails[0].status else {
+        panic!("violated: {:?}", r.guardrails[0].status)
+    };
+    assert_eq!(evidence.degradation, 1.0);
+    assert!(matches!(
+        r.recommendation,
+        Recommendation::Stop {
+            reason: StopReason::GuardrailViolated { .. }
+        }
+    ));
+    // Alike without variation is not proof of a rare-event rate: not enough data yet.
+    let same = analyze(&e, &traffic_data(exact(300, 0.0), exact(300, 0.0)), day(1)).unwrap();
+    assert!(
+        matches!(
+            same.guardrails[0].status,
+            GuardrailStatus::NotEnoughData { .. }
+        ),
+        "{:?}",
+        same.guardrails[0].status
+    );
+    // A few units are not enough to call it.
+    let few = analyze(&e, &traffic_data(exact(10, 0.0), exact(10, 1.0)), day(1)).unwrap();
+    assert!(
+        matches!(
+            few.guardrails[0].status,
+            GuardrailStatus::NotEnoughData { .. }
+        ),
+        "{:?}",
+        few.guardrails[0].status
+    );
+}
+
+#[test]
 fn an_equal_error_rate_is_shown_within_the_limit() {
     let mut rng = StdRng::seed_from_u64(6);
     let e = compile(TRAFFIC);
