@@ -191,18 +191,7 @@ pub async fn deploy(
 ) -> Result<(StatusCode, Json<DeployResponse>), ApiError> {
     let app = app_name(&app)?;
     let request = body(payload)?;
-    if let Some(experiment) = running_traffic_experiment(&ctx.experiments.live().records, &app) {
-        let key = experiment.manifest.key();
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "experiment_running",
-            format!(
-                "app `{app}` is split between releases by traffic experiment `{key}`, and a \
-                 rollout would take over its routes; stop the experiment first \
-                 (`switchyard experiment stop {key}`), then deploy"
-            ),
-        ));
-    }
+    refuse_during_traffic_experiment(&ctx, &app, "deploy")?;
     let version = request
         .version
         .as_ref()
@@ -325,6 +314,29 @@ fn traffic_split(experiment: &Experiment) -> Option<&TrafficSplit> {
         SplitSpec::Traffic(t) => Some(t),
         SplitSpec::Flag(_) => None,
     }
+}
+
+/// 409 `experiment_running` when a traffic experiment splits `app`: a rollout (`what`: deploy,
+/// retry, undo) would take over its routes.
+pub(crate) fn refuse_during_traffic_experiment(
+    ctx: &ServerContext,
+    app: &AppName,
+    what: &str,
+) -> Result<(), ApiError> {
+    let live = ctx.experiments.live();
+    let Some(experiment) = running_traffic_experiment(&live.records, app) else {
+        return Ok(());
+    };
+    let key = experiment.manifest.key();
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "experiment_running",
+        format!(
+            "app `{app}` is split between releases by traffic experiment `{key}`, and a \
+             rollout would take over its routes; stop the experiment first \
+             (`switchyard experiment stop {key}`), then {what}"
+        ),
+    ))
 }
 
 /// The running traffic experiment that splits `app`'s traffic, if any.

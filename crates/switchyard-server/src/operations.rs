@@ -24,6 +24,7 @@ pub async fn retry(
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
     let request = payload.map(|Json(r)| r).unwrap_or_default();
+    crate::handlers::refuse_during_traffic_experiment(&ctx, &app, "retry")?;
     let snapshot = ctx.controller.retry(&app, &actor(&request)).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
@@ -36,6 +37,7 @@ pub async fn undo(
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
     let request = payload.map(|Json(r)| r).unwrap_or_default();
+    crate::handlers::refuse_during_traffic_experiment(&ctx, &app, "undo")?;
     let snapshot = ctx.controller.undo(&app, &actor(&request)).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }

@@ -424,6 +424,14 @@ fn applies_and_deploys_that_conflict_with_a_traffic_experiment_are_refused() {
         (409, Some("experiment_running")),
         "{body}"
     );
+    for action in ["retry", "undo"] {
+        let (status, body) = post(&d, &format!("/api/v1/apps/shop/{action}"), &json!({}));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("experiment_running")),
+            "{action}: {body}"
+        );
+    }
     refused(
         &experiment("shop-ba", "shop"),
         409,
