@@ -178,6 +178,9 @@ fn the_shipped_example_is_valid() {
     let text = include_str!("../../../../../examples/shop.yaml");
     let set = load_str(text, Path::new("examples/shop.yaml")).unwrap();
     set.check_references(&BTreeSet::new()).unwrap();
+    let text = include_str!("../../../../../examples/experiments.yaml");
+    let set = load_str(text, Path::new("examples/experiments.yaml")).unwrap();
+    assert_eq!(set.experiments.len(), 2);
 }
 
 #[test]
