@@ -37,6 +37,24 @@ fn bad_input_is_refused_and_changes_nothing() {
     let err = d.fails(&["validate", "--offline", "-f", file.to_str().unwrap()]);
     assert!(err.contains("got 150"), "{err}");
 
+    // The same app in two files of a directory: refused, naming the second file.
+    let twice = dir.path().join("twice");
+    std::fs::create_dir(&twice).unwrap();
+    write(&twice, "a.yaml", &good);
+    write(
+        &twice,
+        "b.yaml",
+        &good.replace(&port.to_string(), &free_port().to_string()),
+    );
+    let err = d.fails(&["apply", "-f", twice.to_str().unwrap()]);
+    assert!(
+        err.contains("b.yaml") && err.contains("App `shop` is defined twice"),
+        "{err}"
+    );
+    let apps: serde_json::Value =
+        serde_json::from_str(&d.ok(&["get", "apps", "-o", "json"])).unwrap();
+    assert_eq!(apps, serde_json::json!([]));
+
     // Unknown field.
     let file = write(
         dir.path(),
