@@ -99,12 +99,10 @@ fn exact(arms: &Arms, scale: Scale, worse: f64, limit: f64) -> Option<GuardrailS
         Scale::Relative if difference > 0.0 => f64::INFINITY,
         Scale::Relative => return None,
     };
-    (degradation > limit).then(|| {
-        GuardrailStatus::Violated(GuardrailEvidence {
-            degradation,
-            interval: [degradation, degradation],
-            limit,
-            p_value: 0.0,
-        })
-    })
+    (degradation > limit).then_some(GuardrailStatus::Violated(GuardrailEvidence {
+        degradation,
+        interval: [degradation, degradation],
+        limit,
+        p_value: 0.0,
+    }))
 }
