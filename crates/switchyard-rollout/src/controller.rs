@@ -322,7 +322,8 @@ impl Controller {
         release: &Release,
         actor: &str,
     ) -> Result<(), ControllerError> {
-        let _guard = self.lock.lock().await;
+        // Started outside the lock (it may take up to the start timeout); then, under it, the
+        // app must still have no stable release (two first deploys may race).
         let endpoints =
             self.runtime
                 .start(release)
@@ -331,6 +332,20 @@ impl Controller {
                     release: release.label(),
                     source,
                 })?;
+        let _guard = self.lock.lock().await;
+        if let Some(stable) = self.app_record(app).await?.stable {
+            if stable.version != release.version {
+                self.stop_in_background(release.clone());
+            }
+            return Err(ControllerError::NothingTo {
+                app: app.clone(),
+                what: "make the first release",
+                why: format!(
+                    "another deploy made {} its first release meanwhile; deploy again for a rollout",
+                    stable.version
+                ),
+            });
+        }
         let event = self.event(
             app,
             None,
