@@ -7,6 +7,7 @@
 //! in the state.
 
 mod commands;
+mod scaling;
 mod steps;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,8 @@ use switchyard_core::manifest::app::{ApprovalTimeout, CanaryStep, WebhookKind};
 use switchyard_core::ports::EventKind;
 use switchyard_core::{ReleaseTotals, Timestamp, WindowStats};
 
+use super::scaling::begin_scaling;
+pub(super) use super::scaling::scaled;
 use super::{
     Action, AfterScaling, Ending, PauseReason, Phase, Rollout, RunRef, ScaleTarget, record,
 };
@@ -300,74 +302,6 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
     promote(r, actions, "controller", "all steps completed".into(), now);
 }
 
-/// Waits for the controller to bring the releases to `target`.
-fn begin_scaling(
-    r: &mut Rollout,
-    actions: &mut Vec<Action>,
-    target: ScaleTarget,
-    then: AfterScaling,
-    why: String,
-) {
-    record(
-        actions,
-        EventKind::StepStarted,
-        "controller",
-        why,
-        serde_json::json!({"step": r.step, "target": target}),
-    );
-    r.phase = Phase::Scaling { target, then };
-}
-
-/// The controller scaled the releases (or could not).
-pub(super) fn scaled(
-    r: &mut Rollout,
-    actions: &mut Vec<Action>,
-    result: Result<(), String>,
-    now: Timestamp,
-) {
-    let Phase::Scaling { target, then } = r.phase.clone() else {
-        return;
-    };
-    match result {
-        Ok(()) => {
-            r.instances.canary = (target.canary != r.canary.instances()).then_some(target.canary);
-            r.instances.stable = (target.stable != r.stable.instances()).then_some(target.stable);
-            // The routes must follow the new instance counts even when the weight stays.
-            actions.push(Action::Reroute);
-            set_weight(r, actions, target.weight, now);
-            match then {
-                AfterScaling::NextStep => {
-                    r.step += 1;
-                    advance(r, actions, now);
-                }
-                AfterScaling::Promote { actor, why } => promote(r, actions, &actor, why, now),
-                AfterScaling::Finish {
-                    outcome,
-                    actor,
-                    why,
-                } => end(r, actions, outcome.phase(), &actor, why, now),
-            }
-        }
-        Err(error) => match then {
-            AfterScaling::NextStep | AfterScaling::Promote { .. } => {
-                let why = format!("instances could not be scaled: {error}");
-                finish(r, actions, Phase::RolledBack, "controller", why, now);
-            }
-            AfterScaling::Finish {
-                outcome,
-                actor,
-                why,
-            } => {
-                let why = format!(
-                    "{why}; {} could not be restored to full size: {error}",
-                    r.stable.label()
-                );
-                end(r, actions, outcome.phase(), &actor, why, now);
-            }
-        },
-    }
-}
-
 fn fmt(d: std::time::Duration) -> String {
     switchyard_core::duration::format(d)
 }
@@ -621,7 +555,7 @@ pub(super) fn finish(
     end(r, actions, phase, actor, why, now);
 }
 
-fn end(
+pub(super) fn end(
     r: &mut Rollout,
     actions: &mut Vec<Action>,
     phase: Phase,
