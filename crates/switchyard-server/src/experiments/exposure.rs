@@ -104,14 +104,6 @@ impl ExposureQueue {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
-
-    /// Forgets the assignments of `experiment` (it was applied again or restarted).
-    pub fn forget(&self, experiment: &str) {
-        self.seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(e, _)| e != experiment);
-    }
 }
 
 /// Starts the writer task; it ends when every [`ExposureQueue`] is dropped.

@@ -124,6 +124,8 @@ pub struct ExperimentService {
     last_snapshot: std::sync::Mutex<BTreeMap<String, Timestamp>>,
     /// Bumped after every rebuild of the live experiments, so the data plane can follow them.
     revision: watch::Sender<u64>,
+    /// Exposures dropped (queue full) as of the last check, to log only new drops.
+    dropped_seen: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for ExperimentService {
@@ -160,6 +162,7 @@ impl ExperimentService {
             writer: Mutex::new(()),
             last_snapshot: std::sync::Mutex::default(),
             revision: watch::Sender::new(0),
+            dropped_seen: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -366,6 +369,17 @@ impl ExperimentService {
     /// # Errors
     /// Store failures; an experiment whose analysis fails is logged and skipped.
     pub async fn check(&self) -> Result<Vec<(String, String)>, ExperimentServiceError> {
+        let dropped = self.exposures.dropped();
+        let before = self
+            .dropped_seen
+            .swap(dropped, std::sync::atomic::Ordering::Relaxed);
+        if dropped > before {
+            tracing::warn!(
+                dropped = dropped - before,
+                total = dropped,
+                "exposures dropped: the queue to the store was full"
+            );
+        }
         let live = self.live();
         let now = self.clock.now();
         let mut stopped = Vec::new();
