@@ -154,15 +154,25 @@ impl Daemon {
                 tracing::error!(error = %e, "API server failed");
             }
         });
-        let ticker = tokio::spawn(tick_loop(
-            Arc::clone(&controller),
+        let ticking = Arc::clone(&controller);
+        let ticker = tokio::spawn(every(
             config.tick,
             cancel.child_token(),
+            "controller tick",
+            move || {
+                let controller = Arc::clone(&ticking);
+                async move { controller.tick().await }
+            },
         ));
-        let checker = tokio::spawn(experiment_loop(
-            experiments,
+        // Snapshots for the report; stops on a violated guardrail or an exceeded maximum duration.
+        let checker = tokio::spawn(every(
             config.experiment_check,
             cancel.child_token(),
+            "experiment check",
+            move || {
+                let experiments = Arc::clone(&experiments);
+                async move { experiments.check().await.map(drop) }
+            },
         ));
         let splitter = tokio::spawn(traffic.run(experiment_changes, cancel.child_token()));
         tracing::info!(api = %api_addr, data_dir = %config.data_dir.display(), "switchyard daemon started");
@@ -220,40 +230,25 @@ impl Daemon {
     }
 }
 
-async fn tick_loop(
-    controller: Arc<Controller>,
-    every: std::time::Duration,
+/// Runs `work` every `period` until `cancel`; a failure is logged as `what` and the loop goes
+/// on. A slow run delays the next one rather than stacking runs up.
+async fn every<F, E>(
+    period: std::time::Duration,
     cancel: CancellationToken,
-) {
-    let mut interval = tokio::time::interval(every);
+    what: &'static str,
+    mut work: impl FnMut() -> F,
+) where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = interval.tick() => {
-                if let Err(e) = controller.tick().await {
-                    tracing::error!(error = %e, "controller tick failed");
-                }
-            }
-        }
-    }
-}
-
-/// Analyses running experiments on a timer: snapshots for the report, and stops on a violated
-/// guardrail or an exceeded maximum duration.
-async fn experiment_loop(
-    experiments: Arc<switchyard_server::ExperimentService>,
-    every: std::time::Duration,
-    cancel: CancellationToken,
-) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = interval.tick() => {
-                if let Err(e) = experiments.check().await {
-                    tracing::error!(error = %e, "experiment check failed");
+                if let Err(e) = work().await {
+                    tracing::error!(error = %e, "{what} failed");
                 }
             }
         }

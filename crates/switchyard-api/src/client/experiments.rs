@@ -20,14 +20,14 @@ impl Client {
     /// See [`ClientError`].
     pub async fn experiments(&self) -> Result<Value, ClientError> {
         let url = self.experiment_url(&[])?;
-        self.call(Method::GET, url, None).await
+        self.send(Method::GET, url, None::<&()>).await
     }
 
     /// # Errors
     /// See [`ClientError`]; an unknown key is `experiment_not_found`.
     pub async fn experiment(&self, key: &str) -> Result<Value, ClientError> {
         let url = self.experiment_url(&[key])?;
-        self.call(Method::GET, url, None).await
+        self.send(Method::GET, url, None::<&()>).await
     }
 
     /// The analysis as JSON.
@@ -36,7 +36,7 @@ impl Client {
     /// See [`ClientError`].
     pub async fn experiment_results(&self, key: &str) -> Result<Value, ClientError> {
         let url = self.experiment_url(&[key, "results"])?;
-        self.call(Method::GET, url, None).await
+        self.send(Method::GET, url, None::<&()>).await
     }
 
     /// The analysis as the table the CLI prints.
@@ -69,7 +69,7 @@ impl Client {
     ) -> Result<Value, ClientError> {
         let url = self.experiment_url(&[key, "stop"])?;
         let body = serde_json::json!({"reason": reason});
-        self.call(Method::POST, url, Some(&body)).await
+        self.send(Method::POST, url, Some(&body)).await
     }
 
     /// Sends a batch of events. A batch with refused events is an answer (status 422 and the
@@ -109,20 +109,6 @@ impl Client {
         Ok(EventsAnswer { status, report })
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-    ) -> Result<Value, ClientError> {
-        let text = url.to_string();
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        super::execute(text, request).await
-    }
-
     /// A GET whose successful answer is text; errors decode as usual.
     async fn text(&self, url: Url) -> Result<String, ClientError> {
         let text = url.to_string();
@@ -146,17 +132,6 @@ impl Client {
 
     /// `{base}/api/v1/experiments/{segments...}`, each segment percent-encoded.
     fn experiment_url(&self, segments: &[&str]) -> Result<Url, ClientError> {
-        let bad_base = |detail: String| ClientError::Protocol {
-            url: self.base.clone(),
-            status: 0,
-            detail,
-        };
-        let mut url = Url::parse(&self.base).map_err(|e| bad_base(e.to_string()))?;
-        url.path_segments_mut()
-            .map_err(|()| bad_base("the server URL cannot have a path".into()))?
-            .pop_if_empty()
-            .extend(["api", "v1", "experiments"])
-            .extend(segments);
-        Ok(url)
+        self.api_url("experiments", segments)
     }
 }

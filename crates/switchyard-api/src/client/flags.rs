@@ -128,6 +128,12 @@ impl Client {
 
     /// `{base}/api/v1/flags/{segments...}`, each segment percent-encoded.
     fn flag_url(&self, segments: &[&str]) -> Result<Url, ClientError> {
+        self.api_url("flags", segments)
+    }
+
+    /// `{base}/api/v1/{collection}/{segments...}`, each segment percent-encoded (keys may hold
+    /// any character).
+    pub(super) fn api_url(&self, collection: &str, segments: &[&str]) -> Result<Url, ClientError> {
         let bad_base = |detail: String| ClientError::Protocol {
             url: self.base.clone(),
             status: 0,
@@ -137,12 +143,12 @@ impl Client {
         url.path_segments_mut()
             .map_err(|()| bad_base("the server URL cannot have a path".into()))?
             .pop_if_empty()
-            .extend(["api", "v1", "flags"])
+            .extend(["api", "v1", collection])
             .extend(segments);
         Ok(url)
     }
 
-    async fn send<B: Serialize, T: DeserializeOwned>(
+    pub(super) async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         url: Url,
