@@ -72,34 +72,20 @@ impl LocalRuntime {
     }
 
     async fn launch(&self, release: &Release) -> Result<Running, RuntimeError> {
-        match &release.workload {
-            Workload::Process {
-                argv,
-                env,
-                working_dir,
-                instances,
-                start_timeout,
-                stop_timeout,
-            } => {
-                let workload = ProcessWorkload {
-                    argv,
-                    env,
-                    working_dir: working_dir.as_deref(),
-                    instances: *instances,
-                    start_timeout: *start_timeout,
-                    stop_timeout: *stop_timeout,
-                };
-                ProcessRelease::start(release, workload, &self.config, &self.root)
-                    .await
-                    .map(Running::Process)
-            }
-            Workload::Static {
-                addresses,
-                start_timeout,
-            } => static_release::check(release, addresses, *start_timeout)
+        if let Workload::Static {
+            addresses,
+            start_timeout,
+        } = &release.workload
+        {
+            return static_release::check(release, addresses, *start_timeout)
                 .await
-                .map(Running::Static),
+                .map(Running::Static);
         }
+        // Every release that is not static is a process release.
+        let workload = ProcessWorkload::of(release).ok_or_else(|| not_scalable(release))?;
+        ProcessRelease::start(release, workload, &self.config, &self.root)
+            .await
+            .map(Running::Process)
     }
 }
 
@@ -140,15 +126,7 @@ impl WorkloadRuntime for LocalRuntime {
     /// Scaling a release that does not run starts it; a static release keeps its addresses.
     async fn scale(&self, release: &Release) -> Result<Vec<SocketAddr>, RuntimeError> {
         let key = (release.app.clone(), release.version.clone());
-        let Workload::Process {
-            argv,
-            env,
-            working_dir,
-            instances,
-            start_timeout,
-            stop_timeout,
-        } = &release.workload
-        else {
+        let Some(workload) = ProcessWorkload::of(release) else {
             // A static release has one size: the addresses it was started with.
             let running = { self.table().get(&key).map(Running::endpoints) };
             return match (running, &release.workload) {
@@ -158,33 +136,19 @@ impl WorkloadRuntime for LocalRuntime {
                 {
                     Ok(endpoints)
                 }
-                (Some(_), _) => Err(RuntimeError::NotScalable {
-                    version: release.version.clone(),
-                }),
+                (Some(_), _) => Err(not_scalable(release)),
             };
         };
         let current = match self.table().get(&key) {
             Some(Running::Process(p)) => Some(p.len()),
-            Some(Running::Static(_)) => {
-                return Err(RuntimeError::NotScalable {
-                    version: release.version.clone(),
-                });
-            }
+            Some(Running::Static(_)) => return Err(not_scalable(release)),
             None => None,
         };
         let Some(current) = current else {
             return self.start(release).await;
         };
-        let desired = *instances;
+        let desired = workload.instances;
         if desired > current {
-            let workload = ProcessWorkload {
-                argv,
-                env,
-                working_dir: working_dir.as_deref(),
-                instances: desired,
-                start_timeout: *start_timeout,
-                stop_timeout: *stop_timeout,
-            };
             let more = ProcessRelease::start_range(
                 release,
                 workload,
@@ -252,5 +216,11 @@ impl WorkloadRuntime for LocalRuntime {
                 tracing::error!(%app, %version, %error, "cannot stop release at shutdown");
             }
         }
+    }
+}
+
+fn not_scalable(release: &Release) -> RuntimeError {
+    RuntimeError::NotScalable {
+        version: release.version.clone(),
     }
 }

@@ -33,6 +33,30 @@ pub(crate) struct ProcessWorkload<'a> {
     pub(crate) stop_timeout: Duration,
 }
 
+impl<'a> ProcessWorkload<'a> {
+    /// The process fields of `release`; `None` for a static release.
+    pub(crate) fn of(release: &'a Release) -> Option<Self> {
+        match &release.workload {
+            switchyard_core::Workload::Process {
+                argv,
+                env,
+                working_dir,
+                instances,
+                start_timeout,
+                stop_timeout,
+            } => Some(ProcessWorkload {
+                argv,
+                env,
+                working_dir: working_dir.as_deref(),
+                instances: *instances,
+                start_timeout: *start_timeout,
+                stop_timeout: *stop_timeout,
+            }),
+            switchyard_core::Workload::Static { .. } => None,
+        }
+    }
+}
+
 /// The running instances of one process release.
 #[derive(Debug)]
 pub(crate) struct ProcessRelease {
