@@ -13,10 +13,7 @@ use switchyard_api::*;
 use switchyard_core::AppName;
 use switchyard_core::manifest::app::Stickiness;
 use switchyard_core::manifest::experiment::{SplitSpec, TrafficSplit};
-use switchyard_core::manifest::{
-    App, Experiment, ManifestError, ManifestErrorKind, ManifestErrors, ManifestSet, Strategy,
-    load_str,
-};
+use switchyard_core::manifest::{App, Experiment, ManifestErrors, ManifestSet, Strategy, load_str};
 use switchyard_core::ports::EventQuery;
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus};
 use switchyard_rollout::machine::Command;
@@ -105,29 +102,11 @@ pub async fn apply(
     let request = body(payload)?;
     let mut set = ManifestSet::default();
     let mut errors = Vec::new();
-    // Each document once across the files: the second definition is the error, in its file.
-    let mut defined: BTreeMap<(&'static str, String), &str> = BTreeMap::new();
     for file in &request.files {
-        match load_str(&file.content, FsPath::new(&file.name)) {
-            Ok(s) => {
-                for m in s.manifests() {
-                    let key = (m.kind(), m.name().to_string());
-                    if defined.insert(key, &file.name).is_some() {
-                        errors.push(ManifestError {
-                            file: file.name.clone().into(),
-                            line: None,
-                            column: None,
-                            path: "metadata.name".into(),
-                            kind: ManifestErrorKind::Duplicate {
-                                kind: m.kind(),
-                                name: m.name().into(),
-                            },
-                        });
-                    }
-                }
-                set.merge(s);
-            }
-            Err(e) => errors.extend(e.0),
+        let name = FsPath::new(&file.name);
+        // A document defined in an earlier file is an error located in this one.
+        if let Err(e) = load_str(&file.content, name).and_then(|s| set.merge(s, name)) {
+            errors.extend(e.0);
         }
     }
     if !errors.is_empty() {

@@ -173,9 +173,29 @@ impl ManifestSet {
         }
     }
 
-    /// Adds the documents of `other` (from another file) to this set.
-    pub fn merge(&mut self, other: ManifestSet) {
+    /// Adds the documents of `other`, read from `file`, to this set.
+    ///
+    /// # Errors
+    /// One `Duplicate` error, located in `file`, per document of `other` this set already
+    /// holds (the documents are added all the same, so later files are still checked).
+    pub fn merge(&mut self, other: ManifestSet, file: &Path) -> Result<(), ManifestErrors> {
+        let held: BTreeSet<(&'static str, String)> = self
+            .manifests()
+            .iter()
+            .map(|m| (m.kind(), m.name().to_string()))
+            .collect();
+        let errors: Vec<ManifestError> = other
+            .manifests()
+            .iter()
+            .filter(|m| held.contains(&(m.kind(), m.name().to_string())))
+            .map(|m| duplicate(file, m))
+            .collect();
         self.extend(other);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManifestErrors(errors))
+        }
     }
 
     fn extend(&mut self, other: ManifestSet) {
@@ -534,17 +554,22 @@ fn check_duplicates(set: &ManifestSet, file: &Path, errors: &mut Vec<ManifestErr
     let mut seen = BTreeSet::new();
     for m in set.manifests() {
         if !seen.insert((m.kind(), m.name().to_string())) {
-            errors.push(ManifestError {
-                file: file.to_path_buf(),
-                line: None,
-                column: None,
-                path: "metadata.name".into(),
-                kind: ManifestErrorKind::Duplicate {
-                    kind: m.kind(),
-                    name: m.name().into(),
-                },
-            });
+            errors.push(duplicate(file, &m));
         }
+    }
+}
+
+/// `m` defined a second time, in `file`.
+fn duplicate(file: &Path, m: &Manifest) -> ManifestError {
+    ManifestError {
+        file: file.to_path_buf(),
+        line: None,
+        column: None,
+        path: "metadata.name".into(),
+        kind: ManifestErrorKind::Duplicate {
+            kind: m.kind(),
+            name: m.name().into(),
+        },
     }
 }
 
@@ -614,11 +639,14 @@ pub fn load_dir(path: &Path) -> Result<ManifestSet, ManifestErrors> {
     let mut errors = Vec::new();
     for file in files {
         match load_file(&file) {
-            Ok(s) => set.extend(s),
+            Ok(s) => {
+                if let Err(e) = set.merge(s, &file) {
+                    errors.extend(e.0);
+                }
+            }
             Err(e) => errors.extend(e.0),
         }
     }
-    check_duplicates(&set, path, &mut errors);
     if errors.is_empty() {
         Ok(set)
     } else {

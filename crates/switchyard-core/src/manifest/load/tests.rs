@@ -160,6 +160,39 @@ fn duplicates_and_missing_references() {
 }
 
 #[test]
+fn a_document_defined_in_two_files_is_an_error_in_the_second() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), GOOD).unwrap();
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        GOOD.split("---\n").next().unwrap(),
+    )
+    .unwrap();
+    let e = load_dir(dir.path()).unwrap_err().0;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].file, dir.path().join("b.yaml"));
+    assert!(
+        e[0].to_string().contains("App `checkout` is defined twice"),
+        "{}",
+        e[0]
+    );
+
+    let mut set = load_str(GOOD, Path::new("a.yaml")).unwrap();
+    let other = load_str(GOOD.split("---\n").nth(1).unwrap(), Path::new("t.yaml")).unwrap();
+    let e = set.merge(other, Path::new("t.yaml")).unwrap_err().0;
+    assert!(
+        matches!(
+            &e[0].kind,
+            ManifestErrorKind::Duplicate {
+                kind: "AnalysisTemplate",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn syntax_error_is_located() {
     let e = &errors("apiVersion: switchyard.dev/v1alpha1\nkind: App\nmetadata: {name: x\n")[0];
     assert!(e.line.is_some(), "{e}");
