@@ -179,16 +179,25 @@ async fn execute<T: DeserializeOwned>(
     url: String,
     request: reqwest::RequestBuilder,
 ) -> Result<T, ClientError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|source| ClientError::Unreachable {
-            url: url.clone(),
-            source,
-        })?;
+    let response = deliver(&url, request).await?;
     decode(url, response).await
 }
 
+/// Sends `request`; a daemon that cannot be reached is [`ClientError::Unreachable`].
+async fn deliver(
+    url: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ClientError> {
+    request
+        .send()
+        .await
+        .map_err(|source| ClientError::Unreachable {
+            url: url.to_string(),
+            source,
+        })
+}
+
+/// A successful answer's JSON body, or the error body of a failed one.
 async fn decode<T: DeserializeOwned>(
     url: String,
     response: reqwest::Response,
@@ -202,11 +211,7 @@ async fn decode<T: DeserializeOwned>(
             source,
         })?;
     if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
-            url,
-            status: status.as_u16(),
-            detail: e.to_string(),
-        });
+        return parse(url, status.as_u16(), &bytes);
     }
     match serde_json::from_slice::<ErrorBody>(&bytes) {
         Ok(body) => Err(ClientError::Api {
@@ -219,4 +224,13 @@ async fn decode<T: DeserializeOwned>(
             detail: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
         }),
     }
+}
+
+/// A body that must be JSON of `T`.
+fn parse<T: DeserializeOwned>(url: String, status: u16, bytes: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol {
+        url,
+        status,
+        detail: e.to_string(),
+    })
 }

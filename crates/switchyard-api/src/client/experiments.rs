@@ -5,7 +5,7 @@
 use reqwest::{Method, Url};
 use serde_json::Value;
 
-use super::{Client, ClientError, decode};
+use super::{Client, ClientError, decode, deliver, parse};
 
 /// The answer of `POST /api/v1/events`: HTTP status and the report (accepted, duplicates,
 /// rejected, per-event errors with JSON pointers).
@@ -79,18 +79,9 @@ impl Client {
     /// See [`ClientError`]; a body that is not a batch is `invalid_batch`.
     pub async fn send_events(&self, batch: &Value) -> Result<EventsAnswer, ClientError> {
         let url = format!("{}/api/v1/events", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .json(batch)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let response = deliver(&url, self.http.post(&url).json(batch)).await?;
         let status = response.status().as_u16();
-        if status == 422 {
+        let report = if status == 422 {
             let bytes = response
                 .bytes()
                 .await
@@ -98,29 +89,17 @@ impl Client {
                     url: url.clone(),
                     source,
                 })?;
-            let report = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
-                url,
-                status,
-                detail: e.to_string(),
-            })?;
-            return Ok(EventsAnswer { status, report });
-        }
-        let report = decode(url, response).await?;
+            parse(url, status, &bytes)?
+        } else {
+            decode(url, response).await?
+        };
         Ok(EventsAnswer { status, report })
     }
 
     /// A GET whose successful answer is text; errors decode as usual.
     async fn text(&self, url: Url) -> Result<String, ClientError> {
         let text = url.to_string();
-        let response =
-            self.http
-                .get(url)
-                .send()
-                .await
-                .map_err(|source| ClientError::Unreachable {
-                    url: text.clone(),
-                    source,
-                })?;
+        let response = deliver(&text, self.http.get(url)).await?;
         if !response.status().is_success() {
             return decode::<Value>(text, response).await.map(|_| String::new());
         }
