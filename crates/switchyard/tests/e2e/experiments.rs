@@ -297,6 +297,27 @@ fn bad_event_batches_are_refused_event_by_event_and_nothing_counts_twice() {
         "{report}"
     );
 
+    // Through the CLI: a batch with a refused event exits non-zero and prints the report.
+    let batch = dir.path().join("batch.json");
+    let body = json!({"events": [purchase("c1", "u1"), purchase("c2", "nobody-exposed"), exposure("c3", "u4", "blue")]});
+    std::fs::write(&batch, body.to_string()).unwrap();
+    let out = d.cli(&["experiment", "events", "-f", batch.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let report = json_of(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        (report["accepted"].as_u64(), report["rejected"].as_u64()),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+    assert_eq!(
+        report["errors"][0]["pointer"], "/events/2/variant",
+        "{report}"
+    );
+    let good = json!({"events": [purchase("c4", "u1")]});
+    std::fs::write(&batch, good.to_string()).unwrap();
+    let report = json_of(&d.ok(&["experiment", "events", "-f", batch.to_str().unwrap()]));
+    assert_eq!(report["accepted"], 1, "{report}");
+
     // Whole-batch errors: too many events, not a batch.
     let many: Vec<Value> = (0..1001)
         .map(|i| purchase(&format!("m{i}"), "u1"))
