@@ -154,7 +154,9 @@ pub async fn evaluate_flags(
             .compiled(&environment)
             .evaluate_all(&context, now)
             .filter(|d| !experiments.has_flag(d.key))
-            .chain(ctx.experiments.evaluate_all(&experiments, &context, now))
+            // No exposure: a bulk fetch fills a client's cache and shows nothing to anyone;
+            // clients evaluating from such a cache send their `$exposure` events themselves.
+            .chain(experiments.flags.evaluate_all(&context, now))
             .map(Evaluation::from)
             .collect(),
         refresh_connections,

@@ -213,18 +213,6 @@ impl ExperimentService {
         Some(details)
     }
 
-    /// Every experiment flag evaluated for `context` (OFREP bulk). No exposure is recorded: a
-    /// bulk fetch fills a client's cache, it does not show anything to the unit; clients that
-    /// evaluate from a cache send their `$exposure` events to `POST /api/v1/events`.
-    pub fn evaluate_all<'a>(
-        &'a self,
-        live: &'a LiveExperiments,
-        context: &'a EvaluationContext,
-        now: switchyard_flags::Timestamp,
-    ) -> impl Iterator<Item = EvaluationDetails<'a>> + 'a {
-        live.flags.evaluate_all(context, now)
-    }
-
     fn note_exposure(
         &self,
         live: &LiveExperiments,

@@ -150,6 +150,30 @@ fn a_flag_experiment_finds_a_true_effect_and_an_aa_run_does_not() {
         purchased["relative"]["estimate"].as_f64().unwrap() > 0.5,
         "{purchased:#}"
     );
+    // A bulk fetch serves the experiment's flag but exposes nobody.
+    let (status, _, text) = http(
+        addr(&d),
+        "POST",
+        "/ofrep/v1/evaluate/flags",
+        &[],
+        &json!({"context": {"userId": "bulk-only"}}).to_string(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let bulk = json_of(&text);
+    assert!(
+        bulk["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["key"] == "checkout-redesign" && f["reason"] == "SPLIT"),
+        "{bulk}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let after = results_with_units(&d, "checkout-redesign", users as u64);
+    assert_eq!(
+        after["variants"][0]["units"],
+        results["variants"][0]["units"]
+    );
     let srm = &results["srm"];
     assert_eq!(srm["mismatch"], false, "a 50/50 split is balanced: {srm:#}");
     assert_eq!(results["recommendation"]["action"], "ship", "{results:#}");
