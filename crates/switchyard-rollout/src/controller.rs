@@ -57,6 +57,14 @@ pub enum ControllerError {
         what: &'static str,
         why: String,
     },
+    #[error(
+        "app `{app}` got its first release `{stable}` from another deploy meanwhile; deploy `{version}` again to roll it out"
+    )]
+    FirstReleaseTaken {
+        app: AppName,
+        stable: Version,
+        version: Version,
+    },
     #[error("analysis template `{0}` is not applied")]
     MissingTemplate(String),
     #[error(transparent)]
@@ -277,13 +285,10 @@ impl Controller {
             if stable.version != release.version {
                 self.stop_in_background(release.clone());
             }
-            return Err(ControllerError::NothingTo {
+            return Err(ControllerError::FirstReleaseTaken {
                 app: app.clone(),
-                what: "make the first release",
-                why: format!(
-                    "another deploy made {} its first release meanwhile; deploy again for a rollout",
-                    stable.version
-                ),
+                stable: stable.version,
+                version: release.version.clone(),
             });
         }
         let event = self.event(

@@ -66,6 +66,7 @@ impl From<ControllerError> for ApiError {
             E::AlreadyStable { .. } => (StatusCode::CONFLICT, "already_stable"),
             E::Frozen { .. } => (StatusCode::CONFLICT, "app_frozen"),
             E::NothingTo { .. } => (StatusCode::CONFLICT, "nothing_to_do"),
+            E::FirstReleaseTaken { .. } => (StatusCode::CONFLICT, "first_release_taken"),
             E::MissingTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_template"),
             E::Resolve(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_deploy"),
             E::Transition(_) => (StatusCode::CONFLICT, "invalid_command"),

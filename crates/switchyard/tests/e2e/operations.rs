@@ -318,3 +318,64 @@ fn a_slow_measurement_does_not_hold_up_operators() {
     );
     assert!(history.contains("not waiting for it"), "{history}");
 }
+
+#[test]
+fn two_first_deploys_at_once_make_one_first_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let port = free_port();
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &manifest(
+            "shop",
+            port,
+            "        - setWeight: 50\n        - pause: {}\n",
+            "",
+        ),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    let outputs: Vec<(bool, String)> = std::thread::scope(|s| {
+        let deploys: Vec<_> = ["first-a", "first-b"]
+            .into_iter()
+            .map(|v| {
+                let d = &d;
+                s.spawn(move || {
+                    let out = d.cli(&["deploy", "shop", "--version", v, "-o", "json"]);
+                    let text = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    (out.status.success(), text)
+                })
+            })
+            .collect();
+        deploys.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let initial = outputs
+        .iter()
+        .filter(|(ok, text)| *ok && text.contains("\"initial\""))
+        .count();
+    assert_eq!(
+        initial, 1,
+        "exactly one becomes the first release: {outputs:#?}"
+    );
+    // The other either lost the race (refused, its release stopped) or came after (a rollout).
+    for (ok, text) in &outputs {
+        assert!(
+            text.contains("\"initial\"")
+                || (*ok && text.contains("\"rollout\""))
+                || (!*ok && text.contains("from another deploy meanwhile")),
+            "{outputs:#?}"
+        );
+    }
+    let apps: serde_json::Value =
+        serde_json::from_str(&d.ok(&["get", "apps", "-o", "json"])).unwrap();
+    let stable = apps[0]["stable"].as_str().unwrap().to_string();
+    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let loser_refused = outputs.iter().any(|(ok, _)| !ok);
+    if loser_refused {
+        assert!(serves(app, &stable), "only the first release serves");
+    }
+}
