@@ -573,7 +573,7 @@ pub fn transition(
         }
         Event::CanaryFailed { error } if r.phase == Phase::Pending => {
             let why = format!("canary could not be started: {error}");
-            steps::finish(&mut r, &mut actions, Phase::Failed, "controller", why, now);
+            steps::finish(&mut r, &mut actions, Ending::Failed, "controller", why, now);
         }
         Event::CanaryStarted | Event::CanaryFailed { .. } => {}
         Event::Tick => steps::tick(&mut r, &mut actions, now),

@@ -7,7 +7,9 @@ use switchyard_core::manifest::app::CanaryStep;
 use switchyard_core::ports::EventKind;
 
 use super::steps::{advance, finish, override_interval, promote, set_weight};
-use super::{Action, Approval, Command, PauseReason, Phase, Rollout, TransitionError, record};
+use super::{
+    Action, Approval, Command, Ending, PauseReason, Phase, Rollout, TransitionError, record,
+};
 
 pub(super) fn commanded(
     r: &mut Rollout,
@@ -77,7 +79,7 @@ pub(super) fn commanded(
         }
         Command::Abort { reason } => {
             let why = reason.unwrap_or_else(|| format!("aborted by {actor}"));
-            finish(r, actions, Phase::Aborted, actor, why, now);
+            finish(r, actions, Ending::Aborted, actor, why, now);
         }
         Command::Pause { duration } => {
             if matches!(r.phase, Phase::Promoting { .. }) {

@@ -5,7 +5,7 @@ use switchyard_core::Timestamp;
 use switchyard_core::ports::EventKind;
 
 use super::steps::{advance, end, finish, promote, set_weight};
-use super::{Action, AfterScaling, Phase, Rollout, ScaleTarget, record};
+use super::{Action, AfterScaling, Ending, Phase, Rollout, ScaleTarget, record};
 
 /// Waits for the controller to bring the releases to `target`.
 pub(super) fn begin_scaling(
@@ -52,13 +52,13 @@ pub(super) fn scaled(
                     outcome,
                     actor,
                     why,
-                } => end(r, actions, outcome.phase(), &actor, why, now),
+                } => end(r, actions, outcome, &actor, why, now),
             }
         }
         Err(error) => match then {
             AfterScaling::NextStep | AfterScaling::Promote { .. } => {
                 let why = format!("instances could not be scaled: {error}");
-                finish(r, actions, Phase::RolledBack, "controller", why, now);
+                finish(r, actions, Ending::RolledBack, "controller", why, now);
             }
             AfterScaling::Finish {
                 outcome,
@@ -69,7 +69,7 @@ pub(super) fn scaled(
                     "{why}; {} could not be restored to full size: {error}",
                     r.stable.label()
                 );
-                end(r, actions, outcome.phase(), &actor, why, now);
+                end(r, actions, outcome, &actor, why, now);
             }
         },
     }

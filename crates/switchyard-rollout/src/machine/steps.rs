@@ -50,7 +50,7 @@ pub(super) fn webhook_result(
             finish(
                 r,
                 actions,
-                Phase::RolledBack,
+                Ending::RolledBack,
                 "webhook",
                 "a rollback webhook asked to roll back".into(),
                 now,
@@ -66,7 +66,7 @@ pub(super) fn webhook_result(
             finish(
                 r,
                 actions,
-                Phase::RolledBack,
+                Ending::RolledBack,
                 "webhook",
                 format!("pre-rollout webhook failed: {why}"),
                 now,
@@ -500,7 +500,7 @@ pub(super) fn smoke_tested(
         }
         Err(why) => {
             let why = format!("smoke test failed: {why}");
-            finish(r, actions, Phase::RolledBack, "controller", why, now);
+            finish(r, actions, Ending::RolledBack, "controller", why, now);
         }
     }
 }
@@ -510,7 +510,7 @@ pub(super) fn smoke_tested(
 pub(super) fn finish(
     r: &mut Rollout,
     actions: &mut Vec<Action>,
-    phase: Phase,
+    outcome: Ending,
     actor: &str,
     why: String,
     now: Timestamp,
@@ -528,11 +528,6 @@ pub(super) fn finish(
         _ => r.stable_instances(),
     };
     if stable_now < r.stable.instances() {
-        let outcome = match phase {
-            Phase::Aborted => Ending::Aborted,
-            Phase::RolledBack => Ending::RolledBack,
-            _ => Ending::Failed,
-        };
         r.analysis = None;
         let target = ScaleTarget {
             canary: r.canary_instances(),
@@ -552,27 +547,28 @@ pub(super) fn finish(
         begin_scaling(r, actions, target, then, what);
         return;
     }
-    end(r, actions, phase, actor, why, now);
+    end(r, actions, outcome, actor, why, now);
 }
 
 pub(super) fn end(
     r: &mut Rollout,
     actions: &mut Vec<Action>,
-    phase: Phase,
+    outcome: Ending,
     actor: &str,
     why: String,
     now: Timestamp,
 ) {
-    let kind = match phase {
-        Phase::Aborted => EventKind::Aborted,
-        Phase::RolledBack => EventKind::RolledBack,
-        _ => EventKind::Failed,
+    let kind = match outcome {
+        Ending::Aborted => EventKind::Aborted,
+        Ending::RolledBack => EventKind::RolledBack,
+        Ending::Failed => EventKind::Failed,
     };
     clear_routes(r, actions);
     if r.weight > 0 {
         set_weight(r, actions, 0, now);
     }
-    if phase != Phase::Failed {
+    // A failed canary never started: there is nothing to stop.
+    if outcome != Ending::Failed {
         actions.push(Action::StopCanary);
     }
     actions.push(Action::PostRollout);
@@ -589,7 +585,7 @@ pub(super) fn end(
     );
     r.analysis = None;
     r.background = None;
-    r.phase = phase;
+    r.phase = outcome.phase();
     r.finished_at = Some(now);
     r.reason = Some(why);
 }
@@ -639,7 +635,7 @@ pub(super) fn tick(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp) {
                 }
                 ApprovalTimeout::Abort => {
                     let why = format!("approval of step {} timed out", r.step + 1);
-                    finish(r, actions, Phase::Aborted, "controller", why, now);
+                    finish(r, actions, Ending::Aborted, "controller", why, now);
                 }
             }
         }
@@ -743,7 +739,7 @@ pub(super) fn measured(
                 why.clone(),
                 serde_json::json!({"status": status, "measurement": m}),
             );
-            finish(r, actions, Phase::RolledBack, "analysis", why, now);
+            finish(r, actions, Ending::RolledBack, "analysis", why, now);
         }
     }
 }
@@ -783,7 +779,7 @@ pub(super) fn policy_checked(
             );
             if r.policy_breaches >= policy.consecutive_failures {
                 r.last_policy_check = Some(check);
-                finish(r, actions, Phase::RolledBack, "policy", why, now);
+                finish(r, actions, Ending::RolledBack, "policy", why, now);
                 return;
             }
         }
