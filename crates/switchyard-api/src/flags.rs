@@ -10,17 +10,7 @@ pub use switchyard_core::ports::{
 };
 
 /// The format of a flag set sent to `PUT /api/v1/flags`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlagFormat {
-    /// The native model, YAML or JSON.
-    #[default]
-    Native,
-    /// Unleash client features (`{"version", "features", "segments"}`) or delta events.
-    Unleash,
-    /// A flagd flag definition (`{"flags": {...}, "$evaluators": {...}}`).
-    Flagd,
-}
+pub use switchyard_flags::FlagFormat;
 
 /// `PUT /api/v1/flags`: create or replace every flag and segment of a set; flags and segments
 /// not in the set are left as they are.

@@ -9,12 +9,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use switchyard_analysis::ProviderRouter;
+use switchyard_control::{
+    Controller, ControllerPorts, ExperimentService, FlagService, ListenerRegistry, Manifests,
+    TrafficExperiments, TrafficOwner,
+};
 use switchyard_core::ports::{StateStore, WorkloadRuntime};
 use switchyard_core::{AppName, Clock, ReleaseMetrics, SystemClock};
 use switchyard_proxy::{ProxyConfig, Telemetry};
-use switchyard_rollout::{Controller, ControllerPorts};
 use switchyard_runtime::{LocalRuntime, RuntimeConfig};
-use switchyard_server::{ListenerRegistry, ServerContext};
+use switchyard_server::ServerContext;
 use switchyard_store::SqliteStore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::DaemonConfig;
 use crate::listeners::Listeners;
 use crate::smoke::HttpSmokeTester;
-use crate::traffic_experiments::TrafficExperiments;
 use crate::webhooks::HttpWebhooks;
 
 /// A running daemon.
@@ -70,13 +72,21 @@ impl Daemon {
         let metrics: Arc<dyn ReleaseMetrics> = telemetry.clone();
         let store_port: Arc<dyn StateStore> = Arc::new(store.clone());
         let runtime_port: Arc<dyn WorkloadRuntime> = runtime.clone();
-        let traffic_runtime = Arc::clone(&runtime_port);
+        let cancel = CancellationToken::new();
+        let experiment_store: Arc<dyn switchyard_experiments::port::ExperimentStore> =
+            Arc::new(store.clone());
+        let experiments = Arc::new(
+            ExperimentService::load(experiment_store, Arc::clone(&clock), config.keep_raw_events)
+                .await
+                .context("while loading the applied experiments")?,
+        );
+        let traffic_owner = Arc::new(TrafficOwner::new(listeners.clone(), experiments.clone()));
         let provider = ProviderRouter::new(Arc::clone(&metrics))
             .context("while building the metric providers")?;
         let controller = Arc::new(Controller::new(ControllerPorts {
             store: Arc::clone(&store_port),
-            runtime: runtime_port,
-            router: listeners.clone(),
+            runtime: Arc::clone(&runtime_port),
+            traffic: Arc::clone(&traffic_owner),
             metrics: Arc::clone(&metrics),
             provider: Arc::new(provider),
             smoke: Arc::new(HttpSmokeTester::default()),
@@ -104,42 +114,39 @@ impl Daemon {
             .await
             .with_context(|| format!("while binding the API on {}", config.api_listen))?;
         let api_addr = api.local_addr().context("while reading the API address")?;
-        let cancel = CancellationToken::new();
         let flag_store: Arc<dyn switchyard_core::ports::FlagStore> = Arc::new(store.clone());
-        let flags = switchyard_server::FlagService::load(flag_store, cancel.child_token())
+        let flags = FlagService::load(flag_store, cancel.child_token())
             .await
             .context("while loading the stored feature flags")?;
-        let experiment_store: Arc<dyn switchyard_experiments::port::ExperimentStore> =
-            Arc::new(store.clone());
-        let experiments = Arc::new(
-            switchyard_server::ExperimentService::load(
-                experiment_store,
-                Arc::clone(&clock),
-                config.keep_raw_events,
-            )
-            .await
-            .context("while loading the applied experiments")?,
-        );
         // After `recover`: stable releases and rollouts are back, so the splits go on top.
         let mut traffic = TrafficExperiments::new(
             Arc::clone(&experiments),
             Arc::clone(&store_port),
-            traffic_runtime,
-            Arc::clone(&listeners),
+            runtime_port,
+            Arc::clone(&traffic_owner),
             Arc::clone(&clock),
         );
+        listeners.relay_exposures(traffic.relay());
         let experiment_changes = experiments.subscribe();
         if let Err(e) = traffic.reconcile().await {
             tracing::error!(
-                error = format!("{e:#}"),
+                error = %switchyard_control::controller::chain(&e),
                 "traffic experiments not restored; retrying"
             );
         }
+        let registry: Arc<dyn ListenerRegistry> = listeners.clone();
+        let manifests = Arc::new(Manifests::new(
+            Arc::clone(&store_port),
+            registry,
+            Arc::clone(&experiments),
+            traffic_owner,
+            Arc::clone(&clock),
+        ));
         let telemetry_for_text = Arc::clone(&telemetry);
         let context = ServerContext {
             controller: Arc::clone(&controller),
             store: store_port,
-            listeners: listeners.clone(),
+            manifests,
             metrics,
             prometheus: Arc::new(move || telemetry_for_text.encode_prometheus()),
             clock,
@@ -161,7 +168,7 @@ impl Daemon {
             "controller tick",
             move || {
                 let controller = Arc::clone(&ticking);
-                async move { controller.tick().await }
+                async move { controller.tick().await.map(drop) }
             },
         ));
         // Snapshots for the report; stops on a violated guardrail or an exceeded maximum duration.

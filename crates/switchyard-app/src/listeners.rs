@@ -7,17 +7,19 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use switchyard_control::traffic_experiments::{ExposureRelay, RequestExposure};
+use switchyard_control::{
+    ExperimentRoutes, ListenerError, ListenerRegistry, RouteError, RoutePlan, TrafficRouter,
+};
 use switchyard_core::AppName;
 use switchyard_core::manifest::app::{
     HealthCheck, MatchSource, MatchValue, RouteMatch, Stickiness,
 };
 use switchyard_core::manifest::{App, Strategy};
 use switchyard_proxy::{
-    AppProxy, Backend, ExperimentTap, ExposureSink, HeaderRoute, Mirror, ProxyConfig, RequestMatch,
-    RoutingTable, StickinessKey, Telemetry, ValueMatch,
+    AppProxy, Backend, ExperimentTap, ExposureSink, HeaderRoute, Mirror, ProxyConfig, ProxyError,
+    RequestMatch, RoutingTable, StickinessKey, Telemetry, ValueMatch,
 };
-use switchyard_rollout::{RoutePlan, RouteTarget, TrafficRouter};
-use switchyard_server::{ListenerError, ListenerRegistry};
 
 struct Entry {
     proxy: AppProxy,
@@ -36,17 +38,6 @@ pub struct Listeners {
     exposures: Mutex<Option<Arc<dyn ExposureSink>>>,
 }
 
-/// An app's traffic split between the releases of a traffic experiment's variants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExperimentRoutes {
-    /// The experiment's key: the exposure tap's name and the salt of the units' hash.
-    pub experiment: String,
-    /// Where a request's unit key is read.
-    pub unit: Stickiness,
-    /// One target per variant, control first, weighted as the variants.
-    pub targets: Vec<RouteTarget>,
-}
-
 impl std::fmt::Debug for Listeners {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Listeners").finish_non_exhaustive()
@@ -63,9 +54,13 @@ impl Listeners {
         }
     }
 
-    /// Sends the exposures of every app's traffic experiment to `sink`, from now on and for
+    /// Sends the exposures of every app's traffic experiment to `relay`, from now on and for
     /// listeners bound later.
-    pub fn set_exposure_sink(&self, sink: Arc<dyn ExposureSink>) {
+    pub fn relay_exposures(&self, relay: Arc<ExposureRelay>) {
+        self.set_exposure_sink(Arc::new(RelaySink(relay)));
+    }
+
+    fn set_exposure_sink(&self, sink: Arc<dyn ExposureSink>) {
         *self
             .exposures
             .lock()
@@ -73,40 +68,6 @@ impl Listeners {
         for entry in self.lock().values() {
             entry.proxy.set_exposure_sink(Arc::clone(&sink));
         }
-    }
-
-    /// Routes `app` to the variants of a traffic experiment: sticky by the experiment's unit
-    /// (salted with its key), with the app's health check, and with the experiment's exposure
-    /// tap. The routes stay until the next [`TrafficRouter::route`] or `route_experiment`.
-    ///
-    /// # Errors
-    /// The app has no listener, the unit is not a valid header name, or the table would not be
-    /// a sensible split (see [`RoutingTable::validate_with_experiment`]); nothing changes then.
-    pub fn route_experiment(&self, app: &AppName, routes: ExperimentRoutes) -> anyhow::Result<()> {
-        let map = self.lock();
-        let entry = map
-            .get(app)
-            .ok_or_else(|| anyhow::anyhow!("app `{app}` has no listener"))?;
-        let stickiness = proxy_stickiness(&routes.unit, &routes.experiment).ok_or_else(|| {
-            anyhow::anyhow!(
-                "the unit of experiment `{}` is not a valid header name",
-                routes.experiment
-            )
-        })?;
-        let table = RoutingTable {
-            backends: routes
-                .targets
-                .into_iter()
-                .map(|t| Backend::new(t.version.as_str(), t.weight, t.endpoints))
-                .collect(),
-            stickiness: Some(stickiness),
-            health_check: Some(health_check(&entry.health)),
-            ..RoutingTable::default()
-        };
-        let tap = ExperimentTap::new(routes.experiment.as_str());
-        table.validate_with_experiment(Some(&tap))?;
-        entry.proxy.set_routes_with_experiment(table, Some(tap));
-        Ok(())
     }
 
     /// The routing table in force for `app` and the experiment it serves, if any.
@@ -148,9 +109,11 @@ impl Listeners {
         )
         .await
         .map_err(|e| ListenerError {
-            app: app.to_string(),
-            address: listen.to_string(),
-            message: e.to_string(),
+            app: app.clone(),
+            address: listen,
+            source: match e {
+                ProxyError::Bind { source, .. } | ProxyError::LocalAddr { source, .. } => source,
+            },
         })?;
         let sink = self
             .exposures
@@ -391,6 +354,42 @@ impl TrafficRouter for Listeners {
         }
     }
 
+    fn route_experiment(&self, app: &AppName, routes: ExperimentRoutes) -> Result<(), RouteError> {
+        let map = self.lock();
+        let entry = map
+            .get(app)
+            .ok_or_else(|| RouteError::NoListener(app.clone()))?;
+        let invalid = |source: Box<dyn std::error::Error + Send + Sync>| RouteError::Invalid {
+            app: app.clone(),
+            source,
+        };
+        let stickiness = proxy_stickiness(&routes.unit, &routes.experiment).ok_or_else(|| {
+            invalid(
+                format!(
+                    "the unit of experiment `{}` is not a valid header name",
+                    routes.experiment
+                )
+                .into(),
+            )
+        })?;
+        let table = RoutingTable {
+            backends: routes
+                .targets
+                .into_iter()
+                .map(|t| Backend::new(t.version.as_str(), t.weight, t.endpoints))
+                .collect(),
+            stickiness: Some(stickiness),
+            health_check: Some(health_check(&entry.health)),
+            ..RoutingTable::default()
+        };
+        let tap = ExperimentTap::new(routes.experiment.as_str());
+        table
+            .validate_with_experiment(Some(&tap))
+            .map_err(|e| invalid(e.into()))?;
+        entry.proxy.set_routes_with_experiment(table, Some(tap));
+        Ok(())
+    }
+
     fn preview_addr(&self, app: &AppName) -> Option<SocketAddr> {
         self.lock()
             .get(app)
@@ -408,3 +407,21 @@ impl TrafficRouter for Listeners {
         }
     }
 }
+
+/// The in-process proxies' exposures, passed on to the experiments' relay.
+struct RelaySink(Arc<ExposureRelay>);
+
+impl ExposureSink for RelaySink {
+    fn record(&self, exposure: switchyard_proxy::Exposure) {
+        self.0.record(RequestExposure {
+            experiment: exposure.experiment,
+            unit: exposure.unit,
+            release: exposure.release,
+            status: exposure.status,
+            latency: exposure.latency,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

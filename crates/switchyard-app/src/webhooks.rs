@@ -1,7 +1,7 @@
 //! Webhooks over HTTP: a JSON POST, 2xx opens the gate.
 
+use switchyard_control::{WebhookCaller, WebhookError};
 use switchyard_core::manifest::app::Webhook;
-use switchyard_rollout::WebhookCaller;
 
 /// Calls webhooks with plain HTTP POSTs, retrying as each hook says.
 #[derive(Debug, Clone, Default)]
@@ -11,8 +11,8 @@ pub struct HttpWebhooks {
 
 #[async_trait::async_trait]
 impl WebhookCaller for HttpWebhooks {
-    async fn call(&self, hook: &Webhook, payload: &serde_json::Value) -> Result<(), String> {
-        let mut last = String::new();
+    async fn call(&self, hook: &Webhook, payload: &serde_json::Value) -> Result<(), WebhookError> {
+        let mut last = None;
         for attempt in 0..=hook.retries {
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
@@ -27,10 +27,24 @@ impl WebhookCaller for HttpWebhooks {
                 .await
             {
                 Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = format!("answered {}", r.status().as_u16()),
-                Err(e) => last = e.to_string(),
+                Ok(r) => {
+                    last = Some(WebhookError::Refused {
+                        hook: hook.name.to_string(),
+                        status: r.status().as_u16(),
+                    });
+                }
+                Err(e) => {
+                    last = Some(WebhookError::Unreachable {
+                        hook: hook.name.to_string(),
+                        source: e.into(),
+                    });
+                }
             }
         }
-        Err(last)
+        // `retries` is unsigned, so the loop ran at least once and set `last`.
+        Err(last.unwrap_or(WebhookError::Refused {
+            hook: hook.name.to_string(),
+            status: 0,
+        }))
     }
 }

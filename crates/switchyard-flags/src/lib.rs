@@ -33,6 +33,7 @@ pub use context::{
 pub use details::{ErrorCode, ErrorMessage, EvaluationDetails, Reason};
 pub use error::{FlagError, ImportError, Problem};
 pub use hashing::HashVersion;
+pub use import::FlagFormat;
 pub use import::unleash::UNLEASH_DISABLED_VARIANT;
 pub use model::{
     AttributeCondition, Condition, DEFAULT_STICKINESS, EnvironmentState, FlagDefinition, FlagSet,

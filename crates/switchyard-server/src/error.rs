@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use switchyard_api::{ErrorBody, ErrorDetail};
+use switchyard_api::{ErrorBody, ErrorDetail, ManifestProblem};
+use switchyard_control::{ApplyError, ControllerError};
+use switchyard_core::manifest::ManifestErrors;
 use switchyard_core::ports::StoreError;
-use switchyard_rollout::ControllerError;
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -67,6 +68,17 @@ impl From<ControllerError> for ApiError {
             E::Frozen { .. } => (StatusCode::CONFLICT, "app_frozen"),
             E::NothingTo { .. } => (StatusCode::CONFLICT, "nothing_to_do"),
             E::FirstReleaseTaken { .. } => (StatusCode::CONFLICT, "first_release_taken"),
+            E::ExperimentRunning { .. } => (StatusCode::CONFLICT, "experiment_running"),
+            E::Stale { current, .. } => {
+                let details = serde_json::json!({
+                    "rollout": current.id,
+                    "step": current.rollout.step,
+                    "phase": current.rollout.phase.name(),
+                    "weight": current.rollout.weight,
+                });
+                return ApiError::new(StatusCode::CONFLICT, "stale_command", e.to_string())
+                    .with_details(details);
+            }
             E::MissingTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_template"),
             E::Resolve(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_deploy"),
             E::Transition(_) => (StatusCode::CONFLICT, "invalid_command"),
@@ -79,4 +91,49 @@ impl From<ControllerError> for ApiError {
         }
         ApiError::new(status, code, e.to_string())
     }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> Self {
+        use ApplyError as E;
+        let (status, code) = match &e {
+            E::Invalid(errors) => return manifest_problems(errors),
+            E::Empty => (StatusCode::BAD_REQUEST, "bad_request"),
+            E::Listen(_) => (StatusCode::CONFLICT, "listen_failed"),
+            E::ExperimentConflict { .. } => (StatusCode::CONFLICT, "experiment_conflict"),
+            E::UnknownApp { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_app"),
+            E::ExperimentDoesNotFit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_experiment"),
+            E::RolloutInProgress { .. } => (StatusCode::CONFLICT, "rollout_in_progress"),
+            E::Store(_) | E::Experiments(_) => {
+                tracing::error!(error = %switchyard_control::controller::chain(&e), "apply failed");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the daemon's log",
+                );
+            }
+        };
+        ApiError::new(status, code, switchyard_control::controller::chain(&e))
+    }
+}
+
+/// Every located problem of a manifest, in `details`.
+pub(crate) fn manifest_problems(errors: &ManifestErrors) -> ApiError {
+    let problems: Vec<ManifestProblem> = errors
+        .0
+        .iter()
+        .map(|e| ManifestProblem {
+            file: e.file.display().to_string(),
+            line: e.line,
+            column: e.column,
+            path: e.path.clone(),
+            message: e.kind.to_string(),
+        })
+        .collect();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_manifest",
+        errors.to_string(),
+    )
+    .with_details(serde_json::to_value(problems).unwrap_or_default())
 }

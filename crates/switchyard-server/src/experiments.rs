@@ -1,20 +1,14 @@
-//! Experiments served from the daemon: event ingestion (`POST /api/v1/events`), results, the
-//! HTML report, stops, the flags of flag experiments (evaluated over OFREP beside the other
-//! flags, recording an exposure per unit), and the guardrail check the daemon runs.
+//! Experiments over HTTP: event ingestion (`POST /api/v1/events`), results, the HTML report and
+//! stops. The experiments themselves are [`switchyard_control::experiments`].
 //!
-//! - [`service`]: [`ExperimentService`], the live compiled experiments and every operation.
-//! - [`exposure`]: exposures recorded on evaluation, written to the store in batches.
 //! - [`handlers`]: the `/api/v1/events` and `/api/v1/experiments` endpoints.
 
-pub mod exposure;
 pub mod handlers;
-pub mod service;
 
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use exposure::Exposure;
-pub use service::{ExperimentService, ExperimentServiceError, LiveExperiments};
+pub use switchyard_control::experiments::{ExperimentService, ExperimentServiceError};
 
 use crate::router::ServerContext;
 

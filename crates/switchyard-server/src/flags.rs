@@ -1,31 +1,18 @@
-//! Feature flags served from the daemon: the flag CRUD API (`/api/v1/flags`), per-environment
-//! toggles, rollouts, the audit log, and the SSE stream that tells clients to refetch. OFREP
-//! evaluation is in [`crate::ofrep`].
+//! Feature flags over HTTP: the flag CRUD API (`/api/v1/flags`), per-environment toggles,
+//! rollouts, the audit log, and the SSE stream that tells clients to refetch. The flags
+//! themselves are [`switchyard_control::flags`]; OFREP evaluation is in [`crate::ofrep`].
 //!
-//! Every change goes through [`FlagService::change`]: edit the current set, compile the whole
-//! result (a bad rule is rejected before anything is stored), store the documents that changed
-//! with their audit entries, then swap the compiled set in memory. Evaluations read the swapped
-//! set without a lock, so a change is visible to the next request.
-//!
-//! - [`service`]: [`FlagService`], the live compiled set and the change pipeline.
-//! - [`live`]: [`LiveFlags`], one revision compiled for every environment it names.
-//! - [`edit`]: pure edits of a flag set (apply, toggle, rollout) and the diff to store.
 //! - [`handlers`]: the `/api/v1/flags` endpoints; [`stream`]: the SSE endpoint.
-//! - [`error`]: [`FlagServiceError`] and its HTTP mapping.
+//! - [`error`]: how a [`FlagServiceError`] is answered.
 
-pub mod edit;
 pub mod error;
 pub mod handlers;
-pub mod live;
-pub mod service;
 pub mod stream;
 
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use error::FlagServiceError;
-pub use live::{DEFAULT_ENVIRONMENT, LiveFlags};
-pub use service::{FlagService, Who};
+pub use switchyard_control::flags::{FlagService, FlagServiceError, Who};
 
 use crate::router::ServerContext;
 

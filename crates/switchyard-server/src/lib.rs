@@ -1,7 +1,7 @@
 //! The daemon's REST API (`/api/v1`), its Prometheus endpoint and health endpoints.
 //!
-//! Handlers are thin: they parse, call the controller or the store, and turn the result into a
-//! wire type from `switchyard-api`. Errors become the stable JSON body only here, in
+//! HTTP only. Handlers are thin: they parse, call a service of `switchyard-control` (or read the
+//! store), and turn the result into a wire type from `switchyard-api`. Errors become the stable JSON body only here, in
 //! [`error::ApiError`]; causes go to the log.
 //!
 //! - [`router`]: the routes and the shared [`ServerContext`].
@@ -28,4 +28,4 @@ pub mod view;
 pub use error::ApiError;
 pub use experiments::ExperimentService;
 pub use flags::FlagService;
-pub use router::{ListenerError, ListenerRegistry, ServerContext, router};
+pub use router::{ServerContext, router};

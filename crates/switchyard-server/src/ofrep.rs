@@ -22,9 +22,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use switchyard_flags::{ErrorCode, EvaluationContext, EvaluationDetails, Reason, Timestamp};
 
-use crate::flags::DEFAULT_ENVIRONMENT;
-use crate::flags::edit::ENVIRONMENT_ATTRIBUTE;
 use crate::router::ServerContext;
+use switchyard_control::flags::DEFAULT_ENVIRONMENT;
+use switchyard_control::flags::edit::ENVIRONMENT_ATTRIBUTE;
 
 /// The request header that selects the environment when the context does not.
 pub const ENVIRONMENT_HEADER: &str = "x-switchyard-environment";

@@ -24,7 +24,6 @@ pub async fn retry(
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
     let request = payload.map(|Json(r)| r).unwrap_or_default();
-    crate::handlers::refuse_during_traffic_experiment(&ctx, &app, "retry")?;
     let snapshot = ctx.controller.retry(&app, &actor(&request)).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
@@ -37,7 +36,6 @@ pub async fn undo(
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
     let request = payload.map(|Json(r)| r).unwrap_or_default();
-    crate::handlers::refuse_during_traffic_experiment(&ctx, &app, "undo")?;
     let snapshot = ctx.controller.undo(&app, &actor(&request)).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
@@ -45,7 +43,7 @@ pub async fn undo(
 fn deploy_response(
     ctx: &ServerContext,
     app: &AppName,
-    snapshot: Option<switchyard_rollout::controller::RolloutSnapshot>,
+    snapshot: Option<switchyard_control::RolloutSnapshot>,
 ) -> DeployResponse {
     let version = snapshot
         .as_ref()

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use switchyard_rollout::controller::RolloutSnapshot;
+use switchyard_control::RolloutSnapshot;
 
 /// Canary weight of each app's rollout in progress, percent.
 pub const ROLLOUT_WEIGHT: &str = "switchyard_rollout_canary_weight_percent";

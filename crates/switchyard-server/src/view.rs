@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use switchyard_api::{MetricView, ReleaseTraffic, RolloutView};
+use switchyard_control::RolloutSnapshot;
 use switchyard_core::manifest::app::CanaryStep;
 use switchyard_core::{ReleaseMetrics, Timestamp};
-use switchyard_rollout::controller::RolloutSnapshot;
 use switchyard_rollout::plan::PlanStep;
 
 /// Window of the live traffic shown beside a rollout.

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus};
 
-use super::service::ExperimentServiceError;
 use crate::error::ApiError;
 use crate::router::ServerContext;
+use switchyard_control::experiments::ExperimentServiceError;
 
 impl From<ExperimentServiceError> for ApiError {
     fn from(e: ExperimentServiceError) -> Self {

@@ -1,77 +1,19 @@
-//! What can go wrong with a flag request, and how it is answered.
+//! How a failed flag operation is answered.
 
 use std::error::Error as _;
 
 use axum::http::StatusCode;
 use switchyard_api::flags::FlagProblem;
-use switchyard_core::ports::StoreError;
-use switchyard_flags::{FlagError, ImportError};
+use switchyard_control::flags::FlagServiceError;
 
 use crate::error::ApiError;
 
-/// Why a flag operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FlagServiceError {
-    #[error("flag `{0}` does not exist")]
-    UnknownFlag(String),
-    /// The resulting set does not compile (or a native document does not parse).
-    #[error("{}", describe(.0))]
-    Invalid(#[source] FlagError),
-    #[error("{}", describe(.0))]
-    Import(#[source] ImportError),
-    #[error("the flag document is not a native flag: {0}")]
-    InvalidDocument(#[source] serde_json::Error),
-    #[error("the document's key `{document}` differs from `{path}` in the path")]
-    KeyMismatch { path: String, document: String },
-    #[error("flag key `{0}` is reserved by the API (`audit` and `stream` are paths)")]
-    ReservedKey(String),
-    #[error("environment name `{0}` must be 1-63 letters, digits, `-`, `_` or `.`")]
-    InvalidEnvironment(String),
-    #[error("unknown action `{0}`; use enable or disable")]
-    UnknownAction(String),
-    #[error("stored flags cannot be read back: {0}")]
-    Corrupt(#[source] serde_json::Error),
-    #[error("flag store failed")]
-    Store(#[from] StoreError),
-}
-
-/// The error's text followed by its causes, once each (the flag engine's messages already
-/// repeat their cause; parse errors keep the line and column in theirs).
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-impl FlagServiceError {
-    fn problem(&self) -> FlagProblem {
-        let (flag, path) = match self {
-            FlagServiceError::Invalid(FlagError::InvalidFlag { flag, path, .. }) => {
-                (Some(flag.clone()), Some(path.clone()))
-            }
-            FlagServiceError::Invalid(FlagError::InvalidSegment { segment, path, .. }) => {
-                (Some(segment.clone()), Some(path.clone()))
-            }
-            FlagServiceError::Invalid(FlagError::DuplicateFlag(flag))
-            | FlagServiceError::ReservedKey(flag) => (Some(flag.clone()), None),
-            FlagServiceError::Import(ImportError::Unsupported { flag, path, .. }) => {
-                (Some(flag.clone()), Some(path.clone()))
-            }
-            _ => (None, None),
-        };
-        FlagProblem {
-            flag,
-            path,
-            message: self.to_string(),
-        }
+fn problem(e: &FlagServiceError) -> FlagProblem {
+    let (flag, path) = e.location();
+    FlagProblem {
+        flag,
+        path,
+        message: e.to_string(),
     }
 }
 
@@ -83,7 +25,7 @@ impl From<FlagServiceError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "flag_not_found", e.to_string())
             }
             E::Invalid(_) | E::Import(_) | E::InvalidDocument(_) | E::ReservedKey(_) => {
-                let details = serde_json::to_value([e.problem()]).unwrap_or_default();
+                let details = serde_json::to_value([problem(&e)]).unwrap_or_default();
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_flags",

@@ -11,12 +11,12 @@ use switchyard_api::flags::*;
 use switchyard_core::ports::FlagAuditQuery;
 use switchyard_flags::FlagDefinition;
 
-use super::edit;
-use super::error::FlagServiceError;
-use super::live::LiveFlags;
-use super::service::Who;
 use crate::error::ApiError;
 use crate::router::ServerContext;
+use switchyard_control::flags::FlagServiceError;
+use switchyard_control::flags::LiveFlags;
+use switchyard_control::flags::Who;
+use switchyard_control::flags::edit;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 

@@ -92,7 +92,10 @@ fn webhook_gates_hold_open_and_roll_back() {
     });
     assert_eq!(r["weight"], 0);
     assert!(
-        r["reason"].as_str().unwrap().contains("gate: answered 503"),
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("webhook `gate` answered 503"),
         "{r:#}"
     );
     hooks.confirm.store(200, Ordering::SeqCst);

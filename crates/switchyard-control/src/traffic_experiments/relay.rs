@@ -1,14 +1,17 @@
-//! [`ExposureRelay`]: the proxies' exposure sink. Each exposure of a traffic experiment the
-//! proxies split goes to the experiment service's queue, under the variant its release serves.
+//! [`ExposureRelay`]: where the data plane's exposures go. Each exposure of a traffic experiment
+//! the proxies split goes to the experiment service's queue, under the variant its release
+//! serves.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use std::time::Duration;
+
 use switchyard_core::Clock;
-use switchyard_proxy::ExposureSink;
-use switchyard_server::experiments::Exposure;
-use switchyard_server::experiments::exposure::ExposureQueue;
+
+use crate::experiments::Exposure;
+use crate::experiments::exposure::ExposureQueue;
 
 use super::plan::Split;
 
@@ -66,8 +69,25 @@ impl ExposureRelay {
     }
 }
 
-impl ExposureSink for ExposureRelay {
-    fn record(&self, exposure: switchyard_proxy::Exposure) {
+/// One request of a unit of a traffic experiment, as the data plane saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestExposure {
+    /// The experiment's key.
+    pub experiment: Arc<str>,
+    /// The unit key's value, as the request carried it.
+    pub unit: String,
+    /// The release (version) that served the request.
+    pub release: String,
+    /// Status of the answer, the upstream's or the proxy's own.
+    pub status: u16,
+    /// From request received to response head ready.
+    pub latency: Duration,
+}
+
+impl ExposureRelay {
+    /// Queues `exposure` under the variant its release serves; drops it when its experiment is
+    /// not served (any more). Never blocks: it is called on the request path.
+    pub fn record(&self, exposure: RequestExposure) {
         let variants = self.variants.load();
         let Some(variant) = variants
             .get(&*exposure.experiment)

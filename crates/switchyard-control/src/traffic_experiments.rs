@@ -6,7 +6,8 @@
 //! compares it with the experiments in force ([`plan`], pure) and carries out the steps. The
 //! daemon runs a pass at start (after the controller restored stable releases and rollouts)
 //! and after every change of the experiments ([`ExperimentService::subscribe`]): an apply, a
-//! stop by an operator, or a stop by the guardrail check.
+//! stop by an operator, or a stop by the guardrail check. Routes change only under the app's
+//! lock in the [`TrafficOwner`], after checking there that no rollout took the app meanwhile.
 //!
 //! - [`plan`]: what to change, from what is served and what the experiments ask for.
 //! - [`relay`]: the proxies' exposure sink, release → variant.
@@ -23,19 +24,21 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_core::ports::{AppRecord, RolloutId, StateStore, WorkloadRuntime};
+use switchyard_core::ports::{AppRecord, RolloutId, StateStore, StoreError, WorkloadRuntime};
 use switchyard_core::{AppName, Clock, Release, Version};
+use switchyard_rollout::DeployRequest;
 use switchyard_rollout::resolve::{ResolveError, resolve};
-use switchyard_rollout::{DeployRequest, RoutePlan, RouteTarget, TrafficRouter};
-use switchyard_server::ExperimentService;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::listeners::{ExperimentRoutes, Listeners};
+use crate::controller::chain;
+use crate::experiments::{ExperimentService, ExperimentServiceError};
+use crate::ports::{ExperimentRoutes, RoutePlan, RouteTarget};
+use crate::traffic::TrafficOwner;
 
 pub use plan::{Arm, Conflict, Plan, Split, Step, plan};
-pub use relay::ExposureRelay;
+pub use relay::{ExposureRelay, RequestExposure};
 
 /// The actor of the stops this module makes (a variant whose release cannot run).
 pub const ACTOR: &str = "traffic-experiments";
@@ -47,7 +50,7 @@ pub struct TrafficExperiments {
     experiments: Arc<ExperimentService>,
     store: Arc<dyn StateStore>,
     runtime: Arc<dyn WorkloadRuntime>,
-    listeners: Arc<Listeners>,
+    traffic: Arc<TrafficOwner>,
     relay: Arc<ExposureRelay>,
     placed: BTreeMap<AppName, Split>,
     /// Set by a failed pass: when to try again without waiting for a change.
@@ -63,26 +66,30 @@ impl std::fmt::Debug for TrafficExperiments {
 }
 
 impl TrafficExperiments {
-    /// Installs the exposure relay on every app listener; serves nothing until
-    /// [`TrafficExperiments::reconcile`].
+    /// Serves nothing until [`TrafficExperiments::reconcile`]; the data plane's exposures go to
+    /// [`TrafficExperiments::relay`].
     pub fn new(
         experiments: Arc<ExperimentService>,
         store: Arc<dyn StateStore>,
         runtime: Arc<dyn WorkloadRuntime>,
-        listeners: Arc<Listeners>,
+        traffic: Arc<TrafficOwner>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let relay = Arc::new(ExposureRelay::new(experiments.exposures().clone(), clock));
-        listeners.set_exposure_sink(relay.clone());
         TrafficExperiments {
             experiments,
             store,
             runtime,
-            listeners,
+            traffic,
             relay,
             placed: BTreeMap::new(),
             retry_at: None,
         }
+    }
+
+    /// Where the data plane reports the exposures of the experiments it splits.
+    pub fn relay(&self) -> Arc<ExposureRelay> {
+        Arc::clone(&self.relay)
     }
 
     /// The splits the proxies serve, by app.
@@ -97,7 +104,7 @@ impl TrafficExperiments {
     /// # Errors
     /// Store failures. The pass ends at the first; what it did stays done, and
     /// [`TrafficExperiments::run`] tries again after a delay.
-    pub async fn reconcile(&mut self) -> anyhow::Result<()> {
+    pub async fn reconcile(&mut self) -> Result<(), StoreError> {
         let live = self.experiments.live();
         let plan = plan(&self.placed, live.records.values());
         for c in &plan.conflicts {
@@ -109,7 +116,7 @@ impl TrafficExperiments {
         result
     }
 
-    async fn carry_out(&mut self, steps: Vec<Step>) -> anyhow::Result<()> {
+    async fn carry_out(&mut self, steps: Vec<Step>) -> Result<(), StoreError> {
         for step in steps {
             match step {
                 Step::Restore { split } => self.restore(split).await?,
@@ -136,30 +143,32 @@ impl TrafficExperiments {
             tokio::select! {
                 () = cancel.cancelled() => return,
                 result = self.reconcile() => if let Err(e) = result {
-                    tracing::error!(error = format!("{e:#}"), "traffic experiments not reconciled; retrying");
+                    tracing::error!(error = %chain(&e), "traffic experiments not reconciled; retrying");
                 },
             }
         }
     }
 
     /// Starts the variants' releases and routes the app to them.
-    async fn split(&mut self, split: Split, retired: Vec<Version>) -> anyhow::Result<()> {
+    async fn split(&mut self, split: Split, retired: Vec<Version>) -> Result<(), StoreError> {
         let Some(app) = self.store.app(&split.app).await? else {
             let why = format!("app `{}` does not exist", split.app);
             return self.abandon(&split, None, why).await;
         };
         let stable = app.stable.as_ref().map(|s| &s.version);
-        if let Some(rollout) = self.active_rollout(&split.app).await? {
-            let why = format!(
-                "app `{}` has a rollout in progress (rollout {} to {})",
-                split.app, rollout.0, rollout.1
-            );
+        if let Some(why) = self.rollout_in_progress(&split.app).await? {
             return self.abandon(&split, stable, why).await;
         }
         let targets = match self.start_arms(&app, &split).await {
             Ok(targets) => targets,
             Err(why) => return self.abandon(&split, stable, why).await,
         };
+        // The releases started without the lock; a deploy may have come first meanwhile.
+        let traffic = self.traffic.lock(&split.app).await;
+        if let Some(why) = self.rollout_in_progress(&split.app).await? {
+            drop(traffic);
+            return self.abandon(&split, stable, why).await;
+        }
         if let Some(previous) = self.placed.get(&split.app) {
             if previous.experiment != split.experiment {
                 self.relay.forget(&previous.experiment);
@@ -171,11 +180,13 @@ impl TrafficExperiments {
             unit: split.unit.clone(),
             targets,
         };
-        if let Err(e) = self.listeners.route_experiment(&split.app, routes) {
+        if let Err(e) = traffic.route_experiment(routes) {
+            drop(traffic);
             self.relay.forget(&split.experiment);
-            let why = format!("app `{}` cannot be split: {e:#}", split.app);
+            let why = format!("app `{}` cannot be split: {}", split.app, chain(&e));
             return self.abandon(&split, stable, why).await;
         }
+        drop(traffic);
         tracing::info!(experiment = %split.experiment, app = %split.app,
             variants = ?split.arms, "traffic experiment splits the app");
         let mut keep: Vec<Version> = split.versions().cloned().collect();
@@ -191,16 +202,12 @@ impl TrafficExperiments {
         let mut targets = Vec::with_capacity(split.arms.len());
         for arm in &split.arms {
             let started = match release_of(app, &arm.version) {
-                Ok(release) => self
-                    .runtime
-                    .start(&release)
-                    .await
-                    .map_err(anyhow::Error::from),
-                Err(e) => Err(e.into()),
+                Ok(release) => self.runtime.start(&release).await.map_err(|e| chain(&e)),
+                Err(e) => Err(chain(&e)),
             };
             let endpoints = started.map_err(|e| {
                 format!(
-                    "variant `{}` ({} {}) cannot run: {e:#}",
+                    "variant `{}` ({} {}) cannot run: {e}",
                     arm.variant, split.app, arm.version
                 )
             })?;
@@ -220,7 +227,7 @@ impl TrafficExperiments {
         split: &Split,
         stable: Option<&Version>,
         why: String,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StoreError> {
         let served = self.placed.get(&split.app);
         for version in split.versions() {
             let in_use = Some(version) == stable
@@ -232,37 +239,45 @@ impl TrafficExperiments {
             }
         }
         tracing::warn!(experiment = %split.experiment, reason = %why, "traffic experiment stopped");
-        self.experiments
-            .stop(&split.experiment, &why, ACTOR)
-            .await
-            .map_err(|e| anyhow::anyhow!(e).context("while stopping a traffic experiment"))?;
-        Ok(())
+        match self.experiments.stop(&split.experiment, &why, ACTOR).await {
+            Ok(_) => Ok(()),
+            Err(ExperimentServiceError::Store(e)) => Err(e),
+            // Unknown (removed meanwhile) or not compiling: nothing left to stop.
+            Err(e) => {
+                tracing::warn!(experiment = %split.experiment, error = %chain(&e), "traffic experiment not stopped");
+                Ok(())
+            }
+        }
     }
 
     /// Routes the app back to its stable release (unless a rollout took over its routes) and
     /// stops the variants' other releases once their requests have drained.
-    async fn restore(&mut self, split: Split) -> anyhow::Result<()> {
+    async fn restore(&mut self, split: Split) -> Result<(), StoreError> {
         self.relay.forget(&split.experiment);
         let stable = self.store.app(&split.app).await?.and_then(|a| a.stable);
+        let stable_endpoints = match &stable {
+            Some(stable) => match self.runtime.start(stable).await {
+                Ok(endpoints) => endpoints,
+                Err(e) => {
+                    tracing::error!(release = %stable.label(), error = %e, "stable release is not running");
+                    self.runtime.endpoints(&stable.app, &stable.version)
+                }
+            },
+            None => Vec::new(),
+        };
+        let traffic = self.traffic.lock(&split.app).await;
         let rollout = self.active_rollout(&split.app).await?;
         let mut keep: Vec<Version> = stable.iter().map(|s| s.version.clone()).collect();
         match (rollout, &stable) {
             // Deployed after the stop: the controller owns the routes and its releases.
             (Some((_, canary)), _) => keep.push(canary),
             (None, Some(stable)) => {
-                let endpoints = match self.runtime.start(stable).await {
-                    Ok(endpoints) => endpoints,
-                    Err(e) => {
-                        tracing::error!(release = %stable.label(), error = %e, "stable release is not running");
-                        self.runtime.endpoints(&stable.app, &stable.version)
-                    }
-                };
-                let plan = RoutePlan::single(stable.version.clone(), endpoints);
-                self.listeners.route(&split.app, plan);
+                traffic.route(RoutePlan::single(stable.version.clone(), stable_endpoints));
             }
             // Never deployed: nothing served before the experiment, nothing after it.
-            (None, None) => self.listeners.route(&split.app, RoutePlan::default()),
+            (None, None) => traffic.route(RoutePlan::default()),
         }
+        drop(traffic);
         tracing::info!(experiment = %split.experiment, app = %split.app, "traffic experiment ended; app back on its stable release");
         self.placed.remove(&split.app);
         let versions: Vec<Version> = split.versions().cloned().collect();
@@ -274,7 +289,7 @@ impl TrafficExperiments {
     async fn retire(&self, app: &AppName, versions: &[Version], keep: &[Version]) {
         for version in versions.iter().filter(|v| !keep.contains(v)) {
             for endpoint in self.runtime.endpoints(app, version) {
-                self.listeners.drained(app, endpoint).await;
+                self.traffic.drained(app, endpoint).await;
             }
             // A deploy of this version may have started meanwhile: its rollout owns it then.
             if let Ok(Some((_, canary))) = self.active_rollout(app).await {
@@ -291,8 +306,18 @@ impl TrafficExperiments {
         }
     }
 
+    /// Why the app cannot be split now: the rollout it has in progress.
+    async fn rollout_in_progress(&self, app: &AppName) -> Result<Option<String>, StoreError> {
+        Ok(self.active_rollout(app).await?.map(|(id, canary)| {
+            format!("app `{app}` has a rollout in progress (rollout {id} to {canary})")
+        }))
+    }
+
     /// The id and canary version of the app's rollout in progress.
-    async fn active_rollout(&self, app: &AppName) -> anyhow::Result<Option<(RolloutId, Version)>> {
+    async fn active_rollout(
+        &self,
+        app: &AppName,
+    ) -> Result<Option<(RolloutId, Version)>, StoreError> {
         Ok(self
             .store
             .latest_rollout(app)

@@ -3,55 +3,148 @@
 //! as stored then.
 
 use super::*;
+use crate::ports::SmokeTestError;
+
+/// The ticks one [`Controller::tick`] started. Dropping it lets them run on.
+#[derive(Debug)]
+#[must_use = "drop it to let the ticks run on, or wait for them with `finished`"]
+pub struct Ticking(Vec<tokio::task::JoinHandle<()>>);
+
+impl Ticking {
+    /// How many rollouts this tick started.
+    pub fn started(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Waits until every tick it started has finished.
+    pub async fn finished(self) {
+        for task in self.0 {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a rollout's tick ended abnormally");
+            }
+        }
+    }
+}
+
+/// The rollouts being ticked right now.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight(Arc<std::sync::Mutex<std::collections::HashSet<RolloutId>>>);
+
+impl InFlight {
+    /// How many rollouts are being ticked.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Marks `id` as being ticked until the ticket is dropped; `None` when it already is.
+    fn enter(&self, id: RolloutId) -> Option<InFlightTicket> {
+        let mut set = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.insert(id).then(|| InFlightTicket {
+            set: Arc::clone(&self.0),
+            id,
+        })
+    }
+}
+
+struct InFlightTicket {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<RolloutId>>>,
+    id: RolloutId,
+}
+
+impl Drop for InFlightTicket {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// Why a scaling step did not reach its target.
+#[derive(Debug, thiserror::Error)]
+enum ScaleError {
+    #[error("{release} could not be scaled")]
+    Runtime {
+        release: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error("the rollout moved on while its instances were scaling")]
+    Superseded,
+    #[error(transparent)]
+    Store(#[from] Box<ControllerError>),
+}
 
 impl Controller {
-    /// Advances every rollout in progress: deadlines, due measurements, policy checks.
+    /// Starts a tick of every rollout in progress that is not being ticked already —
+    /// deadlines, due measurements, policy checks — each in its own task, at most
+    /// [`TICK_CONCURRENCY`] at once, and returns without waiting for them: a slow metric
+    /// provider holds up its own rollout only. A rollout whose tick fails is reported and
+    /// backed off ([`backoff`]); the others go on.
     ///
     /// # Errors
-    /// Store failures; a rollout whose state cannot be read is skipped and reported.
-    pub async fn tick(&self) -> Result<(), ControllerError> {
-        let active: Vec<RolloutId> = self
-            .store
-            .active_rollouts()
-            .await?
-            .into_iter()
-            .filter(|r| r.phase != Phase::Pending.name())
-            .map(|r| r.id)
-            .collect();
-        for id in active {
-            self.tick_one(id).await?;
+    /// The store cannot list the rollouts in progress.
+    pub async fn tick(self: &Arc<Self>) -> Result<Ticking, ControllerError> {
+        let now = self.clock.now();
+        let active: Vec<RolloutRecord> = self.store.active_rollouts().await?;
+        self.troubles.retain(|id| active.iter().any(|r| r.id == id));
+        let mut started = Vec::new();
+        for record in active {
+            if record.phase == Phase::Pending.name() || !self.troubles.due(record.id, now) {
+                continue;
+            }
+            let Some(ticket) = self.ticking.enter(record.id) else {
+                continue;
+            };
+            let controller = Arc::clone(self);
+            started.push(tokio::spawn(async move {
+                let _permit = controller.tick_permits.acquire().await;
+                let (id, app) = (record.id, record.app);
+                match controller.tick_one(id, &app).await {
+                    Ok(()) => controller.troubles.succeeded(id),
+                    Err(e) => controller.troubles.failed(id, &e, controller.clock.now()),
+                }
+                drop(ticket);
+            }));
         }
-        Ok(())
+        Ok(Ticking(started))
     }
 
     /// One rollout's tick. Calls to the outside (webhooks, smoke tests, metric providers) run
     /// without the lock, so a slow one does not hold up other rollouts or operator commands;
     /// each result is applied under the lock to the state as stored then, and only if that
     /// state still waits for it (otherwise it is dropped and asked again when due).
-    async fn tick_one(&self, id: RolloutId) -> Result<(), ControllerError> {
-        let Some(snapshot) = self.apply_fresh(id, |_| true, Event::Tick).await? else {
+    async fn tick_one(&self, id: RolloutId, app: &AppName) -> Result<(), ControllerError> {
+        let Some(snapshot) = self.apply_fresh(id, app, |_| true, Event::Tick).await? else {
             return Ok(());
         };
         let now = self.clock.now();
         for kind in snapshot.rollout.webhooks_due(now) {
             let result = self.call_hooks(&snapshot, kind).await;
             let still_due = |r: &Rollout| r.webhooks_due(now).contains(&kind);
-            self.apply_fresh(id, still_due, Event::WebhookResult { kind, result })
+            self.apply_fresh(id, app, still_due, Event::WebhookResult { kind, result })
                 .await?;
         }
         if let Phase::Scaling { target, .. } = snapshot.rollout.phase {
-            let result = self.scale(&snapshot, target).await;
+            let result = self.scale(&snapshot, target).await.map_err(|e| chain(&e));
             let phase = snapshot.rollout.phase.clone();
             let step = snapshot.rollout.step;
             let still_due = |r: &Rollout| r.phase == phase && r.step == step;
-            self.apply_fresh(id, still_due, Event::Scaled { result })
+            self.apply_fresh(id, app, still_due, Event::Scaled { result })
                 .await?;
         }
         if snapshot.rollout.phase == Phase::SmokeTesting {
-            let result = self.smoke_test(&snapshot).await;
+            let result = self.smoke_test(&snapshot).await.map_err(|e| chain(&e));
             let step = snapshot.rollout.step;
             let still_due = |r: &Rollout| r.phase == Phase::SmokeTesting && r.step == step;
-            self.apply_fresh(id, still_due, Event::SmokeTested { result })
+            self.apply_fresh(id, app, still_due, Event::SmokeTested { result })
                 .await?;
         }
         for (which, index) in snapshot.rollout.measurements_due(now) {
@@ -75,7 +168,7 @@ impl Controller {
                 run.map(|r| r.started_at) == started
                     && run.and_then(|r| r.metrics.get(index)).map(|m| m.next_at) == Some(next_at)
             };
-            self.apply_fresh(id, still_due, event).await?;
+            self.apply_fresh(id, app, still_due, event).await?;
         }
         let now = self.clock.now();
         if let Some(policy) = snapshot
@@ -84,18 +177,16 @@ impl Controller {
             .as_ref()
             .filter(|_| snapshot.rollout.policy_due(now))
         {
-            let app = snapshot.app.as_str();
             let r = &snapshot.rollout;
-            let canary = self
-                .metrics
-                .window(app, r.canary.version.as_str(), policy.window)
-                .unwrap_or_default();
-            let stable = self
-                .metrics
-                .window(app, r.stable.version.as_str(), policy.window)
-                .unwrap_or_default();
+            let window = |version: &Version| {
+                self.metrics
+                    .window(app.as_str(), version.as_str(), policy.window)
+                    .unwrap_or_default()
+            };
+            let (canary, stable) = (window(&r.canary.version), window(&r.stable.version));
             self.apply_fresh(
                 id,
+                app,
                 |r| r.policy_due(now),
                 Event::PolicyWindows { canary, stable },
             )
@@ -110,26 +201,38 @@ impl Controller {
         &self,
         snapshot: &RolloutSnapshot,
         target: machine::ScaleTarget,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScaleError> {
         let (app, r) = (&snapshot.app, &snapshot.rollout);
         let sized = [
             r.canary.at_scale(target.canary),
             r.stable.at_scale(target.stable),
         ];
         let running = |release: &Release| self.runtime.endpoints(app, &release.version);
+        let scale_error = |release: &Release| {
+            let release = release.label();
+            move |source| ScaleError::Runtime { release, source }
+        };
         for release in &sized {
             if running(release).len() < release.instances() as usize {
                 self.runtime
                     .scale(release)
                     .await
-                    .map_err(|e| format!("{}: {e}", release.label()))?;
+                    .map_err(scale_error(release))?;
             }
         }
         let mut next = r.clone();
         next.instances.canary = Some(target.canary);
         next.instances.stable = Some(target.stable);
         next.weight = target.weight;
-        self.route(app, &next);
+        {
+            // Under the app's lock, and only while the rollout still waits for this scaling.
+            let traffic = self.traffic.lock(app).await;
+            let current = self.load(snapshot.id).await.map_err(Box::new)?;
+            if current.rollout.phase != r.phase || current.rollout.step != r.step {
+                return Err(ScaleError::Superseded);
+            }
+            self.route(&traffic, &next);
+        }
         for release in &sized {
             let removed: Vec<SocketAddr> = running(release)
                 .into_iter()
@@ -139,12 +242,12 @@ impl Controller {
                 continue;
             }
             for endpoint in removed {
-                self.router.drained(app, endpoint).await;
+                self.traffic.drained(app, endpoint).await;
             }
             self.runtime
                 .scale(release)
                 .await
-                .map_err(|e| format!("{}: {e}", release.label()))?;
+                .map_err(scale_error(release))?;
         }
         Ok(())
     }
@@ -199,15 +302,16 @@ impl Controller {
     async fn apply_fresh(
         &self,
         id: RolloutId,
+        app: &AppName,
         still_due: impl Fn(&Rollout) -> bool,
         event: Event,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
-        let _guard = self.lock.lock().await;
+        let traffic = self.traffic.lock(app).await;
         let snapshot = self.load(id).await?;
         if snapshot.rollout.phase.is_terminal() || !still_due(&snapshot.rollout) {
             return Ok(None);
         }
-        let next = self.apply(&snapshot, event).await?;
+        let next = self.apply(&traffic, &snapshot, event).await?;
         Ok(Some(RolloutSnapshot {
             rollout: next,
             ..snapshot
@@ -265,7 +369,7 @@ impl Controller {
             match self.hooks.call(hook, &hook_payload(snapshot, hook)).await {
                 Ok(()) if kind == WebhookKind::Rollback => return Ok(()),
                 Ok(()) => {}
-                Err(e) => refusals.push(format!("{}: {e}", hook.name)),
+                Err(e) => refusals.push(chain(&e)),
             }
         }
         if refusals.is_empty() && kind != WebhookKind::Rollback {
@@ -295,7 +399,7 @@ impl Controller {
                 let outcome = caller.call(&hook, &hook_payload(&done, &hook)).await;
                 let reason = match &outcome {
                     Ok(()) => format!("post-rollout webhook {} answered 2xx", hook.name),
-                    Err(e) => format!("post-rollout webhook {} failed: {e}", hook.name),
+                    Err(e) => format!("post-rollout webhook failed: {}", chain(e)),
                 };
                 let event = NewEvent {
                     at: clock.now(),
@@ -315,13 +419,13 @@ impl Controller {
 
     /// Runs the current step's smoke tests against the preview listener (or, without one, the
     /// canary's first instance).
-    async fn smoke_test(&self, snapshot: &RolloutSnapshot) -> Result<(), String> {
+    async fn smoke_test(&self, snapshot: &RolloutSnapshot) -> Result<(), SmokeTestError> {
         let r = &snapshot.rollout;
         let Some(PlanStep::SmokeTests(tests)) = r.steps.get(r.step) else {
             return Ok(());
         };
         let target = self
-            .router
+            .traffic
             .preview_addr(&snapshot.app)
             .or_else(|| {
                 self.runtime
@@ -329,7 +433,9 @@ impl Controller {
                     .first()
                     .copied()
             })
-            .ok_or_else(|| format!("{} has no instance to test", r.canary.label()))?;
+            .ok_or_else(|| SmokeTestError::NoTarget {
+                release: r.canary.label(),
+            })?;
         self.smoke.run(target, tests).await
     }
 }

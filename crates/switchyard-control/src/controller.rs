@@ -3,10 +3,13 @@
 //!
 //! Every transition is persisted before its actions touch traffic, so the store is always the
 //! truth: after a crash, [`Controller::recover`] restarts releases and restores routing from it,
-//! and deadlines (timestamps in the state) are honoured as if nothing happened. One lock
-//! serialises transitions; calls to the outside (starting a canary, webhooks, smoke tests,
-//! metric providers) happen outside it, and their results are applied to the state as stored
-//! then, only if it still waits for them.
+//! and deadlines (timestamps in the state) are honoured as if nothing happened. The app's lock
+//! in the [`TrafficOwner`] serialises its transitions; calls to the outside (starting a canary,
+//! webhooks, smoke tests, metric providers) happen outside it, and their results are applied to
+//! the state as stored then, only if it still waits for them. Apps never wait for each other.
+//!
+//! Failures are per rollout: a rollout whose tick fails is marked, backed off and reported
+//! ([`backoff`]); the others go on, and a restart never fails for one bad row.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,17 +24,21 @@ use switchyard_core::ports::{
     RuntimeError, StateStore, StoreError, WorkloadRuntime,
 };
 use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, ReleaseTotals, Timestamp, Version};
-use tokio::sync::Mutex;
+use switchyard_rollout::machine::{
+    self, Action, Command, Event, Phase, Rollout, RunRef, TransitionError,
+};
+use switchyard_rollout::plan::{Plan, PlanStep};
+use switchyard_rollout::resolve::{self, DeployRequest, ResolveError};
 
-use crate::machine::{self, Action, Command, Event, Phase, Rollout, RunRef, TransitionError};
-use crate::plan::{Plan, PlanStep};
-use crate::resolve::{self, DeployRequest, ResolveError};
+use crate::ports::{RoutePlan, RouteTarget, SmokeTester, WebhookCaller};
+use crate::traffic::{AppTraffic, TrafficOwner};
 
+pub mod backoff;
 mod operations;
-mod ports;
 mod tick;
 
-pub use ports::{RoutePlan, RouteTarget, SmokeTester, TrafficRouter, WebhookCaller};
+pub use backoff::RolloutTrouble;
+pub use tick::Ticking;
 
 /// Why a controller operation failed. Nothing was changed when it fails, except where a
 /// variant says so.
@@ -64,6 +71,23 @@ pub enum ControllerError {
         app: AppName,
         stable: Version,
         version: Version,
+    },
+    #[error(
+        "app `{app}` is split between releases by traffic experiment `{experiment}`, and a rollout would take over its routes; stop the experiment first (`switchyard experiment stop {experiment}`)"
+    )]
+    ExperimentRunning { app: AppName, experiment: String },
+    /// The caller acted on a view of the rollout that is no longer current.
+    #[error(
+        "rollout {current_id} of `{app}` is at step {current_step} ({phase}), but the command was meant for rollout {expected_id} at step {expected_step}; look again, or force it"
+    )]
+    Stale {
+        app: AppName,
+        expected_id: RolloutId,
+        expected_step: usize,
+        current_id: RolloutId,
+        current_step: usize,
+        phase: &'static str,
+        current: Box<RolloutSnapshot>,
     },
     #[error("analysis template `{0}` is not applied")]
     MissingTemplate(String),
@@ -110,17 +134,30 @@ pub struct RolloutSnapshot {
     pub updated_at: Timestamp,
 }
 
+/// What the caller of a command saw: the rollout and its step. A command that carries one is
+/// refused when the rollout has moved on ([`ControllerError::Stale`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    pub rollout: RolloutId,
+    pub step: usize,
+}
+
+/// At most this many rollouts are ticked at once.
+pub const TICK_CONCURRENCY: usize = 16;
+
 /// Drives every rollout of the daemon.
 pub struct Controller {
     store: Arc<dyn StateStore>,
     runtime: Arc<dyn WorkloadRuntime>,
-    router: Arc<dyn TrafficRouter>,
+    traffic: Arc<TrafficOwner>,
     metrics: Arc<dyn ReleaseMetrics>,
     provider: Arc<dyn MetricProvider>,
     smoke: Arc<dyn SmokeTester>,
     hooks: Arc<dyn WebhookCaller>,
     clock: Arc<dyn Clock>,
-    lock: Mutex<()>,
+    troubles: backoff::Troubles,
+    ticking: tick::InFlight,
+    tick_permits: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Controller {
@@ -133,7 +170,8 @@ impl std::fmt::Debug for Controller {
 pub struct ControllerPorts {
     pub store: Arc<dyn StateStore>,
     pub runtime: Arc<dyn WorkloadRuntime>,
-    pub router: Arc<dyn TrafficRouter>,
+    /// The only writer of routes; the controller writes an app's routes under its lock.
+    pub traffic: Arc<TrafficOwner>,
     pub metrics: Arc<dyn ReleaseMetrics>,
     pub provider: Arc<dyn MetricProvider>,
     pub smoke: Arc<dyn SmokeTester>,
@@ -170,7 +208,7 @@ impl Controller {
         let ControllerPorts {
             store,
             runtime,
-            router,
+            traffic,
             metrics,
             provider,
             smoke,
@@ -180,13 +218,15 @@ impl Controller {
         Self {
             store,
             runtime,
-            router,
+            traffic,
             metrics,
             provider,
             smoke,
             hooks,
             clock,
-            lock: Mutex::new(()),
+            troubles: backoff::Troubles::default(),
+            ticking: tick::InFlight::default(),
+            tick_permits: tokio::sync::Semaphore::new(TICK_CONCURRENCY),
         }
     }
 
@@ -203,6 +243,7 @@ impl Controller {
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let record = self.app_record(app).await?;
+        self.ensure_unclaimed(app)?;
         let release = resolve::resolve(&record.manifest, request)?;
         let Some(stable) = record.stable else {
             self.first_release(app, &release, actor).await?;
@@ -247,7 +288,8 @@ impl Controller {
         let rollout =
             Rollout::new(stable, canary, plan, templates, policy, now).with_webhooks(webhooks);
         let id = {
-            let _guard = self.lock.lock().await;
+            let traffic = self.traffic.lock(app).await;
+            ensure_not_split(&traffic)?;
             let state = to_json(&rollout);
             let event = self.event(app, None, EventKind::RolloutStarted, actor, format!("rollout of {} started (stable {})", rollout.canary.label(), rollout.stable.version), serde_json::json!({"version": rollout.canary.version, "stable": rollout.stable.version}));
             self.store
@@ -280,7 +322,11 @@ impl Controller {
                     release: release.label(),
                     source,
                 })?;
-        let _guard = self.lock.lock().await;
+        let traffic = self.traffic.lock(app).await;
+        if let Err(e) = ensure_not_split(&traffic) {
+            self.stop_in_background(release.clone());
+            return Err(e);
+        }
         if let Some(stable) = self.app_record(app).await?.stable {
             if stable.version != release.version {
                 self.stop_in_background(release.clone());
@@ -306,8 +352,7 @@ impl Controller {
             self.stop_in_background(release.clone());
             return Err(e.into());
         }
-        self.router
-            .route(app, RoutePlan::single(release.version.clone(), endpoints));
+        traffic.route(RoutePlan::single(release.version.clone(), endpoints));
         Ok(())
     }
 
@@ -320,7 +365,7 @@ impl Controller {
         baseline: Option<&Release>,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let started = self.start_releases(canary, baseline).await;
-        let _guard = self.lock.lock().await;
+        let traffic = self.traffic.lock(app).await;
         let snapshot = self.load(id).await?;
         if snapshot.rollout.phase != Phase::Pending {
             // Aborted while the canary was starting.
@@ -332,7 +377,9 @@ impl Controller {
         }
         match started {
             Ok(_) => {
-                let next = self.apply(&snapshot, Event::CanaryStarted).await?;
+                let next = self
+                    .apply(&traffic, &snapshot, Event::CanaryStarted)
+                    .await?;
                 Ok(Some(RolloutSnapshot {
                     rollout: next,
                     ..snapshot
@@ -340,6 +387,7 @@ impl Controller {
             }
             Err((release, source)) => {
                 self.apply(
+                    &traffic,
                     &snapshot,
                     Event::CanaryFailed {
                         error: source.to_string(),
@@ -377,27 +425,43 @@ impl Controller {
         Ok(())
     }
 
-    /// Applies an operator command to the app's rollout in progress.
+    /// Applies an operator command to the app's rollout in progress. With `expected`, only if
+    /// the rollout is still the one, at the step, the caller saw.
     ///
     /// # Errors
-    /// No rollout in progress, or a command that does not fit its phase.
+    /// No rollout in progress, a stale expectation, or a command that does not fit its phase.
     pub async fn command(
         &self,
         app: &AppName,
         command: Command,
+        expected: Option<Expected>,
         actor: &str,
     ) -> Result<RolloutSnapshot, ControllerError> {
         self.app_record(app).await?;
-        let _guard = self.lock.lock().await;
-        let record = self
-            .store
-            .latest_rollout(app)
-            .await?
-            .filter(|r| r.active)
+        let traffic = self.traffic.lock(app).await;
+        let record = self.store.latest_rollout(app).await?;
+        let active = record.as_ref().filter(|r| r.active);
+        if let (Some(expected), Some(record)) = (expected, &record) {
+            let current = decode(record.clone())?;
+            if current.id != expected.rollout || current.rollout.step != expected.step {
+                return Err(ControllerError::Stale {
+                    app: app.clone(),
+                    expected_id: expected.rollout,
+                    expected_step: expected.step,
+                    current_id: current.id,
+                    current_step: current.rollout.step,
+                    phase: current.rollout.phase.name(),
+                    current: Box::new(current),
+                });
+            }
+        }
+        let record = active
+            .cloned()
             .ok_or_else(|| ControllerError::NoRollout(app.clone()))?;
         let snapshot = decode(record)?;
         let next = self
             .apply(
+                &traffic,
                 &snapshot,
                 Event::Command {
                     command,
@@ -412,18 +476,18 @@ impl Controller {
     }
 
     /// Brings releases and routes back after a restart: every app's stable release, and the
-    /// canary of every rollout in progress, at the weight the store says.
+    /// canary of every rollout in progress, at the weight the store says. A rollout that cannot
+    /// be resumed is reported and left to the tick's error policy; the others go on.
     ///
     /// # Errors
-    /// Store failures. A release that does not start is logged and its rollout aborted.
+    /// The store cannot list apps or rollouts.
     pub async fn recover(&self) -> Result<(), ControllerError> {
         for app in self.store.apps().await? {
             let Some(stable) = app.stable else { continue };
             match self.runtime.start(&stable).await {
                 Ok(endpoints) => {
-                    let name = &app.manifest.metadata.name;
-                    self.router
-                        .route(name, RoutePlan::single(stable.version.clone(), endpoints));
+                    let traffic = self.traffic.lock(&app.manifest.metadata.name).await;
+                    traffic.route(RoutePlan::single(stable.version.clone(), endpoints));
                     tracing::info!(release = %stable.label(), "stable release restarted");
                 }
                 Err(e) => {
@@ -432,49 +496,57 @@ impl Controller {
             }
         }
         for record in self.store.active_rollouts().await? {
-            let snapshot = decode(record)?;
-            let (id, app) = (snapshot.id, snapshot.app.clone());
-            let canary = snapshot.rollout.canary_now();
-            if snapshot.rollout.phase == Phase::Pending {
-                if let Err(e) = self
-                    .start_canary(id, &app, &canary, snapshot.rollout.baseline.as_ref())
-                    .await
-                {
-                    tracing::error!(rollout = id, error = %e, "pending canary could not be started");
-                }
-                continue;
-            }
-            match self
-                .start_releases(&canary, snapshot.rollout.baseline.as_ref())
-                .await
-            {
-                Ok(()) => {
-                    let r = &snapshot.rollout;
-                    if r.stable_instances() != r.stable.instances() {
-                        if let Err(e) = self.runtime.scale(&r.stable_now()).await {
-                            tracing::warn!(rollout = id, error = %e, "stable release could not be brought back to the rollout's size");
-                        }
-                    }
-                    self.route(&app, &snapshot.rollout);
-                    tracing::info!(rollout = id, release = %canary.label(), weight = snapshot.rollout.weight, phase = snapshot.rollout.phase.name(), "rollout resumed");
-                }
-                Err((release, e)) => {
-                    let _guard = self.lock.lock().await;
-                    let reason = Some(format!(
-                        "{release} could not be restarted after a daemon restart: {e}"
-                    ));
-                    self.apply(
-                        &snapshot,
-                        Event::Command {
-                            command: Command::Abort { reason },
-                            actor: "controller".into(),
-                        },
-                    )
-                    .await?;
-                }
+            let id = record.id;
+            if let Err(e) = self.recover_one(record).await {
+                self.troubles.failed(id, &e, self.clock.now());
             }
         }
         Ok(())
+    }
+
+    /// Resumes one rollout in progress: starts its releases and restores its routes, or aborts
+    /// it when a release cannot start.
+    async fn recover_one(&self, record: RolloutRecord) -> Result<(), ControllerError> {
+        let snapshot = decode(record)?;
+        let (id, app) = (snapshot.id, snapshot.app.clone());
+        let canary = snapshot.rollout.canary_now();
+        if snapshot.rollout.phase == Phase::Pending {
+            self.start_canary(id, &app, &canary, snapshot.rollout.baseline.as_ref())
+                .await?;
+            return Ok(());
+        }
+        let started = self
+            .start_releases(&canary, snapshot.rollout.baseline.as_ref())
+            .await;
+        let traffic = self.traffic.lock(&app).await;
+        match started {
+            Ok(()) => {
+                let r = &snapshot.rollout;
+                if r.stable_instances() != r.stable.instances() {
+                    if let Err(e) = self.runtime.scale(&r.stable_now()).await {
+                        tracing::warn!(rollout = id, error = %e, "stable release could not be brought back to the rollout's size");
+                    }
+                }
+                self.route(&traffic, &snapshot.rollout);
+                tracing::info!(rollout = id, release = %canary.label(), weight = snapshot.rollout.weight, phase = snapshot.rollout.phase.name(), "rollout resumed");
+            }
+            Err((release, e)) => {
+                let reason = Some(format!(
+                    "{release} could not be restarted after a daemon restart: {e}"
+                ));
+                let abort = Event::Command {
+                    command: Command::Abort { reason },
+                    actor: "controller".into(),
+                };
+                self.apply(&traffic, &snapshot, abort).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why the controller cannot currently advance rollout `id`, if it cannot.
+    pub fn trouble(&self, id: RolloutId) -> Option<RolloutTrouble> {
+        self.troubles.get(id)
     }
 
     /// The app's latest rollout, if any.
@@ -490,9 +562,11 @@ impl Controller {
             .transpose()
     }
 
-    /// Transitions, persists, then carries out the actions. Returns the new state.
+    /// Transitions, persists, then carries out the actions. Returns the new state. The caller
+    /// holds the app's traffic.
     async fn apply(
         &self,
+        traffic: &AppTraffic,
         snapshot: &RolloutSnapshot,
         event: Event,
     ) -> Result<Rollout, ControllerError> {
@@ -557,7 +631,7 @@ impl Controller {
             .iter()
             .any(|a| matches!(a, Action::SetWeight(_) | Action::Reroute))
         {
-            self.route(app, &next);
+            self.route(traffic, &next);
         }
         for action in actions {
             match action {
@@ -575,7 +649,8 @@ impl Controller {
         Ok(next)
     }
 
-    fn route(&self, app: &AppName, r: &Rollout) {
+    fn route(&self, traffic: &AppTraffic, r: &Rollout) {
+        let app = traffic.app();
         // Only the instances the rollout counts: the ones past the count are about to stop.
         let sized = |release: &Release, count: u32, weight: u8| RouteTarget {
             version: release.version.clone(),
@@ -613,7 +688,7 @@ impl Controller {
             mirror: (r.mirror > 0).then_some((canary, r.mirror)),
             preview: r.preview.then(|| target(&r.canary, 100)),
         };
-        self.router.route(app, plan);
+        traffic.route(plan);
     }
 
     fn stop_in_background(&self, release: Release) {
@@ -655,6 +730,33 @@ impl Controller {
     }
 }
 
+/// `ExperimentRunning` when a traffic experiment splits the app: a release of ours would take
+/// over the routes it placed.
+fn ensure_not_split(traffic: &AppTraffic) -> Result<(), ControllerError> {
+    match traffic.splitting() {
+        Some(experiment) => Err(ControllerError::ExperimentRunning {
+            app: traffic.app().clone(),
+            experiment,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// An error and its causes on one line, each cause once.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// What a webhook receives, in the shape of Flagger's payload.
 fn hook_payload(s: &RolloutSnapshot, hook: &Webhook) -> serde_json::Value {
     serde_json::json!({
@@ -683,6 +785,9 @@ fn decode(record: RolloutRecord) -> Result<RolloutSnapshot, ControllerError> {
         updated_at: record.updated_at,
     })
 }
+
+#[cfg(test)]
+mod tests;
 
 fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
     // Serialising plain data structs with string keys cannot fail.

@@ -2,12 +2,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::experiments::exposure;
 use switchyard_core::manifest::app::Stickiness;
 use switchyard_core::ports::StoreError;
 use switchyard_core::{AppName, Timestamp, Version};
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStore, Ingested};
 use switchyard_experiments::{CompiledExperiment, EventKind, ExperimentData, Snapshot, ValidEvent};
-use switchyard_server::experiments::exposure;
 
 use super::*;
 use crate::traffic_experiments::plan::Arm;
@@ -70,13 +70,8 @@ fn split() -> Split {
     }
 }
 
-fn exposure(
-    experiment: &str,
-    unit: &str,
-    release: &str,
-    status: u16,
-) -> switchyard_proxy::Exposure {
-    switchyard_proxy::Exposure {
+fn exposure(experiment: &str, unit: &str, release: &str, status: u16) -> RequestExposure {
+    RequestExposure {
         experiment: experiment.into(),
         unit: unit.into(),
         release: release.into(),

@@ -1,81 +1,18 @@
-//! The reconciler over a real store, experiment service and proxy listeners, with a runtime
-//! that only records what it is asked to run.
+//! The reconciler over a real store and experiment service, with a runtime and a router that
+//! only record what they are asked to do.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Mutex;
 
 use switchyard_core::manifest::app::Stickiness;
 use switchyard_core::manifest::load_str;
-use switchyard_core::ports::{RuntimeError, StateStore, WorkloadRuntime};
-use switchyard_core::{AppName, Release, SystemClock, Timestamp, Version};
+use switchyard_core::ports::StateStore;
+use switchyard_core::{AppName, SystemClock, Timestamp, Version};
 use switchyard_experiments::port::{ExperimentStatus, ExperimentStore};
-use switchyard_proxy::{ProxyConfig, StickinessKey, Telemetry};
 use switchyard_rollout::resolve::resolve;
-use switchyard_server::{ExperimentService, ListenerRegistry};
 use switchyard_store::SqliteStore;
 
 use super::*;
-
-/// Runs nothing: hands out an address per release and records starts and stops.
-#[derive(Default)]
-struct Recording {
-    running: Mutex<BTreeMap<Version, Vec<SocketAddr>>>,
-    log: Mutex<Vec<String>>,
-    broken: BTreeSet<String>,
-}
-
-impl Recording {
-    fn running(&self) -> Vec<String> {
-        let running = self.running.lock().unwrap();
-        running.keys().map(ToString::to_string).collect()
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl WorkloadRuntime for Recording {
-    async fn start(&self, release: &Release) -> Result<Vec<SocketAddr>, RuntimeError> {
-        let version = &release.version;
-        if self.broken.contains(version.as_str()) {
-            return Err(RuntimeError::Spawn {
-                program: format!("shop-{version}"),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            });
-        }
-        let mut running = self.running.lock().unwrap();
-        if let Some(endpoints) = running.get(version) {
-            return Ok(endpoints.clone());
-        }
-        self.log.lock().unwrap().push(format!("start {version}"));
-        let port = 20_000 + u16::try_from(running.len()).unwrap();
-        let endpoints = vec![SocketAddr::from(([127, 0, 0, 1], port))];
-        running.insert(version.clone(), endpoints.clone());
-        Ok(endpoints)
-    }
-
-    async fn stop(&self, _: &AppName, version: &Version) -> Result<(), RuntimeError> {
-        if self.running.lock().unwrap().remove(version).is_some() {
-            self.log.lock().unwrap().push(format!("stop {version}"));
-        }
-        Ok(())
-    }
-
-    async fn scale(&self, release: &Release) -> Result<Vec<SocketAddr>, RuntimeError> {
-        self.start(release).await
-    }
-
-    fn endpoints(&self, _: &AppName, version: &Version) -> Vec<SocketAddr> {
-        let running = self.running.lock().unwrap();
-        running.get(version).cloned().unwrap_or_default()
-    }
-
-    async fn shutdown(&self) {}
-}
+use crate::testing::{RecordingRouter, RecordingRuntime};
 
 const APP: &str = "apiVersion: switchyard.dev/v1alpha1
 kind: App
@@ -113,8 +50,8 @@ fn version(v: &str) -> Version {
 
 struct World {
     store: SqliteStore,
-    runtime: Arc<Recording>,
-    listeners: Arc<Listeners>,
+    runtime: Arc<RecordingRuntime>,
+    router: Arc<RecordingRouter>,
     experiments: Arc<ExperimentService>,
     traffic: TrafficExperiments,
 }
@@ -127,15 +64,8 @@ async fn world(broken: &[&str]) -> World {
         .apply(&set, "test", Timestamp::from_millis(1))
         .await
         .unwrap();
-    let runtime = Arc::new(Recording {
-        broken: broken.iter().map(|v| (*v).to_owned()).collect(),
-        ..Recording::default()
-    });
-    let listeners = Arc::new(Listeners::new(
-        Arc::new(Telemetry::new()),
-        ProxyConfig::default(),
-    ));
-    listeners.ensure(&set.apps).await.unwrap();
+    let runtime = Arc::new(RecordingRuntime::broken(broken));
+    let router = Arc::new(RecordingRouter::default());
     let v1 = resolve(
         &set.apps[0],
         &DeployRequest {
@@ -146,24 +76,28 @@ async fn world(broken: &[&str]) -> World {
     .unwrap();
     let endpoints = runtime.start(&v1).await.unwrap();
     store.set_stable(&shop(), &v1, &[]).await.unwrap();
-    listeners.route(&shop(), RoutePlan::single(version("v1"), endpoints));
     let experiment_store: Arc<dyn ExperimentStore> = Arc::new(store.clone());
     let experiments = Arc::new(
         ExperimentService::load(experiment_store, Arc::new(SystemClock), false)
             .await
             .unwrap(),
     );
+    let owner = Arc::new(TrafficOwner::new(router.clone(), experiments.clone()));
+    owner
+        .lock(&shop())
+        .await
+        .route(RoutePlan::single(version("v1"), endpoints));
     let traffic = TrafficExperiments::new(
         Arc::clone(&experiments),
         Arc::new(store.clone()),
         runtime.clone(),
-        Arc::clone(&listeners),
+        owner,
         Arc::new(SystemClock),
     );
     World {
         store,
         runtime,
-        listeners,
+        router,
         experiments,
         traffic,
     }
@@ -181,13 +115,7 @@ impl World {
 
     /// The app's backends as (release, weight), and the experiment its routes serve.
     fn routes(&self) -> (Vec<(String, u32)>, Option<String>) {
-        let (table, tap) = self.listeners.routes(&shop()).unwrap();
-        let backends = table
-            .backends
-            .iter()
-            .map(|b| (b.release.clone(), b.weight))
-            .collect();
-        (backends, tap.map(|t| t.experiment.to_string()))
+        self.router.weights(&shop())
     }
 }
 
@@ -198,17 +126,8 @@ async fn a_running_experiment_splits_the_app_and_a_stop_restores_the_stable_rele
     w.traffic.reconcile().await.unwrap();
 
     assert_eq!(w.runtime.running(), ["v1", "v2"]);
-    let (table, tap) = w.listeners.routes(&shop()).unwrap();
-    let stickiness = table.stickiness.as_ref().unwrap();
-    assert_eq!(
-        stickiness.key,
-        StickinessKey::Header(http::HeaderName::from_static("x-user-id"))
-    );
-    assert_eq!(
-        stickiness.salt, "shop-ab",
-        "units are hashed with the experiment's key"
-    );
-    assert!(table.health_check.is_some());
+    let routes = w.router.experiment(&shop()).unwrap();
+    assert_eq!(routes.unit, Stickiness::Header("x-user-id".into()));
     assert_eq!(
         w.routes(),
         (
@@ -216,7 +135,6 @@ async fn a_running_experiment_splits_the_app_and_a_stop_restores_the_stable_rele
             Some("shop-ab".into())
         )
     );
-    assert_eq!(tap.unwrap().experiment.as_ref(), "shop-ab");
     assert_eq!(
         w.traffic.placed()[&shop()].unit,
         Stickiness::Header("x-user-id".into())

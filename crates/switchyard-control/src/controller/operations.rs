@@ -14,6 +14,7 @@ impl Controller {
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let record = self.app_record(app).await?;
+        self.ensure_unclaimed(app)?;
         self.ensure_not_frozen(app).await?;
         let last = self.last_rollout(app).await?;
         let nothing = |why: &str| ControllerError::NothingTo {
@@ -50,6 +51,7 @@ impl Controller {
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let record = self.app_record(app).await?;
+        self.ensure_unclaimed(app)?;
         self.ensure_not_frozen(app).await?;
         let nothing = |why: &str| ControllerError::NothingTo {
             app: app.clone(),
@@ -64,7 +66,7 @@ impl Controller {
             let command = Command::Abort {
                 reason: Some(format!("undone by {actor}")),
             };
-            return self.command(app, command, actor).await.map(Some);
+            return self.command(app, command, None, actor).await.map(Some);
         }
         if !last.rollout.phase.is_terminal() {
             return Err(ControllerError::RolloutInProgress {
@@ -99,7 +101,7 @@ impl Controller {
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         self.app_record(app).await?;
-        let _guard = self.lock.lock().await;
+        let traffic = self.traffic.lock(app).await;
         let why = format!("emergency stop by {actor}: {reason}");
         let event = self.event(
             app,
@@ -117,6 +119,7 @@ impl Controller {
         let command = Command::Abort { reason: Some(why) };
         let next = self
             .apply(
+                &traffic,
                 &snapshot,
                 Event::Command {
                     command,
@@ -191,6 +194,18 @@ impl Controller {
             .await?
             .map(decode)
             .transpose()
+    }
+
+    /// A first look, without the lock, so that a claimed app is named as such before any other
+    /// refusal; the check that counts is made again under the app's lock.
+    pub(super) fn ensure_unclaimed(&self, app: &AppName) -> Result<(), ControllerError> {
+        match self.traffic.splitting(app) {
+            Some(experiment) => Err(ControllerError::ExperimentRunning {
+                app: app.clone(),
+                experiment,
+            }),
+            None => Ok(()),
+        }
     }
 
     pub(super) async fn ensure_not_frozen(&self, app: &AppName) -> Result<(), ControllerError> {

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use switchyard_api::flags::FlagFormat;
 use switchyard_core::ports::{FlagDocuments, FlagEdit, FlagObjectKind};
+use switchyard_flags::FlagFormat;
 use switchyard_flags::{
     AttributeCondition, Condition, DEFAULT_STICKINESS, FlagDefinition, FlagSet, Operator, Rollout,
     Rule,

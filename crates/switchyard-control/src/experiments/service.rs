@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
-use switchyard_core::manifest::experiment::FlagServing;
+use switchyard_core::AppName;
+use switchyard_core::manifest::experiment::{FlagServing, SplitSpec};
 use switchyard_core::ports::StoreError;
 use switchyard_core::{Clock, Timestamp};
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus, ExperimentStore, Ingested};
@@ -21,6 +22,7 @@ use switchyard_flags::{
 use tokio::sync::{Mutex, watch};
 
 use super::exposure::{self, Exposure, ExposureQueue};
+use crate::traffic::SplitClaims;
 
 /// Snapshots for the report's lift-over-time plot are kept at most this often.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
@@ -436,5 +438,20 @@ fn stop_reason(results: &Results) -> Option<String> {
             reason: StopReason::MaxDurationReached,
         } => Some("maximum duration reached without a winner".into()),
         _ => None,
+    }
+}
+
+impl SplitClaims for ExperimentService {
+    /// A running traffic experiment claims its app from the moment it is applied until it
+    /// stops, whether or not its split is in place yet.
+    fn splitting(&self, app: &AppName) -> Option<String> {
+        let live = self.live();
+        live.records
+            .values()
+            .find(|r| {
+                r.status == ExperimentStatus::Running
+                    && matches!(&r.manifest.spec.split, SplitSpec::Traffic(t) if &t.app == app)
+            })
+            .map(|r| r.manifest.key().to_owned())
     }
 }
