@@ -164,9 +164,25 @@ pub struct CommandRequest {
     /// For resume: the analysis interval to continue with (humantime).
     #[serde(default)]
     pub interval: Option<String>,
+    /// What the caller saw: the command is refused (409 `stale_command`, with the current
+    /// rollout in `details`) unless the app's latest rollout is still this one, at this step.
+    /// Absent: the command applies to whatever rollout is in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
     /// Who is asking (default `user:cli`).
     #[serde(default)]
     pub actor: Option<String>,
+}
+
+/// The rollout (and step) a command is meant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The rollout's `id`.
+    pub rollout: i64,
+    /// The rollout's `step`; any step of that rollout when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
 }
 
 /// `POST /api/v1/apps/{app}/deploy` answer.

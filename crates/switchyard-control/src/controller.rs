@@ -78,12 +78,13 @@ pub enum ControllerError {
     ExperimentRunning { app: AppName, experiment: String },
     /// The caller acted on a view of the rollout that is no longer current.
     #[error(
-        "rollout {current_id} of `{app}` is at step {current_step} ({phase}), but the command was meant for rollout {expected_id} at step {expected_step}; look again, or force it"
+        "the command was meant for rollout {expected_id}{} of `{app}`, but rollout {current_id} is at step {current_step} ({phase}) now; look again, or force it",
+        expected_step.map(|s| format!(" at step {s}")).unwrap_or_default()
     )]
     Stale {
         app: AppName,
         expected_id: RolloutId,
-        expected_step: usize,
+        expected_step: Option<usize>,
         current_id: RolloutId,
         current_step: usize,
         phase: &'static str,
@@ -134,12 +135,13 @@ pub struct RolloutSnapshot {
     pub updated_at: Timestamp,
 }
 
-/// What the caller of a command saw: the rollout and its step. A command that carries one is
-/// refused when the rollout has moved on ([`ControllerError::Stale`]).
+/// What the caller of a command saw: the rollout and, optionally, its step. A command that
+/// carries one is refused when the rollout has moved on ([`ControllerError::Stale`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expected {
     pub rollout: RolloutId,
-    pub step: usize,
+    /// `None`: any step of that rollout (an abort stops the rollout wherever it stands).
+    pub step: Option<usize>,
 }
 
 /// At most this many rollouts are ticked at once.
@@ -443,7 +445,10 @@ impl Controller {
         let active = record.as_ref().filter(|r| r.active);
         if let (Some(expected), Some(record)) = (expected, &record) {
             let current = decode(record.clone())?;
-            if current.id != expected.rollout || current.rollout.step != expected.step {
+            let moved = expected
+                .step
+                .is_some_and(|step| step != current.rollout.step);
+            if current.id != expected.rollout || moved {
                 return Err(ControllerError::Stale {
                     app: app.clone(),
                     expected_id: expected.rollout,

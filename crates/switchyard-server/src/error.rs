@@ -71,10 +71,12 @@ impl From<ControllerError> for ApiError {
             E::ExperimentRunning { .. } => (StatusCode::CONFLICT, "experiment_running"),
             E::Stale { current, .. } => {
                 let details = serde_json::json!({
-                    "rollout": current.id,
-                    "step": current.rollout.step,
-                    "phase": current.rollout.phase.name(),
-                    "weight": current.rollout.weight,
+                    "current": {
+                        "rollout": current.id,
+                        "step": current.rollout.step,
+                        "phase": current.rollout.phase.name(),
+                        "weight": current.rollout.weight,
+                    }
                 });
                 return ApiError::new(StatusCode::CONFLICT, "stale_command", e.to_string())
                     .with_details(details);

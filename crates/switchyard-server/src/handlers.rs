@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use switchyard_api::*;
-use switchyard_control::{ManifestText, Manifests};
+use switchyard_control::{Expected, ManifestText, Manifests};
 use switchyard_core::AppName;
 use switchyard_core::ports::EventQuery;
 use switchyard_rollout::machine::Command;
@@ -205,7 +205,14 @@ pub async fn command(
         }
     };
     let actor = request.actor.unwrap_or_else(|| "user:cli".into());
-    let snapshot = ctx.controller.command(&app, command, None, &actor).await?;
+    let expected = request.expect.map(|e| Expected {
+        rollout: e.rollout,
+        step: e.step,
+    });
+    let snapshot = ctx
+        .controller
+        .command(&app, command, expected, &actor)
+        .await?;
     Ok(Json(rollout_view(&snapshot, ctx.metrics.as_ref())))
 }
 

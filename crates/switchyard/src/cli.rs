@@ -58,12 +58,16 @@ pub enum Command {
         app: String,
         #[arg(long)]
         full: bool,
+        #[command(flatten)]
+        seen: Precondition,
     },
     /// Send all traffic back to stable and stop the canary.
     Abort {
         app: String,
         #[arg(long)]
         reason: Option<String>,
+        #[command(flatten)]
+        seen: Precondition,
     },
     /// Hold the app's rollout where it is (for `--duration`, or until resumed).
     Pause {
@@ -71,6 +75,8 @@ pub enum Command {
         /// Resume by itself after this long (e.g. `10m`).
         #[arg(long)]
         duration: Option<String>,
+        #[command(flatten)]
+        seen: Precondition,
     },
     /// Continue a paused rollout, optionally with a new weight or analysis interval.
     Resume {
@@ -81,6 +87,8 @@ pub enum Command {
         /// Analysis interval to continue with (e.g. `30s`).
         #[arg(long)]
         interval: Option<String>,
+        #[command(flatten)]
+        seen: Precondition,
     },
     /// Open the approval gate the app's rollout waits at.
     Approve {
@@ -88,6 +96,8 @@ pub enum Command {
         /// Why (required unless the gate says `requireReason: false`).
         #[arg(long)]
         reason: Option<String>,
+        #[command(flatten)]
+        seen: Precondition,
     },
     /// Start the last aborted, rolled-back or failed rollout again with the same release.
     Retry { app: String },
@@ -317,4 +327,21 @@ pub enum ExperimentCommand {
         #[arg(long, short = 'f')]
         file: PathBuf,
     },
+}
+
+/// Which rollout, at which step, an operator command is meant for. Without `--rollout` and
+/// `--step`, the command is meant for the rollout as the CLI reads it just before sending (its
+/// step too, except for `abort`); the daemon refuses it (409 `stale_command`) if the rollout
+/// moved on in between.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Precondition {
+    /// The rollout id the command is meant for (as `rollout status` shows it).
+    #[arg(long, conflicts_with = "force")]
+    pub rollout: Option<i64>,
+    /// The step the command is meant for (the number after `step` in `rollout status`).
+    #[arg(long, conflicts_with = "force")]
+    pub step: Option<usize>,
+    /// Apply the command to whatever rollout is in progress, at whatever step.
+    #[arg(long)]
+    pub force: bool,
 }

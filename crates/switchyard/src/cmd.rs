@@ -82,45 +82,50 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollout {
             command: crate::cli::RolloutCommand::Status { app, watch },
         } => client::status(&api, &app, watch, output).await,
-        Command::Promote { app, full } => {
+        Command::Promote { app, full, seen } => {
             let request = CommandRequest {
                 full,
                 ..client::request()
             };
-            client::command(&api, &app, "promote", request, output).await
+            client::command(&api, &app, "promote", request, &seen, output).await
         }
-        Command::Abort { app, reason } => {
+        Command::Abort { app, reason, seen } => {
             let request = CommandRequest {
                 reason,
                 ..client::request()
             };
-            client::command(&api, &app, "abort", request, output).await
+            client::command(&api, &app, "abort", request, &seen, output).await
         }
-        Command::Pause { app, duration } => {
+        Command::Pause {
+            app,
+            duration,
+            seen,
+        } => {
             let request = CommandRequest {
                 duration,
                 ..client::request()
             };
-            client::command(&api, &app, "pause", request, output).await
+            client::command(&api, &app, "pause", request, &seen, output).await
         }
         Command::Resume {
             app,
             weight,
             interval,
+            seen,
         } => {
             let request = CommandRequest {
                 weight,
                 interval,
                 ..client::request()
             };
-            client::command(&api, &app, "resume", request, output).await
+            client::command(&api, &app, "resume", request, &seen, output).await
         }
-        Command::Approve { app, reason } => {
+        Command::Approve { app, reason, seen } => {
             let request = CommandRequest {
                 reason,
                 ..client::request()
             };
-            client::command(&api, &app, "approve", request, output).await
+            client::command(&api, &app, "approve", request, &seen, output).await
         }
         Command::Retry { app } => client::app_action(&api, &app, "retry", output).await,
         Command::Undo { app } => client::app_action(&api, &app, "undo", output).await,

@@ -7,11 +7,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use switchyard_api::{
-    ApplyRequest, Client, ClientError, CommandRequest, DeployRequest, ManifestFile,
+    ApplyRequest, Client, ClientError, CommandRequest, DeployRequest, Expectation, ManifestFile,
 };
 use switchyard_core::Version;
 
-use crate::cli::{DeployArgs, Output};
+use crate::cli::{DeployArgs, Output, Precondition};
 use crate::render;
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -192,9 +192,11 @@ pub async fn command(
     api: &Client,
     app: &str,
     command: &str,
-    request: CommandRequest,
+    mut request: CommandRequest,
+    seen: &Precondition,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
+    request.expect = expectation(api, app, command, seen).await?;
     let view = api.command(app, command, &request).await?;
     if output == Output::Json {
         print_json(&view)?;
@@ -202,6 +204,29 @@ pub async fn command(
         print!("{}", render::rollout(&view));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rollout (and step) the command is meant for; see [`Precondition`].
+async fn expectation(
+    api: &Client,
+    app: &str,
+    command: &str,
+    seen: &Precondition,
+) -> anyhow::Result<Option<Expectation>> {
+    if seen.force {
+        return Ok(None);
+    }
+    if let Some(rollout) = seen.rollout {
+        return Ok(Some(Expectation {
+            rollout,
+            step: seen.step,
+        }));
+    }
+    let current = api.rollout(app).await?;
+    Ok(Some(Expectation {
+        rollout: current.id,
+        step: seen.step.or((command != "abort").then_some(current.step)),
+    }))
 }
 
 pub async fn history(

@@ -77,6 +77,25 @@ fn approval_undo_retry_and_emergency_stop() {
     );
     assert!(d.fails(&["promote", "shop"]).contains("approval gate"));
     assert!(d.fails(&["approve", "shop"]).contains("requires a reason"));
+    // An approval meant for an earlier step (or another rollout) is stale and changes nothing.
+    let seen = d.rollout("shop");
+    let (id, step) = (seen["id"].to_string(), seen["step"].as_u64().unwrap());
+    let earlier = (step - 1).to_string();
+    let stale = d.fails(&[
+        "approve",
+        "shop",
+        "--reason",
+        "ok",
+        "--rollout",
+        &id,
+        "--step",
+        &earlier,
+    ]);
+    assert!(
+        stale.contains("stale_command") || stale.contains("look again"),
+        "{stale}"
+    );
+    assert_eq!(d.rollout("shop")["phase"], "AwaitingApproval");
     d.ok(&["approve", "shop", "--reason", "dashboards look fine"]);
 
     // Promoted, with v1 kept warm: undo switches back at once.
