@@ -24,8 +24,10 @@ pub mod ports;
 pub mod traffic;
 pub mod traffic_experiments;
 
-#[cfg(test)]
-mod testing;
+/// Fakes of the ports, for this crate's tests and (with the `testing` feature) for the tests of
+/// the crates above it.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use controller::{
     Controller, ControllerError, ControllerPorts, Expected, RolloutSnapshot, RolloutTrouble,

@@ -1,6 +1,7 @@
-//! Fakes of the ports for the tests of this crate: a runtime and a router that only record what
-//! they are asked to do, a clock the test moves, metrics and providers without data. The store
-//! in these tests is the real SQLite store, in memory.
+//! Fakes of the ports: a runtime and a router that only record what they are asked to do, a
+//! clock the test moves, metrics without data, a provider the test holds up. The store in tests
+//! is the real SQLite store, in memory. Test code: a poisoned lock is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -18,14 +19,16 @@ use switchyard_core::{
 
 use tokio::sync::Notify;
 
+use switchyard_core::manifest::App;
+
 use crate::ports::{
-    ExperimentRoutes, RouteError, RoutePlan, SmokeTestError, SmokeTester, TrafficRouter,
-    WebhookCaller, WebhookError,
+    ExperimentRoutes, ListenerError, ListenerRegistry, RouteError, RoutePlan, SmokeTestError,
+    SmokeTester, TrafficRouter, WebhookCaller, WebhookError,
 };
 
 /// Runs nothing: hands out an address per instance and records starts, scales and stops.
-#[derive(Default)]
-pub(crate) struct RecordingRuntime {
+#[derive(Debug, Default)]
+pub struct RecordingRuntime {
     running: Mutex<BTreeMap<(AppName, Version), Vec<SocketAddr>>>,
     log: Mutex<Vec<String>>,
     broken: BTreeSet<String>,
@@ -34,7 +37,7 @@ pub(crate) struct RecordingRuntime {
 
 impl RecordingRuntime {
     /// Versions in `broken` fail to start.
-    pub(crate) fn broken(broken: &[&str]) -> Self {
+    pub fn broken(broken: &[&str]) -> Self {
         Self {
             broken: broken.iter().map(|v| (*v).to_owned()).collect(),
             ..Self::default()
@@ -42,13 +45,13 @@ impl RecordingRuntime {
     }
 
     /// The running versions, in order.
-    pub(crate) fn running(&self) -> Vec<String> {
+    pub fn running(&self) -> Vec<String> {
         let running = self.running.lock().unwrap();
         let versions: BTreeSet<String> = running.keys().map(|(_, v)| v.to_string()).collect();
         versions.into_iter().collect()
     }
 
-    pub(crate) fn log(&self) -> Vec<String> {
+    pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
 
@@ -122,20 +125,20 @@ impl WorkloadRuntime for RecordingRuntime {
 
 /// What an app's routes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Served {
+pub enum Served {
     Plan(RoutePlan),
     Experiment(ExperimentRoutes),
 }
 
 /// Keeps every app's routes.
-#[derive(Default)]
-pub(crate) struct RecordingRouter {
+#[derive(Debug, Default)]
+pub struct RecordingRouter {
     served: Mutex<BTreeMap<AppName, Served>>,
 }
 
 impl RecordingRouter {
     /// The app's backends as (release, weight), and the experiment its routes serve.
-    pub(crate) fn weights(&self, app: &AppName) -> (Vec<(String, u32)>, Option<String>) {
+    pub fn weights(&self, app: &AppName) -> (Vec<(String, u32)>, Option<String>) {
         match self.served.lock().unwrap().get(app) {
             Some(Served::Plan(plan)) => (
                 plan.targets
@@ -156,7 +159,7 @@ impl RecordingRouter {
     }
 
     /// The app's traffic experiment routes, if that is what it serves.
-    pub(crate) fn experiment(&self, app: &AppName) -> Option<ExperimentRoutes> {
+    pub fn experiment(&self, app: &AppName) -> Option<ExperimentRoutes> {
         match self.served.lock().unwrap().get(app) {
             Some(Served::Experiment(e)) => Some(e.clone()),
             _ => None,
@@ -191,15 +194,26 @@ impl TrafficRouter for RecordingRouter {
     }
 }
 
+/// Every listen address binds (nothing is bound).
+#[async_trait::async_trait]
+impl ListenerRegistry for RecordingRouter {
+    async fn ensure(&self, _: &[App]) -> Result<Vec<AppName>, ListenerError> {
+        Ok(Vec::new())
+    }
+
+    async fn release(&self, _: &[AppName]) {}
+}
+
 /// A clock that moves only when the test says.
-pub(crate) struct TestClock(Mutex<Timestamp>);
+#[derive(Debug)]
+pub struct TestClock(Mutex<Timestamp>);
 
 impl TestClock {
-    pub(crate) fn at(ms: u64) -> Self {
+    pub fn at(ms: u64) -> Self {
         Self(Mutex::new(Timestamp::from_millis(ms)))
     }
 
-    pub(crate) fn advance(&self, by: Duration) {
+    pub fn advance(&self, by: Duration) {
         let mut now = self.0.lock().unwrap();
         *now = now.plus(by);
     }
@@ -212,7 +226,8 @@ impl Clock for TestClock {
 }
 
 /// No traffic has been seen.
-pub(crate) struct NoTraffic;
+#[derive(Debug)]
+pub struct NoTraffic;
 
 impl ReleaseMetrics for NoTraffic {
     fn window(&self, _: &str, _: &str, _: Duration) -> Option<WindowStats> {
@@ -228,9 +243,10 @@ impl ReleaseMetrics for NoTraffic {
 
 /// A metric provider whose every measurement waits until the test opens the gate, then
 /// reports `value`.
-pub(crate) struct GatedProvider {
-    pub(crate) gate: Arc<Notify>,
-    pub(crate) value: f64,
+#[derive(Debug)]
+pub struct GatedProvider {
+    pub gate: Arc<Notify>,
+    pub value: f64,
 }
 
 #[async_trait::async_trait]
@@ -246,7 +262,8 @@ impl MetricProvider for GatedProvider {
 }
 
 /// Webhooks and smoke tests that always pass.
-pub(crate) struct AlwaysPasses;
+#[derive(Debug)]
+pub struct AlwaysPasses;
 
 #[async_trait::async_trait]
 impl WebhookCaller for AlwaysPasses {

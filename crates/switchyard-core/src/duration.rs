@@ -7,13 +7,24 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serializer};
 
-/// Parses a humantime duration such as `30s` or `1m 30s`.
+/// The longest duration a manifest or a command may give: a pause, a bake, a timeout or a
+/// window past it is a mistake, and deadlines this far out stay far from overflowing a
+/// timestamp.
+pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parses a humantime duration such as `30s` or `1m 30s`, of at most [`MAX`].
 ///
 /// # Errors
-/// Returns a message saying what was expected when `text` is not a duration.
+/// Returns a message saying what was expected when `text` is not a duration or is too long.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("expected a duration such as `30s` or `1m`, got `{text}` ({e})"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("expected a duration such as `30s` or `1m`, got `{text}` ({e})"))?;
+    if d > MAX {
+        return Err(format!(
+            "`{text}` is longer than the longest duration Switchyard accepts (366 days)"
+        ));
+    }
+    Ok(d)
 }
 
 /// Formats a duration the way manifests write it.
@@ -82,5 +93,19 @@ pub mod serde_opt_secs_f64 {
         Option::<f64>::deserialize(d)?
             .map(|secs| Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_bounded_by_a_year_and_a_day() {
+        assert_eq!(parse("366d"), Ok(MAX));
+        let e = parse("500000y").unwrap_err();
+        assert!(e.contains("longer than the longest duration"), "{e}");
+        assert!(parse("367d").is_err());
+        assert!(parse("soon").unwrap_err().contains("expected a duration"));
     }
 }

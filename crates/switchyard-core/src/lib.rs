@@ -20,7 +20,7 @@ pub mod telemetry;
 pub mod time;
 
 pub use expr::{Condition, Value};
-pub use name::{AppName, ObjectName, Version};
+pub use name::{AppName, NameError, ObjectName, Version, check_key};
 pub use release::{Release, Workload};
 pub use telemetry::{ReleaseMetrics, ReleaseTotals, WindowStats};
 pub use time::{Clock, SystemClock, Timestamp};

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod app;
 pub mod experiment;
 mod load;
+mod locate;
 mod numbers;
 mod one_of;
 
@@ -24,7 +25,7 @@ pub use experiment::{Experiment, ExperimentSpec};
 pub use load::{
     ManifestError, ManifestErrorKind, ManifestErrors, ManifestSet, load_dir, load_file, load_str,
 };
-pub use numbers::{Percent, Ratio};
+pub use numbers::{Percent, Rate, Ratio};
 
 /// The only API version this build reads.
 pub const API_VERSION: &str = "switchyard.dev/v1alpha1";

@@ -39,6 +39,42 @@ fn check(text: &str, max: usize) -> Result<(), NameError> {
     Ok(())
 }
 
+/// The longest flag or segment key, in characters.
+pub const MAX_KEY_CHARS: usize = 128;
+
+/// Checks a flag or segment key: the rules of app names, widened to every script (Unleash
+/// clients must serve keys such as `Feature.UTF-8.Hellø_Wørld`): 1 to 128 characters, starting
+/// with a letter or digit, then letters, digits, `-`, `_`, `.` or any other non-ASCII character
+/// that is neither whitespace nor a control character. No `/`, no spaces, no newlines, no NUL.
+///
+/// # Errors
+/// What is wrong with `key`.
+pub fn check_key(key: &str) -> Result<(), NameError> {
+    let mut chars = key.chars();
+    let Some(first) = chars.next() else {
+        return Err(NameError::Empty);
+    };
+    let len = key.chars().count();
+    if len > MAX_KEY_CHARS {
+        return Err(NameError::TooLong {
+            len,
+            max: MAX_KEY_CHARS,
+        });
+    }
+    if !first.is_alphanumeric() {
+        return Err(NameError::InvalidCharacter { ch: first });
+    }
+    for ch in chars {
+        let ok = ch.is_alphanumeric()
+            || matches!(ch, '-' | '_' | '.')
+            || (!ch.is_ascii() && !ch.is_whitespace() && !ch.is_control());
+        if !ok {
+            return Err(NameError::InvalidCharacter { ch });
+        }
+    }
+    Ok(())
+}
+
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $max:expr) => {
         $(#[$doc])*
@@ -114,6 +150,36 @@ mod tests {
         for ok in ["checkout", "a", "v1.2.3", "app_2-x", "9lives"] {
             assert!(AppName::new(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn flag_keys_take_every_script_but_no_separator_space_or_control() {
+        for ok in [
+            "new-checkout",
+            "Feature.UTF-8.Hellø_Wørld",
+            "Feature.UTF-8.😊_φriend_你好_🌍",
+            "9",
+        ] {
+            assert_eq!(check_key(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(check_key(""), Err(NameError::Empty));
+        for (bad, ch) in [
+            ("../../etc/passwd", '.'),
+            ("a\nb", '\n'),
+            ("a\0b", '\0'),
+            ("a b", ' '),
+            ("a/b", '/'),
+        ] {
+            assert_eq!(
+                check_key(bad),
+                Err(NameError::InvalidCharacter { ch }),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            check_key(&"x".repeat(100_000)),
+            Err(NameError::TooLong { len: 100_000, .. })
+        ));
     }
 
     #[test]

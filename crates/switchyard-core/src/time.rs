@@ -37,9 +37,13 @@ impl Timestamp {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
 
+    /// The latest instant shown as itself: 9999-12-31T23:59:59.999Z; later ones are shown as
+    /// this (RFC 3339 has four-digit years).
+    pub const LATEST_SHOWN: Timestamp = Timestamp(253_402_300_799_999);
+
     /// RFC 3339 in UTC with millisecond precision.
     pub fn to_rfc3339(self) -> String {
-        let t = UNIX_EPOCH + Duration::from_millis(self.0);
+        let t = UNIX_EPOCH + Duration::from_millis(self.0.min(Self::LATEST_SHOWN.0));
         humantime::format_rfc3339_millis(t).to_string()
     }
 }
@@ -66,5 +70,20 @@ impl Clock for SystemClock {
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         Timestamp(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_timestamp_can_be_shown() {
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp(u64::MAX).to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            Timestamp::LATEST_SHOWN.to_rfc3339(),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! One function per endpoint.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -17,12 +18,6 @@ use crate::router::ServerContext;
 use crate::view::rollout_view;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
-
-fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    payload
-        .map(|Json(v)| v)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))
-}
 
 /// An app name from a URL path, or a 400 naming what is wrong with it.
 pub(crate) fn app_name(text: &str) -> Result<AppName, ApiError> {
@@ -73,7 +68,7 @@ pub async fn apply(
     State(ctx): State<ServerContext>,
     payload: Result<Json<ApplyRequest>, JsonRejection>,
 ) -> ApiResult<ApplyResponse> {
-    let request = body(payload)?;
+    let request = crate::body::json(payload)?;
     let files: Vec<ManifestText<'_>> = request
         .files
         .iter()
@@ -125,7 +120,7 @@ pub async fn deploy(
     payload: Result<Json<DeployRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<DeployResponse>), ApiError> {
     let app = app_name(&app)?;
-    let request = body(payload)?;
+    let request = crate::body::json(payload)?;
     let version = request
         .version
         .as_ref()
@@ -169,10 +164,10 @@ pub async fn rollout(
 pub async fn command(
     State(ctx): State<ServerContext>,
     Path((app, command)): Path<(String, String)>,
-    payload: Option<Json<CommandRequest>>,
+    payload: Bytes,
 ) -> ApiResult<RolloutView> {
     let app = app_name(&app)?;
-    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let request: CommandRequest = crate::body::parse_optional(&payload)?;
     let duration = |field: &str, text: &Option<String>| {
         text.as_deref()
             .map(|t| {

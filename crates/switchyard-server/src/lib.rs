@@ -13,8 +13,11 @@
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`rollout_metrics`]: rollout state and analysis measurements on `/metrics`.
 //! - [`view`]: rollout state and live traffic as API views.
+//! - [`body`]: request bodies parsed into the stable 400.
 //! - [`error`]: the mapping from failures to status codes and error codes.
+//! - [`stable_errors`]: every error answer in the stable body, axum's own included.
 
+pub mod body;
 pub mod error;
 pub mod experiments;
 pub mod flags;
@@ -23,6 +26,7 @@ pub mod ofrep;
 pub mod operations;
 pub mod rollout_metrics;
 pub mod router;
+pub mod stable_errors;
 pub mod view;
 
 pub use error::ApiError;

@@ -2,6 +2,7 @@
 //! analysis measurements.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use switchyard_api::{AnalysisList, CommandRequest, DeployResponse, FreezeView, MeasurementView};
 use switchyard_core::AppName;
@@ -20,10 +21,10 @@ fn actor(request: &CommandRequest) -> String {
 pub async fn retry(
     State(ctx): State<ServerContext>,
     Path(app): Path<String>,
-    payload: Option<Json<CommandRequest>>,
+    payload: Bytes,
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
-    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let request: CommandRequest = crate::body::parse_optional(&payload)?;
     let snapshot = ctx.controller.retry(&app, &actor(&request)).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
@@ -32,10 +33,10 @@ pub async fn retry(
 pub async fn undo(
     State(ctx): State<ServerContext>,
     Path(app): Path<String>,
-    payload: Option<Json<CommandRequest>>,
+    payload: Bytes,
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
-    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let request: CommandRequest = crate::body::parse_optional(&payload)?;
     let snapshot = ctx.controller.undo(&app, &actor(&request)).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
@@ -61,10 +62,10 @@ fn deploy_response(
 pub async fn emergency_stop(
     State(ctx): State<ServerContext>,
     Path(app): Path<String>,
-    payload: Option<Json<CommandRequest>>,
+    payload: Bytes,
 ) -> Result<Json<FreezeView>, ApiError> {
     let app = app_name(&app)?;
-    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let request: CommandRequest = crate::body::parse_optional(&payload)?;
     let reason = request
         .reason
         .clone()
@@ -87,10 +88,10 @@ pub async fn emergency_stop(
 pub async fn unfreeze(
     State(ctx): State<ServerContext>,
     Path(app): Path<String>,
-    payload: Option<Json<CommandRequest>>,
+    payload: Bytes,
 ) -> Result<Json<FreezeView>, ApiError> {
     let app = app_name(&app)?;
-    let request = payload.map(|Json(r)| r).unwrap_or_default();
+    let request: CommandRequest = crate::body::parse_optional(&payload)?;
     ctx.controller.unfreeze(&app, &actor(&request)).await?;
     Ok(Json(FreezeView {
         app: app.to_string(),

@@ -58,5 +58,8 @@ pub fn router(context: ServerContext) -> Router {
         .merge(crate::flags::routes())
         .merge(crate::experiments::routes())
         .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn(
+            crate::stable_errors::stable_errors,
+        ))
         .with_state(context)
 }

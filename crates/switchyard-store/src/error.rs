@@ -12,6 +12,15 @@ pub enum SqliteStoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the data directory {} is not writable (read-only file system or no permission); choose another with --data-dir",
+        path.display()
+    )]
+    NotWritable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open the state database {}", path.display())]
     Open {
         path: PathBuf,

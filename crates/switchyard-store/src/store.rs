@@ -38,6 +38,35 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The schema, embedded at compile time from `migrations/`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Whether a pooled connection can be handed out (`false` closes it and the pool opens a fresh
+/// one). A write that failed at `COMMIT` — a full disk, where SQLite rolls the transaction back
+/// by itself — leaves the driver believing a transaction is still open, and every later `BEGIN`
+/// on that connection would fail; such a connection is replaced, so the store recovers as soon
+/// as the disk has room again. The ping first runs the rollback the failed transaction queued.
+async fn healthy(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    if conn.ping().await.is_err() {
+        return Ok(false);
+    }
+    let broken = conn.is_in_transaction();
+    if broken {
+        tracing::warn!("a database connection left in a failed transaction is replaced");
+    }
+    Ok(!broken)
+}
+
+/// Creates and removes a file in `data_dir`, so that a directory Switchyard cannot write to is
+/// named as such rather than as SQLite's "unable to open database file".
+async fn check_writable(data_dir: &Path) -> Result<(), SqliteStoreError> {
+    let probe = data_dir.join(".switchyard-write-check");
+    let written = tokio::fs::write(&probe, b"").await;
+    let _ = tokio::fs::remove_file(&probe).await;
+    written.map_err(|source| SqliteStoreError::NotWritable {
+        path: data_dir.to_path_buf(),
+        source,
+    })
+}
+
 /// Switchyard's state in one SQLite database. Cloning is cheap and shares the pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -64,6 +93,7 @@ impl SqliteStore {
                 path: data_dir.to_path_buf(),
                 source,
             })?;
+        check_writable(data_dir).await?;
         let path = data_dir.join(DB_FILE_NAME);
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -74,6 +104,7 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
+            .before_acquire(|conn, _| Box::pin(healthy(conn)))
             .connect_with(options)
             .await
             .map_err(|source| SqliteStoreError::Open {

@@ -180,17 +180,35 @@ pub fn check_environment(name: &str) -> Result<(), FlagServiceError> {
     }
 }
 
+/// Checks the keys `set` brings that `current` does not have (see
+/// [`switchyard_core::check_key`]).
+///
 /// # Errors
-/// `ReservedKey` for a flag named like an API path.
-pub fn check_keys(set: &FlagSet) -> Result<(), FlagServiceError> {
-    match set
+/// `ReservedKey` for a flag named like an API path, `InvalidKey` for a key that breaks the rules.
+pub fn check_keys(current: &FlagSet, set: &FlagSet) -> Result<(), FlagServiceError> {
+    let known = |key: &String| {
+        current.flags.iter().any(|f| &f.key == key) || current.segments.contains_key(key)
+    };
+    let keys = set
         .flags
         .iter()
-        .find(|f| RESERVED_KEYS.contains(&f.key.as_str()))
-    {
-        Some(flag) => Err(FlagServiceError::ReservedKey(flag.key.clone())),
-        None => Ok(()),
+        .map(|f| ("flag", &f.key))
+        .chain(set.segments.keys().map(|k| ("segment", k)))
+        // Keys stored before keys were checked stay usable (and deletable).
+        .filter(|(_, key)| !known(key));
+    for (kind, key) in keys {
+        if RESERVED_KEYS.contains(&key.as_str()) {
+            return Err(FlagServiceError::ReservedKey(key.clone()));
+        }
+        if let Err(source) = switchyard_core::check_key(key) {
+            return Err(FlagServiceError::InvalidKey {
+                kind,
+                key: key.chars().take(64).collect(),
+                source,
+            });
+        }
     }
+    Ok(())
 }
 
 /// The documents of a set: each flag's and each segment's native JSON.

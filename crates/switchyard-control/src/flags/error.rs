@@ -19,6 +19,14 @@ pub enum FlagServiceError {
     KeyMismatch { path: String, document: String },
     #[error("flag key `{0}` is reserved by the API (`audit` and `stream` are paths)")]
     ReservedKey(String),
+    /// `key` is cut to its first 64 characters.
+    #[error("{kind} key {key:?} {source}")]
+    InvalidKey {
+        kind: &'static str,
+        key: String,
+        #[source]
+        source: switchyard_core::NameError,
+    },
     #[error("environment name `{0}` must be 1-63 letters, digits, `-`, `_` or `.`")]
     InvalidEnvironment(String),
     #[error("unknown action `{0}`; use enable or disable")]
@@ -56,7 +64,8 @@ impl FlagServiceError {
                 (Some(segment.clone()), Some(path.clone()))
             }
             FlagServiceError::Invalid(FlagError::DuplicateFlag(flag))
-            | FlagServiceError::ReservedKey(flag) => (Some(flag.clone()), None),
+            | FlagServiceError::ReservedKey(flag)
+            | FlagServiceError::InvalidKey { key: flag, .. } => (Some(flag.clone()), None),
             FlagServiceError::Import(ImportError::Unsupported { flag, path, .. }) => {
                 (Some(flag.clone()), Some(path.clone()))
             }

@@ -110,7 +110,7 @@ impl FlagService {
         let _writer = self.writer.lock().await;
         let current = self.live.load_full();
         let next = change(&current.set)?;
-        edit::check_keys(&next)?;
+        edit::check_keys(&current.set, &next)?;
         let mut built =
             LiveFlags::build(current.revision, next).map_err(FlagServiceError::Invalid)?;
         let edits = edit::diff(&current.set, &built.set)?;

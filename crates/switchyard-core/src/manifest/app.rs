@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::AppMeta;
-use super::numbers::{Percent, Ratio};
+use super::numbers::{Percent, Rate, Ratio};
 use super::one_of::one_of;
 use crate::duration::{serde_humantime, serde_humantime_opt};
 use crate::name::{ObjectName, Version};
@@ -666,15 +666,15 @@ pub struct AnalysisStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RollbackPolicy {
-    /// Roll back when the canary's share of 5xx exceeds `max`.
+    /// Roll back when the canary's share of 5xx exceeds `max` (a rate, 0 to 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_rate: Option<MaxRatio>,
+    pub error_rate: Option<MaxRate>,
     /// Roll back when the canary's p99 latency exceeds `max` times the stable release's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_increase: Option<MaxRatio>,
-    /// Roll back when the canary's share of non-5xx answers falls below `min`.
+    /// Roll back when the canary's share of non-5xx answers falls below `min` (a rate, 0 to 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub success_rate: Option<MinRatio>,
+    pub success_rate: Option<MinRate>,
     /// Trailing window each check looks at.
     #[serde(default = "default_policy_window", with = "serde_humantime")]
     pub window: Duration,
@@ -716,8 +716,14 @@ pub struct MaxRatio {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MinRatio {
-    pub min: Ratio,
+pub struct MaxRate {
+    pub max: Rate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinRate {
+    pub min: Rate,
 }
 
 one_of!(RuntimeSpec { "process" => Process(ProcessRuntime), "static" => Static(StaticRuntime) });

@@ -28,7 +28,6 @@
 
 mod check;
 mod flag;
-mod locate;
 pub mod metric;
 
 use std::time::Duration;
@@ -38,7 +37,6 @@ use switchyard_flags::Condition as TargetingCondition;
 
 pub use check::{ExperimentProblem, InvalidExperiment};
 pub use flag::FlagServing;
-pub(super) use locate::locate;
 pub use metric::{
     Better, BuiltinMetric, ERRORS_METRIC, EXPOSURE_EVENT, EventAggregate, EventMetric, EventName,
     LATENCY_METRIC, MetricDefinition, MetricName, MetricSpec, REQUEST_EVENT, RatioMetric,

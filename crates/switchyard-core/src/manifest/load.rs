@@ -79,6 +79,8 @@ pub enum ManifestErrorKind {
     StartingStep { steps: usize },
     #[error("the directory holds no .yaml or .yml file")]
     EmptyDirectory,
+    #[error("the file holds no manifest document")]
+    EmptyFile,
     #[error(transparent)]
     Experiment(Box<super::experiment::ExperimentProblem>),
     #[error("`maxSurge` and `maxUnavailable` cannot both be 0: no instance could be replaced")]
@@ -109,14 +111,31 @@ pub struct ManifestSet {
     pub apps: Vec<App>,
     pub templates: Vec<AnalysisTemplate>,
     pub experiments: Vec<Experiment>,
-    /// Where each document came from, in the same order as `manifests()`.
+    /// Where each document came from, in the order they were read.
     origins: Vec<Origin>,
 }
 
+/// Where a document came from: its file, the position of its `metadata.name`, and the
+/// positions of the template names it refers to (by field path).
 #[derive(Debug, Clone, PartialEq)]
 struct Origin {
+    kind: &'static str,
+    name: String,
     file: PathBuf,
-    line: usize,
+    at: (usize, usize),
+    refs: Vec<(String, (usize, usize))>,
+}
+
+impl Origin {
+    fn error(&self, path: String, at: (usize, usize), kind: ManifestErrorKind) -> ManifestError {
+        ManifestError {
+            file: self.file.clone(),
+            line: Some(at.0),
+            column: Some(at.1),
+            path,
+            kind,
+        }
+    }
 }
 
 impl ManifestSet {
@@ -151,17 +170,19 @@ impl ManifestSet {
             .map(|t| t.metadata.name.as_str())
             .collect();
         let mut errors = Vec::new();
-        for (app, origin) in self.apps.iter().zip(&self.origins) {
+        for app in &self.apps {
+            let origin = self.origin("App", app.metadata.name.as_str());
             for (path, name) in app.spec.strategy.template_refs() {
                 if !here.contains(name.as_str()) && !applied.contains(name.as_str()) {
-                    errors.push(ManifestError {
-                        file: origin.file.clone(),
-                        line: Some(origin.line),
-                        column: Some(1),
-                        path,
-                        kind: ManifestErrorKind::MissingTemplate {
-                            name: name.to_string(),
-                        },
+                    let kind = ManifestErrorKind::MissingTemplate {
+                        name: name.to_string(),
+                    };
+                    errors.push(match origin {
+                        Some(o) => {
+                            let at = o.refs.iter().find(|(p, _)| *p == path).map(|r| r.1);
+                            o.error(path, at.unwrap_or(o.at), kind)
+                        }
+                        None => unlocated(path, kind),
                     });
                 }
             }
@@ -188,7 +209,7 @@ impl ManifestSet {
             .manifests()
             .iter()
             .filter(|m| held.contains(&(m.kind(), m.name().to_string())))
-            .map(|m| duplicate(file, m))
+            .map(|m| other.duplicate(file, m))
             .collect();
         self.extend(other);
         if errors.is_empty() {
@@ -198,8 +219,31 @@ impl ManifestSet {
         }
     }
 
+    /// Where document `name` of `kind` came from (the last one, for a duplicate).
+    fn origin(&self, kind: &str, name: &str) -> Option<&Origin> {
+        self.origins
+            .iter()
+            .rev()
+            .find(|o| o.kind == kind && o.name == name)
+    }
+
+    /// `m`, one of this set's documents, defined a second time: located at its name in `file`.
+    fn duplicate(&self, file: &Path, m: &Manifest) -> ManifestError {
+        let kind = ManifestErrorKind::Duplicate {
+            kind: m.kind(),
+            name: m.name().into(),
+        };
+        let path = "metadata.name".to_string();
+        match self.origin(m.kind(), m.name()) {
+            Some(o) => o.error(path, o.at, kind),
+            None => ManifestError {
+                file: file.to_path_buf(),
+                ..unlocated(path, kind)
+            },
+        }
+    }
+
     fn extend(&mut self, other: ManifestSet) {
-        // Origins follow apps only; templates need none for reference checks.
         self.apps.extend(other.apps);
         self.origins.extend(other.origins);
         self.templates.extend(other.templates);
@@ -249,6 +293,15 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
     if !errors.is_empty() {
         return Err(ManifestErrors(errors));
     }
+    if headers.iter().all(Option::is_none) {
+        return Err(ManifestErrors(vec![ManifestError {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            path: String::new(),
+            kind: ManifestErrorKind::EmptyFile,
+        }]));
+    }
     let mut set = ManifestSet::default();
     for (i, (doc, header)) in serde_yaml_ng::Deserializer::from_str(text)
         .zip(&headers)
@@ -256,6 +309,13 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
     {
         let Some(header) = header else { continue };
         let line = starts.get(i).copied().unwrap_or(1);
+        // The position of `path` in this document, or its first line.
+        let position = |path: &str| {
+            serde_yaml_ng::Deserializer::from_str(text)
+                .nth(i)
+                .and_then(|d| super::locate::locate(d, path))
+                .unwrap_or((line, 1))
+        };
         let at = |kind| ManifestError {
             file: file.to_path_buf(),
             line: Some(line),
@@ -263,15 +323,37 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
             path: String::new(),
             kind,
         };
+        let located = |path: String, kind| {
+            let (l, c) = position(&path);
+            ManifestError {
+                line: Some(l),
+                column: Some(c),
+                path,
+                ..at(kind)
+            }
+        };
+        let origin = |kind: &'static str, name: &str, refs: Vec<String>| Origin {
+            kind,
+            name: name.to_owned(),
+            file: file.to_path_buf(),
+            at: position("metadata.name"),
+            refs: refs
+                .into_iter()
+                .map(|p| {
+                    let at = position(&p);
+                    (p, at)
+                })
+                .collect(),
+        };
         match header.api_version.as_deref() {
             Some(API_VERSION) => {}
             Some(other) => {
-                errors.push(ManifestError {
-                    path: "apiVersion".into(),
-                    ..at(ManifestErrorKind::ApiVersion {
+                errors.push(located(
+                    "apiVersion".into(),
+                    ManifestErrorKind::ApiVersion {
                         found: other.into(),
-                    })
-                });
+                    },
+                ));
                 continue;
             }
             None => {
@@ -288,17 +370,14 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
             Some("App") => match typed::<super::AppMeta, AppSpec>(doc, file) {
                 Ok((metadata, spec)) => {
                     let app = App { metadata, spec };
-                    if let Err(e) = check_app(&app) {
-                        errors.push(ManifestError {
-                            path: e.0,
-                            ..at(e.1)
-                        });
+                    if let Err((path, kind)) = check_app(&app) {
+                        errors.push(located(path, kind));
                     } else {
+                        let refs = app.spec.strategy.template_refs();
+                        let refs = refs.into_iter().map(|(p, _)| p).collect();
+                        set.origins
+                            .push(origin("App", app.metadata.name.as_str(), refs));
                         set.apps.push(app);
-                        set.origins.push(Origin {
-                            file: file.to_path_buf(),
-                            line,
-                        });
                     }
                 }
                 Err(e) => errors.push(e),
@@ -307,12 +386,12 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
                 match typed::<super::ObjectMeta, super::AnalysisTemplateSpec>(doc, file) {
                     Ok((metadata, spec)) => {
                         let template = AnalysisTemplate { metadata, spec };
-                        if let Err(e) = check_template(&template) {
-                            errors.push(ManifestError {
-                                path: e.0,
-                                ..at(e.1)
-                            });
+                        if let Err((path, kind)) = check_template(&template) {
+                            errors.push(located(path, kind));
                         } else {
+                            let name = template.metadata.name.as_str();
+                            set.origins
+                                .push(origin("AnalysisTemplate", name, Vec::new()));
                             set.templates.push(template);
                         }
                     }
@@ -324,30 +403,26 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
                     Ok((metadata, spec)) => {
                         let experiment = Experiment { metadata, spec };
                         match experiment.validate() {
-                            Ok(()) => set.experiments.push(experiment),
+                            Ok(()) => {
+                                let name = experiment.metadata.name.as_str();
+                                set.origins.push(origin("Experiment", name, Vec::new()));
+                                set.experiments.push(experiment);
+                            }
                             Err(e) => {
-                                let (l, c) = serde_yaml_ng::Deserializer::from_str(text)
-                                    .nth(i)
-                                    .and_then(|d| super::experiment::locate(d, &e.path))
-                                    .unwrap_or((line, 1));
-                                errors.push(ManifestError {
-                                    line: Some(l),
-                                    column: Some(c),
-                                    path: e.path,
-                                    ..at(ManifestErrorKind::Experiment(Box::new(e.problem)))
-                                });
+                                let kind = ManifestErrorKind::Experiment(Box::new(e.problem));
+                                errors.push(located(e.path, kind));
                             }
                         }
                     }
                     Err(e) => errors.push(e),
                 }
             }
-            Some(other) => errors.push(ManifestError {
-                path: "kind".into(),
-                ..at(ManifestErrorKind::Kind {
+            Some(other) => errors.push(located(
+                "kind".into(),
+                ManifestErrorKind::Kind {
                     found: other.into(),
-                })
-            }),
+                },
+            )),
             None => errors.push(ManifestError {
                 path: "kind".into(),
                 ..at(ManifestErrorKind::Schema {
@@ -554,22 +629,19 @@ fn check_duplicates(set: &ManifestSet, file: &Path, errors: &mut Vec<ManifestErr
     let mut seen = BTreeSet::new();
     for m in set.manifests() {
         if !seen.insert((m.kind(), m.name().to_string())) {
-            errors.push(duplicate(file, &m));
+            errors.push(set.duplicate(file, &m));
         }
     }
 }
 
-/// `m` defined a second time, in `file`.
-fn duplicate(file: &Path, m: &Manifest) -> ManifestError {
+/// An error without a position (a document whose origin is not known).
+fn unlocated(path: String, kind: ManifestErrorKind) -> ManifestError {
     ManifestError {
-        file: file.to_path_buf(),
+        file: PathBuf::new(),
         line: None,
         column: None,
-        path: "metadata.name".into(),
-        kind: ManifestErrorKind::Duplicate {
-            kind: m.kind(),
-            name: m.name().into(),
-        },
+        path,
+        kind,
     }
 }
 

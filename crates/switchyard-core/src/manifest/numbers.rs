@@ -85,3 +85,39 @@ impl From<Ratio> for f64 {
         r.0
     }
 }
+
+/// A rate: a finite number in `0..=1` (error rates, success rates).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Rate(f64);
+
+impl Rate {
+    /// # Errors
+    /// Returns a message when `value` is not in `0..=1`.
+    pub fn new(value: f64) -> Result<Self, String> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(Rate(value))
+        } else {
+            Err(format!(
+                "expected a rate from 0 to 1 (0.05 is 5 %), got {value}"
+            ))
+        }
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Rate {
+    type Error = String;
+    fn try_from(v: f64) -> Result<Self, String> {
+        Rate::new(v)
+    }
+}
+
+impl From<Rate> for f64 {
+    fn from(r: Rate) -> f64 {
+        r.0
+    }
+}

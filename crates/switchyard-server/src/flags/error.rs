@@ -24,7 +24,11 @@ impl From<FlagServiceError> for ApiError {
             E::UnknownFlag(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "flag_not_found", e.to_string())
             }
-            E::Invalid(_) | E::Import(_) | E::InvalidDocument(_) | E::ReservedKey(_) => {
+            E::Invalid(_)
+            | E::Import(_)
+            | E::InvalidDocument(_)
+            | E::ReservedKey(_)
+            | E::InvalidKey { .. } => {
                 let details = serde_json::to_value([problem(&e)]).unwrap_or_default();
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,

@@ -6,11 +6,11 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use switchyard_api::flags::*;
 use switchyard_core::ports::FlagAuditQuery;
 use switchyard_flags::FlagDefinition;
 
+use crate::body::{parse, parse_optional};
 use crate::error::ApiError;
 use crate::router::ServerContext;
 use switchyard_control::flags::FlagServiceError;
@@ -19,20 +19,6 @@ use switchyard_control::flags::Who;
 use switchyard_control::flags::edit;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
-
-fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
-}
-
-/// An optional body: absent or empty is `T::default()`.
-fn parse_optional<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        parse(bytes)
-    }
-}
 
 fn view(live: &LiveFlags, key: &str) -> Result<FlagView, FlagServiceError> {
     let documents = edit::documents(&live.set)?;

@@ -222,7 +222,12 @@ async fn expectation(
             step: seen.step,
         }));
     }
-    let current = api.rollout(app).await?;
+    let current = match api.rollout(app).await {
+        Ok(current) => current,
+        // Nothing to be meant for: the daemon says what is missing.
+        Err(ClientError::Api { status: 404, .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Some(Expectation {
         rollout: current.id,
         step: seen.step.or((command != "abort").then_some(current.step)),

@@ -14,5 +14,6 @@ mod operations;
 mod restart;
 mod rolling;
 mod stats;
+mod storage;
 mod traffic_experiment;
 mod webhooks;

@@ -44,6 +44,16 @@ impl Daemon {
         daemon
     }
 
+    /// A daemon started some other way, listening on `port`; waits until it is ready.
+    pub fn adopt(child: Child, port: u16) -> Daemon {
+        let daemon = Daemon {
+            child,
+            api: format!("http://127.0.0.1:{port}"),
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let addr: SocketAddr = self.api.trim_start_matches("http://").parse().unwrap();

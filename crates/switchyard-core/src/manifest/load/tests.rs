@@ -116,13 +116,17 @@ fn api_version_and_kind_are_checked() {
     assert_eq!(e.path, "apiVersion");
     let e = &errors(&GOOD.replacen("kind: App", "kind: Ap", 1))[0];
     assert!(e.to_string().contains("unknown kind `Ap`"), "{e}");
-    assert_eq!(e.line, Some(1));
+    assert_eq!(
+        e.line,
+        Some(2),
+        "located at the kind, not at the document's start"
+    );
 }
 
 #[test]
-fn second_document_error_carries_its_start_line() {
+fn second_document_error_carries_its_line() {
     let e = &errors(&GOOD.replacen("kind: AnalysisTemplate", "kind: Nope", 1))[0];
-    assert_eq!(e.line, Some(20));
+    assert_eq!(e.line, Some(21));
 }
 
 #[test]
@@ -592,4 +596,115 @@ fn set_canary_scale_step() {
         "{}",
         errors(&both)[0]
     );
+}
+
+/// The (line, column, path) of the only error of `text`.
+fn only(text: &str) -> (usize, usize, String, String) {
+    let e = errors(text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    let e = &e[0];
+    (
+        e.line.unwrap(),
+        e.column.unwrap(),
+        e.path.clone(),
+        e.kind.to_string(),
+    )
+}
+
+const SHORT: &str = "apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: shop}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {process: {command: [shop]}}
+  healthCheck: {path: /health}
+  strategy:
+    canary:
+      steps:
+        - setWeight: 5
+";
+
+#[test]
+fn checks_after_parsing_are_located_at_the_offending_key_not_at_1_1() {
+    let (line, _, path, _) = only(&SHORT.replace("kind: App", "kind: Ap"));
+    assert_eq!((line, path.as_str()), (2, "kind"));
+
+    let (line, _, path, what) = only(
+        &SHORT
+            .replace("        - setWeight: 5\n", "")
+            .replace("      steps:\n", "      steps: []\n"),
+    );
+    assert_eq!((line, path.as_str()), (10, "spec.strategy.canary.steps"));
+    assert!(what.contains("at least one step"), "{what}");
+
+    let rolling = SHORT.replace(
+        "    canary:\n      steps:\n        - setWeight: 5\n",
+        "    rolling: {maxSurge: 0, maxUnavailable: 0}\n",
+    );
+    let (line, _, path, _) = only(&rolling);
+    assert_eq!((line, path.as_str()), (9, "spec.strategy.rolling"));
+
+    let scale = SHORT
+        .replace("{process: {command: [shop]}}", "{static: {}}")
+        .replace("- setWeight: 5", "- setCanaryScale: {replicas: 2}");
+    let (line, _, path, _) = only(&scale);
+    assert_eq!(
+        (line, path.as_str()),
+        (11, "spec.strategy.canary.steps[0].setCanaryScale")
+    );
+}
+
+#[test]
+fn a_missing_template_is_located_at_its_name() {
+    let text = SHORT.replace(
+        "        - setWeight: 5\n",
+        "        - setWeight: 5\n        - analysis: {templates: [nope]}\n",
+    );
+    let set = load_str(&text, Path::new("m.yaml")).unwrap();
+    let e = set.check_references(&BTreeSet::new()).unwrap_err().0;
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].line, Some(12), "{}", e[0]);
+    assert!(e[0].to_string().starts_with("m.yaml:12:"), "{}", e[0]);
+}
+
+#[test]
+fn a_duplicate_name_is_located_at_the_second_definition() {
+    let text = format!("{SHORT}---\n{SHORT}");
+    let (line, _, path, what) = only(&text);
+    assert_eq!((line, path.as_str()), (15, "metadata.name"));
+    assert!(what.contains("defined twice"), "{what}");
+}
+
+#[test]
+fn rates_of_the_rollback_policy_are_between_0_and_1() {
+    let text = format!("{SHORT}  rollbackPolicy: {{errorRate: {{max: 1.5}}}}\n");
+    let (line, _, path, what) = only(&text);
+    assert_eq!(line, 12);
+    assert_eq!(path, "spec.rollbackPolicy.errorRate.max");
+    assert!(what.contains("rate from 0 to 1"), "{what}");
+    let text = format!("{SHORT}  rollbackPolicy: {{successRate: {{min: -0.1}}}}\n");
+    assert!(only(&text).3.contains("rate from 0 to 1"));
+    let text = format!(
+        "{SHORT}  rollbackPolicy: {{latencyIncrease: {{max: 1.5}}, errorRate: {{max: 1}}}}\n"
+    );
+    load_str(&text, Path::new("m.yaml")).unwrap();
+}
+
+#[test]
+fn an_empty_file_is_an_error() {
+    for text in ["", "\n", "# only a comment\n", "---\n"] {
+        let e = errors(text);
+        assert!(
+            matches!(e[0].kind, ManifestErrorKind::EmptyFile),
+            "{text:?}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn durations_past_a_year_are_refused() {
+    let text = SHORT.replace("- setWeight: 5", "- pause: {duration: 20000y}");
+    let (_, _, path, what) = only(&text);
+    assert_eq!(path, "spec.strategy.canary.steps[0].pause.duration");
+    assert!(what.contains("longest duration"), "{what}");
 }

@@ -1,10 +1,9 @@
 //! Finding the line and column of a field path (`spec.variants[2].name`) in a YAML document, so
 //! that problems found after deserialising are located like those found while deserialising:
-//! at the object that holds the value.
+//! at the value itself (a scalar, or the start of a mapping or sequence).
 //!
 //! The document is walked again with a seed that follows the path and fails on purpose when it
-//! reaches the end; serde_yaml_ng marks that failure with the position of the innermost mapping
-//! or sequence being read.
+//! reaches the end; serde_yaml_ng marks that failure with the position of the event being read.
 
 use std::fmt;
 
@@ -53,12 +52,10 @@ fn parse(path: &str) -> Option<Vec<Segment>> {
 
 struct Find<'a>(&'a [Segment]);
 
-/// What the walk below a node found.
+/// What the walk below a node found when it did not stop on the path's end: nothing.
 enum Walk {
     /// The path is not in the document.
     Missing,
-    /// The path ends on this scalar: the object holding it reports the location.
-    Scalar,
 }
 
 impl<'de> DeserializeSeed<'de> for Find<'_> {
@@ -71,11 +68,11 @@ impl<'de> DeserializeSeed<'de> for Find<'_> {
 
 impl Find<'_> {
     fn scalar<E: de::Error>(&self) -> Result<Walk, E> {
-        Ok(if self.0.is_empty() {
-            Walk::Scalar
+        if self.0.is_empty() {
+            Err(E::custom(FOUND))
         } else {
-            Walk::Missing
-        })
+            Ok(Walk::Missing)
+        }
     }
 
     fn enter<E: de::Error>(&self) -> Result<(), E> {
@@ -84,14 +81,6 @@ impl Find<'_> {
         } else {
             Ok(())
         }
-    }
-}
-
-/// Reports the location when the value just read was the scalar the path names.
-fn holding<E: de::Error>(walk: Walk) -> Result<Walk, E> {
-    match walk {
-        Walk::Scalar => Err(E::custom(FOUND)),
-        Walk::Missing => Ok(Walk::Missing),
     }
 }
 
@@ -129,7 +118,7 @@ impl<'de> Visitor<'de> for Find<'_> {
         while let Some(key) = map.next_key::<String>()? {
             match &self.0[0] {
                 Segment::Key(k) if *k == key => {
-                    return holding(map.next_value_seed(Find(&self.0[1..]))?);
+                    return map.next_value_seed(Find(&self.0[1..]));
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -145,7 +134,7 @@ impl<'de> Visitor<'de> for Find<'_> {
         loop {
             if self.0[0] == Segment::Index(index) {
                 let walk = seq.next_element_seed(Find(&self.0[1..]))?;
-                return holding(walk.unwrap_or(Walk::Missing));
+                return Ok(walk.unwrap_or(Walk::Missing));
             }
             if seq.next_element::<IgnoredAny>()?.is_none() {
                 return Ok(Walk::Missing);
@@ -188,8 +177,8 @@ spec:
     }
 
     #[test]
-    fn values_are_located_at_the_object_holding_them() {
-        assert_eq!(at("spec.variants[1].weight").map(|l| l.0), Some(4));
+    fn values_are_located_where_they_are_written() {
+        assert_eq!(at("spec.variants[1].weight").map(|l| l.0), Some(5));
         assert_eq!(at("spec.variants[0].name").map(|l| l.0), Some(3));
         assert_eq!(at("spec.variants[1]").map(|l| l.0), Some(4));
         assert!(at("spec.unit").is_some());
