@@ -50,12 +50,31 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client without a token (for a daemon started with `--insecure-no-auth`).
     pub fn new(base: impl Into<String>) -> Self {
+        Self::with_token(base, None)
+    }
+
+    /// A client that sends `Authorization: Bearer <token>` on every request, and the
+    /// `X-Switchyard-Request` header that marks it as no browser's.
+    pub fn with_token(base: impl Into<String>, token: Option<&str>) -> Self {
         let base = base.into().trim_end_matches('/').to_string();
-        Self {
-            base,
-            http: reqwest::Client::new(),
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-switchyard-request",
+            reqwest::header::HeaderValue::from_static("cli"),
+        );
+        if let Some(mut value) =
+            token.and_then(|t| reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).ok())
+        {
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
         }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap_or_default();
+        Self { base, http }
     }
 
     pub fn base(&self) -> &str {
@@ -155,6 +174,31 @@ impl Client {
             path.push_str(&format!("limit={l}"));
         }
         self.get(&path).await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn create_token(
+        &self,
+        request: &CreateTokenRequest,
+    ) -> Result<CreatedTokenView, ClientError> {
+        self.post("/api/v1/tokens", request).await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
+        self.get("/api/v1/tokens").await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn revoke_token(&self, id: &str) -> Result<RevokedTokenView, ClientError> {
+        self.post(
+            &format!("/api/v1/tokens/{id}/revoke"),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -24,9 +24,6 @@ pub struct ApplyFlagsRequest {
     /// Validate against the current set, change nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// Who; default `user:cli`.
-    #[serde(default)]
-    pub actor: Option<String>,
     /// Why; recorded in the audit log.
     #[serde(default)]
     pub reason: Option<String>,
@@ -39,8 +36,6 @@ pub struct PutFlagRequest {
     /// The native flag; its `key` must be the one in the path.
     pub flag: serde_json::Value,
     #[serde(default)]
-    pub actor: Option<String>,
-    #[serde(default)]
     pub reason: Option<String>,
 }
 
@@ -48,8 +43,6 @@ pub struct PutFlagRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlagChangeRequest {
-    #[serde(default)]
-    pub actor: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -63,8 +56,6 @@ pub struct RolloutRequest {
     /// Limit the rollout to contexts of this environment.
     #[serde(default)]
     pub environment: Option<String>,
-    #[serde(default)]
-    pub actor: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
 }

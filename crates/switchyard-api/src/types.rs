@@ -169,9 +169,6 @@ pub struct CommandRequest {
     /// Absent: the command applies to whatever rollout is in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
-    /// Who is asking (default `user:cli`).
-    #[serde(default)]
-    pub actor: Option<String>,
 }
 
 /// The rollout (and step) a command is meant for.
@@ -232,4 +229,52 @@ pub struct FreezeView {
     pub frozen: bool,
     pub reason: Option<String>,
     pub rollout: Option<RolloutView>,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// Who the token stands for: the actor of everything done with it.
+    pub name: String,
+    /// `viewer`, `operator`, `deployer`, `flag-editor`, `admin` or `sdk`.
+    pub role: String,
+    /// Limited to these apps; every app when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apps: Option<Vec<String>>,
+    /// Limited to these environments; every environment when absent (an `sdk` token needs
+    /// exactly one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub apps: Option<Vec<String>>,
+    pub environments: Option<Vec<String>>,
+    pub created_at: String,
+    pub created_by: String,
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+}
+
+/// `POST /api/v1/tokens` answer: the token, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedTokenView {
+    /// `sy_<id>_<secret>`: send it as `Authorization: Bearer <token>`. Not shown again.
+    pub token: String,
+    #[serde(flatten)]
+    pub view: TokenView,
+}
+
+/// `POST /api/v1/tokens/{id}/revoke` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokedTokenView {
+    pub id: String,
+    /// `false` when it was revoked already.
+    pub revoked: bool,
 }

@@ -21,11 +21,40 @@ pub struct DaemonConfig {
     pub experiment_check: Duration,
     /// Keep every ingested experiment event beside its idempotency key.
     pub keep_raw_events: bool,
+    /// Who may call the API, and from where.
+    pub api: ApiAccess,
+}
+
+/// Who may call the API, and from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiAccess {
+    /// Require a bearer token on every request but `/health` and `/ready`. Without it, every
+    /// caller acts as `local` with every right, which the daemon allows on a loopback address
+    /// only.
+    pub authenticate: bool,
+    /// Host names the `Host` header may name besides `localhost` and IP addresses (DNS
+    /// rebinding needs a name, so names must be listed).
+    pub allowed_hosts: Vec<String>,
+    /// Origins whose browser pages may call the API.
+    pub cors_origins: Vec<String>,
+    /// Origins whose browser pages may call OFREP and the flag stream.
+    pub ofrep_cors_origins: Vec<String>,
+}
+
+impl Default for ApiAccess {
+    fn default() -> Self {
+        Self {
+            authenticate: true,
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
+            ofrep_cors_origins: Vec::new(),
+        }
+    }
 }
 
 impl DaemonConfig {
-    /// Defaults for a data directory: API on 127.0.0.1:7070, 250 ms ticks, 5 s grace,
-    /// experiments checked every 2 s, raw events not kept.
+    /// Defaults for a data directory: API on 127.0.0.1:7070 with token authentication, 250 ms
+    /// ticks, 5 s grace, experiments checked every 2 s, raw events not kept.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -35,6 +64,7 @@ impl DaemonConfig {
             shutdown_grace: Duration::from_secs(5),
             experiment_check: Duration::from_secs(2),
             keep_raw_events: false,
+            api: ApiAccess::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use switchyard_analysis::ProviderRouter;
+use switchyard_control::auth::Tokens;
 use switchyard_control::{
     Controller, ControllerPorts, ExperimentService, FlagService, ListenerRegistry, Manifests,
     TrafficExperiments, TrafficOwner,
@@ -18,6 +19,7 @@ use switchyard_core::{AppName, Clock, ReleaseMetrics, SystemClock};
 use switchyard_proxy::{ProxyConfig, Telemetry};
 use switchyard_runtime::{LocalRuntime, RuntimeConfig};
 use switchyard_server::ServerContext;
+use switchyard_server::auth::Security;
 use switchyard_store::SqliteStore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +39,7 @@ pub struct Daemon {
     store: SqliteStore,
     controller: Arc<Controller>,
     config: DaemonConfig,
+    admin_token: Option<String>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -54,6 +57,14 @@ impl Daemon {
     /// # Errors
     /// The store cannot be opened, or the API or an app's listener cannot be bound.
     pub async fn start(config: DaemonConfig) -> anyhow::Result<Daemon> {
+        if !config.api.authenticate && !config.api_listen.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve the API on {} without authentication: anyone who reaches \
+                 it could deploy and run code. Drop --insecure-no-auth (tokens are on by \
+                 default) or listen on a loopback address",
+                config.api_listen
+            );
+        }
         let store = SqliteStore::open(&config.data_dir).await.with_context(|| {
             format!(
                 "while opening the state store in {}",
@@ -134,6 +145,29 @@ impl Daemon {
                 "traffic experiments not restored; retrying"
             );
         }
+        let tokens = Arc::new(
+            Tokens::load(Arc::new(store.clone()), Arc::clone(&clock))
+                .await
+                .context("while loading the API tokens")?,
+        );
+        let admin_token = if config.api.authenticate {
+            bootstrap_admin_token(&tokens, &config.data_dir).await?
+        } else {
+            tracing::warn!(api = %config.api_listen, "the API runs WITHOUT authentication (--insecure-no-auth): every local process can deploy and run code");
+            None
+        };
+        if config.api.authenticate && !config.api_listen.ip().is_loopback() {
+            tracing::warn!(api = %config.api_listen, "the API listens beyond this machine over plain HTTP; put a TLS terminator in front of it, tokens travel in the clear otherwise");
+        }
+        let security = Arc::new(Security {
+            tokens: config.api.authenticate.then(|| Arc::clone(&tokens)),
+            allowed_hosts: Security::loopback_hosts()
+                .into_iter()
+                .chain(config.api.allowed_hosts.iter().cloned())
+                .collect(),
+            cors_origins: config.api.cors_origins.clone(),
+            ofrep_cors_origins: config.api.ofrep_cors_origins.clone(),
+        });
         let registry: Arc<dyn ListenerRegistry> = listeners.clone();
         let manifests = Arc::new(Manifests::new(
             Arc::clone(&store_port),
@@ -152,10 +186,12 @@ impl Daemon {
             clock,
             flags: Arc::new(flags),
             experiments: Arc::clone(&experiments),
+            security,
         };
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {
-            let app = switchyard_server::router(context);
+            let app = switchyard_server::router(context)
+                .into_make_service_with_connect_info::<SocketAddr>();
             let shutdown = async move { server_cancel.cancelled().await };
             if let Err(e) = axum::serve(api, app).with_graceful_shutdown(shutdown).await {
                 tracing::error!(error = %e, "API server failed");
@@ -192,7 +228,13 @@ impl Daemon {
             store,
             controller,
             config,
+            admin_token,
         })
+    }
+
+    /// The admin token this start created (a data directory without tokens), if it did.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
     }
 
     /// The bound address of the REST API.
@@ -235,6 +277,48 @@ impl Daemon {
         self.store.close().await;
         tracing::info!("switchyard daemon stopped");
     }
+}
+
+/// The file the first admin token is written to, in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// On a data directory without tokens: creates the first admin token and writes it to
+/// `admin.token` (mode 0600). Returns it.
+async fn bootstrap_admin_token(
+    tokens: &Tokens,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<String>> {
+    let Some(created) = tokens
+        .bootstrap()
+        .await
+        .context("while creating the first admin token")?
+    else {
+        return Ok(None);
+    };
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    // A file left from a database that no longer holds its token is of no use.
+    if path.exists() {
+        tracing::warn!(path = %path.display(), "replacing an admin token file whose token this database does not hold");
+        std::fs::remove_file(&path)
+            .with_context(|| format!("while removing the stale {}", path.display()))?;
+    }
+    write_private(&path, &format!("{}\n", created.token))
+        .with_context(|| format!("while writing the admin token to {}", path.display()))?;
+    tracing::info!(path = %path.display(), "first start: admin token written (export SWITCHYARD_TOKEN=$(cat {}))", path.display());
+    Ok(Some(created.token))
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 /// Runs `work` every `period` until `cancel`; a failure is logged as `what` and the loop goes

@@ -16,5 +16,5 @@ pub mod listeners;
 pub mod smoke;
 pub mod webhooks;
 
-pub use config::DaemonConfig;
+pub use config::{ApiAccess, DaemonConfig};
 pub use daemon::Daemon;

@@ -1,6 +1,7 @@
 //! The application layer between the engines and HTTP: everything the daemon does, as
 //! services over ports, with no HTTP and no adapter in sight.
 //!
+//! - [`auth`]: roles, principals and API tokens ([`auth::Tokens`]).
 //! - [`controller`]: runs rollouts by feeding events to the pure machine of
 //!   `switchyard-rollout` and carrying out its actions; per-rollout error policy.
 //! - [`traffic`]: [`TrafficOwner`], the one writer of each app's routes, and the claims of
@@ -16,6 +17,7 @@
 //!
 //! It does not parse HTTP, render errors for clients, bind sockets or run processes.
 
+pub mod auth;
 pub mod controller;
 pub mod experiments;
 pub mod flags;

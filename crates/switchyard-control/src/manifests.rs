@@ -103,6 +103,11 @@ impl Manifests {
         }
     }
 
+    /// The app a traffic experiment splits; `None` for a flag experiment.
+    pub fn traffic_app(experiment: &switchyard_core::manifest::Experiment) -> Option<&AppName> {
+        traffic_rules::split_app(experiment)
+    }
+
     /// Parses every file into one set. A document defined in an earlier file is an error
     /// located in the later one.
     ///

@@ -5,6 +5,7 @@
 pub mod flags;
 pub mod runtime;
 pub mod store;
+pub mod tokens;
 
 pub use flags::{
     FlagAuditEntry, FlagAuditProblem, FlagAuditQuery, FlagAuditVerification, FlagChange,
@@ -16,6 +17,7 @@ pub use store::{
     AppRecord, ApplyOutcome, EventKind, EventQuery, EventRecord, NewEvent, RolloutId,
     RolloutRecord, RolloutUpdate, StateStore, StoreError,
 };
+pub use tokens::{TokenRecord, TokenStore};
 
 /// A boxed error from an adapter's backend (database driver, operating system).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

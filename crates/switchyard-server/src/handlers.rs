@@ -13,6 +13,9 @@ use switchyard_core::AppName;
 use switchyard_core::ports::EventQuery;
 use switchyard_rollout::machine::Command;
 
+use switchyard_control::auth::{Action, Scope};
+
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::router::ServerContext;
 use crate::view::rollout_view;
@@ -28,7 +31,11 @@ pub async fn health() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-pub async fn metrics(State(ctx): State<ServerContext>) -> impl IntoResponse {
+pub async fn metrics(
+    State(ctx): State<ServerContext>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.may(Action::Read, Scope::Everything)?;
     let mut text = (ctx.prometheus)();
     let mut latest = Vec::new();
     match ctx.store.apps().await {
@@ -50,13 +57,13 @@ pub async fn metrics(State(ctx): State<ServerContext>) -> impl IntoResponse {
     if eof {
         text.push_str("# EOF\n");
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,
-    )
+    ))
 }
 
 pub async fn not_found() -> ApiError {
@@ -66,6 +73,7 @@ pub async fn not_found() -> ApiError {
 /// `POST /api/v1/apply`: all files or nothing.
 pub async fn apply(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     payload: Result<Json<ApplyRequest>, JsonRejection>,
 ) -> ApiResult<ApplyResponse> {
     let request = crate::body::json(payload)?;
@@ -78,9 +86,21 @@ pub async fn apply(
         })
         .collect();
     let set = Manifests::parse(&files)?;
+    for app in &set.apps {
+        caller.may(Action::Deploy, Scope::App(&app.metadata.name))?;
+    }
+    for experiment in &set.experiments {
+        match Manifests::traffic_app(experiment) {
+            Some(app) => caller.may(Action::Deploy, Scope::App(app))?,
+            None => caller.may(Action::Deploy, Scope::Everything)?,
+        }
+    }
+    if !set.templates.is_empty() {
+        caller.may(Action::Deploy, Scope::Everything)?;
+    }
     let results = ctx
         .manifests
-        .apply(&set, request.dry_run, "user:cli")
+        .apply(&set, request.dry_run, caller.actor())
         .await?
         .into_iter()
         .map(|(kind, name, result)| ApplyResult { kind, name, result })
@@ -92,10 +112,14 @@ pub async fn apply(
 }
 
 /// `GET /api/v1/apps`.
-pub async fn apps(State(ctx): State<ServerContext>) -> ApiResult<Vec<AppSummary>> {
+pub async fn apps(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult<Vec<AppSummary>> {
+    caller.may(Action::Read, Scope::Any)?;
     let mut out = Vec::new();
     for record in ctx.store.apps().await? {
         let name = record.manifest.metadata.name.clone();
+        if !caller.principal.sees(name.as_str()) {
+            continue;
+        }
         let rollout = ctx.controller.latest(&name).await?.map(|s| RolloutBrief {
             id: s.id,
             version: s.rollout.canary.version.to_string(),
@@ -116,17 +140,22 @@ pub async fn apps(State(ctx): State<ServerContext>) -> ApiResult<Vec<AppSummary>
 /// `POST /api/v1/apps/{app}/deploy`.
 pub async fn deploy(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(app): Path<String>,
     payload: Result<Json<DeployRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<DeployResponse>), ApiError> {
     let app = app_name(&app)?;
+    caller.may(Action::Deploy, Scope::App(&app))?;
     let request = crate::body::json(payload)?;
     let version = request
         .version
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_default();
-    let snapshot = ctx.controller.deploy(&app, &request, "user:cli").await?;
+    let snapshot = ctx
+        .controller
+        .deploy(&app, &request, caller.actor())
+        .await?;
     let kind = if snapshot.is_some() {
         "rollout"
     } else {
@@ -147,9 +176,11 @@ pub async fn deploy(
 /// `GET /api/v1/apps/{app}/rollout`: the latest rollout.
 pub async fn rollout(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<RolloutView> {
     let app = app_name(&app)?;
+    caller.may(Action::Read, Scope::App(&app))?;
     let snapshot = ctx.controller.latest(&app).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -163,10 +194,12 @@ pub async fn rollout(
 /// `POST /api/v1/apps/{app}/rollout/{promote|abort|pause|resume|approve}`.
 pub async fn command(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path((app, command)): Path<(String, String)>,
     payload: Bytes,
 ) -> ApiResult<RolloutView> {
     let app = app_name(&app)?;
+    caller.may(Action::Operate, Scope::App(&app))?;
     let request: CommandRequest = crate::body::parse_optional(&payload)?;
     let duration = |field: &str, text: &Option<String>| {
         text.as_deref()
@@ -199,14 +232,13 @@ pub async fn command(
             ));
         }
     };
-    let actor = request.actor.unwrap_or_else(|| "user:cli".into());
     let expected = request.expect.map(|e| Expected {
         rollout: e.rollout,
         step: e.step,
     });
     let snapshot = ctx
         .controller
-        .command(&app, command, expected, &actor)
+        .command(&app, command, expected, caller.actor())
         .await?;
     Ok(Json(rollout_view(&snapshot, ctx.metrics.as_ref())))
 }
@@ -221,10 +253,12 @@ pub struct EventParams {
 /// `GET /api/v1/apps/{app}/events`.
 pub async fn events(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(app): Path<String>,
     params: Result<Query<EventParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<EventList> {
     let app = app_name(&app)?;
+    caller.may(Action::Read, Scope::App(&app))?;
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if ctx.store.app(&app).await?.is_none() {
         return Err(ApiError::new(

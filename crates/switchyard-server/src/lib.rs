@@ -13,10 +13,14 @@
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`rollout_metrics`]: rollout state and analysis measurements on `/metrics`.
 //! - [`view`]: rollout state and live traffic as API views.
+//! - [`auth`]: the guard in front of every route (hosts, CORS, cross-site mutations, bearer
+//!   tokens) and the [`auth::Caller`] handlers authorise with.
+//! - [`tokens`]: the token endpoints, `/api/v1/tokens`.
 //! - [`body`]: request bodies parsed into the stable 400.
 //! - [`error`]: the mapping from failures to status codes and error codes.
 //! - [`stable_errors`]: every error answer in the stable body, axum's own included.
 
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod experiments;
@@ -27,6 +31,7 @@ pub mod operations;
 pub mod rollout_metrics;
 pub mod router;
 pub mod stable_errors;
+pub mod tokens;
 pub mod view;
 
 pub use error::ApiError;

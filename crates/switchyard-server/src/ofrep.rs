@@ -8,8 +8,10 @@
 //!
 //! A served `null` (no default variant) omits `value`: the SDK uses its code default (OFREP
 //! ADR 0006). The environment is the context's `environment` attribute, else the
-//! `X-Switchyard-Environment` header, else `production`; it is put back into the context as
-//! `environment`, so rules (and environment-scoped rollouts) can test it.
+//! `X-Switchyard-Environment` header, else the one environment of an SDK key, else
+//! `production`; it is put back into the context as `environment`, so rules (and
+//! environment-scoped rollouts) can test it. An SDK key answers only for its environment (403
+//! for another).
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -22,6 +24,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use switchyard_flags::{ErrorCode, EvaluationContext, EvaluationDetails, Reason, Timestamp};
 
+use switchyard_control::auth::{Action, Scope};
+
+use crate::auth::Caller;
 use crate::router::ServerContext;
 use switchyard_control::flags::DEFAULT_ENVIRONMENT;
 use switchyard_control::flags::edit::ENVIRONMENT_ATTRIBUTE;
@@ -88,11 +93,12 @@ struct Bulk<'a> {
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
 pub async fn evaluate_flag(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(key): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (context, environment) = match request_context(&body, &headers) {
+    let (context, environment) = match request_context(&body, &headers, &caller) {
         Ok(parsed) => parsed,
         Err((code, details)) => {
             let failure = Failure {
@@ -103,6 +109,9 @@ pub async fn evaluate_flag(
             return json_response(StatusCode::BAD_REQUEST, &failure);
         }
     };
+    if let Err(e) = caller.may(Action::Evaluate, Scope::Environment(&environment)) {
+        return e.into_response();
+    }
     let live = ctx.flags.live();
     let experiments = ctx.experiments.live();
     let now = Timestamp::from_unix_millis(millis(&ctx));
@@ -124,10 +133,11 @@ pub async fn evaluate_flag(
 /// `POST /ofrep/v1/evaluate/flags`.
 pub async fn evaluate_flags(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (context, environment) = match request_context(&body, &headers) {
+    let (context, environment) = match request_context(&body, &headers, &caller) {
         Ok(parsed) => parsed,
         Err((code, details)) => {
             let failure = Failure {
@@ -138,6 +148,9 @@ pub async fn evaluate_flags(
             return json_response(StatusCode::BAD_REQUEST, &failure);
         }
     };
+    if let Err(e) = caller.may(Action::Evaluate, Scope::Environment(&environment)) {
+        return e.into_response();
+    }
     let live = ctx.flags.live();
     let now = Timestamp::from_unix_millis(millis(&ctx));
     let refresh_connections = headers
@@ -202,10 +215,13 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
         .any(|tag| tag == etag || tag == "*")
 }
 
-/// The evaluation context and environment of a request body `{"context": {...}}`.
+/// The evaluation context and environment of a request body `{"context": {...}}`. Without an
+/// `environment` attribute: the header, else the one environment of an SDK key, else the
+/// default.
 fn request_context(
     body: &Bytes,
     headers: &HeaderMap,
+    caller: &Caller,
 ) -> Result<(EvaluationContext, String), (ErrorCode, String)> {
     let mut attributes = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
@@ -248,6 +264,7 @@ fn request_context(
         Some(Value::Null) | None => headers
             .get(ENVIRONMENT_HEADER)
             .and_then(|h| h.to_str().ok())
+            .or(caller.principal.only_environment())
             .unwrap_or(DEFAULT_ENVIRONMENT)
             .to_owned(),
         Some(other) => {

@@ -8,36 +8,39 @@ use switchyard_api::{AnalysisList, CommandRequest, DeployResponse, FreezeView, M
 use switchyard_core::AppName;
 use switchyard_core::ports::{EventKind, EventQuery};
 
+use switchyard_control::auth::{Action, Scope};
+
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::handlers::app_name;
 use crate::router::ServerContext;
 use crate::view::rollout_view;
 
-fn actor(request: &CommandRequest) -> String {
-    request.actor.clone().unwrap_or_else(|| "user:cli".into())
-}
-
 /// `POST /api/v1/apps/{app}/retry`: the last failed, aborted or rolled-back rollout again.
 pub async fn retry(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(app): Path<String>,
     payload: Bytes,
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
-    let request: CommandRequest = crate::body::parse_optional(&payload)?;
-    let snapshot = ctx.controller.retry(&app, &actor(&request)).await?;
+    caller.may(Action::Deploy, Scope::App(&app))?;
+    let _: CommandRequest = crate::body::parse_optional(&payload)?;
+    let snapshot = ctx.controller.retry(&app, caller.actor()).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
 
 /// `POST /api/v1/apps/{app}/undo`: back to the release the last rollout replaced.
 pub async fn undo(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(app): Path<String>,
     payload: Bytes,
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
-    let request: CommandRequest = crate::body::parse_optional(&payload)?;
-    let snapshot = ctx.controller.undo(&app, &actor(&request)).await?;
+    caller.may(Action::Deploy, Scope::App(&app))?;
+    let _: CommandRequest = crate::body::parse_optional(&payload)?;
+    let snapshot = ctx.controller.undo(&app, caller.actor()).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
 
@@ -61,10 +64,12 @@ fn deploy_response(
 /// `POST /api/v1/apps/{app}/emergency-stop`: abort and freeze.
 pub async fn emergency_stop(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(app): Path<String>,
     payload: Bytes,
 ) -> Result<Json<FreezeView>, ApiError> {
     let app = app_name(&app)?;
+    caller.may(Action::Operate, Scope::App(&app))?;
     let request: CommandRequest = crate::body::parse_optional(&payload)?;
     let reason = request
         .reason
@@ -73,7 +78,7 @@ pub async fn emergency_stop(
         .ok_or_else(|| ApiError::bad_request("an emergency stop needs a `reason`"))?;
     let snapshot = ctx
         .controller
-        .emergency_stop(&app, &reason, &actor(&request))
+        .emergency_stop(&app, &reason, caller.actor())
         .await?;
     let reason = ctx.controller.frozen(&app).await?;
     Ok(Json(FreezeView {
@@ -87,12 +92,14 @@ pub async fn emergency_stop(
 /// `POST /api/v1/apps/{app}/unfreeze`.
 pub async fn unfreeze(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(app): Path<String>,
     payload: Bytes,
 ) -> Result<Json<FreezeView>, ApiError> {
     let app = app_name(&app)?;
-    let request: CommandRequest = crate::body::parse_optional(&payload)?;
-    ctx.controller.unfreeze(&app, &actor(&request)).await?;
+    caller.may(Action::Deploy, Scope::App(&app))?;
+    let _: CommandRequest = crate::body::parse_optional(&payload)?;
+    ctx.controller.unfreeze(&app, caller.actor()).await?;
     Ok(Json(FreezeView {
         app: app.to_string(),
         frozen: false,
@@ -104,9 +111,11 @@ pub async fn unfreeze(
 /// `GET /api/v1/apps/{app}/analysis`: every measurement of the latest rollout, oldest first.
 pub async fn analysis(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(app): Path<String>,
 ) -> Result<Json<AnalysisList>, ApiError> {
     let app = app_name(&app)?;
+    caller.may(Action::Read, Scope::App(&app))?;
     let Some(latest) = ctx.controller.latest(&app).await? else {
         return Ok(Json(AnalysisList {
             rollout: None,

@@ -24,6 +24,8 @@ pub struct ServerContext {
     pub flags: Arc<FlagService>,
     /// Experiments: events, results, reports and the flags of flag experiments.
     pub experiments: Arc<ExperimentService>,
+    /// Authentication, the host allowlist and CORS.
+    pub security: Arc<crate::auth::Security>,
 }
 
 impl std::fmt::Debug for ServerContext {
@@ -57,7 +59,12 @@ pub fn router(context: ServerContext) -> Router {
         .route("/api/v1/apps/{app}/unfreeze", post(operations::unfreeze))
         .merge(crate::flags::routes())
         .merge(crate::experiments::routes())
+        .merge(crate::tokens::routes())
         .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            context.clone(),
+            crate::auth::guard,
+        ))
         .layer(axum::middleware::from_fn(
             crate::stable_errors::stable_errors,
         ))

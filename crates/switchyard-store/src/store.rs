@@ -7,6 +7,7 @@ mod experiments;
 mod flags;
 mod manifests;
 mod rollouts;
+mod tokens;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

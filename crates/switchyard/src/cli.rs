@@ -12,14 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, about, long_about = None)]
 pub struct Cli {
-    /// URL of the daemon's API.
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHYARD_SERVER",
-        default_value = "http://127.0.0.1:7070"
-    )]
-    pub server: String,
+    /// URL of the daemon's API [default: the config file's `server`, else
+    /// http://127.0.0.1:7070].
+    #[arg(long, global = true, env = "SWITCHYARD_SERVER")]
+    pub server: Option<String>,
     /// Output format of read commands.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -147,6 +143,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// API tokens: create (shown once), list, revoke. Admins only.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run a command and stop it when the daemon's pipe on stdin closes (used by the runtime).
     #[command(hide = true)]
     Supervise {
@@ -233,6 +234,43 @@ pub struct ServeArgs {
     /// Keep every ingested experiment event (not only its idempotency key and the aggregates).
     #[arg(long, env = "SWITCHYARD_KEEP_RAW_EVENTS")]
     pub keep_raw_events: bool,
+    /// Serve the API without tokens: every caller may do everything. Refused unless --listen is
+    /// a loopback address.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// A host name the API answers to besides `localhost` and IP addresses (repeatable); other
+    /// `Host` headers are refused (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// An origin whose browser pages may call the API (repeatable), e.g. `https://ops.example`.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// An origin whose browser pages may call OFREP and the flag stream (repeatable).
+    #[arg(long = "ofrep-cors-origin", value_name = "ORIGIN")]
+    pub ofrep_cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        /// Who it stands for: the actor of everything done with it.
+        #[arg(long)]
+        name: String,
+        /// viewer, operator, deployer, flag-editor, admin or sdk.
+        #[arg(long)]
+        role: String,
+        /// Limit it to this app (repeatable); every app otherwise.
+        #[arg(long = "app", value_name = "APP")]
+        apps: Vec<String>,
+        /// Limit it to this environment (repeatable); an sdk token needs exactly one.
+        #[arg(long = "env", value_name = "ENV")]
+        environments: Vec<String>,
+    },
+    /// Every token, revoked ones included (never a secret).
+    List,
+    /// Revoke a token by id; requests with it fail from now on.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! Dispatch from parsed arguments to the command that runs them.
 
 mod client;
+mod config;
 mod demo;
 mod demo_app;
 mod experiment;
@@ -8,6 +9,7 @@ mod flags;
 mod serve;
 mod sim;
 mod stats;
+mod tokens;
 
 use std::process::ExitCode;
 
@@ -68,7 +70,8 @@ fn init_logging(verbose: bool) {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let api = switchyard_api::Client::new(&cli.server);
+    let target = config::target(cli.server.clone())?;
+    let api = switchyard_api::Client::with_token(&target.server, target.token.as_deref());
     let output = cli.output;
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
@@ -137,6 +140,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History { app, limit } => client::history(&api, &app, limit, output).await,
         Command::Flags { command } => flags::run(&api, command, output).await,
         Command::Experiment { command } => experiment::run(&api, command, output).await,
+        Command::Token { command } => tokens::run(&api, command, output).await,
         Command::Stats { .. } | Command::Supervise { .. } | Command::Sim { .. } => {
             unreachable!("handled before the runtime starts")
         }

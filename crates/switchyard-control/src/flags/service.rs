@@ -20,16 +20,6 @@ pub struct Who {
     pub reason: String,
 }
 
-impl Who {
-    /// Missing values default to actor `user:cli` and an empty reason.
-    pub fn from_request(actor: Option<String>, reason: Option<String>) -> Self {
-        Self {
-            actor: actor.unwrap_or_else(|| "user:cli".into()),
-            reason: reason.unwrap_or_default(),
-        }
-    }
-}
-
 /// The live flags and their store.
 ///
 /// Reads are lock-free (`ArcSwap`); changes are serialised by a mutex so that each is compiled

@@ -180,6 +180,8 @@ pub enum EventKind {
     Unfrozen,
     /// An experiment stopped assigning units (guardrail, maximum duration or operator).
     ExperimentStopped,
+    TokenCreated,
+    TokenRevoked,
 }
 
 impl EventKind {
@@ -205,6 +207,8 @@ impl EventKind {
             EventKind::Frozen => "frozen",
             EventKind::Unfrozen => "unfrozen",
             EventKind::ExperimentStopped => "experiment_stopped",
+            EventKind::TokenCreated => "token_created",
+            EventKind::TokenRevoked => "token_revoked",
         }
     }
 
@@ -259,6 +263,10 @@ pub enum StoreError {
     UnknownRollout(RolloutId),
     #[error("app `{app}` already has a rollout in progress (rollout {rollout})")]
     RolloutInProgress { app: AppName, rollout: RolloutId },
+    #[error("token `{0}` does not exist")]
+    UnknownToken(String),
+    #[error("a token with id `{0}` exists already")]
+    TokenExists(String),
     #[error("stored {what} cannot be read back: {source}")]
     Corrupt {
         what: String,

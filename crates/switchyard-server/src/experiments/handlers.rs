@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus};
 
+use switchyard_control::auth::{Action, Scope};
+
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::router::ServerContext;
 use switchyard_control::experiments::ExperimentServiceError;
@@ -77,7 +80,12 @@ fn summary(record: &ExperimentRecord) -> ExperimentSummary {
 /// `POST /api/v1/events`: 200 when every event was stored (or was a duplicate), 422 when some
 /// were refused (the others are stored; each error has a JSON pointer), 400 when the body is
 /// not a batch (nothing is stored).
-pub async fn ingest(State(ctx): State<ServerContext>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn ingest(
+    State(ctx): State<ServerContext>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.may(Action::Ingest, Scope::Any)?;
     let report = ctx.experiments.ingest(&body).await?;
     let status = if report.errors.is_empty() {
         StatusCode::OK
@@ -88,22 +96,28 @@ pub async fn ingest(State(ctx): State<ServerContext>, body: Bytes) -> Result<Res
 }
 
 /// `GET /api/v1/experiments`.
-pub async fn list(State(ctx): State<ServerContext>) -> Json<Vec<ExperimentSummary>> {
-    Json(
+pub async fn list(
+    State(ctx): State<ServerContext>,
+    caller: Caller,
+) -> Result<Json<Vec<ExperimentSummary>>, ApiError> {
+    caller.may(Action::Read, Scope::Any)?;
+    Ok(Json(
         ctx.experiments
             .live()
             .records
             .values()
             .map(summary)
             .collect(),
-    )
+    ))
 }
 
 /// `GET /api/v1/experiments/{key}`: the summary and the manifest.
 pub async fn get(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.may(Action::Read, Scope::Any)?;
     let record = ctx.experiments.record(&key)?;
     Ok(Json(json!({
         "summary": summary(&record),
@@ -121,9 +135,11 @@ pub struct ResultsParams {
 /// `GET /api/v1/experiments/{key}/results[?format=text]`.
 pub async fn results(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(key): Path<String>,
     Query(params): Query<ResultsParams>,
 ) -> Result<Response, ApiError> {
+    caller.may(Action::Read, Scope::Any)?;
     let results = ctx.experiments.results(&key).await?;
     match params.format.as_deref() {
         None | Some("json") => Ok(Json(results).into_response()),
@@ -141,8 +157,10 @@ pub async fn results(
 /// `GET /api/v1/experiments/{key}/report`: a self-contained HTML page.
 pub async fn report(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.may(Action::Read, Scope::Any)?;
     let html = ctx.experiments.report(&key).await?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
@@ -151,25 +169,26 @@ pub async fn report(
 #[serde(deny_unknown_fields)]
 pub struct StopRequest {
     pub reason: Option<String>,
-    pub actor: Option<String>,
 }
 
 /// `POST /api/v1/experiments/{key}/stop`: everyone gets control from now on.
 pub async fn stop(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(key): Path<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let request: StopRequest = if body.is_empty() {
-        StopRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
-    let actor = request.actor.unwrap_or_else(|| "user:cli".into());
+    let record = ctx.experiments.record(&key)?;
+    match switchyard_control::Manifests::traffic_app(&record.manifest) {
+        Some(app) => caller.may(Action::StopExperiments, Scope::App(app))?,
+        None => caller.may(Action::StopExperiments, Scope::Any)?,
+    }
+    let request: StopRequest = crate::body::parse_optional(&body)?;
+    let actor = caller.actor();
     let reason = request
         .reason
         .unwrap_or_else(|| format!("stopped by {actor}"));
-    let stopped = ctx.experiments.stop(&key, &reason, &actor).await?;
+    let stopped = ctx.experiments.stop(&key, &reason, actor).await?;
     if !stopped {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

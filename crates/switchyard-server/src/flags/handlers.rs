@@ -11,6 +11,9 @@ use switchyard_core::ports::FlagAuditQuery;
 use switchyard_flags::FlagDefinition;
 
 use crate::body::{parse, parse_optional};
+use switchyard_control::auth::{Action, Scope};
+
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::router::ServerContext;
 use switchyard_control::flags::FlagServiceError;
@@ -50,22 +53,33 @@ fn summary(flag: &FlagDefinition) -> FlagSummary {
 }
 
 /// `GET /api/v1/flags`.
-pub async fn list(State(ctx): State<ServerContext>) -> Json<FlagList> {
+pub async fn list(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult<FlagList> {
+    caller.may(Action::Read, Scope::Any)?;
     let live = ctx.flags.live();
-    Json(FlagList {
+    Ok(Json(FlagList {
         revision: live.revision,
         flags: live.set.flags.iter().map(summary).collect(),
         segments: live.set.segments.keys().cloned().collect(),
-    })
+    }))
 }
 
 /// `GET /api/v1/flags/{key}`.
-pub async fn get(State(ctx): State<ServerContext>, Path(key): Path<String>) -> ApiResult<FlagView> {
+pub async fn get(
+    State(ctx): State<ServerContext>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> ApiResult<FlagView> {
+    caller.may(Action::Read, Scope::Any)?;
     Ok(Json(view(&ctx.flags.live(), &key)?))
 }
 
 /// `PUT /api/v1/flags`: create or replace every flag and segment of a set.
-pub async fn apply(State(ctx): State<ServerContext>, body: Bytes) -> ApiResult<FlagApplyResponse> {
+pub async fn apply(
+    State(ctx): State<ServerContext>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<FlagApplyResponse> {
+    caller.may(Action::EditFlags, Scope::Everything)?;
     let request: ApplyFlagsRequest = parse(&body)?;
     let incoming = edit::parse_set(request.format, &request.content)?;
     let mut touched: Vec<(FlagObjectKind, String)> = incoming
@@ -79,7 +93,7 @@ pub async fn apply(State(ctx): State<ServerContext>, body: Bytes) -> ApiResult<F
             .iter()
             .map(|f| (FlagObjectKind::Flag, f.key.clone())),
     );
-    let who = Who::from_request(request.actor, request.reason);
+    let who = who(&caller, request.reason);
     let (live, outcome) = ctx
         .flags
         .change(&who, ctx.clock.now(), request.dry_run, |current| {
@@ -108,9 +122,11 @@ pub async fn apply(State(ctx): State<ServerContext>, body: Bytes) -> ApiResult<F
 /// `PUT /api/v1/flags/{key}`.
 pub async fn put(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult<FlagView> {
+    caller.may(Action::EditFlags, Scope::Everything)?;
     let request: PutFlagRequest = parse(&body)?;
     let flag: FlagDefinition =
         serde_json::from_value(request.flag).map_err(FlagServiceError::InvalidDocument)?;
@@ -121,7 +137,7 @@ pub async fn put(
         }
         .into());
     }
-    let who = Who::from_request(request.actor, request.reason);
+    let who = who(&caller, request.reason);
     let (live, _) = ctx
         .flags
         .change(&who, ctx.clock.now(), false, |current| {
@@ -134,11 +150,13 @@ pub async fn put(
 /// `DELETE /api/v1/flags/{key}`. Refused (422) while another flag has it as a prerequisite.
 pub async fn delete(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult<FlagApplyResponse> {
+    caller.may(Action::EditFlags, Scope::Everything)?;
     let request: FlagChangeRequest = parse_optional(&body)?;
-    let who = Who::from_request(request.actor, request.reason);
+    let who = who(&caller, request.reason);
     let (live, outcome) = ctx
         .flags
         .change(&who, ctx.clock.now(), false, |current| {
@@ -155,16 +173,18 @@ pub async fn delete(
 /// `POST /api/v1/flags/{key}/environments/{env}/{enable|disable}`.
 pub async fn toggle(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path((key, environment, action)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult<FlagView> {
+    caller.may(Action::EditFlags, Scope::Environment(&environment))?;
     let enabled = match action.as_str() {
         "enable" => true,
         "disable" => false,
         other => return Err(FlagServiceError::UnknownAction(other.into()).into()),
     };
     let request: FlagChangeRequest = parse_optional(&body)?;
-    let who = Who::from_request(request.actor, request.reason);
+    let who = who(&caller, request.reason);
     let (live, _) = ctx
         .flags
         .change(&who, ctx.clock.now(), false, |current| {
@@ -177,11 +197,16 @@ pub async fn toggle(
 /// `POST /api/v1/flags/{key}/rollout`.
 pub async fn rollout(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult<FlagView> {
     let request: RolloutRequest = parse(&body)?;
-    let who = Who::from_request(request.actor, request.reason);
+    match request.environment.as_deref() {
+        Some(env) => caller.may(Action::EditFlags, Scope::Environment(env))?,
+        None => caller.may(Action::EditFlags, Scope::Everything)?,
+    }
+    let who = who(&caller, request.reason);
     let environment = request.environment;
     let (live, _) = ctx
         .flags
@@ -203,8 +228,10 @@ pub struct AuditParams {
 /// `GET /api/v1/flags/audit?key=&after=&limit=`.
 pub async fn audit(
     State(ctx): State<ServerContext>,
+    caller: Caller,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> ApiResult<FlagAuditList> {
+    caller.may(Action::Read, Scope::Any)?;
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let query = FlagAuditQuery {
         key: params.key,
@@ -221,7 +248,11 @@ pub async fn audit(
 }
 
 /// `GET /api/v1/flags/audit/verify`.
-pub async fn verify(State(ctx): State<ServerContext>) -> ApiResult<FlagAuditVerification> {
+pub async fn verify(
+    State(ctx): State<ServerContext>,
+    caller: Caller,
+) -> ApiResult<FlagAuditVerification> {
+    caller.may(Action::Read, Scope::Any)?;
     let verification = ctx
         .flags
         .store()
@@ -232,4 +263,12 @@ pub async fn verify(State(ctx): State<ServerContext>) -> ApiResult<FlagAuditVeri
         tracing::warn!(problems = ?verification.problems, "flag audit chain does not verify");
     }
     Ok(Json(verification))
+}
+
+/// The principal and the request's reason, for the flag audit log.
+fn who(caller: &Caller, reason: Option<String>) -> Who {
+    Who {
+        actor: caller.actor().to_owned(),
+        reason: reason.unwrap_or_default(),
+    }
 }

@@ -14,6 +14,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::json;
 
+use switchyard_control::auth::{Action, Scope};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::router::ServerContext;
 
 /// The event type clients must act on.
@@ -23,7 +27,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub async fn stream(
     State(ctx): State<ServerContext>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    caller: Caller,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.may(Action::Evaluate, Scope::Any)?;
     // Subscribed before the response starts: a client that has seen the headers sees every
     // later change.
     let changes = ctx.flags.subscribe();
@@ -52,5 +58,5 @@ pub async fn stream(
                 }
             }
         });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

@@ -10,7 +10,9 @@ use crate::support::{Api, app};
 async fn axum_s_own_refusals_use_the_stable_body() {
     let api = Api::new().await;
     // 405 with the methods the path takes.
-    let a = api.raw("DELETE", "/api/v1/apps", None, "").await;
+    let a = api
+        .raw("DELETE", "/api/v1/apps", Some("application/json"), "")
+        .await;
     assert_eq!(
         (a.status, a.code()),
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")

@@ -4,4 +4,5 @@
 //! ports (runtime, router, clock, provider) and the real SQLite store in memory.
 
 mod errors;
+mod security;
 mod support;

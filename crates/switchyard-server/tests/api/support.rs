@@ -6,6 +6,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use switchyard_control::auth::{NewToken, Role, Tokens};
 use switchyard_control::testing::{
     AlwaysPasses, GatedProvider, NoTraffic, RecordingRouter, RecordingRuntime, TestClock,
 };
@@ -13,6 +14,7 @@ use switchyard_control::{
     Controller, ControllerPorts, ExperimentService, FlagService, Manifests, TrafficOwner,
 };
 use switchyard_core::Clock;
+use switchyard_server::auth::Security;
 use switchyard_server::{ServerContext, router};
 use switchyard_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
@@ -20,9 +22,12 @@ use tower::ServiceExt;
 
 pub const START: u64 = 1_700_000_000_000;
 
-/// The API over an empty in-memory store.
+/// The API over an empty in-memory store, with token authentication.
 pub struct Api {
     pub router: Router,
+    pub tokens: Arc<Tokens>,
+    /// The first admin token: requests send it unless they say otherwise.
+    pub admin: String,
 }
 
 impl Api {
@@ -60,6 +65,18 @@ impl Api {
             traffic,
             Arc::clone(&clock),
         ));
+        let tokens = Arc::new(
+            Tokens::load(Arc::new(store.clone()), Arc::clone(&clock))
+                .await
+                .unwrap(),
+        );
+        let admin = tokens.bootstrap().await.unwrap().unwrap().token;
+        let security = Arc::new(Security {
+            tokens: Some(Arc::clone(&tokens)),
+            allowed_hosts: Security::loopback_hosts(),
+            cors_origins: vec!["https://ops.example".into()],
+            ofrep_cors_origins: vec!["https://shop.example".into()],
+        });
         let context = ServerContext {
             controller,
             store: Arc::new(store),
@@ -69,15 +86,49 @@ impl Api {
             clock,
             flags: Arc::new(flags),
             experiments,
+            security,
         };
         Api {
             router: router(context),
+            tokens,
+            admin,
         }
     }
 
-    /// Sends `request`; returns the status, the `Allow` header and the body as JSON (`Null`
-    /// when it is not JSON).
-    pub async fn send(&self, request: Request<Body>) -> Answer {
+    /// Creates a token of `role` for `name`, limited to `apps` and `environments` when given.
+    pub async fn token(
+        &self,
+        name: &str,
+        role: Role,
+        apps: Option<&[&str]>,
+        environments: Option<&[&str]>,
+    ) -> String {
+        let set = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+        let new = NewToken {
+            name: name.into(),
+            role,
+            apps: apps.map(set),
+            environments: environments.map(set),
+        };
+        self.tokens.create(&new, "test").await.unwrap().token
+    }
+
+    /// Sends `request` with the admin token (unless it carries an `Authorization` header);
+    /// returns the status, the `Allow` header and the body as JSON (`Null` when it is not JSON).
+    pub async fn send(&self, mut request: Request<Body>) -> Answer {
+        let headers = request.headers_mut();
+        if !headers.contains_key("authorization") {
+            let value = format!("Bearer {}", self.admin).parse().unwrap();
+            headers.insert("authorization", value);
+        }
+        if !headers.contains_key("host") {
+            headers.insert("host", "127.0.0.1:7070".parse().unwrap());
+        }
+        self.send_as_is(request).await
+    }
+
+    /// Sends `request` exactly as it is.
+    pub async fn send_as_is(&self, request: Request<Body>) -> Answer {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let allow = response
@@ -165,4 +216,20 @@ spec:
   strategy: {{canary: {{steps: {steps}}}}}
 "
     )
+}
+
+/// Sends a request and reads the status and `Access-Control-Allow-Origin`.
+pub trait OneshotRaw {
+    async fn oneshot_raw(self, request: Request<Body>) -> (StatusCode, Option<String>);
+}
+
+impl OneshotRaw for Router {
+    async fn oneshot_raw(self, request: Request<Body>) -> (StatusCode, Option<String>) {
+        let response = self.oneshot(request).await.unwrap();
+        let origin = response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status(), origin)
+    }
 }

@@ -69,15 +69,12 @@ pub enum FlagsCommand {
     Eval(EvalArgs),
 }
 
-/// Who and why, recorded in the audit log.
+/// Why, recorded in the audit log (who is the token's name).
 #[derive(Debug, Args)]
 pub struct ChangeArgs {
     /// Why; recorded in the audit log.
     #[arg(long)]
     pub reason: Option<String>,
-    /// Who; default `user:cli`.
-    #[arg(long, env = "SWITCHYARD_ACTOR")]
-    pub actor: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,7 +14,7 @@ use switchyard_core::Version;
 use crate::cli::{DeployArgs, Output, Precondition};
 use crate::render;
 
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -180,12 +180,9 @@ pub async fn status(
     }
 }
 
-/// A command request from this user.
+/// A command request without options (who sends it is the token's principal).
 pub fn request() -> CommandRequest {
-    CommandRequest {
-        actor: Some(format!("user:{}", whoami())),
-        ..CommandRequest::default()
-    }
+    CommandRequest::default()
 }
 
 pub async fn command(
@@ -257,10 +254,6 @@ pub async fn history(
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn whoami() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "cli".into())
 }
 
 pub async fn app_action(

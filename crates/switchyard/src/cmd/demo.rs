@@ -92,7 +92,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.supervisor = super::serve::supervisor();
     config.shutdown_grace = Duration::from_secs(1);
     let daemon = Daemon::start(config).await?;
-    let api = Client::new(format!("http://{}", daemon.api_addr()));
+    let api = Client::with_token(
+        format!("http://{}", daemon.api_addr()),
+        daemon.admin_token(),
+    );
     let result = story(&daemon, &api, &args).await;
     daemon.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

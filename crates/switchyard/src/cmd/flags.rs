@@ -36,7 +36,6 @@ pub async fn run(api: &Client, command: FlagsCommand, output: Output) -> anyhow:
                 format: wire_format(format),
                 content,
                 dry_run,
-                actor: change.actor,
                 reason: change.reason,
             };
             let response = api.apply_flags(&request).await.map_err(explain)?;
@@ -70,7 +69,6 @@ pub async fn run(api: &Client, command: FlagsCommand, output: Output) -> anyhow:
             let request = RolloutRequest {
                 percent,
                 environment: env,
-                actor: change.actor,
                 reason: change.reason,
             };
             let view = api.rollout_flag(&key, &request).await.map_err(explain)?;
@@ -103,7 +101,6 @@ fn explain(e: ClientError) -> anyhow::Error {
 
 fn request(change: ChangeArgs) -> FlagChangeRequest {
     FlagChangeRequest {
-        actor: change.actor,
         reason: change.reason,
     }
 }

@@ -22,8 +22,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.api_listen = args.listen;
     config.supervisor = supervisor();
     config.keep_raw_events = args.keep_raw_events;
+    config.api.authenticate = !args.insecure_no_auth;
+    config.api.allowed_hosts = args.allowed_hosts;
+    config.api.cors_origins = args.cors_origins;
+    config.api.ofrep_cors_origins = args.ofrep_cors_origins;
     let daemon = Daemon::start(config).await?;
     println!("switchyard listening on http://{}", daemon.api_addr());
+    if daemon.admin_token().is_some() {
+        let file = args.data_dir.join(switchyard_app::daemon::ADMIN_TOKEN_FILE);
+        println!(
+            "admin token written to {} (mode 0600); use it with: export SWITCHYARD_TOKEN=$(cat {})",
+            file.display(),
+            file.display()
+        );
+    }
     let cancel = daemon.cancel_token();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("while installing the SIGTERM handler")?;

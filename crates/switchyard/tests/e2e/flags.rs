@@ -58,6 +58,12 @@ pub(crate) fn http(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
     );
+    let authorized = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+    if let (false, Some(token)) = (authorized, token_of(addr)) {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -290,7 +296,10 @@ fn flags_crud_validation_toggles_rollouts_ofrep_and_audit() {
         .iter()
         .find(|e| e["reason"] == "incident 42")
         .unwrap();
-    assert_eq!(incident["actor"], "user:cli");
+    assert_eq!(
+        incident["actor"], "admin",
+        "the token's name, not the client's say"
+    );
     assert_eq!(incident["key"], "checkout");
     assert_eq!(
         incident["after"]["environments"]["production"]["enabled"],
@@ -330,11 +339,12 @@ fn flags_survive_a_restart_and_the_stream_announces_changes() {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    stream
-        .write_all(
-            b"GET /api/v1/flags/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n",
-        )
-        .unwrap();
+    let head = format!(
+        "GET /api/v1/flags/stream HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
+        addr(&d),
+        d.token
+    );
+    stream.write_all(head.as_bytes()).unwrap();
     let mut seen = String::new();
     read_until(&mut stream, &mut seen, "\r\n\r\n");
     assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");

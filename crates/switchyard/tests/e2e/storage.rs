@@ -72,7 +72,8 @@ fn writes_recover_once_a_full_disk_has_room_again() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let d = Daemon::adopt(child, port);
+    let view = std::path::PathBuf::from(format!("/proc/{pid}/root{}", dir.path().display()));
+    let d = Daemon::adopt(child, port, &view);
     let shop = |name: &str| manifest(name, 0, "        - setWeight: 50\n", "");
 
     // Fill the daemon's disk from outside, through its own view of the file system.

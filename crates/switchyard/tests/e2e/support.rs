@@ -19,6 +19,33 @@ pub fn free_port() -> u16 {
 pub struct Daemon {
     pub child: Child,
     pub api: String,
+    /// The admin token its first start wrote to the data directory.
+    pub token: String,
+}
+
+/// The admin token of every daemon the tests started, by API address: raw HTTP requests to an
+/// API send it, as the CLI does.
+static TOKENS: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// The admin token of the daemon whose API is at `addr`, if it is one.
+pub fn token_of(addr: SocketAddr) -> Option<String> {
+    let tokens = TOKENS.lock().unwrap();
+    tokens
+        .iter()
+        .rev()
+        .find(|(a, _)| *a == addr)
+        .map(|(_, t)| t.clone())
+}
+
+/// Reads the admin token a daemon wrote to `data_dir` and remembers it for `port`.
+fn admin_token(data_dir: &Path, port: u16) -> String {
+    let token = std::fs::read_to_string(data_dir.join("admin.token"))
+        .unwrap_or_else(|e| panic!("no admin.token in {}: {e}", data_dir.display()))
+        .trim()
+        .to_owned();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TOKENS.lock().unwrap().push((addr, token.clone()));
+    token
 }
 
 impl Daemon {
@@ -36,21 +63,19 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let daemon = Daemon {
-            child,
-            api: format!("http://127.0.0.1:{port}"),
-        };
-        daemon.wait_ready();
-        daemon
+        Self::adopt(child, port, data_dir)
     }
 
-    /// A daemon started some other way, listening on `port`; waits until it is ready.
-    pub fn adopt(child: Child, port: u16) -> Daemon {
-        let daemon = Daemon {
+    /// A daemon started some other way on `data_dir`, listening on `port`; waits until it is
+    /// ready.
+    pub fn adopt(child: Child, port: u16, data_dir: &Path) -> Daemon {
+        let mut daemon = Daemon {
             child,
             api: format!("http://127.0.0.1:{port}"),
+            token: String::new(),
         };
         daemon.wait_ready();
+        daemon.token = admin_token(data_dir, port);
         daemon
     }
 
@@ -71,6 +96,8 @@ impl Daemon {
         Command::new(BIN)
             .args(args)
             .env("SWITCHYARD_SERVER", &self.api)
+            .env("SWITCHYARD_TOKEN", &self.token)
+            .env("SWITCHYARD_CONFIG", "/nonexistent")
             .output()
             .unwrap()
     }
@@ -175,8 +202,11 @@ fn request_with(
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let auth = token_of(addr)
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\n{header}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{header}\r\n{auth}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).ok()?;
