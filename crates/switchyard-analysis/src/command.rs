@@ -8,9 +8,11 @@
 //! whole process group (so `sh -c` scripts do not leave children behind).
 
 use std::process::{Output, Stdio};
+use std::sync::Arc;
 
 use switchyard_core::expr::Value;
 use switchyard_core::manifest::analysis::{ProviderSpec, ReleaseRole};
+use switchyard_policy::Policy;
 
 use crate::json_value::from_json;
 use crate::provider::{MeasureError, MeasureRequest, MetricProvider, Observation};
@@ -25,9 +27,17 @@ pub const ENV_STABLE_VERSION: &str = "SWITCHYARD_STABLE_VERSION";
 /// Characters of stderr kept in an error message.
 const STDERR_TAIL: usize = 500;
 
-/// Runs the programs of `command` metrics.
-#[derive(Debug, Clone, Default)]
-pub struct CommandRunner;
+/// Runs the programs of `command` metrics that the operator's policy allows.
+#[derive(Debug, Clone)]
+pub struct CommandRunner {
+    policy: Arc<Policy>,
+}
+
+impl CommandRunner {
+    pub fn new(policy: Arc<Policy>) -> Self {
+        Self { policy }
+    }
+}
 
 fn provider(reason: String) -> MeasureError {
     MeasureError::Provider { reason }
@@ -43,6 +53,10 @@ impl MetricProvider for CommandRunner {
         };
         let vars = request.template_vars(ReleaseRole::Canary);
         let program = spec.command.program().render(&vars);
+        self.policy.check_program(&program)?;
+        for name in spec.env.keys() {
+            self.policy.check_env(name.as_str())?;
+        }
         let mut command = tokio::process::Command::new(&program);
         command
             .args(spec.command.args().iter().map(|a| a.render(&vars)))

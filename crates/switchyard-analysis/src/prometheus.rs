@@ -10,8 +10,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use std::sync::Arc;
 use switchyard_core::expr::Value;
 use switchyard_core::manifest::analysis::{HttpUrl, ProviderSpec, ReleaseRole};
+
+use switchyard_policy::Policy;
 
 use crate::http::{describe, snippet};
 use crate::provider::{MeasureError, MeasureRequest, MetricProvider, Observation};
@@ -20,11 +23,13 @@ use crate::provider::{MeasureError, MeasureRequest, MetricProvider, Observation}
 #[derive(Debug, Clone)]
 pub struct PrometheusClient {
     http: reqwest::Client,
+    policy: Arc<Policy>,
 }
 
 impl PrometheusClient {
-    pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+    /// Queries only servers `policy` lets calls reach.
+    pub fn new(http: reqwest::Client, policy: Arc<Policy>) -> Self {
+        Self { http, policy }
     }
 
     /// Runs one instant query at the server's current time.
@@ -38,6 +43,7 @@ impl PrometheusClient {
         query: &str,
         timeout: Duration,
     ) -> Result<Value, MeasureError> {
+        self.policy.check_url(address.as_str())?;
         let endpoint = format!("{}/api/v1/query", address.as_str().trim_end_matches('/'));
         // The form is sent as a POST body (which Prometheus accepts like GET parameters) so
         // that long queries do not run into URL length limits. `timeout` also bounds the

@@ -54,6 +54,9 @@ pub enum MeasureError {
     /// This provider cannot serve that spec.
     #[error("provider `{provider}` is not available in this build")]
     Unsupported { provider: &'static str },
+    /// The operator's policy does not allow it (a program, a variable, a host).
+    #[error(transparent)]
+    Forbidden(#[from] switchyard_policy::Violation),
 }
 
 /// A source of measurements.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use switchyard_core::ReleaseMetrics;
 use switchyard_core::manifest::analysis::ProviderSpec;
+use switchyard_policy::Policy;
 
 use crate::builtin::BuiltinProvider;
 use crate::command::CommandRunner;
@@ -22,17 +23,21 @@ pub struct ProviderRouter {
 }
 
 impl ProviderRouter {
-    /// Built-in metrics read `metrics`; the HTTP providers share one client.
+    /// Built-in metrics read `metrics`; the HTTP providers share one client; the command,
+    /// Prometheus and web providers do only what `policy` allows.
     ///
     /// # Errors
     /// The HTTP client cannot be built.
-    pub fn new(metrics: Arc<dyn ReleaseMetrics>) -> Result<Self, ProviderBuildError> {
+    pub fn new(
+        metrics: Arc<dyn ReleaseMetrics>,
+        policy: Arc<Policy>,
+    ) -> Result<Self, ProviderBuildError> {
         let http = client()?;
         Ok(Self {
             builtin: BuiltinProvider::new(metrics),
-            prometheus: PrometheusClient::new(http.clone()),
-            web: WebClient::new(http),
-            command: CommandRunner,
+            prometheus: PrometheusClient::new(http.clone(), Arc::clone(&policy)),
+            web: WebClient::new(http, Arc::clone(&policy)),
+            command: CommandRunner::new(policy),
         })
     }
 }

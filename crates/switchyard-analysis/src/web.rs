@@ -5,7 +5,10 @@
 //! A non-2xx status, a body that is not JSON, or a pointer that selects nothing is a provider
 //! error; `null` at the pointer is "no data".
 
+use std::sync::Arc;
+
 use switchyard_core::manifest::analysis::{HttpMethod, ProviderSpec, ReleaseRole};
+use switchyard_policy::Policy;
 
 use crate::http::{describe, snippet};
 use crate::json_value::from_json;
@@ -15,11 +18,13 @@ use crate::provider::{MeasureError, MeasureRequest, MetricProvider, Observation}
 #[derive(Debug, Clone)]
 pub struct WebClient {
     http: reqwest::Client,
+    policy: Arc<Policy>,
 }
 
 impl WebClient {
-    pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+    /// Calls only the hosts `policy` lets calls reach.
+    pub fn new(http: reqwest::Client, policy: Arc<Policy>) -> Self {
+        Self { http, policy }
     }
 }
 
@@ -37,6 +42,7 @@ impl MetricProvider for WebClient {
         };
         let vars = request.template_vars(ReleaseRole::Canary);
         let url = spec.url.template().render(&vars);
+        self.policy.check_url(&url)?;
         let timeout = spec.timeout();
         let (method, mut builder) = match spec.method {
             HttpMethod::Get => ("GET", self.http.get(&url)),

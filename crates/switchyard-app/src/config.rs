@@ -2,7 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use switchyard_policy::Policy;
 
 /// What `switchyard serve` (or the demo) starts the daemon with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub struct DaemonConfig {
     pub keep_raw_events: bool,
     /// Who may call the API, and from where.
     pub api: ApiAccess,
+    /// The operator's policy: what may run, what may be set, what may be called.
+    pub policy: Arc<Policy>,
 }
 
 /// Who may call the API, and from where.
@@ -65,6 +70,7 @@ impl DaemonConfig {
             experiment_check: Duration::from_secs(2),
             keep_raw_events: false,
             api: ApiAccess::default(),
+            policy: Arc::new(Policy::default()),
         }
     }
 }

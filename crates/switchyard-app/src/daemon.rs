@@ -78,6 +78,7 @@ impl Daemon {
         ));
         let mut runtime_config = RuntimeConfig::new(config.data_dir.join("logs"));
         runtime_config.supervisor.clone_from(&config.supervisor);
+        runtime_config.policy = Arc::clone(&config.policy);
         let runtime = Arc::new(LocalRuntime::new(runtime_config));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics: Arc<dyn ReleaseMetrics> = telemetry.clone();
@@ -92,16 +93,17 @@ impl Daemon {
                 .context("while loading the applied experiments")?,
         );
         let traffic_owner = Arc::new(TrafficOwner::new(listeners.clone(), experiments.clone()));
-        let provider = ProviderRouter::new(Arc::clone(&metrics))
+        let provider = ProviderRouter::new(Arc::clone(&metrics), Arc::clone(&config.policy))
             .context("while building the metric providers")?;
         let controller = Arc::new(Controller::new(ControllerPorts {
+            policy: Arc::clone(&config.policy),
             store: Arc::clone(&store_port),
             runtime: Arc::clone(&runtime_port),
             traffic: Arc::clone(&traffic_owner),
             metrics: Arc::clone(&metrics),
             provider: Arc::new(provider),
             smoke: Arc::new(HttpSmokeTester::default()),
-            hooks: Arc::new(HttpWebhooks::default()),
+            hooks: Arc::new(HttpWebhooks::new(Arc::clone(&config.policy))),
             clock: Arc::clone(&clock),
         }));
 
@@ -170,6 +172,7 @@ impl Daemon {
         });
         let registry: Arc<dyn ListenerRegistry> = listeners.clone();
         let manifests = Arc::new(Manifests::new(
+            Arc::clone(&config.policy),
             Arc::clone(&store_port),
             registry,
             Arc::clone(&experiments),

@@ -1,17 +1,38 @@
 //! Webhooks over HTTP: a JSON POST, 2xx opens the gate.
 
+use std::sync::Arc;
 use switchyard_control::{WebhookCaller, WebhookError};
-use switchyard_core::manifest::app::Webhook;
 
-/// Calls webhooks with plain HTTP POSTs, retrying as each hook says.
-#[derive(Debug, Clone, Default)]
+use switchyard_core::manifest::app::Webhook;
+use switchyard_policy::Policy;
+
+/// Calls webhooks with plain HTTP POSTs, retrying as each hook says, at the hosts the
+/// operator's policy lets calls reach.
+#[derive(Debug, Clone)]
 pub struct HttpWebhooks {
     client: reqwest::Client,
+    policy: Arc<Policy>,
+}
+
+impl HttpWebhooks {
+    pub fn new(policy: Arc<Policy>) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            policy,
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl WebhookCaller for HttpWebhooks {
     async fn call(&self, hook: &Webhook, payload: &serde_json::Value) -> Result<(), WebhookError> {
+        if let Err(v) = self.policy.check_url(hook.url.as_str()) {
+            return Err(WebhookError::Forbidden {
+                hook: hook.name.to_string(),
+                url: hook.url.to_string(),
+                reason: v.to_string(),
+            });
+        }
         let mut last = None;
         for attempt in 0..=hook.retries {
             if attempt > 0 {

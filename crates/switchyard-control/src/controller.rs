@@ -24,6 +24,7 @@ use switchyard_core::ports::{
     RuntimeError, StateStore, StoreError, WorkloadRuntime,
 };
 use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, ReleaseTotals, Timestamp, Version};
+use switchyard_policy::Policy;
 use switchyard_rollout::machine::{
     self, Action, Command, Event, Phase, Rollout, RunRef, TransitionError,
 };
@@ -90,6 +91,12 @@ pub enum ControllerError {
         phase: &'static str,
         current: Box<RolloutSnapshot>,
     },
+    /// The operator's policy does not let the release run (its program or a variable).
+    #[error("{release} may not run: {violation}")]
+    Forbidden {
+        release: String,
+        violation: switchyard_policy::Violation,
+    },
     #[error("analysis template `{0}` is not applied")]
     MissingTemplate(String),
     #[error(transparent)]
@@ -149,6 +156,7 @@ pub const TICK_CONCURRENCY: usize = 16;
 
 /// Drives every rollout of the daemon.
 pub struct Controller {
+    policy: Arc<Policy>,
     store: Arc<dyn StateStore>,
     runtime: Arc<dyn WorkloadRuntime>,
     traffic: Arc<TrafficOwner>,
@@ -170,6 +178,8 @@ impl std::fmt::Debug for Controller {
 
 /// Everything the controller drives or reads.
 pub struct ControllerPorts {
+    /// What may run; a release it refuses is refused before anything starts.
+    pub policy: Arc<Policy>,
     pub store: Arc<dyn StateStore>,
     pub runtime: Arc<dyn WorkloadRuntime>,
     /// The only writer of routes; the controller writes an app's routes under its lock.
@@ -208,6 +218,7 @@ impl Launch {
 impl Controller {
     pub fn new(ports: ControllerPorts) -> Self {
         let ControllerPorts {
+            policy,
             store,
             runtime,
             traffic,
@@ -218,6 +229,7 @@ impl Controller {
             clock,
         } = ports;
         Self {
+            policy,
             store,
             runtime,
             traffic,
@@ -272,6 +284,7 @@ impl Controller {
         launch: Launch,
         actor: &str,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
+        self.check_policy(&canary)?;
         let Launch {
             plan,
             policy,
@@ -314,6 +327,7 @@ impl Controller {
         release: &Release,
         actor: &str,
     ) -> Result<(), ControllerError> {
+        self.check_policy(release)?;
         // Started outside the lock (it may take up to the start timeout); then, under it, the
         // app must still have no stable release (two first deploys may race).
         let endpoints =
@@ -547,6 +561,21 @@ impl Controller {
             }
         }
         Ok(())
+    }
+
+    /// `Forbidden` unless the policy lets `release`'s program run with its variables.
+    fn check_policy(&self, release: &Release) -> Result<(), ControllerError> {
+        let switchyard_core::Workload::Process { argv, env, .. } = &release.workload else {
+            return Ok(());
+        };
+        let program = argv.first().map(String::as_str).unwrap_or_default();
+        self.policy
+            .check_program(program)
+            .and_then(|()| env.keys().try_for_each(|k| self.policy.check_env(k)))
+            .map_err(|violation| ControllerError::Forbidden {
+                release: release.label(),
+                violation,
+            })
     }
 
     /// Why the controller cannot currently advance rollout `id`, if it cannot.

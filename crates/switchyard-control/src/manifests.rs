@@ -1,12 +1,16 @@
 //! [`Manifests`]: applying manifests, all or nothing.
 //!
-//! An apply parses every file (errors carry file:line:column and the field path), checks the
-//! templates it references against the store, checks the traffic experiments it brings or
+//! An apply parses every file (errors carry file:line:column and the field path), checks every
+//! program, variable and host it names against the operator's policy, checks the templates it
+//! references against the store, checks the traffic experiments it brings or
 //! affects, binds the listeners of new apps (a port in use fails the whole apply), then stores
 //! everything in one transaction. It holds the traffic lock of every app it names or splits, so
 //! the checks and the change cannot be separated by a deploy or an experiment's split.
 
+mod policy_rules;
 mod traffic_rules;
+
+pub use policy_rules::PolicyProblem;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,6 +19,7 @@ use std::sync::Arc;
 use switchyard_core::manifest::{ManifestErrors, ManifestSet, load_str};
 use switchyard_core::ports::{ApplyOutcome, RolloutId, StateStore, StoreError};
 use switchyard_core::{AppName, Clock, Version};
+use switchyard_policy::Policy;
 
 use crate::experiments::{ExperimentService, ExperimentServiceError};
 use crate::ports::{ListenerError, ListenerRegistry};
@@ -57,6 +62,9 @@ pub enum ApplyError {
     Store(#[from] StoreError),
     #[error("the applied experiments could not be reloaded")]
     Experiments(#[source] ExperimentServiceError),
+    /// Programs, variables or hosts the operator's policy does not allow.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Policy(Vec<PolicyProblem>),
 }
 
 /// One manifest file of an apply.
@@ -73,6 +81,7 @@ pub type ApplyReport = Vec<(String, String, String)>;
 
 /// Applies manifests.
 pub struct Manifests {
+    policy: Arc<Policy>,
     store: Arc<dyn StateStore>,
     listeners: Arc<dyn ListenerRegistry>,
     experiments: Arc<ExperimentService>,
@@ -88,6 +97,7 @@ impl std::fmt::Debug for Manifests {
 
 impl Manifests {
     pub fn new(
+        policy: Arc<Policy>,
         store: Arc<dyn StateStore>,
         listeners: Arc<dyn ListenerRegistry>,
         experiments: Arc<ExperimentService>,
@@ -95,6 +105,7 @@ impl Manifests {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            policy,
             store,
             listeners,
             experiments,
@@ -142,6 +153,10 @@ impl Manifests {
         dry_run: bool,
         actor: &str,
     ) -> Result<ApplyReport, ApplyError> {
+        let refused = policy_rules::check(&self.policy, set);
+        if !refused.is_empty() {
+            return Err(ApplyError::Policy(refused));
+        }
         let named: BTreeSet<&AppName> = set
             .apps
             .iter()

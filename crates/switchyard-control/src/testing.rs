@@ -278,3 +278,12 @@ impl SmokeTester for AlwaysPasses {
         Ok(())
     }
 }
+
+/// The policy of tests: `sh` may run (the fake runtime runs nothing, but the controller checks
+/// a release's program before it starts); calls reach loopback.
+pub fn policy() -> Arc<switchyard_policy::Policy> {
+    let text = "run: [sh]\nreach: [127.0.0.0/8, localhost]\n";
+    Arc::new(
+        switchyard_policy::Policy::parse(text, std::path::Path::new("test-policy.yaml")).unwrap(),
+    )
+}

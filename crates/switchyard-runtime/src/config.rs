@@ -1,8 +1,10 @@
 //! What the runtime needs from the daemon.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use switchyard_core::{AppName, Version};
+use switchyard_policy::Policy;
 
 /// Settings of a [`LocalRuntime`](crate::LocalRuntime).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,14 +20,19 @@ pub struct RuntimeConfig {
     /// `None` spawns the workload directly: it is killed when the runtime is dropped or the daemon
     /// exits normally, but survives a daemon killed with SIGKILL.
     pub supervisor: Option<Vec<String>>,
+    /// What may run: a process release whose program or variables the policy refuses does not
+    /// start.
+    pub policy: Arc<Policy>,
 }
 
 impl RuntimeConfig {
-    /// A configuration without a supervisor.
+    /// A configuration without a supervisor, under the default policy (nothing runs; tests set
+    /// their own).
     pub fn new(log_dir: impl Into<PathBuf>) -> Self {
         Self {
             log_dir: log_dir.into(),
             supervisor: None,
+            policy: Arc::new(Policy::default()),
         }
     }
 

@@ -83,9 +83,34 @@ impl LocalRuntime {
         }
         // Every release that is not static is a process release.
         let workload = ProcessWorkload::of(release).ok_or_else(|| not_scalable(release))?;
+        self.check_policy(release, &workload)?;
         ProcessRelease::start(release, workload, &self.config, &self.root)
             .await
             .map(Running::Process)
+    }
+}
+
+impl LocalRuntime {
+    /// `Forbidden` unless the operator's policy lets the release's program run with its
+    /// variables.
+    fn check_policy(
+        &self,
+        release: &Release,
+        workload: &ProcessWorkload<'_>,
+    ) -> Result<(), RuntimeError> {
+        let policy = &self.config.policy;
+        let program = workload
+            .argv
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
+        policy
+            .check_program(program)
+            .and_then(|()| workload.env.keys().try_for_each(|k| policy.check_env(k)))
+            .map_err(|v| RuntimeError::Forbidden {
+                release: release.label(),
+                source: Box::new(v),
+            })
     }
 }
 
@@ -149,6 +174,7 @@ impl WorkloadRuntime for LocalRuntime {
         };
         let desired = workload.instances;
         if desired > current {
+            self.check_policy(release, &workload)?;
             let more = ProcessRelease::start_range(
                 release,
                 workload,

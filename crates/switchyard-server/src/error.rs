@@ -81,6 +81,7 @@ impl From<ControllerError> for ApiError {
                 return ApiError::new(StatusCode::CONFLICT, "stale_command", e.to_string())
                     .with_details(details);
             }
+            E::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden_by_policy"),
             E::MissingTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_template"),
             E::Resolve(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_deploy"),
             E::Transition(_) => (StatusCode::CONFLICT, "invalid_command"),
@@ -106,6 +107,21 @@ impl From<ApplyError> for ApiError {
             E::UnknownApp { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_app"),
             E::ExperimentDoesNotFit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_experiment"),
             E::RolloutInProgress { .. } => (StatusCode::CONFLICT, "rollout_in_progress"),
+            E::Policy(problems) => {
+                let details: Vec<serde_json::Value> = problems
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "kind": p.kind,
+                            "name": p.name,
+                            "path": p.path,
+                            "message": p.violation.to_string(),
+                        })
+                    })
+                    .collect();
+                return ApiError::new(StatusCode::FORBIDDEN, "forbidden_by_policy", e.to_string())
+                    .with_details(serde_json::Value::Array(details));
+            }
             E::Store(_) | E::Experiments(_) => {
                 tracing::error!(error = %switchyard_control::controller::chain(&e), "apply failed");
                 return ApiError::new(

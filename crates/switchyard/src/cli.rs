@@ -234,6 +234,11 @@ pub struct ServeArgs {
     /// Keep every ingested experiment event (not only its idempotency key and the aggregates).
     #[arg(long, env = "SWITCHYARD_KEEP_RAW_EVENTS")]
     pub keep_raw_events: bool,
+    /// The operator's policy file: which programs may run, which environment variables are
+    /// refused, which hosts may be called (docs/security.md). Without one, nothing runs and
+    /// calls reach loopback only.
+    #[arg(long, env = "SWITCHYARD_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     /// Serve the API without tokens: every caller may do everything. Refused unless --listen is
     /// a loopback address.
     #[arg(long)]

@@ -5,6 +5,7 @@ mod command;
 mod prometheus;
 mod web;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use switchyard_analysis::{
 use switchyard_core::manifest::analysis::ProviderSpec;
 use switchyard_core::name::{AppName, Version};
 use switchyard_core::{ReleaseMetrics, ReleaseTotals, WindowStats};
+use switchyard_policy::Policy;
 
 /// A data plane that has seen no traffic.
 struct NoTraffic;
@@ -37,9 +39,26 @@ fn spec(json: serde_json::Value) -> ProviderSpec {
     serde_json::from_value(json).unwrap()
 }
 
-/// Measures app `shop` with canary `v2` and stable `v1`.
+/// The policy of these tests: `sh` may run; calls reach loopback.
+fn policy() -> Arc<Policy> {
+    let sh = Policy::parse(
+        "run: [sh]\nreach: [127.0.0.0/8, localhost]\n",
+        Path::new("p.yaml"),
+    );
+    Arc::new(sh.unwrap())
+}
+
+/// Measures app `shop` with canary `v2` and stable `v1`, under [`policy`].
 async fn measure(spec: &ProviderSpec) -> Result<Observation, MeasureError> {
-    let router = ProviderRouter::new(Arc::new(NoTraffic)).unwrap();
+    measure_under(spec, policy()).await
+}
+
+/// Measures as [`measure`] does, under `policy`.
+async fn measure_under(
+    spec: &ProviderSpec,
+    policy: Arc<Policy>,
+) -> Result<Observation, MeasureError> {
+    let router = ProviderRouter::new(Arc::new(NoTraffic), policy).unwrap();
     let (app, canary, stable) = (
         AppName::new("shop").unwrap(),
         Version::new("v2").unwrap(),

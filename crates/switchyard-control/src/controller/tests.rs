@@ -26,7 +26,7 @@ kind: App
 metadata: {{name: {name}}}
 spec:
   listen: 127.0.0.1:0
-  runtime: {{process: {{command: [shop, '{{version}}']}}}}
+  runtime: {{process: {{command: [sh, '{{version}}']}}}}
   healthCheck: {{path: /health}}
   strategy: {{canary: {{steps: {steps}}}}}
 ---
@@ -65,6 +65,7 @@ async fn world(manifests: &str, claims: Arc<dyn SplitClaims>) -> World {
     let clock = Arc::new(TestClock::at(START));
     let gate = Arc::new(Notify::new());
     let controller = Arc::new(Controller::new(ControllerPorts {
+        policy: crate::testing::policy(),
         store: Arc::new(store.clone()),
         runtime: Arc::new(RecordingRuntime::default()),
         traffic: Arc::new(TrafficOwner::new(router.clone(), claims)),

@@ -46,6 +46,13 @@ pub trait WorkloadRuntime: Send + Sync + 'static {
 /// Why a release could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    /// The operator's policy does not let this release run (its program or a variable).
+    #[error("{release} may not run")]
+    Forbidden {
+        release: String,
+        #[source]
+        source: super::BoxError,
+    },
     #[error("cannot start `{program}`: {source}")]
     Spawn {
         program: String,

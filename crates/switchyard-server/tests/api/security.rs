@@ -406,3 +406,104 @@ async fn browsers_get_no_foothold() {
         (StatusCode::NO_CONTENT, Some("https://ops.example"))
     );
 }
+
+#[tokio::test]
+async fn running_code_and_reaching_hosts_is_the_operator_s_decision() {
+    let api = world().await;
+    let deployer = api.token("dan", Role::Deployer, None, None).await;
+    let apply = |text: String| json!({"files": [{"name": "m.yaml", "content": text}]});
+    let shell = app("evil", "[{setWeight: 1}]").replace(
+        "command: [sh, '{version}']",
+        "command: [/bin/bash, -c, 'id > /tmp/pwned']",
+    );
+    let preload = app("evil", "[{setWeight: 1}]").replace(
+        "command: [sh, '{version}']}",
+        "command: [sh, '{version}'], env: {LD_PRELOAD: /tmp/x.so}}",
+    );
+    let hook = app("evil", "[{setWeight: 1}]").replace(
+        "  healthCheck:",
+        "  webhooks: [{name: steal, type: pre-rollout, url: 'http://169.254.169.254/latest/meta-data'}]\n  healthCheck:",
+    );
+    let template = |provider: &str| {
+        format!(
+            "apiVersion: switchyard.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {{name: evil}}\nspec:\n  metrics:\n    - name: m\n      provider: {provider}\n      successCondition: result < 1\n"
+        )
+    };
+    let table: Vec<(&str, Value, &str)> = vec![
+        (
+            "a process runtime that runs a shell",
+            apply(shell),
+            "spec.runtime.process.command[0]",
+        ),
+        (
+            "LD_PRELOAD in a release's environment",
+            apply(preload),
+            "spec.runtime.process.env.LD_PRELOAD",
+        ),
+        (
+            "a webhook to the cloud metadata address",
+            apply(hook),
+            "spec.webhooks[0].url",
+        ),
+        (
+            "a command provider that runs a shell",
+            apply(template("{command: {command: [/bin/bash, -c, id]}}")),
+            "spec.metrics[0].provider.command.command[0]",
+        ),
+        (
+            "a Prometheus provider on an internal address",
+            apply(template(
+                "{prometheus: {address: 'http://10.0.0.1:9090', query: up}}",
+            )),
+            "spec.metrics[0].provider.prometheus.address",
+        ),
+    ];
+    for (attack, body, path) in &table {
+        let a = as_(&api, Some(&deployer), "POST", "/api/v1/apply", body).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::FORBIDDEN, "forbidden_by_policy"),
+            "{attack}: {}",
+            a.text
+        );
+        assert_eq!(a.json["error"]["details"][0]["path"], *path, "{attack}");
+    }
+    // A deploy's overrides are the same decision.
+    for (attack, body) in [
+        (
+            "a deploy that runs a shell",
+            json!({"version": "v9", "command": ["/bin/bash", "-c", "id"]}),
+        ),
+        (
+            "a deploy with LD_PRELOAD",
+            json!({"version": "v9", "env": {"LD_PRELOAD": "/tmp/x.so"}}),
+        ),
+        (
+            "a deploy with BASH_ENV",
+            json!({"version": "v9", "env": {"BASH_ENV": "/tmp/x"}}),
+        ),
+    ] {
+        let a = as_(
+            &api,
+            Some(&deployer),
+            "POST",
+            "/api/v1/apps/cart/deploy",
+            &body,
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::FORBIDDEN, "forbidden_by_policy"),
+            "{attack}: {}",
+            a.text
+        );
+    }
+    let started = api.runtime.log();
+    assert_eq!(
+        started,
+        ["start v1", "start v2"],
+        "nothing else was started"
+    );
+    let apps = api.raw("GET", "/api/v1/apps", None, "").await.json;
+    assert!(!apps.to_string().contains("evil"), "{apps}");
+}

@@ -25,6 +25,8 @@ pub const START: u64 = 1_700_000_000_000;
 /// The API over an empty in-memory store, with token authentication.
 pub struct Api {
     pub router: Router,
+    /// What the runtime was asked to start and stop.
+    pub runtime: Arc<RecordingRuntime>,
     pub tokens: Arc<Tokens>,
     /// The first admin token: requests send it unless they say otherwise.
     pub admin: String,
@@ -43,6 +45,7 @@ impl Api {
         );
         let traffic = Arc::new(TrafficOwner::new(routes.clone(), experiments.clone()));
         let controller = Arc::new(Controller::new(ControllerPorts {
+            policy: switchyard_control::testing::policy(),
             store: Arc::new(store.clone()),
             runtime: runtime.clone(),
             traffic: Arc::clone(&traffic),
@@ -59,6 +62,7 @@ impl Api {
             .await
             .unwrap();
         let manifests = Arc::new(Manifests::new(
+            switchyard_control::testing::policy(),
             Arc::new(store.clone()),
             routes.clone(),
             Arc::clone(&experiments),
@@ -90,6 +94,7 @@ impl Api {
         };
         Api {
             router: router(context),
+            runtime,
             tokens,
             admin,
         }
@@ -211,7 +216,7 @@ kind: App
 metadata: {{name: {name}}}
 spec:
   listen: 127.0.0.1:0
-  runtime: {{process: {{command: [shop, '{{version}}']}}}}
+  runtime: {{process: {{command: [sh, '{{version}}']}}}}
   healthCheck: {{path: /health}}
   strategy: {{canary: {{steps: {steps}}}}}
 "

@@ -91,6 +91,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.api_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.supervisor = super::serve::supervisor();
     config.shutdown_grace = Duration::from_secs(1);
+    // The demo's service is this very binary (`switchyard demo-app`): the one program it runs.
+    let exe = std::env::current_exe().context("while locating this binary")?;
+    config.policy =
+        std::sync::Arc::new(switchyard_policy::Policy::default().allowing_program(&exe));
     let daemon = Daemon::start(config).await?;
     let api = Client::with_token(
         format!("http://{}", daemon.api_addr()),

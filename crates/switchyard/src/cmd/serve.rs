@@ -26,6 +26,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.api.allowed_hosts = args.allowed_hosts;
     config.api.cors_origins = args.cors_origins;
     config.api.ofrep_cors_origins = args.ofrep_cors_origins;
+    if let Some(path) = &args.policy {
+        config.policy = std::sync::Arc::new(switchyard_policy::Policy::load(path)?);
+    } else {
+        tracing::warn!(
+            "no --policy: no process runtime or command provider may run, and webhooks and providers reach loopback only"
+        );
+    }
     let daemon = Daemon::start(config).await?;
     println!("switchyard listening on http://{}", daemon.api_addr());
     if daemon.admin_token().is_some() {

@@ -13,6 +13,7 @@ mod judge;
 mod operations;
 mod restart;
 mod rolling;
+mod security;
 mod stats;
 mod storage;
 mod traffic_experiment;

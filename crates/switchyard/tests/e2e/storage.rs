@@ -15,13 +15,16 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// `switchyard serve` on `dir`, inside a new mount namespace where `setup` (shell) ran first.
-fn serve_in_namespace(dir: &Path, port: u16, setup: &str) -> Command {
-    let script =
-        format!("set -e; {setup}; exec \"$0\" serve --data-dir \"$1\" --listen 127.0.0.1:{port}");
+/// `switchyard serve` on `dir`, inside a new mount namespace where `setup` (shell) ran first;
+/// `policy` is a policy file outside `dir`.
+fn serve_in_namespace(dir: &Path, policy: &Path, port: u16, setup: &str) -> Command {
+    let script = format!(
+        "set -e; {setup}; exec \"$0\" serve --data-dir \"$1\" --policy \"$2\" --listen 127.0.0.1:{port}"
+    );
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "--propagation", "private", "sh", "-c", &script, BIN])
         .arg(dir)
+        .arg(policy)
         .env("D", dir)
         .env("SWITCHYARD_LOG", "warn");
     cmd
@@ -31,8 +34,10 @@ fn serve_in_namespace(dir: &Path, port: u16, setup: &str) -> Command {
 fn a_read_only_data_directory_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let out = if is_root() {
+        let policies = tempfile::tempdir().unwrap();
         serve_in_namespace(
             dir.path(),
+            &policy_file(policies.path()),
             free_port(),
             "mount --bind \"$D\" \"$D\"; mount -o remount,bind,ro \"$D\"",
         )
@@ -65,12 +70,19 @@ fn writes_recover_once_a_full_disk_has_room_again() {
     }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = serve_in_namespace(dir.path(), port, "mount -t tmpfs -o size=8m tmpfs \"$D\"")
-        .stdout(Stdio::null())
-        // The failed writes are logged as errors, as they should be; not in the test's output.
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let policies = tempfile::tempdir().unwrap();
+    let policy = policy_file(policies.path());
+    let child = serve_in_namespace(
+        dir.path(),
+        &policy,
+        port,
+        "mount -t tmpfs -o size=8m tmpfs \"$D\"",
+    )
+    .stdout(Stdio::null())
+    // The failed writes are logged as errors, as they should be; not in the test's output.
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let pid = child.id();
     let view = std::path::PathBuf::from(format!("/proc/{pid}/root{}", dir.path().display()));
     let d = Daemon::adopt(child, port, &view);

@@ -37,6 +37,17 @@ pub fn token_of(addr: SocketAddr) -> Option<String> {
         .map(|(_, t)| t.clone())
 }
 
+/// The policy of the tests' daemons, written into `dir`: this binary (the demo service), `sh`
+/// (command providers), `false` and `sleep` (releases that fail) may run; calls reach loopback.
+pub fn policy_file(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("policy.yaml");
+    let text =
+        format!("run: [{BIN}, sh, \"false\", sleep]\nreach: [127.0.0.0/8, \"::1\", localhost]\n");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Reads the admin token a daemon wrote to `data_dir` and remembers it for `port`.
 fn admin_token(data_dir: &Path, port: u16) -> String {
     let token = std::fs::read_to_string(data_dir.join("admin.token"))
@@ -57,6 +68,8 @@ impl Daemon {
         let child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(data_dir)
+            .arg("--policy")
+            .arg(policy_file(data_dir))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("SWITCHYARD_LOG", "warn")
             .stdout(Stdio::null())

@@ -70,11 +70,12 @@ async fn failures_are_provider_errors_that_say_what_happened() {
     let reason = provider_error(measure(&spec(sh("echo '{\"a\": 1}'"))).await);
     assert!(reason.contains("is an object"), "{reason}");
 
+    // A program that is not there cannot be one the policy allows.
     let missing = json!({"command": {"command": ["/nonexistent/check"]}});
-    let reason = provider_error(measure(&spec(missing)).await);
+    let outcome = measure(&spec(missing)).await;
     assert!(
-        reason.contains("cannot start `/nonexistent/check`"),
-        "{reason}"
+        matches!(&outcome, Err(MeasureError::Forbidden(v)) if v.to_string().contains("`/nonexistent/check`")),
+        "{outcome:?}"
     );
 }
 
@@ -107,4 +108,21 @@ async fn a_program_past_its_timeout_is_killed_with_its_children() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn the_policy_decides_what_runs_and_which_variables_are_set() {
+    let nothing = std::sync::Arc::new(switchyard_policy::Policy::default());
+    let outcome = super::measure_under(&spec(sh("echo 1")), nothing).await;
+    assert!(
+        matches!(&outcome, Err(MeasureError::Forbidden(v)) if v.to_string().contains("does not let `sh` run")),
+        "{outcome:?}"
+    );
+    let preload =
+        json!({"command": {"command": ["sh", "-c", "echo 1"], "env": {"LD_PRELOAD": "/tmp/x.so"}}});
+    let outcome = measure(&spec(preload)).await;
+    assert!(
+        matches!(&outcome, Err(MeasureError::Forbidden(v)) if v.to_string().contains("LD_PRELOAD")),
+        "{outcome:?}"
+    );
 }

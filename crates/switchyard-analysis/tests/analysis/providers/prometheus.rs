@@ -109,7 +109,7 @@ fn start_prometheus(target: SocketAddr) -> Prometheus {
 
 /// Waits until Prometheus answers and has scraped the page once.
 async fn wait_for_first_scrape(server: &mut Prometheus) {
-    let client = PrometheusClient::new(reqwest::Client::new());
+    let client = PrometheusClient::new(reqwest::Client::new(), super::policy());
     let address = HttpUrl::new(server.address.clone()).unwrap();
     // A generous bound for a slow machine; it only limits how long a broken setup hangs.
     let deadline = Instant::now() + Duration::from_secs(90);

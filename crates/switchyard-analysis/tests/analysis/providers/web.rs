@@ -147,3 +147,21 @@ async fn failures_are_provider_errors_that_say_what_happened() {
     );
     assert!(reason.contains("onnection refused"), "{reason}");
 }
+
+#[tokio::test]
+async fn calls_reach_only_the_hosts_of_the_policy() {
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1:9090/x",
+    ] {
+        let web = serde_json::json!({"web": {"url": url, "jsonPath": "/v"}});
+        let outcome = super::measure(&super::spec(web)).await;
+        assert!(
+            matches!(
+                &outcome,
+                Err(switchyard_analysis::MeasureError::Forbidden(_))
+            ),
+            "{url}: {outcome:?}"
+        );
+    }
+}

@@ -115,6 +115,11 @@ impl Template {
     }
 
     /// The template with its placeholders replaced by `vars`.
+    /// Whether any part is a placeholder (the text is only known when rendered).
+    pub fn has_placeholders(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Var(_)))
+    }
+
     pub fn render(&self, vars: &TemplateVars<'_>) -> String {
         let mut out = String::with_capacity(self.source.len());
         for part in &self.parts {
