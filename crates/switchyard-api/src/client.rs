@@ -201,6 +201,33 @@ impl Client {
         .await
     }
 
+    /// The event log with filters, oldest first.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn audit(&self, query: &AuditQuery) -> Result<EventList, ClientError> {
+        let mut params = url_params(&[
+            ("app", query.app.clone()),
+            ("actor", query.actor.clone()),
+            ("after", query.after.map(|a| a.to_string())),
+            ("limit", query.limit.map(|l| l.to_string())),
+        ]);
+        if !query.kinds.is_empty() {
+            params.push(("kind".into(), query.kinds.join(",")));
+        }
+        let base = format!("{}/api/v1/audit", self.base);
+        let url = url::Url::parse_with_params(&base, &params)
+            .map(String::from)
+            .unwrap_or(base);
+        execute(url.clone(), self.http.get(&url)).await
+    }
+
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn verify_audit(&self) -> Result<AuditVerification, ClientError> {
+        self.get("/api/v1/audit/verify").await
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let request = self.http.get(&url);
@@ -277,4 +304,12 @@ fn parse<T: DeserializeOwned>(url: String, status: u16, bytes: &[u8]) -> Result<
         status,
         detail: e.to_string(),
     })
+}
+
+/// The query parameters that have a value.
+fn url_params(pairs: &[(&str, Option<String>)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|v| ((*k).to_owned(), v)))
+        .collect()
 }

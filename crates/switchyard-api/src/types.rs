@@ -278,3 +278,23 @@ pub struct RevokedTokenView {
     /// `false` when it was revoked already.
     pub revoked: bool,
 }
+
+/// `GET /api/v1/audit/verify` answer: both hash chains checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditVerification {
+    /// Neither chain has a problem.
+    pub ok: bool,
+    pub events: switchyard_core::ports::EventLogVerification,
+    pub flags: switchyard_core::ports::FlagAuditVerification,
+}
+
+/// Filters of `GET /api/v1/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub app: Option<String>,
+    pub actor: Option<String>,
+    /// Event kinds (`rollout_started`, `token_created`, ...).
+    pub kinds: Vec<String>,
+    pub after: Option<i64>,
+    pub limit: Option<u32>,
+}

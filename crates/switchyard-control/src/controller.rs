@@ -20,7 +20,7 @@ use switchyard_analysis::judge::{Against, ArmInterval, IntervalObservation};
 use switchyard_analysis::{MeasureRequest, MetricProvider, MetricRun};
 use switchyard_core::manifest::app::{RollbackPolicy, Webhook, WebhookKind};
 use switchyard_core::ports::{
-    AppRecord, EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate,
+    AppRecord, Author, EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate,
     RuntimeError, StateStore, StoreError, WorkloadRuntime,
 };
 use switchyard_core::{AppName, Clock, Release, ReleaseMetrics, ReleaseTotals, Timestamp, Version};
@@ -254,13 +254,13 @@ impl Controller {
         &self,
         app: &AppName,
         request: &DeployRequest,
-        actor: &str,
+        by: &Author,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let record = self.app_record(app).await?;
         self.ensure_unclaimed(app)?;
         let release = resolve::resolve(&record.manifest, request)?;
         let Some(stable) = record.stable else {
-            self.first_release(app, &release, actor).await?;
+            self.first_release(app, &release, by).await?;
             return Ok(None);
         };
         if stable.version == release.version {
@@ -271,8 +271,7 @@ impl Controller {
         }
         self.ensure_not_frozen(app).await?;
         let launch = Launch::of(&record.manifest, &stable, &release);
-        self.start_rollout(app, stable, release, launch, actor)
-            .await
+        self.start_rollout(app, stable, release, launch, by).await
     }
 
     /// Creates a rollout from `stable` to `canary` and starts the canary.
@@ -282,7 +281,7 @@ impl Controller {
         stable: Release,
         canary: Release,
         launch: Launch,
-        actor: &str,
+        by: &Author,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         self.check_policy(&canary)?;
         let Launch {
@@ -306,7 +305,7 @@ impl Controller {
             let traffic = self.traffic.lock(app).await;
             ensure_not_split(&traffic)?;
             let state = to_json(&rollout);
-            let event = self.event(app, None, EventKind::RolloutStarted, actor, format!("rollout of {} started (stable {})", rollout.canary.label(), rollout.stable.version), serde_json::json!({"version": rollout.canary.version, "stable": rollout.stable.version}));
+            let event = self.event(app, None, EventKind::RolloutStarted, by, format!("rollout of {} started (stable {})", rollout.canary.label(), rollout.stable.version), serde_json::json!({"version": rollout.canary.version, "stable": rollout.stable.version}));
             self.store
                 .create_rollout(
                     app,
@@ -325,7 +324,7 @@ impl Controller {
         &self,
         app: &AppName,
         release: &Release,
-        actor: &str,
+        by: &Author,
     ) -> Result<(), ControllerError> {
         self.check_policy(release)?;
         // Started outside the lock (it may take up to the start timeout); then, under it, the
@@ -357,7 +356,7 @@ impl Controller {
             app,
             None,
             EventKind::Promoted,
-            actor,
+            by,
             format!(
                 "{} is the first release and takes all traffic",
                 release.label()
@@ -394,7 +393,7 @@ impl Controller {
         match started {
             Ok(_) => {
                 let next = self
-                    .apply(&traffic, &snapshot, Event::CanaryStarted)
+                    .apply(&traffic, &snapshot, Event::CanaryStarted, None)
                     .await?;
                 Ok(Some(RolloutSnapshot {
                     rollout: next,
@@ -408,6 +407,7 @@ impl Controller {
                     Event::CanaryFailed {
                         error: source.to_string(),
                     },
+                    None,
                 )
                 .await?;
                 Err(ControllerError::Start { release, source })
@@ -451,7 +451,7 @@ impl Controller {
         app: &AppName,
         command: Command,
         expected: Option<Expected>,
-        actor: &str,
+        by: &Author,
     ) -> Result<RolloutSnapshot, ControllerError> {
         self.app_record(app).await?;
         let traffic = self.traffic.lock(app).await;
@@ -484,8 +484,9 @@ impl Controller {
                 &snapshot,
                 Event::Command {
                     command,
-                    actor: actor.to_string(),
+                    actor: by.actor.clone(),
                 },
+                Some(by),
             )
             .await?;
         Ok(RolloutSnapshot {
@@ -557,7 +558,7 @@ impl Controller {
                     command: Command::Abort { reason },
                     actor: "controller".into(),
                 };
-                self.apply(&traffic, &snapshot, abort).await?;
+                self.apply(&traffic, &snapshot, abort, None).await?;
             }
         }
         Ok(())
@@ -598,11 +599,13 @@ impl Controller {
 
     /// Transitions, persists, then carries out the actions. Returns the new state. The caller
     /// holds the app's traffic.
+    /// `by` is the author of a command; the events it records carry its address.
     async fn apply(
         &self,
         traffic: &AppTraffic,
         snapshot: &RolloutSnapshot,
         event: Event,
+        by: Option<&Author>,
     ) -> Result<Rollout, ControllerError> {
         let now = self.clock.now();
         let (next, actions) = machine::transition(snapshot.rollout.clone(), event, now)?;
@@ -620,11 +623,17 @@ impl Controller {
                     reason,
                     data,
                 } => {
+                    let author = Author {
+                        actor: actor.clone(),
+                        source: by
+                            .filter(|b| b.actor == *actor)
+                            .and_then(|b| b.source.clone()),
+                    };
                     events.push(self.event(
                         app,
                         Some(snapshot.id),
                         *kind,
-                        actor,
+                        &author,
                         reason.clone(),
                         data.clone(),
                     ));
@@ -636,7 +645,7 @@ impl Controller {
                         app,
                         Some(snapshot.id),
                         EventKind::Measurement,
-                        "analysis",
+                        &Author::system("analysis"),
                         reason,
                         to_json(m),
                     ));
@@ -748,7 +757,7 @@ impl Controller {
         app: &AppName,
         rollout: Option<RolloutId>,
         kind: EventKind,
-        actor: &str,
+        by: &Author,
         reason: String,
         data: serde_json::Value,
     ) -> NewEvent {
@@ -757,7 +766,8 @@ impl Controller {
             app: Some(app.clone()),
             rollout,
             kind,
-            actor: actor.to_string(),
+            actor: by.actor.clone(),
+            source: by.source.clone(),
             reason,
             data,
         }

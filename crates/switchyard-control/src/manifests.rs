@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use switchyard_core::manifest::{ManifestErrors, ManifestSet, load_str};
-use switchyard_core::ports::{ApplyOutcome, RolloutId, StateStore, StoreError};
+use switchyard_core::ports::{ApplyOutcome, Author, RolloutId, StateStore, StoreError};
 use switchyard_core::{AppName, Clock, Version};
 use switchyard_policy::Policy;
 
@@ -151,7 +151,7 @@ impl Manifests {
         &self,
         set: &ManifestSet,
         dry_run: bool,
-        actor: &str,
+        by: &Author,
     ) -> Result<ApplyReport, ApplyError> {
         let refused = policy_rules::check(&self.policy, set);
         if !refused.is_empty() {
@@ -180,7 +180,7 @@ impl Manifests {
             .ensure(&set.apps)
             .await
             .map_err(ApplyError::Listen)?;
-        let outcome: ApplyOutcome = match self.store.apply(set, actor, self.clock.now()).await {
+        let outcome: ApplyOutcome = match self.store.apply(set, by, self.clock.now()).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 self.listeners.release(&bound).await;

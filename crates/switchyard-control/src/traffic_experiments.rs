@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_core::ports::{AppRecord, RolloutId, StateStore, StoreError, WorkloadRuntime};
+use switchyard_core::ports::{
+    AppRecord, Author, RolloutId, StateStore, StoreError, WorkloadRuntime,
+};
 use switchyard_core::{AppName, Clock, Release, Version};
 use switchyard_rollout::DeployRequest;
 use switchyard_rollout::resolve::{ResolveError, resolve};
@@ -239,7 +241,11 @@ impl TrafficExperiments {
             }
         }
         tracing::warn!(experiment = %split.experiment, reason = %why, "traffic experiment stopped");
-        match self.experiments.stop(&split.experiment, &why, ACTOR).await {
+        match self
+            .experiments
+            .stop(&split.experiment, &why, &Author::system(ACTOR))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(ExperimentServiceError::Store(e)) => Err(e),
             // Unknown (removed meanwhile) or not compiling: nothing left to stop.

@@ -14,8 +14,8 @@ pub use flags::{
 };
 pub use runtime::{RuntimeError, WorkloadRuntime};
 pub use store::{
-    AppRecord, ApplyOutcome, EventKind, EventQuery, EventRecord, NewEvent, RolloutId,
-    RolloutRecord, RolloutUpdate, StateStore, StoreError,
+    AppRecord, ApplyOutcome, Author, EventKind, EventLogProblem, EventLogVerification, EventQuery,
+    EventRecord, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StateStore, StoreError,
 };
 pub use tokens::{TokenRecord, TokenStore};
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use switchyard_core::Timestamp;
 use switchyard_core::manifest::experiment::Experiment;
-use switchyard_core::ports::StoreError;
+use switchyard_core::ports::{Author, StoreError};
 
 use crate::data::ExperimentData;
 use crate::event::ValidEvent;
@@ -78,7 +78,7 @@ pub trait ExperimentStore: Send + Sync + 'static {
         &self,
         key: &str,
         reason: &str,
-        actor: &str,
+        by: &Author,
         at: Timestamp,
     ) -> Result<bool, StoreError>;
 

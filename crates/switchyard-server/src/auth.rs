@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use switchyard_control::auth::{Action, AuthError, Forbidden, Principal, Scope, Tokens};
+use switchyard_core::ports::Author;
 
 use crate::error::ApiError;
 use crate::router::ServerContext;
@@ -54,6 +55,14 @@ impl Caller {
     /// The actor of the events this request causes.
     pub fn actor(&self) -> &str {
         self.principal.actor()
+    }
+
+    /// The principal and the client's address, as events record them.
+    pub fn author(&self) -> Author {
+        Author {
+            actor: self.principal.actor().to_owned(),
+            source: self.source.map(|s| s.ip().to_string()),
+        }
     }
 
     /// 403 unless the principal may do `action` in `scope`.

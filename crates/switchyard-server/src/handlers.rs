@@ -100,7 +100,7 @@ pub async fn apply(
     }
     let results = ctx
         .manifests
-        .apply(&set, request.dry_run, caller.actor())
+        .apply(&set, request.dry_run, &caller.author())
         .await?
         .into_iter()
         .map(|(kind, name, result)| ApplyResult { kind, name, result })
@@ -154,7 +154,7 @@ pub async fn deploy(
         .unwrap_or_default();
     let snapshot = ctx
         .controller
-        .deploy(&app, &request, caller.actor())
+        .deploy(&app, &request, &caller.author())
         .await?;
     let kind = if snapshot.is_some() {
         "rollout"
@@ -238,7 +238,7 @@ pub async fn command(
     });
     let snapshot = ctx
         .controller
-        .command(&app, command, expected, caller.actor())
+        .command(&app, command, expected, &caller.author())
         .await?;
     Ok(Json(rollout_view(&snapshot, ctx.metrics.as_ref())))
 }

@@ -13,6 +13,7 @@
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`rollout_metrics`]: rollout state and analysis measurements on `/metrics`.
 //! - [`view`]: rollout state and live traffic as API views.
+//! - [`audit`]: `/api/v1/audit`, the whole event log and the check of its chains.
 //! - [`auth`]: the guard in front of every route (hosts, CORS, cross-site mutations, bearer
 //!   tokens) and the [`auth::Caller`] handlers authorise with.
 //! - [`tokens`]: the token endpoints, `/api/v1/tokens`.
@@ -20,6 +21,7 @@
 //! - [`error`]: the mapping from failures to status codes and error codes.
 //! - [`stable_errors`]: every error answer in the stable body, axum's own included.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod error;

@@ -26,7 +26,7 @@ pub async fn retry(
     let app = app_name(&app)?;
     caller.may(Action::Deploy, Scope::App(&app))?;
     let _: CommandRequest = crate::body::parse_optional(&payload)?;
-    let snapshot = ctx.controller.retry(&app, caller.actor()).await?;
+    let snapshot = ctx.controller.retry(&app, &caller.author()).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
 
@@ -40,7 +40,7 @@ pub async fn undo(
     let app = app_name(&app)?;
     caller.may(Action::Deploy, Scope::App(&app))?;
     let _: CommandRequest = crate::body::parse_optional(&payload)?;
-    let snapshot = ctx.controller.undo(&app, caller.actor()).await?;
+    let snapshot = ctx.controller.undo(&app, &caller.author()).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }
 
@@ -78,7 +78,7 @@ pub async fn emergency_stop(
         .ok_or_else(|| ApiError::bad_request("an emergency stop needs a `reason`"))?;
     let snapshot = ctx
         .controller
-        .emergency_stop(&app, &reason, caller.actor())
+        .emergency_stop(&app, &reason, &caller.author())
         .await?;
     let reason = ctx.controller.frozen(&app).await?;
     Ok(Json(FreezeView {
@@ -99,7 +99,7 @@ pub async fn unfreeze(
     let app = app_name(&app)?;
     caller.may(Action::Deploy, Scope::App(&app))?;
     let _: CommandRequest = crate::body::parse_optional(&payload)?;
-    ctx.controller.unfreeze(&app, caller.actor()).await?;
+    ctx.controller.unfreeze(&app, &caller.author()).await?;
     Ok(Json(FreezeView {
         app: app.to_string(),
         frozen: false,

@@ -57,6 +57,8 @@ pub fn router(context: ServerContext) -> Router {
             post(operations::emergency_stop),
         )
         .route("/api/v1/apps/{app}/unfreeze", post(operations::unfreeze))
+        .route("/api/v1/audit", get(crate::audit::list))
+        .route("/api/v1/audit/verify", get(crate::audit::verify))
         .merge(crate::flags::routes())
         .merge(crate::experiments::routes())
         .merge(crate::tokens::routes())

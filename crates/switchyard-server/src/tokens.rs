@@ -49,7 +49,7 @@ pub async fn create(
         apps: request.apps.map(|a| a.into_iter().collect()),
         environments: request.environments.map(|e| e.into_iter().collect()),
     };
-    let created = tokens(&ctx)?.create(&new, caller.actor()).await?;
+    let created = tokens(&ctx)?.create(&new, &caller.author()).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedTokenView {
@@ -76,7 +76,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<RevokedTokenView>, ApiError> {
     caller.may(Action::Administer, Scope::Everything)?;
-    let revoked = tokens(&ctx)?.revoke(&id, caller.actor()).await?;
+    let revoked = tokens(&ctx)?.revoke(&id, &caller.author()).await?;
     Ok(Json(RevokedTokenView { id, revoked }))
 }
 

@@ -41,13 +41,17 @@ pub fn canonical(entry: &FlagAuditEntry) -> String {
 
 /// The lowercase hex SHA-256 of [`canonical`].
 pub fn entry_hash(entry: &FlagAuditEntry) -> String {
-    let digest = Sha256::digest(canonical(entry).as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
+    hex(&Sha256::digest(canonical(entry).as_bytes()))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
         // Writing to a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
+        let _ = write!(out, "{byte:02x}");
     }
-    hex
+    out
 }
 
 /// Checks a chain read oldest first: ids consecutive from 1, each `prev_hash` the previous
@@ -86,7 +90,7 @@ pub fn verify_chain(entries: &[FlagAuditEntry]) -> Vec<FlagAuditProblem> {
     problems
 }
 
-fn write_canonical(out: &mut String, value: &Value) {
+pub(crate) fn write_canonical(out: &mut String, value: &Value) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

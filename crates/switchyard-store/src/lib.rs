@@ -9,9 +9,11 @@
 //! - [`store`]: [`SqliteStore`], opening the database file and the `StateStore` implementation.
 //! - [`error`]: [`SqliteStoreError`], what can fail while opening or backing up.
 //! - [`flag_audit`]: the flag audit log's hash chain (canonical form, hashing, verification).
+//! - [`event_chain`]: the event log's hash chain, the same way.
 //!   `SqliteStore` also implements [`switchyard_core::ports::FlagStore`].
 
 pub mod error;
+pub mod event_chain;
 pub mod flag_audit;
 pub mod store;
 

@@ -19,8 +19,8 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
 use switchyard_core::ports::{
-    AppRecord, ApplyOutcome, EventQuery, EventRecord, NewEvent, RolloutId, RolloutRecord,
-    RolloutUpdate, StateStore, StoreError,
+    AppRecord, ApplyOutcome, Author, EventLogProblem, EventLogVerification, EventQuery,
+    EventRecord, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StateStore, StoreError,
 };
 use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version};
 
@@ -211,10 +211,10 @@ impl StateStore for SqliteStore {
     async fn apply(
         &self,
         set: &ManifestSet,
-        actor: &str,
+        by: &Author,
         at: Timestamp,
     ) -> Result<ApplyOutcome, StoreError> {
-        manifests::apply(&self.pool, set, actor, at).await
+        manifests::apply(&self.pool, set, by, at).await
     }
 
     async fn app(&self, name: &AppName) -> Result<Option<AppRecord>, StoreError> {
@@ -280,6 +280,26 @@ impl StateStore for SqliteStore {
     async fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
         events::query(&self.pool, query).await
     }
+
+    async fn verify_events(&self) -> Result<EventLogVerification, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(codec::backend("read the event log"))?;
+        let all = events::chained(&mut conn).await?;
+        let check = crate::event_chain::verify(&all);
+        Ok(EventLogVerification {
+            ok: check.problems.is_empty(),
+            events: check.checked,
+            head: check.head,
+            problems: check
+                .problems
+                .into_iter()
+                .map(|(id, message)| EventLogProblem { id, message })
+                .collect(),
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -318,10 +338,10 @@ impl switchyard_experiments::port::ExperimentStore for SqliteStore {
         &self,
         key: &str,
         reason: &str,
-        actor: &str,
+        by: &Author,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        experiments::stop(&self.pool, key, reason, actor, at).await
+        experiments::stop(&self.pool, key, reason, by, at).await
     }
 
     async fn add_snapshot(

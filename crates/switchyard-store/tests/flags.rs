@@ -8,7 +8,7 @@ use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use switchyard_core::Timestamp;
 use switchyard_core::ports::{
-    FlagAuditQuery, FlagChange, FlagEdit, FlagObjectKind, FlagStore, GENESIS_HASH,
+    Author, FlagAuditQuery, FlagChange, FlagEdit, FlagObjectKind, FlagStore, GENESIS_HASH,
 };
 use switchyard_store::flag_audit::{entry_hash, verify_chain};
 use switchyard_store::{DB_FILE_NAME, SqliteStore};
@@ -29,7 +29,7 @@ fn edit(kind: FlagObjectKind, key: &str, after: Option<Value>) -> FlagEdit {
 
 fn change(reason: &str, at: u64, edits: Vec<FlagEdit>) -> FlagChange {
     FlagChange {
-        actor: "user:ana".into(),
+        by: Author::system("user:ana"),
         reason: reason.into(),
         at: Timestamp::from_millis(at),
         edits,

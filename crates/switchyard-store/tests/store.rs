@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 use switchyard_core::manifest::{HealthCheck, ManifestSet, load_str};
 use switchyard_core::ports::{
-    EventKind, EventQuery, NewEvent, RolloutUpdate, StateStore, StoreError,
+    Author, EventKind, EventQuery, NewEvent, RolloutUpdate, StateStore, StoreError,
 };
 use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version, Workload};
 use switchyard_store::{DB_FILE_NAME, SqliteStore, SqliteStoreError};
@@ -97,6 +97,7 @@ fn event(kind: EventKind, ms: u64) -> NewEvent {
         rollout: None,
         kind,
         actor: "controller".into(),
+        source: None,
         reason: format!("{} at {ms}", kind.as_str()),
         data: json!({"ms": ms}),
     }
@@ -168,7 +169,10 @@ async fn open_names_a_data_directory_it_cannot_create() {
 async fn apply_reports_created_configured_unchanged_and_logs_changes() {
     let (_dir, store) = open().await;
 
-    let first = store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    let first = store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
     assert_eq!(
         first.results,
         outcome(&[
@@ -196,7 +200,10 @@ async fn apply_reports_created_configured_unchanged_and_logs_changes() {
         vec!["error-budget".to_string()]
     );
 
-    let same = store.apply(&both(), "user:ann", at(2_000)).await.unwrap();
+    let same = store
+        .apply(&both(), &Author::system("user:ann"), at(2_000))
+        .await
+        .unwrap();
     assert_eq!(
         same.results,
         outcome(&[
@@ -216,7 +223,10 @@ async fn apply_reports_created_configured_unchanged_and_logs_changes() {
     );
 
     let changed = manifests(&APP.replace("instances: 2", "instances: 3"));
-    let third = store.apply(&changed, "user:bob", at(3_000)).await.unwrap();
+    let third = store
+        .apply(&changed, &Author::system("user:bob"), at(3_000))
+        .await
+        .unwrap();
     assert_eq!(third.results, outcome(&[("App", "checkout", "configured")]));
     let record = store.app(&app("checkout")).await.unwrap().unwrap();
     assert_eq!(record.generation, 2);
@@ -254,7 +264,7 @@ async fn apply_reports_created_configured_unchanged_and_logs_changes() {
     assert_eq!(events[1].event.app, None, "templates belong to no app");
 
     store
-        .apply(&payments(), "user:ann", at(4_000))
+        .apply(&payments(), &Author::system("user:ann"), at(4_000))
         .await
         .unwrap();
     let names: Vec<_> = store
@@ -281,7 +291,7 @@ async fn a_failing_apply_stores_nothing() {
     .unwrap();
 
     let error = store
-        .apply(&both(), "user:ann", at(1_000))
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
@@ -294,7 +304,10 @@ async fn a_failing_apply_stores_nothing() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let outcome = store.apply(&both(), "user:ann", at(2_000)).await.unwrap();
+    let outcome = store
+        .apply(&both(), &Author::system("user:ann"), at(2_000))
+        .await
+        .unwrap();
     assert_eq!(outcome.results[0].2, "created");
     assert_eq!(all_events(&store).await.len(), 2);
 }
@@ -302,7 +315,10 @@ async fn a_failing_apply_stores_nothing() {
 #[tokio::test]
 async fn set_stable_records_the_release_with_its_events() {
     let (_dir, store) = open().await;
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
 
     let v1 = release("checkout", "v1");
     store
@@ -352,9 +368,12 @@ async fn set_stable_records_the_release_with_its_events() {
 #[tokio::test]
 async fn rollouts_are_created_updated_and_read_back() {
     let (_dir, store) = open().await;
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
     store
-        .apply(&payments(), "user:ann", at(1_000))
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
+    store
+        .apply(&payments(), &Author::system("user:ann"), at(1_000))
         .await
         .unwrap();
     let checkout = app("checkout");
@@ -483,7 +502,10 @@ async fn rollouts_are_created_updated_and_read_back() {
 #[tokio::test]
 async fn an_app_has_at_most_one_active_rollout() {
     let (_dir, store) = open().await;
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
     let checkout = app("checkout");
     let first = store
         .create_rollout(&checkout, &version("v2"), "progressing", &json!({}), &[])
@@ -544,7 +566,10 @@ async fn an_app_has_at_most_one_active_rollout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_queue_and_only_one_rollout_wins() {
     let (_dir, store) = open().await;
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
     let checkout = app("checkout");
     // Writers on separate connections race for the one write lock; each must either win or see
     // the winner's rollout, never fail with "database is locked".
@@ -632,7 +657,10 @@ async fn unknown_apps_and_rollouts_are_errors() {
 #[tokio::test]
 async fn a_failing_rollout_update_changes_nothing() {
     let (dir, store) = open().await;
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
     let checkout = app("checkout");
     let id = store
         .create_rollout(
@@ -674,9 +702,12 @@ async fn a_failing_rollout_update_changes_nothing() {
 #[tokio::test]
 async fn events_are_filtered_limited_and_followed() {
     let (_dir, store) = open().await;
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
     store
-        .apply(&payments(), "user:ann", at(1_000))
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
+    store
+        .apply(&payments(), &Author::system("user:ann"), at(1_000))
         .await
         .unwrap();
     let checkout = app("checkout");
@@ -811,6 +842,7 @@ async fn events_are_filtered_limited_and_followed() {
 
     let combined = query(EventQuery {
         app: Some(checkout.clone()),
+        actor: None,
         rollout: Some(a),
         kinds: vec![
             EventKind::WeightChanged,
@@ -828,7 +860,10 @@ async fn events_are_filtered_limited_and_followed() {
 async fn everything_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).await.unwrap();
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
     store
         .set_stable(&app("checkout"), &release("checkout", "v1"), &[])
         .await
@@ -858,7 +893,7 @@ async fn everything_survives_a_restart() {
     );
     assert_eq!(all_events(&reopened).await, events);
     let again = reopened
-        .apply(&both(), "user:ann", at(2_000))
+        .apply(&both(), &Author::system("user:ann"), at(2_000))
         .await
         .unwrap();
     assert!(again.results.iter().all(|r| r.2 == "unchanged"));
@@ -894,7 +929,10 @@ async fn the_event_log_cannot_be_rewritten() {
 #[tokio::test]
 async fn unreadable_rows_are_reported_as_corrupt() {
     let (dir, store) = open().await;
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
     let mut conn = raw(&dir).await;
     sqlx::query("UPDATE apps SET manifest_json = '{\"not\": \"an app\"}'")
         .execute(&mut conn)
@@ -910,7 +948,10 @@ async fn unreadable_rows_are_reported_as_corrupt() {
         Err(StoreError::Corrupt { .. })
     ));
     // Applying the manifest again is how the row is repaired.
-    let outcome = store.apply(&both(), "user:ann", at(2_000)).await.unwrap();
+    let outcome = store
+        .apply(&both(), &Author::system("user:ann"), at(2_000))
+        .await
+        .unwrap();
     assert_eq!(outcome.results[0].2, "configured");
     assert_eq!(
         store
@@ -926,7 +967,10 @@ async fn unreadable_rows_are_reported_as_corrupt() {
 #[tokio::test]
 async fn backups_are_complete_databases() {
     let (dir, store) = open().await;
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
     store
         .create_rollout(
             &app("checkout"),
@@ -986,7 +1030,10 @@ async fn a_database_from_a_newer_build_is_refused() {
 async fn an_in_memory_store_keeps_its_state_while_open() {
     let store = SqliteStore::open_in_memory().await.unwrap();
     assert_eq!(store.path(), None);
-    store.apply(&both(), "user:ann", at(1_000)).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
     let id = store
         .create_rollout(
             &app("checkout"),
@@ -1002,3 +1049,104 @@ async fn an_in_memory_store_keeps_its_state_while_open() {
 }
 #[path = "store/experiments.rs"]
 mod experiments;
+
+#[tokio::test]
+async fn the_event_log_is_a_hash_chain_that_shows_edits_and_removals() {
+    let (dir, store) = open().await;
+    store
+        .apply(
+            &both(),
+            &Author {
+                actor: "ann".into(),
+                source: Some("10.1.2.3".into()),
+            },
+            at(1_000),
+        )
+        .await
+        .unwrap();
+    store
+        .append_events(&[
+            event(EventKind::Verdict, 2_000),
+            event(EventKind::Verdict, 3_000),
+        ])
+        .await
+        .unwrap();
+    let all = all_events(&store).await;
+    assert_eq!(all[0].event.source.as_deref(), Some("10.1.2.3"));
+    assert_eq!(all[0].event.actor, "ann");
+    let check = store.verify_events().await.unwrap();
+    assert!(check.ok, "{check:?}");
+    assert_eq!(check.events, all.len() as u64);
+    let by_ann = store
+        .events(&EventQuery {
+            actor: Some("ann".into()),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_ann.len(), 2, "two manifests applied by ann");
+
+    // Behind the triggers: an edited reason, then a removed event.
+    let mut conn = raw(&dir).await;
+    for sql in [
+        "DROP TRIGGER events_are_never_updated",
+        "UPDATE events SET actor = 'someone else' WHERE id = 2",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    let check = store.verify_events().await.unwrap();
+    assert!(!check.ok);
+    assert_eq!(check.problems.len(), 1, "{check:?}");
+    assert_eq!(check.problems[0].id, 2);
+    for sql in [
+        "DROP TRIGGER events_are_never_deleted",
+        "DELETE FROM events WHERE id = 3",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    let check = store.verify_events().await.unwrap();
+    assert!(
+        check
+            .problems
+            .iter()
+            .any(|p| p.id == 4 && p.message.contains("removed")),
+        "{check:?}"
+    );
+}
+
+#[tokio::test]
+async fn events_written_before_the_chain_are_covered_by_it() {
+    let (dir, store) = open().await;
+    // As a database of schema 4 had them: no hash.
+    let mut conn = raw(&dir).await;
+    for id in 1..=3 {
+        sqlx::query(
+            "INSERT INTO events (id, at, app, rollout, kind, actor, reason, data_json) \
+             VALUES (?, ?, NULL, NULL, 'verdict', 'controller', 'old', '{}')",
+        )
+        .bind(id)
+        .bind(id * 1000)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    store
+        .append_events(&[event(EventKind::Verdict, 4_000)])
+        .await
+        .unwrap();
+    let check = store.verify_events().await.unwrap();
+    assert!(check.ok, "{check:?}");
+    assert_eq!(check.events, 4);
+    // An old event edited now breaks the chain at the first event that has a hash.
+    sqlx::query("DROP TRIGGER events_are_never_updated")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET reason = 'rewritten' WHERE id = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let check = store.verify_events().await.unwrap();
+    assert!(!check.ok, "{check:?}");
+    assert_eq!(check.problems[0].id, 4);
+}

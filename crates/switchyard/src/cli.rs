@@ -143,6 +143,9 @@ pub enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// The audit log: every change, who made it, from where and why; `--verify` checks its
+    /// hash chain (and the flag audit log's).
+    Audit(AuditArgs),
     /// API tokens: create (shown once), list, revoke. Admins only.
     Token {
         #[command(subcommand)]
@@ -334,9 +337,18 @@ pub struct DemoAppArgs {
     pub port: u16,
     #[arg(long, env = "SWITCHYARD_VERSION", default_value = "v1")]
     pub version: String,
-    /// Share of requests to `/` answered 500 (0..1).
+    /// Share of requests to `/` answered 500 (0..1), at random.
     #[arg(long, env = "DEMO_ERROR_RATE", default_value_t = 0.0)]
     pub error_rate: f64,
+    /// Answer every N-th request to `/` with 500 (a schedule, not chance: tests that must not
+    /// depend on luck use it). 0: never.
+    #[arg(
+        long,
+        env = "DEMO_ERROR_EVERY",
+        default_value_t = 0,
+        conflicts_with = "error_rate"
+    )]
+    pub error_every: u64,
     /// Added latency of `/` in milliseconds.
     #[arg(long, env = "DEMO_LATENCY_MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -387,4 +399,23 @@ pub struct Precondition {
     /// Apply the command to whatever rollout is in progress, at whatever step.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this app's events.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only this actor's (a token's name, `controller`, `policy`, ...).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only events of this kind (repeatable): rollout_started, promoted, token_created, ...
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<String>,
+    /// At most this many, the newest.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Check the hash chains instead of listing; exits 1 when they do not verify.
+    #[arg(long)]
+    pub verify: bool,
 }

@@ -1,5 +1,6 @@
 //! Dispatch from parsed arguments to the command that runs them.
 
+mod audit;
 mod client;
 mod config;
 mod demo;
@@ -141,6 +142,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Flags { command } => flags::run(&api, command, output).await,
         Command::Experiment { command } => experiment::run(&api, command, output).await,
         Command::Token { command } => tokens::run(&api, command, output).await,
+        Command::Audit(args) => audit::run(&api, args, output).await,
         Command::Stats { .. } | Command::Supervise { .. } | Command::Sim { .. } => {
             unreachable!("handled before the runtime starts")
         }

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use rand::RngCore as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use switchyard_core::ports::{EventKind, NewEvent, StoreError, TokenRecord, TokenStore};
+use switchyard_core::ports::{Author, EventKind, NewEvent, StoreError, TokenRecord, TokenStore};
 use switchyard_core::{AppName, Clock, NameError, ObjectName};
 
 use super::principal::Principal;
@@ -152,14 +152,16 @@ impl Tokens {
             apps: None,
             environments: None,
         };
-        self.create(&admin, "switchyard serve").await.map(Some)
+        self.create(&admin, &Author::system("switchyard serve"))
+            .await
+            .map(Some)
     }
 
     /// Creates a token; its secret is in the result and nowhere else.
     ///
     /// # Errors
     /// An invalid name or scope; store failures.
-    pub async fn create(&self, new: &NewToken, by: &str) -> Result<CreatedToken, TokenError> {
+    pub async fn create(&self, new: &NewToken, by: &Author) -> Result<CreatedToken, TokenError> {
         check(new)?;
         let (id, secret) = (random_hex(ID_BYTES), random_hex(SECRET_BYTES));
         let record = TokenRecord {
@@ -170,7 +172,7 @@ impl Tokens {
             environments: new.environments.clone(),
             secret_hash: sha256_hex(secret.as_bytes()),
             created_at: self.clock.now(),
-            created_by: by.to_owned(),
+            created_by: by.actor.clone(),
             revoked_at: None,
             revoked_by: None,
         };
@@ -201,20 +203,21 @@ impl Tokens {
     ///
     /// # Errors
     /// `Unknown`; store failures.
-    pub async fn revoke(&self, id: &str, by: &str) -> Result<bool, TokenError> {
+    pub async fn revoke(&self, id: &str, by: &Author) -> Result<bool, TokenError> {
         let reason = format!("token {id} revoked");
         let event = NewEvent {
             at: self.clock.now(),
             app: None,
             rollout: None,
             kind: EventKind::TokenRevoked,
-            actor: by.to_owned(),
+            actor: by.actor.clone(),
+            source: by.source.clone(),
             reason,
             data: serde_json::json!({"token": id}),
         };
         let revoked = self
             .store
-            .revoke_token(id, by, self.clock.now(), &[event])
+            .revoke_token(id, &by.actor, self.clock.now(), &[event])
             .await?;
         self.reload().await?;
         Ok(revoked)
@@ -244,13 +247,20 @@ impl Tokens {
         })
     }
 
-    fn event(&self, kind: EventKind, by: &str, reason: String, record: &TokenRecord) -> NewEvent {
+    fn event(
+        &self,
+        kind: EventKind,
+        by: &Author,
+        reason: String,
+        record: &TokenRecord,
+    ) -> NewEvent {
         NewEvent {
             at: self.clock.now(),
             app: None,
             rollout: None,
             kind,
-            actor: by.to_owned(),
+            actor: by.actor.clone(),
+            source: by.source.clone(),
             reason,
             data: serde_json::json!({
                 "token": record.id,

@@ -11,7 +11,7 @@ impl Controller {
     pub async fn retry(
         &self,
         app: &AppName,
-        actor: &str,
+        by: &Author,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let record = self.app_record(app).await?;
         self.ensure_unclaimed(app)?;
@@ -36,7 +36,7 @@ impl Controller {
             .stable
             .ok_or_else(|| nothing("it has no stable release"))?;
         let launch = Launch::of(&record.manifest, &stable, &last.rollout.canary);
-        self.start_rollout(app, stable, last.rollout.canary, launch, actor)
+        self.start_rollout(app, stable, last.rollout.canary, launch, by)
             .await
     }
 
@@ -48,7 +48,7 @@ impl Controller {
     pub async fn undo(
         &self,
         app: &AppName,
-        actor: &str,
+        by: &Author,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         let record = self.app_record(app).await?;
         self.ensure_unclaimed(app)?;
@@ -64,9 +64,9 @@ impl Controller {
         if matches!(last.rollout.phase, Phase::Promoting { .. }) {
             // The old release still runs: switching back is an abort of the promotion.
             let command = Command::Abort {
-                reason: Some(format!("undone by {actor}")),
+                reason: Some(format!("undone by {}", by.actor)),
             };
-            return self.command(app, command, None, actor).await.map(Some);
+            return self.command(app, command, None, by).await.map(Some);
         }
         if !last.rollout.phase.is_terminal() {
             return Err(ControllerError::RolloutInProgress {
@@ -85,7 +85,7 @@ impl Controller {
             policy: None,
             webhooks: Vec::new(),
         };
-        self.start_rollout(app, stable, last.rollout.stable, launch, actor)
+        self.start_rollout(app, stable, last.rollout.stable, launch, by)
             .await
     }
 
@@ -98,16 +98,16 @@ impl Controller {
         &self,
         app: &AppName,
         reason: &str,
-        actor: &str,
+        by: &Author,
     ) -> Result<Option<RolloutSnapshot>, ControllerError> {
         self.app_record(app).await?;
         let traffic = self.traffic.lock(app).await;
-        let why = format!("emergency stop by {actor}: {reason}");
+        let why = format!("emergency stop by {}: {reason}", by.actor);
         let event = self.event(
             app,
             None,
             EventKind::Frozen,
-            actor,
+            by,
             why.clone(),
             serde_json::json!({"reason": reason}),
         );
@@ -123,8 +123,9 @@ impl Controller {
                 &snapshot,
                 Event::Command {
                     command,
-                    actor: actor.to_string(),
+                    actor: by.actor.clone(),
                 },
+                Some(by),
             )
             .await?;
         Ok(Some(RolloutSnapshot {
@@ -137,7 +138,7 @@ impl Controller {
     ///
     /// # Errors
     /// Unknown app, an app that is not frozen, store failures.
-    pub async fn unfreeze(&self, app: &AppName, actor: &str) -> Result<(), ControllerError> {
+    pub async fn unfreeze(&self, app: &AppName, by: &Author) -> Result<(), ControllerError> {
         self.app_record(app).await?;
         if self.frozen(app).await?.is_none() {
             return Err(ControllerError::NothingTo {
@@ -150,8 +151,8 @@ impl Controller {
             app,
             None,
             EventKind::Unfrozen,
-            actor,
-            format!("unfrozen by {actor}"),
+            by,
+            format!("unfrozen by {}", by.actor),
             serde_json::Value::Null,
         );
         self.store.append_events(&[event]).await?;

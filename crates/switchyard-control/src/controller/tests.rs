@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_core::manifest::load_str;
-use switchyard_core::ports::StateStore;
+use switchyard_core::ports::{Author, StateStore};
 use switchyard_store::SqliteStore;
 use tokio::sync::Notify;
 
@@ -58,7 +58,7 @@ async fn world(manifests: &str, claims: Arc<dyn SplitClaims>) -> World {
     let store = SqliteStore::open_in_memory().await.unwrap();
     let set = load_str(manifests, Path::new("test.yaml")).unwrap();
     store
-        .apply(&set, "test", Timestamp::from_millis(START))
+        .apply(&set, &Author::system("test"), Timestamp::from_millis(START))
         .await
         .unwrap();
     let router = Arc::new(RecordingRouter::default());
@@ -104,12 +104,12 @@ impl World {
         let app = name(app);
         let c = &self.controller;
         assert!(
-            c.deploy(&app, &version("v1"), "test")
+            c.deploy(&app, &version("v1"), &Author::system("test"))
                 .await
                 .unwrap()
                 .is_none()
         );
-        c.deploy(&app, &version("v2"), "test")
+        c.deploy(&app, &version("v2"), &Author::system("test"))
             .await
             .unwrap()
             .unwrap()
@@ -149,9 +149,10 @@ async fn two_promotes_from_the_same_view_move_one_step_and_the_second_is_stale()
     });
     let promote = || Command::Promote { full: false };
     let shop = name("shop");
+    let (alice, bob) = (Author::system("alice"), Author::system("bob"));
     let (first, second) = tokio::join!(
-        w.controller.command(&shop, promote(), expected, "alice"),
-        w.controller.command(&shop, promote(), expected, "bob"),
+        w.controller.command(&shop, promote(), expected, &alice),
+        w.controller.command(&shop, promote(), expected, &bob),
     );
     let (ok, stale) = match (first, second) {
         (Ok(ok), Err(stale)) | (Err(stale), Ok(ok)) => (ok, stale),
@@ -179,7 +180,10 @@ async fn two_promotes_from_the_same_view_move_one_step_and_the_second_is_stale()
     );
 
     // Without an expectation (`--force`), the command applies to whatever is current.
-    let forced = w.controller.command(&shop, promote(), None, "carol").await;
+    let forced = w
+        .controller
+        .command(&shop, promote(), None, &Author::system("carol"))
+        .await;
     assert_eq!(forced.unwrap().rollout.weight, 100);
 }
 
@@ -199,7 +203,7 @@ async fn a_command_for_an_older_rollout_is_stale() {
     });
     let err = w
         .controller
-        .command(&shop, abort, expected, "alice")
+        .command(&shop, abort, expected, &Author::system("alice"))
         .await
         .unwrap_err();
     assert!(matches!(err, ControllerError::Stale { .. }), "{err}");
@@ -317,7 +321,7 @@ async fn no_release_takes_an_app_a_traffic_experiment_claims() {
     let w = world(&app("shop", "[{setWeight: 20}]"), Arc::new(Claimed)).await;
     let err = w
         .controller
-        .deploy(&name("shop"), &version("v1"), "test")
+        .deploy(&name("shop"), &version("v1"), &Author::system("test"))
         .await
         .unwrap_err();
     assert!(

@@ -311,7 +311,7 @@ impl Controller {
         if snapshot.rollout.phase.is_terminal() || !still_due(&snapshot.rollout) {
             return Ok(None);
         }
-        let next = self.apply(&traffic, &snapshot, event).await?;
+        let next = self.apply(&traffic, &snapshot, event, None).await?;
         Ok(Some(RolloutSnapshot {
             rollout: next,
             ..snapshot
@@ -407,6 +407,7 @@ impl Controller {
                     rollout: Some(done.id),
                     kind: EventKind::Verdict,
                     actor: "webhook".into(),
+                    source: None,
                     reason,
                     data: serde_json::Value::Null,
                 };

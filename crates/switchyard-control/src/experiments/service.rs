@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use switchyard_core::AppName;
 use switchyard_core::manifest::experiment::{FlagServing, SplitSpec};
-use switchyard_core::ports::StoreError;
+use switchyard_core::ports::{Author, StoreError};
 use switchyard_core::{Clock, Timestamp};
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus, ExperimentStore, Ingested};
 use switchyard_experiments::{
@@ -341,13 +341,10 @@ impl ExperimentService {
         &self,
         key: &str,
         reason: &str,
-        actor: &str,
+        by: &Author,
     ) -> Result<bool, ExperimentServiceError> {
         self.record(key)?;
-        let stopped = self
-            .store
-            .stop(key, reason, actor, self.clock.now())
-            .await?;
+        let stopped = self.store.stop(key, reason, by, self.clock.now()).await?;
         self.refresh().await?;
         Ok(stopped)
     }
@@ -391,7 +388,11 @@ impl ExperimentService {
                     .await?;
             }
             if let Some(why) = stop_reason(&results) {
-                if self.store.stop(key, &why, "guardrail", now).await? {
+                if self
+                    .store
+                    .stop(key, &why, &Author::system("guardrail"), now)
+                    .await?
+                {
                     tracing::warn!(experiment = %key, reason = %why, "experiment stopped");
                     stopped.push((key.clone(), why));
                 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use switchyard_core::Timestamp;
-use switchyard_core::ports::{FlagChange, FlagChangeOutcome, FlagEditResult, FlagStore};
+use switchyard_core::ports::{Author, FlagChange, FlagChangeOutcome, FlagEditResult, FlagStore};
 use switchyard_flags::FlagSet;
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
@@ -16,7 +16,7 @@ use super::live::LiveFlags;
 /// Who changes flags and why (recorded in the audit log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Who {
-    pub actor: String,
+    pub by: Author,
     pub reason: String,
 }
 
@@ -122,7 +122,7 @@ impl FlagService {
         let outcome = self
             .store
             .change_flags(&FlagChange {
-                actor: who.actor.clone(),
+                by: who.by.clone(),
                 reason: who.reason.clone(),
                 at,
                 edits: edits.into_iter().map(|(e, _)| e).collect(),
@@ -132,7 +132,7 @@ impl FlagService {
         let built = Arc::new(built);
         self.live.store(Arc::clone(&built));
         self.changes.send_replace(outcome.revision);
-        tracing::info!(revision = outcome.revision, actor = %who.actor, "flags changed");
+        tracing::info!(revision = outcome.revision, actor = %who.by.actor, "flags changed");
         Ok((built, outcome))
     }
 }

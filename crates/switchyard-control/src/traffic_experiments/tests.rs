@@ -5,7 +5,7 @@ use std::path::Path;
 
 use switchyard_core::manifest::app::Stickiness;
 use switchyard_core::manifest::load_str;
-use switchyard_core::ports::StateStore;
+use switchyard_core::ports::{Author, StateStore};
 use switchyard_core::{AppName, SystemClock, Timestamp, Version};
 use switchyard_experiments::port::{ExperimentStatus, ExperimentStore};
 use switchyard_rollout::resolve::resolve;
@@ -61,7 +61,7 @@ async fn world(broken: &[&str]) -> World {
     let store = SqliteStore::open_in_memory().await.unwrap();
     let set = load_str(APP, Path::new("shop.yaml")).unwrap();
     store
-        .apply(&set, "test", Timestamp::from_millis(1))
+        .apply(&set, &Author::system("test"), Timestamp::from_millis(1))
         .await
         .unwrap();
     let runtime = Arc::new(RecordingRuntime::broken(broken));
@@ -107,7 +107,7 @@ impl World {
     async fn apply(&self, text: &str) {
         let set = load_str(text, Path::new("e.yaml")).unwrap();
         self.store
-            .apply(&set, "test", Timestamp::from_millis(2))
+            .apply(&set, &Author::system("test"), Timestamp::from_millis(2))
             .await
             .unwrap();
         self.experiments.refresh().await.unwrap();
@@ -144,7 +144,10 @@ async fn a_running_experiment_splits_the_app_and_a_stop_restores_the_stable_rele
     w.traffic.reconcile().await.unwrap();
     assert_eq!(w.runtime.log(), ["start v1", "start v2"]);
 
-    w.experiments.stop("shop-ab", "done", "test").await.unwrap();
+    w.experiments
+        .stop("shop-ab", "done", &Author::system("test"))
+        .await
+        .unwrap();
     w.traffic.reconcile().await.unwrap();
     assert_eq!(w.routes(), (vec![("v1".into(), 100)], None));
     assert_eq!(w.runtime.running(), ["v1"]);
@@ -196,7 +199,7 @@ async fn a_restore_leaves_a_rollout_that_started_after_the_stop_alone() {
     w.apply(&experiment("v2")).await;
     w.traffic.reconcile().await.unwrap();
     w.experiments
-        .stop("shop-ab", "ship v2", "test")
+        .stop("shop-ab", "ship v2", &Author::system("test"))
         .await
         .unwrap();
     // `deploy shop --version v2` came first: the controller owns the routes and v2.

@@ -85,8 +85,9 @@ pub struct FlagDocuments {
 /// One atomic change: who, when, why, and the documents it writes or removes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlagChange {
-    /// `user:<name>`, ...
-    pub actor: String,
+    /// Who, and from where (recorded in the flag audit log and, per document, in the event
+    /// log).
+    pub by: super::store::Author,
     /// Why, in a sentence.
     pub reason: String,
     pub at: Timestamp,

@@ -25,7 +25,7 @@ pub trait StateStore: Send + Sync + 'static {
     async fn apply(
         &self,
         set: &ManifestSet,
-        actor: &str,
+        by: &Author,
         at: Timestamp,
     ) -> Result<ApplyOutcome, StoreError>;
 
@@ -108,6 +108,32 @@ pub trait StateStore: Send + Sync + 'static {
     /// # Errors
     /// Backend failures.
     async fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Recomputes the event log's hash chain. Tampering is reported in the result, not as an
+    /// error.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn verify_events(&self) -> Result<EventLogVerification, StoreError>;
+}
+
+/// The outcome of checking the event log's hash chain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventLogVerification {
+    /// No problem found.
+    pub ok: bool,
+    /// Events checked.
+    pub events: u64,
+    /// The hash of the last event; `None` for an empty log.
+    pub head: Option<String>,
+    pub problems: Vec<EventLogProblem>,
+}
+
+/// One break in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLogProblem {
+    pub id: i64,
+    pub message: String,
 }
 
 /// What `apply` changed.
@@ -182,6 +208,9 @@ pub enum EventKind {
     ExperimentStopped,
     TokenCreated,
     TokenRevoked,
+    /// A flag or segment was created, changed or deleted (its before and after are in the flag
+    /// audit log).
+    FlagChanged,
 }
 
 impl EventKind {
@@ -209,6 +238,7 @@ impl EventKind {
             EventKind::ExperimentStopped => "experiment_stopped",
             EventKind::TokenCreated => "token_created",
             EventKind::TokenRevoked => "token_revoked",
+            EventKind::FlagChanged => "flag_changed",
         }
     }
 
@@ -219,6 +249,26 @@ impl EventKind {
     }
 }
 
+/// Who causes a change: the principal (a token's name, or Switchyard itself: `controller`,
+/// `policy`, `analysis`, ...) and the address its request came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    pub actor: String,
+    /// The client's address; `None` for what Switchyard does by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Author {
+    /// Switchyard itself, acting as `actor`.
+    pub fn system(actor: &str) -> Self {
+        Self {
+            actor: actor.to_owned(),
+            source: None,
+        }
+    }
+}
+
 /// An event to append.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
@@ -226,8 +276,11 @@ pub struct NewEvent {
     pub app: Option<AppName>,
     pub rollout: Option<RolloutId>,
     pub kind: EventKind,
-    /// Who caused it: `user:<name>`, `controller`, `policy`, `analysis`.
+    /// Who caused it: a token's name, or `controller`, `policy`, `analysis`, ...
     pub actor: String,
+    /// The address of the request that caused it; `None` for what Switchyard did by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Why, in a sentence.
     pub reason: String,
     /// Structured details (weights, measured values, evidence).
@@ -246,6 +299,8 @@ pub struct EventRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventQuery {
     pub app: Option<AppName>,
+    /// Only events of this actor.
+    pub actor: Option<String>,
     pub rollout: Option<RolloutId>,
     pub kinds: Vec<EventKind>,
     /// Only events with a larger id (for following the log).

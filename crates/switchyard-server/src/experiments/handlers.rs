@@ -184,11 +184,12 @@ pub async fn stop(
         None => caller.may(Action::StopExperiments, Scope::Any)?,
     }
     let request: StopRequest = crate::body::parse_optional(&body)?;
-    let actor = caller.actor();
+    let by = caller.author();
+    let actor = &by.actor;
     let reason = request
         .reason
         .unwrap_or_else(|| format!("stopped by {actor}"));
-    let stopped = ctx.experiments.stop(&key, &reason, actor).await?;
+    let stopped = ctx.experiments.stop(&key, &reason, &by).await?;
     if !stopped {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

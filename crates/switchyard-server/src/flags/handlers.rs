@@ -268,7 +268,7 @@ pub async fn verify(
 /// The principal and the request's reason, for the flag audit log.
 fn who(caller: &Caller, reason: Option<String>) -> Who {
     Who {
-        actor: caller.actor().to_owned(),
+        by: caller.author(),
         reason: reason.unwrap_or_default(),
     }
 }

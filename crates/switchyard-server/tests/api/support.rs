@@ -14,6 +14,7 @@ use switchyard_control::{
     Controller, ControllerPorts, ExperimentService, FlagService, Manifests, TrafficOwner,
 };
 use switchyard_core::Clock;
+use switchyard_core::ports::Author;
 use switchyard_server::auth::Security;
 use switchyard_server::{ServerContext, router};
 use switchyard_store::SqliteStore;
@@ -115,7 +116,11 @@ impl Api {
             apps: apps.map(set),
             environments: environments.map(set),
         };
-        self.tokens.create(&new, "test").await.unwrap().token
+        self.tokens
+            .create(&new, &Author::system("test"))
+            .await
+            .unwrap()
+            .token
     }
 
     /// Sends `request` with the admin token (unless it carries an `Authorization` header);

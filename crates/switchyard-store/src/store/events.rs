@@ -4,7 +4,11 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use switchyard_core::AppName;
-use switchyard_core::ports::{EventQuery, EventRecord, NewEvent, RolloutId, StoreError};
+use switchyard_core::ports::{
+    EventQuery, EventRecord, GENESIS_HASH, NewEvent, RolloutId, StoreError,
+};
+
+use crate::event_chain::{ChainedEvent, event_hash};
 
 use super::codec::{backend, decode, decode_text, encode, millis, timestamp};
 
@@ -39,32 +43,93 @@ impl<'a> Owner<'a> {
     }
 }
 
-/// Appends `events` on `conn`, which is inside the caller's transaction.
+/// Appends `events` on `conn`, which is inside the caller's write transaction (so no other
+/// writer appends meanwhile), each chained to the one before it.
 pub(super) async fn append(
     conn: &mut SqliteConnection,
     events: &[NewEvent],
     owner: Owner<'_>,
 ) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (mut last_id, mut prev_hash) = head(conn).await?;
     for event in events {
-        let app = event.app.as_ref().or(owner.app).map(AppName::as_str);
-        let rollout = event.rollout.or(owner.rollout);
-        let data = encode(&event.data, "encode event data")?;
+        let mut event = event.clone();
+        event.app = event.app.or_else(|| owner.app.cloned());
+        event.rollout = event.rollout.or(owner.rollout);
+        let record = EventRecord {
+            id: last_id + 1,
+            event,
+        };
+        let hash = event_hash(&record, &prev_hash);
+        let e = &record.event;
+        let data = encode(&e.data, "encode event data")?;
         sqlx::query(
-            "INSERT INTO events (at, app, rollout, kind, actor, reason, data_json) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, at, app, rollout, kind, actor, reason, data_json, source, \
+             prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(millis(event.at))
-        .bind(app)
-        .bind(rollout)
-        .bind(event.kind.as_str())
-        .bind(event.actor.as_str())
-        .bind(event.reason.as_str())
+        .bind(record.id)
+        .bind(millis(e.at))
+        .bind(e.app.as_ref().map(AppName::as_str))
+        .bind(e.rollout)
+        .bind(e.kind.as_str())
+        .bind(e.actor.as_str())
+        .bind(e.reason.as_str())
         .bind(data)
+        .bind(e.source.as_deref())
+        .bind(&prev_hash)
+        .bind(&hash)
         .execute(&mut *conn)
         .await
         .map_err(backend("append an event"))?;
+        last_id = record.id;
+        prev_hash = hash;
     }
     Ok(())
+}
+
+/// The id and hash of the last event (0 and the genesis hash for an empty log). When the last
+/// event predates the chain, the chain is computed over the whole log once.
+async fn head(conn: &mut SqliteConnection) -> Result<(i64, String), StoreError> {
+    let last: Option<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend("read the last event"))?;
+    match last {
+        None => Ok((0, GENESIS_HASH.to_owned())),
+        Some((id, Some(hash))) => Ok((id, hash)),
+        Some((id, None)) => {
+            let all = chained(&mut *conn).await?;
+            let check = crate::event_chain::verify(&all);
+            Ok((id, check.head.unwrap_or_else(|| GENESIS_HASH.to_owned())))
+        }
+    }
+}
+
+/// The whole log, oldest first, with its chain.
+pub(super) async fn chained(conn: &mut SqliteConnection) -> Result<Vec<ChainedEvent>, StoreError> {
+    let rows: Vec<ChainRow> = sqlx::query_as(
+        "SELECT id, at, app, rollout, kind, actor, reason, data_json, source, prev_hash, hash \
+         FROM events ORDER BY id ASC",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend("read the event log"))?;
+    rows.into_iter()
+        .map(
+            |(id, at, app, rollout, kind, actor, reason, data, source, prev, hash)| {
+                Ok(ChainedEvent {
+                    record: decode_event((
+                        id, at, app, rollout, kind, actor, reason, data, source,
+                    ))?,
+                    prev_hash: prev,
+                    hash,
+                })
+            },
+        )
+        .collect()
 }
 
 type EventRow = (
@@ -76,6 +141,21 @@ type EventRow = (
     String,
     String,
     String,
+    Option<String>,
+);
+
+type ChainRow = (
+    i64,
+    i64,
+    Option<String>,
+    Option<i64>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
 /// Events matching `query`, oldest first. With a limit, the newest `limit` of them.
@@ -84,10 +164,14 @@ pub(super) async fn query(
     query: &EventQuery,
 ) -> Result<Vec<EventRecord>, StoreError> {
     let mut sql = QueryBuilder::<Sqlite>::new(
-        "SELECT id, at, app, rollout, kind, actor, reason, data_json FROM events WHERE 1 = 1",
+        "SELECT id, at, app, rollout, kind, actor, reason, data_json, source FROM events \
+         WHERE 1 = 1",
     );
     if let Some(app) = &query.app {
         sql.push(" AND app = ").push_bind(app.as_str().to_string());
+    }
+    if let Some(actor) = &query.actor {
+        sql.push(" AND actor = ").push_bind(actor.clone());
     }
     if let Some(rollout) = query.rollout {
         sql.push(" AND rollout = ").push_bind(rollout);
@@ -126,7 +210,7 @@ pub(super) async fn query(
 }
 
 fn decode_event(
-    (id, at, app, rollout, kind, actor, reason, data): EventRow,
+    (id, at, app, rollout, kind, actor, reason, data, source): EventRow,
 ) -> Result<EventRecord, StoreError> {
     let what = |field: &'static str| move || format!("{field} of event {id}");
     Ok(EventRecord {
@@ -137,6 +221,7 @@ fn decode_event(
             rollout,
             kind: decode_text(kind, what("kind"))?,
             actor,
+            source,
             reason,
             data: decode(&data, what("data"))?,
         },

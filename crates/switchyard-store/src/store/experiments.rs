@@ -10,7 +10,7 @@ use serde_json::json;
 use sqlx::{SqliteConnection, SqlitePool};
 use switchyard_core::Timestamp;
 use switchyard_core::manifest::experiment::Experiment;
-use switchyard_core::ports::{EventKind, NewEvent, StoreError};
+use switchyard_core::ports::{Author, EventKind, NewEvent, StoreError};
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus, Ingested};
 use switchyard_experiments::{
     CompiledExperiment, EventKind as Recorded, ExperimentData, Moments, Snapshot, UnitValue,
@@ -408,12 +408,12 @@ pub(super) async fn stop(
     pool: &SqlitePool,
     key: &str,
     reason: &str,
-    actor: &str,
+    by: &Author,
     at: Timestamp,
 ) -> Result<bool, StoreError> {
     let status = ExperimentStatus::Stopped {
         reason: reason.to_owned(),
-        actor: actor.to_owned(),
+        actor: by.actor.clone(),
         at,
     };
     let mut tx = begin_write(pool).await?;
@@ -433,7 +433,8 @@ pub(super) async fn stop(
             app: None,
             rollout: None,
             kind: EventKind::ExperimentStopped,
-            actor: actor.to_owned(),
+            actor: by.actor.clone(),
+            source: by.source.clone(),
             reason: format!("experiment {key} stopped: {reason}"),
             data: json!({"experiment": key}),
         };

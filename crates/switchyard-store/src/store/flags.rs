@@ -11,13 +11,13 @@ use serde_json::Value;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use switchyard_core::Timestamp;
 use switchyard_core::ports::{
-    FlagAuditEntry, FlagAuditProblem, FlagAuditQuery, FlagAuditVerification, FlagChange,
+    EventKind, FlagAuditEntry, FlagAuditProblem, FlagAuditQuery, FlagAuditVerification, FlagChange,
     FlagChangeOutcome, FlagDocument, FlagDocuments, FlagEdit, FlagEditResult, FlagObjectKind,
-    FlagStore, GENESIS_HASH, StoreError,
+    FlagStore, GENESIS_HASH, NewEvent, StoreError,
 };
 
 use super::codec::{backend, decode, decode_text, encode, millis, timestamp};
-use super::{SqliteStore, begin_write};
+use super::{SqliteStore, begin_write, events};
 use crate::flag_audit::{entry_hash, verify_chain};
 
 #[async_trait::async_trait]
@@ -95,7 +95,7 @@ impl FlagStore for SqliteStore {
                 let mut entry = FlagAuditEntry {
                     id: revision,
                     at: change.at,
-                    actor: change.actor.clone(),
+                    actor: change.by.actor.clone(),
                     reason: change.reason.clone(),
                     kind: edit.kind,
                     key: edit.key.clone(),
@@ -106,6 +106,33 @@ impl FlagStore for SqliteStore {
                 };
                 entry.hash = entry_hash(&entry);
                 append(&mut tx, &entry).await?;
+                // The whole log tells who changed what; the flag audit log keeps the documents.
+                let logged = NewEvent {
+                    at: change.at,
+                    app: None,
+                    rollout: None,
+                    kind: EventKind::FlagChanged,
+                    actor: change.by.actor.clone(),
+                    source: change.by.source.clone(),
+                    reason: format!(
+                        "{} {} {result}{}",
+                        edit.kind.as_str(),
+                        edit.key,
+                        if change.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", change.reason)
+                        }
+                    ),
+                    data: serde_json::json!({
+                        "kind": edit.kind.as_str(),
+                        "key": edit.key,
+                        "result": result,
+                        "revision": revision,
+                        "audit_hash": entry.hash,
+                    }),
+                };
+                events::append(&mut tx, &[logged], events::Owner::NONE).await?;
                 prev_hash = entry.hash;
             }
             results.push(FlagEditResult {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::json;
 use sqlx::{SqliteConnection, SqlitePool};
 use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
-use switchyard_core::ports::{AppRecord, ApplyOutcome, EventKind, NewEvent, StoreError};
+use switchyard_core::ports::{AppRecord, ApplyOutcome, Author, EventKind, NewEvent, StoreError};
 use switchyard_core::{AppName, ObjectName, Release, Timestamp};
 
 use super::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
@@ -105,7 +105,7 @@ struct Document<'a> {
 pub(super) async fn apply(
     pool: &SqlitePool,
     set: &ManifestSet,
-    actor: &str,
+    by: &Author,
     at: Timestamp,
 ) -> Result<ApplyOutcome, StoreError> {
     let mut documents =
@@ -144,7 +144,7 @@ pub(super) async fn apply(
             document.name.to_string(),
             change.as_str().to_string(),
         ));
-        applied.extend(applied_event(document, change, actor, at));
+        applied.extend(applied_event(document, change, by, at));
     }
     events::append(&mut tx, &applied, events::Owner::NONE).await?;
     // Dropping `tx` on any early return above rolls everything back.
@@ -212,7 +212,7 @@ fn same_content(stored: &str, new: &str) -> bool {
 fn applied_event(
     document: &Document<'_>,
     change: Change,
-    actor: &str,
+    by: &Author,
     at: Timestamp,
 ) -> Option<NewEvent> {
     let (Change::Created(generation) | Change::Configured(generation)) = change else {
@@ -224,7 +224,8 @@ fn applied_event(
         app: document.app.cloned(),
         rollout: None,
         kind: EventKind::ManifestApplied,
-        actor: actor.to_string(),
+        actor: by.actor.clone(),
+        source: by.source.clone(),
         reason: format!("{kind} {name} {result}"),
         data: json!({
             "kind": kind,

@@ -41,7 +41,10 @@ fn batch(
 async fn events_become_aggregates_once_and_stops_are_recorded() {
     let (_dir, store) = open().await;
     let set = manifests(EXPERIMENT);
-    store.apply(&set, "user:test", at(1_000)).await.unwrap();
+    store
+        .apply(&set, &Author::system("user:test"), at(1_000))
+        .await
+        .unwrap();
     let experiments = compiled(&set);
     let record = store
         .experiment("checkout-redesign")
@@ -101,7 +104,7 @@ async fn events_become_aggregates_once_and_stops_are_recorded() {
             .stop(
                 "checkout-redesign",
                 "guardrail `revenue` violated",
-                "guardrail",
+                &Author::system("guardrail"),
                 at(7_000)
             )
             .await
@@ -109,7 +112,12 @@ async fn events_become_aggregates_once_and_stops_are_recorded() {
     );
     assert!(
         !store
-            .stop("checkout-redesign", "again", "user:test", at(8_000))
+            .stop(
+                "checkout-redesign",
+                "again",
+                &Author::system("user:test"),
+                at(8_000)
+            )
             .await
             .unwrap(),
         "a stopped experiment stays stopped"
@@ -155,7 +163,11 @@ async fn events_become_aggregates_once_and_stops_are_recorded() {
 async fn snapshots_read_back_in_time_order() {
     let (_dir, store) = open().await;
     store
-        .apply(&manifests(EXPERIMENT), "user:test", at(1_000))
+        .apply(
+            &manifests(EXPERIMENT),
+            &Author::system("user:test"),
+            at(1_000),
+        )
         .await
         .unwrap();
     for ms in [3_000, 2_000] {

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,6 +23,9 @@ pub const VERSION_HEADER: &str = "x-demo-version";
 struct Service {
     version: String,
     error_rate: f64,
+    /// Every N-th request fails; 0 for never.
+    error_every: u64,
+    served: AtomicU64,
     latency: Duration,
 }
 
@@ -34,6 +38,8 @@ pub async fn run(args: DemoAppArgs) -> anyhow::Result<ExitCode> {
     let service = Arc::new(Service {
         version: args.version,
         error_rate: args.error_rate,
+        error_every: args.error_every,
+        served: AtomicU64::new(0),
         latency: Duration::from_millis(args.latency_ms),
     });
     let app = Router::new()
@@ -65,7 +71,9 @@ async fn root(State(s): State<Arc<Service>>) -> impl IntoResponse {
     if !s.latency.is_zero() {
         tokio::time::sleep(s.latency).await;
     }
-    let fail = s.error_rate > 0.0 && rand::rng().random::<f64>() < s.error_rate;
+    let n = s.served.fetch_add(1, Ordering::Relaxed) + 1;
+    let fail = (s.error_every > 0 && n % s.error_every == 0)
+        || (s.error_rate > 0.0 && rand::rng().random::<f64>() < s.error_rate);
     let status = if fail {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {

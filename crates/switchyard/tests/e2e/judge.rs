@@ -36,10 +36,12 @@ fn judge_rolls_back_a_worse_canary_and_promotes_a_healthy_one() {
         "--version",
         "v1",
         "--env",
-        "DEMO_ERROR_RATE=0.1",
+        "DEMO_ERROR_EVERY=10",
     ]);
     let _traffic = Traffic::start(app);
 
+    // Errors on a schedule (every 10th request, every 3rd), not by chance: the verdicts depend
+    // on the counts only, never on luck or on how fast a busy machine serves them.
     // Three times the stable release's error rate: rolled back, with the evidence recorded.
     d.ok(&[
         "deploy",
@@ -47,7 +49,7 @@ fn judge_rolls_back_a_worse_canary_and_promotes_a_healthy_one() {
         "--version",
         "v2",
         "--env",
-        "DEMO_ERROR_RATE=0.3",
+        "DEMO_ERROR_EVERY=3",
     ]);
     let r = d.wait_rollout("shop", "the judge's rollback", |r| {
         r["phase"] == "RolledBack"
@@ -89,7 +91,7 @@ fn judge_rolls_back_a_worse_canary_and_promotes_a_healthy_one() {
         "--version",
         "v3",
         "--env",
-        "DEMO_ERROR_RATE=0.1",
+        "DEMO_ERROR_EVERY=10",
     ]);
     let r = d.wait_rollout("shop", "the judge's pass", |r| r["phase"] == "Succeeded");
     assert_eq!(r["weight"], 100);
@@ -143,7 +145,7 @@ fn judge_against_a_dedicated_baseline_release() {
         "--version",
         "v2",
         "--env",
-        "DEMO_ERROR_RATE=0.5",
+        "DEMO_ERROR_EVERY=2",
     ]);
 
     // The baseline copy of v1 takes as much traffic as the canary while the judge looks.

@@ -105,6 +105,29 @@ fn a_deployer_token_cannot_run_a_shell_or_reach_a_forbidden_address() {
     assert!(!apps.contains("evil"), "{apps}");
     let tokens = d.ok(&["token", "list", "-o", "json"]);
     assert!(!tokens.contains("\"me\""), "{tokens}");
+
+    // The audit log names who did what from where, and its chain verifies.
+    let audit: serde_json::Value =
+        serde_json::from_str(&d.ok(&["audit", "--actor", "ci", "-o", "json"])).unwrap();
+    let applied = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "manifest_applied")
+        .unwrap_or_else(|| panic!("{audit:#}"));
+    assert_eq!(applied["actor"], "ci");
+    assert_eq!(applied["source"], "127.0.0.1");
+    let created: serde_json::Value =
+        serde_json::from_str(&d.ok(&["audit", "--kind", "token_created", "-o", "json"])).unwrap();
+    let names: Vec<&str> = created["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "ci"]);
+    let verified = d.ok(&["audit", "--verify"]);
+    assert!(verified.contains("chain verifies"), "{verified}");
 }
 
 #[test]

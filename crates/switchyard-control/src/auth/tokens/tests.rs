@@ -2,6 +2,10 @@ use switchyard_core::ports::{EventQuery, StateStore};
 use switchyard_store::SqliteStore;
 
 use super::*;
+
+fn by_admin() -> Author {
+    Author::system("admin")
+}
 use crate::testing::TestClock;
 
 async fn tokens() -> (SqliteStore, Tokens) {
@@ -30,7 +34,7 @@ async fn a_token_authenticates_until_it_is_revoked_and_only_its_hash_is_stored()
 
     let mut alice = new("alice", Role::Deployer);
     alice.apps = Some(["shop".to_owned()].into());
-    let created = tokens.create(&alice, "admin").await.unwrap();
+    let created = tokens.create(&alice, &by_admin()).await.unwrap();
     assert!(created.token.starts_with("sy_"));
     let p = tokens.authenticate(&created.token).unwrap();
     assert_eq!((p.name.as_str(), p.role), ("alice", Role::Deployer));
@@ -52,11 +56,21 @@ async fn a_token_authenticates_until_it_is_revoked_and_only_its_hash_is_stored()
         assert_eq!(tokens.authenticate(bad), Err(AuthError::Invalid), "{bad}");
     }
 
-    assert!(tokens.revoke(&created.record.id, "admin").await.unwrap());
-    assert!(!tokens.revoke(&created.record.id, "admin").await.unwrap());
+    assert!(
+        tokens
+            .revoke(&created.record.id, &by_admin())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tokens
+            .revoke(&created.record.id, &by_admin())
+            .await
+            .unwrap()
+    );
     assert_eq!(tokens.authenticate(&created.token), Err(AuthError::Invalid));
     assert!(matches!(
-        tokens.revoke("nothere", "admin").await,
+        tokens.revoke("nothere", &by_admin()).await,
         Err(TokenError::Unknown(_))
     ));
 
@@ -70,21 +84,21 @@ async fn a_token_authenticates_until_it_is_revoked_and_only_its_hash_is_stored()
 async fn bad_names_and_scopes_are_refused() {
     let (_, tokens) = tokens().await;
     assert!(matches!(
-        tokens.create(&new("a b", Role::Viewer), "admin").await,
+        tokens.create(&new("a b", Role::Viewer), &by_admin()).await,
         Err(TokenError::InvalidName { .. })
     ));
     let mut sdk = new("web", Role::Sdk);
     assert!(matches!(
-        tokens.create(&sdk, "admin").await,
+        tokens.create(&sdk, &by_admin()).await,
         Err(TokenError::SdkEnvironment)
     ));
     sdk.environments = Some(["prod/../x".to_owned()].into());
     assert!(matches!(
-        tokens.create(&sdk, "admin").await,
+        tokens.create(&sdk, &by_admin()).await,
         Err(TokenError::InvalidEnvironment(_))
     ));
     sdk.environments = Some(["production".to_owned()].into());
-    let key = tokens.create(&sdk, "admin").await.unwrap();
+    let key = tokens.create(&sdk, &by_admin()).await.unwrap();
     let p = tokens.authenticate(&key.token).unwrap();
     assert_eq!(p.only_environment(), Some("production"));
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::experiments::exposure;
 use switchyard_core::manifest::app::Stickiness;
-use switchyard_core::ports::StoreError;
+use switchyard_core::ports::{Author, StoreError};
 use switchyard_core::{AppName, Timestamp, Version};
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStore, Ingested};
 use switchyard_experiments::{CompiledExperiment, EventKind, ExperimentData, Snapshot, ValidEvent};
@@ -37,7 +37,7 @@ impl ExperimentStore for Recorded {
     async fn data(&self, _: &str) -> Result<Option<ExperimentData>, StoreError> {
         Ok(None)
     }
-    async fn stop(&self, _: &str, _: &str, _: &str, _: Timestamp) -> Result<bool, StoreError> {
+    async fn stop(&self, _: &str, _: &str, _: &Author, _: Timestamp) -> Result<bool, StoreError> {
         Ok(false)
     }
     async fn add_snapshot(&self, _: &str, _: &Snapshot) -> Result<(), StoreError> {
