@@ -14,10 +14,11 @@ pub use switchyard_flags::FlagFormat;
 
 /// `PUT /api/v1/flags`: create or replace every flag and segment of a set; flags and segments
 /// not in the set are left as they are.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyFlagsRequest {
     #[serde(default)]
+    #[schema(value_type = String, example = "native")]
     pub format: FlagFormat,
     /// The document's text.
     pub content: String,
@@ -30,7 +31,7 @@ pub struct ApplyFlagsRequest {
 }
 
 /// `PUT /api/v1/flags/{key}`: create or replace one flag.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutFlagRequest {
     /// The native flag; its `key` must be the one in the path.
@@ -40,7 +41,7 @@ pub struct PutFlagRequest {
 }
 
 /// The body of `enable`, `disable` and `DELETE` (all fields optional; the body may be absent).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagChangeRequest {
     #[serde(default)]
@@ -48,7 +49,7 @@ pub struct FlagChangeRequest {
 }
 
 /// `POST /api/v1/flags/{key}/rollout`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutRequest {
     /// 0–100.
@@ -61,7 +62,7 @@ pub struct RolloutRequest {
 }
 
 /// `GET /api/v1/flags`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlagList {
     /// The audit revision the list reflects.
     pub revision: i64,
@@ -71,7 +72,7 @@ pub struct FlagList {
 }
 
 /// One flag in a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlagSummary {
     pub key: String,
     /// `boolean`, `string`, `integer`, `float` or `object`.
@@ -87,7 +88,7 @@ pub struct FlagSummary {
 }
 
 /// One flag: `GET`, `PUT`, `enable`, `disable`, `rollout`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlagView {
     pub revision: i64,
     pub key: String,
@@ -96,23 +97,25 @@ pub struct FlagView {
 }
 
 /// `PUT /api/v1/flags` and `DELETE /api/v1/flags/{key}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlagApplyResponse {
     pub revision: i64,
     pub dry_run: bool,
     /// Per flag and segment: `created`, `configured`, `deleted`, `unchanged` (or `valid` on a
     /// dry run).
+    #[schema(value_type = Vec<Object>)]
     pub results: Vec<FlagEditResult>,
 }
 
 /// `GET /api/v1/flags/audit`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlagAuditList {
+    #[schema(value_type = Vec<Object>)]
     pub entries: Vec<FlagAuditEntry>,
 }
 
 /// A problem in a flag document (in `details` of an `invalid_flags` error).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlagProblem {
     /// The flag key or segment name, when the problem is inside one.
     pub flag: Option<String>,

@@ -8,12 +8,12 @@ pub use switchyard_rollout::policy::PolicyCheck;
 pub use switchyard_rollout::resolve::DeployRequest;
 
 /// The body of every error answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `not_found`, `conflict`, `invalid_manifest`, ...
     pub code: String,
@@ -23,7 +23,7 @@ pub struct ErrorDetail {
 }
 
 /// One manifest file sent for validation or application.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestFile {
     /// Shown in errors (`file:line:column`).
@@ -32,7 +32,7 @@ pub struct ManifestFile {
 }
 
 /// `POST /api/v1/apply`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
     pub files: Vec<ManifestFile>,
@@ -42,7 +42,7 @@ pub struct ApplyRequest {
 }
 
 /// One located manifest problem (in `details` of an `invalid_manifest` error).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ManifestProblem {
     pub file: String,
     pub line: Option<usize>,
@@ -52,13 +52,13 @@ pub struct ManifestProblem {
 }
 
 /// `POST /api/v1/apply` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApplyResponse {
     pub dry_run: bool,
     pub results: Vec<ApplyResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApplyResult {
     pub kind: String,
     pub name: String,
@@ -67,7 +67,7 @@ pub struct ApplyResult {
 }
 
 /// An app in `GET /api/v1/apps`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppSummary {
     pub name: String,
     pub listen: String,
@@ -76,7 +76,7 @@ pub struct AppSummary {
     pub rollout: Option<RolloutBrief>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RolloutBrief {
     pub id: i64,
     pub version: String,
@@ -85,7 +85,7 @@ pub struct RolloutBrief {
 }
 
 /// `GET /api/v1/apps/{app}/rollout` and the answer of deploy and commands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RolloutView {
     pub id: i64,
     pub app: String,
@@ -107,13 +107,14 @@ pub struct RolloutView {
     /// Seconds from the canary's first traffic to the end of the rollout.
     pub decided_after_s: Option<f64>,
     pub analysis: Vec<MetricView>,
+    #[schema(value_type = Option<Object>)]
     pub policy: Option<PolicyCheck>,
     /// Live traffic of both releases.
     pub traffic: Vec<ReleaseTraffic>,
 }
 
 /// Progress of one analysis metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetricView {
     pub template: String,
     pub metric: String,
@@ -128,7 +129,7 @@ pub struct MetricView {
 }
 
 /// A release's traffic over the last window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseTraffic {
     pub version: String,
     /// `stable` or `canary`.
@@ -146,7 +147,7 @@ pub struct ReleaseTraffic {
 }
 
 /// `POST /api/v1/apps/{app}/rollout/promote` etc.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// For promote: skip every remaining step.
@@ -172,7 +173,7 @@ pub struct CommandRequest {
 }
 
 /// The rollout (and step) a command is meant for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
     /// The rollout's `id`.
@@ -183,7 +184,7 @@ pub struct Expectation {
 }
 
 /// `POST /api/v1/apps/{app}/deploy` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeployResponse {
     pub app: String,
     pub version: String,
@@ -193,20 +194,21 @@ pub struct DeployResponse {
 }
 
 /// `GET /api/v1/apps/{app}/events` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventList {
+    #[schema(value_type = Vec<Object>)]
     pub events: Vec<EventRecord>,
 }
 
 /// `GET /api/v1/apps/{app}/analysis`: every measurement of the app's latest rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnalysisList {
     pub rollout: Option<i64>,
     pub measurements: Vec<MeasurementView>,
 }
 
 /// One measurement with the condition that judged it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MeasurementView {
     pub at: String,
     pub template: String,
@@ -223,7 +225,7 @@ pub struct MeasurementView {
 }
 
 /// `POST /api/v1/apps/{app}/emergency-stop` and `.../unfreeze` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FreezeView {
     pub app: String,
     pub frozen: bool,
@@ -232,7 +234,7 @@ pub struct FreezeView {
 }
 
 /// `POST /api/v1/tokens`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// Who the token stands for: the actor of everything done with it.
@@ -249,7 +251,7 @@ pub struct CreateTokenRequest {
 }
 
 /// A token as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
@@ -263,7 +265,7 @@ pub struct TokenView {
 }
 
 /// `POST /api/v1/tokens` answer: the token, shown this once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedTokenView {
     /// `sy_<id>_<secret>`: send it as `Authorization: Bearer <token>`. Not shown again.
     pub token: String,
@@ -272,7 +274,7 @@ pub struct CreatedTokenView {
 }
 
 /// `POST /api/v1/tokens/{id}/revoke` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevokedTokenView {
     pub id: String,
     /// `false` when it was revoked already.
@@ -280,16 +282,18 @@ pub struct RevokedTokenView {
 }
 
 /// `GET /api/v1/audit/verify` answer: both hash chains checked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditVerification {
     /// Neither chain has a problem.
     pub ok: bool,
+    #[schema(value_type = Object)]
     pub events: switchyard_core::ports::EventLogVerification,
+    #[schema(value_type = Object)]
     pub flags: switchyard_core::ports::FlagAuditVerification,
 }
 
 /// Filters of `GET /api/v1/audit`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditQuery {
     pub app: Option<String>,
     pub actor: Option<String>,

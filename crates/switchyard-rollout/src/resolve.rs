@@ -10,8 +10,11 @@ use switchyard_core::{Release, Version, Workload};
 
 /// What `switchyard deploy` asks for: a version and optional runtime overrides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
+    /// The release's version (letters, digits, `-`, `_`, `.`; at most 128).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub version: Option<Version>,
     /// Replaces the manifest's command (process runtime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,6 +27,7 @@ pub struct DeployRequest {
     pub instances: Option<u32>,
     /// Addresses of the release (static runtime).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub addresses: Vec<SocketAddr>,
 }
 

@@ -27,6 +27,14 @@ pub struct AuditParams {
 
 /// `GET /api/v1/audit?app=&actor=&kind=&after=&limit=`: oldest first; the newest `limit`
 /// (default 1000) when more match.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(("app" = Option<String>, Query), ("actor" = Option<String>, Query), ("kind" = Option<String>, Query, description = "comma-separated event kinds"), ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, description = "matching events, oldest first", body = EventList), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -62,6 +70,13 @@ pub async fn list(
 }
 
 /// `GET /api/v1/audit/verify`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/verify",
+    tag = "audit",
+    responses((status = 200, description = "both hash chains checked", body = AuditVerification), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn verify(
     State(ctx): State<ServerContext>,
     caller: Caller,

@@ -93,9 +93,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// Paths anyone may ask: liveness and readiness.
+/// Paths anyone may ask: liveness, readiness and the API's description.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/ready")
+    matches!(path, "/health" | "/ready" | "/api/v1/openapi.json")
 }
 
 /// OFREP and the flag stream: the paths browser SDKs call.

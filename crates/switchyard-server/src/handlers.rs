@@ -27,10 +27,23 @@ pub(crate) fn app_name(text: &str) -> Result<AppName, ApiError> {
     AppName::new(text).map_err(|e| ApiError::bad_request(format!("app name `{text}` {e}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses((status = 200, description = "the daemon answers", body = Object), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody))
+)]
 pub async fn health() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain"), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn metrics(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -71,6 +84,14 @@ pub async fn not_found() -> ApiError {
 }
 
 /// `POST /api/v1/apply`: all files or nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apply",
+    tag = "apps",
+    request_body = ApplyRequest,
+    responses((status = 200, description = "applied (or checked, with dry_run)", body = ApplyResponse), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn apply(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -112,6 +133,13 @@ pub async fn apply(
 }
 
 /// `GET /api/v1/apps`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps",
+    tag = "apps",
+    responses((status = 200, description = "every app the token may see", body = Vec<AppSummary>), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn apps(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult<Vec<AppSummary>> {
     caller.may(Action::Read, Scope::Any)?;
     let mut out = Vec::new();
@@ -138,6 +166,15 @@ pub async fn apps(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult
 }
 
 /// `POST /api/v1/apps/{app}/deploy`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/deploy",
+    tag = "apps",
+    params(("app" = String, Path, description = "the app's name")),
+    request_body = DeployRequest,
+    responses((status = 201, description = "the first release, or the rollout that started", body = DeployResponse), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn deploy(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -174,6 +211,14 @@ pub async fn deploy(
 }
 
 /// `GET /api/v1/apps/{app}/rollout`: the latest rollout.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/rollout",
+    tag = "rollouts",
+    params(("app" = String, Path, description = "the app's name")),
+    responses((status = 200, description = "the app's latest rollout", body = RolloutView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn rollout(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -192,6 +237,15 @@ pub async fn rollout(
 }
 
 /// `POST /api/v1/apps/{app}/rollout/{promote|abort|pause|resume|approve}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/rollout/{command}",
+    tag = "rollouts",
+    params(("app" = String, Path, description = "the app's name"), ("command" = String, Path, description = "promote, abort, pause, resume or approve")),
+    request_body = CommandRequest,
+    responses((status = 200, description = "the rollout after the command", body = RolloutView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn command(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -251,6 +305,14 @@ pub struct EventParams {
 }
 
 /// `GET /api/v1/apps/{app}/events`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/events",
+    tag = "apps",
+    params(("app" = String, Path, description = "the app's name"), ("after" = Option<i64>, Query, description = "only events with a larger id"), ("limit" = Option<u32>, Query, description = "at most this many, the newest")),
+    responses((status = 200, description = "the app's events, oldest first", body = EventList), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn events(
     State(ctx): State<ServerContext>,
     caller: Caller,

@@ -6,6 +6,7 @@
 //!
 //! - [`router`]: the routes and the shared [`ServerContext`].
 //! - [`handlers`]: one function per endpoint of manifests, apps, deploys and rollouts.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers and wire types.
 //! - [`operations`]: retry, undo, emergency stop and the analysis table.
 //! - [`flags`]: the flag API, the live compiled flags ([`FlagService`]) and the SSE stream.
 //! - [`experiments`]: event ingestion, experiment results and reports, the flags of flag
@@ -29,6 +30,7 @@ pub mod experiments;
 pub mod flags;
 pub mod handlers;
 pub mod ofrep;
+pub mod openapi;
 pub mod operations;
 pub mod rollout_metrics;
 pub mod router;

@@ -91,6 +91,15 @@ struct Bulk<'a> {
 }
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
+#[utoipa::path(
+    post,
+    path = "/ofrep/v1/evaluate/flags/{key}",
+    tag = "ofrep",
+    params(("key" = String, Path, description = "the flag's key")),
+    request_body = Object,
+    responses((status = 200, description = "the evaluation", body = Object), (status = 400, description = "an OFREP error: {key, errorCode, errorDetails}", body = Object), (status = 404, description = "an OFREP error: FLAG_NOT_FOUND", body = Object), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn evaluate_flag(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -131,6 +140,14 @@ pub async fn evaluate_flag(
 }
 
 /// `POST /ofrep/v1/evaluate/flags`.
+#[utoipa::path(
+    post,
+    path = "/ofrep/v1/evaluate/flags",
+    tag = "ofrep",
+    request_body = Object,
+    responses((status = 200, description = "every flag evaluated", body = Object), (status = 304, description = "unchanged since If-None-Match"), (status = 400, description = "an OFREP error: {errorCode, errorDetails}", body = Object), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn evaluate_flags(
     State(ctx): State<ServerContext>,
     caller: Caller,

@@ -17,6 +17,15 @@ use crate::router::ServerContext;
 use crate::view::rollout_view;
 
 /// `POST /api/v1/apps/{app}/retry`: the last failed, aborted or rolled-back rollout again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/retry",
+    tag = "rollouts",
+    params(("app" = String, Path, description = "the app's name")),
+    request_body = CommandRequest,
+    responses((status = 200, description = "the new rollout", body = DeployResponse), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn retry(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -31,6 +40,15 @@ pub async fn retry(
 }
 
 /// `POST /api/v1/apps/{app}/undo`: back to the release the last rollout replaced.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/undo",
+    tag = "rollouts",
+    params(("app" = String, Path, description = "the app's name")),
+    request_body = CommandRequest,
+    responses((status = 200, description = "the rollout back", body = DeployResponse), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn undo(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -62,6 +80,15 @@ fn deploy_response(
 }
 
 /// `POST /api/v1/apps/{app}/emergency-stop`: abort and freeze.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/emergency-stop",
+    tag = "rollouts",
+    params(("app" = String, Path, description = "the app's name")),
+    request_body = CommandRequest,
+    responses((status = 200, description = "aborted and frozen", body = FreezeView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn emergency_stop(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -90,6 +117,15 @@ pub async fn emergency_stop(
 }
 
 /// `POST /api/v1/apps/{app}/unfreeze`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/unfreeze",
+    tag = "rollouts",
+    params(("app" = String, Path, description = "the app's name")),
+    request_body = CommandRequest,
+    responses((status = 200, description = "deploys allowed again", body = FreezeView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn unfreeze(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -109,6 +145,14 @@ pub async fn unfreeze(
 }
 
 /// `GET /api/v1/apps/{app}/analysis`: every measurement of the latest rollout, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/analysis",
+    tag = "rollouts",
+    params(("app" = String, Path, description = "the app's name")),
+    responses((status = 200, description = "every measurement of the latest rollout", body = AnalysisList), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn analysis(
     State(ctx): State<ServerContext>,
     caller: Caller,

@@ -40,6 +40,7 @@ pub fn router(context: ServerContext) -> Router {
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::health))
         .route("/metrics", get(handlers::metrics))
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
         .route("/api/v1/apply", post(handlers::apply))
         .route("/api/v1/apps", get(handlers::apps))
         .route("/api/v1/apps/{app}/deploy", post(handlers::deploy))

@@ -29,6 +29,14 @@ fn tokens(ctx: &ServerContext) -> Result<&Tokens, ApiError> {
 }
 
 /// `POST /api/v1/tokens`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    request_body = CreateTokenRequest,
+    responses((status = 201, description = "the token, shown this once", body = CreatedTokenView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -60,6 +68,13 @@ pub async fn create(
 }
 
 /// `GET /api/v1/tokens`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    responses((status = 200, description = "every token, never a secret", body = Vec<TokenView>), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -70,6 +85,14 @@ pub async fn list(
 }
 
 /// `POST /api/v1/tokens/{id}/revoke`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens/{id}/revoke",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "revoked (or revoked already)", body = RevokedTokenView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(ctx): State<ServerContext>,
     caller: Caller,

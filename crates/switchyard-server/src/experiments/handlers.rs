@@ -80,6 +80,14 @@ fn summary(record: &ExperimentRecord) -> ExperimentSummary {
 /// `POST /api/v1/events`: 200 when every event was stored (or was a duplicate), 422 when some
 /// were refused (the others are stored; each error has a JSON pointer), 400 when the body is
 /// not a batch (nothing is stored).
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "experiments",
+    request_body = Object,
+    responses((status = 200, description = "every event stored", body = Object), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn ingest(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -96,6 +104,13 @@ pub async fn ingest(
 }
 
 /// `GET /api/v1/experiments`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/experiments",
+    tag = "experiments",
+    responses((status = 200, description = "every experiment", body = Vec<Object>), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -112,6 +127,14 @@ pub async fn list(
 }
 
 /// `GET /api/v1/experiments/{key}`: the summary and the manifest.
+#[utoipa::path(
+    get,
+    path = "/api/v1/experiments/{key}",
+    tag = "experiments",
+    params(("key" = String, Path, description = "the experiment's key")),
+    responses((status = 200, description = "its summary and manifest", body = Object), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -133,6 +156,14 @@ pub struct ResultsParams {
 }
 
 /// `GET /api/v1/experiments/{key}/results[?format=text]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/experiments/{key}/results",
+    tag = "experiments",
+    params(("key" = String, Path, description = "the experiment's key"), ("format" = Option<String>, Query, description = "json or text")),
+    responses((status = 200, description = "the analysis", body = Object), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn results(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -155,6 +186,14 @@ pub async fn results(
 }
 
 /// `GET /api/v1/experiments/{key}/report`: a self-contained HTML page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/experiments/{key}/report",
+    tag = "experiments",
+    params(("key" = String, Path, description = "the experiment's key")),
+    responses((status = 200, description = "a self-contained HTML page", body = String, content_type = "text/html"), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn report(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -172,6 +211,15 @@ pub struct StopRequest {
 }
 
 /// `POST /api/v1/experiments/{key}/stop`: everyone gets control from now on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/experiments/{key}/stop",
+    tag = "experiments",
+    params(("key" = String, Path, description = "the experiment's key")),
+    request_body = Object,
+    responses((status = 200, description = "the summary", body = Object), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn stop(
     State(ctx): State<ServerContext>,
     caller: Caller,

@@ -53,6 +53,13 @@ fn summary(flag: &FlagDefinition) -> FlagSummary {
 }
 
 /// `GET /api/v1/flags`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags",
+    tag = "flags",
+    responses((status = 200, description = "every flag and segment", body = FlagList), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult<FlagList> {
     caller.may(Action::Read, Scope::Any)?;
     let live = ctx.flags.live();
@@ -64,6 +71,14 @@ pub async fn list(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult
 }
 
 /// `GET /api/v1/flags/{key}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags/{key}",
+    tag = "flags",
+    params(("key" = String, Path, description = "the flag's key")),
+    responses((status = 200, description = "the flag", body = FlagView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -74,6 +89,14 @@ pub async fn get(
 }
 
 /// `PUT /api/v1/flags`: create or replace every flag and segment of a set.
+#[utoipa::path(
+    put,
+    path = "/api/v1/flags",
+    tag = "flags",
+    request_body = ApplyFlagsRequest,
+    responses((status = 200, description = "what changed", body = FlagApplyResponse), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn apply(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -120,6 +143,15 @@ pub async fn apply(
 }
 
 /// `PUT /api/v1/flags/{key}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/flags/{key}",
+    tag = "flags",
+    params(("key" = String, Path, description = "the flag's key")),
+    request_body = PutFlagRequest,
+    responses((status = 200, description = "the flag", body = FlagView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn put(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -148,6 +180,15 @@ pub async fn put(
 }
 
 /// `DELETE /api/v1/flags/{key}`. Refused (422) while another flag has it as a prerequisite.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/flags/{key}",
+    tag = "flags",
+    params(("key" = String, Path, description = "the flag's key")),
+    request_body = FlagChangeRequest,
+    responses((status = 200, description = "what changed", body = FlagApplyResponse), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -171,6 +212,15 @@ pub async fn delete(
 }
 
 /// `POST /api/v1/flags/{key}/environments/{env}/{enable|disable}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/flags/{key}/environments/{env}/{action}",
+    tag = "flags",
+    params(("key" = String, Path, description = "the flag's key"), ("env" = String, Path), ("action" = String, Path, description = "enable or disable")),
+    request_body = FlagChangeRequest,
+    responses((status = 200, description = "the flag", body = FlagView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn toggle(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -195,6 +245,15 @@ pub async fn toggle(
 }
 
 /// `POST /api/v1/flags/{key}/rollout`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/flags/{key}/rollout",
+    tag = "flags",
+    params(("key" = String, Path, description = "the flag's key")),
+    request_body = RolloutRequest,
+    responses((status = 200, description = "the flag", body = FlagView), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn rollout(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -226,6 +285,14 @@ pub struct AuditParams {
 }
 
 /// `GET /api/v1/flags/audit?key=&after=&limit=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags/audit",
+    tag = "flags",
+    params(("key" = Option<String>, Query), ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, description = "the flag audit log", body = FlagAuditList), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn audit(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -248,6 +315,13 @@ pub async fn audit(
 }
 
 /// `GET /api/v1/flags/audit/verify`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags/audit/verify",
+    tag = "flags",
+    responses((status = 200, description = "the flag audit chain checked", body = Object), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn verify(
     State(ctx): State<ServerContext>,
     caller: Caller,

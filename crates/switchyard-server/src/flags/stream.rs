@@ -25,6 +25,13 @@ pub const REFETCH_EVENT: &str = "refetchEvaluation";
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags/stream",
+    tag = "flags",
+    responses((status = 200, description = "server-sent events (text/event-stream): refetch after every change"), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn stream(
     State(ctx): State<ServerContext>,
     caller: Caller,

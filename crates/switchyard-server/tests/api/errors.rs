@@ -192,3 +192,30 @@ async fn flag_keys_follow_the_name_rules() {
         list.text
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_public_and_describes_every_operation() {
+    let api = Api::new().await;
+    let request = axum::http::Request::builder()
+        .uri("/api/v1/openapi.json")
+        .header("host", "localhost:7070")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let a = api.send_as_is(request).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["openapi"], "3.1.0");
+    let paths = a.json["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/apply",
+        "/api/v1/apps/{app}/rollout/{command}",
+        "/api/v1/tokens",
+        "/api/v1/audit/verify",
+        "/api/v1/flags/{key}",
+        "/ofrep/v1/evaluate/flags",
+        "/api/v1/experiments/{key}/stop",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not documented");
+    }
+    assert_eq!(paths.len(), 32, "every route, once");
+    assert!(a.json["components"]["securitySchemes"]["bearer"].is_object());
+}
