@@ -54,6 +54,100 @@ pub fn empty() -> ProxyBody {
     Empty::new().map_err(BodyError::from).boxed_unsync()
 }
 
+/// How a client's request body failed: the client's fault, never the release's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFault {
+    /// Broken framing (a chunk size that is not hex, a body shorter than declared).
+    Malformed,
+    /// More bytes than the limit.
+    TooLarge { limit: u64 },
+    /// The client stopped sending for the idle timeout.
+    Idle,
+    /// The client reset or closed the connection while sending.
+    Aborted,
+}
+
+/// Where a request body records that the client broke it, for the request's outcome.
+#[derive(Debug, Default)]
+pub struct FaultCell(std::sync::OnceLock<ClientFault>);
+
+impl FaultCell {
+    /// The client's fault, if its body failed.
+    pub fn get(&self) -> Option<ClientFault> {
+        self.0.get().copied()
+    }
+
+    fn set(&self, error: &BodyError) {
+        let fault = match error {
+            BodyError::TooLarge { limit } => ClientFault::TooLarge { limit: *limit },
+            BodyError::IdleTimeout(_) => ClientFault::Idle,
+            BodyError::Transport(e) => transport_fault(e),
+            // Not the client's: the upstream was drained, or a mirror's copy was cut.
+            BodyError::Drained | BodyError::CopyCut => return,
+        };
+        let _ = self.0.set(fault);
+    }
+}
+
+/// How a client's body failed on the wire: bad framing or a body cut short is malformed; a
+/// reset or closed connection is an abort.
+fn transport_fault(e: &hyper::Error) -> ClientFault {
+    if e.is_parse() || e.is_incomplete_message() {
+        return ClientFault::Malformed;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::InvalidData
+                | std::io::ErrorKind::InvalidInput
+                | std::io::ErrorKind::UnexpectedEof => ClientFault::Malformed,
+                _ => ClientFault::Aborted,
+            };
+        }
+        source = s.source();
+    }
+    ClientFault::Aborted
+}
+
+/// A client's request body that records in a [`FaultCell`] how it failed, if it does.
+#[derive(Debug)]
+pub struct Attributed<B> {
+    inner: B,
+    cell: Arc<FaultCell>,
+}
+
+impl<B> Attributed<B> {
+    pub fn new(inner: B, cell: Arc<FaultCell>) -> Self {
+        Self { inner, cell }
+    }
+}
+
+impl<B: Body<Data = Bytes, Error = BodyError> + Unpin> Body for Attributed<B> {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Err(e))) = &polled {
+            this.cell.set(e);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A request body that stays with the caller until the upstream connection first reads it.
 /// If connecting fails, the body was never polled and [`ReplaySlot::take_back`] returns it for a
 /// retry on another instance. [`Replayable::owned`] is the plain body, for sends that are never

@@ -5,9 +5,15 @@
 use http::{Response, StatusCode, header};
 use thiserror::Error;
 
-use crate::body::{ProxyBody, full};
+use crate::body::{ClientFault, ProxyBody, full};
 use crate::route::RouteError;
 use crate::telemetry::names::*;
+
+/// 499: the client closed the connection before the answer (nginx's code).
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(s) => s,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
 
 /// Why the proxy answered instead of an upstream.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -36,13 +42,35 @@ pub enum ProxyFailure {
     /// refused by the parser, with an empty 431).
     #[error("request has more than {limit} header fields")]
     TooManyHeaders { limit: usize },
+    /// The client broke its own request body; the release is not to blame.
+    #[error("{}", describe(.0))]
+    Client(ClientFault),
+}
+
+fn describe(fault: &ClientFault) -> String {
+    match fault {
+        ClientFault::Malformed => {
+            "the request body is malformed (bad chunked framing or shorter than declared)".into()
+        }
+        ClientFault::TooLarge { limit } => {
+            format!("request body is larger than the limit of {limit} bytes")
+        }
+        ClientFault::Idle => "the client stopped sending its request body".into(),
+        ClientFault::Aborted => "the client closed the connection while sending its request".into(),
+    }
 }
 
 impl ProxyFailure {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyFailure::NoApp { .. } => StatusCode::NOT_FOUND,
-            ProxyFailure::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyFailure::BodyTooLarge { .. }
+            | ProxyFailure::Client(ClientFault::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyFailure::Client(ClientFault::Malformed) => StatusCode::BAD_REQUEST,
+            ProxyFailure::Client(ClientFault::Idle) => StatusCode::REQUEST_TIMEOUT,
+            // nginx's "client closed request": no client reads it, but the logs and telemetry
+            // say what happened.
+            ProxyFailure::Client(ClientFault::Aborted) => CLIENT_CLOSED_REQUEST,
             ProxyFailure::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyFailure::ConnectFailed { .. } | ProxyFailure::UpstreamProtocol { .. } => {
                 StatusCode::BAD_GATEWAY
@@ -72,6 +100,10 @@ impl ProxyFailure {
             ProxyFailure::Drained { .. } => "drained",
             ProxyFailure::BodyTooLarge { .. } => "body_too_large",
             ProxyFailure::TooManyHeaders { .. } => "too_many_headers",
+            ProxyFailure::Client(ClientFault::Malformed) => "malformed_body",
+            ProxyFailure::Client(ClientFault::TooLarge { .. }) => "body_too_large",
+            ProxyFailure::Client(ClientFault::Idle) => "request_timeout",
+            ProxyFailure::Client(ClientFault::Aborted) => "client_closed",
         }
     }
 
@@ -89,7 +121,8 @@ impl ProxyFailure {
             ProxyFailure::NoRoute(_)
             | ProxyFailure::NoApp { .. }
             | ProxyFailure::BodyTooLarge { .. }
-            | ProxyFailure::TooManyHeaders { .. } => None,
+            | ProxyFailure::TooManyHeaders { .. }
+            | ProxyFailure::Client(_) => None,
         }
     }
 

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::app::{ActiveRelease, ActiveTable, AppState};
 use crate::balancer::{self, NoEndpoint};
-use crate::body::{ProxyBody, Replayable, Watched, empty};
+use crate::body::{Attributed, ClientFault, FaultCell, ProxyBody, Replayable, Watched, empty};
 use crate::endpoint::{Endpoint, EndpointGuard};
 use crate::exposure::PendingExposure;
 use crate::failure::ProxyFailure;
@@ -90,13 +90,14 @@ pub async fn serve(
         headers: parts.headers,
     };
     let request_id = prepare_headers(&app, &mut head, &parts.uri, client, upgrade, &mut rng);
-    let mut body = upstream_body(&app, body, limit);
+    let fault = Arc::new(FaultCell::default());
+    let mut body = upstream_body(&app, body, limit, &fault);
     if let Some(target) = decision.mirror {
         let cap = table.router.table().mirror.as_ref();
         let cap = cap.map_or(0, |m| m.max_body_bytes);
         body = mirror::spawn(&app, &table.releases[target], cap, &head, body, &mut rng);
     }
-    let sent = send(&app, release, head, body, &mut rng).await;
+    let sent = send(&app, release, head, body, &fault, &mut rng).await;
     let response = sent.map(|(mut resp, endpoint, guard)| {
         if let Some(down) =
             on_upgrade.filter(|_| resp.status() == http::StatusCode::SWITCHING_PROTOCOLS)
@@ -121,13 +122,20 @@ pub async fn serve(
     finish(release, started, response, exposure)
 }
 
-/// The request body as sent upstream: watched for idleness and `limit`, unless it has ended
-/// already (no body at all) and there is nothing to watch.
-fn upstream_body(app: &AppState, body: Incoming, limit: Option<u64>) -> ProxyBody {
+/// The request body as sent upstream: watched for idleness and `limit`, and recording in
+/// `fault` how the client broke it, unless it has ended already (no body at all) and there is
+/// nothing to watch.
+fn upstream_body(
+    app: &AppState,
+    body: Incoming,
+    limit: Option<u64>,
+    fault: &Arc<FaultCell>,
+) -> ProxyBody {
     if body.is_end_stream() {
         return empty();
     }
-    Watched::new(body, app.config.idle_timeout, limit, None, ()).boxed_unsync()
+    let watched = Watched::new(body, app.config.idle_timeout, limit, None, ());
+    Attributed::new(watched, Arc::clone(fault)).boxed_unsync()
 }
 
 /// The exposure this request will be, if its table feeds an experiment and the weighted split
@@ -242,12 +250,15 @@ fn affinity_cookie(router: &crate::route::Router, key: &str) -> Option<HeaderVal
 
 type Sent = (Response<Incoming>, Arc<Endpoint>, EndpointGuard);
 
-/// Sends to an instance of `release`, trying others while connecting fails.
+/// Sends to an instance of `release`, trying others while connecting fails. A failure the
+/// client caused (its body, in `fault`) is the client's: it neither ejects the instance nor
+/// counts against the release.
 async fn send(
     app: &AppState,
     release: &ActiveRelease,
     head: RequestHead,
     mut body: ProxyBody,
+    fault: &FaultCell,
     rng: &mut SmallRng,
 ) -> Result<Sent, ProxyFailure> {
     let name = || release.name.clone();
@@ -281,11 +292,21 @@ async fn send(
         };
         let result = app.upstream.send(attempt_head, &endpoint, lent).await;
         match result {
+            // The upstream answered a request whose body the client broke: the answer is to a
+            // request the client never completed, so the client's fault decides it.
+            Ok(_) if fault.get().is_some() => {
+                return Err(ProxyFailure::Client(
+                    fault.get().unwrap_or(ClientFault::Aborted),
+                ));
+            }
             Ok(resp) => {
                 app.observe(&endpoint, !resp.status().is_server_error());
                 return Ok((resp, endpoint, guard));
             }
             Err(e) => {
+                if let Some(client) = fault.get() {
+                    return Err(ProxyFailure::Client(client));
+                }
                 app.observe(&endpoint, false);
                 let failure = classify(&e, name(), tried.len() as u32 + 1);
                 let retryable = matches!(e, UpstreamError::Connect { .. }) && tried.len() < retries;

@@ -43,6 +43,13 @@ impl RuntimeConfig {
         self
     }
 
+    /// This configuration under `policy`.
+    #[must_use]
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
     /// Directory of a release's instance logs: `<log_dir>/<app>/<version>`.
     pub fn release_log_dir(&self, app: &AppName, version: &Version) -> PathBuf {
         self.log_dir.join(app.as_str()).join(version.as_str())

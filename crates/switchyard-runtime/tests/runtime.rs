@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use switchyard_core::manifest::app::HealthCheck;
 use switchyard_core::ports::{RuntimeError, WorkloadRuntime};
 use switchyard_core::{AppName, Release, Version, Workload};
+use switchyard_policy::Policy;
 use switchyard_runtime::{LocalRuntime, RuntimeConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -95,13 +97,21 @@ fn set_timeouts(release: &mut Release, start: Duration, stop: Duration) {
     }
 }
 
+/// The test server and `sh` may run.
+fn policy() -> Arc<Policy> {
+    let text = format!("run: [{SERVER}, sh]\n");
+    Arc::new(Policy::parse(&text, Path::new("policy.yaml")).expect("the test policy"))
+}
+
 fn runtime(dir: &Path) -> LocalRuntime {
-    LocalRuntime::new(RuntimeConfig::new(dir.join("logs")))
+    LocalRuntime::new(RuntimeConfig::new(dir.join("logs")).with_policy(policy()))
 }
 
 fn supervised_runtime(dir: &Path) -> LocalRuntime {
     LocalRuntime::new(
-        RuntimeConfig::new(dir.join("logs")).with_supervisor(strings(&[SERVER, "supervise", "--"])),
+        RuntimeConfig::new(dir.join("logs"))
+            .with_supervisor(strings(&[SERVER, "supervise", "--"]))
+            .with_policy(policy()),
     )
 }
 
@@ -743,4 +753,36 @@ async fn a_failed_scale_up_leaves_the_running_instances_alone() {
     assert_eq!(runtime.endpoints(&release.app, &release.version), one);
     assert!(healthy(one[0]).await);
     runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn what_the_policy_does_not_allow_never_starts() {
+    let dir = scratch("policy");
+    let rt = runtime(&dir.0);
+    let marker = dir.0.join("ran");
+    let shell = process_release(
+        "v1",
+        strings(&["/bin/bash", "-c", &format!("touch {}", marker.display())]),
+        1,
+    );
+    let refused = rt.start(&shell).await;
+    assert!(
+        matches!(&refused, Err(RuntimeError::Forbidden { release, .. }) if release == "shop@v1"),
+        "{refused:?}"
+    );
+    let mut preload = process_release("v2", server_argv(&[]), 1);
+    if let Workload::Process { env, .. } = &mut preload.workload {
+        env.insert("LD_PRELOAD".into(), "/tmp/x.so".into());
+    }
+    let refused = rt.start(&preload).await;
+    assert!(
+        matches!(refused, Err(RuntimeError::Forbidden { .. })),
+        "{refused:?}"
+    );
+    assert!(
+        rt.endpoints(&AppName::new("shop").expect("app"), &Version::new("v2").expect("version"))
+            .is_empty()
+    );
+    assert!(!marker.exists(), "the shell ran");
+    rt.shutdown().await;
 }

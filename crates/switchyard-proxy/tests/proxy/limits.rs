@@ -240,3 +240,68 @@ async fn http2_header_list_far_over_the_limit_closes_the_connection() {
     );
     p.shutdown(Duration::from_secs(1)).await;
 }
+
+/// What a client breaks is the client's: 400/413/408, never a 5xx of the release, never an
+/// ejection, and the release's next requests are served.
+#[tokio::test]
+async fn client_faults_are_answered_as_such_and_never_blamed_on_the_release() {
+    use switchyard_core::ReleaseMetrics as _;
+    let b = TestBackend::start("stable").await;
+    let config = ProxyConfig {
+        eject_consecutive_failures: 2,
+        ..strict()
+    };
+    let (p, telemetry) = proxy(config).await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    let addr = p.local_addr();
+
+    // Malformed chunked framing, many times over (more than the ejection threshold).
+    for _ in 0..5 {
+        let malformed = raw(
+            addr,
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n",
+        )
+        .await;
+        assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
+        assert!(malformed.contains("malformed_body"), "{malformed}");
+    }
+    // A body that streams past the limit without declaring its length.
+    let mut big = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..4 {
+        big.extend_from_slice(b"200\r\n");
+        big.extend_from_slice(&[b'a'; 512]);
+        big.extend_from_slice(b"\r\n");
+    }
+    big.extend_from_slice(b"0\r\n\r\n");
+    let too_large = raw(addr, &big).await;
+    assert!(too_large.starts_with("HTTP/1.1 413"), "{too_large}");
+    // A body that stops arriving.
+    let idle = raw(
+        addr,
+        b"POST /record HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\nonly a few",
+    )
+    .await;
+    // The body's idle timeout (408) and the connection's (closed without an answer) are the
+    // same length; either may act first.
+    assert!(
+        idle.is_empty() || idle.starts_with("HTTP/1.1 408"),
+        "{idle}"
+    );
+
+    let totals = telemetry.totals("shop", "stable").unwrap();
+    assert_eq!(
+        totals.errors, 0,
+        "no 5xx counted against the release: {totals:?}"
+    );
+    let text = telemetry.encode_prometheus();
+    assert!(
+        !text.contains("endpoint_ejections_total{app=\"shop\""),
+        "no ejection:\n{text}"
+    );
+    for _ in 0..10 {
+        assert_eq!(
+            get(&client(), addr, "/").await,
+            (StatusCode::OK, "stable".to_owned())
+        );
+    }
+}

@@ -83,8 +83,10 @@ fn play_daemon(dir: &Path) -> ! {
         },
         health_check: Default::default(),
     };
+    let policy = switchyard_policy::Policy::default().allowing_program(std::path::Path::new(&me));
     let config = RuntimeConfig::new(dir.join("logs"))
-        .with_supervisor([me.as_str(), "supervise", "--"].map(String::from).to_vec());
+        .with_supervisor([me.as_str(), "supervise", "--"].map(String::from).to_vec())
+        .with_policy(std::sync::Arc::new(policy));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -179,3 +179,72 @@ fn judge_against_a_dedicated_baseline_release() {
         assert_eq!(status, 200, "{text}");
     }
 }
+
+/// A client that breaks its own requests (bad chunked framing) is answered 400 by the proxy and
+/// never counted against the canary: the healthy canary is promoted, no instance is ejected,
+/// and no legitimate request fails.
+#[test]
+fn a_client_sending_malformed_bodies_does_not_roll_back_a_healthy_canary() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let app = setup(dir.path(), &d);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (legit, failed, refused) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let mut threads = Vec::new();
+    {
+        let (stop, legit, failed) = (stop.clone(), legit.clone(), failed.clone());
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match get(app, "/") {
+                    Some((200, _)) => legit.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }));
+    }
+    {
+        let (stop, refused) = (stop.clone(), refused.clone());
+        threads.push(std::thread::spawn(move || {
+            let bad = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n";
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(mut s) = std::net::TcpStream::connect(app) {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    let _ = s.write_all(bad);
+                    let mut answer = String::new();
+                    let _ = s.read_to_string(&mut answer);
+                    if answer.starts_with("HTTP/1.1 400") {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }));
+    }
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    let r = d.wait_rollout("shop", "the healthy canary's promotion", |r| {
+        !r["active"].as_bool().unwrap()
+    });
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (legit, failed, refused) = (
+        legit.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
+    println!("legitimate requests {legit}, failed {failed}; malformed requests refused {refused}");
+    assert_eq!(r["phase"], "Succeeded", "{r:#}");
+    assert_eq!(failed, 0, "no legitimate request failed");
+    assert!(refused > 0, "the malformed client was answered 400");
+}
