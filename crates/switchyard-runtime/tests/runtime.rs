@@ -780,8 +780,11 @@ async fn what_the_policy_does_not_allow_never_starts() {
         "{refused:?}"
     );
     assert!(
-        rt.endpoints(&AppName::new("shop").expect("app"), &Version::new("v2").expect("version"))
-            .is_empty()
+        rt.endpoints(
+            &AppName::new("shop").expect("app"),
+            &Version::new("v2").expect("version")
+        )
+        .is_empty()
     );
     assert!(!marker.exists(), "the shell ran");
     rt.shutdown().await;
