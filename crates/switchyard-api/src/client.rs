@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 
 use crate::types::*;
 
+mod dataplane;
 mod experiments;
 mod flags;
 

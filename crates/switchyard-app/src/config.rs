@@ -28,6 +28,9 @@ pub struct DaemonConfig {
     pub api: ApiAccess,
     /// The operator's policy: what may run, what may be set, what may be called.
     pub policy: Arc<Policy>,
+    /// The executable to run the local proxy with (`<exe> proxy ...`); `None` runs the control
+    /// plane alone (`--no-proxy`), and proxies join it from elsewhere.
+    pub local_proxy: Option<PathBuf>,
 }
 
 /// Who may call the API, and from where.
@@ -71,6 +74,7 @@ impl DaemonConfig {
             keep_raw_events: false,
             api: ApiAccess::default(),
             policy: Arc::new(Policy::default()),
+            local_proxy: None,
         }
     }
 }

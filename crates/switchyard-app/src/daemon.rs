@@ -1,22 +1,24 @@
-//! Starting, running and stopping the daemon.
+//! Starting, running and stopping the daemon: the control plane, and the local proxy beside it.
 //!
-//! One root [`CancellationToken`] stops everything: the API server, the controller's tick loop,
-//! the experiment check and the traffic experiments' reconciler, the proxies (which drain for
-//! the grace period) and the runtime (which stops every release).
+//! One root [`CancellationToken`] stops the control plane: the API server, the controller's
+//! tick loop, the experiment check and the traffic experiments' reconciler. Then
+//! [`Daemon::shutdown`] stops the local proxy (it drains for its grace period) and the runtime
+//! (which stops every release).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use switchyard_analysis::ProviderRouter;
 use switchyard_control::auth::Tokens;
+use switchyard_control::dataplane::DataPlane;
 use switchyard_control::{
     Controller, ControllerPorts, ExperimentService, FlagService, ListenerRegistry, Manifests,
     TrafficExperiments, TrafficOwner,
 };
 use switchyard_core::ports::{StateStore, WorkloadRuntime};
 use switchyard_core::{AppName, Clock, ReleaseMetrics, SystemClock};
-use switchyard_proxy::{ProxyConfig, Telemetry};
 use switchyard_runtime::{LocalRuntime, RuntimeConfig};
 use switchyard_server::ServerContext;
 use switchyard_server::auth::Security;
@@ -25,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DaemonConfig;
-use crate::listeners::Listeners;
+use crate::local_proxy::LocalProxy;
 use crate::smoke::HttpSmokeTester;
 use crate::webhooks::HttpWebhooks;
 
@@ -34,7 +36,8 @@ pub struct Daemon {
     api_addr: SocketAddr,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
-    listeners: Arc<Listeners>,
+    dataplane: DataPlane,
+    local_proxy: Option<LocalProxy>,
     runtime: Arc<LocalRuntime>,
     store: SqliteStore,
     controller: Arc<Controller>,
@@ -51,11 +54,11 @@ impl std::fmt::Debug for Daemon {
 }
 
 impl Daemon {
-    /// Opens the store, binds every applied app's listener, restarts releases and rollouts where
-    /// they stood, and starts serving the API.
+    /// Opens the store, restarts releases and rollouts where they stood, starts serving the API
+    /// and the tables, and starts (or adopts) the local proxy.
     ///
     /// # Errors
-    /// The store cannot be opened, or the API or an app's listener cannot be bound.
+    /// The store cannot be opened, the API cannot be bound, the local proxy does not start.
     pub async fn start(config: DaemonConfig) -> anyhow::Result<Daemon> {
         if !config.api.authenticate && !config.api_listen.ip().is_loopback() {
             anyhow::bail!(
@@ -71,17 +74,13 @@ impl Daemon {
                 config.data_dir.display()
             )
         })?;
-        let telemetry = Arc::new(Telemetry::new());
-        let listeners = Arc::new(Listeners::new(
-            Arc::clone(&telemetry),
-            ProxyConfig::default(),
-        ));
+        let dataplane = DataPlane::new(generation());
         let mut runtime_config = RuntimeConfig::new(config.data_dir.join("logs"));
         runtime_config.supervisor.clone_from(&config.supervisor);
         runtime_config.policy = Arc::clone(&config.policy);
         let runtime = Arc::new(LocalRuntime::new(runtime_config));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let metrics: Arc<dyn ReleaseMetrics> = telemetry.clone();
+        let metrics: Arc<dyn ReleaseMetrics> = Arc::new(dataplane.clone());
         let store_port: Arc<dyn StateStore> = Arc::new(store.clone());
         let runtime_port: Arc<dyn WorkloadRuntime> = runtime.clone();
         let cancel = CancellationToken::new();
@@ -92,7 +91,10 @@ impl Daemon {
                 .await
                 .context("while loading the applied experiments")?,
         );
-        let traffic_owner = Arc::new(TrafficOwner::new(listeners.clone(), experiments.clone()));
+        let traffic_owner = Arc::new(TrafficOwner::new(
+            Arc::new(dataplane.clone()),
+            experiments.clone(),
+        ));
         let provider = ProviderRouter::new(Arc::clone(&metrics), Arc::clone(&config.policy))
             .context("while building the metric providers")?;
         let controller = Arc::new(Controller::new(ControllerPorts {
@@ -114,10 +116,10 @@ impl Daemon {
             .into_iter()
             .map(|a| a.manifest)
             .collect();
-        listeners
+        dataplane
             .ensure(&apps)
             .await
-            .context("while binding the listeners of applied apps")?;
+            .context("while restoring the listeners of applied apps")?;
         controller
             .recover()
             .await
@@ -139,7 +141,7 @@ impl Daemon {
             Arc::clone(&traffic_owner),
             Arc::clone(&clock),
         );
-        listeners.relay_exposures(traffic.relay());
+        dataplane.relay_exposures(traffic.relay());
         let experiment_changes = experiments.subscribe();
         if let Err(e) = traffic.reconcile().await {
             tracing::error!(
@@ -170,7 +172,7 @@ impl Daemon {
             cors_origins: config.api.cors_origins.clone(),
             ofrep_cors_origins: config.api.ofrep_cors_origins.clone(),
         });
-        let registry: Arc<dyn ListenerRegistry> = listeners.clone();
+        let registry: Arc<dyn ListenerRegistry> = Arc::new(dataplane.clone());
         let manifests = Arc::new(Manifests::new(
             Arc::clone(&config.policy),
             Arc::clone(&store_port),
@@ -179,13 +181,14 @@ impl Daemon {
             traffic_owner,
             Arc::clone(&clock),
         ));
-        let telemetry_for_text = Arc::clone(&telemetry);
+        let for_text = dataplane.clone();
         let context = ServerContext {
             controller: Arc::clone(&controller),
             store: store_port,
             manifests,
             metrics,
-            prometheus: Arc::new(move || telemetry_for_text.encode_prometheus()),
+            prometheus: Arc::new(move || for_text.encode_openmetrics()),
+            dataplane: dataplane.clone(),
             clock,
             flags: Arc::new(flags),
             experiments: Arc::clone(&experiments),
@@ -221,12 +224,44 @@ impl Daemon {
             },
         ));
         let splitter = tokio::spawn(traffic.run(experiment_changes, cancel.child_token()));
+        // Releases, rollouts and experiments are back: proxies may follow the tables now.
+        dataplane.open();
+        let local_proxy = match &config.local_proxy {
+            Some(exe) => {
+                dataplane.expect(crate::local_proxy::LOCAL_PROXY_ID);
+                let tokens = config.api.authenticate.then_some(tokens.as_ref());
+                match LocalProxy::start(exe, &config.data_dir, api_addr, tokens).await {
+                    Ok(p) => {
+                        // Ready means routed: wait until it serves this start's tables.
+                        let id = crate::local_proxy::LOCAL_PROXY_ID;
+                        if !dataplane.caught_up(id, Duration::from_secs(15)).await {
+                            tracing::warn!(
+                                pid = p.pid(),
+                                "the local proxy has not reported the current tables yet"
+                            );
+                        }
+                        Some(p)
+                    }
+                    Err(e) => {
+                        cancel.cancel();
+                        return Err(e.context("while starting the local proxy"));
+                    }
+                }
+            }
+            None => {
+                tracing::info!(
+                    "no local proxy (--no-proxy): proxies join with `switchyard proxy --control http://{api_addr}`"
+                );
+                None
+            }
+        };
         tracing::info!(api = %api_addr, data_dir = %config.data_dir.display(), "switchyard daemon started");
         Ok(Daemon {
             api_addr,
             cancel,
             tasks: vec![server, ticker, checker, splitter],
-            listeners,
+            dataplane,
+            local_proxy,
             runtime,
             store,
             controller,
@@ -245,9 +280,14 @@ impl Daemon {
         self.api_addr
     }
 
-    /// The address an app's proxy listens on.
+    /// The address an app's proxy listens on, as a live proxy reports it.
     pub fn app_addr(&self, app: &AppName) -> Option<SocketAddr> {
-        self.listeners.local_addr(app)
+        self.dataplane.app_addr(app)
+    }
+
+    /// The routing tables and the proxies following them.
+    pub fn dataplane(&self) -> &DataPlane {
+        &self.dataplane
     }
 
     pub fn controller(&self) -> &Arc<Controller> {
@@ -265,17 +305,22 @@ impl Daemon {
         self.shutdown().await;
     }
 
-    /// Stops the API and the controller, drains the proxies for the grace period, stops every
-    /// release and closes the store.
+    /// Stops the API and the controller, stops the local proxy (it drains for its grace
+    /// period), stops every release and closes the store.
     pub async fn shutdown(self) {
         self.cancel.cancel();
+        // Proxies' waiting table requests would hold the API's graceful shutdown.
+        self.dataplane.close();
         for task in self.tasks {
             if let Err(e) = task.await {
                 tracing::warn!(error = %e, "daemon task ended abnormally");
             }
         }
-        let grace = self.config.shutdown_grace;
-        self.listeners.shutdown(grace).await;
+        if let Some(proxy) = self.local_proxy {
+            proxy
+                .stop(self.config.shutdown_grace + Duration::from_secs(5))
+                .await;
+        }
         self.runtime.shutdown().await;
         self.store.close().await;
         tracing::info!("switchyard daemon stopped");
@@ -311,8 +356,17 @@ async fn bootstrap_admin_token(
     Ok(Some(created.token))
 }
 
+/// A control-plane generation: different at every start, so that proxies fed by an earlier
+/// start get a snapshot instead of a delta on versions that no longer mean the same.
+fn generation() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .max(1)
+}
+
 /// Writes `text` to a new file only its owner can read.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = std::fs::OpenOptions::new()

@@ -1,18 +1,21 @@
-//! The composition root: turns a [`DaemonConfig`] into a running daemon — SQLite store, local
-//! runtime, one proxy listener per app, the rollout controller and its tick loop, the REST API,
-//! and the experiments' checks and traffic splits — and shuts all of it down from one
-//! cancellation token.
+//! The composition roots: [`Daemon`] turns a [`DaemonConfig`] into a running control plane —
+//! SQLite store, local runtime, the routing tables proxies follow, the rollout controller and
+//! its tick loop, the REST API, the experiments' checks and traffic splits — with a local proxy
+//! process beside it; [`proxy_process::run`] is the proxy process itself.
 //!
 //! - [`config`]: what the daemon is started with.
 //! - [`daemon`]: start, run and stop.
-//! - [`listeners`]: the proxies of all apps, as the listener registry and the traffic router of
-//!   `switchyard-control` (and the blue-green preview listeners).
+//! - [`local_proxy`]: the proxy process `serve` starts, adopts or replaces beside itself.
+//! - [`proxy_process`]: `switchyard proxy`, the data-plane process: it follows the control
+//!   plane's tables, serves the apps' listeners, caches the last table, reports its traffic,
+//!   and hands its sockets to a successor.
 //! - [`smoke`]: blue-green smoke tests over HTTP.
 //! - [`webhooks`]: Flagger-style webhook gates over HTTP.
 
 pub mod config;
 pub mod daemon;
-pub mod listeners;
+pub mod local_proxy;
+pub mod proxy_process;
 pub mod smoke;
 pub mod webhooks;
 

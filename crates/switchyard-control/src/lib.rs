@@ -6,6 +6,8 @@
 //!   `switchyard-rollout` and carrying out its actions; per-rollout error policy.
 //! - [`traffic`]: [`TrafficOwner`], the one writer of each app's routes, and the claims of
 //!   traffic experiments on apps.
+//! - [`dataplane`]: [`dataplane::DataPlane`], the versioned routing tables proxies follow, their
+//!   acknowledgements and reports, and the traffic they count, summed.
 //! - [`manifests`]: [`Manifests`], applying manifests all or nothing, with the rules of traffic
 //!   experiments.
 //! - [`flags`]: [`FlagService`], the live compiled flags and the one way to change them.
@@ -19,6 +21,7 @@
 
 pub mod auth;
 pub mod controller;
+pub mod dataplane;
 pub mod experiments;
 pub mod flags;
 pub mod manifests;

@@ -6,10 +6,12 @@
 //! - [`expr`]: condition expressions (`result < 0.01`).
 //! - [`time`]: timestamps as data, and the clock port.
 //! - [`telemetry`]: what the data plane reports per release.
+//! - [`dataplane`]: the table protocol between the control plane and its proxies.
 //! - [`release`]: one version of an app, resolved for a runtime.
 //! - [`ports`]: the store and runtime traits adapters implement.
 //! - [`duration`]: humantime durations in manifests.
 
+pub mod dataplane;
 pub mod duration;
 pub mod expr;
 pub mod manifest;

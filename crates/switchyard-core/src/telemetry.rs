@@ -65,9 +65,60 @@ pub struct ReleaseTotals {
     pub errors: u64,
     /// Latency histogram: `(upper_bound_seconds, count)`.
     pub latency: Vec<(f64, u64)>,
+    /// Requests by status class, 1xx to 5xx.
+    #[serde(default)]
+    pub status_classes: [u64; 5],
+    /// Requests no upstream answered (counted as 5xx too).
+    #[serde(default)]
+    pub upstream_failures: u64,
+    /// Sum of the latencies, in microseconds.
+    #[serde(default)]
+    pub latency_sum_micros: u64,
 }
 
 impl ReleaseTotals {
+    /// Adds `other`'s counts to these (latency buckets merged by their bound).
+    pub fn add(&mut self, other: &ReleaseTotals) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.upstream_failures += other.upstream_failures;
+        self.latency_sum_micros = self
+            .latency_sum_micros
+            .saturating_add(other.latency_sum_micros);
+        for (mine, theirs) in self.status_classes.iter_mut().zip(other.status_classes) {
+            *mine += theirs;
+        }
+        for (bound, n) in &other.latency {
+            match self
+                .latency
+                .iter_mut()
+                .find(|(b, _)| b.to_bits() == bound.to_bits())
+            {
+                Some((_, m)) => *m += n,
+                None => self.latency.push((*bound, *n)),
+            }
+        }
+        self.latency.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    /// The latency below which a share `q` of the requests finished, from the buckets; `None`
+    /// without requests.
+    pub fn latency_quantile(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.latency.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bound, n) in &self.latency {
+            seen += n;
+            if seen >= rank {
+                return Some(*bound);
+            }
+        }
+        self.latency.last().map(|(b, _)| *b)
+    }
+
     /// The traffic between `earlier` and `self`. A reading lower than `earlier` means the
     /// data plane restarted its counts; then all of `self` is new.
     pub fn since(&self, earlier: &ReleaseTotals) -> ReleaseTotals {
@@ -79,9 +130,20 @@ impl ReleaseTotals {
             .iter()
             .map(|(b, n)| (b.to_bits(), *n))
             .collect();
+        let mut status_classes = [0; 5];
+        for (i, n) in status_classes.iter_mut().enumerate() {
+            *n = self.status_classes[i].saturating_sub(earlier.status_classes[i]);
+        }
         ReleaseTotals {
             requests: self.requests - earlier.requests,
             errors: self.errors - earlier.errors,
+            status_classes,
+            upstream_failures: self
+                .upstream_failures
+                .saturating_sub(earlier.upstream_failures),
+            latency_sum_micros: self
+                .latency_sum_micros
+                .saturating_sub(earlier.latency_sum_micros),
             latency: self
                 .latency
                 .iter()
@@ -122,15 +184,43 @@ mod tests {
             requests: 10,
             errors: 1,
             latency: vec![(0.01, 6), (0.02, 4)],
+            status_classes: [0, 9, 0, 0, 1],
+            upstream_failures: 1,
+            latency_sum_micros: 120_000,
         };
         let b = ReleaseTotals {
             requests: 15,
             errors: 3,
             latency: vec![(0.01, 8), (0.02, 4), (0.05, 3)],
+            status_classes: [0, 12, 0, 0, 3],
+            upstream_failures: 1,
+            latency_sum_micros: 300_000,
         };
         let d = b.since(&a);
         assert_eq!((d.requests, d.errors), (5, 2));
         assert_eq!(d.latency, vec![(0.01, 2), (0.05, 3)]);
+        assert_eq!(d.status_classes, [0, 3, 0, 0, 2]);
+        assert_eq!((d.upstream_failures, d.latency_sum_micros), (0, 180_000));
         assert_eq!(a.since(&b), a, "a restart of the counts");
+    }
+
+    #[test]
+    fn totals_add_up_bucket_by_bucket_and_give_quantiles() {
+        let mut sum = ReleaseTotals {
+            requests: 2,
+            latency: vec![(0.01, 2)],
+            ..ReleaseTotals::default()
+        };
+        sum.add(&ReleaseTotals {
+            requests: 8,
+            latency: vec![(0.005, 4), (0.01, 2), (0.1, 2)],
+            ..ReleaseTotals::default()
+        });
+        assert_eq!(sum.requests, 10);
+        assert_eq!(sum.latency, vec![(0.005, 4), (0.01, 4), (0.1, 2)]);
+        assert_eq!(sum.latency_quantile(0.4), Some(0.005));
+        assert_eq!(sum.latency_quantile(0.5), Some(0.01));
+        assert_eq!(sum.latency_quantile(0.99), Some(0.1));
+        assert_eq!(ReleaseTotals::default().latency_quantile(0.5), None);
     }
 }

@@ -201,6 +201,15 @@ impl AppState {
         });
     }
 
+    /// Endpoints removed from the table whose requests are still finishing.
+    pub fn draining(&self) -> Vec<SocketAddr> {
+        let instances = self
+            .instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        instances.draining.keys().copied().collect()
+    }
+
     /// Resolves when `addr` is neither serving nor draining.
     pub async fn drained(&self, addr: SocketAddr) {
         let draining = {

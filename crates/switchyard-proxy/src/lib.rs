@@ -22,6 +22,7 @@ mod failure;
 mod forward;
 mod headers;
 mod health;
+pub mod host;
 mod idle;
 mod mirror;
 mod proxy;
@@ -37,7 +38,7 @@ mod upstream;
 pub use config::{HealthCheck, ProxyConfig};
 pub use error::ProxyError;
 pub use exposure::{ExperimentTap, Exposure, ExposureSink};
-pub use proxy::AppProxy;
+pub use proxy::{AppProxy, Routes};
 pub use route::{RouteDecision, RouteError, RouteReason, Router};
 pub use shared::{AppMatch, SharedProxy};
 pub use table::{

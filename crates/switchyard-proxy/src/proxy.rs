@@ -12,9 +12,16 @@ use crate::config::ProxyConfig;
 use crate::error::ProxyError;
 use crate::exposure::{ExperimentTap, ExposureSink};
 use crate::failure::ProxyFailure;
-use crate::server::{Dispatch, Listener};
+use crate::server::{Dispatch, ListenSource, Listener};
 use crate::table::RoutingTable;
 use crate::telemetry::Telemetry;
+
+/// A table and the experiment it serves, set together.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    pub table: RoutingTable,
+    pub experiment: Option<ExperimentTap>,
+}
 
 /// A listener for one app. Serves 503 until the first [`AppProxy::set_routes`].
 #[derive(Debug)]
@@ -47,11 +54,43 @@ impl AppProxy {
         config: ProxyConfig,
         telemetry: Arc<Telemetry>,
     ) -> Result<AppProxy, ProxyError> {
+        let routes = Routes {
+            table: RoutingTable::default(),
+            experiment: None,
+        };
+        Self::serve(app, ListenSource::Bind(listen), config, telemetry, routes).await
+    }
+
+    /// Serves `app` on `source` with `routes` in force before the first connection is accepted.
+    ///
+    /// # Errors
+    /// [`ProxyError::Bind`] naming the address when it cannot be bound (e.g. in use).
+    pub async fn serve(
+        app: &str,
+        source: ListenSource,
+        config: ProxyConfig,
+        telemetry: Arc<Telemetry>,
+        routes: Routes,
+    ) -> Result<AppProxy, ProxyError> {
         let state = AppState::new(app, config, telemetry, Arc::default());
+        state.set_routes(routes.table, routes.experiment);
         let listener =
-            Listener::bind(listen, &state.config, Arc::new(SingleApp(state.clone()))).await?;
+            Listener::serve(source, &state.config, Arc::new(SingleApp(state.clone()))).await?;
         tracing::info!(app, addr = %listener.local_addr(), "proxy listening");
         Ok(AppProxy { state, listener })
+    }
+
+    /// Another handle of the listening socket, to hand the listener over to another process.
+    ///
+    /// # Errors
+    /// The socket cannot be duplicated.
+    pub fn socket(&self) -> std::io::Result<std::net::TcpListener> {
+        self.listener.socket()
+    }
+
+    /// Endpoints removed from the routes whose in-flight requests are still finishing.
+    pub fn draining(&self) -> Vec<SocketAddr> {
+        self.state.draining()
     }
 
     /// The bound address (with the real port when bound to port 0).

@@ -33,10 +33,20 @@ pub trait Dispatch: Send + Sync + 'static {
     fn apps(&self) -> Vec<Arc<AppState>>;
 }
 
+/// Where a listener's socket comes from: bound now, or inherited from another process (a proxy
+/// handing its listeners over, see `host::handoff`).
+#[derive(Debug)]
+pub enum ListenSource {
+    Bind(SocketAddr),
+    Inherited(std::net::TcpListener),
+}
+
 /// A running listener.
 #[derive(Debug)]
 pub struct Listener {
     local_addr: SocketAddr,
+    /// A second handle of the listening socket, for handing it over to another process.
+    socket: std::net::TcpListener,
     stop_accepting: CancellationToken,
     force: CancellationToken,
     connections: TaskTracker,
@@ -49,18 +59,50 @@ impl Listener {
         config: &ProxyConfig,
         dispatch: Arc<dyn Dispatch>,
     ) -> Result<Self, ProxyError> {
-        let socket = bind_socket(listen, config.reuse_port)
-            .await
-            .map_err(|source| ProxyError::Bind {
-                addr: listen,
-                source,
-            })?;
+        Self::serve(ListenSource::Bind(listen), config, dispatch).await
+    }
+
+    /// Starts accepting on the socket `source` names.
+    ///
+    /// # Errors
+    /// The address cannot be bound, or an inherited socket cannot be used.
+    pub async fn serve(
+        source: ListenSource,
+        config: &ProxyConfig,
+        dispatch: Arc<dyn Dispatch>,
+    ) -> Result<Self, ProxyError> {
+        let (socket, listen) = match source {
+            ListenSource::Bind(listen) => {
+                let socket = bind_socket(listen, config.reuse_port)
+                    .await
+                    .map_err(|source| ProxyError::Bind {
+                        addr: listen,
+                        source,
+                    })?;
+                (socket, listen)
+            }
+            ListenSource::Inherited(std) => {
+                let addr = std.local_addr().map_err(|source| ProxyError::LocalAddr {
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    source,
+                })?;
+                let socket = std
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpListener::from_std(std))
+                    .map_err(|source| ProxyError::Bind { addr, source })?;
+                (socket, addr)
+            }
+        };
         let local_addr = socket
             .local_addr()
             .map_err(|source| ProxyError::LocalAddr {
                 addr: listen,
                 source,
             })?;
+        let dup = dup_socket(&socket).map_err(|source| ProxyError::Bind {
+            addr: local_addr,
+            source,
+        })?;
         let stop_accepting = CancellationToken::new();
         let force = CancellationToken::new();
         let connections = TaskTracker::new();
@@ -76,6 +118,7 @@ impl Listener {
         let accept = tokio::spawn(accept_loop(socket, ctx, connections.clone()));
         Ok(Listener {
             local_addr,
+            socket: dup,
             stop_accepting,
             force,
             connections,
@@ -87,11 +130,23 @@ impl Listener {
         self.local_addr
     }
 
+    /// Another handle of the listening socket (the same kernel socket: connections queued in
+    /// it are not lost when this process stops accepting).
+    ///
+    /// # Errors
+    /// The socket cannot be duplicated (out of file descriptors).
+    pub fn socket(&self) -> std::io::Result<std::net::TcpListener> {
+        self.socket.try_clone()
+    }
+
     /// Stops accepting, lets open requests finish for up to `grace`, then closes what is left.
     /// Returns true when everything finished within the grace period.
     pub async fn shutdown(self, grace: Duration, apps: &[Arc<AppState>]) -> bool {
         self.stop_accepting.cancel();
         let _ = self.accept.await;
+        // The last handle of this process: unless another process holds the socket (a
+        // handover), it closes now, and new connections are refused instead of queued.
+        drop(self.socket);
         self.connections.close();
         let drained = tokio::time::timeout(grace, async {
             self.connections.wait().await;
@@ -120,6 +175,13 @@ impl Listener {
         }
         drained
     }
+}
+
+/// A second handle of `socket`, kept for handing the socket over.
+fn dup_socket(socket: &TcpListener) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::AsFd as _;
+    let fd = socket.as_fd().try_clone_to_owned()?;
+    Ok(std::net::TcpListener::from(fd))
 }
 
 /// Backlog of listeners bound with `SO_REUSEPORT` (the plain path keeps tokio's default).

@@ -37,6 +37,8 @@ fn duration_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Telemetry {
     started: Instant,
+    /// Numbers the (app, release) entries in the order they are created.
+    incarnations: AtomicU64,
     ring_seconds: usize,
     /// Entries of releases that a table still serves, or served less than a ring ago.
     releases: Mutex<Retention<ReleaseStats>>,
@@ -56,6 +58,8 @@ pub struct Telemetry {
 #[derive(Debug)]
 pub struct ReleaseStats {
     started: Instant,
+    /// Which entry of this (app, release) this is: its totals start from zero.
+    incarnation: u64,
     /// Second (since `started`) of the last recorded request, or of creation.
     last_active: AtomicU64,
     ring: Mutex<WindowRing>,
@@ -131,6 +135,7 @@ impl Telemetry {
         );
         Telemetry {
             started: Instant::now(),
+            incarnations: AtomicU64::new(1),
             ring_seconds: seconds,
             releases: Mutex::new(Retention::new(seconds as u64)),
             registry,
@@ -162,6 +167,7 @@ impl Telemetry {
         });
         ReleaseStats {
             started: self.started,
+            incarnation: self.incarnations.fetch_add(1, Ordering::Relaxed),
             last_active: AtomicU64::new(self.started.elapsed().as_secs()),
             ring: Mutex::new(WindowRing::new(self.ring_seconds)),
             by_class,
@@ -203,6 +209,23 @@ impl Telemetry {
         self.durations.remove(&labels);
         self.in_flight.remove(&labels);
         self.mirrored.remove(&labels);
+    }
+
+    /// The monotonic totals of every release telemetry keeps, with their incarnation:
+    /// `(app, release, incarnation, totals)`.
+    pub fn all_totals(&self) -> Vec<(String, String, u64, ReleaseTotals)> {
+        let releases = self.sweep();
+        releases
+            .iter()
+            .map(|((app, release), stats)| {
+                let totals = stats
+                    .ring
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .totals();
+                (app.clone(), release.clone(), stats.incarnation, totals)
+            })
+            .collect()
     }
 
     /// Releases telemetry keeps an entry for (serving, or removed less than a ring ago).

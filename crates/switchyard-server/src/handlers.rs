@@ -39,6 +39,19 @@ pub async fn health() -> impl IntoResponse {
 
 #[utoipa::path(
     get,
+    path = "/ready",
+    tag = "health",
+    responses((status = 200, description = "releases, rollouts and experiments are restored, and every live proxy serves the current tables", body = Object), (status = 503, description = "not yet; the message says what is missing", body = switchyard_api::ErrorBody))
+)]
+pub async fn ready(State(ctx): State<ServerContext>) -> Result<impl IntoResponse, ApiError> {
+    ctx.dataplane
+        .ready()
+        .map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why))?;
+    Ok(Json(serde_json::json!({"status": "ok"})))
+}
+
+#[utoipa::path(
+    get,
     path = "/metrics",
     tag = "health",
     responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain"), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
@@ -97,6 +110,8 @@ pub async fn apply(
     caller: Caller,
     payload: Result<Json<ApplyRequest>, JsonRejection>,
 ) -> ApiResult<ApplyResponse> {
+    // A caller that may apply nothing learns nothing of how its manifests would parse.
+    caller.may(Action::Deploy, Scope::Any)?;
     let request = crate::body::json(payload)?;
     let files: Vec<ManifestText<'_>> = request
         .files

@@ -18,6 +18,7 @@
 //! - [`auth`]: the guard in front of every route (hosts, CORS, cross-site mutations, bearer
 //!   tokens) and the [`auth::Caller`] handlers authorise with.
 //! - [`tokens`]: the token endpoints, `/api/v1/tokens`.
+//! - [`dataplane`]: the table protocol proxies follow: tables, reports, the proxies' state.
 //! - [`body`]: request bodies parsed into the stable 400.
 //! - [`error`]: the mapping from failures to status codes and error codes.
 //! - [`stable_errors`]: every error answer in the stable body, axum's own included.
@@ -25,6 +26,7 @@
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod dataplane;
 pub mod error;
 pub mod experiments;
 pub mod flags;

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{audit, experiments, flags, handlers, ofrep, operations, tokens};
+use crate::{audit, dataplane, experiments, flags, handlers, ofrep, operations, tokens};
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -14,11 +14,13 @@ use crate::{audit, experiments, flags, handlers, ofrep, operations, tokens};
     info(
         title = "Switchyard",
         description = "Progressive delivery: manifests, deploys, rollouts and their commands, \
-                       feature flags (and OFREP), experiments, tokens and the audit log. Every \
+                       feature flags (and OFREP), experiments, tokens, the audit log, and the table \
+                       protocol proxies follow (`dataplane`). Every \
                        error answers `{\"error\": {\"code\", \"message\", \"details\"}}`."
     ),
     paths(
         handlers::health,
+        handlers::ready,
         handlers::metrics,
         handlers::apply,
         handlers::apps,
@@ -54,6 +56,9 @@ use crate::{audit, experiments, flags, handlers, ofrep, operations, tokens};
         experiments::handlers::results,
         experiments::handlers::report,
         experiments::handlers::stop,
+        dataplane::tables,
+        dataplane::report,
+        dataplane::proxies,
     ),
     modifiers(&Bearer)
 )]

@@ -17,8 +17,10 @@ pub struct ServerContext {
     pub store: Arc<dyn StateStore>,
     pub manifests: Arc<Manifests>,
     pub metrics: Arc<dyn ReleaseMetrics>,
-    /// The proxy's metrics in Prometheus text format.
+    /// The data plane's metrics in Prometheus text format.
     pub prometheus: Arc<dyn Fn() -> String + Send + Sync>,
+    /// The routing tables proxies follow, and what they report.
+    pub dataplane: switchyard_control::dataplane::DataPlane,
     pub clock: Arc<dyn Clock>,
     /// Feature flags: the live compiled set, its store and change notifications.
     pub flags: Arc<FlagService>,
@@ -38,7 +40,7 @@ impl std::fmt::Debug for ServerContext {
 pub fn router(context: ServerContext) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
-        .route("/ready", get(handlers::health))
+        .route("/ready", get(handlers::ready))
         .route("/metrics", get(handlers::metrics))
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .route("/api/v1/apply", post(handlers::apply))
@@ -63,6 +65,7 @@ pub fn router(context: ServerContext) -> Router {
         .merge(crate::flags::routes())
         .merge(crate::experiments::routes())
         .merge(crate::tokens::routes())
+        .merge(crate::dataplane::routes())
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
             context.clone(),

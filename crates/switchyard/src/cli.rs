@@ -31,8 +31,13 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: REST API, proxies, controller.
+    /// Run the control plane (REST API, controller, tables) and a local proxy beside it.
     Serve(ServeArgs),
+    /// Run a proxy: serve the apps' listeners from the control plane's tables, keep serving
+    /// the last one while the control plane is away.
+    Proxy(ProxyArgs),
+    /// The proxies following the control plane: the version each serves, its listeners.
+    Proxies,
     /// Apply manifests (a file or every .yaml/.yml of a directory), all or nothing.
     Apply(FileArgs),
     /// Check manifests without applying them.
@@ -256,6 +261,47 @@ pub struct ServeArgs {
     /// An origin whose browser pages may call OFREP and the flag stream (repeatable).
     #[arg(long = "ofrep-cors-origin", value_name = "ORIGIN")]
     pub ofrep_cors_origins: Vec<String>,
+    /// Run the control plane alone: no local proxy (proxies join with `switchyard proxy`).
+    #[arg(long, env = "SWITCHYARD_NO_PROXY")]
+    pub no_proxy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The control plane's API.
+    #[arg(
+        long,
+        env = "SWITCHYARD_CONTROL",
+        default_value = "http://127.0.0.1:7070"
+    )]
+    pub control: String,
+    /// This proxy's id: the name of its `proxy` token (`switchyard token create --role proxy`).
+    #[arg(long)]
+    pub id: String,
+    /// Where the last table is cached (and the handover socket and pid file live).
+    #[arg(
+        long,
+        env = "SWITCHYARD_PROXY_STATE_DIR",
+        default_value = ".switchyard-proxy"
+    )]
+    pub state_dir: PathBuf,
+    /// A file holding the token (read again when the control plane refuses it); otherwise
+    /// SWITCHYARD_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Time between reports to the control plane (changes are reported at once).
+    #[arg(long, default_value = "1s")]
+    pub report_interval: String,
+    /// How long requests may finish when the proxy stops or hands over.
+    #[arg(long, default_value = "10s")]
+    pub grace: String,
+    /// Serve this proxy's Prometheus metrics (`/metrics`) on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Take over the listening sockets of the proxy serving from the same state directory
+    /// (restart or upgrade without refusing a connection).
+    #[arg(long)]
+    pub takeover: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod demo;
 mod demo_app;
 mod experiment;
 mod flags;
+mod proxy;
 mod serve;
 mod sim;
 mod stats;
@@ -42,7 +43,7 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     init_logging(matches!(
         cli.command,
-        Command::Serve(_) | Command::DemoApp(_)
+        Command::Serve(_) | Command::DemoApp(_) | Command::Proxy(_)
     ));
     let result = runtime().and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
@@ -76,6 +77,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let output = cli.output;
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Proxy(args) => proxy::run(args).await,
+        Command::Proxies => proxy::list(&api, output).await,
         Command::DemoApp(args) => demo_app::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Apply(args) => client::apply(&api, &args.file, false, output).await,

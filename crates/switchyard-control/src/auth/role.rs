@@ -25,6 +25,8 @@ pub enum Action {
     Ingest,
     /// Create, list and revoke tokens; read the whole audit log.
     Administer,
+    /// Follow the routing tables and report traffic: what a proxy does.
+    ServeTraffic,
 }
 
 impl Action {
@@ -38,6 +40,7 @@ impl Action {
             Action::Evaluate => "evaluate flags",
             Action::Ingest => "send events",
             Action::Administer => "administer",
+            Action::ServeTraffic => "serve traffic",
         }
     }
 }
@@ -58,16 +61,19 @@ pub enum Role {
     Admin,
     /// A read-only SDK key of one environment: OFREP, the flag stream, experiment events.
     Sdk,
+    /// A proxy: follows the routing tables, reports what it serves. Its name is its id.
+    Proxy,
 }
 
 /// Every role, for listings and errors.
-pub const ROLES: [Role; 6] = [
+pub const ROLES: [Role; 7] = [
     Role::Viewer,
     Role::Operator,
     Role::Deployer,
     Role::FlagEditor,
     Role::Admin,
     Role::Sdk,
+    Role::Proxy,
 ];
 
 impl Role {
@@ -79,6 +85,7 @@ impl Role {
             Role::FlagEditor => "flag-editor",
             Role::Admin => "admin",
             Role::Sdk => "sdk",
+            Role::Proxy => "proxy",
         }
     }
 
@@ -87,6 +94,7 @@ impl Role {
         use Action as A;
         match self {
             Role::Admin => true,
+            Role::Proxy => matches!(action, A::ServeTraffic),
             Role::Sdk => matches!(action, A::Evaluate | A::Ingest),
             Role::Viewer => matches!(action, A::Read | A::Evaluate),
             Role::Operator => matches!(action, A::Read | A::Evaluate | A::Operate),
@@ -110,7 +118,7 @@ impl fmt::Display for Role {
 
 /// The text is not a role.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}`; use viewer, operator, deployer, flag-editor, admin or sdk")]
+#[error("unknown role `{0}`; use viewer, operator, deployer, flag-editor, admin, sdk or proxy")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -149,6 +157,7 @@ mod tests {
                 vec![A::Read, A::Evaluate, A::EditFlags, A::StopExperiments],
             ),
             (Role::Sdk, vec![A::Evaluate, A::Ingest]),
+            (Role::Proxy, vec![A::ServeTraffic]),
         ];
         let all = [
             A::Read,
@@ -159,6 +168,7 @@ mod tests {
             A::Evaluate,
             A::Ingest,
             A::Administer,
+            A::ServeTraffic,
         ];
         for (role, allowed) in table {
             for action in all {

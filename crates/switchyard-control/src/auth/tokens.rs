@@ -64,6 +64,8 @@ pub enum TokenError {
     SdkEnvironment,
     #[error("an sdk token is not limited to apps; drop --app")]
     SdkApps,
+    #[error("a proxy token serves every app and environment; drop --app and --env")]
+    ProxyScope,
     #[error("token `{0}` does not exist")]
     Unknown(String),
     #[error(transparent)]
@@ -301,6 +303,9 @@ fn check(new: &NewToken) -> Result<(), TokenError> {
         if new.apps.is_some() {
             return Err(TokenError::SdkApps);
         }
+    }
+    if new.role == Role::Proxy && (new.apps.is_some() || new.environments.is_some()) {
+        return Err(TokenError::ProxyScope);
     }
     Ok(())
 }

@@ -608,7 +608,8 @@ impl From<RouteMatch> for RawRouteMatch {
     }
 }
 
-fn is_header_name(name: &str) -> bool {
+/// Whether `name` is an HTTP header name (a token of RFC 9110).
+pub fn is_header_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

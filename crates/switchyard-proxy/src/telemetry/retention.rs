@@ -77,6 +77,11 @@ impl<T: LastActive> Retention<T> {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// Every entry.
+    pub fn iter(&self) -> impl Iterator<Item = (&ReleaseKey, &Arc<T>)> {
+        self.entries.iter()
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ pub struct WindowRing {
 struct Totals {
     requests: u64,
     errors: u64,
+    status_classes: [u64; 5],
+    upstream_failures: u64,
+    latency_sum_micros: u64,
     latency: Option<Histogram<u32>>,
 }
 
@@ -105,6 +108,9 @@ impl WindowRing {
             requests: t.requests,
             errors: t.errors,
             latency,
+            status_classes: t.status_classes,
+            upstream_failures: t.upstream_failures,
+            latency_sum_micros: t.latency_sum_micros,
         }
     }
 
@@ -125,10 +131,13 @@ impl WindowRing {
         slot.status_classes[class] += 1;
         self.totals.requests += 1;
         self.totals.errors += u64::from(class == 4);
+        self.totals.status_classes[class] += 1;
+        self.totals.upstream_failures += u64::from(upstream_failure);
         slot.upstream_failures += u64::from(upstream_failure);
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
             .clamp(1, MAX_LATENCY_MICROS);
+        self.totals.latency_sum_micros = self.totals.latency_sum_micros.saturating_add(micros);
         slot.latency_sum_micros = slot.latency_sum_micros.saturating_add(micros);
         if slot.latency.is_none() {
             slot.latency = new_histogram();

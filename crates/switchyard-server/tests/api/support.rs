@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use switchyard_control::auth::{NewToken, Role, Tokens};
+use switchyard_control::dataplane::DataPlane;
 use switchyard_control::testing::{
     AlwaysPasses, GatedProvider, NoTraffic, RecordingRouter, RecordingRuntime, TestClock,
 };
@@ -31,6 +32,9 @@ pub struct Api {
     pub tokens: Arc<Tokens>,
     /// The first admin token: requests send it unless they say otherwise.
     pub admin: String,
+    /// The tables and proxies behind `/api/v1/dataplane` (the controller routes through
+    /// `RecordingRouter` instead).
+    pub dataplane: DataPlane,
 }
 
 impl Api {
@@ -82,6 +86,8 @@ impl Api {
             cors_origins: vec!["https://ops.example".into()],
             ofrep_cors_origins: vec!["https://shop.example".into()],
         });
+        let dataplane = DataPlane::new(1);
+        dataplane.open();
         let context = ServerContext {
             controller,
             store: Arc::new(store),
@@ -92,12 +98,14 @@ impl Api {
             flags: Arc::new(flags),
             experiments,
             security,
+            dataplane: dataplane.clone(),
         };
         Api {
             router: router(context),
             runtime,
             tokens,
             admin,
+            dataplane,
         }
     }
 

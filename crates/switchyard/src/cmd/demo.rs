@@ -95,6 +95,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("while locating this binary")?;
     config.policy =
         std::sync::Arc::new(switchyard_policy::Policy::default().allowing_program(&exe));
+    // The data plane is its own process, as with `switchyard serve`.
+    config.local_proxy = Some(exe);
     let daemon = Daemon::start(config).await?;
     let api = Client::with_token(
         format!("http://{}", daemon.api_addr()),

@@ -26,6 +26,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.api.allowed_hosts = args.allowed_hosts;
     config.api.cors_origins = args.cors_origins;
     config.api.ofrep_cors_origins = args.ofrep_cors_origins;
+    if !args.no_proxy {
+        config.local_proxy = Some(
+            std::env::current_exe().context("while locating this binary to run the local proxy")?,
+        );
+    }
     if let Some(path) = &args.policy {
         config.policy = std::sync::Arc::new(switchyard_policy::Policy::load(path)?);
     } else {

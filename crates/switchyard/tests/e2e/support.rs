@@ -96,7 +96,7 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(60);
         let addr: SocketAddr = self.api.trim_start_matches("http://").parse().unwrap();
         while Instant::now() < deadline {
-            if get(addr, "/health").is_some_and(|(status, _)| status == 200) {
+            if get(addr, "/ready").is_some_and(|(status, _)| status == 200) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -175,9 +175,10 @@ impl Drop for Daemon {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
-        // SIGTERM lets the daemon stop its releases; SIGKILL after a grace period.
+        // SIGINT (Ctrl-C) stops everything: the local proxy and the releases; SIGKILL after a
+        // grace period.
         let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
+            .args(["-INT", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
