@@ -111,6 +111,19 @@ pub struct RolloutView {
     pub policy: Option<PolicyCheck>,
     /// Live traffic of both releases.
     pub traffic: Vec<ReleaseTraffic>,
+    /// How many live proxies serve the app's routes as last changed (a weight is in force once
+    /// all of them do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<RoutesApplied>,
+}
+
+/// How far an app's last route change got across the proxies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RoutesApplied {
+    /// Live proxies that serve it.
+    pub applied: usize,
+    /// Live proxies.
+    pub proxies: usize,
 }
 
 /// Progress of one analysis metric.

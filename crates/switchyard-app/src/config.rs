@@ -28,6 +28,9 @@ pub struct DaemonConfig {
     pub api: ApiAccess,
     /// The operator's policy: what may run, what may be set, what may be called.
     pub policy: Arc<Policy>,
+    /// How long supervised instances keep serving after the daemon went away without stopping
+    /// them (SIGTERM, SIGKILL, a crash), waiting for a restarted daemon to adopt them.
+    pub adopt_within: Duration,
     /// The executable to run the local proxy with (`<exe> proxy ...`); `None` runs the control
     /// plane alone (`--no-proxy`), and proxies join it from elsewhere.
     pub local_proxy: Option<PathBuf>,
@@ -75,6 +78,7 @@ impl DaemonConfig {
             api: ApiAccess::default(),
             policy: Arc::new(Policy::default()),
             local_proxy: None,
+            adopt_within: switchyard_runtime::supervise::DEFAULT_ADOPT_WITHIN,
         }
     }
 }

@@ -78,7 +78,21 @@ impl Daemon {
         let mut runtime_config = RuntimeConfig::new(config.data_dir.join("logs"));
         runtime_config.supervisor.clone_from(&config.supervisor);
         runtime_config.policy = Arc::clone(&config.policy);
+        if config.supervisor.is_some() {
+            runtime_config =
+                runtime_config.with_lifelines(config.data_dir.join("run"), config.adopt_within);
+        }
         let runtime = Arc::new(LocalRuntime::new(runtime_config));
+        match runtime.adopt().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                instances = n,
+                "instances of the previous daemon found; their releases adopt them"
+            ),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context("while looking for running instances"));
+            }
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics: Arc<dyn ReleaseMetrics> = Arc::new(dataplane.clone());
         let store_port: Arc<dyn StateStore> = Arc::new(store.clone());
@@ -149,6 +163,8 @@ impl Daemon {
                 "traffic experiments not restored; retrying"
             );
         }
+        // Releases and experiments took what they run; what is left belongs to nothing.
+        runtime.stop_unclaimed().await;
         let tokens = Arc::new(
             Tokens::load(Arc::new(store.clone()), Arc::clone(&clock))
                 .await
@@ -230,7 +246,15 @@ impl Daemon {
             Some(exe) => {
                 dataplane.expect(crate::local_proxy::LOCAL_PROXY_ID);
                 let tokens = config.api.authenticate.then_some(tokens.as_ref());
-                match LocalProxy::start(exe, &config.data_dir, api_addr, tokens).await {
+                let started = LocalProxy::start(
+                    exe,
+                    &config.data_dir,
+                    api_addr,
+                    tokens,
+                    config.shutdown_grace,
+                )
+                .await;
+                match started {
                     Ok(p) => {
                         // Ready means routed: wait until it serves this start's tables.
                         let id = crate::local_proxy::LOCAL_PROXY_ID;
@@ -305,11 +329,11 @@ impl Daemon {
         self.shutdown().await;
     }
 
-    /// Stops the API and the controller, stops the local proxy (it drains for its grace
-    /// period), stops every release and closes the store.
-    pub async fn shutdown(self) {
+    /// Stops the control plane only: the API and the controller stop, the local proxy and
+    /// the releases keep serving (their supervisors wait for the next daemon to adopt them, see
+    /// [`DaemonConfig::adopt_within`]). What a restart or an upgrade does.
+    pub async fn detach(self) {
         self.cancel.cancel();
-        // Proxies' waiting table requests would hold the API's graceful shutdown.
         self.dataplane.close();
         for task in self.tasks {
             if let Err(e) = task.await {
@@ -317,9 +341,29 @@ impl Daemon {
             }
         }
         if let Some(proxy) = self.local_proxy {
+            proxy.detach();
+        }
+        self.runtime.detach().await;
+        self.store.close().await;
+        tracing::info!(adopt_within = ?self.config.adopt_within, "control plane stopped; the data plane keeps serving");
+    }
+
+    /// Stops the API and the controller, stops the local proxy (it drains for its grace
+    /// period), stops every release and closes the store.
+    pub async fn shutdown(self) {
+        // First, while the API still takes its last report.
+        if let Some(proxy) = self.local_proxy {
             proxy
                 .stop(self.config.shutdown_grace + Duration::from_secs(5))
                 .await;
+        }
+        self.cancel.cancel();
+        // Proxies' waiting table requests would hold the API's graceful shutdown.
+        self.dataplane.close();
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "daemon task ended abnormally");
+            }
         }
         self.runtime.shutdown().await;
         self.store.close().await;

@@ -53,6 +53,7 @@ impl LocalProxy {
         data_dir: &Path,
         api: SocketAddr,
         tokens: Option<&Tokens>,
+        grace: Duration,
     ) -> anyhow::Result<LocalProxy> {
         let state_dir = data_dir.join(STATE_DIR);
         create_private_dir(&state_dir)?;
@@ -90,6 +91,7 @@ impl LocalProxy {
         command
             .arg("proxy")
             .args(["--control", &control, "--id", LOCAL_PROXY_ID])
+            .args(["--grace", &format!("{}ms", grace.as_millis())])
             .arg("--state-dir")
             .arg(&state_dir);
         if tokens.is_some() {
@@ -147,8 +149,18 @@ impl LocalProxy {
         }
     }
 
-    /// Stops the proxy: it stops accepting, lets requests finish for its grace period and exits.
+    /// Stops the proxy that serves from the state directory now (this one, or one that took
+    /// its sockets over since): it stops accepting, lets requests finish for its grace period
+    /// and exits.
     pub async fn stop(mut self, wait: Duration) {
+        if let Some(current) =
+            ProxyProcess::read(&self.state_dir).filter(|_| serving(&self.state_dir))
+        {
+            if current.pid != self.pid {
+                self.pid = current.pid;
+                self.child = None;
+            }
+        }
         let Ok(pid) = i32::try_from(self.pid) else {
             return;
         };

@@ -41,6 +41,8 @@ use handoff::{HandoffListener, Takeover};
 const POLL_WAIT: Duration = Duration::from_secs(30);
 /// How long a proxy without a cached table tries to reach its control plane before it gives up.
 const FIRST_TABLE_WAIT: Duration = Duration::from_secs(10);
+/// How long a stopping proxy tries to send its last report.
+const FINAL_REPORT_WAIT: Duration = Duration::from_secs(2);
 /// Exposures kept for the next report; more are dropped (and counted).
 const MAX_PENDING_EXPOSURES: usize = 100_000;
 
@@ -291,8 +293,9 @@ pub async fn run(options: ProxyOptions, stop: CancellationToken) -> anyhow::Resu
     if let Some(m) = metrics {
         m.abort();
     }
-    // The requests that finished while draining are counted by this last report.
-    proxy.report_once().await;
+    // The requests that finished while draining are counted by this last report (if the
+    // control plane still answers).
+    let _ = tokio::time::timeout(FINAL_REPORT_WAIT, proxy.report_once()).await;
     if !handed {
         let _ = std::fs::remove_file(handoff::path(dir));
         if ProxyProcess::read(dir).is_some_and(|p| p.pid == std::process::id()) {

@@ -669,12 +669,18 @@ impl Controller {
             at: now,
         };
         self.store.update_rollout(&update).await?;
-        // Routes are rebuilt from the final state once, before any release is stopped.
+        // Routes are rebuilt from the final state once, before any release is stopped. A weight
+        // is in force once every live proxy serves it: the transition waits for that (bounded),
+        // so that what follows (a pause, an analysis) runs on the traffic it is about.
         if actions
             .iter()
             .any(|a| matches!(a, Action::SetWeight(_) | Action::Reroute))
         {
             self.route(traffic, &next);
+            if !traffic.applied().await {
+                tracing::warn!(app = %traffic.app(), weight = next.weight,
+                    "not every live proxy acknowledged the new weight in time");
+            }
         }
         for action in actions {
             match action {
@@ -734,9 +740,20 @@ impl Controller {
         traffic.route(plan);
     }
 
+    /// Stops `release` once no proxy can send it a request: every live proxy acknowledged the
+    /// routes without it and finished its requests (see [`TrafficOwner::drained`]).
     fn stop_in_background(&self, release: Release) {
         let runtime = Arc::clone(&self.runtime);
+        // Taken now: each waits for the routes as they are after this call's change.
+        let drains: Vec<_> = runtime
+            .endpoints(&release.app, &release.version)
+            .into_iter()
+            .map(|endpoint| self.traffic.drained(&release.app, endpoint))
+            .collect();
         tokio::spawn(async move {
+            for drained in drains {
+                drained.await;
+            }
             if let Err(e) = runtime.stop(&release.app, &release.version).await {
                 tracing::warn!(release = %release.label(), error = %e, "release did not stop cleanly");
             }

@@ -355,6 +355,24 @@ switchyard_proxies{{state=\"gone\"}} {}
         out
     }
 
+    /// How far `app`'s last route change got: `(live proxies that serve it, live proxies)`.
+    pub fn app_applied(&self, app: &AppName) -> (usize, usize) {
+        let now = Instant::now();
+        let state = self.inner.lock();
+        let version = state.tables.changed_at.get(app).copied().unwrap_or(0);
+        let live: Vec<_> = state
+            .fleet
+            .proxies
+            .values()
+            .filter(|p| p.live(now))
+            .collect();
+        let applied = live
+            .iter()
+            .filter(|p| p.generation == self.inner.generation && p.version >= version)
+            .count();
+        (applied, live.len())
+    }
+
     /// The address `app`'s main listener is bound to, as the first live proxy reports it.
     pub fn app_addr(&self, app: &AppName) -> Option<SocketAddr> {
         self.bound(app, |l| Some(&l.main))
@@ -507,6 +525,19 @@ impl TrafficRouter for DataPlane {
 
     fn preview_addr(&self, app: &AppName) -> Option<SocketAddr> {
         self.bound(app, |l| l.preview.as_ref())
+    }
+
+    fn applied(&self, app: &AppName) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
+        let version = self
+            .inner
+            .lock()
+            .tables
+            .changed_at
+            .get(app)
+            .copied()
+            .unwrap_or(0);
+        let plane = self.clone();
+        Box::pin(async move { plane.acknowledged(version, BIND_WAIT).await })
     }
 
     fn drained(

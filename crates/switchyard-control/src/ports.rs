@@ -87,6 +87,10 @@ pub trait TrafficRouter: Send + Sync {
     /// The address of the app's preview listener, if it has one.
     fn preview_addr(&self, app: &AppName) -> Option<SocketAddr>;
 
+    /// Resolves once every live proxy serves the app's routes as last changed, `true`; or,
+    /// after a bounded wait, `false` (a proxy is slow or cut off).
+    fn applied(&self, app: &AppName) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>>;
+
     /// Resolves once no request is in flight to `endpoint` (removed from the app's routes),
     /// or its drain deadline passed.
     fn drained(

@@ -192,6 +192,10 @@ impl TrafficRouter for RecordingRouter {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         Box::pin(std::future::ready(()))
     }
+
+    fn applied(&self, _: &AppName) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
+        Box::pin(std::future::ready(true))
+    }
 }
 
 /// Every listen address binds (nothing is bound).

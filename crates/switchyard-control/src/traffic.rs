@@ -138,6 +138,12 @@ impl AppTraffic {
         self.router.route(&self.app, plan);
     }
 
+    /// Resolves once every live proxy serves the routes as last written (`true`), or after a
+    /// bounded wait (`false`).
+    pub fn applied(&self) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
+        self.router.applied(&self.app)
+    }
+
     /// Routes the app to the variants of a traffic experiment.
     ///
     /// # Errors

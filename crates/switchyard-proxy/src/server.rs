@@ -252,18 +252,37 @@ async fn accept_loop(socket: TcpListener, ctx: ConnContext, connections: TaskTra
     }
 }
 
+/// How long an HTTP/1.1 connection must be quiet before a stopping listener closes it. Until
+/// then its answers carry `Connection: close`, so a busy client leaves after an answer instead
+/// of meeting a close in the middle of sending its next request.
+const DRAIN_QUIET: Duration = Duration::from_millis(500);
+
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext) {
     let _ = stream.set_nodelay(true);
     let io = IdleIo::new(stream);
     let activity = io.activity();
     let dispatch = ctx.dispatch.clone();
     let max_headers = ctx.max_headers;
+    let stop = ctx.stop.clone();
+    let http2 = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let saw_http2 = http2.clone();
     let service = service_fn(move |req: Request<Incoming>| {
         let dispatch = dispatch.clone();
+        let stop = stop.clone();
+        let saw_http2 = saw_http2.clone();
         async move {
-            Ok::<Response<ProxyBody>, Infallible>(
-                handle(dispatch.as_ref(), req, peer, max_headers).await,
-            )
+            let version = req.version();
+            if version == Version::HTTP_2 {
+                saw_http2.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            let mut response = handle(dispatch.as_ref(), req, peer, max_headers).await;
+            let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+            if stop.is_cancelled() && version < Version::HTTP_2 && !switching {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            Ok::<Response<ProxyBody>, Infallible>(response)
         }
     });
     let conn = ctx
@@ -271,6 +290,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext)
         .serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut stopping = false;
+    let mut shut = false;
     loop {
         tokio::select! {
             r = conn.as_mut() => {
@@ -279,6 +299,14 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext)
             }
             () = ctx.stop.cancelled(), if !stopping => {
                 stopping = true;
+                // HTTP/2 says GOAWAY, which clients handle cleanly; HTTP/1.1 waits for quiet.
+                if http2.load(std::sync::atomic::Ordering::Relaxed) {
+                    shut = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            () = activity.idle_for(DRAIN_QUIET), if stopping && !shut => {
+                shut = true;
                 conn.as_mut().graceful_shutdown();
             }
             () = activity.idle_for(ctx.idle) => {

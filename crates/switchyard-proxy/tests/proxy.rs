@@ -30,3 +30,6 @@ mod http_handling;
 
 #[path = "proxy/exposure.rs"]
 mod exposure;
+
+#[path = "proxy/host.rs"]
+mod host;

@@ -23,6 +23,17 @@ pub struct RuntimeConfig {
     /// What may run: a process release whose program or variables the policy refuses does not
     /// start.
     pub policy: Arc<Policy>,
+    /// Under a supervisor: give each instance a socket lifeline in this directory instead of
+    /// a stdin pipe, so that instances outlive a daemon that goes away for up to
+    /// `adopt_within`, and a restarted daemon adopts them (see [`crate::supervise`]).
+    pub lifelines: Option<Lifelines>,
+}
+
+/// Where supervised instances' lifelines live, and how long they wait for a daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifelines {
+    pub dir: PathBuf,
+    pub adopt_within: std::time::Duration,
 }
 
 impl RuntimeConfig {
@@ -33,7 +44,22 @@ impl RuntimeConfig {
             log_dir: log_dir.into(),
             supervisor: None,
             policy: Arc::new(Policy::default()),
+            lifelines: None,
         }
+    }
+
+    /// Gives supervised instances socket lifelines in `dir` (see [`RuntimeConfig::lifelines`]).
+    #[must_use]
+    pub fn with_lifelines(
+        mut self,
+        dir: impl Into<PathBuf>,
+        adopt_within: std::time::Duration,
+    ) -> Self {
+        self.lifelines = Some(Lifelines {
+            dir: dir.into(),
+            adopt_within,
+        });
+        self
     }
 
     /// Runs every instance under `supervisor` (an argv prefix ending where the command starts).

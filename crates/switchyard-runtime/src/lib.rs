@@ -24,6 +24,6 @@ mod process;
 mod static_release;
 pub mod supervise;
 
-pub use config::RuntimeConfig;
+pub use config::{Lifelines, RuntimeConfig};
 pub use local::LocalRuntime;
 pub use supervise::{SuperviseError, supervise};

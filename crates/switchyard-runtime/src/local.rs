@@ -10,6 +10,7 @@ use switchyard_core::{AppName, Release, Version, Workload};
 use tokio_util::sync::CancellationToken;
 
 use crate::RuntimeConfig;
+use crate::process::lifeline::Adoptions;
 use crate::process::{ProcessRelease, ProcessWorkload};
 use crate::static_release;
 
@@ -50,6 +51,8 @@ pub struct LocalRuntime {
     releases: Mutex<HashMap<ReleaseKey, Running>>,
     /// Parent of every instance's stop token, cancelled on drop.
     root: CancellationToken,
+    /// Instances a previous daemon left running, until their releases start again.
+    adoptions: Adoptions,
 }
 
 impl LocalRuntime {
@@ -58,6 +61,69 @@ impl LocalRuntime {
             config,
             releases: Mutex::new(HashMap::new()),
             root: CancellationToken::new(),
+            adoptions: Adoptions::default(),
+        }
+    }
+
+    /// Finds the instances a previous daemon left running (supervised, with socket
+    /// lifelines); starting their releases adopts them instead of starting new ones. Returns
+    /// how many were found.
+    ///
+    /// # Errors
+    /// The lifeline directory cannot be created, or its path is too long for a socket.
+    pub async fn adopt(&self) -> std::io::Result<usize> {
+        let Some(lifelines) = &self.config.lifelines else {
+            return Ok(0);
+        };
+        create_private_dir(&lifelines.dir)?;
+        // The longest socket path: 16 hex digits, `.sock`, a separator.
+        let longest = lifelines.dir.as_os_str().len() + 22;
+        if longest > 107 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is too long a path for the instances' sockets (at most 85 bytes); use a \
+                     shorter data directory",
+                    lifelines.dir.display()
+                ),
+            ));
+        }
+        Ok(self.adoptions.scan(&lifelines.dir).await)
+    }
+
+    /// Stops the instances found by [`LocalRuntime::adopt`] that no release claimed.
+    pub async fn stop_unclaimed(&self) {
+        let left = self.adoptions.take_all();
+        let mut stopping = Vec::new();
+        for a in left {
+            tracing::info!(app = %a.identity.app, version = %a.identity.version,
+                instance = a.identity.instance, "stopping an instance no release claimed");
+            stopping.push(tokio::spawn(async move {
+                let mut process = crate::process::adopted(a.connection);
+                if let Err(e) = process.terminate(UNCLAIMED_STOP_TIMEOUT).await {
+                    tracing::warn!(error = %e, "an unclaimed instance did not stop cleanly");
+                }
+            }));
+        }
+        for s in stopping {
+            let _ = s.await;
+        }
+    }
+
+    /// Lets go of every instance without stopping it: their supervisors keep them serving and
+    /// wait for a daemon to adopt them (see [`crate::supervise`]). Without socket lifelines
+    /// this is [`WorkloadRuntime::shutdown`].
+    pub async fn detach(&self) {
+        if self.config.lifelines.is_none() || self.config.supervisor.is_none() {
+            self.shutdown().await;
+            return;
+        }
+        let all: Vec<_> = self.table().drain().collect();
+        for ((app, version), running) in all {
+            if let Running::Process(release) = running {
+                tracing::info!(%app, %version, "leaving the release running for the next daemon");
+                release.detach();
+            }
         }
     }
 
@@ -84,7 +150,7 @@ impl LocalRuntime {
         // Every release that is not static is a process release.
         let workload = ProcessWorkload::of(release).ok_or_else(|| not_scalable(release))?;
         self.check_policy(release, &workload)?;
-        ProcessRelease::start(release, workload, &self.config, &self.root)
+        ProcessRelease::start(release, workload, &self.config, &self.root, &self.adoptions)
             .await
             .map(Running::Process)
     }
@@ -181,6 +247,7 @@ impl WorkloadRuntime for LocalRuntime {
                 &self.config,
                 &self.root,
                 current..desired,
+                &self.adoptions,
             )
             .await?;
             let leftover = {
@@ -242,6 +309,22 @@ impl WorkloadRuntime for LocalRuntime {
                 tracing::error!(%app, %version, %error, "cannot stop release at shutdown");
             }
         }
+    }
+}
+
+/// How long an unclaimed instance gets between SIGTERM and SIGKILL.
+const UNCLAIMED_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

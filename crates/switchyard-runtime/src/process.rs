@@ -5,6 +5,7 @@
 mod backoff;
 mod instance;
 mod launch;
+pub(crate) mod lifeline;
 mod port;
 mod terminate;
 
@@ -19,7 +20,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use self::instance::{Instance, InstancePlan};
-use self::launch::{LaunchSpec, Substitutions};
+use self::launch::{LaunchSpec, Launched, LifelineSpec, Substitutions};
+use self::lifeline::{Adoptable, Adoptions, Identity};
 use crate::RuntimeConfig;
 
 /// The fields of [`switchyard_core::Workload::Process`], borrowed.
@@ -57,6 +59,11 @@ impl<'a> ProcessWorkload<'a> {
     }
 }
 
+/// An instance found by adoption, as a process to stop.
+pub(crate) fn adopted(connection: lifeline::Connection) -> Launched {
+    Launched::adopted(connection)
+}
+
 /// The running instances of one process release.
 #[derive(Debug)]
 pub(crate) struct ProcessRelease {
@@ -74,12 +81,22 @@ impl ProcessRelease {
         workload: ProcessWorkload<'_>,
         config: &RuntimeConfig,
         parent: &CancellationToken,
+        adoptions: &Adoptions,
     ) -> Result<Self, RuntimeError> {
-        Self::start_range(release, workload, config, parent, 0..workload.instances).await
+        Self::start_range(
+            release,
+            workload,
+            config,
+            parent,
+            0..workload.instances,
+            adoptions,
+        )
+        .await
     }
 
     /// Starts the instances numbered `ordinals` (on new free ports) and returns once all are
-    /// healthy: a whole release, or the instances that scale one up.
+    /// healthy: a whole release, or the instances that scale one up. An instance a previous
+    /// daemon left running with the same definition is adopted instead, on its port.
     ///
     /// # Errors
     /// As [`ProcessRelease::start`]; nothing of these instances runs after an error.
@@ -89,6 +106,7 @@ impl ProcessRelease {
         config: &RuntimeConfig,
         parent: &CancellationToken,
         ordinals: std::ops::Range<u32>,
+        adoptions: &Adoptions,
     ) -> Result<Self, RuntimeError> {
         let dir = config.release_log_dir(&release.app, &release.version);
         tokio::fs::create_dir_all(&dir)
@@ -102,9 +120,21 @@ impl ProcessRelease {
         let mut release_set = Self {
             instances: Vec::with_capacity(ports.len()),
         };
+        let fingerprint = lifeline::fingerprint(workload.argv, workload.env, workload.working_dir);
         for (ordinal, port) in ordinals.zip(ports) {
+            let adopted = adoptions.take(&release.app, &release.version, ordinal, &fingerprint);
+            let port = adopted.as_ref().map_or(port, |a| a.identity.port);
             let plan = plan(release, &workload, config, ordinal, port)?;
-            match Instance::spawn(plan, parent.child_token(), started_tx.clone()) {
+            let instance = match adopted {
+                Some(Adoptable { connection, .. }) => Ok(Instance::adopt(
+                    plan,
+                    Launched::adopted(connection),
+                    parent.child_token(),
+                    started_tx.clone(),
+                )),
+                None => Instance::spawn(plan, parent.child_token(), started_tx.clone()).await,
+            };
+            match instance {
                 Ok(instance) => release_set.instances.push(instance),
                 Err(error) => return Err(release_set.abandon(error).await),
             }
@@ -152,6 +182,11 @@ impl ProcessRelease {
         self.instances.iter().map(|i| i.address).collect()
     }
 
+    /// Lets go of every instance without stopping it (see `Instance::detach`).
+    pub(crate) fn detach(self) {
+        self.instances.into_iter().for_each(Instance::detach);
+    }
+
     /// Asks every instance to stop without waiting, so several releases can stop in parallel.
     pub(crate) fn request_stop(&self) {
         self.instances.iter().for_each(Instance::request_stop);
@@ -188,6 +223,20 @@ fn plan(
     ordinal: u32,
     port: u16,
 ) -> Result<InstancePlan, RuntimeError> {
+    let lifeline = config.lifelines.as_ref().map(|l| {
+        let identity = Identity {
+            app: release.app.to_string(),
+            version: release.version.to_string(),
+            instance: ordinal,
+            port,
+            fingerprint: lifeline::fingerprint(workload.argv, workload.env, workload.working_dir),
+        };
+        LifelineSpec {
+            path: lifeline::socket_path(&l.dir, &release.app, &release.version, ordinal),
+            adopt_within: l.adopt_within,
+            identity: serde_json::to_string(&identity).unwrap_or_default(),
+        }
+    });
     let launch = LaunchSpec::new(
         workload.argv,
         workload.env,
@@ -198,6 +247,7 @@ fn plan(
         },
         config.instance_log(&release.app, &release.version, ordinal),
         config.supervisor.as_deref(),
+        lifeline,
     )?;
     Ok(InstancePlan {
         ordinal,

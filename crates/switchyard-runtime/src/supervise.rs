@@ -1,17 +1,30 @@
 //! The orphan-proof supervisor: the whole behaviour of the hidden `switchyard supervise -- CMD...`
 //! subcommand.
 //!
-//! The runtime spawns `switchyard supervise -- CMD...` instead of `CMD...` and holds the
-//! supervisor's stdin open without writing to it. The supervisor runs `CMD`, forwards SIGTERM and
-//! SIGINT to it, and exits with its exit code. When its stdin reaches end of file, the daemon has
-//! gone (however it died, even by SIGKILL, the kernel closes its end of the pipe): the supervisor
-//! then sends SIGTERM to `CMD`, waits a grace period, sends SIGKILL, and exits. This replaces
-//! `PR_SET_PDEATHSIG`, which needs `unsafe`.
+//! The runtime spawns `switchyard supervise -- CMD...` instead of `CMD...`. The supervisor runs
+//! `CMD`, forwards SIGTERM and SIGINT to it, and exits with its exit code. Its lifeline to the
+//! daemon is one of two:
+//!
+//! - **stdin** (`supervise -- CMD...`): the runtime holds the supervisor's stdin open without
+//!   writing to it. At end of file the daemon has gone (however it died, even by SIGKILL, the
+//!   kernel closes its end of the pipe): the supervisor sends SIGTERM to `CMD`, waits a grace
+//!   period, sends SIGKILL, and exits. This replaces `PR_SET_PDEATHSIG`, which needs `unsafe`.
+//! - **a Unix socket** (`supervise --lifeline PATH --adopt-within MS --identity TEXT -- CMD...`):
+//!   the supervisor listens on `PATH` and greets every connection with one JSON line (its pid,
+//!   the command's pid, the identity). The daemon's connection is the lifeline; when it closes,
+//!   a restarted daemon has `--adopt-within` milliseconds to connect again and adopt the
+//!   instance, which keeps serving meanwhile; after that the command is stopped as above. When
+//!   the command exits, the holder of the lifeline gets `{"exited": CODE}` first.
 
 use std::io::{self, Read as _};
 use std::os::unix::process::ExitStatusExt as _;
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{UnixListener, UnixStream};
 
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
@@ -37,6 +50,14 @@ pub const EXIT_FAILURE: i32 = 1;
 pub enum SuperviseError {
     #[error("no command to supervise: expected `supervise -- PROGRAM [ARGS...]`")]
     NoCommand,
+    #[error("bad supervise option: {0}")]
+    Usage(String),
+    #[error("cannot listen on the lifeline socket {path}")]
+    Lifeline {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot install the {signal} handler")]
     SignalHandler {
         signal: &'static str,
@@ -65,7 +86,7 @@ impl SuperviseError {
     /// The supervisor's exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            SuperviseError::NoCommand => EXIT_USAGE,
+            SuperviseError::NoCommand | SuperviseError::Usage(_) => EXIT_USAGE,
             SuperviseError::Spawn { .. } => EXIT_SPAWN,
             _ => EXIT_FAILURE,
         }
@@ -81,7 +102,14 @@ impl SuperviseError {
 /// caller should exit the process with the returned code right away (`std::process::exit`): a
 /// thread blocked reading stdin may still be running.
 pub async fn supervise(argv: Vec<String>) -> i32 {
-    match run(argv, grace_from_env()).await {
+    let outcome = match split_options(argv) {
+        Ok((None, command)) => run(command, grace_from_env()).await,
+        Ok((Some(lifeline), command)) => {
+            run_with_lifeline(lifeline, command, grace_from_env()).await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("switchyard supervise: {}", crate::health::describe(&error));
@@ -96,6 +124,170 @@ pub fn grace_from_env() -> Duration {
         .ok()
         .and_then(|ms| ms.trim().parse().ok())
         .map_or(DEFAULT_GRACE, Duration::from_millis)
+}
+
+/// The socket lifeline's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifelineOptions {
+    pub path: PathBuf,
+    /// How long a daemon that went away has to connect again before the command is stopped.
+    pub adopt_within: Duration,
+    /// Opaque text the runtime recognises its instance by; sent back in the greeting.
+    pub identity: String,
+}
+
+/// The greeting on the lifeline socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Greeting {
+    /// The supervisor's pid: the leader of the instance's process group.
+    pub supervisor: u32,
+    /// The command's pid.
+    pub pid: u32,
+    pub identity: String,
+}
+
+/// What the holder of the lifeline hears when the command exits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exited {
+    pub exited: i32,
+}
+
+/// Splits `--lifeline PATH --adopt-within MS --identity TEXT` off the front of `argv` (the
+/// command follows `--`, or starts at the first argument that is not an option).
+fn split_options(
+    argv: Vec<String>,
+) -> Result<(Option<LifelineOptions>, Vec<String>), SuperviseError> {
+    if argv.first().map(String::as_str) != Some("--lifeline") {
+        let command = match argv.first().map(String::as_str) {
+            Some("--") => argv[1..].to_vec(),
+            _ => argv,
+        };
+        return Ok((None, command));
+    }
+    let mut rest = argv.into_iter();
+    let (mut path, mut adopt_within, mut identity) = (None, None, String::new());
+    loop {
+        match rest.next().as_deref() {
+            Some("--lifeline") => path = rest.next().map(PathBuf::from),
+            Some("--adopt-within") => {
+                let ms = rest.next().unwrap_or_default();
+                let ms: u64 = ms.parse().map_err(|_| {
+                    SuperviseError::Usage(format!("--adopt-within `{ms}` is not milliseconds"))
+                })?;
+                adopt_within = Some(Duration::from_millis(ms));
+            }
+            Some("--identity") => identity = rest.next().unwrap_or_default(),
+            Some("--") | None => break,
+            Some(other) => return Err(SuperviseError::Usage(format!("unknown option `{other}`"))),
+        }
+    }
+    let path = path.ok_or_else(|| SuperviseError::Usage("--lifeline needs a path".into()))?;
+    let options = LifelineOptions {
+        path,
+        adopt_within: adopt_within.unwrap_or(DEFAULT_ADOPT_WITHIN),
+        identity,
+    };
+    Ok((Some(options), rest.collect()))
+}
+
+/// How long a supervised instance waits for a restarted daemon by default.
+pub const DEFAULT_ADOPT_WITHIN: Duration = Duration::from_secs(60);
+
+async fn run_with_lifeline(
+    lifeline: LifelineOptions,
+    argv: Vec<String>,
+    grace: Duration,
+) -> Result<i32, SuperviseError> {
+    let (program, args) = argv.split_first().ok_or(SuperviseError::NoCommand)?;
+    let mut terms = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupts = handler(SignalKind::interrupt(), "SIGINT")?;
+    let listener = bind_lifeline(&lifeline.path).map_err(|source| SuperviseError::Lifeline {
+        path: lifeline.path.clone(),
+        source,
+    })?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| SuperviseError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let greeting = Greeting {
+        supervisor: std::process::id(),
+        pid: child.id().unwrap_or_default(),
+        identity: lifeline.identity.clone(),
+    };
+    let mut greeting = serde_json::to_vec(&greeting).unwrap_or_default();
+    greeting.push(b'\n');
+    let mut holder: Option<UnixStream> = None;
+    // Until the daemon connects (it does right after spawning), as if it had gone.
+    let mut orphaned_since = Some(tokio::time::Instant::now());
+    let outcome = loop {
+        let deadline = orphaned_since.map(|at| at + lifeline.adopt_within);
+        tokio::select! {
+            status = child.wait() => break status.map(exit_code).map_err(SuperviseError::Wait),
+            _ = terms.recv() => forward(&child, Signal::SIGTERM)?,
+            _ = interrupts.recv() => forward(&child, Signal::SIGINT)?,
+            accepted = listener.accept() => {
+                if let Ok((mut stream, _)) = accepted {
+                    if stream.write_all(&greeting).await.is_ok() {
+                        holder = Some(stream);
+                        orphaned_since = None;
+                    }
+                }
+            }
+            () = closed(holder.as_mut()), if holder.is_some() => {
+                holder = None;
+                orphaned_since = Some(tokio::time::Instant::now());
+            }
+            () = sleep_until(deadline), if deadline.is_some() => {
+                eprintln!("switchyard supervise: no daemon adopted the instance within {:?}", lifeline.adopt_within);
+                let _ = std::fs::remove_file(&lifeline.path);
+                return stop_orphan(&mut child, grace).await;
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&lifeline.path);
+    if let (Ok(code), Some(stream)) = (&outcome, holder.as_mut()) {
+        let mut note = serde_json::to_vec(&Exited { exited: *code }).unwrap_or_default();
+        note.push(b'\n');
+        let _ = stream.write_all(&note).await;
+    }
+    outcome
+}
+
+fn bind_lifeline(path: &std::path::Path) -> io::Result<UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Resolves when the holder's connection closes (it never writes).
+async fn closed(holder: Option<&mut UnixStream>) {
+    let Some(stream) = holder else {
+        return std::future::pending().await;
+    };
+    let mut buffer = [0u8; 64];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn run(argv: Vec<String>, grace: Duration) -> Result<i32, SuperviseError> {

@@ -18,7 +18,6 @@ use switchyard_control::auth::{Action, Scope};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::router::ServerContext;
-use crate::view::rollout_view;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -213,7 +212,7 @@ pub async fn deploy(
     } else {
         "initial"
     };
-    let rollout = snapshot.map(|s| rollout_view(&s, ctx.metrics.as_ref()));
+    let rollout = snapshot.map(|s| crate::view::rollout_view_in(&ctx, &s));
     Ok((
         StatusCode::CREATED,
         Json(DeployResponse {
@@ -248,7 +247,7 @@ pub async fn rollout(
             format!("app `{app}` has never had a rollout"),
         )
     })?;
-    Ok(Json(rollout_view(&snapshot, ctx.metrics.as_ref())))
+    Ok(Json(crate::view::rollout_view_in(&ctx, &snapshot)))
 }
 
 /// `POST /api/v1/apps/{app}/rollout/{promote|abort|pause|resume|approve}`.
@@ -309,7 +308,7 @@ pub async fn command(
         .controller
         .command(&app, command, expected, &caller.author())
         .await?;
-    Ok(Json(rollout_view(&snapshot, ctx.metrics.as_ref())))
+    Ok(Json(crate::view::rollout_view_in(&ctx, &snapshot)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,6 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::handlers::app_name;
 use crate::router::ServerContext;
-use crate::view::rollout_view;
 
 /// `POST /api/v1/apps/{app}/retry`: the last failed, aborted or rolled-back rollout again.
 #[utoipa::path(
@@ -75,7 +74,7 @@ fn deploy_response(
         app: app.to_string(),
         version,
         kind: "rollout".into(),
-        rollout: snapshot.map(|s| rollout_view(&s, ctx.metrics.as_ref())),
+        rollout: snapshot.map(|s| crate::view::rollout_view_in(ctx, &s)),
     }
 }
 
@@ -112,7 +111,7 @@ pub async fn emergency_stop(
         app: app.to_string(),
         frozen: reason.is_some(),
         reason,
-        rollout: snapshot.map(|s| rollout_view(&s, ctx.metrics.as_ref())),
+        rollout: snapshot.map(|s| crate::view::rollout_view_in(&ctx, &s)),
     }))
 }
 

@@ -49,6 +49,14 @@ pub fn describe_step(step: &CanaryStep) -> String {
 }
 
 /// The view of a rollout with its releases' live traffic.
+/// [`rollout_view`] with how far the app's routes got across the proxies.
+pub fn rollout_view_in(ctx: &crate::router::ServerContext, s: &RolloutSnapshot) -> RolloutView {
+    let mut view = rollout_view(s, ctx.metrics.as_ref());
+    let (applied, proxies) = ctx.dataplane.app_applied(&s.app);
+    view.routes = Some(switchyard_api::RoutesApplied { applied, proxies });
+    view
+}
+
 pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> RolloutView {
     let r = &s.rollout;
     let paused_until = r.phase.deadline().map(Timestamp::to_rfc3339);
@@ -134,5 +142,6 @@ pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> Rollou
         analysis,
         policy: r.last_policy_check.clone(),
         traffic,
+        routes: None,
     }
 }

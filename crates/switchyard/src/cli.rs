@@ -264,6 +264,10 @@ pub struct ServeArgs {
     /// Run the control plane alone: no local proxy (proxies join with `switchyard proxy`).
     #[arg(long, env = "SWITCHYARD_NO_PROXY")]
     pub no_proxy: bool,
+    /// How long releases keep serving after the daemon went away without stopping them
+    /// (SIGTERM, a crash), for the next start to adopt them; then they stop.
+    #[arg(long, env = "SWITCHYARD_ADOPT_WITHIN", default_value = "60s")]
+    pub adopt_within: String,
 }
 
 #[derive(Debug, Args)]

@@ -21,9 +21,15 @@ pub fn rollout(v: &RolloutView) -> String {
             }
         })
         .collect();
+    let applied = match v.routes {
+        Some(r) if r.applied < r.proxies => {
+            format!("  (applied on {}/{} proxies)", r.applied, r.proxies)
+        }
+        _ => String::new(),
+    };
     let _ = writeln!(
         out,
-        "{} {} -> {}  [{}] step {}/{}  {}  canary {}%",
+        "{} {} -> {}  [{}] step {}/{}  {}  canary {}%{applied}",
         v.app,
         v.stable_version,
         v.version,

@@ -70,6 +70,8 @@ pub(crate) struct Tables {
     history: VecDeque<(u64, AppName)>,
     /// Every change after this version is in `history`.
     history_floor: u64,
+    /// The version of each app's last change.
+    pub(crate) changed_at: std::collections::HashMap<AppName, u64>,
 }
 
 impl Tables {
@@ -104,6 +106,7 @@ impl Tables {
             None => self.published.remove(app),
         };
         self.version += 1;
+        self.changed_at.insert(app.clone(), self.version);
         self.history.push_back((self.version, app.clone()));
         while self.history.len() > HISTORY {
             if let Some((v, _)) = self.history.pop_front() {

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::process::ExitStatus;
 use std::time::Duration;
 
 use switchyard_core::manifest::app::HealthCheck;
@@ -62,7 +61,7 @@ impl Instance {
     ///
     /// # Errors
     /// The log file cannot be opened or the program cannot be spawned.
-    pub(crate) fn spawn(
+    pub(crate) async fn spawn(
         plan: InstancePlan,
         stop: CancellationToken,
         started: mpsc::Sender<Result<(), RuntimeError>>,
@@ -71,20 +70,52 @@ impl Instance {
             "starting instance {} of {} on {}",
             plan.ordinal, plan.label, plan.address
         ));
-        let process = plan.launch.spawn()?;
+        let process = plan.launch.spawn().await?;
+        Ok(Self::keep(plan, process, stop, started, false))
+    }
+
+    /// Keeps an instance a previous daemon started (its process never stopped): it counts as
+    /// started at once.
+    pub(crate) fn adopt(
+        plan: InstancePlan,
+        process: Launched,
+        stop: CancellationToken,
+        started: mpsc::Sender<Result<(), RuntimeError>>,
+    ) -> Self {
+        plan.launch.note(&format!(
+            "adopted instance {} of {} on {} (pid {:?})",
+            plan.ordinal, plan.label, plan.address, process.pid
+        ));
+        Self::keep(plan, process, stop, started, true)
+    }
+
+    fn keep(
+        plan: InstancePlan,
+        process: Launched,
+        stop: CancellationToken,
+        started: mpsc::Sender<Result<(), RuntimeError>>,
+        adopted: bool,
+    ) -> Self {
         let keeper = Keeper {
             plan,
             stop: stop.clone(),
         };
         let (ordinal, address) = (keeper.plan.ordinal, keeper.plan.address);
-        let task = tokio::spawn(keeper.run(process, started));
-        Ok(Self {
+        let task = tokio::spawn(keeper.run(process, started, adopted));
+        Self {
             ordinal,
             address,
             _stop_on_drop: stop.clone().drop_guard(),
             stop,
             task,
-        })
+        }
+    }
+
+    /// Lets go of the instance without stopping it: its keeper ends, and its supervisor waits
+    /// for a daemon to adopt it (a daemon that stops its control plane only).
+    pub(crate) fn detach(self) {
+        self.task.abort();
+        // Dropping the guard cancels `stop`, which no keeper listens to any more.
     }
 
     /// Asks the instance to stop without waiting for it.
@@ -125,7 +156,12 @@ impl Keeper {
         self,
         mut process: Launched,
         started: mpsc::Sender<Result<(), RuntimeError>>,
+        adopted: bool,
     ) -> Result<(), RuntimeError> {
+        if adopted {
+            let _ = started.send(Ok(())).await;
+            return self.keep_running(process).await;
+        }
         let failure = match self.until_started(&mut process).await {
             Startup::Healthy => None,
             Startup::Exited(status) => Some(RuntimeError::ExitedEarly {
@@ -164,7 +200,7 @@ impl Keeper {
         tokio::select! {
             biased;
             () = self.stop.cancelled() => Startup::StopRequested,
-            status = process.child.wait() => Startup::Exited(describe_status(status)),
+            status = process.wait() => Startup::Exited(status),
             healthy = health::wait_healthy(
                 self.plan.address, &self.plan.health, self.plan.start_timeout,
             ) => match healthy {
@@ -182,7 +218,7 @@ impl Keeper {
             let status = tokio::select! {
                 biased;
                 () = self.stop.cancelled() => return self.shut(&mut process).await,
-                status = process.child.wait() => describe_status(status),
+                status = process.wait() => status,
             };
             // What the process started may outlive it and hold the port the restart needs.
             if let Err(error) = process.kill_group() {
@@ -239,7 +275,7 @@ impl Keeper {
                 () = self.stop.cancelled() => return None,
                 () = tokio::time::sleep(delay) => {}
             }
-            match self.plan.launch.spawn() {
+            match self.plan.launch.spawn().await {
                 Ok(process) => return Some(process),
                 Err(error) => {
                     delay = backoff.next_delay(Duration::ZERO);
@@ -268,12 +304,5 @@ impl Keeper {
                 "instance stopped"),
         }
         Ok(())
-    }
-}
-
-fn describe_status(status: std::io::Result<ExitStatus>) -> String {
-    match status {
-        Ok(status) => status.to_string(),
-        Err(error) => format!("an unknown status ({error})"),
     }
 }

@@ -1,6 +1,7 @@
 //! Turning an instance's plan into a running process: `{port}` and `{version}` substitution, the
 //! environment, the working directory, the log file, a process group of its own and, under a
-//! supervisor, the stdin pipe that tells the supervisor the daemon is alive.
+//! supervisor, the lifeline that tells the supervisor the daemon is alive (its stdin, or a Unix
+//! socket a restarted daemon can connect to again and adopt the instance).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -11,6 +12,8 @@ use std::process::Stdio;
 use switchyard_core::Version;
 use switchyard_core::ports::RuntimeError;
 use tokio::process::{Child, ChildStdin, Command};
+
+use super::lifeline::Connection;
 
 /// Environment variable holding the instance's port.
 pub(crate) const PORT_ENV: &str = "PORT";
@@ -29,7 +32,20 @@ pub(crate) struct LaunchSpec {
     /// Where stdout and stderr are appended.
     pub(crate) log: PathBuf,
     supervised: bool,
+    /// The socket lifeline, when the supervisor runs with one.
+    lifeline: Option<PathBuf>,
 }
+
+/// A supervisor's socket lifeline: where, how long it waits for a daemon, what it is.
+#[derive(Debug, Clone)]
+pub(crate) struct LifelineSpec {
+    pub(crate) path: PathBuf,
+    pub(crate) adopt_within: std::time::Duration,
+    pub(crate) identity: String,
+}
+
+/// How long a new supervisor may take to open its lifeline.
+const LIFELINE_OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Values substituted into a workload's argv.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +75,7 @@ impl LaunchSpec {
         values: Substitutions<'_>,
         log: PathBuf,
         supervisor: Option<&[String]>,
+        lifeline: Option<LifelineSpec>,
     ) -> Result<Self, RuntimeError> {
         let Some(program) = workload_argv.first() else {
             return Err(RuntimeError::Spawn {
@@ -67,6 +84,26 @@ impl LaunchSpec {
             });
         };
         let mut argv: Vec<String> = supervisor.unwrap_or_default().to_vec();
+        let supervised = !argv.is_empty();
+        let lifeline = lifeline.filter(|_| supervised);
+        if let Some(l) = &lifeline {
+            // The options go before the `--` that ends the supervisor's prefix.
+            let at = if argv.last().is_some_and(|a| a == "--") {
+                argv.len() - 1
+            } else {
+                argv.push("--".into());
+                argv.len() - 1
+            };
+            let options = [
+                "--lifeline".to_owned(),
+                l.path.display().to_string(),
+                "--adopt-within".to_owned(),
+                l.adopt_within.as_millis().to_string(),
+                "--identity".to_owned(),
+                l.identity.clone(),
+            ];
+            argv.splice(at..at, options);
+        }
         argv.extend(workload_argv.iter().map(|arg| values.apply(arg)));
         let mut env = env.clone();
         env.insert(PORT_ENV.to_owned(), values.port.to_string());
@@ -77,7 +114,8 @@ impl LaunchSpec {
             env,
             working_dir: working_dir.map(Path::to_path_buf),
             log,
-            supervised: supervisor.is_some_and(|prefix| !prefix.is_empty()),
+            supervised,
+            lifeline: lifeline.map(|l| l.path),
         })
     }
 
@@ -86,7 +124,7 @@ impl LaunchSpec {
     /// # Errors
     /// [`RuntimeError::LogDirectory`] when the log file cannot be opened, [`RuntimeError::Spawn`]
     /// when the program cannot be started.
-    pub(crate) fn spawn(&self) -> Result<Launched, RuntimeError> {
+    pub(crate) async fn spawn(&self) -> Result<Launched, RuntimeError> {
         // The program actually spawned: the supervisor's when there is one. (A workload program
         // the supervisor cannot start makes it exit with 127, reported as an early exit.)
         let spawned = self.argv.first().unwrap_or(&self.program);
@@ -107,7 +145,7 @@ impl LaunchSpec {
             .envs(&self.env)
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
-            .stdin(if self.supervised {
+            .stdin(if self.supervised && self.lifeline.is_none() {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -116,16 +154,38 @@ impl LaunchSpec {
             // instance started, and the terminal's Ctrl-C reaches the daemon only, which stops
             // instances in order.
             .process_group(0)
-            // Best effort without a supervisor: the process dies with the runtime's handle.
-            .kill_on_drop(true);
+            // Without a socket lifeline, best effort: the process dies with the runtime's
+            // handle. With one, the instance outlives a daemon that stops without stopping it,
+            // and the supervisor decides when it goes.
+            .kill_on_drop(self.lifeline.is_none());
         if let Some(dir) = &self.working_dir {
             command.current_dir(dir);
         }
         let mut child = command.spawn().map_err(spawn_error)?;
+        let pid = child.id();
+        let lifeline = match &self.lifeline {
+            None => Lifeline {
+                _stdin: child.stdin.take(),
+                _socket: None,
+            },
+            Some(path) => match open_lifeline(path, &mut child).await {
+                Ok(connection) => Lifeline {
+                    _stdin: None,
+                    _socket: connection.map(Box::new),
+                },
+                Err(source) => {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    return Err(spawn_error(source));
+                }
+            },
+        };
         Ok(Launched {
-            pid: child.id(),
-            _lifeline: child.stdin.take(),
-            child,
+            pid,
+            process: Process::Child {
+                child,
+                _lifeline: lifeline,
+            },
         })
     }
 
@@ -144,16 +204,99 @@ fn open_log(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// A spawned instance process.
+/// Connects to a new supervisor's lifeline, waiting for it to listen (or to exit: then the
+/// instance's keeper sees the exit and its status).
+async fn open_lifeline(path: &Path, child: &mut Child) -> std::io::Result<Option<Connection>> {
+    let deadline = tokio::time::Instant::now() + LIFELINE_OPEN_TIMEOUT;
+    loop {
+        match Connection::open(path).await {
+            Ok(c) => return Ok(Some(c)),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the supervisor did not open its lifeline {}: {e}",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(_) => {}
+        }
+        if child.try_wait()?.is_some() {
+            return Ok(None);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// What tells a supervisor the daemon is alive: held, never written; it closes when this value
+/// is dropped or the daemon dies.
+#[derive(Debug)]
+struct Lifeline {
+    _stdin: Option<ChildStdin>,
+    _socket: Option<Box<Connection>>,
+}
+
+/// An instance's process: spawned by this runtime, or adopted from a previous daemon.
+#[derive(Debug)]
+enum Process {
+    Child {
+        child: Child,
+        _lifeline: Lifeline,
+    },
+    /// Not our child: its lifeline says when it is gone.
+    Adopted(Box<Connection>),
+}
+
+/// A running instance process.
 #[derive(Debug)]
 pub(crate) struct Launched {
-    pub(crate) child: Child,
-    /// Process id, also the id of its process group. `None` only if the process was already
-    /// reaped, which cannot happen right after spawning.
+    /// Process id, also the id of its process group (the supervisor's, when there is one).
+    /// `None` only if the process was already reaped, which cannot happen right after spawning.
     pub(crate) pid: Option<u32>,
-    /// The supervisor's stdin. Never written: holding it open says "the daemon is alive", and it
-    /// closes when this value is dropped or the daemon dies.
-    _lifeline: Option<ChildStdin>,
+    process: Process,
+}
+
+impl Launched {
+    /// An instance a previous daemon started, through its lifeline.
+    pub(crate) fn adopted(connection: Connection) -> Launched {
+        Launched {
+            pid: Some(connection.greeting.supervisor),
+            process: Process::Adopted(Box::new(connection)),
+        }
+    }
+
+    /// Waits until the process exits; its status in words.
+    pub(crate) async fn wait(&mut self) -> String {
+        match &mut self.process {
+            Process::Child { child, .. } => match child.wait().await {
+                Ok(status) => status.to_string(),
+                Err(error) => format!("an unknown status ({error})"),
+            },
+            Process::Adopted(connection) => connection.gone().await,
+        }
+    }
+
+    /// Whether the process has exited (without waiting).
+    pub(crate) async fn exited(&mut self) -> std::io::Result<bool> {
+        match &mut self.process {
+            Process::Child { child, .. } => Ok(child.try_wait()?.is_some()),
+            Process::Adopted(connection) => Ok(tokio::time::timeout(
+                std::time::Duration::ZERO,
+                connection.gone(),
+            )
+            .await
+            .is_ok()),
+        }
+    }
+
+    /// SIGKILLs the main process (a child of ours: also reaps it when waited).
+    pub(crate) fn start_kill(&mut self) -> std::io::Result<()> {
+        match &mut self.process {
+            Process::Child { child, .. } => child.start_kill(),
+            Process::Adopted(_) => self.kill_group(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +339,7 @@ mod tests {
             },
             PathBuf::from("/tmp/x.log"),
             Some(&supervisor),
+            None,
         )
         .expect("spec");
         assert_eq!(
@@ -220,6 +364,7 @@ mod tests {
                 version: &v,
             },
             PathBuf::from("/tmp/x.log"),
+            None,
             None,
         );
         assert!(matches!(result, Err(RuntimeError::Spawn { .. })));

@@ -29,22 +29,19 @@ impl Launched {
     /// # Errors
     /// The operating system refused to signal or reap the process.
     pub(crate) async fn terminate(&mut self, grace: Duration) -> io::Result<Ending> {
-        if self.child.try_wait()?.is_some() {
+        if self.exited().await? {
             self.kill_group()?;
             return Ok(Ending::AlreadyExited);
         }
         self.signal(Signal::SIGTERM)?;
-        let ending = match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(status) => {
-                status?;
-                Ending::Terminated
-            }
+        let ending = match tokio::time::timeout(grace, self.wait()).await {
+            Ok(_status) => Ending::Terminated,
             Err(_elapsed) => {
                 self.kill_group()?;
                 // The group kill reaches the main process too; this covers a process that left
                 // its group.
-                self.child.start_kill()?;
-                self.child.wait().await?;
+                self.start_kill()?;
+                self.wait().await;
                 Ending::Killed
             }
         };

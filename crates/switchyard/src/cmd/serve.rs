@@ -22,6 +22,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.api_listen = args.listen;
     config.supervisor = supervisor();
     config.keep_raw_events = args.keep_raw_events;
+    config.adopt_within = switchyard_core::duration::parse(&args.adopt_within)
+        .map_err(|e| anyhow::anyhow!("--adopt-within `{}`: {e}", args.adopt_within))?;
     config.api.authenticate = !args.insecure_no_auth;
     config.api.allowed_hosts = args.allowed_hosts;
     config.api.cors_origins = args.cors_origins;
@@ -48,16 +50,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             file.display()
         );
     }
-    let cancel = daemon.cancel_token();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("while installing the SIGTERM handler")?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
-            _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+    // Ctrl-C stops everything; SIGTERM (what service managers send to restart or upgrade) stops
+    // the control plane and leaves the data plane serving for the next start to adopt.
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("SIGINT received: stopping the proxy and every release");
+            daemon.shutdown().await;
         }
-        cancel.cancel();
-    });
-    daemon.run_until_cancelled().await;
+        _ = term.recv() => {
+            tracing::info!("SIGTERM received: stopping the control plane; the data plane keeps serving");
+            daemon.detach().await;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

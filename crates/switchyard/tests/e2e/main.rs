@@ -6,6 +6,7 @@
 mod support;
 
 mod bad_input;
+mod dataplane;
 mod demo;
 mod experiments;
 mod flags;

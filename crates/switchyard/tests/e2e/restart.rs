@@ -1,7 +1,8 @@
-//! A daemon killed with SIGKILL resumes its rollouts where they stood.
+//! A daemon killed with SIGKILL resumes its rollouts where they stood, and its releases serve
+//! throughout: their supervisors keep them for the next daemon, which adopts them.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -26,15 +27,13 @@ fn sigkill_during_a_pause_then_restart_resumes_the_rollout() {
     });
 
     d.kill();
-    // The supervisor stops the releases of a killed daemon; the proxy, a process of its own,
-    // still holds the app's port and answers for them.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(app, "/").is_some_and(|(status, _)| status == 200) {
+    // The proxy and the releases are processes of their own: the app answers without its
+    // daemon.
+    for _ in 0..20 {
         assert!(
-            Instant::now() < deadline,
-            "the releases still answer after their daemon was killed"
+            get(app, "/").is_some_and(|(status, _)| status == 200),
+            "the app answers while its daemon is down"
         );
-        std::thread::sleep(Duration::from_millis(200));
     }
 
     let d = Daemon::start_on(dir.path(), api_port);
@@ -76,7 +75,7 @@ fn sigkill_during_a_pause_then_restart_resumes_the_rollout() {
 
 #[test]
 fn sigkill_during_a_rolling_update_resumes_at_the_same_batch() {
-    use crate::rolling::{processes, rolling_manifest, wait_for};
+    use crate::rolling::{pids_of, processes, rolling_manifest, wait_for};
 
     let dir = tempfile::tempdir().unwrap();
     let api_port = free_port();
@@ -94,12 +93,21 @@ fn sigkill_during_a_rolling_update_resumes_at_the_same_batch() {
     });
     assert_eq!(before["step"], 1);
 
+    let pids = (pids_of("kill-a"), pids_of("kill-b"));
     d.kill();
-    wait_for("the releases of the killed daemon to stop", || {
-        processes("kill-a") + processes("kill-b") == 0
-    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        (pids_of("kill-a"), pids_of("kill-b")),
+        pids,
+        "the instances outlive their daemon"
+    );
 
     let d = Daemon::start_on(dir.path(), api_port);
+    assert_eq!(
+        (pids_of("kill-a"), pids_of("kill-b")),
+        pids,
+        "the restarted daemon adopted the same processes"
+    );
     let after = d.rollout("shop");
     assert_eq!(after["id"], before["id"]);
     assert_eq!(after["step"], 1, "{after:#}");
@@ -132,4 +140,42 @@ fn sigkill_during_a_rolling_update_resumes_at_the_same_batch() {
         1,
         "the batch is not run twice:\n{history}"
     );
+}
+
+#[test]
+fn releases_left_without_a_daemon_stop_after_the_adoption_window() {
+    use crate::rolling::{processes, wait_for};
+
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = free_port();
+    let app_port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
+    let mut d = Daemon::start_with(dir.path(), api_port, &["--adopt-within", "1s"]);
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &manifest("shop", app_port, "        - setWeight: 50\n", ""),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "orphan-a"]);
+    assert_eq!(processes("orphan-a"), 1);
+
+    d.kill();
+    wait_for("the instance of the killed daemon to stop", || {
+        processes("orphan-a") == 0
+    });
+    // The proxy outlives both and says so.
+    let answer = get(app, "/");
+    assert!(
+        answer.as_ref().is_some_and(|(status, _)| *status >= 500),
+        "{answer:?}"
+    );
+
+    // The next start finds nothing to adopt and starts the release anew.
+    let d = Daemon::start_on(dir.path(), api_port);
+    assert_eq!(processes("orphan-a"), 1);
+    wait_for("the new instance to serve", || {
+        get(app, "/").is_some_and(|(status, _)| status == 200)
+    });
+    drop(d);
 }

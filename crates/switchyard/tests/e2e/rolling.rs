@@ -52,6 +52,28 @@ pub fn processes(version: &str) -> usize {
         .count()
 }
 
+/// The pids of the demo-app processes of `version`, sorted.
+pub fn pids_of(version: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let ours = args.get(1) == Some(&b"demo-app".as_slice())
+                && args
+                    .windows(2)
+                    .any(|w| w[0] == b"--version" && w[1] == version.as_bytes());
+            ours.then_some(pid)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// Concurrent clients that count failed requests (no answer, or not 200) and sample how many
 /// processes of two versions run, until dropped.
 struct Load {

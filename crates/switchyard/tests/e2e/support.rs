@@ -65,12 +65,18 @@ impl Daemon {
     }
 
     pub fn start_on(data_dir: &Path, port: u16) -> Daemon {
+        Self::start_with(data_dir, port, &[])
+    }
+
+    /// A daemon with extra `serve` arguments.
+    pub fn start_with(data_dir: &Path, port: u16, extra: &[&str]) -> Daemon {
         let child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .arg("--policy")
             .arg(policy_file(data_dir))
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .env("SWITCHYARD_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
