@@ -694,3 +694,6 @@ async fn serve_metrics(
         }
     }))
 }
+
+#[cfg(test)]
+mod tests;

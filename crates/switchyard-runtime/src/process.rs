@@ -115,6 +115,14 @@ impl ProcessRelease {
                 path: dir.clone(),
                 source,
             })?;
+        if let Some(l) = &config.lifelines {
+            tokio::fs::create_dir_all(&l.dir).await.map_err(|source| {
+                RuntimeError::LogDirectory {
+                    path: l.dir.clone(),
+                    source,
+                }
+            })?;
+        }
         let ports = port::free_ports(ordinals.end.saturating_sub(ordinals.start))?;
         let (started_tx, mut started_rx) = mpsc::channel(ports.len().max(1));
         let mut release_set = Self {

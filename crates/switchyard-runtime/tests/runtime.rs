@@ -789,3 +789,120 @@ async fn what_the_policy_does_not_allow_never_starts() {
     assert!(!marker.exists(), "the shell ran");
     rt.shutdown().await;
 }
+
+// ----- socket lifelines: instances that outlive their runtime --------------------------------
+
+fn lifeline_runtime(dir: &Path, adopt_within: Duration) -> LocalRuntime {
+    LocalRuntime::new(
+        RuntimeConfig::new(dir.join("logs"))
+            .with_supervisor(strings(&[SERVER, "supervise", "--"]))
+            .with_lifelines(dir.join("run"), adopt_within)
+            .with_policy(policy()),
+    )
+}
+
+fn pids(dir: &Path, addresses: &[SocketAddr]) -> Vec<u32> {
+    addresses
+        .iter()
+        .map(|a| read_pid(&dir.join(format!("pid-{}", a.port()))).expect("pid"))
+        .collect()
+}
+
+fn pid_file_argv(dir: &Path) -> Vec<String> {
+    let pid_file = dir.join("pid-{port}");
+    server_argv(&["--pid-file", pid_file.to_str().expect("utf-8")])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_outlive_a_detached_runtime_and_the_next_one_adopts_them() {
+    let dir = scratch("adopt");
+    let release = process_release("v1", pid_file_argv(&dir), 2);
+    let first = lifeline_runtime(&dir, PATIENCE);
+    assert_eq!(first.adopt().await.expect("scan"), 0);
+    let addresses = first.start(&release).await.expect("start");
+    let before = pids(&dir, &addresses);
+    first.detach().await;
+    drop(first);
+    for a in &addresses {
+        assert!(healthy(*a).await, "{a} serves without a runtime");
+    }
+
+    let second = lifeline_runtime(&dir, PATIENCE);
+    assert_eq!(second.adopt().await.expect("scan"), 2);
+    let adopted = second.start(&release).await.expect("adopt");
+    assert_eq!(adopted, addresses, "the same ports");
+    assert_eq!(pids(&dir, &adopted), before, "the same processes");
+    second.stop_unclaimed().await;
+
+    // An adopted instance that dies is restarted on its port, as any other.
+    let victim = before[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(victim).expect("pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    eventually("the adopted instance to be restarted", async || {
+        pids(&dir, &addresses)[0] != victim && healthy(addresses[0]).await
+    })
+    .await;
+
+    second
+        .stop(&release.app, &release.version)
+        .await
+        .expect("stop");
+    for pid in pids(&dir, &addresses) {
+        assert!(!alive(pid), "{pid} stopped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_nobody_claims_are_stopped_and_orphans_stop_after_the_adoption_window() {
+    let dir = scratch("unclaimed");
+    let first = lifeline_runtime(&dir, Duration::from_millis(300));
+    let mut v1 = process_release("v1", pid_file_argv(&dir), 1);
+    set_timeouts(&mut v1, PATIENCE, Duration::from_secs(2));
+    let addresses = first.start(&v1).await.expect("start");
+    let pid = pids(&dir, &addresses)[0];
+
+    // Nobody adopts it in time: its supervisor stops it.
+    first.detach().await;
+    drop(first);
+    eventually("the orphan to stop", async || !alive(pid)).await;
+
+    // Adopted but not claimed by any release: stopped at once.
+    let second = lifeline_runtime(&dir, PATIENCE);
+    let addresses = second.start(&v1).await.expect("start");
+    let pid = pids(&dir, &addresses)[0];
+    second.detach().await;
+    drop(second);
+    let third = lifeline_runtime(&dir, PATIENCE);
+    assert_eq!(third.adopt().await.expect("scan"), 1);
+    third.stop_unclaimed().await;
+    assert!(!alive(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_running_another_definition_is_not_adopted() {
+    let dir = scratch("redefined");
+    let first = lifeline_runtime(&dir, PATIENCE);
+    let v1 = process_release("v1", pid_file_argv(&dir), 1);
+    let addresses = first.start(&v1).await.expect("start");
+    let old = pids(&dir, &addresses)[0];
+    first.detach().await;
+    drop(first);
+
+    let second = lifeline_runtime(&dir, PATIENCE);
+    assert_eq!(second.adopt().await.expect("scan"), 1);
+    let mut changed = v1.clone();
+    if let Workload::Process { env, .. } = &mut changed.workload {
+        env.insert("TEST_EXTRA".into(), "changed".into());
+    }
+    let started = second.start(&changed).await.expect("start anew");
+    assert_ne!(started, addresses, "a new instance on a new port");
+    second.stop_unclaimed().await;
+    eventually("the old definition's instance to stop", async || {
+        !alive(old)
+    })
+    .await;
+    second.shutdown().await;
+}
