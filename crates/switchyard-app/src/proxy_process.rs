@@ -469,6 +469,8 @@ impl Proxy {
                 *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = None;
                 *self.lock_applied() = applied.clone();
                 tracing::debug!(version = applied.version, "table applied");
+                // Acknowledge first; the copy on disk is for the next start.
+                self.report_now.notify_one();
                 let dir = self.options.state_dir.clone();
                 let stored =
                     tokio::task::spawn_blocking(move || cache::store(&dir, &applied)).await;
@@ -484,9 +486,9 @@ impl Proxy {
                 tracing::error!(version = update.version, error = %e, "table refused; the previous one keeps serving");
                 *self.refused.lock().unwrap_or_else(PoisonError::into_inner) =
                     Some((update.version, e.to_string()));
+                self.report_now.notify_one();
             }
         }
-        self.report_now.notify_one();
         asked
     }
 

@@ -18,6 +18,7 @@
 //! restarts never hands them the half-built tables of its recovery.
 
 mod fleet;
+mod propagation;
 mod tables;
 
 #[cfg(test)]
@@ -78,6 +79,7 @@ struct Inner {
 
 struct State {
     open: bool,
+    propagation: propagation::Propagation,
     /// When the tables opened: proxies that served an earlier start report within
     /// [`SETTLE`] of it, and are waited for only once they did.
     opened_at: Option<Instant>,
@@ -107,6 +109,7 @@ impl DataPlane {
                 generation,
                 state: Mutex::new(State {
                     open: false,
+                    propagation: propagation::Propagation::default(),
                     opened_at: None,
                     closed: false,
                     expected: Vec::new(),
@@ -247,6 +250,23 @@ impl DataPlane {
             let mut state = self.inner.lock();
             let fresh = state.fleet.accept(&report, now)?;
             state.fleet.sweep(now);
+            let generation = self.inner.generation;
+            let served = state
+                .fleet
+                .proxies
+                .values()
+                .filter(|p| p.live(now))
+                .map(|p| {
+                    if p.generation == generation {
+                        p.version
+                    } else {
+                        0
+                    }
+                })
+                .min();
+            if let Some(version) = served {
+                state.propagation.reached(version, now);
+            }
             fresh
         };
         if fresh && report.exposures_dropped > 0 {
@@ -308,10 +328,15 @@ impl DataPlane {
     /// metrics in full on `switchyard proxy --metrics-listen`.)
     pub fn encode_openmetrics(&self) -> String {
         let now = Instant::now();
-        let (totals, live, known) = {
+        let (totals, live, known, propagation) = {
             let state = self.inner.lock();
             let live = state.fleet.proxies.values().filter(|p| p.live(now)).count();
-            (state.fleet.all_totals(), live, state.fleet.proxies.len())
+            (
+                state.fleet.all_totals(),
+                live,
+                state.fleet.proxies.len(),
+                state.propagation.summary(),
+            )
         };
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -352,6 +377,17 @@ switchyard_proxies{{state=\"gone\"}} {}
 # EOF",
             known - live
         );
+        // Before `# EOF`, which the line above ends with.
+        if let Some((p50, p99, count, sum)) = propagation {
+            out.truncate(out.len() - "# EOF\n".len());
+            let _ = writeln!(
+                out,
+                "# HELP switchyard_dataplane_propagation_seconds From a table change to the report of the last live proxy serving it (recent changes).\n# TYPE switchyard_dataplane_propagation_seconds summary\nswitchyard_dataplane_propagation_seconds{{quantile=\"0.5\"}} {}\nswitchyard_dataplane_propagation_seconds{{quantile=\"0.99\"}} {}\nswitchyard_dataplane_propagation_seconds_count {count}\nswitchyard_dataplane_propagation_seconds_sum {}\n# EOF",
+                p50.as_secs_f64(),
+                p99.as_secs_f64(),
+                sum.as_secs_f64()
+            );
+        }
         out
     }
 
@@ -439,7 +475,14 @@ switchyard_proxies{{state=\"gone\"}} {}
         app: &AppName,
         change: impl FnOnce(&mut tables::AppEntry),
     ) -> Result<Option<u64>, TableProblem> {
-        let changed = self.inner.lock().tables.change(app, change);
+        let changed = {
+            let mut state = self.inner.lock();
+            let changed = state.tables.change(app, change);
+            if let Ok(Some(version)) = changed {
+                state.propagation.published(version, Instant::now());
+            }
+            changed
+        };
         if let Ok(Some(_)) = changed {
             self.inner.notify();
         }

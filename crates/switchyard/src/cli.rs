@@ -385,6 +385,9 @@ pub struct DemoArgs {
 pub struct DemoAppArgs {
     #[arg(long, env = "PORT")]
     pub port: u16,
+    /// The address to listen on.
+    #[arg(long, env = "DEMO_HOST", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
     #[arg(long, env = "SWITCHYARD_VERSION", default_value = "v1")]
     pub version: String,
     /// Share of requests to `/` answered 500 (0..1), at random.

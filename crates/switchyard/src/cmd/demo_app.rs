@@ -47,7 +47,7 @@ pub async fn run(args: DemoAppArgs) -> anyhow::Result<ExitCode> {
         .route("/health", get(health))
         .route("/ready", get(health))
         .with_state(service);
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let addr = SocketAddr::from((args.host, args.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("while binding {addr}"))?;

@@ -413,3 +413,52 @@ fn a_proxy_serves_its_cached_table_without_a_control_plane_and_refuses_to_start_
         pids_of("cache-v1").is_empty()
     });
 }
+
+#[test]
+fn an_old_instance_stops_only_once_every_proxy_stopped_sending_to_it() {
+    use crate::rolling::processes;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = Daemon::start(dir.path());
+    let text = manifest("shop", port, "        - setWeight: 1\n", "")
+        .replace(
+            "      stopTimeout: 2s\n",
+            "      stopTimeout: 2s\n      instances: 3\n",
+        )
+        .replace(
+            "    canary:\n      steps:\n        - setWeight: 1\n",
+            "    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n",
+        );
+    let file = write(dir.path(), "shop.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "gate-a"]);
+    assert_eq!(processes("gate-a"), 3);
+
+    // The proxy stops (it stays live for a few seconds): it could still send requests to
+    // any gate-a instance, so none may stop.
+    let proxy = proxy_pid(dir.path());
+    let signal = |s: &str| {
+        assert!(
+            Command::new("kill")
+                .args([s, &proxy.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    d.ok(&["deploy", "shop", "--version", "gate-b"]);
+    wait_for("the first new instance", || processes("gate-b") >= 1);
+    // Unacknowledged, the first batch would have stopped a gate-a instance by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let old = processes("gate-a");
+    signal("-CONT");
+    assert_eq!(
+        old, 3,
+        "an old instance stopped while a proxy could still use it"
+    );
+    d.wait_rollout("shop", "the rolling update", |r| r["phase"] == "Succeeded");
+    wait_for("the old release to stop", || processes("gate-a") == 0);
+    assert_eq!(processes("gate-b"), 3);
+}

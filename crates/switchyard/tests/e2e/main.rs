@@ -11,6 +11,7 @@ mod demo;
 mod experiments;
 mod flags;
 mod judge;
+mod netns;
 mod operations;
 mod restart;
 mod rolling;

@@ -70,12 +70,17 @@ impl Daemon {
 
     /// A daemon with extra `serve` arguments.
     pub fn start_with(data_dir: &Path, port: u16, extra: &[&str]) -> Daemon {
+        Self::start_listening(data_dir, &format!("127.0.0.1:{port}"), port, extra)
+    }
+
+    /// A daemon whose API listens on `listen` (which must answer on 127.0.0.1:`port` too).
+    pub fn start_listening(data_dir: &Path, listen: &str, port: u16, extra: &[&str]) -> Daemon {
         let child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .arg("--policy")
             .arg(policy_file(data_dir))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--listen", listen])
             .args(extra)
             .env("SWITCHYARD_LOG", "warn")
             .stdout(Stdio::null())
