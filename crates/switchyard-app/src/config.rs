@@ -34,6 +34,8 @@ pub struct DaemonConfig {
     /// The executable to run the local proxy with (`<exe> proxy ...`); `None` runs the control
     /// plane alone (`--no-proxy`), and proxies join it from elsewhere.
     pub local_proxy: Option<PathBuf>,
+    /// The local proxy's threads (`switchyard proxy --workers`); its default when `None`.
+    pub local_proxy_workers: Option<usize>,
 }
 
 /// Who may call the API, and from where.
@@ -78,6 +80,7 @@ impl DaemonConfig {
             api: ApiAccess::default(),
             policy: Arc::new(Policy::default()),
             local_proxy: None,
+            local_proxy_workers: None,
             adopt_within: switchyard_runtime::supervise::DEFAULT_ADOPT_WITHIN,
         }
     }

@@ -252,6 +252,7 @@ impl Daemon {
                     api_addr,
                     tokens,
                     config.shutdown_grace,
+                    config.local_proxy_workers,
                 )
                 .await;
                 match started {

@@ -54,6 +54,7 @@ impl LocalProxy {
         api: SocketAddr,
         tokens: Option<&Tokens>,
         grace: Duration,
+        workers: Option<usize>,
     ) -> anyhow::Result<LocalProxy> {
         let state_dir = data_dir.join(STATE_DIR);
         create_private_dir(&state_dir)?;
@@ -99,6 +100,9 @@ impl LocalProxy {
         }
         if takeover {
             command.arg("--takeover");
+        }
+        if let Some(n) = workers {
+            command.args(["--workers", &n.to_string()]);
         }
         let child = command
             .stdin(Stdio::null())

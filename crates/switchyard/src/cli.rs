@@ -264,6 +264,9 @@ pub struct ServeArgs {
     /// Run the control plane alone: no local proxy (proxies join with `switchyard proxy`).
     #[arg(long, env = "SWITCHYARD_NO_PROXY")]
     pub no_proxy: bool,
+    /// Threads of the local proxy (see `switchyard proxy --workers`).
+    #[arg(long, env = "SWITCHYARD_PROXY_WORKERS")]
+    pub proxy_workers: Option<usize>,
     /// How long releases keep serving after the daemon went away without stopping them
     /// (SIGTERM, a crash), for the next start to adopt them; then they stop.
     #[arg(long, env = "SWITCHYARD_ADOPT_WITHIN", default_value = "60s")]
@@ -306,6 +309,9 @@ pub struct ProxyArgs {
     /// (restart or upgrade without refusing a connection).
     #[arg(long)]
     pub takeover: bool,
+    /// Threads that serve requests (1: a single-threaded runtime); default: one per CPU.
+    #[arg(long, env = "SWITCHYARD_PROXY_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -41,9 +41,33 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Command::Stats { method, input } = &cli.command {
         return stats::run(method, input.as_deref());
     }
+    if let Command::Proxy(args) = cli.command {
+        // The data plane picks its own runtime: as many threads as asked.
+        init_logging(true);
+        let runtime = match args.workers {
+            Some(0) => Err(anyhow::anyhow!("--workers must be at least 1")),
+            Some(1) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from),
+            Some(n) => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from),
+            None => runtime(),
+        };
+        return match runtime.and_then(|rt| rt.block_on(proxy::run(args))) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging(matches!(
         cli.command,
-        Command::Serve(_) | Command::DemoApp(_) | Command::Proxy(_)
+        Command::Serve(_) | Command::DemoApp(_)
     ));
     let result = runtime().and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
@@ -77,7 +101,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let output = cli.output;
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Proxy(args) => proxy::run(args).await,
         Command::Proxies => proxy::list(&api, output).await,
         Command::DemoApp(args) => demo_app::run(args).await,
         Command::Demo(args) => demo::run(args).await,
@@ -146,7 +169,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Experiment { command } => experiment::run(&api, command, output).await,
         Command::Token { command } => tokens::run(&api, command, output).await,
         Command::Audit(args) => audit::run(&api, args, output).await,
-        Command::Stats { .. } | Command::Supervise { .. } | Command::Sim { .. } => {
+        Command::Stats { .. }
+        | Command::Supervise { .. }
+        | Command::Sim { .. }
+        | Command::Proxy(_) => {
             unreachable!("handled before the runtime starts")
         }
     }
