@@ -464,9 +464,11 @@ switchyard_proxies{{state=\"gone\"}} {}
                 std::iter::once(&l.main)
                     .chain(l.preview.as_ref())
                     .find_map(|s| match s {
-                        ListenerState::Failed(why) => Some((id.clone(), why.clone())),
+                        ListenerState::Failed(why) => Some(why.clone()),
                         ListenerState::Bound(_) => None,
                     })
+                    .or_else(|| l.tls_problem.clone())
+                    .map(|why| (id.clone(), why))
             })
     }
 

@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::app::{
-    HealthCheck, MatchSource, MatchValue, RouteMatch, Stickiness, is_header_name,
+    HealthCheck, ListenerTls, MatchSource, MatchValue, RouteMatch, Stickiness, UpstreamTls,
+    is_header_name,
 };
 use crate::name::{AppName, Version};
 use crate::telemetry::ReleaseTotals;
@@ -70,6 +71,12 @@ pub struct AppTable {
     /// The traffic experiment whose exposures the sticky requests report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<String>,
+    /// TLS termination on the listeners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTls>,
+    /// TLS to the instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_tls: Option<UpstreamTls>,
 }
 
 /// What changed since `base`, or everything.
@@ -141,6 +148,10 @@ pub struct AppListeners {
     pub main: ListenerState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<ListenerState>,
+    /// Why the TLS configuration in force is not the one asked for (files that did not load;
+    /// the previous certificates serve).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_problem: Option<String>,
 }
 
 /// One request of a unit of a traffic experiment.

@@ -50,7 +50,8 @@ pub struct AppState {
     pub config: ProxyConfig,
     pub telemetry: Arc<Telemetry>,
     pub active: ArcSwap<ActiveTable>,
-    pub upstream: Upstream,
+    /// The client to the instances; replaced when the app's upstream TLS changes.
+    pub upstream: ArcSwap<Upstream>,
     /// Where exposures go; shared by the apps of one listener.
     pub exposures: Arc<ExposureSlot>,
     instances: Mutex<Instances>,
@@ -71,7 +72,7 @@ impl AppState {
         telemetry: Arc<Telemetry>,
         exposures: Arc<ExposureSlot>,
     ) -> Arc<Self> {
-        let upstream = Upstream::new(&config);
+        let upstream = ArcSwap::from_pointee(Upstream::new(&config));
         let empty = ActiveTable {
             router: Router::new(RoutingTable::default()),
             releases: Vec::new(),

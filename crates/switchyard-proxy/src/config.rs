@@ -41,6 +41,9 @@ pub struct ProxyConfig {
     /// workers) share one port and the kernel spreads connections over them. Off by default:
     /// then a port already in use is an error, which `apply` relies on.
     pub reuse_port: bool,
+    /// How often TLS certificate and key files are checked for changes (reloaded when they
+    /// changed).
+    pub tls_reload_interval: Duration,
 }
 
 /// Default [`ProxyConfig::connect_timeout`].
@@ -57,6 +60,8 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_HEADERS: usize = 100;
 /// Default [`ProxyConfig::drain_timeout`].
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`ProxyConfig::tls_reload_interval`].
+pub const DEFAULT_TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 /// Default [`ProxyConfig::request_id_header`].
 pub const DEFAULT_REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -78,6 +83,7 @@ impl Default for ProxyConfig {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             request_id_header: http::HeaderName::from_static(DEFAULT_REQUEST_ID_HEADER),
             reuse_port: false,
+            tls_reload_interval: DEFAULT_TLS_RELOAD_INTERVAL,
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::failure::ProxyFailure;
 use crate::headers;
 use crate::mirror;
 use crate::route::{RouteDecision, RouteReason};
+use crate::server::OverTls;
 use crate::tunnel;
 use crate::upstream::{UpstreamError, classify};
 
@@ -41,9 +42,14 @@ impl RequestHead {
     /// # Errors
     /// When the URI parts do not form a URI, which parts taken from a parsed request and an
     /// endpoint's authority always do.
-    pub fn into_request<B>(self, endpoint: &Endpoint, body: B) -> Result<Request<B>, http::Error> {
+    pub fn into_request<B>(
+        self,
+        scheme: Scheme,
+        endpoint: &Endpoint,
+        body: B,
+    ) -> Result<Request<B>, http::Error> {
         let mut uri = uri::Parts::default();
-        uri.scheme = Some(Scheme::HTTP);
+        uri.scheme = Some(scheme);
         uri.authority = Some(endpoint.authority.clone());
         uri.path_and_query = Some(self.path_and_query);
         let mut req = Request::new(body);
@@ -79,6 +85,11 @@ pub async fn serve(
     let upgrade =
         headers::requested_upgrade(req.headers()).filter(|_| req.version() == Version::HTTP_11);
     let on_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+    let proto = if req.extensions().get::<OverTls>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let (parts, body) = req.into_parts();
     let mut head = RequestHead {
         method: parts.method,
@@ -89,7 +100,14 @@ pub async fn serve(
             .unwrap_or_else(|| PathAndQuery::from_static("/")),
         headers: parts.headers,
     };
-    let request_id = prepare_headers(&app, &mut head, &parts.uri, client, upgrade, &mut rng);
+    let request_id = prepare_headers(
+        &app,
+        &mut head,
+        &parts.uri,
+        (client, proto),
+        upgrade,
+        &mut rng,
+    );
     let fault = Arc::new(FaultCell::default());
     let mut body = upstream_body(&app, body, limit, &fault);
     if let Some(target) = decision.mirror {
@@ -199,7 +217,7 @@ fn prepare_headers(
     app: &AppState,
     head: &mut RequestHead,
     uri: &Uri,
-    client: SocketAddr,
+    (client, proto): (SocketAddr, &'static str),
     upgrade: Option<HeaderValue>,
     rng: &mut SmallRng,
 ) -> HeaderValue {
@@ -217,7 +235,7 @@ fn prepare_headers(
         .get(header::HOST)
         .filter(|h| h.to_str().is_ok())
         .cloned();
-    headers::add_forwarded(&mut head.headers, client, host);
+    headers::add_forwarded(&mut head.headers, client, proto, host);
     headers::ensure_request_id(&mut head.headers, &app.config.request_id_header, rng)
 }
 
@@ -290,7 +308,11 @@ async fn send(
             let (lent, slot) = Replayable::new(body);
             (lent, Some(slot))
         };
-        let result = app.upstream.send(attempt_head, &endpoint, lent).await;
+        let result = app
+            .upstream
+            .load_full()
+            .send(attempt_head, &endpoint, lent)
+            .await;
         match result {
             // The upstream answered a request whose body the client broke: the answer is to a
             // request the client never completed, so the client's fault decides it.

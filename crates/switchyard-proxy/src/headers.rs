@@ -99,7 +99,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 
 /// Adds the client to `X-Forwarded-For`, and `X-Forwarded-Proto`/`-Host` when absent; `host` is
 /// the request's `Host`, passed on as it is.
-pub fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: Option<HeaderValue>) {
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: SocketAddr,
+    proto: &'static str,
+    host: Option<HeaderValue>,
+) {
     let prior = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
     // Written once into the buffer the header value keeps (no intermediate strings).
     let mut xff = String::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
@@ -112,7 +117,7 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: Option<H
         headers.insert(X_FORWARDED_FOR, v);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
     if let Some(v) = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST)) {
         headers.insert(X_FORWARDED_HOST, v);
@@ -228,6 +233,7 @@ mod tests {
         add_forwarded(
             &mut h,
             "127.0.0.1:5000".parse().unwrap(),
+            "http",
             Some(HeaderValue::from_static("example.com")),
         );
         assert_eq!(h[X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
@@ -238,9 +244,11 @@ mod tests {
         add_forwarded(
             &mut h,
             "[::1]:5000".parse().unwrap(),
+            "https",
             Some(HeaderValue::from_static("example.com")),
         );
         assert_eq!(h[X_FORWARDED_FOR], "::1");
+        assert_eq!(h[X_FORWARDED_PROTO], "https");
         assert_eq!(h[X_FORWARDED_HOST], "first.example");
     }
 

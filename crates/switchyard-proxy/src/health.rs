@@ -35,7 +35,11 @@ async fn check_loop(app: &AppState, endpoint: &Endpoint) {
             }
             continue;
         };
-        let ok = app.upstream.probe(endpoint, &hc.path, hc.timeout).await;
+        let ok = app
+            .upstream
+            .load_full()
+            .probe(endpoint, &hc.path, hc.timeout)
+            .await;
         if let Some(now_healthy) = health.observe(ok, hc.healthy_threshold, hc.unhealthy_threshold)
         {
             tracing::info!(app = %app.app, endpoint = %endpoint.label, healthy = now_healthy, "health changed");

@@ -29,6 +29,8 @@ use crate::table::{
     TableError, ValueMatch,
 };
 use crate::telemetry::Telemetry;
+use crate::tls::Termination;
+use crate::upstream::Upstream;
 
 /// Bodies larger than this are not mirrored: a copy is held while the real request streams.
 pub const MIRROR_MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -92,6 +94,25 @@ struct Hosted {
     table: AppTable,
     main: Served,
     preview: Option<Served>,
+    /// Why the serving listeners keep their previous TLS settings (new ones did not load).
+    problem: Option<String>,
+}
+
+impl Hosted {
+    fn tls_problem(&self) -> Option<String> {
+        self.problem.clone().or_else(|| {
+            let tls = self.main.proxy().and_then(AppProxy::tls)?;
+            tls.problem()
+        })
+    }
+}
+
+/// The TLS of an app's listeners and its client to the instances, as a table asks: `Err` when
+/// files do not load (a new listener fails; a serving one keeps what it has).
+struct Security {
+    tls: Option<Arc<Termination>>,
+    /// `None`: the serving listeners' client stays (its settings did not change).
+    upstream: Option<Upstream>,
 }
 
 /// A table converted for the data plane.
@@ -204,12 +225,22 @@ impl ProxyHost {
         hosted: Option<Hosted>,
         retired: &mut Vec<Served>,
     ) -> Hosted {
-        let (old_main, old_preview) = match hosted {
-            Some(h) => (Some(h.main), h.preview),
-            None => (None, None),
+        let (old_main, old_preview, old_table) = match hosted {
+            Some(h) => (Some(h.main), h.preview, Some(h.table)),
+            None => (None, None, None),
         };
+        let security = self.security(table, old_table.as_ref(), old_main.as_ref());
+        let problem = security.as_ref().err().cloned();
         let main = self
-            .listener(app, false, table.listen, c.main, old_main, retired)
+            .listener(
+                app,
+                false,
+                table.listen,
+                c.main,
+                old_main,
+                &security,
+                retired,
+            )
             .await;
         let preview = match (table.preview_listen, c.preview) {
             (Some(at), routes) => Some(
@@ -219,6 +250,7 @@ impl ProxyHost {
                     at,
                     routes.unwrap_or_default(),
                     old_preview,
+                    &security,
                     retired,
                 )
                 .await,
@@ -232,9 +264,43 @@ impl ProxyHost {
             table: table.clone(),
             main,
             preview,
+            problem,
         }
     }
 
+    fn security(
+        &self,
+        table: &AppTable,
+        old_table: Option<&AppTable>,
+        old: Option<&Served>,
+    ) -> Result<Security, String> {
+        let serving = old.and_then(Served::proxy);
+        let tls = match (&table.tls, serving.and_then(AppProxy::tls)) {
+            (None, _) => None,
+            // A reload that fails keeps the certificates in use and says so (`problem`).
+            (Some(files), Some(t)) => {
+                let _ = t.replace(files);
+                Some(t)
+            }
+            (Some(files), None) => Some(
+                Termination::load(files, self.config.tls_reload_interval)
+                    .map_err(|e| format!("TLS: {e}"))?,
+            ),
+        };
+        let unchanged =
+            serving.is_some() && old_table.is_some_and(|o| o.upstream_tls == table.upstream_tls);
+        let upstream = if unchanged {
+            None
+        } else {
+            Some(
+                Upstream::with_tls(&self.config, table.upstream_tls.as_ref())
+                    .map_err(|e| format!("upstream TLS: {e}"))?,
+            )
+        };
+        Ok(Security { tls, upstream })
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn listener(
         &self,
         app: &AppName,
@@ -242,18 +308,21 @@ impl ProxyHost {
         at: SocketAddr,
         routes: Routes,
         old: Option<Served>,
+        security: &Result<Security, String>,
         retired: &mut Vec<Served>,
     ) -> Served {
         match old.map(Served::into_proxy) {
             Some(Some(p)) if same_address(p.local_addr(), at) => {
                 p.set_routes_with_experiment(routes.table, routes.experiment);
+                secure(&p, security);
                 Served::Bound(p)
             }
-            Some(Some(p)) => match self.bind(app, preview, at, routes.clone()).await {
+            Some(Some(p)) => match self.bind(app, preview, at, routes.clone(), security).await {
                 // The new address cannot be bound: the old listener keeps serving.
                 Served::Failed(why) => {
                     tracing::warn!(%app, address = %at, reason = %why, "app cannot move; it stays where it is");
                     p.set_routes_with_experiment(routes.table, routes.experiment);
+                    secure(&p, security);
                     let why = format!("cannot move from {} to {at}: {why}", p.local_addr());
                     Served::Stuck(p, why)
                 }
@@ -262,17 +331,38 @@ impl ProxyHost {
                     bound
                 }
             },
-            Some(None) | None => self.bind(app, preview, at, routes).await,
+            Some(None) | None => self.bind(app, preview, at, routes, security).await,
         }
     }
 
-    async fn bind(&self, app: &AppName, preview: bool, at: SocketAddr, routes: Routes) -> Served {
+    async fn bind(
+        &self,
+        app: &AppName,
+        preview: bool,
+        at: SocketAddr,
+        routes: Routes,
+        security: &Result<Security, String>,
+    ) -> Served {
+        let security = match security {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::error!(%app, address = %at, reason = %why, "app cannot listen");
+                return Served::Failed(why.clone());
+            }
+        };
+        let upstream = match &security.upstream {
+            Some(u) => u.clone(),
+            None => Upstream::new(&self.config),
+        };
         let source = match self.take_inherited(app, preview, at) {
             Some(socket) => ListenSource::Inherited(socket),
             None => ListenSource::Bind(at),
         };
         let telemetry = Arc::clone(&self.telemetry);
-        match AppProxy::serve(app.as_str(), source, self.config.clone(), telemetry, routes).await {
+        let tls = security.tls.clone();
+        let config = self.config.clone();
+        let name = app.as_str();
+        match AppProxy::serve_tls(name, source, config, telemetry, routes, tls, upstream).await {
             Ok(p) => {
                 if let Some(sink) = &self.exposures {
                     p.set_exposure_sink(Arc::clone(sink));
@@ -326,6 +416,7 @@ impl ProxyHost {
                 let listeners = AppListeners {
                     main: h.main.state(),
                     preview: h.preview.as_ref().map(Served::state),
+                    tls_problem: h.tls_problem(),
                 };
                 (app.clone(), listeners)
             })
@@ -386,6 +477,16 @@ impl ProxyHost {
         }
         for c in closing {
             let _ = c.await;
+        }
+    }
+}
+
+/// Applies the TLS settings of a table to a serving listener, unless they did not load.
+fn secure(p: &AppProxy, security: &Result<Security, String>) {
+    if let Ok(s) = security {
+        p.set_tls(s.tls.clone());
+        if let Some(u) = &s.upstream {
+            p.set_upstream(u.clone());
         }
     }
 }

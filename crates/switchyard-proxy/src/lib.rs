@@ -1,11 +1,12 @@
 //! Switchyard's data plane: an HTTP proxy that splits one app's traffic between releases.
 //!
-//! It does: HTTP/1.1 and HTTP/2 (h2c) on one listener, streaming bodies, upgrades; routing by
+//! It does: HTTP/1.1 and HTTP/2 (h2c, or ALPN `h2` over TLS) on one listener, TLS termination
+//! with SNI and certificate reload ([`tls`]), TLS to upstreams, streaming bodies, upgrades; routing by
 //! header/cookie/path match, weighted split and sticky buckets; mirroring; load balancing over
 //! instances with health checks and ejection; per-release telemetry (windowed histograms for the
 //! analysis engine, Prometheus text for everyone else); exposures of traffic experiments to a
 //! sink ([`exposure`]); limits against bad clients.
-//! It does not: terminate TLS, decide weights (the rollout controller does), or start instances.
+//! It does not: decide weights (the rollout controller does), or start instances.
 //!
 //! Route matching ([`route`], [`bucket`]) is pure and tested without sockets; everything that
 //! touches a socket sits in [`server`], [`forward`], [`upstream`] and [`tunnel`].
@@ -32,6 +33,7 @@ mod shared;
 pub mod table;
 mod tee;
 pub mod telemetry;
+pub mod tls;
 mod tunnel;
 mod upstream;
 
@@ -46,3 +48,4 @@ pub use table::{
     StickinessKey, TableError, ValueMatch,
 };
 pub use telemetry::Telemetry;
+pub use upstream::{Upstream, UpstreamError};

@@ -61,6 +61,7 @@ pub fn spawn(
         let exchange = async {
             if let Ok(resp) = app2
                 .upstream
+                .load_full()
                 .send(head, &endpoint, Replayable::owned(copy))
                 .await
             {

@@ -15,6 +15,8 @@ use crate::failure::ProxyFailure;
 use crate::server::{Dispatch, ListenSource, Listener};
 use crate::table::RoutingTable;
 use crate::telemetry::Telemetry;
+use crate::tls::Termination;
+use crate::upstream::Upstream;
 
 /// A table and the experiment it serves, set together.
 #[derive(Debug, Clone, Default)]
@@ -72,12 +74,48 @@ impl AppProxy {
         telemetry: Arc<Telemetry>,
         routes: Routes,
     ) -> Result<AppProxy, ProxyError> {
+        let upstream = Upstream::new(&config);
+        Self::serve_tls(app, source, config, telemetry, routes, None, upstream).await
+    }
+
+    /// [`AppProxy::serve`] terminating TLS with `tls` and speaking to the instances through
+    /// `upstream`, both from the first connection on.
+    ///
+    /// # Errors
+    /// [`ProxyError::Bind`] naming the address when it cannot be bound (e.g. in use).
+    pub async fn serve_tls(
+        app: &str,
+        source: ListenSource,
+        config: ProxyConfig,
+        telemetry: Arc<Telemetry>,
+        routes: Routes,
+        tls: Option<Arc<Termination>>,
+        upstream: Upstream,
+    ) -> Result<AppProxy, ProxyError> {
         let state = AppState::new(app, config, telemetry, Arc::default());
+        state.upstream.store(Arc::new(upstream));
         state.set_routes(routes.table, routes.experiment);
-        let listener =
-            Listener::serve(source, &state.config, Arc::new(SingleApp(state.clone()))).await?;
+        let dispatch = Arc::new(SingleApp(state.clone()));
+        let listener = Listener::serve(source, &state.config, dispatch, tls).await?;
         tracing::info!(app, addr = %listener.local_addr(), "proxy listening");
         Ok(AppProxy { state, listener })
+    }
+
+    /// The TLS termination of new connections, if any.
+    pub fn tls(&self) -> Option<Arc<Termination>> {
+        self.listener.tls()
+    }
+
+    /// Terminates TLS on new connections with `tls` (`None`: plain HTTP); open connections
+    /// keep what they have.
+    pub fn set_tls(&self, tls: Option<Arc<Termination>>) {
+        self.listener.set_tls(tls);
+    }
+
+    /// Speaks to the instances through `upstream` from now on (TLS or not); requests already
+    /// sent finish on the connections they have.
+    pub fn set_upstream(&self, upstream: Upstream) {
+        self.state.upstream.store(Arc::new(upstream));
     }
 
     /// Another handle of the listening socket, to hand the listener over to another process.

@@ -1,16 +1,19 @@
-//! The listening side: accept loop, HTTP/1.1 and HTTP/2 (prior knowledge, h2c) on one socket via
-//! hyper-util's auto builder, request limits, idle connection timeout, graceful shutdown.
+//! The listening side: accept loop, optional TLS termination, HTTP/1.1 and HTTP/2 (h2c by prior
+//! knowledge, or ALPN `h2` over TLS) on one socket via hyper-util's auto builder, request limits,
+//! idle connection timeout, graceful shutdown.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use http::{HeaderMap, Request, Response, Version, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +25,8 @@ use crate::config::ProxyConfig;
 use crate::error::ProxyError;
 use crate::failure::ProxyFailure;
 use crate::forward;
-use crate::idle::IdleIo;
+use crate::idle::{Activity, IdleIo};
+use crate::tls::Termination;
 
 /// Picks the app that serves a request on a listener.
 pub trait Dispatch: Send + Sync + 'static {
@@ -51,7 +55,13 @@ pub struct Listener {
     force: CancellationToken,
     connections: TaskTracker,
     accept: JoinHandle<()>,
+    /// TLS termination of new connections, if any (open connections keep theirs).
+    tls: Arc<ArcSwapOption<Termination>>,
 }
+
+/// Marks a request that arrived over TLS (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
 
 impl Listener {
     pub async fn bind(
@@ -59,10 +69,10 @@ impl Listener {
         config: &ProxyConfig,
         dispatch: Arc<dyn Dispatch>,
     ) -> Result<Self, ProxyError> {
-        Self::serve(ListenSource::Bind(listen), config, dispatch).await
+        Self::serve(ListenSource::Bind(listen), config, dispatch, None).await
     }
 
-    /// Starts accepting on the socket `source` names.
+    /// Starts accepting on the socket `source` names; with `tls`, every connection is TLS.
     ///
     /// # Errors
     /// The address cannot be bound, or an inherited socket cannot be used.
@@ -70,6 +80,7 @@ impl Listener {
         source: ListenSource,
         config: &ProxyConfig,
         dispatch: Arc<dyn Dispatch>,
+        tls: Option<Arc<Termination>>,
     ) -> Result<Self, ProxyError> {
         let (socket, listen) = match source {
             ListenSource::Bind(listen) => {
@@ -107,9 +118,12 @@ impl Listener {
         let force = CancellationToken::new();
         let connections = TaskTracker::new();
         let builder = Arc::new(http_builder(config));
+        let tls = Arc::new(ArcSwapOption::new(tls));
         let ctx = ConnContext {
             dispatch,
             builder,
+            tls: tls.clone(),
+            handshake_timeout: config.header_read_timeout,
             stop: stop_accepting.clone(),
             force: force.clone(),
             idle: config.idle_timeout,
@@ -123,11 +137,22 @@ impl Listener {
             force,
             connections,
             accept,
+            tls,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS termination of new connections.
+    pub fn tls(&self) -> Option<Arc<Termination>> {
+        self.tls.load_full()
+    }
+
+    /// Terminates TLS on new connections with `tls` (`None`: plain HTTP) from now on.
+    pub fn set_tls(&self, tls: Option<Arc<Termination>>) {
+        self.tls.store(tls);
     }
 
     /// Another handle of the listening socket (the same kernel socket: connections queued in
@@ -227,6 +252,8 @@ fn http_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
 struct ConnContext {
     dispatch: Arc<dyn Dispatch>,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    tls: Arc<ArcSwapOption<Termination>>,
+    handshake_timeout: Duration,
     stop: CancellationToken,
     force: CancellationToken,
     idle: Duration,
@@ -261,6 +288,27 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext)
     let _ = stream.set_nodelay(true);
     let io = IdleIo::new(stream);
     let activity = io.activity();
+    let Some(tls) = ctx.tls.load_full() else {
+        return serve_http(io, activity, peer, ctx, false).await;
+    };
+    let acceptor = tls.acceptor();
+    drop(tls);
+    let handshake = tokio::time::timeout(ctx.handshake_timeout, acceptor.accept(io));
+    let stream = tokio::select! {
+        r = handshake => r,
+        () = ctx.stop.cancelled() => return,
+    };
+    match stream {
+        Ok(Ok(stream)) => serve_http(stream, activity, peer, ctx, true).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "no TLS handshake within the header read timeout"),
+    }
+}
+
+async fn serve_http<I>(io: I, activity: Activity, peer: SocketAddr, ctx: ConnContext, tls: bool)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let dispatch = ctx.dispatch.clone();
     let max_headers = ctx.max_headers;
     let stop = ctx.stop.clone();
@@ -271,6 +319,10 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext)
         let stop = stop.clone();
         let saw_http2 = saw_http2.clone();
         async move {
+            let mut req = req;
+            if tls {
+                req.extensions_mut().insert(OverTls);
+            }
             let version = req.version();
             if version == Version::HTTP_2 {
                 saw_http2.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -1,15 +1,18 @@
 //! The client side: keep-alive pools to upstream instances (hyper-util's pooled client over
-//! HTTP/1.1), with connect and response-header timeouts and errors sorted by whether the request
-//! ever reached the instance.
+//! HTTP/1.1, plain or TLS through hyper-rustls), with connect and response-header timeouts and
+//! errors sorted by whether the request ever reached the instance.
 
 use std::error::Error as StdError;
 use std::time::Duration;
 
 use http::Response;
+use http::uri::Scheme;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use switchyard_core::manifest::app::UpstreamTls;
 use thiserror::Error;
 
 use crate::body::{ProxyBody, Replayable, empty};
@@ -17,8 +20,30 @@ use crate::config::ProxyConfig;
 use crate::endpoint::Endpoint;
 use crate::failure::ProxyFailure;
 use crate::forward::RequestHead;
+use crate::tls::{TlsError, client_config};
 
-type PooledClient = Client<HttpConnector, Replayable<ProxyBody>>;
+/// Pooled connections, plain or TLS.
+#[derive(Debug, Clone)]
+enum PooledClient {
+    Plain(Client<HttpConnector, Replayable<ProxyBody>>),
+    Tls(Client<HttpsConnector<HttpConnector>, Replayable<ProxyBody>>),
+}
+
+impl PooledClient {
+    fn request(&self, req: http::Request<Replayable<ProxyBody>>) -> ResponseFuture {
+        match self {
+            PooledClient::Plain(c) => c.request(req),
+            PooledClient::Tls(c) => c.request(req),
+        }
+    }
+
+    fn scheme(&self) -> Scheme {
+        match self {
+            PooledClient::Plain(_) => Scheme::HTTP,
+            PooledClient::Tls(_) => Scheme::HTTPS,
+        }
+    }
+}
 
 /// Why an upstream exchange failed.
 #[derive(Debug, Error)]
@@ -63,20 +88,41 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// Plain HTTP to the instances.
     pub fn new(config: &ProxyConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
         Upstream {
-            client,
+            client: PooledClient::Plain(builder(config).build(connector(config))),
             response_header_timeout: config.response_header_timeout,
         }
+    }
+
+    /// TLS to the instances when `tls` says so, verified against its CA for its server name
+    /// (default: the instance's address).
+    ///
+    /// # Errors
+    /// [`TlsError`] naming the CA file when it cannot be used.
+    pub fn with_tls(config: &ProxyConfig, tls: Option<&UpstreamTls>) -> Result<Self, TlsError> {
+        let Some(tls) = tls else {
+            return Ok(Self::new(config));
+        };
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(client_config(tls)?)
+            .https_only();
+        let https = match &tls.server_name {
+            Some(name) => {
+                let name = rustls_pki_types::ServerName::try_from(name.as_str().to_owned())
+                    .map_err(|e| {
+                        TlsError::Config(format!("server name `{}`: {e}", name.as_str()))
+                    })?;
+                https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => https,
+        };
+        let https = https.enable_http1().wrap_connector(connector(config));
+        Ok(Upstream {
+            client: PooledClient::Tls(builder(config).build(https)),
+            response_header_timeout: config.response_header_timeout,
+        })
     }
 
     /// Sends `head` with `body` to `endpoint` and waits for the response head.
@@ -90,7 +136,7 @@ impl Upstream {
         body: Replayable<ProxyBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let req = head
-            .into_request(endpoint, body)
+            .into_request(self.client.scheme(), endpoint, body)
             .map_err(UpstreamError::BadRequest)?;
         let exchange = tokio::time::timeout(self.response_header_timeout, self.client.request(req));
         let result = tokio::select! {
@@ -118,7 +164,8 @@ impl Upstream {
             path_and_query,
             headers: http::HeaderMap::new(),
         };
-        let Ok(req) = head.into_request(endpoint, Replayable::owned(empty())) else {
+        let Ok(req) = head.into_request(self.client.scheme(), endpoint, Replayable::owned(empty()))
+        else {
             return false;
         };
         match tokio::time::timeout(timeout, self.client.request(req)).await {
@@ -131,6 +178,24 @@ impl Upstream {
             _ => false,
         }
     }
+}
+
+fn connector(config: &ProxyConfig) -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(config.connect_timeout));
+    connector.set_nodelay(true);
+    // The TLS connector wraps this one and asks for `https` URIs.
+    connector.enforce_http(false);
+    connector
+}
+
+fn builder(config: &ProxyConfig) -> hyper_util::client::legacy::Builder {
+    let mut b = Client::builder(TokioExecutor::new());
+    b.pool_idle_timeout(config.pool_idle_timeout)
+        .pool_max_idle_per_host(config.pool_max_idle_per_host)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new());
+    b
 }
 
 fn is_timeout(e: &hyper_util::client::legacy::Error) -> bool {

@@ -33,3 +33,6 @@ mod exposure;
 
 #[path = "proxy/host.rs"]
 mod host;
+
+#[path = "proxy/tls.rs"]
+mod tls;

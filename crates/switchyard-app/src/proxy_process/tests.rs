@@ -89,6 +89,8 @@ fn table(listen: SocketAddr, targets: &[(&str, SocketAddr)]) -> AppTable {
         health_check: HealthCheck::default(),
         preview: None,
         experiment: None,
+        tls: None,
+        upstream_tls: None,
     }
 }
 

@@ -8,7 +8,7 @@ use switchyard_core::dataplane::{
     AppTable, TableHeaderRoute, TableMirror, TableProblem, TableStickiness, TableTarget,
     TableUpdate,
 };
-use switchyard_core::manifest::app::{HealthCheck, Stickiness};
+use switchyard_core::manifest::app::{HealthCheck, ListenerTls, Stickiness, UpstreamTls};
 use switchyard_core::manifest::{App, Strategy};
 
 use crate::ports::{ExperimentRoutes, RoutePlan, RouteTarget};
@@ -23,6 +23,8 @@ pub(crate) struct ListenSpec {
     pub(crate) preview_listen: Option<SocketAddr>,
     pub(crate) health_check: HealthCheck,
     pub(crate) stickiness: Option<Stickiness>,
+    pub(crate) tls: Option<ListenerTls>,
+    pub(crate) upstream_tls: Option<UpstreamTls>,
 }
 
 impl ListenSpec {
@@ -36,6 +38,8 @@ impl ListenSpec {
             preview_listen,
             health_check: app.spec.health_check.clone(),
             stickiness: app.spec.strategy.stickiness().cloned(),
+            tls: app.spec.tls.clone(),
+            upstream_tls: app.spec.upstream_tls.clone(),
         }
     }
 }
@@ -168,6 +172,8 @@ pub(crate) fn assemble(app: &AppName, entry: &AppEntry) -> Option<AppTable> {
         health_check: spec.health_check.clone(),
         preview: None,
         experiment: None,
+        tls: spec.tls.clone(),
+        upstream_tls: spec.upstream_tls.clone(),
     };
     match &entry.routing {
         Routing::Plan(plan) => {

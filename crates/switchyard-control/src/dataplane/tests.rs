@@ -316,6 +316,7 @@ async fn an_apply_a_proxy_cannot_bind_fails_and_changes_nothing() {
         name("shop"),
         AppListeners {
             main: ListenerState::Failed("address in use".into()),
+            tls_problem: None,
             preview: None,
         },
     );

@@ -15,8 +15,10 @@ use crate::duration::{serde_humantime, serde_humantime_opt};
 use crate::name::{ObjectName, Version};
 
 mod rolling;
+mod tls;
 
 pub use rolling::{CanaryScale, InstancesOrPercent, RollingStrategy, Rounding};
+pub use tls::{AbsolutePath, CertificateFiles, Certificates, ListenerTls, ServerName, UpstreamTls};
 
 /// An app manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +46,12 @@ pub struct AppSpec {
     /// HTTP gates and notifications around a rollout, as Flagger's webhooks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<Webhook>,
+    /// TLS termination on the app's listeners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTls>,
+    /// TLS from the proxy to the app's instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_tls: Option<UpstreamTls>,
 }
 
 /// A webhook: an HTTP POST whose 2xx answer opens a gate (or, for `rollback`, asks for a

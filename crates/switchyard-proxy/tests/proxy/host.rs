@@ -34,6 +34,8 @@ fn app_table(listen: SocketAddr, targets: &[(&str, &[SocketAddr])]) -> AppTable 
         health_check: HealthCheck::default(),
         preview: None,
         experiment: None,
+        tls: None,
+        upstream_tls: None,
     }
 }
 

@@ -64,9 +64,15 @@ pub async fn list(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
         let listeners: Vec<String> = p
             .listeners
             .iter()
-            .map(|(app, l)| match &l.main {
-                ListenerState::Bound(addr) => format!("{app}={addr}"),
-                ListenerState::Failed(why) => format!("{app}=FAILED ({why})"),
+            .map(|(app, l)| {
+                let main = match &l.main {
+                    ListenerState::Bound(addr) => format!("{app}={addr}"),
+                    ListenerState::Failed(why) => format!("{app}=FAILED ({why})"),
+                };
+                match &l.tls_problem {
+                    Some(why) => format!("{main} TLS-PROBLEM ({why})"),
+                    None => main,
+                }
             })
             .collect();
         println!(

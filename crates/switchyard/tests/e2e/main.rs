@@ -18,5 +18,6 @@ mod rolling;
 mod security;
 mod stats;
 mod storage;
+mod tls;
 mod traffic_experiment;
 mod webhooks;
