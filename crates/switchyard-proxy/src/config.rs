@@ -44,6 +44,9 @@ pub struct ProxyConfig {
     /// How often TLS certificate and key files are checked for changes (reloaded when they
     /// changed).
     pub tls_reload_interval: Duration,
+    /// Threads that accept and serve connections, each on its own (`None`: the runtime that
+    /// creates the listener serves them).
+    pub workers: Option<crate::workers::WorkerPool>,
 }
 
 /// Default [`ProxyConfig::connect_timeout`].
@@ -84,6 +87,7 @@ impl Default for ProxyConfig {
             request_id_header: http::HeaderName::from_static(DEFAULT_REQUEST_ID_HEADER),
             reuse_port: false,
             tls_reload_interval: DEFAULT_TLS_RELOAD_INTERVAL,
+            workers: None,
         }
     }
 }

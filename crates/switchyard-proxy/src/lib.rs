@@ -36,6 +36,7 @@ pub mod telemetry;
 pub mod tls;
 mod tunnel;
 mod upstream;
+pub mod workers;
 
 pub use config::{HealthCheck, ProxyConfig};
 pub use error::ProxyError;
@@ -49,3 +50,4 @@ pub use table::{
 };
 pub use telemetry::Telemetry;
 pub use upstream::{Upstream, UpstreamError};
+pub use workers::{WorkerPool, Workers};

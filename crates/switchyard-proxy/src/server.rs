@@ -54,7 +54,8 @@ pub struct Listener {
     stop_accepting: CancellationToken,
     force: CancellationToken,
     connections: TaskTracker,
-    accept: JoinHandle<()>,
+    /// The accept loops: one, or one per worker thread.
+    accept: Vec<JoinHandle<()>>,
     /// TLS termination of new connections, if any (open connections keep theirs).
     tls: Arc<ArcSwapOption<Termination>>,
 }
@@ -129,7 +130,31 @@ impl Listener {
             idle: config.idle_timeout,
             max_headers: config.max_headers,
         };
-        let accept = tokio::spawn(accept_loop(socket, ctx, connections.clone()));
+        let accept = match &config.workers {
+            None => vec![tokio::spawn(accept_loop(socket, ctx, connections.clone()))],
+            Some(pool) => {
+                let std = socket.into_std().map_err(|source| ProxyError::Bind {
+                    addr: local_addr,
+                    source,
+                })?;
+                let mut loops = Vec::new();
+                for worker in pool.workers().handles() {
+                    let mine = std.try_clone().map_err(|source| ProxyError::Bind {
+                        addr: local_addr,
+                        source,
+                    })?;
+                    let (ctx, connections) = (ctx.clone(), connections.clone());
+                    // Registered with the worker's own reactor: its connections stay there.
+                    loops.push(worker.spawn(async move {
+                        match TcpListener::from_std(mine) {
+                            Ok(socket) => accept_loop(socket, ctx, connections).await,
+                            Err(e) => tracing::error!(error = %e, "a worker cannot accept"),
+                        }
+                    }));
+                }
+                loops
+            }
+        };
         Ok(Listener {
             local_addr,
             socket: dup,
@@ -168,7 +193,9 @@ impl Listener {
     /// Returns true when everything finished within the grace period.
     pub async fn shutdown(self, grace: Duration, apps: &[Arc<AppState>]) -> bool {
         self.stop_accepting.cancel();
-        let _ = self.accept.await;
+        for accept in self.accept {
+            let _ = accept.await;
+        }
         // The last handle of this process: unless another process holds the socket (a
         // handover), it closes now, and new connections are refused instead of queued.
         drop(self.socket);

@@ -3,6 +3,7 @@
 //! errors sorted by whether the request ever reached the instance.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Response;
@@ -80,20 +81,30 @@ pub fn classify(e: &UpstreamError, release: String, attempts: u32) -> ProxyFailu
     }
 }
 
-/// Pooled connections to every instance of one app.
+/// Pooled connections to every instance of one app: one pool per worker thread (see
+/// [`crate::workers`]), so that a request uses connections its own thread drives.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: PooledClient,
+    clients: Arc<[PooledClient]>,
     response_header_timeout: Duration,
 }
 
 impl Upstream {
     /// Plain HTTP to the instances.
     pub fn new(config: &ProxyConfig) -> Self {
+        let clients = (0..slots(config))
+            .map(|_| PooledClient::Plain(builder(config).build(connector(config))))
+            .collect();
         Upstream {
-            client: PooledClient::Plain(builder(config).build(connector(config))),
+            clients,
             response_header_timeout: config.response_header_timeout,
         }
+    }
+
+    /// The pool of the calling thread.
+    fn client(&self) -> &PooledClient {
+        let i = crate::workers::current();
+        self.clients.get(i).unwrap_or(&self.clients[0])
     }
 
     /// TLS to the instances when `tls` says so, verified against its CA for its server name
@@ -105,22 +116,32 @@ impl Upstream {
         let Some(tls) = tls else {
             return Ok(Self::new(config));
         };
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(client_config(tls)?)
-            .https_only();
-        let https = match &tls.server_name {
-            Some(name) => {
-                let name = rustls_pki_types::ServerName::try_from(name.as_str().to_owned())
-                    .map_err(|e| {
-                        TlsError::Config(format!("server name `{}`: {e}", name.as_str()))
-                    })?;
-                https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-            }
-            None => https,
-        };
-        let https = https.enable_http1().wrap_connector(connector(config));
+        let tls_config = client_config(tls)?;
+        let name = tls
+            .server_name
+            .as_ref()
+            .map(|name| {
+                rustls_pki_types::ServerName::try_from(name.as_str().to_owned())
+                    .map_err(|e| TlsError::Config(format!("server name `{}`: {e}", name.as_str())))
+            })
+            .transpose()?;
+        let clients = (0..slots(config))
+            .map(|_| {
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls_config.clone())
+                    .https_only();
+                let https = match &name {
+                    Some(name) => https.with_server_name_resolver(
+                        hyper_rustls::FixedServerNameResolver::new(name.clone()),
+                    ),
+                    None => https,
+                };
+                let https = https.enable_http1().wrap_connector(connector(config));
+                PooledClient::Tls(builder(config).build(https))
+            })
+            .collect();
         Ok(Upstream {
-            client: PooledClient::Tls(builder(config).build(https)),
+            clients,
             response_header_timeout: config.response_header_timeout,
         })
     }
@@ -136,9 +157,10 @@ impl Upstream {
         body: Replayable<ProxyBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let req = head
-            .into_request(self.client.scheme(), endpoint, body)
+            .into_request(self.client().scheme(), endpoint, body)
             .map_err(UpstreamError::BadRequest)?;
-        let exchange = tokio::time::timeout(self.response_header_timeout, self.client.request(req));
+        let exchange =
+            tokio::time::timeout(self.response_header_timeout, self.client().request(req));
         let result = tokio::select! {
             r = exchange => r,
             () = endpoint.removed.cancelled() => return Err(UpstreamError::Drained),
@@ -164,11 +186,12 @@ impl Upstream {
             path_and_query,
             headers: http::HeaderMap::new(),
         };
-        let Ok(req) = head.into_request(self.client.scheme(), endpoint, Replayable::owned(empty()))
+        let Ok(req) =
+            head.into_request(self.client().scheme(), endpoint, Replayable::owned(empty()))
         else {
             return false;
         };
-        match tokio::time::timeout(timeout, self.client.request(req)).await {
+        match tokio::time::timeout(timeout, self.client().request(req)).await {
             Ok(Ok(resp)) => {
                 let ok = resp.status().is_success() || resp.status().is_redirection();
                 // Drain the body so the connection goes back to the pool.
@@ -178,6 +201,11 @@ impl Upstream {
             _ => false,
         }
     }
+}
+
+/// One pool for the threads that are no worker, one per worker.
+fn slots(config: &ProxyConfig) -> usize {
+    config.workers.as_ref().map_or(1, |w| w.len() + 1)
 }
 
 fn connector(config: &ProxyConfig) -> HttpConnector {

@@ -309,7 +309,8 @@ pub struct ProxyArgs {
     /// (restart or upgrade without refusing a connection).
     #[arg(long)]
     pub takeover: bool,
-    /// Threads that serve requests (1: a single-threaded runtime); default: one per CPU.
+    /// Worker threads that accept and serve connections, each on its own (1: the proxy's
+    /// one thread serves everything); default: one per CPU.
     #[arg(long, env = "SWITCHYARD_PROXY_WORKERS")]
     pub workers: Option<usize>,
 }

@@ -42,21 +42,13 @@ pub fn run(cli: Cli) -> ExitCode {
         return stats::run(method, input.as_deref());
     }
     if let Command::Proxy(args) = cli.command {
-        // The data plane picks its own runtime: as many threads as asked.
+        // The data plane's own thread follows the control plane and runs health checks;
+        // connections are served by worker threads (`--workers`), or by it when there is one.
         init_logging(true);
-        let runtime = match args.workers {
-            Some(0) => Err(anyhow::anyhow!("--workers must be at least 1")),
-            Some(1) => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from),
-            Some(n) => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(n)
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from),
-            None => runtime(),
-        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from);
         return match runtime.and_then(|rt| rt.block_on(proxy::run(args))) {
             Ok(code) => code,
             Err(e) => {

@@ -173,3 +173,53 @@ async fn handed_over_sockets_serve_in_the_next_host_without_refusing_a_connectio
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(get(&client(), addr, "/").await.1, "a");
 }
+
+#[tokio::test]
+async fn worker_threads_serve_every_connection_and_hand_the_socket_over() {
+    let (a, b) = (TestBackend::start("a").await, TestBackend::start("b").await);
+    let config = ProxyConfig {
+        workers: Some(switchyard_proxy::Workers::start(2).unwrap()),
+        ..ProxyConfig::default()
+    };
+    let host = ProxyHost::new(
+        config,
+        Arc::new(Telemetry::new()),
+        None,
+        Duration::from_millis(200),
+    );
+    let tables = BTreeMap::from([(
+        name("shop"),
+        app_table(any_port(), &[("v1", &[a.addr]), ("v2", &[b.addr])]),
+    )]);
+    host.sync(&tables).await.unwrap();
+    let shop = addr_of(&host, "shop").await;
+    // Fresh connections (spread over the workers by the kernel) and kept-alive ones.
+    let mut answers = Vec::new();
+    for _ in 0..40 {
+        answers.push(
+            raw(
+                shop,
+                b"GET / HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n",
+            )
+            .await,
+        );
+    }
+    let c = client();
+    for _ in 0..40 {
+        let (status, body) = get(&c, shop, "/").await;
+        assert_eq!(status, http::StatusCode::OK);
+        assert!(body == "a" || body == "b", "{body}");
+    }
+    assert!(
+        answers.iter().all(|a| a.starts_with("HTTP/1.1 200")),
+        "{answers:?}"
+    );
+    assert!(a.hits() + b.hits() >= 80);
+    // The listening socket can still be handed over, and a shutdown finishes.
+    assert_eq!(host.sockets().await.len(), 1);
+    host.shutdown(Duration::from_millis(200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(shop).await.is_err(),
+        "still accepting"
+    );
+}

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use switchyard_api::Client;
 use switchyard_app::proxy_process::{self, ProxyOptions, TokenSource};
 use switchyard_core::dataplane::ListenerState;
+use switchyard_proxy::{ProxyConfig, WorkerPool, Workers};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Output, ProxyArgs};
@@ -33,7 +34,10 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         grace: duration("grace", &args.grace)?,
         metrics_listen: args.metrics_listen,
         takeover: args.takeover,
-        proxy: Default::default(),
+        proxy: ProxyConfig {
+            workers: workers(args.workers)?,
+            ..ProxyConfig::default()
+        },
     };
     let stop = CancellationToken::new();
     let signalled = stop.clone();
@@ -89,4 +93,19 @@ pub async fn list(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Worker threads for `--workers N`: none for one (the proxy's own thread serves), N otherwise;
+/// by default one per CPU.
+fn workers(asked: Option<usize>) -> anyhow::Result<Option<WorkerPool>> {
+    let n = match asked {
+        Some(0) => anyhow::bail!("--workers must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+    };
+    if n == 1 {
+        return Ok(None);
+    }
+    let pool = Workers::start(n).context("while starting the worker threads")?;
+    Ok(Some(pool))
 }
