@@ -179,7 +179,7 @@ impl LocalProxy {
         loop {
             let gone = match &mut self.child {
                 Some(child) => child.try_wait().map(|s| s.is_some()).unwrap_or(true),
-                None => rustix::process::test_kill_process(pid).is_err(),
+                None => rustix::process::test_kill_process(pid).is_err() || zombie(self.pid),
             };
             if gone {
                 tracing::info!(pid = self.pid, "local proxy stopped");
@@ -263,4 +263,14 @@ fn log_tail(state_dir: &Path) -> String {
     let text = std::fs::read_to_string(state_dir.join(LOG_FILE)).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Whether `pid` has exited and waits for its parent (not this process) to collect it.
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            == Some("Z")
+    })
 }

@@ -171,6 +171,9 @@ struct Proxy {
     telemetry: Arc<Telemetry>,
     exposures: Arc<ExposureBuffer>,
     applied: Mutex<Applied>,
+    /// The `(generation, version)` last written to the cache; held while writing, so that
+    /// writes never interleave.
+    cached: Mutex<(u64, u64)>,
     refused: Mutex<Option<(u64, String)>>,
     report_now: Notify,
     client: Mutex<Client>,
@@ -206,6 +209,7 @@ pub async fn run(options: ProxyOptions, stop: CancellationToken) -> anyhow::Resu
         telemetry,
         exposures,
         applied: Mutex::new(Applied::default()),
+        cached: Mutex::new((0, 0)),
         refused: Mutex::new(None),
         report_now: Notify::new(),
         client: Mutex::new(client),
@@ -242,6 +246,8 @@ pub async fn run(options: ProxyOptions, stop: CancellationToken) -> anyhow::Resu
                     apps = cached.apps.len(),
                     "serving the cached table"
                 );
+                *proxy.cached.lock().unwrap_or_else(PoisonError::into_inner) =
+                    (cached.generation, cached.version);
                 *proxy.lock_applied() = cached;
             }
         }
@@ -289,6 +295,11 @@ pub async fn run(options: ProxyOptions, stop: CancellationToken) -> anyhow::Resu
     }
     let _ = handovers.await;
     let handed = handed_over.is_cancelled();
+    // A stop right after an acknowledgement must not leave an older table for the next start.
+    {
+        let proxy = Arc::clone(&proxy);
+        let _ = tokio::task::spawn_blocking(move || proxy.store_cache()).await;
+    }
     proxy.host.shutdown(options.grace).await;
     if let Some(m) = metrics {
         m.abort();
@@ -368,6 +379,22 @@ struct Position {
 }
 
 impl Proxy {
+    /// Writes the table in force to the cache unless it is there already. Blocks.
+    fn store_cache(&self) {
+        let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        let applied = self.lock_applied().clone();
+        let gone = !self.options.state_dir.exists();
+        if gone || (applied.generation, applied.version) == *cached {
+            return;
+        }
+        match cache::store(&self.options.state_dir, &applied) {
+            Ok(()) => *cached = (applied.generation, applied.version),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the table is served but not cached");
+            }
+        }
+    }
+
     fn lock_applied(&self) -> std::sync::MutexGuard<'_, Applied> {
         self.applied.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -392,7 +419,7 @@ impl Proxy {
 
     /// Without a cached table: the first table from the control plane, or an error when it
     /// cannot be reached in time.
-    async fn first_table(&self) -> anyhow::Result<()> {
+    async fn first_table(self: &Arc<Self>) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + FIRST_TABLE_WAIT;
         let mut reached = false;
         loop {
@@ -428,7 +455,7 @@ impl Proxy {
     }
 
     /// Applies an update on top of what this proxy serves. Returns where to ask from next.
-    async fn apply(&self, update: TableUpdate) -> Position {
+    async fn apply(self: &Arc<Self>, update: TableUpdate) -> Position {
         let current = self.lock_applied().clone();
         let asked = Position {
             generation: update.generation,
@@ -469,18 +496,11 @@ impl Proxy {
                 *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = None;
                 *self.lock_applied() = applied.clone();
                 tracing::debug!(version = applied.version, "table applied");
-                // Acknowledge first; the copy on disk is for the next start.
+                // Acknowledge first; the copy on disk is for the next start (a handover and a
+                // stop write it too, so a successor never starts from an older table).
                 self.report_now.notify_one();
-                let dir = self.options.state_dir.clone();
-                let stored =
-                    tokio::task::spawn_blocking(move || cache::store(&dir, &applied)).await;
-                match stored {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %format!("{e:#}"), "the table is served but not cached");
-                    }
-                    Err(e) => tracing::error!(error = %e, "the table is served but not cached"),
-                }
+                let proxy = Arc::clone(self);
+                let _ = tokio::task::spawn_blocking(move || proxy.store_cache()).await;
             }
             Err(e) => {
                 tracing::error!(version = update.version, error = %e, "table refused; the previous one keeps serving");
@@ -642,6 +662,8 @@ impl Proxy {
                 tracing::debug!(error = %e, "a handover connection ended without a request");
                 continue;
             }
+            // The successor starts from the cache: it must hold what this proxy serves.
+            self.store_cache();
             let sockets = runtime.block_on(self.host.sockets());
             match handover.hand_over(sockets) {
                 Ok(()) => {

@@ -48,12 +48,12 @@ impl Load {
                 let mut kept: Option<TcpStream> = None;
                 while !stop.load(Ordering::Relaxed) {
                     let answer = if client % 2 == 0 {
-                        get(app, "/").map(|(status, _)| status)
+                        get(app, "/")
                     } else {
                         keep_alive_get(app, &mut kept, &retried)
                     };
                     match answer {
-                        Some(200) => {
+                        Some((200, _)) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
                         other => failed
@@ -97,12 +97,12 @@ impl Load {
     }
 }
 
-/// A GET on a kept-alive connection; the status, or `None` when it failed.
+/// A GET on a kept-alive connection; the status and answer, or `None` when it failed.
 fn keep_alive_get(
     app: SocketAddr,
     kept: &mut Option<TcpStream>,
     retried: &AtomicU64,
-) -> Option<u16> {
+) -> Option<(u16, String)> {
     for attempt in 0..2 {
         let reused = kept.is_some();
         let mut stream = match kept.take() {
@@ -114,11 +114,11 @@ fn keep_alive_get(
             }
         };
         match exchange(&mut stream) {
-            Exchange::Answered(status, keep) => {
+            Exchange::Answered(status, keep, text) => {
                 if keep {
                     *kept = Some(stream);
                 }
-                return Some(status);
+                return Some((status, text));
             }
             // Closed before any byte of the answer, on a connection used before: send again.
             Exchange::ClosedBeforeAnswer if reused && attempt == 0 => {
@@ -131,7 +131,8 @@ fn keep_alive_get(
 }
 
 enum Exchange {
-    Answered(u16, bool),
+    /// The status, whether the connection stays open, and the answer.
+    Answered(u16, bool, String),
     ClosedBeforeAnswer,
     Broken,
 }
@@ -173,7 +174,7 @@ fn exchange(stream: &mut TcpStream) -> Exchange {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let close = head.to_ascii_lowercase().contains("connection: close");
-        return Exchange::Answered(status, !close);
+        return Exchange::Answered(status, !close, text.into_owned());
     }
 }
 
