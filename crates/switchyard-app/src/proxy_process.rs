@@ -39,6 +39,10 @@ use handoff::{HandoffListener, Takeover};
 
 /// How long a table request waits for a change before asking again.
 const POLL_WAIT: Duration = Duration::from_secs(30);
+/// How long a proxy taking over waits for the control plane's tables before it starts from its
+/// cached table instead.
+const TAKEOVER_TABLE_WAIT: Duration = Duration::from_secs(3);
+
 /// How long a proxy without a cached table tries to reach its control plane before it gives up.
 const FIRST_TABLE_WAIT: Duration = Duration::from_secs(10);
 /// How long a stopping proxy tries to send its last report.
@@ -236,7 +240,12 @@ pub async fn run(options: ProxyOptions, stop: CancellationToken) -> anyhow::Resu
         None
     };
 
+    // Taking over, the predecessor still serves: there is time to ask the control plane for
+    // the tables in force, so that the sockets serve the newest routes from their first
+    // connection here (the cache may be older than what the predecessor served).
+    let fresh = takeover.is_some() && proxy.current_tables().await;
     match cache::load(dir) {
+        _ if fresh => {}
         Ok(Some(cached)) => {
             if let Err(e) = proxy.host.sync(&cached.apps).await {
                 tracing::error!(error = %e, "the cached table does not validate; waiting for the control plane");
@@ -414,6 +423,32 @@ impl Proxy {
                     Client::with_token(self.options.control.clone(), token.as_deref());
             }
             Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot read the proxy token"),
+        }
+    }
+
+    /// The control plane's tables, applied, if it answers within [`TAKEOVER_TABLE_WAIT`].
+    async fn current_tables(self: &Arc<Self>) -> bool {
+        let client = self.client();
+        // From version 0 the answer is a snapshot, at once.
+        let asked = client.tables(0, 0, Duration::from_secs(1));
+        match tokio::time::timeout(TAKEOVER_TABLE_WAIT, asked).await {
+            Ok(Ok(Some(update))) => {
+                self.apply(update).await;
+                let applied = self.lock_applied().generation != 0;
+                if applied {
+                    tracing::info!(
+                        version = self.lock_applied().version,
+                        "serving the control plane's tables"
+                    );
+                }
+                applied
+            }
+            Ok(Ok(None)) => false,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the control plane did not answer; starting from the cached table");
+                false
+            }
+            Err(_) => false,
         }
     }
 
