@@ -41,6 +41,24 @@ pub fn metric_value(metric: BuiltinMetric, stats: &WindowStats) -> Option<f64> {
     }
 }
 
+/// How long a measurement waits for proxies to report what happened until it was asked (they
+/// report every second); a proxy that stays silent longer does not hold it up further.
+const COMPLETE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl BuiltinProvider {
+    /// Waits until the numbers include every request answered before now (proxies report
+    /// periodically), for at most [`COMPLETE_WAIT`].
+    async fn complete(&self) {
+        let asked = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + COMPLETE_WAIT;
+        while self.metrics.complete_until().is_some_and(|t| t < asked)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl MetricProvider for BuiltinProvider {
     async fn measure(&self, request: &MeasureRequest<'_>) -> Result<Observation, MeasureError> {
@@ -55,6 +73,7 @@ impl MetricProvider for BuiltinProvider {
             ReleaseRole::Canary => (request.canary, request.stable),
             ReleaseRole::Stable => (request.stable, request.stable),
         };
+        self.complete().await;
         let stats = self
             .metrics
             .window(app, subject.as_str(), window)

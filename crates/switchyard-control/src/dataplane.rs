@@ -708,4 +708,16 @@ impl ReleaseMetrics for DataPlane {
     fn totals(&self, app: &str, release: &str) -> Option<ReleaseTotals> {
         self.inner.lock().fleet.totals(app, release)
     }
+
+    fn complete_until(&self) -> Option<std::time::Instant> {
+        let now = Instant::now();
+        let state = self.inner.lock();
+        state
+            .fleet
+            .proxies
+            .values()
+            .filter(|p| p.live(now))
+            .map(|p| p.last_seen.into_std())
+            .min()
+    }
 }

@@ -172,6 +172,13 @@ pub trait ReleaseMetrics: Send + Sync {
     /// Monotonic totals of `release` of `app`, for consumers that must not count a request
     /// twice (the statistical judge); `None` when the release is unknown.
     fn totals(&self, app: &str, release: &str) -> Option<ReleaseTotals>;
+
+    /// The instant up to which every source of these numbers has reported (the oldest last
+    /// report of the live proxies); `None` when they are always current (counted in process).
+    /// A measurement asked at `t` is complete once this is at or after `t`.
+    fn complete_until(&self) -> Option<std::time::Instant> {
+        None
+    }
 }
 
 #[cfg(test)]
