@@ -368,6 +368,11 @@ impl Controller {
             return Err(e.into());
         }
         traffic.route(RoutePlan::single(release.version.clone(), endpoints));
+        // The deploy returns once every live proxy serves the release (bounded), as a weight
+        // change does: a client starting right after it must not meet the old, empty routes.
+        if !traffic.applied().await {
+            tracing::warn!(app = %app, "not every live proxy acknowledged the first release in time");
+        }
         Ok(())
     }
 
