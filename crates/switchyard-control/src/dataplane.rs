@@ -253,10 +253,8 @@ impl DataPlane {
             let generation = self.inner.generation;
             let served = state
                 .fleet
-                .proxies
-                .values()
-                .filter(|p| p.live(now))
-                .map(|p| {
+                .live(now)
+                .map(|(_, p)| {
                     if p.generation == generation {
                         p.version
                     } else {
@@ -330,7 +328,7 @@ impl DataPlane {
         let now = Instant::now();
         let (totals, live, known, propagation) = {
             let state = self.inner.lock();
-            let live = state.fleet.proxies.values().filter(|p| p.live(now)).count();
+            let live = state.fleet.live(now).count();
             (
                 state.fleet.all_totals(),
                 live,
@@ -396,12 +394,7 @@ switchyard_proxies{{state=\"gone\"}} {}
         let now = Instant::now();
         let state = self.inner.lock();
         let version = state.tables.changed_at.get(app).copied().unwrap_or(0);
-        let live: Vec<_> = state
-            .fleet
-            .proxies
-            .values()
-            .filter(|p| p.live(now))
-            .collect();
+        let live: Vec<_> = state.fleet.live(now).map(|(_, p)| p).collect();
         let applied = live
             .iter()
             .filter(|p| p.generation == self.inner.generation && p.version >= version)
@@ -423,9 +416,8 @@ switchyard_proxies{{state=\"gone\"}} {}
         let state = self.inner.lock();
         state
             .fleet
-            .proxies
-            .values()
-            .filter(|p| p.live(now))
+            .live(now)
+            .map(|(_, p)| p)
             .filter_map(|p| p.listeners.get(app))
             .find_map(|l| match which(l) {
                 Some(ListenerState::Bound(addr)) => Some(*addr),
@@ -441,9 +433,8 @@ switchyard_proxies{{state=\"gone\"}} {}
                 settled(state, now)
                     && state
                         .fleet
-                        .proxies
-                        .values()
-                        .filter(|p| p.live(now))
+                        .live(now)
+                        .map(|(_, p)| p)
                         .all(|p| p.generation == self.inner.generation && p.version >= version)
             })
             .await
@@ -455,10 +446,8 @@ switchyard_proxies{{state=\"gone\"}} {}
         let state = self.inner.lock();
         state
             .fleet
-            .proxies
-            .iter()
-            .filter(|(_, p)| p.live(now) && p.generation == self.inner.generation)
-            .filter(|(_, p)| p.version >= version)
+            .live(now)
+            .filter(|(_, p)| p.generation == self.inner.generation && p.version >= version)
             .find_map(|(id, p)| {
                 let l = p.listeners.get(app)?;
                 std::iter::once(&l.main)
@@ -598,16 +587,11 @@ impl TrafficRouter for DataPlane {
             let done = inner
                 .until(DRAIN_WAIT, |state, now| {
                     settled(state, now)
-                        && state
-                            .fleet
-                            .proxies
-                            .values()
-                            .filter(|p| p.live(now))
-                            .all(|p| {
-                                p.generation == generation
-                                    && p.version >= version
-                                    && !p.draining.iter().any(|(a, e)| a == &app && *e == endpoint)
-                            })
+                        && state.fleet.live(now).map(|(_, p)| p).all(|p| {
+                            p.generation == generation
+                                && p.version >= version
+                                && !p.draining.iter().any(|(a, e)| a == &app && *e == endpoint)
+                        })
                 })
                 .await;
             if !done {
@@ -714,9 +698,8 @@ impl ReleaseMetrics for DataPlane {
         let state = self.inner.lock();
         state
             .fleet
-            .proxies
-            .values()
-            .filter(|p| p.live(now))
+            .live(now)
+            .map(|(_, p)| p)
             .map(|p| p.last_seen.into_std())
             .min()
     }

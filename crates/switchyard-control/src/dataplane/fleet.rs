@@ -82,6 +82,11 @@ impl Fleet {
         }
     }
 
+    /// The proxies that reported lately, by id.
+    pub(crate) fn live(&self, now: Instant) -> impl Iterator<Item = (&String, &ProxyState)> {
+        self.proxies.iter().filter(move |(_, p)| p.live(now))
+    }
+
     fn second(&self, now: Instant) -> u64 {
         now.saturating_duration_since(self.started).as_secs()
     }
