@@ -185,14 +185,24 @@ fn host() -> ProxyHost {
     )
 }
 
-async fn serve(host: &ProxyHost, table: AppTable) -> SocketAddr {
+/// Makes `table` the only one `host` serves (as app `shop`).
+async fn sync(host: &ProxyHost, table: AppTable) {
     host.sync(&BTreeMap::from([(name("shop"), table)]))
         .await
         .unwrap();
-    match host.listeners().await[&name("shop")].main.clone() {
+}
+
+/// [`sync`], and the address `shop` is bound to.
+async fn serve(host: &ProxyHost, table: AppTable) -> SocketAddr {
+    sync(host, table).await;
+    match shop_listener(host).await {
         ListenerState::Bound(addr) => addr,
         other => panic!("not bound: {other:?}"),
     }
+}
+
+async fn shop_listener(host: &ProxyHost) -> ListenerState {
+    host.listeners().await[&name("shop")].main.clone()
 }
 
 async fn tls_problem(host: &ProxyHost) -> Option<String> {
@@ -359,10 +369,8 @@ async fn a_listener_whose_certificate_cannot_be_read_does_not_serve_and_says_why
     let host = host();
     let missing = pki.listener_tls(&["absent"]);
     let table = app_table(&[backend.addr], Some(missing), None);
-    host.sync(&BTreeMap::from([(name("shop"), table)]))
-        .await
-        .unwrap();
-    match host.listeners().await[&name("shop")].main.clone() {
+    sync(&host, table).await;
+    match shop_listener(&host).await {
         ListenerState::Failed(why) => {
             let path = pki.path("absent.pem");
             assert!(
@@ -386,18 +394,14 @@ async fn new_files_in_the_table_that_do_not_load_leave_the_listener_as_it_was() 
     )
     .await;
     let broken = app_table(&[backend.addr], Some(pki.listener_tls(&["absent"])), None);
-    host.sync(&BTreeMap::from([(name("shop"), broken)]))
-        .await
-        .unwrap();
+    sync(&host, broken).await;
     let problem = tls_problem(&host).await.unwrap();
     assert!(problem.contains("absent.pem"), "{problem}");
     let tls = connect(&pki, addr, "shop.test", &[]).await.unwrap();
     assert_eq!(served_certificate(&tls), good);
     // Back to the files that load: no problem left.
     let table = app_table(&[backend.addr], Some(pki.listener_tls(&["shop"])), None);
-    host.sync(&BTreeMap::from([(name("shop"), table)]))
-        .await
-        .unwrap();
+    sync(&host, table).await;
     assert_eq!(tls_problem(&host).await, None);
 }
 
@@ -457,9 +461,7 @@ async fn speaks_tls_to_upstreams_and_verifies_them() {
         None,
         Some(pki.upstream_tls(Some("backend.internal"))),
     );
-    host.sync(&BTreeMap::from([(name("shop"), named)]))
-        .await
-        .unwrap();
+    sync(&host, named).await;
     assert_eq!(
         get(&client(), addr, "/").await,
         (StatusCode::OK, "secure".into())
@@ -470,17 +472,13 @@ async fn speaks_tls_to_upstreams_and_verifies_them() {
         None,
         Some(pki.upstream_tls(Some("elsewhere.internal"))),
     );
-    host.sync(&BTreeMap::from([(name("shop"), wrong)]))
-        .await
-        .unwrap();
+    sync(&host, wrong).await;
     let (status, body) = get(&client(), addr, "/").await;
     assert!(untrusted(status), "{status} {body}");
     // Another CA: not trusted either.
     let other = Pki::new();
     let strange = app_table(&[upstream], None, Some(other.upstream_tls(None)));
-    host.sync(&BTreeMap::from([(name("shop"), strange)]))
-        .await
-        .unwrap();
+    sync(&host, strange).await;
     let (status, body) = get(&client(), addr, "/").await;
     assert!(untrusted(status), "{status} {body}");
 }
@@ -498,10 +496,8 @@ async fn an_unreadable_upstream_ca_is_a_listener_failure_naming_the_file() {
     let up: UpstreamTls =
         serde_json::from_value(serde_json::json!({ "ca": "/nonexistent/ca.pem" })).unwrap();
     let table = app_table(&[backend.addr], None, Some(up));
-    host.sync(&BTreeMap::from([(name("shop"), table)]))
-        .await
-        .unwrap();
-    match host.listeners().await[&name("shop")].main.clone() {
+    sync(&host, table).await;
+    match shop_listener(&host).await {
         ListenerState::Failed(why) => {
             assert!(
                 why.contains("upstream TLS: /nonexistent/ca.pem: cannot be read"),
