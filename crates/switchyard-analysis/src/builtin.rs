@@ -98,3 +98,97 @@ impl MetricProvider for BuiltinProvider {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use switchyard_core::ReleaseTotals;
+    use switchyard_core::name::{AppName, Version};
+
+    use super::*;
+
+    /// Proxies whose reports arrive after `late` checks: until then the numbers lag behind
+    /// (no requests); after, they hold the 7 requests answered before the measurement.
+    struct Reporting {
+        since: Instant,
+        checks: AtomicU32,
+        late: u32,
+    }
+
+    impl Reporting {
+        fn reported(&self) -> bool {
+            self.checks.load(Ordering::SeqCst) > self.late
+        }
+    }
+
+    impl ReleaseMetrics for Reporting {
+        fn window(&self, _: &str, _: &str, _: Duration) -> Option<WindowStats> {
+            let requests = if self.reported() { 7 } else { 0 };
+            Some(WindowStats {
+                requests,
+                ..WindowStats::default()
+            })
+        }
+
+        fn latency_buckets(&self, _: &str, _: &str, _: Duration) -> Vec<(f64, u64)> {
+            Vec::new()
+        }
+
+        fn totals(&self, _: &str, _: &str) -> Option<ReleaseTotals> {
+            None
+        }
+
+        fn complete_until(&self) -> Option<Instant> {
+            self.checks.fetch_add(1, Ordering::SeqCst);
+            Some(if self.reported() {
+                Instant::now()
+            } else {
+                self.since
+            })
+        }
+    }
+
+    async fn requests(metrics: Reporting) -> Value {
+        let provider = BuiltinProvider::new(Arc::new(metrics));
+        let spec: ProviderSpec =
+            serde_json::from_value(serde_json::json!({"builtin": {"metric": "requests"}})).unwrap();
+        let (app, canary, stable) = (
+            AppName::new("shop").unwrap(),
+            Version::new("v2").unwrap(),
+            Version::new("v1").unwrap(),
+        );
+        let request = MeasureRequest {
+            app: &app,
+            canary: &canary,
+            stable: &stable,
+            provider: &spec,
+            default_window: Duration::from_secs(60),
+        };
+        provider.measure(&request).await.unwrap().result
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_measurement_waits_for_the_reports_of_what_happened_before_it() {
+        let late = Reporting {
+            since: Instant::now(),
+            checks: AtomicU32::new(0),
+            late: 3,
+        };
+        assert_eq!(requests(late).await, Value::Number(7.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_proxy_holds_a_measurement_up_for_a_bounded_time_only() {
+        let silent = Reporting {
+            since: Instant::now(),
+            checks: AtomicU32::new(0),
+            late: u32::MAX,
+        };
+        let started = tokio::time::Instant::now();
+        assert_eq!(requests(silent).await, Value::Number(0.0));
+        assert!(tokio::time::Instant::now() - started >= COMPLETE_WAIT);
+    }
+}

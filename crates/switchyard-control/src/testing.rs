@@ -130,13 +130,34 @@ pub enum Served {
     Experiment(ExperimentRoutes),
 }
 
-/// Keeps every app's routes.
-#[derive(Debug, Default)]
+/// Keeps every app's routes; they count as applied at once, unless held.
+#[derive(Debug)]
 pub struct RecordingRouter {
     served: Mutex<BTreeMap<AppName, Served>>,
+    /// While true, `applied` waits: the proxies have not acknowledged yet.
+    held: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for RecordingRouter {
+    fn default() -> Self {
+        Self {
+            served: Mutex::default(),
+            held: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
 }
 
 impl RecordingRouter {
+    /// Routes count as applied only after [`RecordingRouter::acknowledge`].
+    pub fn hold_acknowledgements(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// The proxies acknowledge every route so far and from now on.
+    pub fn acknowledge(&self) {
+        self.held.send_replace(false);
+    }
+
     /// The app's backends as (release, weight), and the experiment its routes serve.
     pub fn weights(&self, app: &AppName) -> (Vec<(String, u32)>, Option<String>) {
         match self.served.lock().unwrap().get(app) {
@@ -194,7 +215,8 @@ impl TrafficRouter for RecordingRouter {
     }
 
     fn applied(&self, _: &AppName) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
-        Box::pin(std::future::ready(true))
+        let mut held = self.held.subscribe();
+        Box::pin(async move { held.wait_for(|held| !held).await.is_ok() })
     }
 }
 

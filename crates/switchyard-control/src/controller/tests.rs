@@ -132,6 +132,37 @@ impl World {
 }
 
 #[tokio::test]
+async fn a_first_release_is_deployed_once_the_proxies_serve_it() {
+    let w = world(&app("shop", "[{setWeight: 20}]"), Arc::new(NoSplits)).await;
+    w.router.hold_acknowledgements();
+    let deploy = {
+        let c = Arc::clone(&w.controller);
+        tokio::spawn(async move {
+            c.deploy(&name("shop"), &version("v1"), &Author::system("test"))
+                .await
+        })
+    };
+    // Routed, but not yet acknowledged: the deploy waits.
+    for _ in 0..2000 {
+        if !w.router.weights(&name("shop")).0.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        w.router.weights(&name("shop")).0,
+        vec![("v1".to_owned(), 100)]
+    );
+    tokio::task::yield_now().await;
+    assert!(
+        !deploy.is_finished(),
+        "returned before the proxies served it"
+    );
+    w.router.acknowledge();
+    assert!(deploy.await.unwrap().unwrap().is_none());
+}
+
+#[tokio::test]
 async fn two_promotes_from_the_same_view_move_one_step_and_the_second_is_stale() {
     let w = world(
         &app(
