@@ -26,8 +26,8 @@ pub enum SequentialMethod {
     /// Asymptotic confidence sequence with ρ from N*.
     #[default]
     ConfidenceSequence,
-    /// mSPRT with mixing variance τ (explicit, or the variance of the
-    /// estimate at N* total units when `None`).
+    /// mSPRT with mixing variance τ (explicit, or Statsig's default when
+    /// `None`, see [`msprt::default_tau`]).
     Msprt {
         /// Mixing variance on the scale of the difference.
         tau: Option<f64>,
@@ -45,7 +45,7 @@ pub struct SequentialOptions {
     pub alternative: Alternative,
     /// Significance level of the whole sequence.
     pub alpha: f64,
-    /// N*: total sample size at which the interval is tightest.
+    /// N*: total sample size at which the confidence sequence is tightest.
     pub tuning: f64,
 }
 
@@ -85,10 +85,49 @@ pub fn sequential_test(
     options: &SequentialOptions,
 ) -> Result<SequentialResult> {
     let estimate = difference_estimate(control, treatment, options.difference)?;
-    sequential_from_estimate(estimate, control.n + treatment.n, options)
+    let mut options = *options;
+    if options.method == (SequentialMethod::Msprt { tau: None }) {
+        open_unit("/alpha", options.alpha)?;
+        let shares = variance_shares(control, treatment, options.difference);
+        options.method = SequentialMethod::Msprt {
+            tau: Some(msprt::default_tau(options.alpha, shares)?),
+        };
+    }
+    sequential_from_estimate(estimate, control.n + treatment.n, &options)
 }
 
-/// Always-valid inference from an estimate and the total number of units `n`.
+/// Each arm's term of the difference's variance (the delta method's for a
+/// relative difference), for the default mSPRT mixing variance.
+fn variance_shares(
+    control: &ArmSummary,
+    treatment: &ArmSummary,
+    difference: Difference,
+) -> [msprt::ArmShare; 2] {
+    let (c, t) = (control.mean, treatment.mean);
+    let (control_term, treatment_term) = match difference {
+        Difference::Absolute => (
+            control.variance / control.n,
+            treatment.variance / treatment.n,
+        ),
+        Difference::Relative => (
+            control.variance * t * t / (c.powi(4) * control.n),
+            treatment.variance / (c * c * treatment.n),
+        ),
+    };
+    [
+        msprt::ArmShare {
+            n: control.n,
+            variance: control_term,
+        },
+        msprt::ArmShare {
+            n: treatment.n,
+            variance: treatment_term,
+        },
+    ]
+}
+
+/// Always-valid inference from an estimate and the total number of units `n`
+/// (the default mSPRT mixing variance then assumes arms of equal size).
 ///
 /// # Errors
 /// As [`sequential_test`].
@@ -126,7 +165,7 @@ pub fn sequential_from_estimate(
             }
             let tau = match tau {
                 Some(t) => positive("/tau", t)?,
-                None => msprt::default_tau(std_error, n, options.tuning),
+                None => msprt::default_tau_equal_arms(options.alpha, std_error)?,
             };
             msprt::interval_and_p_value(point_estimate, std_error, options.alpha, tau)
         }

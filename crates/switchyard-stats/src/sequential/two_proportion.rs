@@ -168,7 +168,13 @@ impl SequentialProportionTest {
             SequentialMethod::Msprt { tau } => {
                 let tau = match tau {
                     Some(t) => positive("/tau", t)?,
-                    None => msprt::default_tau(std_error, n, self.config.tuning),
+                    None => msprt::default_tau(
+                        self.config.alpha,
+                        [self.canary, self.baseline].map(|c| msprt::ArmShare {
+                            n: c.trials as f64,
+                            variance: smoothed_var(c),
+                        }),
+                    )?,
                 };
                 let (ci, p) =
                     msprt::interval_and_p_value(shifted, std_error, self.config.alpha, tau);

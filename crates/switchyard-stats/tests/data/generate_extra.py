@@ -212,23 +212,24 @@ add("power_t_delta", "power", {"kind": "mean", "sd": 2.0, "n_per_arm": 50, "powe
 # ---------------------------------------------------------------- GrowthBook variance-based planner
 def gb_seq_var(variance, n, alpha, tuning):
     rho = np.sqrt((-2 * np.log(alpha) + np.log(-2 * np.log(alpha) + 1)) / tuning)
-    se = np.sqrt(variance / n)
     part = 2 * (n * rho ** 2 + 1) * np.log(np.sqrt(n * rho ** 2 + 1) / alpha) / (n * rho) ** 2
-    zs = np.sqrt(n) * np.sqrt(part); zstar = stats.norm.ppf(1 - alpha / 2)
-    return n * (se * zs / zstar) ** 2
+    zstar = stats.norm.ppf(1 - alpha / 2)
+    return variance * n * part / zstar ** 2
 
+# As packages/shared/src/power/power.ts: the sequential inflation applies to the relative
+# variance (power) or the metric variance (MDE) over both arms' units, 2n.
 def gb_power(effect, mean, variance, n_total, nvar, alpha, tuning):
     n = n_total / nvar
-    v = gb_seq_var(variance, n, alpha, tuning) if tuning else variance
     mb = mean * (1 + effect)
-    se = np.sqrt(v / (mean ** 2 * n) + v * mb ** 2 / (mean ** 4 * n))
+    v_rel = variance / (mean ** 2 * n) + variance * mb ** 2 / (mean ** 4 * n)
+    se = np.sqrt(gb_seq_var(v_rel, 2 * n, alpha, tuning) if tuning else v_rel)
     z = stats.norm.ppf(1 - alpha / 2); s = effect / se
     return 1 - stats.norm.cdf(z - s) + stats.norm.cdf(-z - s)
 
 def gb_mde(power, mean, variance, n_total, nvar, alpha, tuning):
     n = n_total / nvar
     z = stats.norm.ppf(1 - alpha / 2) - stats.norm.ppf(1 - power)
-    v = gb_seq_var(variance, n, alpha, tuning) if tuning else variance
+    v = gb_seq_var(variance, 2 * n, alpha, tuning) if tuning else variance
     s2 = v / n; a = 1 - z ** 2 * s2 / mean ** 2; b = -2 * mean; c = mean ** 2 - z ** 2 * s2
     return ((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a) - mean) / mean
 
@@ -238,10 +239,10 @@ for k, (mean, var, n, nv, tuning) in enumerate([(10.0, 25.0, 20000, 2, None), (0
         inp["sequential_tuning"] = tuning
     add(f"gb_power_{k}", "power", {**inp, "effect": 0.05},
         {"power": float(gb_power(0.05, mean, var, n, nv, 0.05, tuning))},
-        "GrowthBook front-end PowerCalculation/stats.ts powerEst (two-tailed) re-implemented with numpy/scipy.stats.norm")
+        "GrowthBook packages/shared/src/power/power.ts powerEstFrequentist (two-tailed) re-implemented with numpy/scipy.stats.norm")
     add(f"gb_mde_{k}", "power", {**inp, "power": 0.8},
         {"mde_relative": float(gb_mde(0.8, mean, var, n, nv, 0.05, tuning))},
-        "GrowthBook front-end PowerCalculation/stats.ts findMde re-implemented with numpy/scipy.stats.norm")
+        "GrowthBook packages/shared/src/power/power.ts findMdeFrequentist re-implemented with numpy/scipy.stats.norm")
 
 # ---------------------------------------------------------------- sequential (formulas)
 def moments_of(a):
@@ -260,12 +261,14 @@ for k, (c, t, tuning) in enumerate([({"n": 8000, "sum": 40400.0, "sum_squares": 
     add(f"sequential_cs_{k}", "sequential", {"control": c, "treatment": t, "tuning": tuning},
         {"point_estimate": pe, "std_error": float(se), "ci": [float(pe - h), float(pe + h)], "p_value": float(p)},
         "GrowthBook gbstats SequentialTwoSidedTTest formulas (rho, halfwidth, e-value p) in numpy")
-    tau = se ** 2 * n / tuning; v = se ** 2
-    hm = np.sqrt(v * (v + tau) / tau * (-2 * np.log(alpha) + np.log((v + tau) / v)))
+    # Statsig's documented mSPRT: tau = z^2 (var_t + var_c) / (n_t + n_c), alpha split between
+    # the tails; p = 2 / Lambda so that p < alpha exactly when the interval excludes 0.
+    tau = stats.norm.ppf(1 - alpha / 2) ** 2 * (vc + vt) / n; v = se ** 2
+    hm = np.sqrt(v * (v + tau) / tau * (2 * np.log(2 / alpha) + np.log((v + tau) / v)))
     lam = np.sqrt(v / (v + tau)) * np.exp(tau * pe ** 2 / (2 * v * (v + tau)))
-    add(f"sequential_msprt_{k}", "sequential", {"control": c, "treatment": t, "tuning": tuning, "method": "msprt"},
-        {"point_estimate": pe, "ci": [float(pe - hm), float(pe + hm)], "p_value": float(min(1.0, 1 / lam))},
-        "mSPRT (Johari et al. 2017) normal mixture, tau = se^2 n / N*, Lambda and interval in numpy")
+    add(f"sequential_msprt_{k}", "sequential", {"control": c, "treatment": t, "method": "msprt"},
+        {"point_estimate": pe, "ci": [float(pe - hm), float(pe + hm)], "p_value": float(min(1.0, 2 / lam))},
+        "mSPRT (Johari et al. 2017) as Statsig documents it, tau = z^2 (var_t + var_c)/(n_t + n_c), Lambda and interval in numpy")
 
 # ---------------------------------------------------------------- CUPED / ratio / Bayes (formulas)
 pre_c = rnd(RNG.normal(10, 3, 40), 2); post_c = rnd(np.array(pre_c) * 0.8 + RNG.normal(2, 1, 40), 2)

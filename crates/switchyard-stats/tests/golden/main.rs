@@ -7,6 +7,7 @@
 mod extra;
 mod properties;
 mod public;
+mod published;
 mod simulation;
 
 use serde_json::Value;
