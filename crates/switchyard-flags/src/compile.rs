@@ -2,6 +2,7 @@
 //! segment) and the field path.
 
 mod condition;
+mod flagd;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use crate::error::{FlagError, Problem};
 use crate::lookup::LookupMap;
 use crate::matcher::Matcher;
 use crate::model::{
-    DEFAULT_STICKINESS, FlagDefinition, FlagSet, RANDOM_STICKINESS, Rollout, Serve,
+    DEFAULT_STICKINESS, FlagDefinition, FlagSet, RANDOM_STICKINESS, Rollout, Semantics, Serve,
 };
 use crate::scalar::parse_rfc3339_millis;
 
@@ -98,6 +99,15 @@ struct FlagCompiler<'a> {
 impl FlagCompiler<'_> {
     fn compile(&self, environment: Option<&str>) -> Result<CompiledFlag, Located> {
         let flag = self.flag;
+        let enabled = environment
+            .and_then(|env| flag.environments.get(env))
+            .map_or(flag.enabled, |state| state.enabled);
+        if flag.semantics == Semantics::Flagd {
+            return self.compile_flagd(enabled);
+        }
+        if flag.targeting.is_some() {
+            return Err(("targeting".to_owned(), Problem::TargetingNeedsFlagd));
+        }
         let mut variants = Vec::with_capacity(flag.variants.len());
         for (name, value) in &flag.variants {
             if !flag.flag_type.accepts(value) {
@@ -147,19 +157,7 @@ impl FlagCompiler<'_> {
             });
         }
         let prerequisites = self.prerequisites()?;
-        let mut metadata = BTreeMap::new();
-        for (name, value) in &flag.metadata {
-            if value.is_object() || value.is_array() || value.is_null() {
-                return Err((
-                    format!("metadata.{name}"),
-                    Problem::NonScalarMetadata(value.to_string()),
-                ));
-            }
-            metadata.insert(name.clone(), value.clone());
-        }
-        let enabled = environment
-            .and_then(|env| flag.environments.get(env))
-            .map_or(flag.enabled, |state| state.enabled);
+        let metadata = self.metadata()?;
         Ok(CompiledFlag {
             key: flag.key.clone(),
             flag_type: flag.flag_type,
@@ -172,7 +170,22 @@ impl FlagCompiler<'_> {
             prerequisites,
             hashing: flag.hashing,
             metadata,
+            flagd: None,
         })
+    }
+
+    fn metadata(&self) -> Result<BTreeMap<String, serde_json::Value>, Located> {
+        let mut metadata = BTreeMap::new();
+        for (name, value) in &self.flag.metadata {
+            if value.is_object() || value.is_array() || value.is_null() {
+                return Err((
+                    format!("metadata.{name}"),
+                    Problem::NonScalarMetadata(value.to_string()),
+                ));
+            }
+            metadata.insert(name.clone(), value.clone());
+        }
+        Ok(metadata)
     }
 
     fn variant(&self, name: &str, path: &str) -> Result<usize, Located> {

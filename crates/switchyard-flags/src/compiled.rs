@@ -54,6 +54,17 @@ pub(crate) struct CompiledFlag {
     pub(crate) prerequisites: Vec<CompiledPrerequisite>,
     pub(crate) hashing: HashVersion,
     pub(crate) metadata: BTreeMap<String, Value>,
+    /// Set for flags with flagd semantics: they are evaluated by [`crate::jsonlogic`].
+    pub(crate) flagd: Option<CompiledFlagd>,
+}
+
+/// What a flag with flagd semantics adds: its targeting, and its number variants as integers.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledFlagd {
+    /// `None` when the flag has no targeting (or `{}`): it serves its default variant.
+    pub(crate) targeting: Option<crate::jsonlogic::Val>,
+    /// Per variant, the value an integer request gets (truncated, as flagd does), for numbers.
+    pub(crate) integers: Vec<Option<Value>>,
 }
 
 #[derive(Debug, Clone)]

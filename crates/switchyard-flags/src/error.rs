@@ -126,6 +126,12 @@ pub enum Problem {
     /// Flag metadata that is not a scalar.
     #[error("metadata value {0} is not a string, number or boolean")]
     NonScalarMetadata(String),
+    /// A field of native semantics on a flag with flagd semantics.
+    #[error("`{0}` is not used with `semantics: flagd`; flagd flags decide with `targeting`")]
+    NotFlagd(&'static str),
+    /// `targeting` on a flag with native semantics.
+    #[error("`targeting` (flagd JsonLogic) needs `semantics: flagd`; native flags use `rules`")]
+    TargetingNeedsFlagd,
 }
 
 /// Why an Unleash or flagd document could not be imported.

@@ -1,5 +1,7 @@
 //! Evaluation: a pure function of (compiled flags, key, expected type, context, now).
 
+mod flagd;
+
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -44,6 +46,9 @@ impl CompiledFlags {
                 &NO_METADATA,
             );
         };
+        if let Some(semantics) = &flag.flagd {
+            return flagd::evaluate(flag, semantics, expected, context, now);
+        }
         if let Some(expected) = expected {
             let compatible = expected == flag.flag_type
                 || (expected == FlagType::Float && flag.flag_type == FlagType::Integer);
@@ -86,6 +91,15 @@ impl CompiledFlags {
         context: &EvaluationContext,
         now: Timestamp,
     ) -> Resolution {
+        if let Some(semantics) = &flag.flagd {
+            return match flagd::resolve(flag, semantics, context, now) {
+                Ok((variant, reason)) => Resolution { variant, reason },
+                Err(_) => Resolution {
+                    variant: None,
+                    reason: Reason::Error,
+                },
+            };
+        }
         if !flag.enabled {
             return Resolution {
                 variant: flag.off_variant,

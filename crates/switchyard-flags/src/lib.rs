@@ -19,6 +19,7 @@ mod error;
 mod evaluate;
 pub mod hashing;
 mod import;
+mod jsonlogic;
 mod lookup;
 mod matcher;
 mod model;
@@ -37,6 +38,6 @@ pub use import::FlagFormat;
 pub use import::unleash::UNLEASH_DISABLED_VARIANT;
 pub use model::{
     AttributeCondition, Condition, DEFAULT_STICKINESS, EnvironmentState, FlagDefinition, FlagSet,
-    FlagType, Operator, Override, Prerequisite, RANDOM_STICKINESS, Ramp, Rollout, Rule, Serve,
-    Split, WeightedVariant,
+    FlagType, Operator, Override, Prerequisite, RANDOM_STICKINESS, Ramp, Rollout, Rule, Semantics,
+    Serve, Split, WeightedVariant,
 };

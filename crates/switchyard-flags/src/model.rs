@@ -7,7 +7,7 @@ mod rule;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 pub use condition::{AttributeCondition, Condition, Operator};
@@ -122,6 +122,46 @@ pub struct FlagDefinition {
     /// Scalar values returned as OpenFeature flag metadata.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, Value>,
+    /// Whose rules the flag follows (see [`Semantics`]). Default `native`.
+    #[serde(default, skip_serializing_if = "Semantics::is_native")]
+    pub semantics: Semantics,
+    /// flagd targeting: a JsonLogic expression (with flagd's `fractional`, `starts_with`,
+    /// `ends_with` and `sem_ver`) whose result names the variant. Only with `semantics: flagd`.
+    /// Present-but-null is kept (flagd then answers `DEFAULT` rather than `STATIC`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub targeting: Option<Value>,
+}
+
+/// Whose evaluation rules a flag follows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Semantics {
+    /// Switchyard's own: `rules`, `serve`, `offVariant`, prerequisites, typed variants.
+    #[default]
+    Native,
+    /// flagd's, exactly as flagd's own evaluator: `targeting` in JsonLogic; a disabled flag, or
+    /// one without a default variant, answers the caller's default; the requested type is
+    /// checked against the served value (variants may mix types) and an integer request
+    /// truncates a fractional number. What a flagd file imports to.
+    Flagd,
+}
+
+impl Semantics {
+    /// Whether this is the default, [`Semantics::Native`].
+    // serde's skip_serializing_if hands a reference.
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub fn is_native(&self) -> bool {
+        *self == Semantics::Native
+    }
+}
+
+/// A field that is present, even as `null`, is `Some`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// The state of a flag in one environment.

@@ -4,6 +4,7 @@
 mod conformance {
     mod allocations;
     mod flagd;
+    mod flagd_differential;
     mod native;
     mod properties;
     mod unleash_spec;

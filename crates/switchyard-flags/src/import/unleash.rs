@@ -24,6 +24,7 @@ use self::wire::{ClientFeatures, Dependency, Feature, Segment, Variant, fold_eve
 use crate::context::EvaluationContext;
 use crate::error::ImportError;
 use crate::hashing::HashVersion;
+use crate::model::Semantics;
 use crate::model::{
     AttributeCondition, Condition, FlagDefinition, FlagSet, FlagType, Operator, Override,
     Prerequisite, Rule, Serve, Split, WeightedVariant,
@@ -284,6 +285,8 @@ fn convert_feature(
         prerequisites,
         hashing: HashVersion::V1,
         metadata,
+        semantics: Semantics::Native,
+        targeting: None,
     }
 }
 

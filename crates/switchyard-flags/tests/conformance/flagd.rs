@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use switchyard_flags::{
-    ErrorCode, EvaluationContext, FlagSet, FlagType, HashVersion, ImportError, Reason, Timestamp,
+    ErrorCode, EvaluationContext, FlagSet, FlagType, ImportError, Reason, Semantics, Timestamp,
 };
 
 const NOW: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
@@ -35,7 +35,8 @@ fn fractional_v2_vectors_from_the_flagd_testbed() {
     ] {
         let (value, reason) = eval("fractional-flag", &user_name(name));
         assert_eq!(value, json!(expected), "fractional-flag for {name}");
-        assert_eq!(reason, Reason::Split);
+        // flagd answers TARGETING_MATCH for a fractional split, as for any targeting result.
+        assert_eq!(reason, Reason::TargetingMatch);
     }
     for (name, expected) in [
         ("seven", "hearts"),
@@ -93,9 +94,10 @@ fn fractional_without_bucketing_value_serves_the_default() {
 fn reasons_follow_flagd() {
     let empty = EvaluationContext::new();
     assert_eq!(eval("boolean-flag", &empty), (json!(true), Reason::Static));
+    // Disabled: the caller's default (no value, no variant), reason DISABLED.
     assert_eq!(
         eval("disabled-flag", &empty),
-        (json!(false), Reason::Disabled)
+        (Value::Null, Reason::Disabled)
     );
     assert_eq!(
         eval("undefined-default-flag", &empty),
@@ -212,31 +214,63 @@ fn a_committed_if_branch_without_else_serves_the_default() {
 }
 
 #[test]
-fn fractional_flags_store_the_flagd_hashing_version() {
+fn flagd_flags_keep_their_targeting_and_semantics() {
     let set = FlagSet::from_flagd_json(include_str!("../flagd/testkit-flags.json")).unwrap();
     let flag = set
         .flags
         .iter()
         .find(|f| f.key == "fractional-flag")
         .unwrap();
-    assert_eq!(flag.hashing, HashVersion::FlagdV2);
+    assert_eq!(flag.semantics, Semantics::Flagd);
+    assert!(flag.targeting.as_ref().unwrap()["fractional"].is_array());
+}
+
+/// flagd loads a file whatever its targeting contains; a bad expression fails only the
+/// evaluations that reach it, with PARSE_ERROR, and other flags keep working.
+#[test]
+fn unsupported_targeting_fails_only_its_own_evaluations() {
+    let text = r#"{"flags": {
+        "f": {"state": "ENABLED", "variants": {"a": "a", "b": "b"}, "defaultVariant": "a",
+              "targeting": {"if": [{"==": [{"var": "x"}, 1]}, {"some_op": [1]}, "b"]}},
+        "g": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a",
+              "targeting": {"if": [{"$ref": "nope"}, "a"]}},
+        "h": {"state": "ENABLED", "variants": {"on": true}, "defaultVariant": "on"}}}"#;
+    let flags = FlagSet::from_flagd_json(text).unwrap().compile().unwrap();
+    let with_x = |x: i64| EvaluationContext::new().with_attribute("x", x);
+    let details = flags.evaluate("f", None, &with_x(2), NOW);
+    assert_eq!(
+        (details.value, details.reason),
+        (&json!("b"), Reason::TargetingMatch)
+    );
+    let details = flags.evaluate("f", None, &with_x(1), NOW);
+    assert_eq!(details.error_code, Some(ErrorCode::ParseError));
+    let message = details.error_message.unwrap().to_string();
+    assert!(message.contains("some_op"), "{message}");
+    let details = flags.evaluate("g", None, &with_x(1), NOW);
+    assert_eq!(details.error_code, Some(ErrorCode::ParseError));
+    assert_eq!(
+        flags.evaluate("h", None, &with_x(1), NOW).value,
+        &json!(true)
+    );
 }
 
 #[test]
-fn unsupported_targeting_names_the_flag_and_path() {
-    let text = r#"{"flags": {"f": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a",
-        "targeting": {"if": [{"some_op": [1]}, "a"]}}}}"#;
-    match FlagSet::from_flagd_json(text) {
+fn what_flagd_refuses_is_refused_with_the_flag_and_field() {
+    let bad_default = r#"{"flags": {"f": {"state": "ENABLED", "variants": {"a": "a"},
+        "defaultVariant": "zz"}}}"#;
+    match FlagSet::from_flagd_json(bad_default) {
         Err(ImportError::Unsupported { flag, path, .. }) => {
-            assert_eq!(flag, "f");
-            assert_eq!(path, "targeting.if[0].some_op");
+            assert_eq!((flag.as_str(), path.as_str()), ("f", "defaultVariant"));
         }
         other => panic!("expected Unsupported, got {other:?}"),
     }
-    let unknown_ref = r#"{"flags": {"f": {"state": "ENABLED", "variants": {"a": "a"}, "defaultVariant": "a",
-        "targeting": {"if": [{"$ref": "nope"}, "a"]}}}}"#;
-    assert!(matches!(
-        FlagSet::from_flagd_json(unknown_ref),
-        Err(ImportError::Unsupported { .. })
-    ));
+    for text in [
+        r#"{"$evaluators": {"e": {}}, "flags": {}}"#,
+        r#"{"flags": "x"}"#,
+        r#"{"metadata": 1, "flags": {}}"#,
+        r#"[]"#,
+        r#"{}"#,
+    ] {
+        assert!(FlagSet::from_flagd_json(text).is_err(), "{text}");
+    }
 }

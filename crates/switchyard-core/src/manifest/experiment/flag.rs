@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use switchyard_flags::{FlagDefinition, HashVersion, Rule, Serve, Split, WeightedVariant};
+use switchyard_flags::{
+    FlagDefinition, HashVersion, Rule, Semantics, Serve, Split, WeightedVariant,
+};
 
 use super::{Experiment, SplitSpec};
 
@@ -89,6 +91,8 @@ impl Experiment {
             prerequisites: Vec::new(),
             hashing: HashVersion::default(),
             metadata: BTreeMap::from([("experiment".to_owned(), Value::from(self.key()))]),
+            semantics: Semantics::Native,
+            targeting: None,
         })
     }
 }
