@@ -74,6 +74,11 @@ pub struct EvaluationDetails<'a> {
     pub error_message: Option<ErrorMessage<'a>>,
     /// The flag's metadata.
     pub metadata: &'a BTreeMap<String, Value>,
+    /// The variant was drawn at random (`random` stickiness, or `default` stickiness without a
+    /// targeting key or `sessionId`): another evaluation of the same context may draw another,
+    /// and each answer is as right as the other. Not serialised.
+    #[serde(skip)]
+    pub random: bool,
 }
 
 impl EvaluationDetails<'_> {

@@ -2,6 +2,7 @@
 
 mod flagd;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -61,7 +62,8 @@ impl CompiledFlags {
                 return error(&flag.key, ErrorCode::TypeMismatch, message, &flag.metadata);
             }
         }
-        let resolution = self.resolve(flag, context, now);
+        let drawn = Cell::new(false);
+        let resolution = self.resolve(flag, context, now, &drawn);
         let variant = resolution.variant.map(|i| &flag.variants[i]);
         EvaluationDetails {
             key: &flag.key,
@@ -71,6 +73,7 @@ impl CompiledFlags {
             error_code: None,
             error_message: None,
             metadata: &flag.metadata,
+            random: drawn.get(),
         }
     }
 
@@ -90,6 +93,7 @@ impl CompiledFlags {
         flag: &CompiledFlag,
         context: &EvaluationContext,
         now: Timestamp,
+        drawn: &Cell<bool>,
     ) -> Resolution {
         if let Some(semantics) = &flag.flagd {
             return match flagd::resolve(flag, semantics, context, now) {
@@ -108,7 +112,7 @@ impl CompiledFlags {
         }
         for prerequisite in &flag.prerequisites {
             // Compilation rejected cycles and deep chains, so this recursion is bounded.
-            let parent = self.resolve(&self.flags[prerequisite.flag], context, now);
+            let parent = self.resolve(&self.flags[prerequisite.flag], context, now, drawn);
             let served = parent.reason.is_served();
             let variant_ok = prerequisite.variants.is_empty()
                 || parent
@@ -123,7 +127,7 @@ impl CompiledFlags {
         }
         if flag.rules.is_empty() {
             return match &flag.serve {
-                Some(serve) => serve_with(flag, serve, Reason::Static, context, now),
+                Some(serve) => serve_with(flag, serve, Reason::Static, context, now, drawn),
                 None if flag.default_variant.is_some() => Resolution {
                     variant: flag.default_variant,
                     reason: Reason::Static,
@@ -140,13 +144,13 @@ impl CompiledFlags {
             }
             let reason = match &rule.rollout {
                 None => Reason::TargetingMatch,
-                Some(rollout) => match rollout_decision(flag, rollout, context, now) {
+                Some(rollout) => match rollout_decision(flag, rollout, context, now, drawn) {
                     Some(reason) => reason,
                     None => continue,
                 },
             };
             return match &rule.serve {
-                Some(serve) => serve_with(flag, serve, reason, context, now),
+                Some(serve) => serve_with(flag, serve, reason, context, now, drawn),
                 None => Resolution {
                     variant: flag.default_variant,
                     reason,
@@ -166,9 +170,10 @@ fn rollout_decision(
     rollout: &CompiledRollout,
     context: &EvaluationContext,
     now: Timestamp,
+    drawn: &Cell<bool>,
 ) -> Option<Reason> {
     let percentage = rollout.threshold.at(now.unix_millis());
-    let inside = with_stickiness(&rollout.stickiness, context, now, |value| {
+    let inside = with_stickiness(&rollout.stickiness, context, now, drawn, |value| {
         in_rollout(flag.hashing, &rollout.salt, value, percentage)
     })?;
     let reason = if percentage >= 100.0 {
@@ -185,13 +190,14 @@ fn serve_with(
     reason: Reason,
     context: &EvaluationContext,
     now: Timestamp,
+    drawn: &Cell<bool>,
 ) -> Resolution {
     match serve {
         CompiledServe::Variant(variant) => Resolution {
             variant: Some(*variant),
             reason,
         },
-        CompiledServe::Split(split) => split_with(flag, split, context, now),
+        CompiledServe::Split(split) => split_with(flag, split, context, now, drawn),
     }
 }
 
@@ -200,6 +206,7 @@ fn split_with(
     split: &CompiledSplit,
     context: &EvaluationContext,
     now: Timestamp,
+    drawn: &Cell<bool>,
 ) -> Resolution {
     for (when, variant) in &split.overrides {
         if when.matches(context, now) {
@@ -211,8 +218,8 @@ fn split_with(
     }
     let pick = |value: &[u8]| split_index(flag.hashing, &split.salt, value, &split.weights);
     // A context without the stickiness attribute gets a random variant (Unleash's behaviour).
-    let index = with_stickiness(&split.stickiness, context, now, pick)
-        .unwrap_or_else(|| with_random(now, pick));
+    let index = with_stickiness(&split.stickiness, context, now, drawn, pick)
+        .unwrap_or_else(|| with_random(now, drawn, pick));
     Resolution {
         variant: index.map(|i| split.variants[i]),
         reason: Reason::Split,
@@ -225,6 +232,7 @@ fn with_stickiness<R>(
     stickiness: &Stickiness,
     context: &EvaluationContext,
     now: Timestamp,
+    drawn: &Cell<bool>,
     f: impl FnOnce(&[u8]) -> R,
 ) -> Option<R> {
     match stickiness {
@@ -234,10 +242,10 @@ fn with_stickiness<R>(
             }
             match context.plain(SESSION_ID) {
                 Some(value) => with_attribute_text(value, f),
-                None => Some(with_random(now, f)),
+                None => Some(with_random(now, drawn, f)),
             }
         }
-        Stickiness::Random => Some(with_random(now, f)),
+        Stickiness::Random => Some(with_random(now, drawn, f)),
         Stickiness::Attribute(key) => with_attribute_text(context.lookup(key)?, f),
     }
 }
@@ -253,7 +261,8 @@ fn with_attribute_text<R>(value: AttributeRef<'_>, f: impl FnOnce(&[u8]) -> R) -
 
 /// "Random" stickiness. The engine is pure, so the draw is derived from `now` (milliseconds):
 /// uniform across evaluations spread over time, repeatable for a fixed `now`.
-fn with_random<R>(now: Timestamp, f: impl FnOnce(&[u8]) -> R) -> R {
+fn with_random<R>(now: Timestamp, drawn: &Cell<bool>, f: impl FnOnce(&[u8]) -> R) -> R {
+    drawn.set(true);
     f(NumberText::new(now.unix_millis() as f64).as_bytes())
 }
 
@@ -271,5 +280,6 @@ fn error<'a>(
         error_code: Some(code),
         error_message: Some(message),
         metadata,
+        random: false,
     }
 }

@@ -142,7 +142,10 @@ pub async fn guard(State(ctx): State<ServerContext>, mut request: Request, next:
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    match authenticate(security, headers) {
+    let query_token = (path == STREAM_PATH)
+        .then(|| request.uri().query().and_then(access_token))
+        .flatten();
+    match authenticate(security, headers, query_token.as_deref()) {
         Ok(principal) => {
             request
                 .extensions_mut()
@@ -163,20 +166,66 @@ pub async fn guard(State(ctx): State<ServerContext>, mut request: Request, next:
     with_cors(response, allowed_origin.as_deref())
 }
 
-fn authenticate(security: &Security, headers: &HeaderMap) -> Result<Principal, AuthError> {
+/// The flag change stream: a browser's `EventSource` cannot send headers, so its token may come
+/// as the `access_token` query parameter (RFC 6750 §2.3).
+const STREAM_PATH: &str = "/api/v1/flags/stream";
+
+fn authenticate(
+    security: &Security,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Principal, AuthError> {
     let Some(tokens) = &security.tokens else {
         return Ok(Principal::local());
     };
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(AuthError::Missing)?
-        .to_str()
-        .map_err(|_| AuthError::Invalid)?;
-    let token = value
+    let token = match headers.get(header::AUTHORIZATION) {
+        Some(value) => {
+            let value = value.to_str().map_err(|_| AuthError::Invalid)?;
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .ok_or(AuthError::Invalid)?
+        }
+        None => query_token.ok_or(AuthError::Missing)?,
+    };
+    tokens.authenticate(token.trim())
+}
+
+/// The bearer token of a request's `Authorization` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or(AuthError::Invalid)?;
-    tokens.authenticate(token.trim())
+        .map(str::trim)
+}
+
+/// The `access_token` query parameter, percent-decoded.
+fn access_token(query: &str) -> Option<String> {
+    let raw = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("access_token="))?;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// 421 `host_not_allowed` unless the `Host` header names an IP address or an allowed host
@@ -281,6 +330,17 @@ fn with_cors(mut response: Response, origin: Option<&str>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_access_token_is_read_from_the_query() {
+        assert_eq!(
+            access_token("a=1&access_token=sk%2Fx_y").as_deref(),
+            Some("sk/x_y")
+        );
+        assert_eq!(access_token("access_token=abc").as_deref(), Some("abc"));
+        assert_eq!(access_token("token=abc"), None);
+        assert_eq!(access_token("access_token=%zz"), None);
+    }
 
     #[test]
     fn ports_are_not_part_of_the_host_name() {

@@ -3,8 +3,14 @@
 //! - `POST /ofrep/v1/evaluate/flags/{key}` → 200 `{key, value, reason, variant, metadata}`;
 //!   404 `{key, errorCode: FLAG_NOT_FOUND, errorDetails}`; 400 `{key, errorCode:
 //!   PARSE_ERROR | INVALID_CONTEXT, errorDetails}` for a body or context that cannot be used.
-//! - `POST /ofrep/v1/evaluate/flags` → 200 `{flags: [...], refreshConnections}` with an `ETag`
-//!   (a hash of the answer), 304 when `If-None-Match` holds it; 400 `{errorCode, errorDetails}`.
+//! - `POST /ofrep/v1/evaluate/flags` → 200 `{flags: [...], eventStreams}` with an `ETag`, 304
+//!   when `If-None-Match` holds it; 400 `{errorCode, errorDetails}`. The ETag hashes the answer,
+//!   except the values of flags drawn at random (a context without a targeting key in a
+//!   `default`-stickiness split), whose every draw is right: an anonymous client keeps its draw
+//!   and gets 304s until something else changes. `eventStreams` names the change stream by an
+//!   origin-relative `endpoint`, so the client reaches it with the scheme and host it used; for
+//!   an SDK key the endpoint carries the key as `access_token` (a browser's `EventSource` cannot
+//!   send headers).
 //!
 //! A served `null` (no default variant) omits `value`: the SDK uses its code default (OFREP
 //! ADR 0006). The environment is the context's `environment` attribute, else the
@@ -24,7 +30,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use switchyard_flags::{ErrorCode, EvaluationContext, EvaluationDetails, Reason, Timestamp};
 
-use switchyard_control::auth::{Action, Scope};
+use switchyard_control::auth::{Action, Role, Scope};
 
 use crate::auth::Caller;
 use crate::router::ServerContext;
@@ -86,9 +92,11 @@ impl<'a> From<EvaluationDetails<'a>> for Evaluation<'a> {
 #[serde(rename_all = "camelCase")]
 struct Bulk<'a> {
     flags: Vec<Evaluation<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    refresh_connections: Vec<Value>,
+    event_streams: Vec<Value>,
 }
+
+/// The flag change stream.
+const STREAM_PATH: &str = "/api/v1/flags/stream";
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
 #[utoipa::path(
@@ -170,38 +178,28 @@ pub async fn evaluate_flags(
     }
     let live = ctx.flags.live();
     let now = Timestamp::from_unix_millis(millis(&ctx));
-    let refresh_connections = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|host| {
-            serde_json::json!({"type": "sse", "url": format!("http://{host}/api/v1/flags/stream")})
-        })
-        .into_iter()
-        .collect();
     let experiments = ctx.experiments.live();
+    let evaluations: Vec<EvaluationDetails<'_>> = live
+        .compiled(&environment)
+        .evaluate_all(&context, now)
+        .filter(|d| !experiments.has_flag(d.key))
+        // No exposure: a bulk fetch fills a client's cache and shows nothing to anyone;
+        // clients evaluating from such a cache send their `$exposure` events themselves.
+        .chain(experiments.flags.evaluate_all(&context, now))
+        .collect();
+    let etag = answer_tag(&evaluations);
+    let etag_header = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
+    if matches_etag(&headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response();
+    }
     let bulk = Bulk {
-        flags: live
-            .compiled(&environment)
-            .evaluate_all(&context, now)
-            .filter(|d| !experiments.has_flag(d.key))
-            // No exposure: a bulk fetch fills a client's cache and shows nothing to anyone;
-            // clients evaluating from such a cache send their `$exposure` events themselves.
-            .chain(experiments.flags.evaluate_all(&context, now))
-            .map(Evaluation::from)
-            .collect(),
-        refresh_connections,
+        flags: evaluations.into_iter().map(Evaluation::from).collect(),
+        event_streams: vec![event_stream(&caller, &headers)],
     };
     let bytes = match serde_json::to_vec(&bulk) {
         Ok(bytes) => bytes,
         Err(e) => return general_error(&e),
     };
-    let mut hasher = DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    let etag = format!("\"{:016x}\"", hasher.finish());
-    let etag_header = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
-    if matches_etag(&headers, &etag) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response();
-    }
     (
         StatusCode::OK,
         [
@@ -214,6 +212,56 @@ pub async fn evaluate_flags(
         Body::from(bytes),
     )
         .into_response()
+}
+
+/// The bulk answer's entity tag: a hash of every evaluation, where a value drawn at random
+/// counts only as "drawn" (any draw is a right answer, so a client may keep the one it has).
+fn answer_tag(evaluations: &[EvaluationDetails<'_>]) -> String {
+    let mut hasher = DefaultHasher::new();
+    for details in evaluations {
+        details.key.hash(&mut hasher);
+        details.random.hash(&mut hasher);
+        if !details.random {
+            details.variant.hash(&mut hasher);
+            details.value.to_string().hash(&mut hasher);
+        }
+        serde_json::to_string(&details.reason)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        details.error_code.map(|c| c as u8).hash(&mut hasher);
+        for (name, value) in details.metadata {
+            name.hash(&mut hasher);
+            value.to_string().hash(&mut hasher);
+        }
+    }
+    format!("\"{:016x}\"", hasher.finish())
+}
+
+/// The change stream, as OFREP's `eventStreams` entry: an origin-relative endpoint (the client
+/// keeps its own scheme and host), with an SDK key's secret as `access_token` because a
+/// browser's `EventSource` cannot send an `Authorization` header.
+fn event_stream(caller: &Caller, headers: &HeaderMap) -> Value {
+    let mut uri = STREAM_PATH.to_owned();
+    if caller.principal.role == Role::Sdk {
+        if let Some(token) = crate::auth::bearer(headers) {
+            uri.push_str("?access_token=");
+            uri.push_str(&percent_encode(token));
+        }
+    }
+    serde_json::json!({"type": "sse", "endpoint": {"requestUri": uri}})
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn millis(ctx: &ServerContext) -> i64 {

@@ -29,6 +29,7 @@ pub(super) fn evaluate<'a>(
         error_code: None,
         error_message: None,
         metadata: &flag.metadata,
+        random: false,
     };
     let fail = |code, message: String| EvaluationDetails {
         key: &flag.key,
@@ -38,6 +39,7 @@ pub(super) fn evaluate<'a>(
         error_code: Some(code),
         error_message: Some(ErrorMessage::Text(Cow::Owned(message))),
         metadata: &flag.metadata,
+        random: false,
     };
     let (variant, reason) = match resolve(flag, flagd, context, now) {
         Ok(resolution) => resolution,
