@@ -1,6 +1,7 @@
 //! flagd import, checked against vectors from flagd's own test suite (open-feature/flagd-testbed,
-//! `evaluator/gherkin/*.feature`, Apache-2.0): the flag definitions are a subset of its
-//! `evaluator/flags/testkit-flags.json` plus a few flags exercising `$flagd.*` and nested `if`.
+//! `evaluator/gherkin/*.feature`, ported as facts): the flag definitions are those of its
+//! `evaluator/flags/testkit-flags.json` (every scenario runs in `flagd_testbed.rs`) plus a few flags
+//! exercising `$flagd.*` and nested `if`.
 
 use serde_json::{Value, json};
 use switchyard_flags::{
