@@ -108,6 +108,9 @@ impl FlagCompiler<'_> {
         if flag.targeting.is_some() {
             return Err(("targeting".to_owned(), Problem::TargetingNeedsFlagd));
         }
+        if !flag.fractional.is_default() {
+            return Err(("fractional".to_owned(), Problem::FractionalNeedsFlagd));
+        }
         let mut variants = Vec::with_capacity(flag.variants.len());
         for (name, value) in &flag.variants {
             if !flag.flag_type.accepts(value) {

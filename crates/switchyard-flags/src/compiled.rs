@@ -65,6 +65,8 @@ pub(crate) struct CompiledFlagd {
     pub(crate) targeting: Option<crate::jsonlogic::Val>,
     /// Per variant, the value an integer request gets (truncated, as flagd does), for numbers.
     pub(crate) integers: Vec<Option<Value>>,
+    /// How `fractional` buckets.
+    pub(crate) fractional: crate::model::Fractional,
 }
 
 #[derive(Debug, Clone)]

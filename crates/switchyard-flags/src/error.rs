@@ -132,6 +132,11 @@ pub enum Problem {
     /// `targeting` on a flag with native semantics.
     #[error("`targeting` (flagd JsonLogic) needs `semantics: flagd`; native flags use `rules`")]
     TargetingNeedsFlagd,
+    /// `fractional` on a flag with native semantics.
+    #[error(
+        "`fractional` (flagd's bucketing generation) needs `semantics: flagd`; native flags use `hashing`"
+    )]
+    FractionalNeedsFlagd,
 }
 
 /// Why an Unleash or flagd document could not be imported.

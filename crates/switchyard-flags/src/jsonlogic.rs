@@ -8,11 +8,15 @@
 //! integer zero that `{"-": []}` yields. Any failure inside a rule aborts the whole evaluation
 //! ([`Abort`]), which flagd reports as `PARSE_ERROR`.
 
+mod cbor;
 mod coerce;
 mod flagd;
 mod operators;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+
+use crate::model::Fractional;
 
 use serde_json::Value;
 
@@ -57,6 +61,28 @@ impl Val {
             ),
         }
     }
+}
+
+thread_local! {
+    /// The `fractional` generation of the flag being evaluated: a setting of the whole
+    /// evaluation, kept beside it rather than passed through every operator.
+    static FRACTIONAL: Cell<Fractional> = const { Cell::new(Fractional::V2) };
+}
+
+fn fractional_version() -> Fractional {
+    FRACTIONAL.with(Cell::get)
+}
+
+/// [`apply`] with `fractional` bucketing as the flag pins it.
+pub(crate) fn apply_with(rule: &Val, data: &Val, fractional: Fractional) -> Outcome {
+    struct Restore(Fractional);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FRACTIONAL.with(|cell| cell.set(self.0));
+        }
+    }
+    let _restore = Restore(FRACTIONAL.with(|cell| cell.replace(fractional)));
+    apply(rule, data)
 }
 
 /// Evaluates `rule` against `data` (the evaluation context with `$flagd` added).

@@ -38,6 +38,6 @@ pub use import::FlagFormat;
 pub use import::unleash::UNLEASH_DISABLED_VARIANT;
 pub use model::{
     AttributeCondition, Condition, DEFAULT_STICKINESS, EnvironmentState, FlagDefinition, FlagSet,
-    FlagType, Operator, Override, Prerequisite, RANDOM_STICKINESS, Ramp, Rollout, Rule, Semantics,
-    Serve, Split, WeightedVariant,
+    FlagType, Fractional, Operator, Override, Prerequisite, RANDOM_STICKINESS, Ramp, Rollout, Rule,
+    Semantics, Serve, Split, WeightedVariant,
 };

@@ -134,6 +134,34 @@ pub struct FlagDefinition {
         deserialize_with = "present"
     )]
     pub targeting: Option<Value>,
+    /// How flagd's `fractional` buckets (see [`Fractional`]). Default `v2`. Only with
+    /// `semantics: flagd`; never change it on a live flag: doing so reshuffles users.
+    #[serde(default, skip_serializing_if = "Fractional::is_default")]
+    pub fractional: Fractional,
+}
+
+/// The generations of flagd's `fractional` bucketing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fractional {
+    /// flagd's current evaluator (Go flagd v0.17): murmur3 of the bucketing string (or of the
+    /// flag key and targeting key); a bucketing value that is not a string falls back to the
+    /// targeting key.
+    #[default]
+    V2,
+    /// The newer scheme of the flagd specification (`@fractional-v3`, Python flagd-core 2.0):
+    /// murmur3 of the canonical CBOR encoding of the bucketing value, which may be any JSON value
+    /// (integral floats encode as integers); the shorthand hashes `[flagKey, targetingKey]`.
+    V3,
+}
+
+impl Fractional {
+    /// Whether this is the default, [`Fractional::V2`].
+    // serde's skip_serializing_if hands a reference.
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub fn is_default(&self) -> bool {
+        *self == Fractional::V2
+    }
 }
 
 /// Whose evaluation rules a flag follows.

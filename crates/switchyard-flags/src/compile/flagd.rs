@@ -54,6 +54,7 @@ impl FlagCompiler<'_> {
             flagd: Some(CompiledFlagd {
                 targeting,
                 integers,
+                fractional: flag.fractional,
             }),
         })
     }

@@ -11,7 +11,7 @@ use super::NULL;
 use crate::compiled::{CompiledFlag, CompiledFlagd};
 use crate::context::{EvaluationContext, TARGETING_KEY, Timestamp};
 use crate::details::{ErrorCode, ErrorMessage, EvaluationDetails, Reason};
-use crate::jsonlogic::{Val, apply, encode_json};
+use crate::jsonlogic::{Val, apply_with, encode_json};
 use crate::model::FlagType;
 
 pub(super) fn evaluate<'a>(
@@ -93,7 +93,8 @@ pub(super) fn resolve(
     let Some(rule) = &flagd.targeting else {
         return Ok((flag.default_variant, Reason::Static));
     };
-    let result = apply(rule, &data(context, &flag.key, now)).map_err(|abort| {
+    let data = data(context, &flag.key, now);
+    let result = apply_with(rule, &data, flagd.fractional).map_err(|abort| {
         let message = format!("targeting of flag `{}` failed: {}", flag.key, abort.0);
         (ErrorCode::ParseError, message)
     })?;

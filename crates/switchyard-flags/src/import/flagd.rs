@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ImportError;
 use crate::hashing::HashVersion;
-use crate::model::{FlagDefinition, FlagSet, FlagType, Semantics};
+use crate::model::{FlagDefinition, FlagSet, FlagType, Fractional, Semantics};
 
 /// Deepest `$ref` nesting followed; deeper (or cyclic) references are left in place, and fail the
 /// evaluations that reach them.
@@ -172,6 +172,7 @@ fn convert_flag(
         metadata,
         semantics: Semantics::Flagd,
         targeting: fields.get("targeting").cloned(),
+        fractional: Fractional::V2,
     })
 }
 

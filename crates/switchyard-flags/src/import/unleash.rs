@@ -24,11 +24,11 @@ use self::wire::{ClientFeatures, Dependency, Feature, Segment, Variant, fold_eve
 use crate::context::EvaluationContext;
 use crate::error::ImportError;
 use crate::hashing::HashVersion;
-use crate::model::Semantics;
 use crate::model::{
     AttributeCondition, Condition, FlagDefinition, FlagSet, FlagType, Operator, Override,
     Prerequisite, Rule, Serve, Split, WeightedVariant,
 };
+use crate::model::{Fractional, Semantics};
 
 /// The variant name Unleash reports when a feature serves no variant.
 pub const UNLEASH_DISABLED_VARIANT: &str = "disabled";
@@ -287,6 +287,7 @@ fn convert_feature(
         metadata,
         semantics: Semantics::Native,
         targeting: None,
+        fractional: Fractional::V2,
     }
 }
 

@@ -93,6 +93,75 @@ pub(super) fn fractional(args: &Val, data: &Val) -> Val {
     Val::Null
 }
 
+/// `fractional` v3 (the flagd specification's newer scheme): the bucketing value is the first
+/// argument whatever its JSON type (null: no answer), or `[flagKey, targetingKey]` for the
+/// shorthand; murmur3 of its canonical CBOR encoding picks the bucket as in v2.
+pub(super) fn fractional_v3(args: &Val, data: &Val) -> Val {
+    let Val::Arr(items) = args else {
+        return Val::Null;
+    };
+    let Some(first) = items.first() else {
+        return Val::Null;
+    };
+    let (bucket_by, distributions) = if matches!(first, Val::Arr(_)) {
+        let Val::Obj(context) = data else {
+            return Val::Null;
+        };
+        let Some(Val::Str(key)) = context
+            .get("targetingKey")
+            .filter(|k| !matches!(k, Val::Str(s) if s.is_empty()))
+        else {
+            return Val::Null;
+        };
+        let flag_key = match context.get("$flagd") {
+            Some(Val::Obj(flagd)) => match flagd.get("flagKey") {
+                Some(Val::Str(flag)) => flag.clone(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        (
+            Val::Arr(vec![Val::Str(flag_key), Val::Str(key.clone())]),
+            &items[..],
+        )
+    } else {
+        (first.clone(), &items[1..])
+    };
+    if bucket_by == Val::Null {
+        return Val::Null;
+    }
+    let mut buckets: Vec<(&Val, i64)> = Vec::with_capacity(distributions.len());
+    let mut total = 0i64;
+    for distribution in distributions {
+        let Val::Arr(entry) = distribution else {
+            return Val::Null;
+        };
+        let (variant, weight) = match entry.as_slice() {
+            [variant] => (variant, 1),
+            [variant, Val::Num(w)] if w.fract() == 0.0 && w.abs() <= MAX_WEIGHT as f64 => {
+                (variant, (*w as i64).max(0))
+            }
+            _ => return Val::Null,
+        };
+        total += weight;
+        buckets.push((variant, weight));
+    }
+    if total > MAX_WEIGHT || total <= 0 {
+        return Val::Null;
+    }
+    let encoded = super::cbor::encode(&bucket_by);
+    let hash = murmur3_parts(&[&encoded], 0);
+    let bucket = (u64::from(hash) * total as u64) >> 32;
+    let mut reached = 0u64;
+    for (variant, weight) in buckets {
+        reached += weight as u64;
+        if bucket < reached {
+            return variant.clone();
+        }
+    }
+    Val::Null
+}
+
 /// `starts_with` (`prefix`) or `ends_with`: two strings, else null.
 pub(super) fn affix(args: &Val, prefix: bool) -> Val {
     match args {

@@ -7,6 +7,7 @@ use super::coerce::{
     equals, format_plain, kind, less, num_lenient, to_str, truncate_to_i64, truthy,
 };
 use super::{Abort, Outcome, Val, abort, flagd};
+use crate::model::Fractional;
 
 /// Evaluates an argument: operations inside objects run, arrays are evaluated element-wise.
 pub(super) fn eval(v: &Val, data: &Val) -> Outcome {
@@ -83,7 +84,13 @@ fn dispatch(op: &str, args: &Val, data: &Val) -> Outcome {
         "some" => none_or_some(args, data, true),
         "set" => set(args, data),
         "contains_all" | "contains_any" | "contains_none" => contains(op, &eval(args, data)?),
-        "fractional" => Ok(flagd::fractional(&eval(args, data)?, data)),
+        "fractional" => {
+            let args = eval(args, data)?;
+            Ok(match super::fractional_version() {
+                Fractional::V2 => flagd::fractional(&args, data),
+                Fractional::V3 => flagd::fractional_v3(&args, data),
+            })
+        }
         "starts_with" => Ok(flagd::affix(&eval(args, data)?, true)),
         "ends_with" => Ok(flagd::affix(&eval(args, data)?, false)),
         "sem_ver" => Ok(flagd::sem_ver(&eval(args, data)?)),

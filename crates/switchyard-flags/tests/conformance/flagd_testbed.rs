@@ -46,7 +46,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value, json};
-use switchyard_flags::{CompiledFlags, EvaluationContext, FlagSet, FlagType, Timestamp};
+use switchyard_flags::{
+    CompiledFlags, EvaluationContext, FlagSet, FlagType, Fractional, Timestamp,
+};
 
 const CASES: &str = include_str!("../flagd/testbed-cases.json");
 const DEFAULT_FLAG_FILE: &str = "testkit-flags.json";
@@ -76,6 +78,7 @@ const NOW: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
 
 struct Case {
     scenario: String,
+    scenario_expects: Option<Map<String, Value>>,
     flag_file: String,
     flag: String,
     flag_type: FlagType,
@@ -94,6 +97,7 @@ fn cases() -> Vec<Case> {
             let object = |key: &str| case[key].as_object().cloned();
             Case {
                 scenario: text("scenario").expect("scenario"),
+                scenario_expects: object("scenario_expects"),
                 flag_file: text("flag_file").unwrap_or_else(|| DEFAULT_FLAG_FILE.into()),
                 flag: text("flag").expect("flag"),
                 flag_type: serde_json::from_value(case["type"].clone()).expect("type"),
@@ -251,6 +255,45 @@ fn flagd_testbed_scenarios() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// The `@fractional-v3` rows expect the flagd specification's newer bucketing, which flagd's Go
+/// evaluator does not do yet; Switchyard offers it pinned per flag (`fractional: v3`). With every
+/// flag of their file pinned to v3, each of those rows gets what its scenario expects.
+#[test]
+fn fractional_v3_rows_pass_with_flags_pinned_to_v3() {
+    let (_, text) = FLAG_FILES
+        .iter()
+        .find(|(name, _)| *name == "testbed-provider-flags.json")
+        .unwrap();
+    let mut set = FlagSet::from_flagd_json(text).unwrap();
+    for flag in &mut set.flags {
+        flag.fractional = Fractional::V3;
+    }
+    let flags = set.compile().unwrap();
+    let rows: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| c.scenario.contains("v3"))
+        .collect();
+    let mut failures = Vec::new();
+    for case in &rows {
+        let answer = answer(&flags, case);
+        let want = case
+            .scenario_expects
+            .as_ref()
+            .and_then(|e| e.get("value"))
+            .or_else(|| case.expected.get("value"))
+            .unwrap();
+        if !numbers_equal(want, &answer.resolved) {
+            failures.push(format!(
+                "{}: {want}, got {}",
+                case.scenario, answer.resolved
+            ));
+        }
+    }
+    println!("{} fractional-v3 rows", rows.len());
+    assert!(rows.len() >= 130, "{} rows", rows.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// With `SWITCHYARD_FLAGD_REFERENCE` set, every case is also evaluated by flagd's own Go evaluator

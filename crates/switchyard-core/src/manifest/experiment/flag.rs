@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use switchyard_flags::{
-    FlagDefinition, HashVersion, Rule, Semantics, Serve, Split, WeightedVariant,
+    FlagDefinition, Fractional, HashVersion, Rule, Semantics, Serve, Split, WeightedVariant,
 };
 
 use super::{Experiment, SplitSpec};
@@ -93,6 +93,7 @@ impl Experiment {
             metadata: BTreeMap::from([("experiment".to_owned(), Value::from(self.key()))]),
             semantics: Semantics::Native,
             targeting: None,
+            fractional: Fractional::V2,
         })
     }
 }
