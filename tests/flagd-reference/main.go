@@ -9,6 +9,9 @@
 // Output, one JSON object per input line on stdout: {"load_error": "..."} when flagd refuses the
 // document, otherwise {"results": [...]}, one result per case with the details an OpenFeature
 // provider reports: value (null when the caller's default applies), variant, reason, error_code.
+//
+// With FLAGD_REFERENCE_REPEAT=N (bench/flagd/run.sh), each line's cases are evaluated N times
+// after one warm-up pass and the output is {"evaluations": E, "ns_per_evaluation": T} instead.
 package main
 
 import (
@@ -17,6 +20,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/open-feature/flagd/core/pkg/evaluator"
 	"github.com/open-feature/flagd/core/pkg/logger"
@@ -60,12 +65,38 @@ func details(value any, variant, reason string, err error) result {
 	}
 }
 
-func evaluate(r request) response {
+func load(r request) (*evaluator.JSON, error) {
 	log := logger.NewLogger(nil, false)
 	ev := evaluator.NewJSON(log, store.NewFlags())
-	if err := ev.SetState(sync.DataSync{FlagData: r.Document, Source: "reference"}); err != nil {
+	err := ev.SetState(sync.DataSync{FlagData: r.Document, Source: "reference"})
+	return ev, err
+}
+
+func evaluate(r request) response {
+	ev, err := load(r)
+	if err != nil {
 		return response{LoadError: err.Error()}
 	}
+	return response{Results: resolveAll(ev, r)}
+}
+
+// timed evaluates every case `repeat` times after one warm-up pass.
+func timed(r request, repeat int) (map[string]any, error) {
+	ev, err := load(r)
+	if err != nil {
+		return nil, err
+	}
+	resolveAll(ev, r)
+	start := time.Now()
+	for i := 0; i < repeat; i++ {
+		resolveAll(ev, r)
+	}
+	elapsed := time.Since(start)
+	n := repeat * len(r.Cases)
+	return map[string]any{"evaluations": n, "ns_per_evaluation": float64(elapsed.Nanoseconds()) / float64(n)}, nil
+}
+
+func resolveAll(ev *evaluator.JSON, r request) []result {
 	ctx := context.Background()
 	results := make([]result, 0, len(r.Cases))
 	for _, c := range r.Cases {
@@ -91,7 +122,7 @@ func evaluate(r request) response {
 		}
 		results = append(results, out)
 	}
-	return response{Results: results}
+	return results
 }
 
 func main() {
@@ -105,6 +136,18 @@ func main() {
 		if err := json.Unmarshal(in.Bytes(), &r); err != nil {
 			fmt.Fprintln(os.Stderr, "flagd-reference: bad request line:", err)
 			os.Exit(2)
+		}
+		if repeat, err := strconv.Atoi(os.Getenv("FLAGD_REFERENCE_REPEAT")); err == nil && repeat > 0 {
+			out, err := timed(r, repeat)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "flagd-reference:", err)
+				os.Exit(1)
+			}
+			if err := encoder.Encode(out); err != nil {
+				fmt.Fprintln(os.Stderr, "flagd-reference:", err)
+				os.Exit(1)
+			}
+			continue
 		}
 		if err := encoder.Encode(evaluate(r)); err != nil {
 			fmt.Fprintln(os.Stderr, "flagd-reference:", err)
