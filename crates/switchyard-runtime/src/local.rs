@@ -122,7 +122,7 @@ impl LocalRuntime {
         for ((app, version), running) in all {
             if let Running::Process(release) = running {
                 tracing::info!(%app, %version, "leaving the release running for the next daemon");
-                release.detach();
+                release.detach().await;
             }
         }
     }

@@ -191,8 +191,10 @@ impl ProcessRelease {
     }
 
     /// Lets go of every instance without stopping it (see `Instance::detach`).
-    pub(crate) fn detach(self) {
-        self.instances.into_iter().for_each(Instance::detach);
+    pub(crate) async fn detach(self) {
+        for instance in self.instances {
+            instance.detach().await;
+        }
     }
 
     /// Asks every instance to stop without waiting, so several releases can stop in parallel.

@@ -39,6 +39,9 @@ pub(crate) struct Instance {
     ordinal: u32,
     pub(crate) address: SocketAddr,
     stop: CancellationToken,
+    /// Cancelled when the instance is detached: from then on its keeper neither stops nor
+    /// restarts the process (see [`Instance::detach`]).
+    detached: CancellationToken,
     /// Cancels `stop` when the instance is dropped without being stopped (a `start` whose future
     /// was dropped), so its task does not keep a process no table knows of.
     _stop_on_drop: DropGuard,
@@ -96,9 +99,11 @@ impl Instance {
         started: mpsc::Sender<Result<(), RuntimeError>>,
         adopted: bool,
     ) -> Self {
+        let detached = CancellationToken::new();
         let keeper = Keeper {
             plan,
             stop: stop.clone(),
+            detached: detached.clone(),
         };
         let (ordinal, address) = (keeper.plan.ordinal, keeper.plan.address);
         let task = tokio::spawn(keeper.run(process, started, adopted));
@@ -107,15 +112,27 @@ impl Instance {
             address,
             _stop_on_drop: stop.clone().drop_guard(),
             stop,
+            detached,
             task,
         }
     }
 
     /// Lets go of the instance without stopping it: its keeper ends, and its supervisor waits
-    /// for a daemon to adopt it (a daemon that stops its control plane only).
-    pub(crate) fn detach(self) {
+    /// for a daemon to adopt it (a daemon that stops its control plane only). Returns once the
+    /// keeper has ended, so the lifeline is closed.
+    ///
+    /// Aborting is not enough on its own: a task that is being polled when it is aborted runs
+    /// on until that poll returns, and `stop` is cancelled right after (by the guard, and by the
+    /// runtime's root token when it is dropped). A keeper in the middle of a poll, such as the
+    /// one that has just reported its instance healthy, would see `stop` and SIGTERM the
+    /// instance it was meant to leave running. So the keeper is told first that it is detached,
+    /// and checks that before it signals or spawns anything.
+    pub(crate) async fn detach(mut self) {
+        self.detached.cancel();
         self.task.abort();
-        // Dropping the guard cancels `stop`, which no keeper listens to any more.
+        // Cancelled, or finished within the poll that was running; either way it let go.
+        let _ = (&mut self.task).await;
+        // Dropping the guard now cancels `stop`, which no keeper listens to any more.
     }
 
     /// Asks the instance to stop without waiting for it.
@@ -145,10 +162,13 @@ impl Instance {
     }
 }
 
-/// The task's state: the plan and the signal to stop.
+/// The task's state: the plan, the signal to stop, and whether the instance was let go.
 struct Keeper {
     plan: InstancePlan,
     stop: CancellationToken,
+    /// Set before the task is aborted and before `stop` is cancelled (see
+    /// [`Instance::detach`]): a detached keeper leaves the process alone.
+    detached: CancellationToken,
 }
 
 impl Keeper {
@@ -275,6 +295,9 @@ impl Keeper {
                 () = self.stop.cancelled() => return None,
                 () = tokio::time::sleep(delay) => {}
             }
+            if self.detached.is_cancelled() {
+                return None;
+            }
             match self.plan.launch.spawn().await {
                 Ok(process) => return Some(process),
                 Err(error) => {
@@ -286,8 +309,12 @@ impl Keeper {
         }
     }
 
-    /// Stops the process (SIGTERM, grace, SIGKILL) and logs how it ended.
+    /// Stops the process (SIGTERM, grace, SIGKILL) and logs how it ended; a detached instance's
+    /// process is left running.
     async fn shut(&self, process: &mut Launched) -> Result<(), RuntimeError> {
+        if self.detached.is_cancelled() {
+            return Ok(());
+        }
         let ending = process
             .terminate(self.plan.stop_timeout)
             .await

@@ -115,7 +115,8 @@ pub(crate) struct Adoptions {
 }
 
 impl Adoptions {
-    /// Connects to every lifeline in `dir`; removes socket files nothing listens on.
+    /// Connects to every lifeline in `dir`; removes socket files nothing listens on (a lifeline
+    /// that is only slow to greet, on a loaded machine, is left in place and not adopted now).
     pub(crate) async fn scan(&self, dir: &Path) -> usize {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return 0;
@@ -128,9 +129,19 @@ impl Adoptions {
             }
             let connection = match Connection::open(&path).await {
                 Ok(c) => c,
-                Err(e) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ) =>
+                {
                     tracing::debug!(path = %path.display(), error = %e, "a stale lifeline; removing it");
                     let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e,
+                        "a lifeline that does not answer as it should; leaving it");
                     continue;
                 }
             };

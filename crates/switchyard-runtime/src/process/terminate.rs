@@ -31,6 +31,7 @@ impl Launched {
     pub(crate) async fn terminate(&mut self, grace: Duration) -> io::Result<Ending> {
         if self.exited().await? {
             self.kill_group()?;
+            self.group_gone().await;
             return Ok(Ending::AlreadyExited);
         }
         self.signal(Signal::SIGTERM)?;
@@ -46,7 +47,21 @@ impl Launched {
             }
         };
         self.kill_group()?;
+        self.group_gone().await;
         Ok(ending)
+    }
+
+    /// Waits (up to [`GROUP_EXIT_WAIT`]) until no live process is left in the group. Stopped
+    /// means gone: a SIGKILLed member takes a moment to die (and to free its port), and nothing
+    /// else waits for it.
+    async fn group_gone(&self) {
+        let Some(pgid) = self.pid else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + GROUP_EXIT_WAIT;
+        while group_alive(pgid) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Sends `signal` to the main process. A process that already exited is not an error.
@@ -75,6 +90,38 @@ impl Launched {
             })
             .transpose()
     }
+}
+
+/// How long a stop waits for the rest of the instance's group to die after its SIGKILL.
+const GROUP_EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether a live (not zombie) process is left in process group `pgid` (from `/proc`).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let group = pgid.to_string();
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .any(|entry| {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                return false;
+            };
+            // After the command name (which may hold spaces and parentheses): state, ppid, pgrp.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1);
+            state != Some("Z") && pgrp == Some(group.as_str())
+        })
 }
 
 fn ignore_gone(result: nix::Result<()>) -> io::Result<()> {
