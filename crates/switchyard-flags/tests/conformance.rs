@@ -5,6 +5,7 @@ mod conformance {
     mod allocations;
     mod flagd;
     mod flagd_differential;
+    mod flagd_reference;
     mod flagd_testbed;
     mod native;
     mod properties;

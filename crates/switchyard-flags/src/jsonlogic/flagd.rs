@@ -22,13 +22,7 @@ pub(super) fn fractional(args: &Val, data: &Val) -> Val {
     let Val::Obj(context) = data else {
         return Val::Null;
     };
-    let flag_key = match context.get("$flagd") {
-        Some(Val::Obj(flagd)) => match flagd.get("flagKey") {
-            Some(Val::Str(key)) => key.as_str(),
-            _ => "",
-        },
-        _ => "",
-    };
+    let flag_key = flag_key(context);
     let (parts, distributions): ([&[u8]; 2], &[Val]) = match first {
         Val::Str(value) => ([value.as_bytes(), b""], &items[1..]),
         other => {
@@ -78,16 +72,32 @@ pub(super) fn fractional(args: &Val, data: &Val) -> Val {
         total += weight;
         buckets.push((variant, weight));
     }
-    if total > MAX_WEIGHT || total == 0 {
+    pick(&buckets, total, murmur3_parts(&parts, 0))
+}
+
+/// The flag key flagd put into the data (`$flagd.flagKey`), or empty.
+fn flag_key(context: &std::collections::BTreeMap<String, Val>) -> &str {
+    match context.get("$flagd") {
+        Some(Val::Obj(flagd)) => match flagd.get("flagKey") {
+            Some(Val::Str(key)) => key.as_str(),
+            _ => "",
+        },
+        _ => "",
+    }
+}
+
+/// The variant whose cumulative weight first exceeds `(hash × total) >> 32`; null for a total
+/// of 0 or above flagd's limit.
+fn pick(buckets: &[(&Val, i64)], total: i64, hash: u32) -> Val {
+    if total > MAX_WEIGHT || total <= 0 {
         return Val::Null;
     }
-    let hash = murmur3_parts(&parts, 0);
     let bucket = (u64::from(hash) * total as u64) >> 32;
     let mut reached = 0u64;
     for (variant, weight) in buckets {
-        reached += weight as u64;
+        reached += *weight as u64;
         if bucket < reached {
-            return variant.clone();
+            return (*variant).clone();
         }
     }
     Val::Null
@@ -113,15 +123,11 @@ pub(super) fn fractional_v3(args: &Val, data: &Val) -> Val {
         else {
             return Val::Null;
         };
-        let flag_key = match context.get("$flagd") {
-            Some(Val::Obj(flagd)) => match flagd.get("flagKey") {
-                Some(Val::Str(flag)) => flag.clone(),
-                _ => String::new(),
-            },
-            _ => String::new(),
-        };
         (
-            Val::Arr(vec![Val::Str(flag_key), Val::Str(key.clone())]),
+            Val::Arr(vec![
+                Val::Str(flag_key(context).to_owned()),
+                Val::Str(key.clone()),
+            ]),
             &items[..],
         )
     } else {
@@ -146,20 +152,8 @@ pub(super) fn fractional_v3(args: &Val, data: &Val) -> Val {
         total += weight;
         buckets.push((variant, weight));
     }
-    if total > MAX_WEIGHT || total <= 0 {
-        return Val::Null;
-    }
     let encoded = super::cbor::encode(&bucket_by);
-    let hash = murmur3_parts(&[&encoded], 0);
-    let bucket = (u64::from(hash) * total as u64) >> 32;
-    let mut reached = 0u64;
-    for (variant, weight) in buckets {
-        reached += weight as u64;
-        if bucket < reached {
-            return variant.clone();
-        }
-    }
-    Val::Null
+    pick(&buckets, total, murmur3_parts(&[&encoded], 0))
 }
 
 /// `starts_with` (`prefix`) or `ends_with`: two strings, else null.

@@ -10,11 +10,10 @@
 //!   cargo test -p switchyard-flags --test conformance flagd_differential -- --ignored
 //! ```
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-
 use serde_json::{Map, Value, json};
 use switchyard_flags::{EvaluationContext, FlagSet, FlagType, Timestamp};
+
+use super::flagd_reference::{ask, details, request, same};
 
 /// Seed of the generated cases (any seed must agree; this one is what CI runs).
 const SEED: u64 = 20_261_206;
@@ -406,63 +405,25 @@ fn switchyard_result(set: &switchyard_flags::CompiledFlags, case: &Case) -> Valu
         context = context.with_attribute(name.clone(), value.clone());
     }
     let now = Timestamp::from_unix_millis(1_800_000_000_000);
-    let details = set.evaluate(&case.flag, Some(case.requested), &context, now);
-    let mut out = Map::new();
-    out.insert("value".into(), details.value.clone());
-    if let Some(variant) = details.variant {
-        out.insert("variant".into(), json!(variant));
-    }
-    out.insert(
-        "reason".into(),
-        serde_json::to_value(details.reason).unwrap(),
-    );
-    if let Some(code) = details.error_code {
-        out.insert("error_code".into(), serde_json::to_value(code).unwrap());
-    }
-    Value::Object(out)
+    details(&set.evaluate(&case.flag, Some(case.requested), &context, now))
 }
 
 #[test]
 #[ignore = "needs the flagd reference program; scripts/test runs it"]
 fn flagd_differential() {
-    let reference = std::env::var("SWITCHYARD_FLAGD_REFERENCE")
-        .expect("SWITCHYARD_FLAGD_REFERENCE names the flagd reference program");
     let mut rng = Rng(SEED);
     let documents: Vec<Document> = (0..DOCUMENTS).map(|n| document(&mut rng, n)).collect();
-
-    let mut child = Command::new(&reference)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {reference}: {e}"));
-    // Written from another thread: the reference answers while it reads.
-    let requests: Vec<String> = documents
+    let answers = ask(documents
         .iter()
         .map(|d| {
-            let cases: Vec<Value> = d
+            let cases = d
                 .cases
                 .iter()
                 .map(|c| json!({"flag": c.flag, "type": type_name(c.requested), "context": c.context}))
                 .collect();
-            json!({"document": d.text, "cases": cases}).to_string()
+            request(&d.text, cases)
         })
-        .collect();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        for line in requests {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    });
-    let answers: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-        .collect();
-    writer.join().unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "the reference program failed"
-    );
-    assert_eq!(answers.len(), documents.len());
+        .collect());
 
     let (mut total, mut agreed) = (0usize, 0usize);
     let mut differences = Vec::new();
@@ -521,30 +482,6 @@ fn flagd_differential() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-}
-
-/// Equal details; numbers compare by value (the reference prints integers as integers).
-fn same(ours: &Value, theirs: &Value) -> bool {
-    let field = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Null);
-    ["variant", "reason", "error_code"]
-        .iter()
-        .all(|k| field(ours, k) == field(theirs, k))
-        && numbers_equal(&field(ours, "value"), &field(theirs, "value"))
-}
-
-fn numbers_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| numbers_equal(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 fn flag_of(text: &str, key: &str) -> String {

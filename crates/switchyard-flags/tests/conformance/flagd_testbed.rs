@@ -42,13 +42,13 @@
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value, json};
 use switchyard_flags::{
     CompiledFlags, EvaluationContext, FlagSet, FlagType, Fractional, Timestamp,
 };
+
+use super::flagd_reference::{ask, numbers_equal, request, same};
 
 const CASES: &str = include_str!("../flagd/testbed-cases.json");
 const DEFAULT_FLAG_FILE: &str = "testkit-flags.json";
@@ -153,20 +153,8 @@ fn answer(flags: &CompiledFlags, case: &Case) -> Answer {
     } else {
         details.value.clone()
     };
-    let mut out = Map::new();
-    out.insert("value".into(), details.value.clone());
-    if let Some(variant) = details.variant {
-        out.insert("variant".into(), json!(variant));
-    }
-    out.insert(
-        "reason".into(),
-        serde_json::to_value(details.reason).unwrap(),
-    );
-    if let Some(code) = details.error_code {
-        out.insert("error_code".into(), serde_json::to_value(code).unwrap());
-    }
     Answer {
-        details: Value::Object(out),
+        details: super::flagd_reference::details(&details),
         resolved,
         metadata: details.metadata.clone(),
     }
@@ -302,8 +290,6 @@ fn fractional_v3_rows_pass_with_flags_pinned_to_v3() {
 #[test]
 #[ignore = "needs the flagd reference program; scripts/test runs it"]
 fn flagd_testbed_cases_agree_with_the_flagd_reference() {
-    let reference = std::env::var("SWITCHYARD_FLAGD_REFERENCE")
-        .expect("SWITCHYARD_FLAGD_REFERENCE names the flagd reference program");
     let cases = cases();
     let mut requests = Vec::new();
     let mut groups: Vec<(&str, Vec<&Case>)> = Vec::new();
@@ -313,26 +299,10 @@ fn flagd_testbed_cases_agree_with_the_flagd_reference() {
             .iter()
             .map(|c| json!({"flag": c.flag, "type": c.flag_type.as_str(), "context": c.context}))
             .collect();
-        requests.push(json!({"document": text, "cases": lines}).to_string());
+        requests.push(request(text, lines));
         groups.push((name, group));
     }
-    let mut child = Command::new(&reference)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {reference}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        for line in requests {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    });
-    let answers: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-        .collect();
-    writer.join().unwrap();
-    assert!(child.wait().unwrap().success(), "the reference failed");
+    let answers = ask(requests);
     assert_eq!(answers.len(), groups.len());
 
     let mut differences = Vec::new();
@@ -366,28 +336,4 @@ fn flagd_testbed_cases_agree_with_the_flagd_reference() {
         differences.len(),
         differences.join("\n")
     );
-}
-
-/// Equal details; numbers compare by value (the reference prints integers as integers).
-fn same(ours: &Value, theirs: &Value) -> bool {
-    let field = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Null);
-    ["variant", "reason", "error_code"]
-        .iter()
-        .all(|k| field(ours, k) == field(theirs, k))
-        && numbers_equal(&field(ours, "value"), &field(theirs, "value"))
-}
-
-fn numbers_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| numbers_equal(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w)))
-        }
-        _ => a == b,
-    }
 }
