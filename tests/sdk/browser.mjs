@@ -1,6 +1,7 @@
-// The OFREP web provider in headless Chromium, on a page from another origin than the daemon
-// (CORS preflights, ETag exposure, the eventStreams SSE through EventSource with the SDK key as
-// access_token). Drives web/index.html with puppeteer-core and Debian's chromium-headless-shell.
+// The OFREP web provider and unleash-proxy-client in headless Chromium, on pages from another
+// origin than the daemon (CORS preflights, ETag exposure, the eventStreams SSE through EventSource
+// with the SDK key as access_token; Unleash's own headers on the frontend API). Drives
+// web/index.html and web/unleash.html with puppeteer-core and Debian's chromium-headless-shell.
 import puppeteer from 'puppeteer-core';
 
 const [page_url, browser_path] = process.argv.slice(2);
@@ -36,6 +37,16 @@ try {
     headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ reason: 'browser test' }),
   });
+
+  // unleash-proxy-client on the same origin, against the Unleash frontend API.
+  const unleash_page = await browser.newPage();
+  unleash_page.on('console', (m) => console_lines.push(m.text()));
+  unleash_page.on('pageerror', (e) => console_lines.push(String(e)));
+  await unleash_page.goto(url.replace('/index.html', '/unleash.html'));
+  await unleash_page.waitForFunction('window.__unleash && window.__unleash.done', { timeout: PATIENCE });
+  const unleash = await unleash_page.evaluate(() => window.__unleash);
+  console.log(`browser unleash-proxy-client: ${unleash.problems.length === 0 ? 'all checks pass' : `${unleash.problems.length} problems`}`);
+  state.problems.push(...unleash.problems);
 } catch (e) {
   console.error(`browser test: ${e}\n${console_lines.join('\n')}`);
   await browser.close();

@@ -98,9 +98,14 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/api/v1/openapi.json")
 }
 
-/// OFREP and the flag stream: the paths browser SDKs call.
+/// OFREP, the flag stream and Unleash's frontend API: the paths browser SDKs call.
 fn is_sdk_path(path: &str) -> bool {
-    path.starts_with("/ofrep/") || path == "/api/v1/flags/stream"
+    path.starts_with("/ofrep/") || path == "/api/v1/flags/stream" || is_unleash_path(path)
+}
+
+/// Unleash's APIs, whose SDKs send the token as the whole `Authorization` header.
+fn is_unleash_path(path: &str) -> bool {
+    path == "/api/frontend" || path.starts_with("/api/frontend/")
 }
 
 /// The middleware; see the module's documentation.
@@ -145,7 +150,12 @@ pub async fn guard(State(ctx): State<ServerContext>, mut request: Request, next:
     let query_token = (path == STREAM_PATH)
         .then(|| request.uri().query().and_then(access_token))
         .flatten();
-    match authenticate(security, headers, query_token.as_deref()) {
+    match authenticate(
+        security,
+        headers,
+        query_token.as_deref(),
+        is_unleash_path(&path),
+    ) {
         Ok(principal) => {
             request
                 .extensions_mut()
@@ -174,6 +184,7 @@ fn authenticate(
     security: &Security,
     headers: &HeaderMap,
     query_token: Option<&str>,
+    bare_token: bool,
 ) -> Result<Principal, AuthError> {
     let Some(tokens) = &security.tokens else {
         return Ok(Principal::local());
@@ -181,10 +192,15 @@ fn authenticate(
     let token = match headers.get(header::AUTHORIZATION) {
         Some(value) => {
             let value = value.to_str().map_err(|_| AuthError::Invalid)?;
-            value
+            match value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
-                .ok_or(AuthError::Invalid)?
+            {
+                Some(token) => token,
+                // Unleash SDKs send the token alone.
+                None if bare_token => value,
+                None => return Err(AuthError::Invalid),
+            }
         }
         None => query_token.ok_or(AuthError::Missing)?,
     };
@@ -303,7 +319,7 @@ fn preflight(origin: &str) -> Response {
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static(
-            "authorization, content-type, if-none-match, x-switchyard-environment, x-switchyard-request",
+            "authorization, content-type, if-none-match, x-switchyard-environment, x-switchyard-request, unleash-sdk, unleash-appname, unleash-connection-id",
         ),
     );
     h.insert(

@@ -42,4 +42,8 @@ pub fn routes() -> Router<ServerContext> {
             "/ofrep/v1/evaluate/flags/{key}",
             post(crate::ofrep::evaluate_flag),
         )
+        .route(
+            "/api/frontend",
+            get(crate::unleash::frontend_get).post(crate::unleash::frontend_post),
+        )
 }

@@ -22,6 +22,7 @@
 //! - [`body`]: request bodies parsed into the stable 400.
 //! - [`error`]: the mapping from failures to status codes and error codes.
 //! - [`stable_errors`]: every error answer in the stable body, axum's own included.
+//! - [`unleash`]: Unleash's frontend API (`/api/frontend`) over the live flags.
 
 pub mod audit;
 pub mod auth;
@@ -38,6 +39,7 @@ pub mod rollout_metrics;
 pub mod router;
 pub mod stable_errors;
 pub mod tokens;
+pub mod unleash;
 pub mod view;
 
 pub use error::ApiError;

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{audit, dataplane, experiments, flags, handlers, ofrep, operations, tokens};
+use crate::{audit, dataplane, experiments, flags, handlers, ofrep, operations, tokens, unleash};
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -50,6 +50,8 @@ use crate::{audit, dataplane, experiments, flags, handlers, ofrep, operations, t
         flags::stream::stream,
         ofrep::evaluate_flag,
         ofrep::evaluate_flags,
+        unleash::frontend_get,
+        unleash::frontend_post,
         experiments::handlers::ingest,
         experiments::handlers::list,
         experiments::handlers::get,

@@ -486,6 +486,61 @@ flags:
     }
 }
 
+/// Unleash's frontend API: the enabled toggles for an Unleash context, with the token as the whole
+/// `Authorization` header (as Unleash SDKs send it) — accepted on these paths only.
+#[test]
+fn the_unleash_frontend_api_lists_enabled_toggles() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let file = write(dir.path(), "flags.yaml", FLAGS);
+    d.ok(&["flags", "apply", "-f", file.to_str().unwrap()]);
+    let bare = d.token.clone();
+    let (status, head, text) = http(
+        addr(&d),
+        "GET",
+        "/api/frontend?userId=u1&properties%5Bemail%5D=ann%40switchyard.dev",
+        &[("Authorization", &bare)],
+        "",
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(header(&head, "etag").is_some());
+    let toggles = json_of(&text)["toggles"].as_array().unwrap().clone();
+    let names: Vec<&str> = toggles
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["checkout", "banner"], "{text}");
+    assert_eq!(
+        toggles[1]["variant"],
+        json!({"name": "fancy", "enabled": true, "feature_enabled": true,
+               "payload": {"type": "string", "value": "fancy"}})
+    );
+    // The same context by POST; a visitor does not get the staff banner.
+    let (status, _, text) = http(
+        addr(&d),
+        "POST",
+        "/api/frontend",
+        &[("Authorization", &bare)],
+        r#"{"context": {"userId": "u2", "properties": {"email": "bob@other.org"}}}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(json_of(&text)["toggles"][0]["name"], "checkout");
+    assert_eq!(
+        json_of(&text)["toggles"].as_array().unwrap().len(),
+        1,
+        "{text}"
+    );
+    // A bare token is not accepted anywhere else.
+    let (status, _, _) = http(
+        addr(&d),
+        "GET",
+        "/api/v1/flags",
+        &[("Authorization", &bare)],
+        "",
+    );
+    assert_eq!(status, 401);
+}
+
 fn read_until(stream: &mut TcpStream, seen: &mut String, needle: &str) {
     let mut buf = [0u8; 4096];
     while !seen.contains(needle) {
