@@ -270,7 +270,7 @@ fn millis(ctx: &ServerContext) -> i64 {
 
 /// `If-None-Match` holds `etag` (or `*`); weak validators compare as strong ones here because
 /// the tag is a hash of the exact answer.
-fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

@@ -27,7 +27,7 @@ use switchyard_flags::{EvaluationContext, EvaluationDetails, Timestamp, UNLEASH_
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::ofrep::ENVIRONMENT_HEADER;
+use crate::ofrep::{ENVIRONMENT_HEADER, matches_etag};
 use crate::router::ServerContext;
 
 /// Unleash's context fields that are not properties.
@@ -155,13 +155,7 @@ fn answer(
     bytes.hash(&mut hasher);
     let etag = format!("\"{:016x}\"", hasher.finish());
     let etag_header = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
-    let unchanged = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| tag.trim().trim_start_matches("W/") == etag);
-    if unchanged {
+    if matches_etag(headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
     }
     Ok((
