@@ -212,6 +212,7 @@ async fn the_openapi_document_is_public_and_describes_every_operation() {
         "/api/v1/audit/verify",
         "/api/v1/flags/{key}",
         "/ofrep/v1/evaluate/flags",
+        "/api/frontend",
         "/api/v1/experiments/{key}/stop",
         "/api/v1/dataplane/tables",
         "/api/v1/dataplane/reports",
@@ -219,6 +220,6 @@ async fn the_openapi_document_is_public_and_describes_every_operation() {
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 36, "every route, once");
+    assert_eq!(paths.len(), 37, "every route, once");
     assert!(a.json["components"]["securitySchemes"]["bearer"].is_object());
 }
