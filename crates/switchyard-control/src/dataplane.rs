@@ -253,8 +253,8 @@ impl DataPlane {
             let generation = self.inner.generation;
             let served = state
                 .fleet
-                .live(now)
-                .map(|(_, p)| {
+                .live_proxies(now)
+                .map(|p| {
                     if p.generation == generation {
                         p.version
                     } else {
@@ -394,7 +394,7 @@ switchyard_proxies{{state=\"gone\"}} {}
         let now = Instant::now();
         let state = self.inner.lock();
         let version = state.tables.changed_at.get(app).copied().unwrap_or(0);
-        let live: Vec<_> = state.fleet.live(now).map(|(_, p)| p).collect();
+        let live: Vec<_> = state.fleet.live_proxies(now).collect();
         let applied = live
             .iter()
             .filter(|p| p.generation == self.inner.generation && p.version >= version)
@@ -416,8 +416,7 @@ switchyard_proxies{{state=\"gone\"}} {}
         let state = self.inner.lock();
         state
             .fleet
-            .live(now)
-            .map(|(_, p)| p)
+            .live_proxies(now)
             .filter_map(|p| p.listeners.get(app))
             .find_map(|l| match which(l) {
                 Some(ListenerState::Bound(addr)) => Some(*addr),
@@ -433,8 +432,7 @@ switchyard_proxies{{state=\"gone\"}} {}
                 settled(state, now)
                     && state
                         .fleet
-                        .live(now)
-                        .map(|(_, p)| p)
+                        .live_proxies(now)
                         .all(|p| p.generation == self.inner.generation && p.version >= version)
             })
             .await
@@ -587,7 +585,7 @@ impl TrafficRouter for DataPlane {
             let done = inner
                 .until(DRAIN_WAIT, |state, now| {
                     settled(state, now)
-                        && state.fleet.live(now).map(|(_, p)| p).all(|p| {
+                        && state.fleet.live_proxies(now).all(|p| {
                             p.generation == generation
                                 && p.version >= version
                                 && !p.draining.iter().any(|(a, e)| a == &app && *e == endpoint)
@@ -698,8 +696,7 @@ impl ReleaseMetrics for DataPlane {
         let state = self.inner.lock();
         state
             .fleet
-            .live(now)
-            .map(|(_, p)| p)
+            .live_proxies(now)
             .map(|p| p.last_seen.into_std())
             .min()
     }

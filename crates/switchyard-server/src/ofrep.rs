@@ -245,23 +245,10 @@ fn event_stream(caller: &Caller, headers: &HeaderMap) -> Value {
     if caller.principal.role == Role::Sdk {
         if let Some(token) = crate::auth::bearer(headers) {
             uri.push_str("?access_token=");
-            uri.push_str(&percent_encode(token));
+            uri.extend(form_urlencoded::byte_serialize(token.as_bytes()));
         }
     }
     serde_json::json!({"type": "sse", "endpoint": {"requestUri": uri}})
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 fn millis(ctx: &ServerContext) -> i64 {

@@ -87,6 +87,11 @@ impl Fleet {
         self.proxies.iter().filter(move |(_, p)| p.live(now))
     }
 
+    /// [`Fleet::live`] without the ids.
+    pub(crate) fn live_proxies(&self, now: Instant) -> impl Iterator<Item = &ProxyState> {
+        self.live(now).map(|(_, p)| p)
+    }
+
     fn second(&self, now: Instant) -> u64 {
         now.saturating_duration_since(self.started).as_secs()
     }

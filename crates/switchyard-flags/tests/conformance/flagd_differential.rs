@@ -129,18 +129,12 @@ fn context(rng: &mut Rng) -> Map<String, Value> {
 
 /// A variable reference, sometimes with a default or a dotted path.
 fn var(rng: &mut Rng) -> Value {
-    let name = *rng.pick(&[
-        "age",
-        "email",
-        "version",
-        "tier",
-        "beta",
-        "user.name",
-        "score",
-        "targetingKey",
-        "$flagd.flagKey",
-        "missing",
-    ]);
+    let names: Vec<&str> = ATTRIBUTES
+        .iter()
+        .copied()
+        .chain(["targetingKey", "$flagd.flagKey", "missing"])
+        .collect();
+    let name = *rng.pick(&names);
     match rng.below(8) {
         0 => json!({"var": [name, rng.pick(&[json!(18), json!("x"), json!(null)]).clone()]}),
         1 => json!({"var": [name]}),
