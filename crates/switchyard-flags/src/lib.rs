@@ -17,6 +17,7 @@ mod context;
 mod details;
 mod error;
 mod evaluate;
+mod export;
 pub mod hashing;
 mod import;
 mod jsonlogic;
@@ -33,6 +34,7 @@ pub use context::{
 };
 pub use details::{ErrorCode, ErrorMessage, EvaluationDetails, Reason};
 pub use error::{FlagError, ImportError, Problem};
+pub use export::unleash::{LeftOut, UnleashExport, is_from_unleash, unleash_answer};
 pub use hashing::HashVersion;
 pub use import::FlagFormat;
 pub use import::unleash::UNLEASH_DISABLED_VARIANT;

@@ -9,5 +9,6 @@ mod conformance {
     mod flagd_testbed;
     mod native;
     mod properties;
+    mod unleash_export;
     mod unleash_spec;
 }

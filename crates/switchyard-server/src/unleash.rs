@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 use switchyard_control::auth::{Action, Scope};
 use switchyard_control::flags::DEFAULT_ENVIRONMENT;
 use switchyard_control::flags::edit::ENVIRONMENT_ATTRIBUTE;
-use switchyard_flags::{EvaluationContext, EvaluationDetails, Timestamp, UNLEASH_DISABLED_VARIANT};
+use switchyard_flags::{EvaluationContext, EvaluationDetails, Timestamp, unleash_answer};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -174,44 +174,6 @@ fn answer(
 
 /// The toggle of one evaluation, when the flag is enabled for the context.
 fn toggle(details: &EvaluationDetails<'_>) -> Option<Value> {
-    if details.error_code.is_some() || !details.reason.is_served() || details.value.is_null() {
-        return None;
-    }
-    if let Value::Bool(enabled) = details.value {
-        return enabled.then(|| {
-            json!({"name": details.key, "enabled": true, "impressionData": false,
-                   "variant": {"name": UNLEASH_DISABLED_VARIANT, "enabled": false, "feature_enabled": true}})
-        });
-    }
-    let name = details.variant.unwrap_or(UNLEASH_DISABLED_VARIANT);
-    let from_unleash = details.metadata.get("source") == Some(&Value::from("unleash"));
-    let variant = if name == UNLEASH_DISABLED_VARIANT {
-        json!({"name": name, "enabled": false, "feature_enabled": true})
-    } else {
-        let payload = if from_unleash {
-            // The importer keeps Unleash's payload (`{"type", "value"}`, or `{}` without one).
-            details
-                .value
-                .as_object()
-                .filter(|p| !p.is_empty())
-                .map(|p| Value::Object(p.clone()))
-        } else {
-            Some(payload(details.value))
-        };
-        let mut variant = json!({"name": name, "enabled": true, "feature_enabled": true});
-        if let Some(payload) = payload {
-            variant["payload"] = payload;
-        }
-        variant
-    };
+    let variant = unleash_answer(details)?;
     Some(json!({"name": details.key, "enabled": true, "impressionData": false, "variant": variant}))
-}
-
-/// A native value as an Unleash variant payload.
-fn payload(value: &Value) -> Value {
-    match value {
-        Value::String(text) => json!({"type": "string", "value": text}),
-        Value::Number(n) => json!({"type": "number", "value": n.to_string()}),
-        other => json!({"type": "json", "value": other.to_string()}),
-    }
 }

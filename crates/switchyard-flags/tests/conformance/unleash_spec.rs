@@ -146,3 +146,81 @@ fn index_lists_every_file_and_all_279_cases_pass() {
     assert_eq!(total, 279, "the specification has 279 cases");
     assert_eq!(failed, 0, "{failed} of {total} cases failed");
 }
+
+/// Every case of `file` through Unleash's own engine (yggdrasil) fed with the native import of
+/// the file's state exported back to Unleash: the export must keep every verdict. Returns
+/// (cases run, failures, flags left out).
+fn run_exported(file: &str) -> (usize, Vec<String>, Vec<String>) {
+    use unleash_yggdrasil::{Context, EngineState, UpdateMessage};
+    let spec = load(file);
+    let state = serde_json::to_string(&spec["state"]).unwrap();
+    let export = FlagSet::from_unleash_json(&state)
+        .unwrap()
+        .to_unleash("production");
+    let left_out = export
+        .left_out
+        .iter()
+        .map(|l| format!("{}: {}", l.flag, l.reason))
+        .collect();
+    let message: UpdateMessage = serde_json::from_value(serde_json::json!({
+        "version": 2,
+        "features": export.features,
+    }))
+    .unwrap();
+    let engine = EngineState::default();
+    engine.take_state(message);
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for case in spec["tests"].as_array().into_iter().flatten() {
+        count += 1;
+        let context: Context = serde_json::from_value(case["context"].clone()).unwrap();
+        let name = case["toggleName"].as_str().unwrap();
+        let enabled = engine.is_enabled(name, &context, &None);
+        if Value::Bool(enabled) != case["expectedResult"] {
+            failures.push(format!(
+                "{}: expected {}, got {enabled}",
+                case["description"], case["expectedResult"]
+            ));
+        }
+    }
+    for case in spec["variantTests"].as_array().into_iter().flatten() {
+        count += 1;
+        let context: Context = serde_json::from_value(case["context"].clone()).unwrap();
+        let name = case["toggleName"].as_str().unwrap();
+        let mut got = serde_json::to_value(engine.get_variant(name, &context, &None)).unwrap();
+        // yggdrasil serialises `featureEnabled`; the specification says `feature_enabled`.
+        got["feature_enabled"] = got["featureEnabled"].clone();
+        let expected = &case["expectedResult"];
+        let matches = got["name"] == expected["name"]
+            && got["enabled"] == expected["enabled"]
+            && (expected.get("feature_enabled").is_none()
+                || got["feature_enabled"] == expected["feature_enabled"])
+            && got.get("payload") == expected.get("payload");
+        if !matches {
+            failures.push(format!(
+                "{}: expected {expected}, got {got}",
+                case["description"]
+            ));
+        }
+    }
+    (count, failures, left_out)
+}
+
+#[test]
+fn all_279_cases_keep_their_verdict_through_the_unleash_export() {
+    let mut total = 0;
+    let mut report = Vec::new();
+    for file in FILES {
+        let (count, failures, left_out) = run_exported(file);
+        total += count;
+        report.extend(failures.iter().map(|f| format!("{file}: {f}")));
+        report.extend(left_out.iter().map(|l| format!("{file}: left out {l}")));
+    }
+    assert_eq!(total, 279);
+    assert!(
+        report.is_empty(),
+        "{} problems:\n{}",
+        report.len(),
+        report.join("\n")
+    );
+}
