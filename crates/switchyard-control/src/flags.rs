@@ -9,12 +9,15 @@
 //! - [`live`]: [`LiveFlags`], one revision compiled for every environment it names.
 //! - [`edit`]: pure edits of a flag set (apply, toggle, rollout) and the diff to store.
 //! - [`error`]: the errors of flag operations ([`FlagServiceError`]).
+//! - [`usage`]: [`SdkUsage`], the SDK instances that report using the flags, and their counts.
 
 pub mod edit;
 pub mod error;
 pub mod live;
 pub mod service;
+pub mod usage;
 
 pub use error::FlagServiceError;
 pub use live::{DEFAULT_ENVIRONMENT, LiveFlags};
 pub use service::{FlagService, Who};
+pub use usage::SdkUsage;

@@ -98,14 +98,16 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/api/v1/openapi.json")
 }
 
-/// OFREP, the flag stream and Unleash's frontend API: the paths browser SDKs call.
+/// OFREP, the flag stream and Unleash's APIs: the paths SDKs call.
 fn is_sdk_path(path: &str) -> bool {
     path.starts_with("/ofrep/") || path == "/api/v1/flags/stream" || is_unleash_path(path)
 }
 
 /// Unleash's APIs, whose SDKs send the token as the whole `Authorization` header.
 fn is_unleash_path(path: &str) -> bool {
-    path == "/api/frontend" || path.starts_with("/api/frontend/")
+    path == "/api/frontend"
+        || path.starts_with("/api/frontend/")
+        || path.starts_with("/api/client/")
 }
 
 /// The middleware; see the module's documentation.

@@ -23,6 +23,7 @@ pub fn routes() -> Router<ServerContext> {
         .route("/api/v1/flags/audit", get(handlers::audit))
         .route("/api/v1/flags/audit/verify", get(handlers::verify))
         .route("/api/v1/flags/stream", get(stream::stream))
+        .route("/api/v1/flags/clients", get(crate::unleash::clients))
         .route(
             "/api/v1/flags/{key}",
             get(handlers::get)
@@ -46,4 +47,14 @@ pub fn routes() -> Router<ServerContext> {
             "/api/frontend",
             get(crate::unleash::frontend_get).post(crate::unleash::frontend_post),
         )
+        .route(
+            "/api/frontend/client/metrics",
+            post(crate::unleash::client_metrics),
+        )
+        .route("/api/client/features", get(crate::unleash::client_features))
+        .route(
+            "/api/client/register",
+            post(crate::unleash::client_register),
+        )
+        .route("/api/client/metrics", post(crate::unleash::client_metrics))
 }

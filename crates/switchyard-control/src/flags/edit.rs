@@ -20,7 +20,7 @@ use super::error::FlagServiceError;
 pub const ENVIRONMENT_ATTRIBUTE: &str = "environment";
 
 /// Keys that are API paths under `/api/v1/flags`.
-const RESERVED_KEYS: [&str; 2] = ["audit", "stream"];
+const RESERVED_KEYS: [&str; 3] = ["audit", "stream", "clients"];
 
 /// Parses a flag set in `format`. Native text starting with `{` is JSON, anything else YAML.
 ///

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::edit;
 use super::error::FlagServiceError;
 use super::live::LiveFlags;
+use super::usage::SdkUsage;
 
 /// Who changes flags and why (recorded in the audit log).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,7 @@ pub struct FlagService {
     writer: Mutex<()>,
     changes: watch::Sender<i64>,
     shutdown: CancellationToken,
+    usage: SdkUsage,
 }
 
 impl std::fmt::Debug for FlagService {
@@ -60,12 +62,18 @@ impl FlagService {
             writer: Mutex::new(()),
             changes,
             shutdown,
+            usage: SdkUsage::default(),
         })
     }
 
     /// The current revision, compiled. Cheap: an `Arc` clone.
     pub fn live(&self) -> Arc<LiveFlags> {
         self.live.load_full()
+    }
+
+    /// The SDK instances that report using the flags (this replica's reports).
+    pub fn usage(&self) -> &SdkUsage {
+        &self.usage
     }
 
     /// The store, for the audit log.

@@ -541,6 +541,100 @@ fn the_unleash_frontend_api_lists_enabled_toggles() {
     assert_eq!(status, 401);
 }
 
+/// Unleash's client API for server SDKs: the flags as Unleash features (with an ETag), and the
+/// SDKs' registrations and usage counts, read back at `/api/v1/flags/clients`.
+#[test]
+fn the_unleash_client_api_serves_features_and_records_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let file = write(dir.path(), "flags.yaml", FLAGS);
+    d.ok(&["flags", "apply", "-f", file.to_str().unwrap()]);
+    let bare = d.token.clone();
+    let auth = [("Authorization", bare.as_str())];
+    let (status, head, text) = http(addr(&d), "GET", "/api/client/features", &auth, "");
+    assert_eq!(status, 200, "{text}");
+    let body = json_of(&text);
+    let names: Vec<&str> = body["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["checkout", "banner"], "{text}");
+    // The staff rule, its segment inlined as a constraint.
+    let staff = &body["features"][1]["strategies"][0];
+    assert_eq!(staff["constraints"][0]["contextName"], "email", "{text}");
+    assert_eq!(staff["constraints"][0]["operator"], "STR_ENDS_WITH");
+    assert_eq!(staff["variants"][0]["payload"]["value"], "fancy");
+    assert_eq!(body["leftOut"], json!([]));
+    let etag = header(&head, "etag").unwrap();
+    let (status, _, _) = http(
+        addr(&d),
+        "GET",
+        "/api/client/features",
+        &[("Authorization", &bare), ("If-None-Match", etag)],
+        "",
+    );
+    assert_eq!(status, 304);
+    let (_, _, text) = http(
+        addr(&d),
+        "GET",
+        "/api/client/features?namePrefix=ban",
+        &auth,
+        "",
+    );
+    assert_eq!(json_of(&text)["features"].as_array().unwrap().len(), 1);
+
+    let registration = r#"{"appName": "checkout-svc", "instanceId": "i-1",
+        "sdkVersion": "unleash-client-node:6.12.2", "strategies": ["default"],
+        "started": "2026-01-01T00:00:00Z", "interval": 15000}"#;
+    let (status, _, text) = http(
+        addr(&d),
+        "POST",
+        "/api/client/register",
+        &auth,
+        registration,
+    );
+    assert_eq!(status, 202, "{text}");
+    let metrics = r#"{"appName": "checkout-svc", "instanceId": "i-1", "bucket": {
+        "start": "2026-01-01T00:00:00Z", "stop": "2026-01-01T00:01:00Z",
+        "toggles": {"banner": {"yes": 3, "no": 1, "variants": {"fancy": 3}},
+                    "no-such-flag": {"yes": 5, "no": 0}}}}"#;
+    for _ in 0..2 {
+        let (status, _, text) = http(addr(&d), "POST", "/api/client/metrics", &auth, metrics);
+        assert_eq!(status, 202, "{text}");
+    }
+    // A negative count is refused with the path to it; nothing of it is recorded.
+    let (status, _, text) = http(
+        addr(&d),
+        "POST",
+        "/api/client/metrics",
+        &auth,
+        r#"{"appName": "checkout-svc", "instanceId": "i-1",
+            "bucket": {"toggles": {"checkout": {"yes": -1}}}}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("bucket.toggles.checkout.yes"), "{text}");
+    let (status, _, text) = http(
+        addr(&d),
+        "GET",
+        "/api/v1/flags/clients",
+        &[("Authorization", &format!("Bearer {bare}"))],
+        "",
+    );
+    assert_eq!(status, 200, "{text}");
+    let instances = json_of(&text)["instances"].clone();
+    assert_eq!(instances.as_array().unwrap().len(), 1, "{text}");
+    let instance = &instances[0];
+    assert_eq!(instance["environment"], "production");
+    assert_eq!(instance["sdkVersion"], "unleash-client-node:6.12.2");
+    assert_eq!(instance["registered"], true);
+    assert_eq!(
+        instance["toggles"],
+        json!({"banner": {"yes": 6, "no": 2, "variants": {"fancy": 6}}})
+    );
+}
+
 fn read_until(stream: &mut TcpStream, seen: &mut String, needle: &str) {
     let mut buf = [0u8; 4096];
     while !seen.contains(needle) {
