@@ -28,6 +28,10 @@ pub struct ApplyFlagsRequest {
     /// Why; recorded in the audit log.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Refuse the set (422 `invalid_flags`) when a flag would fail the evaluations that reach
+    /// part of it (the `warnings` of the answer), instead of applying it with warnings.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 /// `PUT /api/v1/flags/{key}`: create or replace one flag.
@@ -105,6 +109,10 @@ pub struct FlagApplyResponse {
     /// dry run).
     #[schema(value_type = Vec<Object>)]
     pub results: Vec<FlagEditResult>,
+    /// Flags that load but fail the evaluations that reach the named part (flagd targeting with
+    /// an unsupported operator, a `$ref` to no evaluator, a result naming no variant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<FlagProblem>,
 }
 
 /// `GET /api/v1/flags/audit`.

@@ -12,7 +12,7 @@ use crate::compiled::{
     CompiledServe, CompiledSplit, Stickiness, Threshold,
 };
 use crate::context::AttributeKey;
-use crate::error::{FlagError, Problem};
+use crate::error::{FlagError, FlagWarning, Problem};
 use crate::lookup::LookupMap;
 use crate::matcher::Matcher;
 use crate::model::{
@@ -26,6 +26,30 @@ pub(crate) use condition::lower;
 const MAX_PREREQUISITE_DEPTH: usize = 32;
 
 impl FlagSet {
+    /// What compiles but fails every evaluation that reaches it: in flagd targeting, operators
+    /// flagd does not support, `$ref`s to no evaluator, and results that name no variant. flagd
+    /// loads such flags, and so does Switchyard; `flags apply --strict` refuses them.
+    pub fn warnings(&self) -> Vec<FlagWarning> {
+        let mut warnings = Vec::new();
+        for flag in &self.flags {
+            let Some(targeting) = flag
+                .targeting
+                .as_ref()
+                .filter(|_| flag.semantics == Semantics::Flagd)
+            else {
+                continue;
+            };
+            for (path, problem) in crate::jsonlogic::lint(targeting, &flag.variants) {
+                warnings.push(FlagWarning {
+                    flag: flag.key.clone(),
+                    path,
+                    problem,
+                });
+            }
+        }
+        warnings
+    }
+
     /// Validates the set and builds its evaluation plan, using each flag's `enabled`.
     ///
     /// # Errors

@@ -46,6 +46,18 @@ pub enum FlagError {
     },
 }
 
+/// A flag that loads but fails the evaluations that reach the named part (see
+/// [`crate::FlagSet::warnings`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FlagWarning {
+    /// The flag key.
+    pub flag: String,
+    /// Where in the flag, e.g. `targeting.if[1]`.
+    pub path: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
 /// What is wrong with one field.
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {

@@ -11,6 +11,7 @@
 mod cbor;
 mod coerce;
 mod flagd;
+mod lint;
 mod operators;
 
 use std::cell::Cell;
@@ -21,6 +22,7 @@ use crate::model::Fractional;
 use serde_json::Value;
 
 pub(crate) use coerce::{encode_json, truncate_to_i64};
+pub(crate) use lint::lint;
 
 /// A JsonLogic value.
 #[derive(Debug, Clone, PartialEq)]

@@ -33,7 +33,7 @@ pub use context::{
     AttributeRef, Attributes, CURRENT_TIME, EvaluationContext, SESSION_ID, TARGETING_KEY, Timestamp,
 };
 pub use details::{ErrorCode, ErrorMessage, EvaluationDetails, Reason};
-pub use error::{FlagError, ImportError, Problem};
+pub use error::{FlagError, FlagWarning, ImportError, Problem};
 pub use export::unleash::{LeftOut, UnleashExport, is_from_unleash, unleash_answer};
 pub use hashing::HashVersion;
 pub use import::FlagFormat;

@@ -31,6 +31,53 @@ pub(super) fn apply_obj(map: &BTreeMap<String, Val>, data: &Val) -> Outcome {
     }
 }
 
+/// Every operator [`dispatch`] knows; anything else aborts the evaluation that reaches it.
+pub(super) const OPERATORS: &[&str] = &[
+    "var",
+    "missing",
+    "missing_some",
+    "if",
+    "?:",
+    "and",
+    "or",
+    "!",
+    "!!",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "==",
+    "!=",
+    "===",
+    "!==",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "abs",
+    "max",
+    "min",
+    "in",
+    "cat",
+    "substr",
+    "merge",
+    "map",
+    "filter",
+    "reduce",
+    "all",
+    "none",
+    "some",
+    "set",
+    "contains_all",
+    "contains_any",
+    "contains_none",
+    "fractional",
+    "starts_with",
+    "ends_with",
+    "sem_ver",
+];
+
 fn dispatch(op: &str, args: &Val, data: &Val) -> Outcome {
     match op {
         "var" => var(args, data),

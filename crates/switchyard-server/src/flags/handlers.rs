@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use switchyard_api::flags::*;
 use switchyard_core::ports::FlagAuditQuery;
@@ -105,6 +106,27 @@ pub async fn apply(
     caller.may(Action::EditFlags, Scope::Everything)?;
     let request: ApplyFlagsRequest = parse(&body)?;
     let incoming = edit::parse_set(request.format, &request.content)?;
+    let warnings: Vec<FlagProblem> = incoming
+        .warnings()
+        .into_iter()
+        .map(|w| FlagProblem {
+            message: format!("flag `{}` at {}: {}", w.flag, w.path, w.problem),
+            flag: Some(w.flag),
+            path: Some(w.path),
+        })
+        .collect();
+    if request.strict && !warnings.is_empty() {
+        let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_flags",
+            format!(
+                "refused (strict): these would fail every evaluation that reaches them: {}",
+                messages.join("; ")
+            ),
+        )
+        .with_details(serde_json::to_value(&warnings).unwrap_or_default()));
+    }
     let mut touched: Vec<(FlagObjectKind, String)> = incoming
         .segments
         .keys()
@@ -139,6 +161,7 @@ pub async fn apply(
         revision: live.revision,
         dry_run: request.dry_run,
         results,
+        warnings,
     }))
 }
 
@@ -208,6 +231,7 @@ pub async fn delete(
         revision: live.revision,
         dry_run: false,
         results: outcome.results,
+        warnings: Vec::new(),
     }))
 }
 

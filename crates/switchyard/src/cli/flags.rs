@@ -19,6 +19,11 @@ pub enum FlagsCommand {
         /// Validate against the daemon's flags, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Refuse the file when a flag would fail the evaluations that reach part of it (flagd
+        /// targeting with an unsupported operator, a `$ref` to no evaluator, a result naming no
+        /// variant) instead of applying it with warnings.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         change: ChangeArgs,
     },

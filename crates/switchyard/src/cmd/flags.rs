@@ -28,6 +28,7 @@ pub async fn run(api: &Client, command: FlagsCommand, output: Output) -> anyhow:
             file,
             format,
             dry_run,
+            strict,
             change,
         } => {
             let content = std::fs::read_to_string(&file)
@@ -37,8 +38,12 @@ pub async fn run(api: &Client, command: FlagsCommand, output: Output) -> anyhow:
                 content,
                 dry_run,
                 reason: change.reason,
+                strict,
             };
             let response = api.apply_flags(&request).await.map_err(explain)?;
+            for warning in &response.warnings {
+                eprintln!("warning: {}", warning.message);
+            }
             if output == Output::Json {
                 return print_json(&response);
             }

@@ -635,6 +635,56 @@ fn the_unleash_client_api_serves_features_and_records_usage() {
     );
 }
 
+/// A flagd file that flagd loads loads here too; a branch that names no variant is reported with
+/// its path and fails only the evaluations that reach it; `--strict` refuses the file instead.
+#[test]
+fn a_flagd_branch_naming_no_variant_is_a_warning_and_strict_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let flagd = r#"{"flags": {
+        "greeting": {"state": "ENABLED", "defaultVariant": "hi",
+            "variants": {"hi": "hi", "hey": "hey"},
+            "targeting": {"if": [{"==": [{"var": "plan"}, "pro"]}, "hey", "howdy"]}},
+        "plain": {"state": "ENABLED", "defaultVariant": "on", "variants": {"on": true, "off": false}}}}"#;
+    let file = write(dir.path(), "flags.flagd.json", flagd);
+    let path = file.to_str().unwrap();
+    let refused = d.fails(&[
+        "flags", "apply", "-f", path, "--format", "flagd", "--strict",
+    ]);
+    assert!(
+        refused.contains("flag `greeting` at targeting.if[2]: `howdy` names no variant"),
+        "{refused}"
+    );
+    assert!(flag_keys(&d).is_empty(), "nothing applied");
+    let out = d.cli(&["flags", "apply", "-f", path, "--format", "flagd"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: flag `greeting` at targeting.if[2]: `howdy` names no variant"),
+        "{stderr}"
+    );
+    assert_eq!(flag_keys(&d), ["greeting", "plain"]);
+    let bearer = format!("Bearer {}", d.token);
+    let evaluate = |key: &str, plan: &str| {
+        let body = json!({"context": {"targetingKey": "u1", "plan": plan}}).to_string();
+        let path = format!("/ofrep/v1/evaluate/flags/{key}");
+        json_of(
+            &http(
+                addr(&d),
+                "POST",
+                &path,
+                &[("Authorization", &bearer)],
+                &body,
+            )
+            .2,
+        )
+    };
+    assert_eq!(evaluate("greeting", "pro")["value"], "hey");
+    let bad = evaluate("greeting", "free");
+    assert_eq!(bad["errorCode"], "GENERAL", "{bad}");
+    assert_eq!(evaluate("plain", "free")["value"], true);
+}
+
 fn read_until(stream: &mut TcpStream, seen: &mut String, needle: &str) {
     let mut buf = [0u8; 4096];
     while !seen.contains(needle) {
