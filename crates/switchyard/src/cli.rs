@@ -202,10 +202,12 @@ pub struct SimCanaryArgs {
     pub runs: u32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Our judge's error-rate margin.
+    /// Our judge's error-rate margin: the absolute allowance added to maxIncrease × the
+    /// baseline's error rate.
     #[arg(long, default_value_t = switchyard_analysis::judge::spec::DEFAULT_MARGIN)]
     pub margin: f64,
-    /// Our judge's latency maxIncrease.
+    /// Our judge's maxIncrease: the tolerated ratio canary / baseline of error rates (with
+    /// margin) and latencies.
     #[arg(long, default_value_t = switchyard_analysis::judge::spec::DEFAULT_MAX_INCREASE)]
     pub max_increase: f64,
     /// Our judge's alpha.

@@ -64,6 +64,7 @@ pub fn decide(
             trials: nb,
             successes: expected,
         },
+        1.0,
         0.0,
         alpha,
     )?;

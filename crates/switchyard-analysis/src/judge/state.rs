@@ -197,7 +197,13 @@ impl JudgeState {
         let mut show: fn(f64) -> f64 = |x| x;
         let (decision, canary_n) = match spec.compare {
             Compare::ErrorRate => (
-                error_rate::decide(c.counts(), b.counts(), spec.margin, spec.alpha)?,
+                error_rate::decide(
+                    c.counts(),
+                    b.counts(),
+                    spec.max_increase,
+                    spec.margin,
+                    spec.alpha,
+                )?,
                 c.requests,
             ),
             Compare::Latency => {
@@ -227,6 +233,10 @@ impl JudgeState {
             }
         };
         if let Some(d) = decision {
+            if spec.compare == Compare::ErrorRate {
+                // The tolerated difference at the current baseline rate.
+                evidence.boundary = d.boundary;
+            }
             evidence.estimate = Some(show(d.estimate));
             evidence.interval = Some([show(d.interval[0]), show(d.interval[1])]);
             evidence.p_value = Some(d.p_value);

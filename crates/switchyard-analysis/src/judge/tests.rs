@@ -65,9 +65,11 @@ fn clear_error_regression_fails_with_evidence() {
     assert_eq!((e.canary.requests, e.canary.errors), (1500, 120));
     assert_eq!((e.baseline.requests, e.baseline.errors), (13_500, 120));
     assert_eq!(e.method, JudgeMethod::SequentialTwoProportion);
-    assert_eq!(e.boundary, 0.005);
+    // The tolerated difference at this baseline: (maxIncrease − 1) × baseline + margin.
+    let boundary = 0.2 * 120.0 / 13_500.0 + 0.0002;
+    assert!((e.boundary - boundary).abs() < 1e-12, "{}", e.boundary);
     let [lo, hi] = e.interval.unwrap();
-    assert!(lo > 0.005 && hi > lo, "{lo} {hi}");
+    assert!(lo > boundary && hi > lo, "{lo} {hi}");
     assert!((e.estimate.unwrap() - (0.08 - 120.0 / 13_500.0)).abs() < 1e-12);
     assert!(e.p_value.unwrap() < 0.01);
     assert_eq!(e.needed_more, None);
@@ -234,6 +236,45 @@ fn state_survives_a_json_round_trip() {
     assert_eq!(verdict["evidence"]["compare"], "latency_p95");
 }
 
+/// A tenfold regression of a 0.1 % service is less than half a point of difference, which an
+/// absolute margin of 0.005 never sees; the boundary that scales with the baseline does.
+#[test]
+fn a_tenfold_regression_of_a_rare_error_fails() {
+    let verdict = |spec: JudgeSpec| {
+        let mut state = JudgeState::new(spec).unwrap();
+        state.start(0);
+        // 5 canary requests a second at 1 % (an error every 20 s) against 45 at about 0.1 %.
+        for t in 1..=600u64 {
+            state
+                .record(&IntervalObservation {
+                    at_ms: t * 1000,
+                    canary: arm(5, u64::from(t % 20 == 0)),
+                    baseline: arm(45, u64::from(t % 22 == 0)),
+                })
+                .unwrap();
+        }
+        state.verdict(600_000).unwrap()
+    };
+    let relative = verdict(JudgeSpec::new(Compare::ErrorRate));
+    assert_eq!(
+        relative.outcome,
+        JudgeOutcome::Fail,
+        "{}",
+        relative.summary()
+    );
+    let absolute = verdict(JudgeSpec {
+        margin: 0.005,
+        max_increase: 1.0,
+        ..JudgeSpec::new(Compare::ErrorRate)
+    });
+    assert_ne!(
+        absolute.outcome,
+        JudgeOutcome::Fail,
+        "{}",
+        absolute.summary()
+    );
+}
+
 #[test]
 fn spec_reads_the_manifest_form() {
     let spec: JudgeSpec = serde_json::from_str(
@@ -244,7 +285,7 @@ fn spec_reads_the_manifest_form() {
     assert_eq!(spec.against, Against::Stable);
     assert_eq!(
         (spec.margin, spec.max_increase, spec.alpha),
-        (0.005, 1.5, 0.01)
+        (0.0002, 1.5, 0.01)
     );
     assert_eq!(spec.max_duration, Some(Duration::from_secs(900)));
     assert_eq!(spec.on_timeout, OnTimeout::Inconclusive);

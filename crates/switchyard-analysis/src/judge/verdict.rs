@@ -60,7 +60,8 @@ pub struct Evidence {
     pub estimate: Option<f64>,
     /// Always-valid interval at level 1 − alpha.
     pub interval: Option<[f64; 2]>,
-    /// The margin, `maxIncrease`, or 0 for quantile exceedance.
+    /// Error rates: the tolerated canary − baseline difference at the current baseline,
+    /// (`maxIncrease` − 1) × baseline + `margin`; latency: `maxIncrease`; quantiles: 0.
     pub boundary: f64,
     /// Always-valid p-value of "estimate = boundary".
     pub p_value: Option<f64>,
@@ -170,7 +171,7 @@ impl JudgeVerdict {
         );
         if let (Some(est), Some([lo, hi]), Some(p)) = (e.estimate, e.interval, e.p_value) {
             line.push_str(&format!(
-                "; estimate {est:.4}, interval [{lo:.4}, {hi:.4}], boundary {}, p {p:.2e}",
+                "; estimate {est:.4}, interval [{lo:.4}, {hi:.4}], boundary {:.4}, p {p:.2e}",
                 e.boundary
             ));
         }

@@ -39,7 +39,8 @@ impl SwitchyardJudge {
     /// The settings in words.
     pub fn settings(config: &SimConfig) -> String {
         format!(
-            "judge error_rate (margin {}, alpha {}){}; looks every 1 s",
+            "judge error_rate (maxIncrease {}, margin {}, alpha {}){}; looks every 1 s",
+            config.max_increase,
             config.margin,
             config.alpha,
             if config.canary_latency_ms != config.baseline_latency_ms {

@@ -85,3 +85,45 @@ fn invalid_config_is_refused() {
     };
     assert!(matches!(simulate_canary(&judge), Err(SimError::Judge(_))));
 }
+
+/// The default boundary scales with the baseline: no A/A false rollback from 0.1 % to 10 %
+/// baseline errors, and a tenfold regression of a 0.1 % service (which an absolute margin of
+/// 0.005 missed in half the runs) rolled back in every run, faster than Flagger's rule.
+#[test]
+fn the_relative_boundary_holds_from_rare_to_common_errors() {
+    for baseline_error in [0.001, 0.01, 0.1] {
+        let report = simulate_canary(&SimConfig {
+            baseline_error,
+            canary_error: baseline_error,
+            duration: 600,
+            runs: 100,
+            seed: 5,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        assert_eq!(
+            report.judges[0].rollback_rate, 0.0,
+            "A/A at {baseline_error}"
+        );
+        assert_eq!(
+            report.judges[0].aa_rollback_rate, 0.0,
+            "A/A at {baseline_error}"
+        );
+    }
+    let rare = simulate_canary(&SimConfig {
+        baseline_error: 0.001,
+        canary_error: 0.01,
+        rps: 50.0,
+        duration: 900,
+        runs: 100,
+        seed: 5,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let (ours, flagger) = (&rare.judges[0], &rare.judges[3]);
+    assert_eq!(ours.rollback_rate, 1.0);
+    assert!(
+        ours.median_detection_s.unwrap() < flagger.median_detection_s.unwrap(),
+        "{ours:?} {flagger:?}"
+    );
+}

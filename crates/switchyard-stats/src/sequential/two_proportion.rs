@@ -1,6 +1,8 @@
 //! Incremental always-valid test of canary − baseline on a proportion (error
 //! rate, success rate) against a margin, for a canary judge that looks after
-//! every interval.
+//! every interval. With a `ratio` other than 1 the tested quantity is
+//! canary − ratio × baseline: "the canary's rate is at most `ratio` times the
+//! baseline's plus `margin`", a boundary that scales with the baseline.
 //!
 //! Feed each interval's counts with [`SequentialProportionTest::record`];
 //! [`SequentialProportionTest::evaluate`] returns the always-valid interval of
@@ -24,8 +26,10 @@ use crate::sequential::{DEFAULT_TUNING, SequentialMethod, confidence_sequence, m
 pub struct SequentialProportionConfig {
     /// Error budget of the whole sequence of looks.
     pub alpha: f64,
-    /// Tolerated canary − baseline difference (e.g. 0.01 = one point of error rate).
+    /// Tolerated canary − ratio × baseline difference (e.g. 0.01 = one point of error rate).
     pub margin: f64,
+    /// The baseline's multiplier in the tested quantity (1: the plain difference).
+    pub ratio: f64,
     /// N*: total units (both arms) at which the interval is tightest.
     pub tuning: f64,
     /// Confidence sequence or mSPRT.
@@ -37,6 +41,7 @@ impl Default for SequentialProportionConfig {
         SequentialProportionConfig {
             alpha: 0.05,
             margin: 0.0,
+            ratio: 1.0,
             tuning: DEFAULT_TUNING,
             method: SequentialMethod::ConfidenceSequence,
         }
@@ -66,7 +71,7 @@ pub enum MarginEvidence {
 /// The state of the test at one look.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SequentialProportionSnapshot {
-    /// Canary rate − baseline rate.
+    /// Canary rate − ratio × baseline rate.
     pub difference: f64,
     /// Standard error of the difference (smoothed rates).
     pub std_error: f64,
@@ -98,6 +103,7 @@ impl SequentialProportionTest {
     pub fn new(config: SequentialProportionConfig) -> Result<Self> {
         open_unit("/alpha", config.alpha)?;
         crate::error::finite("/margin", config.margin)?;
+        positive("/ratio", config.ratio)?;
         positive("/tuning", config.tuning)?;
         Ok(SequentialProportionTest {
             config,
@@ -154,8 +160,10 @@ impl SequentialProportionTest {
             let p = (c.successes as f64 + 0.5) / (c.trials as f64 + 1.0);
             p * (1.0 - p) / c.trials as f64
         };
-        let difference = rate(self.canary) - rate(self.baseline);
-        let std_error = (smoothed_var(self.canary) + smoothed_var(self.baseline)).sqrt();
+        let ratio = self.config.ratio;
+        let difference = rate(self.canary) - ratio * rate(self.baseline);
+        let std_error =
+            (smoothed_var(self.canary) + ratio * ratio * smoothed_var(self.baseline)).sqrt();
         let n = (self.canary.trials + self.baseline.trials) as f64;
         let shifted = difference - self.config.margin;
         let (ci, p_value) = match self.config.method {
@@ -170,9 +178,11 @@ impl SequentialProportionTest {
                     Some(t) => positive("/tau", t)?,
                     None => msprt::default_tau(
                         self.config.alpha,
-                        [self.canary, self.baseline].map(|c| msprt::ArmShare {
-                            n: c.trials as f64,
-                            variance: smoothed_var(c),
+                        [(self.canary, 1.0), (self.baseline, ratio * ratio)].map(|(c, scale)| {
+                            msprt::ArmShare {
+                                n: c.trials as f64,
+                                variance: scale * smoothed_var(c),
+                            }
                         }),
                     )?,
                 };
@@ -235,6 +245,34 @@ mod tests {
         }
         let s = test.evaluate().expect("ok");
         assert_eq!(s.evidence, MarginEvidence::BelowMargin);
+    }
+
+    #[test]
+    fn a_ratio_scales_the_boundary_with_the_baseline() {
+        // 0.5 % against 0.1 %: five times worse, but under half a point of difference, so an
+        // absolute margin of 0.005 cannot tell; "at most 1.2 × baseline" can.
+        let config = |margin, ratio| SequentialProportionConfig {
+            margin,
+            ratio,
+            ..SequentialProportionConfig::default()
+        };
+        let run = |config| {
+            let mut test = SequentialProportionTest::new(config).expect("valid");
+            test.record(counts(90_000, 90), counts(10_000, 50))
+                .expect("ok");
+            test.evaluate().expect("ok")
+        };
+        assert_ne!(
+            run(config(0.005, 1.0)).evidence,
+            MarginEvidence::AboveMargin
+        );
+        let relative = run(config(0.0002, 1.2));
+        assert_eq!(relative.evidence, MarginEvidence::AboveMargin);
+        assert!((relative.difference - (0.005 - 1.2 * 0.001)).abs() < 1e-12);
+        // The baseline's variance is scaled by ratio²: with ratio 1.2 the standard error is
+        // larger than with ratio 1 on the same counts.
+        assert!(relative.std_error > run(config(0.0002, 1.0)).std_error);
+        assert!(SequentialProportionTest::new(config(0.0, 0.0)).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! much worse the canary may be. The judge itself lives in `switchyard-analysis`.
 //!
 //! ```yaml
-//! judge: {compare: error_rate, against: stable, margin: 0.005, alpha: 0.01}
+//! judge: {compare: error_rate, against: stable, maxIncrease: 1.2, margin: 0.0002, alpha: 0.01}
 //! judge: {compare: latency_p99, maxIncrease: 1.2, maxDuration: 15m, onTimeout: fail}
 //! ```
 
@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Default tolerated increase of the error rate, absolute (half a percentage point).
-pub const DEFAULT_MARGIN: f64 = 0.005;
-/// Default tolerated latency ratio canary / baseline.
+/// Default absolute allowance on top of `maxIncrease` × the baseline's error rate (0.02
+/// percentage points): what keeps a service without errors from failing a canary over its first.
+pub const DEFAULT_MARGIN: f64 = 0.0002;
+/// Default tolerated ratio canary / baseline, of error rates (with the margin) and latencies.
 pub const DEFAULT_MAX_INCREASE: f64 = 1.2;
 /// Default error budget of the whole sequence of looks.
 pub const DEFAULT_ALPHA: f64 = 0.01;
@@ -84,10 +85,11 @@ pub struct JudgeSpec {
     /// The baseline release.
     #[serde(default)]
     pub against: Against,
-    /// Error rates: tolerated canary − baseline difference, absolute.
+    /// Error rates: the absolute allowance in "canary ≤ maxIncrease × baseline + margin".
     #[serde(default = "default_margin")]
     pub margin: f64,
-    /// Latency: tolerated ratio canary / baseline (1.2 = 20 % slower).
+    /// Tolerated ratio canary / baseline: of error rates (plus `margin`; 1.2 = 20 % more
+    /// errors) and of latencies (1.2 = 20 % slower).
     #[serde(default = "default_max_increase")]
     pub max_increase: f64,
     /// Probability of a wrong decision over the whole, continuously watched, judge.
