@@ -8,6 +8,7 @@
 //! - [`rule`]: the interface of a simulated judge; [`ours`], [`argo`], [`flagger`],
 //!   [`kayenta`]: the judges.
 //! - [`report`]: [`SimReport`] and its percentiles.
+//! - [`grid`]: the scenario grid of `--grid`.
 //!
 //! Pure and deterministic: the same config gives the same report on any machine with the same
 //! `rand` version, whatever the number of threads (each run has its own seed).
@@ -15,6 +16,7 @@
 pub mod argo;
 pub mod config;
 pub mod flagger;
+pub mod grid;
 pub mod kayenta;
 pub mod ours;
 pub mod report;
@@ -74,10 +76,13 @@ const JUDGES: [(&str, &str); 5] = [
     ),
 ];
 
-/// Seconds to rollback per judge, and seconds to pass for ours.
+/// Seconds to rollback per judge, failed canary requests served until then, and seconds to
+/// pass for ours.
 #[derive(Debug, Clone, Copy, Default)]
 struct RunOutcome {
     rollback: [Option<u64>; JUDGES.len()],
+    /// Canary errors up to each judge's rollback (to the end of the run without one).
+    bad: [u64; JUDGES.len()],
     pass: Option<u64>,
 }
 
@@ -124,6 +129,8 @@ pub fn simulate_canary(config: &SimConfig) -> Result<SimReport, SimError> {
             let aa: Vec<_> = outcomes.iter().map(|o| o.1.rollback[j]).collect();
             let (rollback_rate, median, p90) = report::summarize(&main);
             let (aa_rollback_rate, _, _) = report::summarize(&aa);
+            let bad = outcomes.iter().map(|o| o.0.bad[j]).sum::<u64>() as f64
+                / outcomes.len().max(1) as f64;
             let pass = (j == 0).then(|| {
                 let pass: Vec<_> = outcomes.iter().map(|o| o.1.pass).collect();
                 report::summarize(&pass)
@@ -139,6 +146,7 @@ pub fn simulate_canary(config: &SimConfig) -> Result<SimReport, SimError> {
                 median_detection_s: median,
                 p90_detection_s: p90,
                 aa_rollback_rate,
+                mean_bad_requests: bad,
                 aa_pass_rate: pass.map(|p| p.0),
                 aa_median_pass_s: pass.and_then(|p| p.1),
             }
@@ -200,6 +208,7 @@ impl Scenario {
         ];
         let mut outcome = RunOutcome::default();
         let (mut canary, mut baseline) = (ArmTick::default(), ArmTick::default());
+        let mut canary_errors = 0u64;
         for t in 1..=self.duration {
             traffic::tick(
                 t,
@@ -210,10 +219,13 @@ impl Scenario {
                 &mut canary,
                 &mut baseline,
             );
+            // Requests of second t are served before a verdict taken at its end.
+            canary_errors += canary.errors;
             for (j, rule) in rules.iter_mut().enumerate() {
                 if outcome.rollback[j].is_some() {
                     continue;
                 }
+                outcome.bad[j] = canary_errors;
                 match rule.observe(t, &canary, &baseline) {
                     Signal::Rollback => outcome.rollback[j] = Some(t),
                     Signal::Pass if j == 0 => {

@@ -213,9 +213,14 @@ pub struct SimCanaryArgs {
     /// Our judge's alpha.
     #[arg(long, default_value_t = switchyard_analysis::judge::spec::DEFAULT_ALPHA)]
     pub alpha: f64,
-    /// Print `{"judges":[...],"config":{...}}`.
+    /// Print `{"judges":[...],"config":{...}}` (with `--grid`, `{"cells":[...]}` of those).
     #[arg(long)]
     pub json: bool,
+    /// Run the scenario grid instead of one scenario: 20, 100 and 1000 rps; canary at 5 and
+    /// 20 %; baseline errors 0.1, 1 and 5 % with the canary at 2× and 5×; and a latency ×1.5
+    /// cell. The error, latency, rps and weight flags are set per cell; the others apply.
+    #[arg(long)]
+    pub grid: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -20,6 +20,9 @@ pub struct JudgeReport {
     pub p90_detection_s: Option<f64>,
     /// Share of A/A runs (canary = baseline) rolled back: false rollbacks.
     pub aa_rollback_rate: f64,
+    /// Failed canary requests served to users before the judge rolled back (to the end of the
+    /// run when it never did), mean over the scenario runs.
+    pub mean_bad_requests: f64,
     /// Share of A/A runs the judge passed within the duration (judges that can pass early
     /// only).
     pub aa_pass_rate: Option<f64>,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use switchyard_analysis::sim::{SimConfig, simulate_canary};
+use switchyard_analysis::sim::{SimConfig, SimReport, grid, simulate_canary};
 
 use crate::cli::SimCanaryArgs;
 
@@ -22,6 +22,23 @@ pub fn canary(args: &SimCanaryArgs) -> anyhow::Result<ExitCode> {
         max_increase: args.max_increase,
         alpha: args.alpha,
     };
+    if args.grid {
+        let cells = grid::simulate_grid(&config)?;
+        if args.json {
+            let body = serde_json::json!({ "cells": cells });
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{} runs of {} s per cell, seed {}; BAD REQ: failed canary requests served before the verdict (mean per run)",
+            config.runs, config.duration, config.seed
+        );
+        for cell in &cells {
+            println!("\n{}", grid::describe(&cell.config));
+            print_judges(cell);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = simulate_canary(&config)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -41,21 +58,26 @@ pub fn canary(args: &SimCanaryArgs) -> anyhow::Result<ExitCode> {
         c.latency_sigma,
         c.seed
     );
+    print_judges(&report);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_judges(report: &SimReport) {
     println!(
-        "{:<10} {:>10} {:>12} {:>10} {:>12}  SETTINGS",
-        "JUDGE", "ROLLBACK", "MEDIAN s", "P90 s", "A/A FALSE"
+        "{:<10} {:>10} {:>12} {:>10} {:>12} {:>10}  SETTINGS",
+        "JUDGE", "ROLLBACK", "MEDIAN s", "P90 s", "A/A FALSE", "BAD REQ"
     );
     let secs = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.0}"));
     for j in &report.judges {
         println!(
-            "{:<10} {:>9.1}% {:>12} {:>10} {:>11.1}%  {}",
+            "{:<10} {:>9.1}% {:>12} {:>10} {:>11.1}% {:>10.1}  {}",
             j.name,
             j.rollback_rate * 100.0,
             secs(j.median_detection_s),
             secs(j.p90_detection_s),
             j.aa_rollback_rate * 100.0,
+            j.mean_bad_requests,
             j.settings
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
