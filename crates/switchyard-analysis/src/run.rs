@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use switchyard_core::manifest::analysis::{AnalysisTemplateSpec, MetricSpec};
 use switchyard_core::{ReleaseTotals, Timestamp};
 
-use crate::judge::{IntervalObservation, JudgeOutcome, JudgeState};
+use crate::judge::spec::share_alpha;
+use crate::judge::{IntervalObservation, JudgeOutcome, JudgeSpec, JudgeState};
 use crate::provider::{MeasureError, Observation};
 
 /// The outcome of a metric, or of a whole run.
@@ -99,28 +100,37 @@ impl AnalysisRun {
         templates: impl IntoIterator<Item = (&'a str, &'a AnalysisTemplateSpec)>,
         now: Timestamp,
     ) -> Self {
-        let metrics = templates
+        let metrics: Vec<(&str, &MetricSpec)> = templates
             .into_iter()
-            .flat_map(|(name, spec)| {
-                spec.metrics.iter().map(move |m| MetricRun {
-                    template: name.to_string(),
-                    spec: m.clone(),
-                    next_at: now.plus(m.initial_delay.unwrap_or_default()),
-                    taken: 0,
-                    successful: 0,
-                    failed: 0,
-                    inconclusive: 0,
-                    errors: 0,
-                    consecutive_errors: 0,
-                    status: RunStatus::Running,
-                    last: None,
-                    judge_totals: None,
-                    judge: m.judge.clone().and_then(|spec| {
-                        let mut state = JudgeState::new(spec).ok()?;
-                        state.start(now.as_millis());
-                        Some(state)
-                    }),
-                })
+            .flat_map(|(name, spec)| spec.metrics.iter().map(move |m| (name, m)))
+            .collect();
+        // The judges of one analysis share its error budget (see `share_alpha`).
+        let mut judges: Vec<JudgeSpec> = metrics
+            .iter()
+            .filter_map(|(_, m)| m.judge.clone())
+            .collect();
+        share_alpha(&mut judges);
+        let mut shared = judges.into_iter();
+        let metrics = metrics
+            .into_iter()
+            .map(|(name, m)| MetricRun {
+                template: name.to_string(),
+                spec: m.clone(),
+                next_at: now.plus(m.initial_delay.unwrap_or_default()),
+                taken: 0,
+                successful: 0,
+                failed: 0,
+                inconclusive: 0,
+                errors: 0,
+                consecutive_errors: 0,
+                status: RunStatus::Running,
+                last: None,
+                judge_totals: None,
+                judge: m.judge.as_ref().and_then(|_| {
+                    let mut state = JudgeState::new(shared.next()?).ok()?;
+                    state.start(now.as_millis());
+                    Some(state)
+                }),
             })
             .collect();
         Self {

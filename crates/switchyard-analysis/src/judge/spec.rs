@@ -28,3 +28,38 @@ pub fn validate(spec: &JudgeSpec) -> Result<(), JudgeError> {
         None => Ok(()),
     }
 }
+
+/// Spends one family-wise error budget over the judges of one analysis (Bonferroni): each judge
+/// runs at its `alpha` divided by the number of judges, so the chance that *any* of them rolls
+/// back a canary that is within every boundary is at most the largest `alpha`, however many
+/// metrics are judged and however they are correlated. Adding a metric never inflates false
+/// rollbacks; it makes each judge a little more careful.
+pub fn share_alpha(specs: &mut [JudgeSpec]) {
+    let judges = specs.len().max(1) as f64;
+    for spec in specs {
+        spec.alpha /= judges;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judges_of_one_analysis_share_its_alpha() {
+        let mut specs = vec![
+            JudgeSpec::new(Compare::ErrorRate),
+            JudgeSpec::new(Compare::LatencyP99),
+        ];
+        share_alpha(&mut specs);
+        assert!(
+            specs
+                .iter()
+                .all(|s| (s.alpha - DEFAULT_ALPHA / 2.0).abs() < 1e-15)
+        );
+        let mut one = vec![JudgeSpec::new(Compare::Latency)];
+        share_alpha(&mut one);
+        assert_eq!(one[0].alpha, DEFAULT_ALPHA);
+        share_alpha(&mut []);
+    }
+}

@@ -168,3 +168,31 @@ fn baseline_is_available_to_conditions() {
         MeasurementPhase::Failed
     );
 }
+
+/// The judges of one analysis, across its templates, share the error budget: two judges at
+/// alpha 0.01 each run at 0.005, a metric without a judge takes none, a lone judge keeps all.
+#[test]
+fn judges_of_one_analysis_share_alpha() {
+    let load = |text: &str| {
+        load_str(text, Path::new("t.yaml"))
+            .unwrap()
+            .templates
+            .remove(0)
+            .spec
+    };
+    let errors = load(
+        "apiVersion: switchyard.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: errors}\nspec:\n  metrics:\n    - name: e\n      judge: {compare: error_rate}\n      interval: 1s\n    - name: plain\n      provider: {builtin: {metric: error_rate}}\n      successCondition: result < 0.05\n",
+    );
+    let latency = load(
+        "apiVersion: switchyard.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: latency}\nspec:\n  metrics:\n    - name: l\n      judge: {compare: latency_p99, alpha: 0.02}\n      interval: 1s\n",
+    );
+    let run = AnalysisRun::new([("errors", &errors), ("latency", &latency)], T0);
+    let alphas: Vec<Option<f64>> = run
+        .metrics
+        .iter()
+        .map(|m| m.judge.as_ref().map(|j| j.spec().alpha))
+        .collect();
+    assert_eq!(alphas, [Some(0.005), None, Some(0.01)]);
+    let alone = AnalysisRun::new([("latency", &latency)], T0);
+    assert_eq!(alone.metrics[0].judge.as_ref().unwrap().spec().alpha, 0.02);
+}

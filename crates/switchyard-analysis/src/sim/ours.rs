@@ -2,6 +2,7 @@
 //! (`compare: latency`) when the scenario's latencies differ, both
 //! looking after every second. Any Fail rolls back; Pass is reported when every judge passed.
 
+use crate::judge::spec::share_alpha;
 use crate::judge::{
     ArmInterval, Compare, IntervalObservation, JudgeOutcome, JudgeSpec, JudgeState,
 };
@@ -33,6 +34,8 @@ impl SwitchyardJudge {
         if config.canary_latency_ms != config.baseline_latency_ms {
             specs.push(spec(Compare::Latency));
         }
+        // As in a rollout's analysis, the judges share the error budget.
+        share_alpha(&mut specs);
         specs
     }
 
@@ -44,7 +47,10 @@ impl SwitchyardJudge {
             config.margin,
             config.alpha,
             if config.canary_latency_ms != config.baseline_latency_ms {
-                format!(" + latency (maxIncrease {})", config.max_increase)
+                format!(
+                    " + latency (maxIncrease {}); the two share alpha",
+                    config.max_increase
+                )
             } else {
                 String::new()
             }
