@@ -280,7 +280,9 @@ pub async fn client_metrics(
     let environment = environment(&caller, &headers)?;
     let report: MetricsReport = crate::body::parse(&body)?;
     let live = ctx.flags.live();
-    let exists = |key: &str| live.set.flags.iter().any(|f| f.key == key);
+    let keys: std::collections::HashSet<&str> =
+        live.set.flags.iter().map(|f| f.key.as_str()).collect();
+    let exists = |key: &str| keys.contains(key);
     ctx.flags
         .usage()
         .record(&environment, report, ctx.clock.now(), exists)

@@ -155,8 +155,8 @@ struct Exported {
     /// Whether Unleash's `isEnabled` is exactly the native "served" (false when a boolean flag
     /// may serve `false`, which Unleash reports as disabled).
     enabled_is_served: bool,
-    /// The Unleash variant names the flag can report.
-    variant_names: Vec<String>,
+    /// Whether the flag is boolean (no variants in Unleash).
+    boolean: bool,
 }
 
 fn export_flag(
@@ -181,14 +181,6 @@ fn export_flag(
     };
     let feature_variants = exporter.feature_variants()?;
     let strategies = exporter.strategies()?;
-    let variant_names = if flag.flag_type == FlagType::Boolean {
-        Vec::new()
-    } else {
-        flag.variants
-            .keys()
-            .map(|name| unleash_variant_name(name, from_unleash).to_owned())
-            .collect()
-    };
     let mut json = json!({
         "name": flag.key,
         "type": "release",
@@ -205,7 +197,7 @@ fn export_flag(
     Ok(Exported {
         json,
         enabled_is_served: !exporter.served_false,
-        variant_names,
+        boolean: flag.flag_type == FlagType::Boolean,
     })
 }
 
@@ -736,7 +728,7 @@ fn dependencies(
         }
         let mut dependency = json!({"feature": parent_key, "enabled": prerequisite.enabled});
         if prerequisite.enabled && !prerequisite.variants.is_empty() {
-            if parent.variant_names.is_empty() {
+            if parent.boolean {
                 return Err(format!(
                     "it requires variants of the boolean flag `{parent_key}`, which has none in \
                      Unleash"
