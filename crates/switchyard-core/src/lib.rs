@@ -10,10 +10,12 @@
 //! - [`release`]: one version of an app, resolved for a runtime.
 //! - [`ports`]: the store and runtime traits adapters implement.
 //! - [`duration`]: humantime durations in manifests.
+//! - [`human`]: numbers rounded for people in messages and views.
 
 pub mod dataplane;
 pub mod duration;
 pub mod expr;
+pub mod human;
 pub mod manifest;
 pub mod name;
 pub mod ports;

@@ -70,7 +70,9 @@ pub fn rollout(v: &RolloutView) -> String {
             m.taken,
             m.count,
             m.failed,
-            m.last_value.as_deref().unwrap_or("-"),
+            m.last_value
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), switchyard_core::human::number),
             m.last_message.as_deref().unwrap_or("")
         );
     }

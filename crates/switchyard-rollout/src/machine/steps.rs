@@ -730,7 +730,9 @@ pub(super) fn measured(
                 m.metric,
                 m.template,
                 m.message,
-                m.value.as_deref().unwrap_or("none")
+                m.value
+                    .as_deref()
+                    .map_or_else(|| "none".to_owned(), switchyard_core::human::number)
             );
             record(
                 actions,
