@@ -2,8 +2,10 @@
 //! `tests/unleash-client-specification/` with its LICENSE): one test per file, each reporting every
 //! failing case by name, plus the total count.
 
-use serde_json::Value;
-use switchyard_flags::{EvaluationContext, FlagSet, Reason, Timestamp, UNLEASH_DISABLED_VARIANT};
+use serde_json::{Value, json};
+use switchyard_flags::{
+    EvaluationContext, FlagSet, Timestamp, UNLEASH_DISABLED_VARIANT, unleash_answer,
+};
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -17,35 +19,29 @@ fn load(file: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Runs one specification file; returns (cases run, failures).
-fn run(file: &str) -> (usize, Vec<String>) {
-    let spec = load(file);
-    let state = serde_json::to_string(&spec["state"]).unwrap();
-    let flags = FlagSet::from_unleash_json(&state)
-        .unwrap()
-        .compile()
-        .unwrap();
+/// Runs the cases of specification `spec` through `is_enabled` (the answer and what to show
+/// beside a wrong one) and `get_variant` (`{name, enabled, feature_enabled, payload?}`); returns
+/// (cases run, failures).
+fn cases(
+    spec: &Value,
+    is_enabled: impl Fn(&str, &Value) -> (bool, String),
+    get_variant: impl Fn(&str, &Value) -> Value,
+) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut count = 0;
     for case in spec["tests"].as_array().into_iter().flatten() {
         count += 1;
-        let context = EvaluationContext::from_unleash(&case["context"]);
-        let name = case["toggleName"].as_str().unwrap();
-        let details = flags.evaluate(name, None, &context, NOW);
-        let enabled = details.reason.is_served();
+        let (enabled, shown) = is_enabled(case["toggleName"].as_str().unwrap(), &case["context"]);
         if Value::Bool(enabled) != case["expectedResult"] {
             failures.push(format!(
-                "{}: expected {}, got {enabled} ({details:?})",
+                "{}: expected {}, got {enabled} {shown}",
                 case["description"], case["expectedResult"]
             ));
         }
     }
     for case in spec["variantTests"].as_array().into_iter().flatten() {
         count += 1;
-        let context = EvaluationContext::from_unleash(&case["context"]);
-        let name = case["toggleName"].as_str().unwrap();
-        let details = flags.evaluate(name, None, &context, NOW);
-        let got = unleash_variant(details.reason, details.variant, details.value);
+        let got = get_variant(case["toggleName"].as_str().unwrap(), &case["context"]);
         let expected = &case["expectedResult"];
         let matches = got["name"] == expected["name"]
             && got["enabled"] == expected["enabled"]
@@ -62,25 +58,33 @@ fn run(file: &str) -> (usize, Vec<String>) {
     (count, failures)
 }
 
-/// What an Unleash SDK's `getVariant` returns, read back from native evaluation details.
-fn unleash_variant(reason: Reason, variant: Option<&str>, value: &Value) -> Value {
-    let feature_enabled = reason.is_served();
-    let name = match (feature_enabled, variant, value) {
-        // Boolean imports have no Unleash variants.
-        (true, Some(name), Value::Object(_)) => name.split('#').next().unwrap_or(name),
-        _ => UNLEASH_DISABLED_VARIANT,
+/// Runs one specification file on the native import; Unleash's answers are read from the
+/// evaluation details with `unleash_answer`, as the Unleash APIs read them. Returns (cases run,
+/// failures).
+fn run(file: &str) -> (usize, Vec<String>) {
+    let spec = load(file);
+    let state = serde_json::to_string(&spec["state"]).unwrap();
+    let flags = FlagSet::from_unleash_json(&state)
+        .unwrap()
+        .compile()
+        .unwrap();
+    let evaluate = |name: &str, context: &Value| {
+        let context = EvaluationContext::from_unleash(context);
+        let details = flags.evaluate(name, None, &context, NOW);
+        (unleash_answer(&details), format!("({details:?})"))
     };
-    let mut result = serde_json::json!({
-        "name": name,
-        "enabled": name != UNLEASH_DISABLED_VARIANT,
-        "feature_enabled": feature_enabled,
-    });
-    if let Value::Object(payload) = value {
-        if !payload.is_empty() && name != UNLEASH_DISABLED_VARIANT {
-            result["payload"] = value.clone();
-        }
-    }
-    result
+    cases(
+        &spec,
+        |name, context| {
+            let (answer, shown) = evaluate(name, context);
+            (answer.is_some(), shown)
+        },
+        |name, context| {
+            evaluate(name, context).0.unwrap_or_else(|| {
+                json!({"name": UNLEASH_DISABLED_VARIANT, "enabled": false, "feature_enabled": false})
+            })
+        },
+    )
 }
 
 fn check(file: &str) {
@@ -162,47 +166,25 @@ fn run_exported(file: &str) -> (usize, Vec<String>, Vec<String>) {
         .iter()
         .map(|l| format!("{}: {}", l.flag, l.reason))
         .collect();
-    let message: UpdateMessage = serde_json::from_value(serde_json::json!({
+    let message: UpdateMessage = serde_json::from_value(json!({
         "version": 2,
         "features": export.features,
     }))
     .unwrap();
     let engine = EngineState::default();
     engine.take_state(message);
-    let mut failures = Vec::new();
-    let mut count = 0;
-    for case in spec["tests"].as_array().into_iter().flatten() {
-        count += 1;
-        let context: Context = serde_json::from_value(case["context"].clone()).unwrap();
-        let name = case["toggleName"].as_str().unwrap();
-        let enabled = engine.is_enabled(name, &context, &None);
-        if Value::Bool(enabled) != case["expectedResult"] {
-            failures.push(format!(
-                "{}: expected {}, got {enabled}",
-                case["description"], case["expectedResult"]
-            ));
-        }
-    }
-    for case in spec["variantTests"].as_array().into_iter().flatten() {
-        count += 1;
-        let context: Context = serde_json::from_value(case["context"].clone()).unwrap();
-        let name = case["toggleName"].as_str().unwrap();
-        let mut got = serde_json::to_value(engine.get_variant(name, &context, &None)).unwrap();
-        // yggdrasil serialises `featureEnabled`; the specification says `feature_enabled`.
-        got["feature_enabled"] = got["featureEnabled"].clone();
-        let expected = &case["expectedResult"];
-        let matches = got["name"] == expected["name"]
-            && got["enabled"] == expected["enabled"]
-            && (expected.get("feature_enabled").is_none()
-                || got["feature_enabled"] == expected["feature_enabled"])
-            && got.get("payload") == expected.get("payload");
-        if !matches {
-            failures.push(format!(
-                "{}: expected {expected}, got {got}",
-                case["description"]
-            ));
-        }
-    }
+    let context = |context: &Value| -> Context { serde_json::from_value(context.clone()).unwrap() };
+    let (count, failures) = cases(
+        &spec,
+        |name, c| (engine.is_enabled(name, &context(c), &None), String::new()),
+        |name, c| {
+            let mut got =
+                serde_json::to_value(engine.get_variant(name, &context(c), &None)).unwrap();
+            // yggdrasil serialises `featureEnabled`; the specification says `feature_enabled`.
+            got["feature_enabled"] = got["featureEnabled"].clone();
+            got
+        },
+    );
     (count, failures, left_out)
 }
 
