@@ -30,7 +30,7 @@ use serde_json::{Map, Value, json};
 use switchyard_control::auth::{Action, Scope};
 use switchyard_control::flags::DEFAULT_ENVIRONMENT;
 use switchyard_control::flags::edit::ENVIRONMENT_ATTRIBUTE;
-use switchyard_control::flags::usage::{MetricsReport, Registration};
+use switchyard_control::flags::usage::{MetricsReport, Registration, UsageError};
 use switchyard_flags::{EvaluationContext, EvaluationDetails, Timestamp, unleash_answer};
 
 use crate::auth::Caller;
@@ -256,8 +256,7 @@ pub async fn client_register(
     let registration: Registration = crate::body::parse(&body)?;
     ctx.flags
         .usage()
-        .register(&environment, registration, ctx.clock.now())
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+        .register(&environment, registration, ctx.clock.now())?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -285,8 +284,7 @@ pub async fn client_metrics(
     let exists = |key: &str| keys.contains(key);
     ctx.flags
         .usage()
-        .record(&environment, report, ctx.clock.now(), exists)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+        .record(&environment, report, ctx.clock.now(), exists)?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -306,4 +304,11 @@ pub async fn clients(
     Ok(axum::Json(
         json!({ "instances": ctx.flags.usage().instances() }),
     ))
+}
+
+/// A usage report whose names are refused: 400, like any other bad body.
+impl From<UsageError> for ApiError {
+    fn from(e: UsageError) -> Self {
+        ApiError::bad_request(format!("invalid request body: {e}"))
+    }
 }

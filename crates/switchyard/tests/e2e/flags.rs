@@ -617,6 +617,18 @@ fn the_unleash_client_api_serves_features_and_records_usage() {
     assert!(text.contains("bucket.toggles.checkout.yes"), "{text}");
     let (status, _, text) = http(
         addr(&d),
+        "POST",
+        "/api/client/register",
+        &auth,
+        r#"{"appName": ""}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("appName must be a non-empty string"),
+        "{text}"
+    );
+    let (status, _, text) = http(
+        addr(&d),
         "GET",
         "/api/v1/flags/clients",
         &[("Authorization", &format!("Bearer {bare}"))],
