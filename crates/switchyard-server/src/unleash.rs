@@ -218,7 +218,7 @@ pub async fn client_features(
         .find(|(name, _)| name == "namePrefix")
         .map_or("", |(_, value)| value.as_str());
     let live = ctx.flags.live();
-    let export = live.set.to_unleash(&environment);
+    let export = live.unleash(&environment);
     let wanted = |key: &str| key.starts_with(prefix);
     let features: Vec<&Value> = export
         .features
