@@ -34,7 +34,7 @@ pub use context::{
 };
 pub use details::{ErrorCode, ErrorMessage, EvaluationDetails, Reason};
 pub use error::{FlagError, FlagWarning, ImportError, Problem};
-pub use export::unleash::{LeftOut, UnleashExport, is_from_unleash, unleash_answer};
+pub use export::unleash::{LeftOut, UnleashExport, unleash_answer};
 pub use hashing::HashVersion;
 pub use import::FlagFormat;
 pub use import::unleash::UNLEASH_DISABLED_VARIANT;

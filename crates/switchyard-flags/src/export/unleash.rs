@@ -85,7 +85,7 @@ pub fn unleash_answer(details: &EvaluationDetails<'_>) -> Option<Value> {
 }
 
 /// Whether a flag was imported from Unleash (the importer marks it in `metadata.source`).
-pub fn is_from_unleash(metadata: &BTreeMap<String, Value>) -> bool {
+fn is_from_unleash(metadata: &BTreeMap<String, Value>) -> bool {
     metadata.get("source").and_then(Value::as_str) == Some("unleash")
 }
 
@@ -115,29 +115,32 @@ impl FlagSet {
     /// The set as Unleash client features for `environment` (whose kill switches apply), with
     /// segments inlined into each strategy's constraints.
     pub fn to_unleash(&self, environment: &str) -> UnleashExport {
-        let mut exported: HashMap<&str, Exported> = HashMap::new();
+        let mut exported: Vec<(&FlagDefinition, Exported)> = Vec::new();
         let mut left_out = Vec::new();
         for flag in &self.flags {
             match export_flag(self, flag, environment) {
-                Ok(feature) => {
-                    exported.insert(&flag.key, feature);
-                }
+                Ok(feature) => exported.push((flag, feature)),
                 Err(reason) => left_out.push(LeftOut {
                     flag: flag.key.clone(),
                     reason,
                 }),
             }
         }
+        // Dependencies read the other exports, so all are resolved before any is taken.
+        let by_key: HashMap<&str, &Exported> = exported
+            .iter()
+            .map(|(flag, feature)| (flag.key.as_str(), feature))
+            .collect();
+        let resolved: Vec<_> = exported
+            .iter()
+            .map(|(flag, _)| dependencies(flag, &by_key))
+            .collect();
         let mut features = Vec::with_capacity(exported.len());
-        for flag in &self.flags {
-            let Some(feature) = exported.get(flag.key.as_str()) else {
-                continue;
-            };
-            match dependencies(self, flag, &exported) {
+        for ((flag, mut feature), dependencies) in exported.into_iter().zip(resolved) {
+            match dependencies {
                 Ok(dependencies) => {
-                    let mut feature = feature.json.clone();
-                    feature["dependencies"] = Value::Array(dependencies);
-                    features.push(feature);
+                    feature.json["dependencies"] = Value::Array(dependencies);
+                    features.push(feature.json);
                 }
                 Err(reason) => left_out.push(LeftOut {
                     flag: flag.key.clone(),
@@ -157,6 +160,10 @@ struct Exported {
     enabled_is_served: bool,
     /// Whether the flag is boolean (no variants in Unleash).
     boolean: bool,
+    /// Whether it has prerequisites of its own.
+    has_prerequisites: bool,
+    /// Whether it was imported from Unleash (its variant names are Unleash's).
+    from_unleash: bool,
 }
 
 fn export_flag(
@@ -198,6 +205,8 @@ fn export_flag(
         json,
         enabled_is_served: !exporter.served_false,
         boolean: flag.flag_type == FlagType::Boolean,
+        has_prerequisites: !flag.prerequisites.is_empty(),
+        from_unleash,
     })
 }
 
@@ -701,9 +710,8 @@ fn text(value: &Value) -> Value {
 
 /// The Unleash dependencies of `flag`'s prerequisites.
 fn dependencies(
-    set: &FlagSet,
     flag: &FlagDefinition,
-    exported: &HashMap<&str, Exported>,
+    exported: &HashMap<&str, &Exported>,
 ) -> Result<Vec<Value>, String> {
     let mut result = Vec::with_capacity(flag.prerequisites.len());
     for prerequisite in &flag.prerequisites {
@@ -711,11 +719,7 @@ fn dependencies(
         let parent = exported
             .get(parent_key)
             .ok_or_else(|| format!("its prerequisite `{parent_key}` is not exported to Unleash"))?;
-        let has_own = set
-            .flags
-            .iter()
-            .any(|f| f.key == parent_key && !f.prerequisites.is_empty());
-        if has_own {
+        if parent.has_prerequisites {
             return Err(format!(
                 "its prerequisite `{parent_key}` has prerequisites itself, which Unleash \
                  treats as never satisfied"
@@ -734,12 +738,10 @@ fn dependencies(
                      Unleash"
                 ));
             }
-            let parent_flag = set.flags.iter().find(|f| f.key == parent_key);
-            let from_unleash = parent_flag.is_some_and(|f| is_from_unleash(&f.metadata));
             let mut names: Vec<&str> = prerequisite
                 .variants
                 .iter()
-                .map(|n| unleash_variant_name(n, from_unleash))
+                .map(|n| unleash_variant_name(n, parent.from_unleash))
                 .collect();
             names.dedup();
             dependency["variants"] = json!(names);
