@@ -21,6 +21,12 @@ function start(instanceId) {
   return client;
 }
 
+// Waits for the SDK's first fetch; a daemon that never answers fails the test instead of
+// hanging it.
+function synchronized(client) {
+  return once(client, 'synchronized', { signal: AbortSignal.timeout(60_000) });
+}
+
 const problems = [];
 
 // First tests/sdk/flags.yaml (native flags): the SDK answers what the frontend API answers,
@@ -33,7 +39,7 @@ if (JSON.stringify(leftOut) !== '["banner"]') problems.push(`leftOut = ${JSON.st
 {
   const client = start('native-flags');
   client.on('error', (e) => problems.push(`native flags: client error ${e.message}`));
-  await once(client, 'synchronized');
+  await synchronized(client);
   for (const name of Object.keys(contexts)) {
     const context = contexts[name];
     const view = {
@@ -64,7 +70,7 @@ for (const spec of specFiles()) {
   await replaceFlags(spec.state);
   const client = start(`spec-${spec.file}`);
   client.on('error', (e) => problems.push(`${spec.file}: client error ${e.message}`));
-  await once(client, 'synchronized');
+  await synchronized(client);
   for (const t of spec.tests ?? []) {
     cases += 1;
     const got = client.isEnabled(t.toggleName, t.context);
