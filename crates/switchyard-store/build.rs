@@ -2,5 +2,6 @@
 //! watch a directory: without this, adding a migration file would not rebuild the crate.
 
 fn main() {
-    println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations/sqlite");
+    println!("cargo:rerun-if-changed=migrations/postgres");
 }

@@ -12,10 +12,11 @@
 //! - [`event_chain`]: the event log's hash chain, the same way.
 //!   `SqliteStore` also implements [`switchyard_core::ports::FlagStore`].
 
+mod codec;
 pub mod error;
 pub mod event_chain;
 pub mod flag_audit;
-pub mod store;
+pub mod sqlite;
 
 pub use error::SqliteStoreError;
-pub use store::{DB_FILE_NAME, SqliteStore};
+pub use sqlite::{DB_FILE_NAME, SqliteStore};

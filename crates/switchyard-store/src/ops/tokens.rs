@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use switchyard_core::Timestamp;
 use switchyard_core::ports::{NewEvent, StoreError, TokenRecord, TokenStore};
 
-use super::codec::{backend, decode, encode, millis, timestamp};
 use super::events;
-use super::{SqliteStore, begin_write};
+use super::{Store, begin_write};
+use crate::codec::{backend, decode, encode, millis, timestamp};
 
 type TokenRow = (
     String,
@@ -23,7 +23,7 @@ type TokenRow = (
 );
 
 #[async_trait::async_trait]
-impl TokenStore for SqliteStore {
+impl TokenStore for Store {
     async fn create_token(
         &self,
         token: &TokenRecord,
@@ -36,7 +36,7 @@ impl TokenStore for SqliteStore {
         };
         let (apps, environments) = (scope(&token.apps)?, scope(&token.environments)?);
         let mut tx = begin_write(&self.pool).await?;
-        let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM tokens WHERE id = ?")
+        let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM tokens WHERE id = $1")
             .bind(&token.id)
             .fetch_optional(&mut *tx)
             .await
@@ -46,7 +46,7 @@ impl TokenStore for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO tokens (id, name, role, apps_json, environments_json, secret_hash, \
-             created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&token.id)
         .bind(&token.name)
@@ -83,7 +83,7 @@ impl TokenStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let found: Option<(Option<i64>,)> =
-            sqlx::query_as("SELECT revoked_at FROM tokens WHERE id = ?")
+            sqlx::query_as("SELECT revoked_at FROM tokens WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await
@@ -93,7 +93,7 @@ impl TokenStore for SqliteStore {
             Some((Some(_),)) => return Ok(false),
             Some((None,)) => {}
         }
-        sqlx::query("UPDATE tokens SET revoked_at = ?, revoked_by = ? WHERE id = ?")
+        sqlx::query("UPDATE tokens SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
             .bind(millis(at))
             .bind(by)
             .bind(id)

@@ -1,15 +1,15 @@
 //! Rollouts: creating one (at most one active per app), replacing its state with its events
 //! and perhaps a new stable release, and reading them back.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use super::{Conn, Pool};
 use switchyard_core::ports::{NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StoreError};
 use switchyard_core::{AppName, Clock, SystemClock, Version};
 
-use super::codec::{backend, decode, decode_text, encode, millis, timestamp};
 use super::{begin_write, events};
+use crate::codec::{backend, decode, decode_text, encode, millis, timestamp};
 
 pub(super) async fn create(
-    pool: &SqlitePool,
+    pool: &Pool,
     app: &AppName,
     version: &Version,
     phase: &str,
@@ -21,7 +21,7 @@ pub(super) async fn create(
     let at = events.first().map_or_else(|| SystemClock.now(), |e| e.at);
     let state = encode(state, "encode rollout state")?;
     let mut tx = begin_write(pool).await?;
-    let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM apps WHERE name = ?")
+    let known: Option<String> = sqlx::query_scalar("SELECT name FROM apps WHERE name = $1")
         .bind(app.as_str())
         .fetch_optional(&mut *tx)
         .await
@@ -37,7 +37,7 @@ pub(super) async fn create(
     }
     let inserted = sqlx::query_scalar(
         "INSERT INTO rollouts (app, version, phase, active, state_json, created_at, updated_at) \
-         VALUES (?, ?, ?, 1, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, 1, $4, $5, $6) RETURNING id",
     )
     .bind(app.as_str())
     .bind(version.as_str())
@@ -56,7 +56,7 @@ pub(super) async fn create(
     Ok(id)
 }
 
-pub(super) async fn update(pool: &SqlitePool, update: &RolloutUpdate) -> Result<(), StoreError> {
+pub(super) async fn update(pool: &Pool, update: &RolloutUpdate) -> Result<(), StoreError> {
     let state = encode(&update.state, "encode rollout state")?;
     let stable = update
         .stable
@@ -64,7 +64,7 @@ pub(super) async fn update(pool: &SqlitePool, update: &RolloutUpdate) -> Result<
         .map(|r| encode(r, "encode a release"))
         .transpose()?;
     let mut tx = begin_write(pool).await?;
-    let app: Option<String> = sqlx::query_scalar("SELECT app FROM rollouts WHERE id = ?")
+    let app: Option<String> = sqlx::query_scalar("SELECT app FROM rollouts WHERE id = $1")
         .bind(update.id)
         .fetch_optional(&mut *tx)
         .await
@@ -74,7 +74,7 @@ pub(super) async fn update(pool: &SqlitePool, update: &RolloutUpdate) -> Result<
     };
     let app: AppName = decode_text(app, || format!("app of rollout {}", update.id))?;
     let updated = sqlx::query(
-        "UPDATE rollouts SET phase = ?, active = ?, state_json = ?, updated_at = ? WHERE id = ?",
+        "UPDATE rollouts SET phase = $1, active = $2, state_json = $3, updated_at = $4 WHERE id = $5",
     )
     .bind(update.phase.as_str())
     .bind(i64::from(update.active))
@@ -87,7 +87,7 @@ pub(super) async fn update(pool: &SqlitePool, update: &RolloutUpdate) -> Result<
         return Err(conflict_or_backend(&mut tx, &app, e, "update a rollout").await);
     }
     if let Some(stable) = stable {
-        sqlx::query("UPDATE apps SET stable_json = ? WHERE name = ?")
+        sqlx::query("UPDATE apps SET stable_json = $1 WHERE name = $2")
             .bind(stable)
             .bind(app.as_str())
             .execute(&mut *tx)
@@ -105,11 +105,8 @@ pub(super) async fn update(pool: &SqlitePool, update: &RolloutUpdate) -> Result<
         .map_err(backend("commit a rollout update"))
 }
 
-async fn active_id(
-    conn: &mut SqliteConnection,
-    app: &AppName,
-) -> Result<Option<RolloutId>, StoreError> {
-    sqlx::query_scalar("SELECT id FROM rollouts WHERE app = ? AND active = 1")
+async fn active_id(conn: &mut Conn, app: &AppName) -> Result<Option<RolloutId>, StoreError> {
+    sqlx::query_scalar("SELECT id FROM rollouts WHERE app = $1 AND active = 1")
         .bind(app.as_str())
         .fetch_optional(&mut *conn)
         .await
@@ -120,7 +117,7 @@ async fn active_id(
 /// only guard when an update re-activates a rollout; its violation is reported as the conflict
 /// it is.
 async fn conflict_or_backend(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     app: &AppName,
     error: sqlx::Error,
     operation: &'static str,
@@ -141,13 +138,10 @@ async fn conflict_or_backend(
 
 type RolloutRow = (i64, String, String, String, i64, String, i64, i64);
 
-pub(super) async fn by_id(
-    pool: &SqlitePool,
-    id: RolloutId,
-) -> Result<Option<RolloutRecord>, StoreError> {
+pub(super) async fn by_id(pool: &Pool, id: RolloutId) -> Result<Option<RolloutRecord>, StoreError> {
     let row: Option<RolloutRow> = sqlx::query_as(
         "SELECT id, app, version, phase, active, state_json, created_at, updated_at \
-         FROM rollouts WHERE id = ?",
+         FROM rollouts WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -159,12 +153,12 @@ pub(super) async fn by_id(
 /// The largest id is the latest: ids are never reused (AUTOINCREMENT), while two rollouts may
 /// share a creation millisecond.
 pub(super) async fn latest(
-    pool: &SqlitePool,
+    pool: &Pool,
     app: &AppName,
 ) -> Result<Option<RolloutRecord>, StoreError> {
     let row: Option<RolloutRow> = sqlx::query_as(
         "SELECT id, app, version, phase, active, state_json, created_at, updated_at \
-         FROM rollouts WHERE app = ? ORDER BY id DESC LIMIT 1",
+         FROM rollouts WHERE app = $1 ORDER BY id DESC LIMIT 1",
     )
     .bind(app.as_str())
     .fetch_optional(pool)
@@ -173,7 +167,7 @@ pub(super) async fn latest(
     row.map(decode_rollout).transpose()
 }
 
-pub(super) async fn active(pool: &SqlitePool) -> Result<Vec<RolloutRecord>, StoreError> {
+pub(super) async fn active(pool: &Pool) -> Result<Vec<RolloutRecord>, StoreError> {
     let rows: Vec<RolloutRow> = sqlx::query_as(
         "SELECT id, app, version, phase, active, state_json, created_at, updated_at \
          FROM rollouts WHERE active = 1 ORDER BY id ASC",

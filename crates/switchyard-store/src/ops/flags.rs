@@ -1,14 +1,16 @@
 //! Flag and segment documents and their hash-chained audit log: the [`FlagStore`]
 //! implementation.
 //!
-//! A change runs in one `BEGIN IMMEDIATE` transaction: it reads the chain's head, writes each
+//! A change runs in one write transaction (writers take turns, see `begin_write`): it reads the chain's head, writes each
 //! changed document and appends its entry with the next id and the head's hash, so two writers
 //! can never fork the chain.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::QueryBuilder;
+
+use super::{Conn, Db};
 use switchyard_core::Timestamp;
 use switchyard_core::ports::{
     EventKind, FlagAuditEntry, FlagAuditProblem, FlagAuditQuery, FlagAuditVerification, FlagChange,
@@ -16,12 +18,12 @@ use switchyard_core::ports::{
     FlagStore, GENESIS_HASH, NewEvent, StoreError,
 };
 
-use super::codec::{backend, decode, decode_text, encode, millis, timestamp};
-use super::{SqliteStore, begin_write, events};
+use super::{Store, begin_write, events};
+use crate::codec::{backend, decode, decode_text, encode, millis, timestamp};
 use crate::flag_audit::{entry_hash, verify_chain};
 
 #[async_trait::async_trait]
-impl FlagStore for SqliteStore {
+impl FlagStore for Store {
     async fn flag_documents(&self) -> Result<FlagDocuments, StoreError> {
         let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
             "SELECT kind, key, document_json, updated_at FROM flag_documents \
@@ -68,8 +70,8 @@ impl FlagStore for SqliteStore {
                 }
                 (Some(_), Some(after)) => {
                     sqlx::query(
-                        "UPDATE flag_documents SET document_json = ?, updated_at = ? \
-                         WHERE kind = ? AND key = ?",
+                        "UPDATE flag_documents SET document_json = $1, updated_at = $2 \
+                         WHERE kind = $3 AND key = $4",
                     )
                     .bind(encode(after, "encode a flag document")?)
                     .bind(millis(change.at))
@@ -81,7 +83,7 @@ impl FlagStore for SqliteStore {
                     "configured"
                 }
                 (Some(_), None) => {
-                    sqlx::query("DELETE FROM flag_documents WHERE kind = ? AND key = ?")
+                    sqlx::query("DELETE FROM flag_documents WHERE kind = $1 AND key = $2")
                         .bind(edit.kind.as_str())
                         .bind(&edit.key)
                         .execute(&mut *tx)
@@ -146,7 +148,7 @@ impl FlagStore for SqliteStore {
     }
 
     async fn flag_audit(&self, query: &FlagAuditQuery) -> Result<Vec<FlagAuditEntry>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(
+        let mut sql = QueryBuilder::<Db>::new(
             "SELECT id, at, actor, reason, kind, key, before_json, after_json, prev_hash, hash \
              FROM flag_audit WHERE 1 = 1",
         );
@@ -208,7 +210,7 @@ impl FlagStore for SqliteStore {
     }
 }
 
-impl SqliteStore {
+impl Store {
     /// Replays the log and reports every stored document that differs from where the log leads
     /// (a document edited behind the log's back).
     async fn compare_with_documents(
@@ -263,7 +265,7 @@ impl SqliteStore {
 /// The id and hash of the last entry; `(0, GENESIS_HASH)` for an empty log.
 async fn head<'e, E>(executor: E) -> Result<(i64, String), StoreError>
 where
-    E: sqlx::Executor<'e, Database = Sqlite>,
+    E: sqlx::Executor<'e, Database = Db>,
 {
     let row: Option<(i64, String)> =
         sqlx::query_as("SELECT id, hash FROM flag_audit ORDER BY id DESC LIMIT 1")
@@ -273,12 +275,9 @@ where
     Ok(row.unwrap_or_else(|| (0, GENESIS_HASH.to_string())))
 }
 
-async fn document(
-    conn: &mut SqliteConnection,
-    edit: &FlagEdit,
-) -> Result<Option<Value>, StoreError> {
+async fn document(conn: &mut Conn, edit: &FlagEdit) -> Result<Option<Value>, StoreError> {
     let text: Option<(String,)> =
-        sqlx::query_as("SELECT document_json FROM flag_documents WHERE kind = ? AND key = ?")
+        sqlx::query_as("SELECT document_json FROM flag_documents WHERE kind = $1 AND key = $2")
             .bind(edit.kind.as_str())
             .bind(&edit.key)
             .fetch_optional(&mut *conn)
@@ -289,14 +288,14 @@ async fn document(
 }
 
 async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     edit: &FlagEdit,
     after: &Value,
     at: Timestamp,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO flag_documents (kind, key, document_json, position, updated_at) \
-         VALUES (?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM flag_documents), ?)",
+         VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM flag_documents), $4)",
     )
     .bind(edit.kind.as_str())
     .bind(&edit.key)
@@ -308,7 +307,7 @@ async fn insert(
     Ok(())
 }
 
-async fn append(conn: &mut SqliteConnection, entry: &FlagAuditEntry) -> Result<(), StoreError> {
+async fn append(conn: &mut Conn, entry: &FlagAuditEntry) -> Result<(), StoreError> {
     let before = entry
         .before
         .as_ref()
@@ -322,7 +321,7 @@ async fn append(conn: &mut SqliteConnection, entry: &FlagAuditEntry) -> Result<(
     sqlx::query(
         "INSERT INTO flag_audit \
          (id, at, actor, reason, kind, key, before_json, after_json, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(entry.id)
     .bind(millis(entry.at))

@@ -1,15 +1,9 @@
-//! [`SqliteStore`]: the database file, its connection pool and schema migrations, and the
-//! [`StateStore`] implementation, whose methods live in one file per concern under `store/`.
+//! [`SqliteStore`]: the database file, its connection pool, schema migrations and backups. The
+//! store's operations are the shared ones in `ops/`, compiled here for SQLite.
 
-mod codec;
-mod events;
-mod experiments;
-mod flags;
-mod manifests;
-mod rollouts;
-mod tokens;
+#[path = "ops/mod.rs"]
+mod ops;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,14 +11,15 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
-use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
-use switchyard_core::ports::{
-    AppRecord, ApplyOutcome, Author, EventLogProblem, EventLogVerification, EventQuery,
-    EventRecord, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StateStore, StoreError,
-};
-use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version};
+use switchyard_core::ports::StoreError;
 
+use crate::codec;
 use crate::error::SqliteStoreError;
+
+type Db = Sqlite;
+type Conn = sqlx::SqliteConnection;
+type Pool = SqlitePool;
+type Store = SqliteStore;
 
 /// The name of the database file inside the data directory.
 pub const DB_FILE_NAME: &str = "switchyard.db";
@@ -37,7 +32,7 @@ const POOL_SIZE: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema, embedded at compile time from `migrations/`.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Whether a pooled connection can be handed out (`false` closes it and the pool opens a fresh
 /// one). A write that failed at `COMMIT` — a full disk, where SQLite rolls the transaction back
@@ -175,7 +170,7 @@ impl SqliteStore {
                 path: target.to_path_buf(),
             });
         };
-        sqlx::query("VACUUM INTO ?")
+        sqlx::query("VACUUM INTO $1")
             .bind(text)
             .execute(&self.pool)
             .await
@@ -204,158 +199,4 @@ async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, 
     pool.begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(codec::backend("begin a write transaction"))
-}
-
-#[async_trait::async_trait]
-impl StateStore for SqliteStore {
-    async fn apply(
-        &self,
-        set: &ManifestSet,
-        by: &Author,
-        at: Timestamp,
-    ) -> Result<ApplyOutcome, StoreError> {
-        manifests::apply(&self.pool, set, by, at).await
-    }
-
-    async fn app(&self, name: &AppName) -> Result<Option<AppRecord>, StoreError> {
-        manifests::app(&self.pool, name).await
-    }
-
-    async fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {
-        manifests::apps(&self.pool).await
-    }
-
-    async fn template(&self, name: &ObjectName) -> Result<Option<AnalysisTemplate>, StoreError> {
-        manifests::template(&self.pool, name).await
-    }
-
-    async fn template_names(&self) -> Result<BTreeSet<String>, StoreError> {
-        manifests::template_names(&self.pool).await
-    }
-
-    async fn set_stable(
-        &self,
-        app: &AppName,
-        release: &Release,
-        events: &[NewEvent],
-    ) -> Result<(), StoreError> {
-        manifests::set_stable(&self.pool, app, release, events).await
-    }
-
-    async fn create_rollout(
-        &self,
-        app: &AppName,
-        version: &Version,
-        phase: &str,
-        state: &serde_json::Value,
-        events: &[NewEvent],
-    ) -> Result<RolloutId, StoreError> {
-        rollouts::create(&self.pool, app, version, phase, state, events).await
-    }
-
-    async fn update_rollout(&self, update: &RolloutUpdate) -> Result<(), StoreError> {
-        rollouts::update(&self.pool, update).await
-    }
-
-    async fn rollout(&self, id: RolloutId) -> Result<Option<RolloutRecord>, StoreError> {
-        rollouts::by_id(&self.pool, id).await
-    }
-
-    async fn latest_rollout(&self, app: &AppName) -> Result<Option<RolloutRecord>, StoreError> {
-        rollouts::latest(&self.pool, app).await
-    }
-
-    async fn active_rollouts(&self) -> Result<Vec<RolloutRecord>, StoreError> {
-        rollouts::active(&self.pool).await
-    }
-
-    async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
-        events::append(&mut tx, events, events::Owner::NONE).await?;
-        tx.commit()
-            .await
-            .map_err(codec::backend("commit appended events"))
-    }
-
-    async fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
-        events::query(&self.pool, query).await
-    }
-
-    async fn verify_events(&self) -> Result<EventLogVerification, StoreError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(codec::backend("read the event log"))?;
-        let all = events::chained(&mut conn).await?;
-        let check = crate::event_chain::verify(&all);
-        Ok(EventLogVerification {
-            ok: check.problems.is_empty(),
-            events: check.checked,
-            head: check.head,
-            problems: check
-                .problems
-                .into_iter()
-                .map(|(id, message)| EventLogProblem { id, message })
-                .collect(),
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl switchyard_experiments::port::ExperimentStore for SqliteStore {
-    async fn experiments(
-        &self,
-    ) -> Result<Vec<switchyard_experiments::port::ExperimentRecord>, StoreError> {
-        experiments::experiments(&self.pool).await
-    }
-
-    async fn experiment(
-        &self,
-        key: &str,
-    ) -> Result<Option<switchyard_experiments::port::ExperimentRecord>, StoreError> {
-        experiments::experiment(&self.pool, key).await
-    }
-
-    async fn ingest(
-        &self,
-        compiled: &std::collections::BTreeMap<String, switchyard_experiments::CompiledExperiment>,
-        events: &[switchyard_experiments::ValidEvent],
-        keep_raw: bool,
-        received_at: Timestamp,
-    ) -> Result<Vec<switchyard_experiments::port::Ingested>, StoreError> {
-        experiments::ingest(&self.pool, compiled, events, keep_raw, received_at).await
-    }
-
-    async fn data(
-        &self,
-        key: &str,
-    ) -> Result<Option<switchyard_experiments::ExperimentData>, StoreError> {
-        experiments::data(&self.pool, key).await
-    }
-
-    async fn stop(
-        &self,
-        key: &str,
-        reason: &str,
-        by: &Author,
-        at: Timestamp,
-    ) -> Result<bool, StoreError> {
-        experiments::stop(&self.pool, key, reason, by, at).await
-    }
-
-    async fn add_snapshot(
-        &self,
-        key: &str,
-        snapshot: &switchyard_experiments::Snapshot,
-    ) -> Result<(), StoreError> {
-        experiments::add_snapshot(&self.pool, key, snapshot).await
-    }
-
-    async fn snapshots(
-        &self,
-        key: &str,
-    ) -> Result<Vec<switchyard_experiments::Snapshot>, StoreError> {
-        experiments::snapshots(&self.pool, key).await
-    }
 }

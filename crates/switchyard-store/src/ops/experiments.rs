@@ -6,8 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::{Conn, Pool};
 use serde_json::json;
-use sqlx::{SqliteConnection, SqlitePool};
 use switchyard_core::Timestamp;
 use switchyard_core::manifest::experiment::Experiment;
 use switchyard_core::ports::{Author, EventKind, NewEvent, StoreError};
@@ -17,12 +17,12 @@ use switchyard_experiments::{
     ValidEvent, VariantData,
 };
 
-use super::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
 use super::{begin_write, events};
+use crate::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
 
 type ExperimentRow = (String, String, i64, i64, Option<String>);
 
-pub(super) async fn experiments(pool: &SqlitePool) -> Result<Vec<ExperimentRecord>, StoreError> {
+pub(super) async fn experiments(pool: &Pool) -> Result<Vec<ExperimentRecord>, StoreError> {
     let rows: Vec<ExperimentRow> = sqlx::query_as(
         "SELECT name, manifest_json, generation, started_at, stopped_json \
          FROM experiments ORDER BY name",
@@ -34,12 +34,12 @@ pub(super) async fn experiments(pool: &SqlitePool) -> Result<Vec<ExperimentRecor
 }
 
 pub(super) async fn experiment(
-    pool: &SqlitePool,
+    pool: &Pool,
     key: &str,
 ) -> Result<Option<ExperimentRecord>, StoreError> {
     let row: Option<ExperimentRow> = sqlx::query_as(
         "SELECT name, manifest_json, generation, started_at, stopped_json \
-         FROM experiments WHERE name = ?",
+         FROM experiments WHERE name = $1",
     )
     .bind(key)
     .fetch_optional(pool)
@@ -91,7 +91,7 @@ struct Batch {
 }
 
 pub(super) async fn ingest(
-    pool: &SqlitePool,
+    pool: &Pool,
     experiments: &BTreeMap<String, CompiledExperiment>,
     batch: &[ValidEvent],
     keep_raw: bool,
@@ -119,7 +119,7 @@ pub(super) async fn ingest(
 }
 
 async fn ingest_one(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     rows: &mut Batch,
     experiment: &CompiledExperiment,
     event: &ValidEvent,
@@ -127,8 +127,8 @@ async fn ingest_one(
     received_at: Timestamp,
 ) -> Result<Ingested, StoreError> {
     let key = experiment.key();
-    let seen: Option<(i64,)> =
-        sqlx::query_as("SELECT 1 FROM experiment_event_ids WHERE experiment = ? AND id = ?")
+    let seen: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM experiment_event_ids WHERE experiment = $1 AND id = $2")
             .bind(key)
             .bind(&event.id)
             .fetch_optional(&mut *conn)
@@ -193,7 +193,7 @@ async fn ingest_one(
     };
     sqlx::query(
         "INSERT INTO experiment_event_ids (experiment, id, received_at, event_json) \
-         VALUES (?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4)",
     )
     .bind(key)
     .bind(&event.id)
@@ -208,7 +208,7 @@ async fn ingest_one(
 /// A metric event changes the unit's values of every metric that reads it, and (once the unit
 /// is exposed) its variant's moments by the same delta.
 async fn apply_metric_event(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     rows: &mut Batch,
     experiment: &CompiledExperiment,
     event: &ValidEvent,
@@ -238,16 +238,12 @@ async fn apply_metric_event(
     Ok(())
 }
 
-async fn running(
-    conn: &mut SqliteConnection,
-    rows: &mut Batch,
-    key: &str,
-) -> Result<bool, StoreError> {
+async fn running(conn: &mut Conn, rows: &mut Batch, key: &str) -> Result<bool, StoreError> {
     if let Some(running) = rows.running.get(key) {
         return Ok(*running);
     }
     let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT stopped_json FROM experiments WHERE name = ?")
+        sqlx::query_as("SELECT stopped_json FROM experiments WHERE name = $1")
             .bind(key)
             .fetch_optional(&mut *conn)
             .await
@@ -257,10 +253,10 @@ async fn running(
     Ok(running)
 }
 
-async fn load_unit(conn: &mut SqliteConnection, key: &str, unit: &str) -> Result<Unit, StoreError> {
+async fn load_unit(conn: &mut Conn, key: &str, unit: &str) -> Result<Unit, StoreError> {
     let row: Option<(Option<String>, Option<i64>, String)> = sqlx::query_as(
         "SELECT variant, exposed_at, values_json FROM experiment_units \
-         WHERE experiment = ? AND unit = ?",
+         WHERE experiment = $1 AND unit = $2",
     )
     .bind(key)
     .bind(unit)
@@ -287,7 +283,7 @@ async fn load_unit(conn: &mut SqliteConnection, key: &str, unit: &str) -> Result
 }
 
 async fn variant_row<'a>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     rows: &'a mut Batch,
     key: &str,
     variant: &str,
@@ -296,7 +292,7 @@ async fn variant_row<'a>(
     if !rows.variants.contains_key(&id) {
         let row: Option<(i64, String)> = sqlx::query_as(
             "SELECT units, metrics_json FROM experiment_variants \
-             WHERE experiment = ? AND variant = ?",
+             WHERE experiment = $1 AND variant = $2",
         )
         .bind(key)
         .bind(variant)
@@ -328,18 +324,18 @@ async fn variant_row<'a>(
         })
 }
 
-async fn write_back(conn: &mut SqliteConnection, rows: Batch) -> Result<(), StoreError> {
+async fn write_back(conn: &mut Conn, rows: Batch) -> Result<(), StoreError> {
     for ((key, unit), u) in rows.units {
         if !u.dirty {
             continue;
         }
         let values = encode(&u.values, "encode a unit's values")?;
         let statement = if u.stored {
-            "UPDATE experiment_units SET variant = ?3, exposed_at = ?4, values_json = ?5 \
-             WHERE experiment = ?1 AND unit = ?2"
+            "UPDATE experiment_units SET variant = $3, exposed_at = $4, values_json = $5 \
+             WHERE experiment = $1 AND unit = $2"
         } else {
             "INSERT INTO experiment_units (experiment, unit, variant, exposed_at, values_json) \
-             VALUES (?1, ?2, ?3, ?4, ?5)"
+             VALUES ($1, $2, $3, $4, $5)"
         };
         sqlx::query(statement)
             .bind(&key)
@@ -357,11 +353,11 @@ async fn write_back(conn: &mut SqliteConnection, rows: Batch) -> Result<(), Stor
         }
         let metrics = encode(&v.data.metrics, "encode a variant's aggregates")?;
         let statement = if v.stored {
-            "UPDATE experiment_variants SET units = ?3, metrics_json = ?4 \
-             WHERE experiment = ?1 AND variant = ?2"
+            "UPDATE experiment_variants SET units = $3, metrics_json = $4 \
+             WHERE experiment = $1 AND variant = $2"
         } else {
             "INSERT INTO experiment_variants (experiment, variant, units, metrics_json) \
-             VALUES (?1, ?2, ?3, ?4)"
+             VALUES ($1, $2, $3, $4)"
         };
         sqlx::query(statement)
             .bind(&key)
@@ -375,15 +371,12 @@ async fn write_back(conn: &mut SqliteConnection, rows: Batch) -> Result<(), Stor
     Ok(())
 }
 
-pub(super) async fn data(
-    pool: &SqlitePool,
-    key: &str,
-) -> Result<Option<ExperimentData>, StoreError> {
+pub(super) async fn data(pool: &Pool, key: &str) -> Result<Option<ExperimentData>, StoreError> {
     let Some(record) = experiment(pool, key).await? else {
         return Ok(None);
     };
     let rows: Vec<(String, i64, String)> = sqlx::query_as(
-        "SELECT variant, units, metrics_json FROM experiment_variants WHERE experiment = ?",
+        "SELECT variant, units, metrics_json FROM experiment_variants WHERE experiment = $1",
     )
     .bind(key)
     .fetch_all(pool)
@@ -405,7 +398,7 @@ pub(super) async fn data(
 }
 
 pub(super) async fn stop(
-    pool: &SqlitePool,
+    pool: &Pool,
     key: &str,
     reason: &str,
     by: &Author,
@@ -418,7 +411,7 @@ pub(super) async fn stop(
     };
     let mut tx = begin_write(pool).await?;
     let changed = sqlx::query(
-        "UPDATE experiments SET stopped_json = ? WHERE name = ? AND stopped_json IS NULL",
+        "UPDATE experiments SET stopped_json = $1 WHERE name = $2 AND stopped_json IS NULL",
     )
     .bind(encode(&status, "encode an experiment's status")?)
     .bind(key)
@@ -445,13 +438,13 @@ pub(super) async fn stop(
 }
 
 pub(super) async fn add_snapshot(
-    pool: &SqlitePool,
+    pool: &Pool,
     key: &str,
     snapshot: &Snapshot,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT OR REPLACE INTO experiment_snapshots (experiment, at, snapshot_json) \
-         VALUES (?, ?, ?)",
+        "INSERT INTO experiment_snapshots (experiment, at, snapshot_json) VALUES ($1, $2, $3) \
+         ON CONFLICT (experiment, at) DO UPDATE SET snapshot_json = excluded.snapshot_json",
     )
     .bind(key)
     .bind(millis(snapshot.at))
@@ -462,9 +455,9 @@ pub(super) async fn add_snapshot(
     Ok(())
 }
 
-pub(super) async fn snapshots(pool: &SqlitePool, key: &str) -> Result<Vec<Snapshot>, StoreError> {
+pub(super) async fn snapshots(pool: &Pool, key: &str) -> Result<Vec<Snapshot>, StoreError> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT snapshot_json FROM experiment_snapshots WHERE experiment = ? ORDER BY at",
+        "SELECT snapshot_json FROM experiment_snapshots WHERE experiment = $1 ORDER BY at",
     )
     .bind(key)
     .fetch_all(pool)

@@ -2,7 +2,9 @@
 //!
 //! Rows are never updated or deleted; triggers in the schema refuse both.
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::QueryBuilder;
+
+use super::{Conn, Db, Pool};
 use switchyard_core::AppName;
 use switchyard_core::ports::{
     EventQuery, EventRecord, GENESIS_HASH, NewEvent, RolloutId, StoreError,
@@ -10,7 +12,7 @@ use switchyard_core::ports::{
 
 use crate::event_chain::{ChainedEvent, event_hash};
 
-use super::codec::{backend, decode, decode_text, encode, millis, timestamp};
+use crate::codec::{backend, decode, decode_text, encode, millis, timestamp};
 
 /// The app and rollout a write concerns, given to events that name none themselves.
 ///
@@ -46,7 +48,7 @@ impl<'a> Owner<'a> {
 /// Appends `events` on `conn`, which is inside the caller's write transaction (so no other
 /// writer appends meanwhile), each chained to the one before it.
 pub(super) async fn append(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     events: &[NewEvent],
     owner: Owner<'_>,
 ) -> Result<(), StoreError> {
@@ -67,7 +69,7 @@ pub(super) async fn append(
         let data = encode(&e.data, "encode event data")?;
         sqlx::query(
             "INSERT INTO events (id, at, app, rollout, kind, actor, reason, data_json, source, \
-             prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(record.id)
         .bind(millis(e.at))
@@ -91,7 +93,7 @@ pub(super) async fn append(
 
 /// The id and hash of the last event (0 and the genesis hash for an empty log). When the last
 /// event predates the chain, the chain is computed over the whole log once.
-async fn head(conn: &mut SqliteConnection) -> Result<(i64, String), StoreError> {
+async fn head(conn: &mut Conn) -> Result<(i64, String), StoreError> {
     let last: Option<(i64, Option<String>)> =
         sqlx::query_as("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *conn)
@@ -109,7 +111,7 @@ async fn head(conn: &mut SqliteConnection) -> Result<(i64, String), StoreError> 
 }
 
 /// The whole log, oldest first, with its chain.
-pub(super) async fn chained(conn: &mut SqliteConnection) -> Result<Vec<ChainedEvent>, StoreError> {
+pub(super) async fn chained(conn: &mut Conn) -> Result<Vec<ChainedEvent>, StoreError> {
     let rows: Vec<ChainRow> = sqlx::query_as(
         "SELECT id, at, app, rollout, kind, actor, reason, data_json, source, prev_hash, hash \
          FROM events ORDER BY id ASC",
@@ -159,11 +161,8 @@ type ChainRow = (
 );
 
 /// Events matching `query`, oldest first. With a limit, the newest `limit` of them.
-pub(super) async fn query(
-    pool: &SqlitePool,
-    query: &EventQuery,
-) -> Result<Vec<EventRecord>, StoreError> {
-    let mut sql = QueryBuilder::<Sqlite>::new(
+pub(super) async fn query(pool: &Pool, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+    let mut sql = QueryBuilder::<Db>::new(
         "SELECT id, at, app, rollout, kind, actor, reason, data_json, source FROM events \
          WHERE 1 = 1",
     );

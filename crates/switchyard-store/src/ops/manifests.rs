@@ -3,14 +3,14 @@
 
 use std::collections::BTreeSet;
 
+use super::{Conn, Pool};
 use serde_json::json;
-use sqlx::{SqliteConnection, SqlitePool};
 use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
 use switchyard_core::ports::{AppRecord, ApplyOutcome, Author, EventKind, NewEvent, StoreError};
 use switchyard_core::{AppName, ObjectName, Release, Timestamp};
 
-use super::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
 use super::{begin_write, events};
+use crate::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
 
 /// The kinds of stored manifest. Table names cannot be bound, so each kind has its own
 /// statements, all of one shape.
@@ -33,9 +33,9 @@ impl Kind {
 
     fn select(self) -> &'static str {
         match self {
-            Kind::App => "SELECT manifest_json, generation FROM apps WHERE name = ?",
-            Kind::Template => "SELECT manifest_json, generation FROM templates WHERE name = ?",
-            Kind::Experiment => "SELECT manifest_json, generation FROM experiments WHERE name = ?",
+            Kind::App => "SELECT manifest_json, generation FROM apps WHERE name = $1",
+            Kind::Template => "SELECT manifest_json, generation FROM templates WHERE name = $1",
+            Kind::Experiment => "SELECT manifest_json, generation FROM experiments WHERE name = $1",
         }
     }
 
@@ -43,17 +43,17 @@ impl Kind {
         match self {
             Kind::App => {
                 "INSERT INTO apps (name, manifest_json, generation, stable_json, updated_at) \
-                 VALUES (?, ?, ?, NULL, ?)"
+                 VALUES ($1, $2, $3, NULL, $4)"
             }
             Kind::Template => {
                 "INSERT INTO templates (name, manifest_json, generation, updated_at) \
-                 VALUES (?, ?, ?, ?)"
+                 VALUES ($1, $2, $3, $4)"
             }
             // An experiment starts when it is first applied.
             Kind::Experiment => {
                 "INSERT INTO experiments \
                  (name, manifest_json, generation, updated_at, started_at, stopped_json) \
-                 VALUES (?1, ?2, ?3, ?4, ?4, NULL)"
+                 VALUES ($1, $2, $3, $4, $4, NULL)"
             }
         }
     }
@@ -61,15 +61,15 @@ impl Kind {
     fn update(self) -> &'static str {
         match self {
             Kind::App => {
-                "UPDATE apps SET manifest_json = ?, generation = ?, updated_at = ? WHERE name = ?"
+                "UPDATE apps SET manifest_json = $1, generation = $2, updated_at = $3 WHERE name = $4"
             }
             Kind::Template => {
-                "UPDATE templates SET manifest_json = ?, generation = ?, updated_at = ? \
-                 WHERE name = ?"
+                "UPDATE templates SET manifest_json = $1, generation = $2, updated_at = $3 \
+                 WHERE name = $4"
             }
             Kind::Experiment => {
-                "UPDATE experiments SET manifest_json = ?, generation = ?, updated_at = ? \
-                 WHERE name = ?"
+                "UPDATE experiments SET manifest_json = $1, generation = $2, updated_at = $3 \
+                 WHERE name = $4"
             }
         }
     }
@@ -103,7 +103,7 @@ struct Document<'a> {
 }
 
 pub(super) async fn apply(
-    pool: &SqlitePool,
+    pool: &Pool,
     set: &ManifestSet,
     by: &Author,
     at: Timestamp,
@@ -154,7 +154,7 @@ pub(super) async fn apply(
 
 /// Inserts or replaces one document, unless it is stored with the same content.
 async fn upsert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     document: &Document<'_>,
     at: Timestamp,
 ) -> Result<Change, StoreError> {
@@ -238,12 +238,9 @@ fn applied_event(
 
 type AppRow = (String, String, i64, Option<String>, i64);
 
-pub(super) async fn app(
-    pool: &SqlitePool,
-    name: &AppName,
-) -> Result<Option<AppRecord>, StoreError> {
+pub(super) async fn app(pool: &Pool, name: &AppName) -> Result<Option<AppRecord>, StoreError> {
     let row: Option<AppRow> = sqlx::query_as(
-        "SELECT name, manifest_json, generation, stable_json, updated_at FROM apps WHERE name = ?",
+        "SELECT name, manifest_json, generation, stable_json, updated_at FROM apps WHERE name = $1",
     )
     .bind(name.as_str())
     .fetch_optional(pool)
@@ -252,7 +249,7 @@ pub(super) async fn app(
     row.map(decode_app).transpose()
 }
 
-pub(super) async fn apps(pool: &SqlitePool) -> Result<Vec<AppRecord>, StoreError> {
+pub(super) async fn apps(pool: &Pool) -> Result<Vec<AppRecord>, StoreError> {
     let rows: Vec<AppRow> = sqlx::query_as(
         "SELECT name, manifest_json, generation, stable_json, updated_at FROM apps ORDER BY name",
     )
@@ -276,11 +273,11 @@ fn decode_app(
 }
 
 pub(super) async fn template(
-    pool: &SqlitePool,
+    pool: &Pool,
     name: &ObjectName,
 ) -> Result<Option<AnalysisTemplate>, StoreError> {
     let json: Option<String> =
-        sqlx::query_scalar("SELECT manifest_json FROM templates WHERE name = ?")
+        sqlx::query_scalar("SELECT manifest_json FROM templates WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(pool)
             .await
@@ -289,7 +286,7 @@ pub(super) async fn template(
         .transpose()
 }
 
-pub(super) async fn template_names(pool: &SqlitePool) -> Result<BTreeSet<String>, StoreError> {
+pub(super) async fn template_names(pool: &Pool) -> Result<BTreeSet<String>, StoreError> {
     let names: Vec<String> = sqlx::query_scalar("SELECT name FROM templates")
         .fetch_all(pool)
         .await
@@ -300,14 +297,14 @@ pub(super) async fn template_names(pool: &SqlitePool) -> Result<BTreeSet<String>
 /// `apps.updated_at` is left alone: it tells when the manifest last changed, and a stable
 /// release is not part of the manifest.
 pub(super) async fn set_stable(
-    pool: &SqlitePool,
+    pool: &Pool,
     app: &AppName,
     release: &Release,
     events: &[NewEvent],
 ) -> Result<(), StoreError> {
     let json = encode(release, "encode a release")?;
     let mut tx = begin_write(pool).await?;
-    let updated = sqlx::query("UPDATE apps SET stable_json = ? WHERE name = ?")
+    let updated = sqlx::query("UPDATE apps SET stable_json = $1 WHERE name = $2")
         .bind(json)
         .bind(app.as_str())
         .execute(&mut *tx)
