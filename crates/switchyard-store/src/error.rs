@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-/// Why the state database could not be opened or backed up. Each variant names the file.
+/// Why the state store could not be opened or backed up. Each variant names the database: the
+/// SQLite file, or the PostgreSQL server as `postgres://user@host:port/database` (never the
+/// password).
 #[derive(Debug, thiserror::Error)]
-pub enum SqliteStoreError {
+pub enum StoreOpenError {
     #[error("cannot create the data directory {}", path.display())]
     CreateDir {
         path: PathBuf,
@@ -27,9 +29,28 @@ pub enum SqliteStoreError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("cannot bring the state database {} to this version's schema", path.display())]
+    #[error(
+        "the database URL is not a PostgreSQL URL (postgres://user:password@host:port/database): {reason}"
+    )]
+    BadUrl { reason: String },
+    #[error("cannot connect to the state database {target}")]
+    Connect {
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "the state database {target} has schema version {found}, newer than this build's {known}; \
+         run the Switchyard version that wrote it (or a later one)"
+    )]
+    NewerSchema {
+        target: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot bring the state database {target} to this version's schema")]
     Migrate {
-        path: PathBuf,
+        target: String,
         #[source]
         source: sqlx::migrate::MigrateError,
     },
@@ -43,4 +64,31 @@ pub enum SqliteStoreError {
         #[source]
         source: sqlx::Error,
     },
+}
+
+/// Runs `migrator` and names a database written by a newer build as such: sqlx reports it as a
+/// migration it cannot find, which reads like a broken install.
+pub(crate) async fn migrate<'a, A>(
+    migrator: &sqlx::migrate::Migrator,
+    on: A,
+    target: &str,
+) -> Result<(), StoreOpenError>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    migrator.run(on).await.map_err(|source| match source {
+        sqlx::migrate::MigrateError::VersionMissing(found) if found > known => {
+            StoreOpenError::NewerSchema {
+                target: target.to_owned(),
+                found,
+                known,
+            }
+        }
+        source => StoreOpenError::Migrate {
+            target: target.to_owned(),
+            source,
+        },
+    })
 }

@@ -14,7 +14,7 @@ use sqlx::{Sqlite, Transaction};
 use switchyard_core::ports::StoreError;
 
 use crate::codec;
-use crate::error::SqliteStoreError;
+use crate::error::StoreOpenError;
 
 type Db = Sqlite;
 type Conn = sqlx::SqliteConnection;
@@ -53,11 +53,11 @@ async fn healthy(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error>
 
 /// Creates and removes a file in `data_dir`, so that a directory Switchyard cannot write to is
 /// named as such rather than as SQLite's "unable to open database file".
-async fn check_writable(data_dir: &Path) -> Result<(), SqliteStoreError> {
+async fn check_writable(data_dir: &Path) -> Result<(), StoreOpenError> {
     let probe = data_dir.join(".switchyard-write-check");
     let written = tokio::fs::write(&probe, b"").await;
     let _ = tokio::fs::remove_file(&probe).await;
-    written.map_err(|source| SqliteStoreError::NotWritable {
+    written.map_err(|source| StoreOpenError::NotWritable {
         path: data_dir.to_path_buf(),
         source,
     })
@@ -82,10 +82,10 @@ impl SqliteStore {
     /// The directory cannot be created, the file cannot be opened, or its schema cannot be
     /// migrated — including a database written by a newer Switchyard, whose migrations this build
     /// does not know.
-    pub async fn open(data_dir: &Path) -> Result<SqliteStore, SqliteStoreError> {
+    pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreOpenError> {
         tokio::fs::create_dir_all(data_dir)
             .await
-            .map_err(|source| SqliteStoreError::CreateDir {
+            .map_err(|source| StoreOpenError::CreateDir {
                 path: data_dir.to_path_buf(),
                 source,
             })?;
@@ -103,7 +103,7 @@ impl SqliteStore {
             .before_acquire(|conn, _| Box::pin(healthy(conn)))
             .connect_with(options)
             .await
-            .map_err(|source| SqliteStoreError::Open {
+            .map_err(|source| StoreOpenError::Open {
                 path: path.clone(),
                 source,
             })?;
@@ -115,7 +115,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// As [`SqliteStore::open`], without the file.
-    pub async fn open_in_memory() -> Result<SqliteStore, SqliteStoreError> {
+    pub async fn open_in_memory() -> Result<SqliteStore, StoreOpenError> {
         let options = SqliteConnectOptions::new()
             .in_memory(true)
             .foreign_keys(true);
@@ -128,21 +128,18 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await
-            .map_err(|source| SqliteStoreError::Open {
+            .map_err(|source| StoreOpenError::Open {
                 path: PathBuf::from(":memory:"),
                 source,
             })?;
         Self::migrated(pool, None).await
     }
 
-    async fn migrated(pool: SqlitePool, path: Option<PathBuf>) -> Result<Self, SqliteStoreError> {
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| SqliteStoreError::Migrate {
-                path: path.clone().unwrap_or_else(|| PathBuf::from(":memory:")),
-                source,
-            })?;
+    async fn migrated(pool: SqlitePool, path: Option<PathBuf>) -> Result<Self, StoreOpenError> {
+        let target = path
+            .as_deref()
+            .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
+        crate::error::migrate(&MIGRATOR, &pool, &target).await?;
         Ok(Self { pool, path })
     }
 
@@ -157,16 +154,16 @@ impl SqliteStore {
     ///
     /// # Errors
     /// `target` exists already or is not UTF-8, or SQLite cannot write it.
-    pub async fn backup_to(&self, target: &Path) -> Result<(), SqliteStoreError> {
+    pub async fn backup_to(&self, target: &Path) -> Result<(), StoreOpenError> {
         // VACUUM INTO refuses an existing non-empty file too; checking first gives a clear error
         // and never overwrites an earlier backup.
         if tokio::fs::try_exists(target).await.unwrap_or(false) {
-            return Err(SqliteStoreError::BackupTargetExists {
+            return Err(StoreOpenError::BackupTargetExists {
                 path: target.to_path_buf(),
             });
         }
         let Some(text) = target.to_str() else {
-            return Err(SqliteStoreError::BackupPathNotUtf8 {
+            return Err(StoreOpenError::BackupPathNotUtf8 {
                 path: target.to_path_buf(),
             });
         };
@@ -174,7 +171,7 @@ impl SqliteStore {
             .bind(text)
             .execute(&self.pool)
             .await
-            .map_err(|source| SqliteStoreError::Backup {
+            .map_err(|source| StoreOpenError::Backup {
                 path: target.to_path_buf(),
                 source,
             })?;

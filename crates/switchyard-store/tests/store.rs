@@ -1,20 +1,28 @@
-//! The SQLite state store against real database files in temporary directories.
+//! The state store on both backends: SQLite against real database files in temporary
+//! directories, PostgreSQL against a real server (each test in a database of its own). Every
+//! test written `async fn name(backend: Backend)` runs on both (`on_both_backends!` at the end);
+//! the rest are about one backend's files, URLs or backups.
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+#[path = "store/fixture.rs"]
+mod fixture;
+
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use fixture::{Backend, Fixture};
 use serde_json::json;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use switchyard_core::manifest::{HealthCheck, ManifestSet, load_str};
 use switchyard_core::ports::{
     Author, EventKind, EventQuery, NewEvent, RolloutUpdate, StateStore, StoreError,
 };
 use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version, Workload};
-use switchyard_store::{DB_FILE_NAME, SqliteStore, SqliteStoreError};
-use tempfile::TempDir;
+use switchyard_store::{DB_FILE_NAME, PostgresStore, SqliteStore, StoreOpenError};
 
 const APP: &str = r#"apiVersion: switchyard.dev/v1alpha1
 kind: App
@@ -107,23 +115,19 @@ fn kinds(events: &[switchyard_core::ports::EventRecord]) -> Vec<EventKind> {
     events.iter().map(|e| e.event.kind).collect()
 }
 
-async fn open() -> (TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
-    (dir, store)
+/// A fresh store on `backend`, and its state port.
+async fn open(backend: Backend) -> (Fixture, Arc<dyn StateStore>) {
+    let fx = Fixture::open(backend).await;
+    let store = fx.state();
+    (fx, store)
 }
 
-/// A connection of its own to the store's file, for what the store itself never does.
-async fn raw(dir: &TempDir) -> SqliteConnection {
-    SqliteConnectOptions::new()
-        .filename(dir.path().join(DB_FILE_NAME))
-        .connect()
-        .await
-        .unwrap()
-}
-
-async fn all_events(store: &SqliteStore) -> Vec<switchyard_core::ports::EventRecord> {
+async fn all_events(store: &Arc<dyn StateStore>) -> Vec<switchyard_core::ports::EventRecord> {
     store.events(&EventQuery::default()).await.unwrap()
+}
+
+fn port(store: &SqliteStore) -> Arc<dyn StateStore> {
+    Arc::new(store.clone())
 }
 
 fn outcome(results: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
@@ -159,15 +163,14 @@ async fn open_names_a_data_directory_it_cannot_create() {
     std::fs::write(&file, "not a directory").unwrap();
     let error = SqliteStore::open(&file.join("data")).await.unwrap_err();
     assert!(
-        matches!(error, SqliteStoreError::CreateDir { .. }),
+        matches!(error, StoreOpenError::CreateDir { .. }),
         "{error:?}"
     );
     assert!(error.to_string().contains("a-file/data"), "{error}");
 }
 
-#[tokio::test]
-async fn apply_reports_created_configured_unchanged_and_logs_changes() {
-    let (_dir, store) = open().await;
+async fn apply_reports_created_configured_unchanged_and_logs_changes(backend: Backend) {
+    let (_fx, store) = open(backend).await;
 
     let first = store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
@@ -277,18 +280,10 @@ async fn apply_reports_created_configured_unchanged_and_logs_changes() {
     assert_eq!(names, ["checkout", "payments"]);
 }
 
-#[tokio::test]
-async fn a_failing_apply_stores_nothing() {
-    let (dir, store) = open().await;
+async fn a_failing_apply_stores_nothing(backend: Backend) {
+    let (fx, store) = open(backend).await;
     // The app row is written first; the template insert then fails inside the same transaction.
-    let mut conn = raw(&dir).await;
-    sqlx::query(
-        "CREATE TRIGGER injected_failure BEFORE INSERT ON templates \
-         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    fx.break_inserts("templates").await;
 
     let error = store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
@@ -300,10 +295,7 @@ async fn a_failing_apply_stores_nothing() {
     assert!(store.template_names().await.unwrap().is_empty());
     assert!(all_events(&store).await.is_empty());
 
-    sqlx::query("DROP TRIGGER injected_failure")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    fx.heal("templates").await;
     let outcome = store
         .apply(&both(), &Author::system("user:ann"), at(2_000))
         .await
@@ -312,9 +304,8 @@ async fn a_failing_apply_stores_nothing() {
     assert_eq!(all_events(&store).await.len(), 2);
 }
 
-#[tokio::test]
-async fn set_stable_records_the_release_with_its_events() {
-    let (_dir, store) = open().await;
+async fn set_stable_records_the_release_with_its_events(backend: Backend) {
+    let (_fx, store) = open(backend).await;
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
@@ -365,9 +356,8 @@ async fn set_stable_records_the_release_with_its_events() {
     );
 }
 
-#[tokio::test]
-async fn rollouts_are_created_updated_and_read_back() {
-    let (_dir, store) = open().await;
+async fn rollouts_are_created_updated_and_read_back(backend: Backend) {
+    let (_fx, store) = open(backend).await;
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
@@ -499,9 +489,8 @@ async fn rollouts_are_created_updated_and_read_back() {
     assert_eq!(store.active_rollouts().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn an_app_has_at_most_one_active_rollout() {
-    let (_dir, store) = open().await;
+async fn an_app_has_at_most_one_active_rollout(backend: Backend) {
+    let (_fx, store) = open(backend).await;
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
@@ -563,9 +552,8 @@ async fn an_app_has_at_most_one_active_rollout() {
     assert!(!store.rollout(first).await.unwrap().unwrap().active);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_queue_and_only_one_rollout_wins() {
-    let (_dir, store) = open().await;
+async fn concurrent_writers_queue_and_only_one_rollout_wins(backend: Backend) {
+    let (_fx, store) = open(backend).await;
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
@@ -609,9 +597,8 @@ async fn concurrent_writers_queue_and_only_one_rollout_wins() {
     assert_eq!(started.len(), 1, "losers appended nothing");
 }
 
-#[tokio::test]
-async fn unknown_apps_and_rollouts_are_errors() {
-    let (_dir, store) = open().await;
+async fn unknown_apps_and_rollouts_are_errors(backend: Backend) {
+    let (_fx, store) = open(backend).await;
     let error = store
         .create_rollout(
             &app("ghost"),
@@ -654,9 +641,8 @@ async fn unknown_apps_and_rollouts_are_errors() {
     );
 }
 
-#[tokio::test]
-async fn a_failing_rollout_update_changes_nothing() {
-    let (dir, store) = open().await;
+async fn a_failing_rollout_update_changes_nothing(backend: Backend) {
+    let (fx, store) = open(backend).await;
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
@@ -673,14 +659,7 @@ async fn a_failing_rollout_update_changes_nothing() {
         .await
         .unwrap();
     let before = store.rollout(id).await.unwrap();
-    let mut conn = raw(&dir).await;
-    sqlx::query(
-        "CREATE TRIGGER injected_failure BEFORE INSERT ON events \
-         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    fx.break_inserts("events").await;
 
     let error = store
         .update_rollout(&RolloutUpdate {
@@ -699,9 +678,8 @@ async fn a_failing_rollout_update_changes_nothing() {
     assert_eq!(store.app(&checkout).await.unwrap().unwrap().stable, None);
 }
 
-#[tokio::test]
-async fn events_are_filtered_limited_and_followed() {
-    let (_dir, store) = open().await;
+async fn events_are_filtered_limited_and_followed(backend: Backend) {
+    let (_fx, store) = open(backend).await;
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
@@ -763,7 +741,7 @@ async fn events_are_filtered_limited_and_followed() {
     assert_eq!(all[5].event, loose, "stored as given");
 
     let query = |q: EventQuery| {
-        let store = store.clone();
+        let store = Arc::clone(&store);
         async move { store.events(&q).await.unwrap() }
     };
     let for_checkout = query(EventQuery {
@@ -856,10 +834,8 @@ async fn events_are_filtered_limited_and_followed() {
     assert_eq!(kinds(&combined), [EventKind::Verdict]);
 }
 
-#[tokio::test]
-async fn everything_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+async fn everything_survives_a_restart(backend: Backend) {
+    let (fx, store) = open(backend).await;
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
@@ -881,10 +857,10 @@ async fn everything_survives_a_restart() {
     let apps = store.apps().await.unwrap();
     let rollouts = store.active_rollouts().await.unwrap();
     let events = all_events(&store).await;
-    store.close().await;
+    fx.store.close().await;
     drop(store);
 
-    let reopened = SqliteStore::open(dir.path()).await.unwrap();
+    let reopened = fx.reopen().await.state();
     assert_eq!(reopened.apps().await.unwrap(), apps);
     assert_eq!(reopened.active_rollouts().await.unwrap(), rollouts);
     assert_eq!(
@@ -905,37 +881,33 @@ async fn everything_survives_a_restart() {
     assert!(all_events(&reopened).await.last().unwrap().id > events.last().unwrap().id);
 }
 
-#[tokio::test]
-async fn the_event_log_cannot_be_rewritten() {
-    let (dir, store) = open().await;
+async fn the_event_log_cannot_be_rewritten(backend: Backend) {
+    let (fx, store) = open(backend).await;
     store
         .append_events(&[event(EventKind::Paused, 1_000)])
         .await
         .unwrap();
-    let mut conn = raw(&dir).await;
-    let update = sqlx::query("UPDATE events SET reason = 'nothing happened'")
-        .execute(&mut conn)
+    let update = fx
+        .execute("UPDATE events SET reason = 'nothing happened'")
         .await
         .unwrap_err();
     assert!(update.to_string().contains("append-only"), "{update}");
-    let delete = sqlx::query("DELETE FROM events")
-        .execute(&mut conn)
-        .await
-        .unwrap_err();
+    let delete = fx.execute("DELETE FROM events").await.unwrap_err();
     assert!(delete.to_string().contains("append-only"), "{delete}");
+    if backend == Backend::Postgres {
+        let truncate = fx.execute("TRUNCATE events").await.unwrap_err();
+        assert!(truncate.to_string().contains("append-only"), "{truncate}");
+    }
     assert_eq!(all_events(&store).await.len(), 1);
 }
 
-#[tokio::test]
-async fn unreadable_rows_are_reported_as_corrupt() {
-    let (dir, store) = open().await;
+async fn unreadable_rows_are_reported_as_corrupt(backend: Backend) {
+    let (fx, store) = open(backend).await;
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
         .unwrap();
-    let mut conn = raw(&dir).await;
-    sqlx::query("UPDATE apps SET manifest_json = '{\"not\": \"an app\"}'")
-        .execute(&mut conn)
+    fx.execute("UPDATE apps SET manifest_json = '{\"not\": \"an app\"}'")
         .await
         .unwrap();
     let error = store.app(&app("checkout")).await.unwrap_err();
@@ -966,7 +938,8 @@ async fn unreadable_rows_are_reported_as_corrupt() {
 
 #[tokio::test]
 async fn backups_are_complete_databases() {
-    let (dir, store) = open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
     store
         .apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
@@ -988,7 +961,7 @@ async fn backups_are_complete_databases() {
 
     let error = store.backup_to(&target).await.unwrap_err();
     assert!(
-        matches!(error, SqliteStoreError::BackupTargetExists { .. }),
+        matches!(error, StoreOpenError::BackupTargetExists { .. }),
         "{error:?}"
     );
 
@@ -998,31 +971,43 @@ async fn backups_are_complete_databases() {
         restored.active_rollouts().await.unwrap(),
         store.active_rollouts().await.unwrap()
     );
-    assert_eq!(all_events(&restored).await, all_events(&store).await);
+    assert_eq!(
+        all_events(&port(&restored)).await,
+        all_events(&port(&store)).await
+    );
 }
 
-#[tokio::test]
-async fn a_database_from_a_newer_build_is_refused() {
-    let (dir, store) = open().await;
-    store.close().await;
-    let mut conn = raw(&dir).await;
-    sqlx::query(
+async fn a_database_from_a_newer_build_is_refused(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    fx.store.close().await;
+    fx.execute(fx.pick(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (9999, 'from the future', 1, x'00', 0)",
-    )
-    .execute(&mut conn)
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, '\\x00', 0)",
+    ))
     .await
     .unwrap();
-    conn.close().await.unwrap();
 
-    let error = SqliteStore::open(dir.path()).await.unwrap_err();
+    let error = match &fx.place {
+        fixture::Place::Sqlite(dir) => SqliteStore::open(dir.path()).await.unwrap_err(),
+        fixture::Place::Postgres { url } => PostgresStore::connect(url).await.unwrap_err(),
+    };
     assert!(
-        matches!(error, SqliteStoreError::Migrate { .. }),
+        matches!(
+            error,
+            StoreOpenError::NewerSchema {
+                found: 9999,
+                known: 5,
+                ..
+            }
+        ),
         "{error:?}"
     );
+    let names = fx.pick(DB_FILE_NAME, "postgres://");
     assert!(
-        error.to_string().contains(DB_FILE_NAME),
-        "the error names the file: {error}"
+        error.to_string().contains(names) && error.to_string().contains("schema version 9999"),
+        "the error names the database and its version: {error}"
     );
 }
 
@@ -1045,14 +1030,14 @@ async fn an_in_memory_store_keeps_its_state_while_open() {
         .await
         .unwrap();
     assert_eq!(store.active_rollouts().await.unwrap()[0].id, id);
-    assert_eq!(all_events(&store).await.len(), 2);
+    assert_eq!(all_events(&port(&store)).await.len(), 2);
 }
+
 #[path = "store/experiments.rs"]
 mod experiments;
 
-#[tokio::test]
-async fn the_event_log_is_a_hash_chain_that_shows_edits_and_removals() {
-    let (dir, store) = open().await;
+async fn the_event_log_is_a_hash_chain_that_shows_edits_and_removals(backend: Backend) {
+    let (fx, store) = open(backend).await;
     store
         .apply(
             &both(),
@@ -1087,23 +1072,15 @@ async fn the_event_log_is_a_hash_chain_that_shows_edits_and_removals() {
     assert_eq!(by_ann.len(), 2, "two manifests applied by ann");
 
     // Behind the triggers: an edited reason, then a removed event.
-    let mut conn = raw(&dir).await;
-    for sql in [
-        "DROP TRIGGER events_are_never_updated",
-        "UPDATE events SET actor = 'someone else' WHERE id = 2",
-    ] {
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    }
+    fx.drop_trigger("events_are_never_updated", "events").await;
+    fx.execute_all(&["UPDATE events SET actor = 'someone else' WHERE id = 2"])
+        .await;
     let check = store.verify_events().await.unwrap();
     assert!(!check.ok);
     assert_eq!(check.problems.len(), 1, "{check:?}");
     assert_eq!(check.problems[0].id, 2);
-    for sql in [
-        "DROP TRIGGER events_are_never_deleted",
-        "DELETE FROM events WHERE id = 3",
-    ] {
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    }
+    fx.drop_trigger("events_are_never_deleted", "events").await;
+    fx.execute_all(&["DELETE FROM events WHERE id = 3"]).await;
     let check = store.verify_events().await.unwrap();
     assert!(
         check
@@ -1114,19 +1091,15 @@ async fn the_event_log_is_a_hash_chain_that_shows_edits_and_removals() {
     );
 }
 
-#[tokio::test]
-async fn events_written_before_the_chain_are_covered_by_it() {
-    let (dir, store) = open().await;
+async fn events_written_before_the_chain_are_covered_by_it(backend: Backend) {
+    let (fx, store) = open(backend).await;
     // As a database of schema 4 had them: no hash.
-    let mut conn = raw(&dir).await;
     for id in 1..=3 {
-        sqlx::query(
+        fx.execute(&format!(
             "INSERT INTO events (id, at, app, rollout, kind, actor, reason, data_json) \
-             VALUES (?, ?, NULL, NULL, 'verdict', 'controller', 'old', '{}')",
-        )
-        .bind(id)
-        .bind(id * 1000)
-        .execute(&mut conn)
+             VALUES ({id}, {}, NULL, NULL, 'verdict', 'controller', 'old', '{{}}')",
+            id * 1000
+        ))
         .await
         .unwrap();
     }
@@ -1138,15 +1111,28 @@ async fn events_written_before_the_chain_are_covered_by_it() {
     assert!(check.ok, "{check:?}");
     assert_eq!(check.events, 4);
     // An old event edited now breaks the chain at the first event that has a hash.
-    sqlx::query("DROP TRIGGER events_are_never_updated")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE events SET reason = 'rewritten' WHERE id = 2")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    fx.drop_trigger("events_are_never_updated", "events").await;
+    fx.execute_all(&["UPDATE events SET reason = 'rewritten' WHERE id = 2"])
+        .await;
     let check = store.verify_events().await.unwrap();
     assert!(!check.ok, "{check:?}");
     assert_eq!(check.problems[0].id, 4);
 }
+
+on_both_backends!(
+    apply_reports_created_configured_unchanged_and_logs_changes,
+    a_failing_apply_stores_nothing,
+    set_stable_records_the_release_with_its_events,
+    rollouts_are_created_updated_and_read_back,
+    an_app_has_at_most_one_active_rollout,
+    concurrent_writers_queue_and_only_one_rollout_wins,
+    unknown_apps_and_rollouts_are_errors,
+    a_failing_rollout_update_changes_nothing,
+    events_are_filtered_limited_and_followed,
+    everything_survives_a_restart,
+    the_event_log_cannot_be_rewritten,
+    unreadable_rows_are_reported_as_corrupt,
+    a_database_from_a_newer_build_is_refused,
+    the_event_log_is_a_hash_chain_that_shows_edits_and_removals,
+    events_written_before_the_chain_are_covered_by_it,
+);

@@ -1,7 +1,9 @@
 //! Rollouts: creating one (at most one active per app), replacing its state with its events
 //! and perhaps a new stable release, and reading them back.
 
-use super::{Conn, Pool};
+use sqlx::Transaction;
+
+use super::{Conn, Db, Pool};
 use switchyard_core::ports::{NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StoreError};
 use switchyard_core::{AppName, Clock, SystemClock, Version};
 
@@ -49,7 +51,7 @@ pub(super) async fn create(
     .await;
     let id: RolloutId = match inserted {
         Ok(id) => id,
-        Err(e) => return Err(conflict_or_backend(&mut tx, app, e, "insert a rollout").await),
+        Err(e) => return Err(conflict_or_backend(tx, pool, app, e, "insert a rollout").await),
     };
     events::append(&mut tx, events, events::Owner::rollout(app, id)).await?;
     tx.commit().await.map_err(backend("commit a new rollout"))?;
@@ -84,7 +86,7 @@ pub(super) async fn update(pool: &Pool, update: &RolloutUpdate) -> Result<(), St
     .execute(&mut *tx)
     .await;
     if let Err(e) = updated {
-        return Err(conflict_or_backend(&mut tx, &app, e, "update a rollout").await);
+        return Err(conflict_or_backend(tx, pool, &app, e, "update a rollout").await);
     }
     if let Some(stable) = stable {
         sqlx::query("UPDATE apps SET stable_json = $1 WHERE name = $2")
@@ -115,9 +117,11 @@ async fn active_id(conn: &mut Conn, app: &AppName) -> Result<Option<RolloutId>, 
 
 /// The unique index on active rollouts is the backstop behind the check in `create`, and the
 /// only guard when an update re-activates a rollout; its violation is reported as the conflict
-/// it is.
+/// it is. The failed transaction is rolled back first: PostgreSQL answers nothing more inside
+/// it, and the rollout that holds the index is read on a connection of the pool.
 async fn conflict_or_backend(
-    conn: &mut Conn,
+    tx: Transaction<'static, Db>,
+    pool: &Pool,
     app: &AppName,
     error: sqlx::Error,
     operation: &'static str,
@@ -125,12 +129,15 @@ async fn conflict_or_backend(
     let unique = error
         .as_database_error()
         .is_some_and(|e| e.is_unique_violation());
+    drop(tx.rollback().await);
     if unique {
-        if let Ok(Some(rollout)) = active_id(conn, app).await {
-            return StoreError::RolloutInProgress {
-                app: app.clone(),
-                rollout,
-            };
+        if let Ok(mut conn) = pool.acquire().await {
+            if let Ok(Some(rollout)) = active_id(&mut conn, app).await {
+                return StoreError::RolloutInProgress {
+                    app: app.clone(),
+                    rollout,
+                };
+            }
         }
     }
     backend(operation)(error)

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use switchyard_experiments::port::{ExperimentStatus, ExperimentStore, Ingested};
+use switchyard_experiments::port::{ExperimentStatus, Ingested};
 use switchyard_experiments::{CompiledExperiment, ValidEvent, validate_batch};
 
 use super::*;
@@ -37,20 +37,16 @@ fn batch(
     checked.events
 }
 
-#[tokio::test]
-async fn events_become_aggregates_once_and_stops_are_recorded() {
-    let (_dir, store) = open().await;
+async fn events_become_aggregates_once_and_stops_are_recorded(backend: Backend) {
+    let (fx, store) = open(backend).await;
+    let lab = fx.experiments();
     let set = manifests(EXPERIMENT);
     store
         .apply(&set, &Author::system("user:test"), at(1_000))
         .await
         .unwrap();
     let experiments = compiled(&set);
-    let record = store
-        .experiment("checkout-redesign")
-        .await
-        .unwrap()
-        .unwrap();
+    let record = lab.experiment("checkout-redesign").await.unwrap().unwrap();
     assert_eq!(record.status, ExperimentStatus::Running);
     assert_eq!(record.started_at, at(1_000));
 
@@ -66,7 +62,7 @@ async fn events_become_aggregates_once_and_stops_are_recorded() {
             {"id": "x3", "experiment": "checkout-redesign", "unit": "u2", "event": "$exposure", "variant": "redesign"}
         ]),
     );
-    let outcomes = store
+    let outcomes = lab
         .ingest(&experiments, &events, true, at(5_000))
         .await
         .unwrap();
@@ -77,13 +73,13 @@ async fn events_become_aggregates_once_and_stops_are_recorded() {
     );
 
     // The same events again: nothing is counted twice.
-    let again = store
+    let again = lab
         .ingest(&experiments, &events[..5], false, at(6_000))
         .await
         .unwrap();
     assert_eq!(again, vec![Ingested::Duplicate; 5]);
 
-    let data = store.data("checkout-redesign").await.unwrap().unwrap();
+    let data = lab.data("checkout-redesign").await.unwrap().unwrap();
     let redesign = &data.variants["redesign"];
     assert_eq!(redesign.units, 1);
     let revenue = redesign.metrics["revenue"];
@@ -100,33 +96,27 @@ async fn events_become_aggregates_once_and_stops_are_recorded() {
     assert_eq!(control.metrics["revenue"].sum_x, 0.0);
 
     assert!(
-        store
-            .stop(
-                "checkout-redesign",
-                "guardrail `revenue` violated",
-                &Author::system("guardrail"),
-                at(7_000)
-            )
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .stop(
-                "checkout-redesign",
-                "again",
-                &Author::system("user:test"),
-                at(8_000)
-            )
-            .await
-            .unwrap(),
-        "a stopped experiment stays stopped"
-    );
-    let record = store
-        .experiment("checkout-redesign")
+        lab.stop(
+            "checkout-redesign",
+            "guardrail `revenue` violated",
+            &Author::system("guardrail"),
+            at(7_000)
+        )
         .await
         .unwrap()
-        .unwrap();
+    );
+    assert!(
+        !lab.stop(
+            "checkout-redesign",
+            "again",
+            &Author::system("user:test"),
+            at(8_000)
+        )
+        .await
+        .unwrap(),
+        "a stopped experiment stays stopped"
+    );
+    let record = lab.experiment("checkout-redesign").await.unwrap().unwrap();
     assert!(
         matches!(&record.status, ExperimentStatus::Stopped { reason, .. } if reason.contains("guardrail")),
         "{:?}",
@@ -139,7 +129,7 @@ async fn events_become_aggregates_once_and_stops_are_recorded() {
             {"id": "e9", "experiment": "checkout-redesign", "unit": "u1", "event": "purchase", "value": 1.0}
         ]),
     );
-    let outcomes = store
+    let outcomes = lab
         .ingest(&experiments, &late, false, at(9_000))
         .await
         .unwrap();
@@ -159,9 +149,9 @@ async fn events_become_aggregates_once_and_stops_are_recorded() {
     assert_eq!(logged.len(), 1);
 }
 
-#[tokio::test]
-async fn snapshots_read_back_in_time_order() {
-    let (_dir, store) = open().await;
+async fn snapshots_read_back_in_time_order(backend: Backend) {
+    let (fx, store) = open(backend).await;
+    let lab = fx.experiments();
     store
         .apply(
             &manifests(EXPERIMENT),
@@ -176,14 +166,18 @@ async fn snapshots_read_back_in_time_order() {
             units: vec![("control".into(), ms / 1000)],
             points: Vec::new(),
         };
-        store
-            .add_snapshot("checkout-redesign", &snapshot)
+        lab.add_snapshot("checkout-redesign", &snapshot)
             .await
             .unwrap();
     }
-    let read = store.snapshots("checkout-redesign").await.unwrap();
+    let read = lab.snapshots("checkout-redesign").await.unwrap();
     assert_eq!(
         read.iter().map(|s| s.at).collect::<Vec<_>>(),
         vec![at(2_000), at(3_000)]
     );
 }
+
+on_both_backends!(
+    events_become_aggregates_once_and_stops_are_recorded,
+    snapshots_read_back_in_time_order,
+);

@@ -1,0 +1,145 @@
+//! [`PostgresStore`]: Switchyard's state in a PostgreSQL database, shared by every replica that
+//! connects to it. The store's operations are the shared ones in `ops/`, compiled here for
+//! PostgreSQL.
+
+#[path = "ops/mod.rs"]
+mod ops;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use switchyard_core::ports::StoreError;
+
+use crate::codec;
+use crate::error::StoreOpenError;
+
+type Db = Postgres;
+type Conn = sqlx::PgConnection;
+type Pool = PgPool;
+type Store = PostgresStore;
+
+/// Connections per process: writes take turns (see [`begin_write`]), reads run beside them.
+const POOL_SIZE: u32 = 8;
+
+/// How long opening the store, or a request for a pooled connection, waits for the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The advisory lock every write transaction takes first (an arbitrary constant: "SWYD" in
+/// ASCII). Other applications sharing the database do not use it.
+const WRITE_LOCK: i64 = 0x5357_5944;
+
+/// The schema, embedded at compile time from `migrations/postgres`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Switchyard's state in one PostgreSQL database. Cloning is cheap and shares the pool.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    /// `postgres://user@host:port/database`, without the password, for messages.
+    target: String,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` and brings its schema up to date. Several processes
+    /// may do this at once: the migration runs under PostgreSQL's advisory lock.
+    ///
+    /// # Errors
+    /// The URL is not a PostgreSQL URL, the server cannot be reached or refuses the credentials
+    /// within 10 s, or the schema cannot be migrated — including a database written by a newer
+    /// Switchyard.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreOpenError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreOpenError::BadUrl {
+                reason: format!("`{}` does not start with postgres://", redact(url)),
+            });
+        }
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreOpenError::BadUrl {
+                reason: e.to_string(),
+            })?
+            .application_name("switchyard");
+        let target = describe(&options);
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreOpenError::Connect {
+                target: target.clone(),
+                source,
+            })?;
+        crate::error::migrate(&MIGRATOR, &pool, &target).await?;
+        tracing::info!(database = %target, "state database opened");
+        Ok(Self { pool, target })
+    }
+
+    /// The database as `postgres://user@host:port/database`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Waits for running queries and closes every connection. Every clone of this store fails
+    /// afterwards.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `postgres://user@host:port/database` for messages: never the password.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or(options.get_username()),
+    )
+}
+
+/// The URL with any password replaced by `***`, for an error about the URL itself.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Starts a write transaction that holds Switchyard's write lock from its first statement, so
+/// that writers — from this process or any other replica — take turns exactly as they do on
+/// SQLite: the checks a write does first (is a rollout active? what is the head of the event
+/// log?) hold until it commits. The lock is released at commit or rollback.
+async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(codec::backend("begin a write transaction"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITE_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(codec::backend("take the write lock"))?;
+    Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("mysql://sy:secret@db:5432/sy"),
+            "mysql://sy:***@db:5432/sy"
+        );
+        assert_eq!(redact("postgres://sy@db/sy"), "postgres://sy@db/sy");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+}
