@@ -8,8 +8,8 @@ mod ops;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection as _, Postgres, Transaction};
 use switchyard_core::ports::StoreError;
 
 use crate::codec;
@@ -61,15 +61,24 @@ impl PostgresStore {
             })?
             .application_name("switchyard");
         let target = describe(&options);
+        let failed = |source| StoreOpenError::Connect {
+            target: target.clone(),
+            source,
+        };
+        // One connection first, so that a refused connection or a wrong password is reported at
+        // once rather than after the pool's retries; an address that never answers is given up
+        // after CONNECT_TIMEOUT.
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| failed(sqlx::Error::PoolTimedOut))?
+            .map_err(failed)?;
+        first.close().await.map_err(failed)?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|source| StoreOpenError::Connect {
-                target: target.clone(),
-                source,
-            })?;
+            .map_err(failed)?;
         crate::error::migrate(&MIGRATOR, &pool, &target).await?;
         tracing::info!(database = %target, "state database opened");
         Ok(Self { pool, target })

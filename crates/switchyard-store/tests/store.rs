@@ -1035,6 +1035,8 @@ async fn an_in_memory_store_keeps_its_state_while_open() {
 
 #[path = "store/experiments.rs"]
 mod experiments;
+#[path = "store/flags.rs"]
+mod flags;
 
 async fn the_event_log_is_a_hash_chain_that_shows_edits_and_removals(backend: Backend) {
     let (fx, store) = open(backend).await;
@@ -1119,7 +1121,100 @@ async fn events_written_before_the_chain_are_covered_by_it(backend: Backend) {
     assert_eq!(check.problems[0].id, 4);
 }
 
+async fn tokens_are_created_listed_revoked_and_never_deleted(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    let tokens = fx.tokens();
+    let token = |id: &str, at_ms: u64| switchyard_core::ports::TokenRecord {
+        id: id.into(),
+        name: format!("ci-{id}"),
+        role: "deployer".into(),
+        apps: Some(["checkout".to_string()].into()),
+        environments: None,
+        secret_hash: "ab".repeat(32),
+        created_at: at(at_ms),
+        created_by: "admin".into(),
+        revoked_at: None,
+        revoked_by: None,
+    };
+    tokens
+        .create_token(&token("t1", 1_000), &[event(EventKind::TokenCreated, 1_000)])
+        .await
+        .unwrap();
+    tokens.create_token(&token("t2", 2_000), &[]).await.unwrap();
+    let taken = tokens.create_token(&token("t1", 3_000), &[]).await;
+    assert!(matches!(taken, Err(StoreError::TokenExists(id)) if id == "t1"));
+    assert_eq!(tokens.tokens().await.unwrap(), [token("t1", 1_000), token("t2", 2_000)]);
+
+    assert!(tokens.revoke_token("t1", "admin", at(4_000), &[]).await.unwrap());
+    assert!(!tokens.revoke_token("t1", "admin", at(5_000), &[]).await.unwrap());
+    let unknown = tokens.revoke_token("t9", "admin", at(5_000), &[]).await;
+    assert!(matches!(unknown, Err(StoreError::UnknownToken(_))), "{unknown:?}");
+    let listed = tokens.tokens().await.unwrap();
+    assert_eq!(listed[0].revoked_at, Some(at(4_000)));
+    assert_eq!(listed[0].revoked_by.as_deref(), Some("admin"));
+
+    let delete = fx.execute("DELETE FROM tokens").await.unwrap_err();
+    assert!(delete.to_string().contains("never deleted"), "{delete}");
+    assert_eq!(kinds(&all_events(&fx.state()).await), [EventKind::TokenCreated]);
+}
+
+/// Every PostgreSQL-only check that needs a server: bad credentials and a missing database are
+/// named at startup, with the server and never the password; several replicas migrating one
+/// database at once all come up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+async fn postgres_connection_problems_are_named_and_replicas_share_a_database() {
+    let admin = fixture::postgres_admin_url();
+    let wrong_password = admin.replacen("switchyard:switchyard@", "switchyard:not-it@", 1);
+    let error = PostgresStore::connect(&wrong_password).await.unwrap_err();
+    let text = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+    assert!(matches!(error, StoreOpenError::Connect { .. }), "{error:?}");
+    assert!(text.contains("postgres://switchyard@127.0.0.1:"), "{text}");
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(!text.contains("not-it"), "the password never shows: {text}");
+
+    let missing = fixture::with_database(&admin, "no_such_database");
+    let error = PostgresStore::connect(&missing).await.unwrap_err();
+    let text = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+    assert!(text.contains("/no_such_database"), "{text}");
+    assert!(text.contains("does not exist"), "{text}");
+
+    let url = fixture::fresh_postgres_database().await;
+    let (a, b, c) = tokio::join!(
+        PostgresStore::connect(&url),
+        PostgresStore::connect(&url),
+        PostgresStore::connect(&url)
+    );
+    let replicas = [a.unwrap(), b.unwrap(), c.unwrap()];
+    replicas[0]
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
+    assert_eq!(replicas[2].apps().await.unwrap().len(), 1);
+}
+
+/// Addresses that cannot be PostgreSQL, or cannot be reached, fail fast with the reason.
+#[tokio::test]
+async fn unusable_database_urls_are_named() {
+    let error = PostgresStore::connect("mysql://sy:secret@db/sy")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreOpenError::BadUrl { .. }), "{error:?}");
+    assert!(!error.to_string().contains("secret"), "{error}");
+    assert!(error.to_string().contains("postgres://"), "{error}");
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let error = PostgresStore::connect("postgres://sy:secret@127.0.0.1:1/sy")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreOpenError::Connect { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "cannot connect to the state database postgres://sy@127.0.0.1:1/sy"
+    );
+}
+
 on_both_backends!(
+    tokens_are_created_listed_revoked_and_never_deleted,
     apply_reports_created_configured_unchanged_and_logs_changes,
     a_failing_apply_stores_nothing,
     set_stable_records_the_release_with_its_events,

@@ -1,18 +1,14 @@
-//! The flag store: documents, change outcomes, the audit log and its hash chain, against real
-//! database files (tampering needs a second connection that drops the triggers).
-
-#![allow(clippy::unwrap_used)]
+//! The flag store: documents, change outcomes, the audit log and its hash chain, on both
+//! backends (tampering needs a second connection that drops the triggers).
 
 use serde_json::{Value, json};
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use switchyard_core::Timestamp;
 use switchyard_core::ports::{
     Author, FlagAuditQuery, FlagChange, FlagEdit, FlagObjectKind, FlagStore, GENESIS_HASH,
 };
 use switchyard_store::flag_audit::{entry_hash, verify_chain};
-use switchyard_store::{DB_FILE_NAME, SqliteStore};
-use tempfile::TempDir;
+
+use super::{Arc, Backend, Fixture};
 
 fn flag(key: &str, enabled: bool) -> Value {
     json!({"key": key, "type": "boolean", "enabled": enabled,
@@ -37,7 +33,7 @@ fn change(reason: &str, at: u64, edits: Vec<FlagEdit>) -> FlagChange {
 }
 
 /// Three entries: create two flags and a segment, reconfigure one, delete the other.
-async fn history(store: &SqliteStore) {
+async fn history(store: &Arc<dyn FlagStore>) {
     let created = store
         .change_flags(&change(
             "launch",
@@ -91,23 +87,14 @@ async fn history(store: &SqliteStore) {
     assert_eq!(deleted.revision, 5);
 }
 
-async fn raw(dir: &TempDir) -> SqliteConnection {
-    SqliteConnectOptions::new()
-        .filename(dir.path().join(DB_FILE_NAME))
-        .connect()
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn documents_round_trip_in_order_and_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+async fn documents_round_trip_in_order_and_survive_a_restart(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    let store = fx.flags();
     assert_eq!(store.flag_documents().await.unwrap().revision, 0);
     history(&store).await;
-    store.close().await;
+    fx.store.close().await;
 
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let store = fx.reopen().await.flags();
     let docs = store.flag_documents().await.unwrap();
     assert_eq!(docs.revision, 5);
     let keys: Vec<&str> = docs.flags.iter().map(|d| d.key.as_str()).collect();
@@ -118,9 +105,9 @@ async fn documents_round_trip_in_order_and_survive_a_restart() {
     assert_eq!(docs.segments[0].key, "europe");
 }
 
-#[tokio::test]
-async fn the_audit_log_records_who_when_why_and_both_documents() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+async fn the_audit_log_records_who_when_why_and_both_documents(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    let store = fx.flags();
     history(&store).await;
     let all = store.flag_audit(&FlagAuditQuery::default()).await.unwrap();
     assert_eq!(all.len(), 5);
@@ -168,53 +155,44 @@ async fn the_audit_log_records_who_when_why_and_both_documents() {
     assert_eq!(verification.head.as_deref(), Some(all[4].hash.as_str()));
 }
 
-#[tokio::test]
-async fn triggers_refuse_updates_and_deletes_of_audit_entries() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+async fn triggers_refuse_updates_and_deletes_of_audit_entries(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    let store = fx.flags();
     history(&store).await;
-    let mut conn = raw(&dir).await;
-    let update = sqlx::query("UPDATE flag_audit SET reason = 'nothing' WHERE id = 1")
-        .execute(&mut conn)
+    let update = fx
+        .execute("UPDATE flag_audit SET reason = 'nothing' WHERE id = 1")
         .await
         .unwrap_err();
     assert!(update.to_string().contains("append-only"), "{update}");
-    let delete = sqlx::query("DELETE FROM flag_audit WHERE id = 5")
-        .execute(&mut conn)
+    let delete = fx
+        .execute("DELETE FROM flag_audit WHERE id = 5")
         .await
         .unwrap_err();
     assert!(delete.to_string().contains("append-only"), "{delete}");
+    if backend == Backend::Postgres {
+        let truncate = fx.execute("TRUNCATE flag_audit").await.unwrap_err();
+        assert!(truncate.to_string().contains("append-only"), "{truncate}");
+    }
     assert!(store.verify_flag_audit().await.unwrap().ok);
 }
 
-#[tokio::test]
-async fn tampering_behind_the_triggers_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+async fn tampering_behind_the_triggers_is_detected(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    let store = fx.flags();
     history(&store).await;
-    let mut conn = raw(&dir).await;
-    sqlx::query("DROP TRIGGER flag_audit_is_never_updated")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE flag_audit SET actor = 'user:nobody' WHERE id = 4")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    fx.drop_trigger("flag_audit_is_never_updated", "flag_audit")
+        .await;
+    fx.execute_all(&["UPDATE flag_audit SET actor = 'user:nobody' WHERE id = 4"])
+        .await;
     let verification = store.verify_flag_audit().await.unwrap();
     assert!(!verification.ok);
     assert_eq!(verification.problems.len(), 1, "{verification:?}");
     assert_eq!(verification.problems[0].id, Some(4));
 
     // Removing an entry (and re-linking the next one) still shows as a gap.
-    sqlx::query("DROP TRIGGER flag_audit_is_never_deleted")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM flag_audit WHERE id = 2")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    fx.drop_trigger("flag_audit_is_never_deleted", "flag_audit")
+        .await;
+    fx.execute_all(&["DELETE FROM flag_audit WHERE id = 2"]).await;
     let verification = store.verify_flag_audit().await.unwrap();
     assert!(
         verification
@@ -225,25 +203,24 @@ async fn tampering_behind_the_triggers_is_detected() {
     );
 }
 
-#[tokio::test]
-async fn a_document_edited_behind_the_log_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+async fn a_document_edited_behind_the_log_is_detected(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    let store = fx.flags();
     history(&store).await;
-    let mut conn = raw(&dir).await;
-    sqlx::query("UPDATE flag_documents SET document_json = ? WHERE key = 'checkout'")
-        .bind(flag("checkout", true).to_string())
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    fx.execute(&format!(
+        "UPDATE flag_documents SET document_json = '{}' WHERE key = 'checkout'",
+        flag("checkout", true)
+    ))
+    .await
+    .unwrap();
     let verification = store.verify_flag_audit().await.unwrap();
     assert!(!verification.ok);
     assert!(verification.problems[0].message.contains("`checkout`"));
 }
 
-#[tokio::test]
-async fn an_exported_chain_verifies_until_it_is_modified() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+async fn an_exported_chain_verifies_until_it_is_modified(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    let store = fx.flags();
     history(&store).await;
     let exported = store.flag_audit(&FlagAuditQuery::default()).await.unwrap();
     // Through JSON, as `GET /api/v1/flags/audit` hands it out.
@@ -259,3 +236,12 @@ async fn an_exported_chain_verifies_until_it_is_modified() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].id, Some(2));
 }
+
+on_both_backends!(
+    documents_round_trip_in_order_and_survive_a_restart,
+    the_audit_log_records_who_when_why_and_both_documents,
+    triggers_refuse_updates_and_deletes_of_audit_entries,
+    tampering_behind_the_triggers_is_detected,
+    a_document_edited_behind_the_log_is_detected,
+    an_exported_chain_verifies_until_it_is_modified,
+);
