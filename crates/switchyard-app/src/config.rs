@@ -12,6 +12,8 @@ use switchyard_policy::Policy;
 pub struct DaemonConfig {
     /// Holds `switchyard.db` and the instance logs (`logs/`).
     pub data_dir: PathBuf,
+    /// A PostgreSQL database for the state instead of `switchyard.db` (`--database-url`).
+    pub database_url: Option<DatabaseUrl>,
     /// Address of the REST API (port 0 picks one).
     pub api_listen: SocketAddr,
     /// Argv prefix that runs workloads under the orphan-proof supervisor.
@@ -36,6 +38,16 @@ pub struct DaemonConfig {
     pub local_proxy: Option<PathBuf>,
     /// The local proxy's threads (`switchyard proxy --workers`); its default when `None`.
     pub local_proxy_workers: Option<usize>,
+}
+
+/// A database URL, which may hold a password: its `Debug` form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
 }
 
 /// Who may call the API, and from where.
@@ -71,6 +83,7 @@ impl DaemonConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            database_url: None,
             api_listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
             supervisor: None,
             tick: Duration::from_millis(250),

@@ -22,7 +22,7 @@ use switchyard_core::{AppName, Clock, ReleaseMetrics, SystemClock};
 use switchyard_runtime::{LocalRuntime, RuntimeConfig};
 use switchyard_server::ServerContext;
 use switchyard_server::auth::Security;
-use switchyard_store::SqliteStore;
+use switchyard_store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +39,7 @@ pub struct Daemon {
     dataplane: DataPlane,
     local_proxy: Option<LocalProxy>,
     runtime: Arc<LocalRuntime>,
-    store: SqliteStore,
+    store: Store,
     controller: Arc<Controller>,
     config: DaemonConfig,
     admin_token: Option<String>,
@@ -68,12 +68,10 @@ impl Daemon {
                 config.api_listen
             );
         }
-        let store = SqliteStore::open(&config.data_dir).await.with_context(|| {
-            format!(
-                "while opening the state store in {}",
-                config.data_dir.display()
-            )
-        })?;
+        let database_url = config.database_url.as_ref().map(|url| url.0.as_str());
+        let store = Store::open(&config.data_dir, database_url)
+            .await
+            .context("while opening the state store")?;
         let dataplane = DataPlane::new(generation());
         let mut runtime_config = RuntimeConfig::new(config.data_dir.join("logs"));
         runtime_config.supervisor.clone_from(&config.supervisor);
@@ -95,11 +93,10 @@ impl Daemon {
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics: Arc<dyn ReleaseMetrics> = Arc::new(dataplane.clone());
-        let store_port: Arc<dyn StateStore> = Arc::new(store.clone());
+        let store_port: Arc<dyn StateStore> = store.state();
         let runtime_port: Arc<dyn WorkloadRuntime> = runtime.clone();
         let cancel = CancellationToken::new();
-        let experiment_store: Arc<dyn switchyard_experiments::port::ExperimentStore> =
-            Arc::new(store.clone());
+        let experiment_store = store.experiments();
         let experiments = Arc::new(
             ExperimentService::load(experiment_store, Arc::clone(&clock), config.keep_raw_events)
                 .await
@@ -143,7 +140,7 @@ impl Daemon {
             .await
             .with_context(|| format!("while binding the API on {}", config.api_listen))?;
         let api_addr = api.local_addr().context("while reading the API address")?;
-        let flag_store: Arc<dyn switchyard_core::ports::FlagStore> = Arc::new(store.clone());
+        let flag_store = store.flags();
         let flags = FlagService::load(flag_store, cancel.child_token())
             .await
             .context("while loading the stored feature flags")?;
@@ -166,7 +163,7 @@ impl Daemon {
         // Releases and experiments took what they run; what is left belongs to nothing.
         runtime.stop_unclaimed().await;
         let tokens = Arc::new(
-            Tokens::load(Arc::new(store.clone()), Arc::clone(&clock))
+            Tokens::load(store.tokens(), Arc::clone(&clock))
                 .await
                 .context("while loading the API tokens")?,
         );

@@ -19,5 +19,5 @@ pub mod proxy_process;
 pub mod smoke;
 pub mod webhooks;
 
-pub use config::{ApiAccess, DaemonConfig};
+pub use config::{ApiAccess, DaemonConfig, DatabaseUrl};
 pub use daemon::Daemon;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use switchyard_app::{Daemon, DaemonConfig};
+use switchyard_app::{Daemon, DaemonConfig, DatabaseUrl};
 
 use crate::cli::ServeArgs;
 
@@ -19,6 +19,7 @@ pub fn supervisor() -> Option<Vec<String>> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = DaemonConfig::new(&args.data_dir);
+    config.database_url = args.database_url.clone().map(DatabaseUrl);
     config.api_listen = args.listen;
     config.supervisor = supervisor();
     config.keep_raw_events = args.keep_raw_events;

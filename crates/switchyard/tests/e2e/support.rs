@@ -269,3 +269,33 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// A new, empty database on the PostgreSQL server `SWITCHYARD_TEST_POSTGRES` names (an admin
+/// URL ending in `/postgres`), as a URL for `--database-url`.
+pub fn fresh_postgres_database() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let admin = std::env::var("SWITCHYARD_TEST_POSTGRES")
+        .expect("SWITCHYARD_TEST_POSTGRES names the PostgreSQL server (scripts/test sets it)");
+    let name = format!(
+        "sy_e2e_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    psql(&admin, &format!("CREATE DATABASE {name}"));
+    let (server, _) = admin.rsplit_once('/').expect("the admin URL names a database");
+    format!("{server}/{name}")
+}
+
+/// Runs one statement with `psql` and returns what it printed (unaligned, tuples only).
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql runs (Debian's postgresql-client)");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
