@@ -40,6 +40,8 @@ pub struct Daemon {
     local_proxy: Option<LocalProxy>,
     runtime: Arc<LocalRuntime>,
     store: Store,
+    /// Held while the daemon runs: no second daemon drives the same PostgreSQL database.
+    _claim: Option<switchyard_store::postgres::DaemonClaim>,
     controller: Arc<Controller>,
     config: DaemonConfig,
     admin_token: Option<String>,
@@ -72,6 +74,7 @@ impl Daemon {
         let store = Store::open(&config.data_dir, database_url)
             .await
             .context("while opening the state store")?;
+        let claim = store.claim().await?;
         let dataplane = DataPlane::new(generation());
         let mut runtime_config = RuntimeConfig::new(config.data_dir.join("logs"));
         runtime_config.supervisor.clone_from(&config.supervisor);
@@ -286,6 +289,7 @@ impl Daemon {
             local_proxy,
             runtime,
             store,
+            _claim: claim,
             controller,
             config,
             admin_token,

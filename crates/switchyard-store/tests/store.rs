@@ -1137,25 +1137,47 @@ async fn tokens_are_created_listed_revoked_and_never_deleted(backend: Backend) {
         revoked_by: None,
     };
     tokens
-        .create_token(&token("t1", 1_000), &[event(EventKind::TokenCreated, 1_000)])
+        .create_token(
+            &token("t1", 1_000),
+            &[event(EventKind::TokenCreated, 1_000)],
+        )
         .await
         .unwrap();
     tokens.create_token(&token("t2", 2_000), &[]).await.unwrap();
     let taken = tokens.create_token(&token("t1", 3_000), &[]).await;
     assert!(matches!(taken, Err(StoreError::TokenExists(id)) if id == "t1"));
-    assert_eq!(tokens.tokens().await.unwrap(), [token("t1", 1_000), token("t2", 2_000)]);
+    assert_eq!(
+        tokens.tokens().await.unwrap(),
+        [token("t1", 1_000), token("t2", 2_000)]
+    );
 
-    assert!(tokens.revoke_token("t1", "admin", at(4_000), &[]).await.unwrap());
-    assert!(!tokens.revoke_token("t1", "admin", at(5_000), &[]).await.unwrap());
+    assert!(
+        tokens
+            .revoke_token("t1", "admin", at(4_000), &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tokens
+            .revoke_token("t1", "admin", at(5_000), &[])
+            .await
+            .unwrap()
+    );
     let unknown = tokens.revoke_token("t9", "admin", at(5_000), &[]).await;
-    assert!(matches!(unknown, Err(StoreError::UnknownToken(_))), "{unknown:?}");
+    assert!(
+        matches!(unknown, Err(StoreError::UnknownToken(_))),
+        "{unknown:?}"
+    );
     let listed = tokens.tokens().await.unwrap();
     assert_eq!(listed[0].revoked_at, Some(at(4_000)));
     assert_eq!(listed[0].revoked_by.as_deref(), Some("admin"));
 
     let delete = fx.execute("DELETE FROM tokens").await.unwrap_err();
     assert!(delete.to_string().contains("never deleted"), "{delete}");
-    assert_eq!(kinds(&all_events(&fx.state()).await), [EventKind::TokenCreated]);
+    assert_eq!(
+        kinds(&all_events(&fx.state()).await),
+        [EventKind::TokenCreated]
+    );
 }
 
 /// Every PostgreSQL-only check that needs a server: bad credentials and a missing database are

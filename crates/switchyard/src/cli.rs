@@ -246,7 +246,12 @@ pub struct ServeArgs {
     /// Keep the state in PostgreSQL instead of switchyard.db:
     /// postgres://user:password@host:port/database (docs/store.md). The data directory still
     /// holds instance logs.
-    #[arg(long, env = "SWITCHYARD_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "SWITCHYARD_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub database_url: Option<String>,
     /// Address of the REST API.
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:7070")]

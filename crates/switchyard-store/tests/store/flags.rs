@@ -192,7 +192,8 @@ async fn tampering_behind_the_triggers_is_detected(backend: Backend) {
     // Removing an entry (and re-linking the next one) still shows as a gap.
     fx.drop_trigger("flag_audit_is_never_deleted", "flag_audit")
         .await;
-    fx.execute_all(&["DELETE FROM flag_audit WHERE id = 2"]).await;
+    fx.execute_all(&["DELETE FROM flag_audit WHERE id = 2"])
+        .await;
     let verification = store.verify_flag_audit().await.unwrap();
     assert!(
         verification

@@ -36,7 +36,10 @@ fn with_postgres_sigkill_during_a_pause_then_restart_resumes_the_rollout() {
         "weight_changed=3",
         "paused=2",
     ] {
-        assert!(kinds.lines().any(|l| l == expected), "{expected} in\n{kinds}");
+        assert!(
+            kinds.lines().any(|l| l == expected),
+            "{expected} in\n{kinds}"
+        );
     }
 }
 
@@ -46,7 +49,11 @@ fn sigkill_during_a_pause_then_restart_resumes(data_dir: &std::path::Path, extra
     let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
     let mut d = Daemon::start_with(data_dir, api_port, extra);
     let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 60\n        - pause: {duration: 3s}\n";
-    let file = write(data_dir, "shop.yaml", &manifest("shop", app_port, steps, ""));
+    let file = write(
+        data_dir,
+        "shop.yaml",
+        &manifest("shop", app_port, steps, ""),
+    );
     d.ok(&["apply", "-f", file.to_str().unwrap()]);
     d.ok(&["deploy", "shop", "--version", "v1"]);
     d.ok(&["deploy", "shop", "--version", "v2"]);
@@ -206,4 +213,44 @@ fn releases_left_without_a_daemon_stop_after_the_adoption_window() {
         get(app, "/").is_some_and(|(status, _)| status == 200)
     });
     drop(d);
+}
+
+/// Until replicas elect a leader, one daemon drives a PostgreSQL database: a second one is
+/// refused at start, naming the database; an address with a wrong password is refused too,
+/// naming the server and the reason, never the password.
+#[test]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+fn with_postgres_a_second_daemon_and_a_wrong_password_are_refused_at_start() {
+    let url = fresh_postgres_database();
+    let first_dir = tempfile::tempdir().unwrap();
+    let _first = Daemon::start_with(first_dir.path(), free_port(), &["--database-url", &url]);
+
+    let serve = |database_url: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(BIN)
+            .args(["serve", "--no-proxy", "--data-dir"])
+            .arg(dir.path())
+            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+            .env("SWITCHYARD_DATABASE_URL", database_url)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let second = serve(&url);
+    assert!(
+        second.contains("is in use by another Switchyard daemon"),
+        "{second}"
+    );
+    assert!(
+        second.contains("postgres://switchyard@127.0.0.1:"),
+        "{second}"
+    );
+
+    let wrong = serve(&url.replacen("switchyard:switchyard@", "switchyard:hunter2@", 1));
+    assert!(wrong.contains("password authentication failed"), "{wrong}");
+    assert!(
+        !wrong.contains("hunter2"),
+        "the password never shows: {wrong}"
+    );
 }

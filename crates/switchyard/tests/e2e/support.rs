@@ -282,7 +282,9 @@ pub fn fresh_postgres_database() -> String {
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     psql(&admin, &format!("CREATE DATABASE {name}"));
-    let (server, _) = admin.rsplit_once('/').expect("the admin URL names a database");
+    let (server, _) = admin
+        .rsplit_once('/')
+        .expect("the admin URL names a database");
     format!("{server}/{name}")
 }
 
