@@ -3,6 +3,10 @@
 //! PostgreSQL.
 
 #[path = "ops/mod.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the shared operations are compiled once per backend on purpose (ops/mod.rs)"
+)]
 mod ops;
 
 use std::str::FromStr;

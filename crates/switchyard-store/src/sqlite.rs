@@ -2,6 +2,10 @@
 //! store's operations are the shared ones in `ops/`, compiled here for SQLite.
 
 #[path = "ops/mod.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the shared operations are compiled once per backend on purpose (ops/mod.rs)"
+)]
 mod ops;
 
 use std::path::{Path, PathBuf};
