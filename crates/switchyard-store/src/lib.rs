@@ -16,6 +16,7 @@
 //! - [`flag_audit`]: the flag audit log's hash chain (canonical form, hashing, verification).
 //! - [`event_chain`]: the event log's hash chain, the same way.
 
+pub mod backup;
 mod codec;
 pub mod error;
 pub mod event_chain;
@@ -100,6 +101,28 @@ impl Store {
 
     pub fn experiments(&self) -> Arc<dyn ExperimentStore> {
         each_backend!(self, store => Arc::new(store.clone()))
+    }
+
+    /// See [`SqliteStore::export`] (the same on both backends).
+    ///
+    /// # Errors
+    /// As `export`.
+    pub async fn export(
+        &self,
+        out: impl std::io::Write,
+    ) -> Result<backup::End, backup::BackupError> {
+        each_backend!(self, store => store.export(out).await)
+    }
+
+    /// See [`SqliteStore::import`] (the same on both backends).
+    ///
+    /// # Errors
+    /// As `import`.
+    pub async fn import(
+        &self,
+        input: impl std::io::BufRead,
+    ) -> Result<backup::End, backup::BackupError> {
+        each_backend!(self, store => store.import(input).await)
     }
 
     /// Waits for running queries and closes every connection.

@@ -24,6 +24,12 @@ type Conn = sqlx::PgConnection;
 type Pool = PgPool;
 type Store = PostgresStore;
 
+/// What backups taken here name as their source.
+const SOURCE: &str = "postgres";
+
+/// Restored rollouts keep their ids; the identity column takes them only when told to.
+const OVERRIDING_IDENTITY: &str = " OVERRIDING SYSTEM VALUE";
+
 /// Connections per process: writes take turns (see [`begin_write`]), reads run beside them.
 const POOL_SIZE: u32 = 8;
 
@@ -189,6 +195,27 @@ async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, St
         .await
         .map_err(codec::backend("take the write lock"))?;
     Ok(tx)
+}
+
+/// A read-only transaction that sees one snapshot for all its statements.
+async fn begin_snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(codec::backend("begin a read snapshot"))
+}
+
+/// After a restore, the rollout ids' sequence continues past the largest restored id.
+async fn after_import(conn: &mut Conn) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('rollouts', 'id'), COALESCE(MAX(id), 0) + 1, false) \
+         FROM rollouts",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(codec::backend(
+        "move the rollout ids past the restored ones",
+    ))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -25,6 +25,12 @@ type Conn = sqlx::SqliteConnection;
 type Pool = SqlitePool;
 type Store = SqliteStore;
 
+/// What backups taken here name as their source.
+const SOURCE: &str = "sqlite";
+
+/// An `AUTOINCREMENT` key takes explicit values as they are.
+const OVERRIDING_IDENTITY: &str = "";
+
 /// The name of the database file inside the data directory.
 pub const DB_FILE_NAME: &str = "switchyard.db";
 
@@ -200,4 +206,21 @@ async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, 
     pool.begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(codec::backend("begin a write transaction"))
+}
+
+/// A read transaction: in WAL mode its first read fixes the snapshot every later read sees,
+/// while writers carry on.
+async fn begin_snapshot(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pool.begin()
+        .await
+        .map_err(codec::backend("begin a read snapshot"))
+}
+
+/// Nothing to do after a restore: SQLite moves `AUTOINCREMENT` past the largest id inserted.
+#[allow(
+    clippy::unused_async,
+    reason = "the same signature as PostgreSQL's, which has work to do"
+)]
+async fn after_import(_conn: &mut Conn) -> Result<(), StoreError> {
+    Ok(())
 }

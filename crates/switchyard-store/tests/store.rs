@@ -1033,6 +1033,8 @@ async fn an_in_memory_store_keeps_its_state_while_open() {
     assert_eq!(all_events(&port(&store)).await.len(), 2);
 }
 
+#[path = "store/backup.rs"]
+mod backup;
 #[path = "store/experiments.rs"]
 mod experiments;
 #[path = "store/flags.rs"]

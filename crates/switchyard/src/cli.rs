@@ -151,6 +151,34 @@ pub enum Command {
     /// The audit log: every change, who made it, from where and why; `--verify` checks its
     /// hash chain (and the flag audit log's).
     Audit(AuditArgs),
+    /// Write a backup of the state store (consistent while the daemon runs): every table as
+    /// JSON lines, restorable into SQLite or PostgreSQL.
+    Backup {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The backup file to write; refused if it exists.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a backup into an empty state store (a new data directory, or an empty
+    /// PostgreSQL database), all or nothing.
+    Restore {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The backup file to read.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Move the data directory's SQLite state, with its whole history, into an empty
+    /// PostgreSQL database. Stop the daemon first; start it again with --database-url.
+    MigrateStore {
+        /// The data directory holding switchyard.db.
+        #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = ".switchyard")]
+        data_dir: PathBuf,
+        /// The PostgreSQL database to move it to: postgres://user:password@host:port/database.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// API tokens: create (shown once), list, revoke. Admins only.
     Token {
         #[command(subcommand)]
@@ -236,6 +264,22 @@ pub enum RolloutCommand {
         #[arg(long, short)]
         watch: bool,
     },
+}
+
+/// Which state store a command opens directly (not through the daemon's API).
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The data directory whose switchyard.db holds the state.
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = ".switchyard")]
+    pub data_dir: PathBuf,
+    /// The PostgreSQL database holding the state instead (as `serve --database-url`).
+    #[arg(
+        long,
+        env = "SWITCHYARD_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

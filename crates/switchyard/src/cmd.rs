@@ -11,6 +11,7 @@ mod proxy;
 mod serve;
 mod sim;
 mod stats;
+mod store;
 mod tokens;
 
 use std::process::ExitCode;
@@ -161,6 +162,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Experiment { command } => experiment::run(&api, command, output).await,
         Command::Token { command } => tokens::run(&api, command, output).await,
         Command::Audit(args) => audit::run(&api, args, output).await,
+        Command::Backup { store, to } => store::backup(&store, &to).await,
+        Command::Restore { store, from } => store::restore(&store, &from).await,
+        Command::MigrateStore { data_dir, to } => store::migrate(&data_dir, &to).await,
         Command::Stats { .. }
         | Command::Supervise { .. }
         | Command::Sim { .. }

@@ -4,6 +4,7 @@
 //! starts a transaction that holds the backend's write lock from its first statement. SQL here
 //! is what both SQLite and PostgreSQL read: `$n` placeholders, `ON CONFLICT`, `RETURNING`.
 
+mod dump;
 mod events;
 mod experiments;
 mod flags;
@@ -20,7 +21,9 @@ use switchyard_core::ports::{
 };
 use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version};
 
-use super::{Conn, Db, Pool, Store, begin_write};
+use super::{
+    Conn, Db, OVERRIDING_IDENTITY, Pool, SOURCE, Store, after_import, begin_snapshot, begin_write,
+};
 use crate::codec;
 
 #[async_trait::async_trait]

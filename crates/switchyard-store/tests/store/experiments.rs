@@ -8,7 +8,7 @@ use switchyard_experiments::{CompiledExperiment, ValidEvent, validate_batch};
 
 use super::*;
 
-const EXPERIMENT: &str = r#"apiVersion: switchyard.dev/v1alpha1
+pub(super) const EXPERIMENT: &str = r#"apiVersion: switchyard.dev/v1alpha1
 kind: Experiment
 metadata: {name: checkout-redesign}
 spec:
@@ -21,14 +21,14 @@ spec:
     - {name: revenue, continuous: {event: purchase}}
 "#;
 
-fn compiled(set: &ManifestSet) -> BTreeMap<String, CompiledExperiment> {
+pub(super) fn compiled(set: &ManifestSet) -> BTreeMap<String, CompiledExperiment> {
     set.experiments
         .iter()
         .map(|e| (e.key().to_owned(), CompiledExperiment::new(e).unwrap()))
         .collect()
 }
 
-fn batch(
+pub(super) fn batch(
     experiments: &BTreeMap<String, CompiledExperiment>,
     events: serde_json::Value,
 ) -> Vec<ValidEvent> {

@@ -33,7 +33,7 @@ fn change(reason: &str, at: u64, edits: Vec<FlagEdit>) -> FlagChange {
 }
 
 /// Three entries: create two flags and a segment, reconfigure one, delete the other.
-async fn history(store: &Arc<dyn FlagStore>) {
+pub(super) async fn history(store: &Arc<dyn FlagStore>) {
     let created = store
         .change_flags(&change(
             "launch",
