@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const FLAGS: &str = r#"
+pub(crate) const FLAGS: &str = r#"
 flags:
   - key: checkout
     type: boolean

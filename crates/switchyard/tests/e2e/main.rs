@@ -5,6 +5,7 @@
 
 mod support;
 
+mod backup;
 mod bad_input;
 mod dataplane;
 mod demo;
