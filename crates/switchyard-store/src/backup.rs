@@ -201,14 +201,12 @@ impl Table {
         )
     }
 
-    /// `INSERT INTO <table> (<columns>)<overriding> VALUES ($1, …)`.
-    pub(crate) fn insert(&self, overriding: &str) -> String {
-        let placeholders: Vec<String> = (1..=self.columns.len()).map(|i| format!("${i}")).collect();
+    /// `INSERT INTO <table> (<columns>)<overriding>`, to which the rows' `VALUES` are added.
+    pub(crate) fn insert_prefix(&self, overriding: &str) -> String {
         format!(
-            "INSERT INTO {} ({}){overriding} VALUES ({})",
+            "INSERT INTO {} ({}){overriding} ",
             self.name,
-            self.column_list(),
-            placeholders.join(", ")
+            self.column_list()
         )
     }
 

@@ -2,18 +2,17 @@
 //! consistent snapshot while the store stays in use, and a restore into an empty store in one
 //! write transaction, so that a failed restore leaves the store empty.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 use futures_util::TryStreamExt as _;
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Row as _};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row as _};
 use switchyard_core::{Clock, SystemClock};
 
-use super::{Conn, Store, after_import, begin_snapshot, begin_write};
+use super::{Conn, Db, Store, after_import, begin_snapshot, begin_write};
 use super::{OVERRIDING_IDENTITY, SOURCE};
 use crate::backup::{
-    BackupError, ColumnType, End, FORMAT, FORMAT_VERSION, Header, Reader, TABLES, Writer,
+    BackupError, ColumnType, End, FORMAT, FORMAT_VERSION, Header, Reader, TABLES, Table, Writer,
 };
 use crate::codec::backend;
 
@@ -92,32 +91,19 @@ impl Store {
                 });
             }
         }
-        let inserts: HashMap<&str, String> = TABLES
-            .iter()
-            .map(|t| {
-                let overriding = if t.name == "rollouts" {
-                    OVERRIDING_IDENTITY
-                } else {
-                    ""
-                };
-                (t.name, t.insert(overriding))
-            })
-            .collect();
         let mut end = End::default();
+        let mut batch: Vec<Vec<Value>> = Vec::new();
+        let mut batch_table: Option<&'static Table> = None;
         while let Some(row) = reader.next_row()? {
-            let mut query = sqlx::query(AssertSqlSafe(inserts[row.table.name].clone()));
-            for (value, (_, ty)) in row.values.iter().zip(row.table.columns) {
-                query = match ty {
-                    ColumnType::Integer => query.bind(value.as_i64()),
-                    ColumnType::Text => query.bind(value.as_str().map(str::to_owned)),
-                };
+            let full = batch.len() * row.table.columns.len() >= MAX_BINDS - row.table.columns.len();
+            if batch_table.is_some_and(|t| t.name != row.table.name) || full {
+                insert(&mut tx, batch_table, &mut batch).await?;
             }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(backend("restore a row"))?;
+            batch_table = Some(row.table);
             *end.rows.entry(row.table.name.to_owned()).or_default() += 1;
+            batch.push(row.values);
         }
+        insert(&mut tx, batch_table, &mut batch).await?;
         after_import(&mut tx).await?;
         tx.commit().await.map_err(backend("commit the restore"))?;
         for table in TABLES {
@@ -125,6 +111,42 @@ impl Store {
         }
         Ok(end)
     }
+}
+
+/// Bound values per statement: below SQLite's limit (32,766) and PostgreSQL's (65,535).
+const MAX_BINDS: usize = 30_000;
+
+/// Inserts `rows` of `table` in one statement and empties `rows`.
+async fn insert(
+    conn: &mut Conn,
+    table: Option<&'static Table>,
+    rows: &mut Vec<Vec<Value>>,
+) -> Result<(), BackupError> {
+    let Some(table) = table.filter(|_| !rows.is_empty()) else {
+        return Ok(());
+    };
+    let overriding = if table.name == "rollouts" {
+        OVERRIDING_IDENTITY
+    } else {
+        ""
+    };
+    let mut sql = QueryBuilder::<Db>::new(table.insert_prefix(overriding));
+    sql.push_values(rows.drain(..), |mut values, row| {
+        for (value, (_, ty)) in row.into_iter().zip(table.columns) {
+            match ty {
+                ColumnType::Integer => values.push_bind(value.as_i64()),
+                ColumnType::Text => values.push_bind(match value {
+                    Value::String(text) => Some(text),
+                    _ => None,
+                }),
+            };
+        }
+    });
+    sql.build()
+        .execute(&mut *conn)
+        .await
+        .map_err(backend("restore rows"))?;
+    Ok(())
 }
 
 /// The schema version of the store: its newest applied migration.
