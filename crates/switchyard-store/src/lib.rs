@@ -33,6 +33,11 @@ pub use error::StoreOpenError;
 pub use postgres::PostgresStore;
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
+/// Statements slower than this are logged, at info: a backup's whole-table reads take seconds on
+/// a large store by design, and sqlx's default (a warning) would alarm whoever runs it.
+pub(crate) const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const SLOW_STATEMENT_LEVEL: log::LevelFilter = log::LevelFilter::Info;
+
 /// `$body` with `$store` bound to whichever backend `$self` holds.
 macro_rules! each_backend {
     ($self:expr, $store:ident => $body:expr) => {

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection as _, Postgres, Transaction};
+use sqlx::{ConnectOptions as _, Connection as _, Postgres, Transaction};
 use switchyard_core::ports::StoreError;
 
 use crate::codec;
@@ -72,7 +72,8 @@ impl PostgresStore {
             .map_err(|e| StoreOpenError::BadUrl {
                 reason: e.to_string(),
             })?
-            .application_name("switchyard");
+            .application_name("switchyard")
+            .log_slow_statements(crate::SLOW_STATEMENT_LEVEL, crate::SLOW_STATEMENT);
         let target = describe(&options);
         let failed = |source| StoreOpenError::Connect {
             target: target.clone(),

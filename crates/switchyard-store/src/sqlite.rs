@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{ConnectOptions as _, Sqlite, Transaction};
 use switchyard_core::ports::StoreError;
 
 use crate::codec;
@@ -107,7 +107,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .log_slow_statements(crate::SLOW_STATEMENT_LEVEL, crate::SLOW_STATEMENT);
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
             .before_acquire(|conn, _| Box::pin(healthy(conn)))
