@@ -10,6 +10,8 @@
 mod ops;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -46,12 +48,32 @@ const DAEMON_LOCK: i64 = 0x5357_5945;
 /// The schema, embedded at compile time from `migrations/postgres`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Switchyard's state in one PostgreSQL database. Cloning is cheap and shares the pool.
+/// [`PostgresStore::fence`] before fencing is turned on: writes are not checked.
+const UNFENCED: i64 = -1;
+
+/// Switchyard's state in one PostgreSQL database. Cloning is cheap and shares the pool and the
+/// fencing token.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     /// `postgres://user@host:port/database`, without the password, for messages.
     target: String,
+    /// The leader epoch this process writes as: [`UNFENCED`] (one daemon, no leader
+    /// protocol), 0 (a replica that does not lead: every write is refused), or the epoch of the
+    /// lease it holds, compared with the database's inside every write transaction.
+    fence: Arc<AtomicI64>,
+}
+
+/// The leader lease as the database holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderLease {
+    /// Who leads: the replica's own name for itself.
+    pub holder: String,
+    /// The leader's API, for followers to forward writes to.
+    pub api: String,
+    pub epoch: i64,
+    /// Milliseconds until the lease runs out by the database's clock; negative once it has.
+    pub expires_in_ms: i64,
 }
 
 impl PostgresStore {
@@ -95,7 +117,11 @@ impl PostgresStore {
             .map_err(failed)?;
         crate::error::migrate(&MIGRATOR, &pool, &target).await?;
         tracing::info!(database = %target, "state database opened");
-        Ok(Self { pool, target })
+        Ok(Self {
+            pool,
+            target,
+            fence: Arc::new(AtomicI64::new(UNFENCED)),
+        })
     }
 
     /// Claims the database for one daemon: a session advisory lock on a connection of its own,
@@ -136,6 +162,134 @@ impl PostgresStore {
             });
         }
         Ok(DaemonClaim { _conn: conn })
+    }
+
+    /// Turns fencing on for this store and its clones: from now on it writes only while it
+    /// holds the leader lease ([`PostgresStore::campaign`]), and each write transaction checks,
+    /// under the write lock, that the database's epoch is still the one it won.
+    pub fn enable_fencing(&self) {
+        let _ = self
+            .fence
+            .compare_exchange(UNFENCED, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The epoch this process leads with; `None` when it does not lead (or fencing is off).
+    pub fn epoch(&self) -> Option<i64> {
+        let epoch = self.fence.load(Ordering::SeqCst);
+        (epoch > 0).then_some(epoch)
+    }
+
+    /// Takes the leader lease if nobody holds a live one: a new epoch, running out after `ttl`
+    /// by the database's clock. Returns the epoch won, or `None` while another replica's lease
+    /// runs. Under the write lock, so that no write of the previous leader lands after it.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn campaign(
+        &self,
+        holder: &str,
+        api: &str,
+        ttl: Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(codec::backend("begin a campaign"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(codec::backend("take the write lock"))?;
+        let won: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leader_lease (id, holder, api, epoch, expires_at) \
+             VALUES (1, $1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond') \
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, api = excluded.api, \
+             epoch = leader_lease.epoch + 1, expires_at = excluded.expires_at \
+             WHERE leader_lease.expires_at < clock_timestamp() \
+             RETURNING epoch",
+        )
+        .bind(holder)
+        .bind(api)
+        .bind(millis(ttl))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(codec::backend("take the leader lease"))?;
+        tx.commit()
+            .await
+            .map_err(codec::backend("commit a campaign"))?;
+        if let Some(epoch) = won {
+            self.fence.store(epoch, Ordering::SeqCst);
+            tracing::info!(epoch, holder, "leader lease taken");
+        }
+        Ok(won)
+    }
+
+    /// Extends the lease this process holds by `ttl` from now. Returns `false`, and stops
+    /// writing, when it no longer holds it (another replica took over).
+    ///
+    /// # Errors
+    /// Backend failures (the lease may still be held: renew again before it runs out).
+    pub async fn renew(&self, ttl: Duration) -> Result<bool, StoreError> {
+        let Some(epoch) = self.epoch() else {
+            return Ok(false);
+        };
+        let renewed: Option<i64> = sqlx::query_scalar(
+            "UPDATE leader_lease SET expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
+             WHERE id = 1 AND epoch = $1 RETURNING epoch",
+        )
+        .bind(epoch)
+        .bind(millis(ttl))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(codec::backend("renew the leader lease"))?;
+        if renewed.is_none() {
+            self.fence.store(0, Ordering::SeqCst);
+            tracing::warn!(epoch, "the leader lease was taken over");
+        }
+        Ok(renewed.is_some())
+    }
+
+    /// Gives the lease up at once (a clean shutdown), so that a follower takes over without
+    /// waiting for it to run out. Nothing happens if this process does not lead.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn resign(&self) -> Result<(), StoreError> {
+        let Some(epoch) = self.epoch() else {
+            return Ok(());
+        };
+        self.fence.store(0, Ordering::SeqCst);
+        sqlx::query(
+            "UPDATE leader_lease SET expires_at = clock_timestamp() - interval '1 millisecond' \
+             WHERE id = 1 AND epoch = $1",
+        )
+        .bind(epoch)
+        .execute(&self.pool)
+        .await
+        .map_err(codec::backend("give up the leader lease"))?;
+        Ok(())
+    }
+
+    /// The lease as the database holds it; `None` before any replica led.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn leader(&self) -> Result<Option<LeaderLease>, StoreError> {
+        let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT holder, api, epoch, \
+             CAST(FLOOR(EXTRACT(EPOCH FROM expires_at - clock_timestamp()) * 1000) AS BIGINT) \
+             FROM leader_lease WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(codec::backend("read the leader lease"))?;
+        Ok(row.map(|(holder, api, epoch, expires_in_ms)| LeaderLease {
+            holder,
+            api,
+            epoch,
+            expires_in_ms,
+        }))
     }
 
     /// The database as `postgres://user@host:port/database`.
@@ -185,8 +339,13 @@ fn redact(url: &str) -> String {
 /// that writers — from this process or any other replica — take turns exactly as they do on
 /// SQLite: the checks a write does first (is a rollout active? what is the head of the event
 /// log?) hold until it commits. The lock is released at commit or rollback.
-async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
-    let mut tx = pool
+///
+/// With fencing on, the transaction then reads the leader epoch and refuses to go on
+/// (`NotLeader`) unless it is the one this process won: a deposed leader — paused past its
+/// lease, then resumed — writes nothing, since a campaign takes the same lock to raise it.
+async fn begin_write(store: &PostgresStore) -> Result<Transaction<'static, Postgres>, StoreError> {
+    let mut tx = store
+        .pool
         .begin()
         .await
         .map_err(codec::backend("begin a write transaction"))?;
@@ -195,7 +354,24 @@ async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, St
         .execute(&mut *tx)
         .await
         .map_err(codec::backend("take the write lock"))?;
+    let held = store.fence.load(Ordering::SeqCst);
+    if held != UNFENCED {
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT epoch FROM leader_lease WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(codec::backend("read the leader epoch"))?;
+        if held == 0 || current != Some(held) {
+            drop(tx.rollback().await);
+            return Err(StoreError::NotLeader { held, current });
+        }
+    }
     Ok(tx)
+}
+
+/// A duration as whole milliseconds for SQL.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A read-only transaction that sees one snapshot for all its statements.

@@ -203,8 +203,10 @@ impl SqliteStore {
 /// since this transaction's first read, SQLite fails it with `SQLITE_BUSY` at once, without
 /// waiting. `BEGIN IMMEDIATE` makes writers queue on the busy timeout instead, and makes the
 /// checks a write does first (is a rollout active?) hold until it commits.
-async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    pool.begin_with("BEGIN IMMEDIATE")
+async fn begin_write(store: &SqliteStore) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    store
+        .pool
+        .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(codec::backend("begin a write transaction"))
 }

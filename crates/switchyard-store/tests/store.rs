@@ -998,7 +998,7 @@ async fn a_database_from_a_newer_build_is_refused(backend: Backend) {
             error,
             StoreOpenError::NewerSchema {
                 found: 9999,
-                known: 5,
+                known: 6,
                 ..
             }
         ),
@@ -1039,6 +1039,8 @@ mod backup;
 mod experiments;
 #[path = "store/flags.rs"]
 mod flags;
+#[path = "store/leadership.rs"]
+mod leadership;
 
 async fn the_event_log_is_a_hash_chain_that_shows_edits_and_removals(backend: Backend) {
     let (fx, store) = open(backend).await;

@@ -328,6 +328,13 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A replica that does not hold the leader lease tried to write: it never led, or another
+    /// replica took over (its fencing token moved on). Nothing was written.
+    #[error(
+        "this replica does not lead (its fencing token is {held}, the database's {}): the write is refused",
+        current.map_or_else(|| "unset".to_owned(), |c| c.to_string())
+    )]
+    NotLeader { held: i64, current: Option<i64> },
     #[error("store backend failed while trying to {operation}: {source}")]
     Backend {
         operation: &'static str,

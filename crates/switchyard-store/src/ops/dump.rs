@@ -71,7 +71,7 @@ impl Store {
     /// the database refuses a row.
     pub async fn import(&self, input: impl BufRead) -> Result<End, BackupError> {
         let (mut reader, header) = Reader::new(input)?;
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let schema = schema_version(&mut tx).await?;
         if header.schema != schema {
             return Err(BackupError::Schema {

@@ -17,7 +17,7 @@ use switchyard_experiments::{
     ValidEvent, VariantData,
 };
 
-use super::{begin_write, events};
+use super::{Store, begin_write, events};
 use crate::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
 
 type ExperimentRow = (String, String, i64, i64, Option<String>);
@@ -91,13 +91,13 @@ struct Batch {
 }
 
 pub(super) async fn ingest(
-    pool: &Pool,
+    store: &Store,
     experiments: &BTreeMap<String, CompiledExperiment>,
     batch: &[ValidEvent],
     keep_raw: bool,
     received_at: Timestamp,
 ) -> Result<Vec<Ingested>, StoreError> {
-    let mut tx = begin_write(pool).await?;
+    let mut tx = begin_write(store).await?;
     let mut rows = Batch::default();
     let mut outcomes = Vec::with_capacity(batch.len());
     for event in batch {
@@ -398,7 +398,7 @@ pub(super) async fn data(pool: &Pool, key: &str) -> Result<Option<ExperimentData
 }
 
 pub(super) async fn stop(
-    pool: &Pool,
+    store: &Store,
     key: &str,
     reason: &str,
     by: &Author,
@@ -409,7 +409,7 @@ pub(super) async fn stop(
         actor: by.actor.clone(),
         at,
     };
-    let mut tx = begin_write(pool).await?;
+    let mut tx = begin_write(store).await?;
     let changed = sqlx::query(
         "UPDATE experiments SET stopped_json = $1 WHERE name = $2 AND stopped_json IS NULL",
     )
@@ -438,21 +438,23 @@ pub(super) async fn stop(
 }
 
 pub(super) async fn add_snapshot(
-    pool: &Pool,
+    store: &Store,
     key: &str,
     snapshot: &Snapshot,
 ) -> Result<(), StoreError> {
+    let snapshot_json = encode(snapshot, "encode a snapshot")?;
+    let mut tx = begin_write(store).await?;
     sqlx::query(
         "INSERT INTO experiment_snapshots (experiment, at, snapshot_json) VALUES ($1, $2, $3) \
          ON CONFLICT (experiment, at) DO UPDATE SET snapshot_json = excluded.snapshot_json",
     )
     .bind(key)
     .bind(millis(snapshot.at))
-    .bind(encode(snapshot, "encode a snapshot")?)
-    .execute(pool)
+    .bind(snapshot_json)
+    .execute(&mut *tx)
     .await
     .map_err(backend("store a snapshot"))?;
-    Ok(())
+    tx.commit().await.map_err(backend("commit a snapshot"))
 }
 
 pub(super) async fn snapshots(pool: &Pool, key: &str) -> Result<Vec<Snapshot>, StoreError> {

@@ -56,7 +56,7 @@ impl FlagStore for Store {
     }
 
     async fn change_flags(&self, change: &FlagChange) -> Result<FlagChangeOutcome, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let (mut revision, mut prev_hash) = head(&mut *tx).await?;
         let mut results = Vec::with_capacity(change.edits.len());
         for edit in &change.edits {

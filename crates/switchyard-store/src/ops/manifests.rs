@@ -9,7 +9,7 @@ use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
 use switchyard_core::ports::{AppRecord, ApplyOutcome, Author, EventKind, NewEvent, StoreError};
 use switchyard_core::{AppName, ObjectName, Release, Timestamp};
 
-use super::{begin_write, events};
+use super::{Store, begin_write, events};
 use crate::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
 
 /// The kinds of stored manifest. Table names cannot be bound, so each kind has its own
@@ -103,7 +103,7 @@ struct Document<'a> {
 }
 
 pub(super) async fn apply(
-    pool: &Pool,
+    store: &Store,
     set: &ManifestSet,
     by: &Author,
     at: Timestamp,
@@ -134,7 +134,7 @@ pub(super) async fn apply(
             json: encode(experiment, "encode an experiment manifest")?,
         });
     }
-    let mut tx = begin_write(pool).await?;
+    let mut tx = begin_write(store).await?;
     let mut outcome = ApplyOutcome::default();
     let mut applied = Vec::new();
     for document in &documents {
@@ -297,13 +297,13 @@ pub(super) async fn template_names(pool: &Pool) -> Result<BTreeSet<String>, Stor
 /// `apps.updated_at` is left alone: it tells when the manifest last changed, and a stable
 /// release is not part of the manifest.
 pub(super) async fn set_stable(
-    pool: &Pool,
+    store: &Store,
     app: &AppName,
     release: &Release,
     events: &[NewEvent],
 ) -> Result<(), StoreError> {
     let json = encode(release, "encode a release")?;
-    let mut tx = begin_write(pool).await?;
+    let mut tx = begin_write(store).await?;
     let updated = sqlx::query("UPDATE apps SET stable_json = $1 WHERE name = $2")
         .bind(json)
         .bind(app.as_str())

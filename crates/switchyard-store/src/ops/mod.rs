@@ -34,7 +34,7 @@ impl StateStore for Store {
         by: &Author,
         at: Timestamp,
     ) -> Result<ApplyOutcome, StoreError> {
-        manifests::apply(&self.pool, set, by, at).await
+        manifests::apply(self, set, by, at).await
     }
 
     async fn app(&self, name: &AppName) -> Result<Option<AppRecord>, StoreError> {
@@ -59,7 +59,7 @@ impl StateStore for Store {
         release: &Release,
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        manifests::set_stable(&self.pool, app, release, events).await
+        manifests::set_stable(self, app, release, events).await
     }
 
     async fn create_rollout(
@@ -70,11 +70,11 @@ impl StateStore for Store {
         state: &serde_json::Value,
         events: &[NewEvent],
     ) -> Result<RolloutId, StoreError> {
-        rollouts::create(&self.pool, app, version, phase, state, events).await
+        rollouts::create(self, app, version, phase, state, events).await
     }
 
     async fn update_rollout(&self, update: &RolloutUpdate) -> Result<(), StoreError> {
-        rollouts::update(&self.pool, update).await
+        rollouts::update(self, update).await
     }
 
     async fn rollout(&self, id: RolloutId) -> Result<Option<RolloutRecord>, StoreError> {
@@ -90,7 +90,7 @@ impl StateStore for Store {
     }
 
     async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         events::append(&mut tx, events, events::Owner::NONE).await?;
         tx.commit()
             .await
@@ -144,7 +144,7 @@ impl switchyard_experiments::port::ExperimentStore for Store {
         keep_raw: bool,
         received_at: Timestamp,
     ) -> Result<Vec<switchyard_experiments::port::Ingested>, StoreError> {
-        experiments::ingest(&self.pool, compiled, events, keep_raw, received_at).await
+        experiments::ingest(self, compiled, events, keep_raw, received_at).await
     }
 
     async fn data(
@@ -161,7 +161,7 @@ impl switchyard_experiments::port::ExperimentStore for Store {
         by: &Author,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        experiments::stop(&self.pool, key, reason, by, at).await
+        experiments::stop(self, key, reason, by, at).await
     }
 
     async fn add_snapshot(
@@ -169,7 +169,7 @@ impl switchyard_experiments::port::ExperimentStore for Store {
         key: &str,
         snapshot: &switchyard_experiments::Snapshot,
     ) -> Result<(), StoreError> {
-        experiments::add_snapshot(&self.pool, key, snapshot).await
+        experiments::add_snapshot(self, key, snapshot).await
     }
 
     async fn snapshots(

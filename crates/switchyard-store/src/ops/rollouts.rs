@@ -7,11 +7,11 @@ use super::{Conn, Db, Pool};
 use switchyard_core::ports::{NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StoreError};
 use switchyard_core::{AppName, Clock, SystemClock, Version};
 
-use super::{begin_write, events};
+use super::{Store, begin_write, events};
 use crate::codec::{backend, decode, decode_text, encode, millis, timestamp};
 
 pub(super) async fn create(
-    pool: &Pool,
+    store: &Store,
     app: &AppName,
     version: &Version,
     phase: &str,
@@ -22,7 +22,7 @@ pub(super) async fn create(
     // when it began, and the clock only serves a caller that passes no event.
     let at = events.first().map_or_else(|| SystemClock.now(), |e| e.at);
     let state = encode(state, "encode rollout state")?;
-    let mut tx = begin_write(pool).await?;
+    let mut tx = begin_write(store).await?;
     let known: Option<String> = sqlx::query_scalar("SELECT name FROM apps WHERE name = $1")
         .bind(app.as_str())
         .fetch_optional(&mut *tx)
@@ -51,21 +51,23 @@ pub(super) async fn create(
     .await;
     let id: RolloutId = match inserted {
         Ok(id) => id,
-        Err(e) => return Err(conflict_or_backend(tx, pool, app, e, "insert a rollout").await),
+        Err(e) => {
+            return Err(conflict_or_backend(tx, &store.pool, app, e, "insert a rollout").await);
+        }
     };
     events::append(&mut tx, events, events::Owner::rollout(app, id)).await?;
     tx.commit().await.map_err(backend("commit a new rollout"))?;
     Ok(id)
 }
 
-pub(super) async fn update(pool: &Pool, update: &RolloutUpdate) -> Result<(), StoreError> {
+pub(super) async fn update(store: &Store, update: &RolloutUpdate) -> Result<(), StoreError> {
     let state = encode(&update.state, "encode rollout state")?;
     let stable = update
         .stable
         .as_ref()
         .map(|r| encode(r, "encode a release"))
         .transpose()?;
-    let mut tx = begin_write(pool).await?;
+    let mut tx = begin_write(store).await?;
     let app: Option<String> = sqlx::query_scalar("SELECT app FROM rollouts WHERE id = $1")
         .bind(update.id)
         .fetch_optional(&mut *tx)
@@ -86,7 +88,7 @@ pub(super) async fn update(pool: &Pool, update: &RolloutUpdate) -> Result<(), St
     .execute(&mut *tx)
     .await;
     if let Err(e) = updated {
-        return Err(conflict_or_backend(tx, pool, &app, e, "update a rollout").await);
+        return Err(conflict_or_backend(tx, &store.pool, &app, e, "update a rollout").await);
     }
     if let Some(stable) = stable {
         sqlx::query("UPDATE apps SET stable_json = $1 WHERE name = $2")

@@ -35,7 +35,7 @@ impl TokenStore for Store {
                 .transpose()
         };
         let (apps, environments) = (scope(&token.apps)?, scope(&token.environments)?);
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM tokens WHERE id = $1")
             .bind(&token.id)
             .fetch_optional(&mut *tx)
@@ -81,7 +81,7 @@ impl TokenStore for Store {
         at: Timestamp,
         events: &[NewEvent],
     ) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let found: Option<(Option<i64>,)> =
             sqlx::query_as("SELECT revoked_at FROM tokens WHERE id = $1")
                 .bind(id)

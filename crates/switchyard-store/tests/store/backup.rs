@@ -220,11 +220,11 @@ async fn incomplete_or_foreign_backups_are_refused_and_leave_the_store_empty(bac
     assert!(matches!(error, BackupError::Store(_)), "{error}");
     assert_eq!(contents(&target.store).await, empty, "nothing kept");
 
-    let newer = text.replacen("\"schema\":5", "\"schema\":6", 1);
+    let newer = text.replacen("\"schema\":6", "\"schema\":7", 1);
     let error = target.store.import(newer.as_bytes()).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "the backup has schema version 6 and this store 5; restore it with the Switchyard \
+        "the backup has schema version 7 and this store 6; restore it with the Switchyard \
          version that took it, then upgrade"
     );
     target.store.import(text.as_bytes()).await.unwrap();

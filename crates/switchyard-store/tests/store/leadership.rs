@@ -1,0 +1,161 @@
+//! The leader lease and fencing on PostgreSQL: one replica leads at a time, a lease runs out by
+//! the database's clock, a takeover raises the epoch, and a deposed leader's writes are refused
+//! inside their transaction — whatever it believes.
+
+use std::time::Duration;
+
+use switchyard_store::PostgresStore;
+
+use super::*;
+
+const TTL: Duration = Duration::from_millis(300);
+
+/// Three replicas of one database, fencing on.
+async fn replicas() -> [PostgresStore; 3] {
+    let url = fixture::fresh_postgres_database().await;
+    let (a, b, c) = tokio::join!(
+        PostgresStore::connect(&url),
+        PostgresStore::connect(&url),
+        PostgresStore::connect(&url)
+    );
+    let replicas = [a.unwrap(), b.unwrap(), c.unwrap()];
+    for r in &replicas {
+        r.enable_fencing();
+    }
+    replicas
+}
+
+/// Campaigns with `replica` until it wins (the lease it waits for runs out by the database's
+/// clock); gives up after 200 tries.
+async fn win(replica: &PostgresStore, name: &str) -> i64 {
+    for _ in 0..200 {
+        if let Some(epoch) = replica.campaign(name, "http://x", TTL).await.unwrap() {
+            return epoch;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} never won the lease");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+async fn one_replica_leads_and_a_deposed_leader_writes_nothing() {
+    let [a, b, c] = replicas().await;
+    // Before any campaign, nobody may write.
+    let refused = a
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::NotLeader {
+                held: 0,
+                current: None
+            })
+        ),
+        "{refused:?}"
+    );
+
+    let first = a.campaign("a", "http://a:7070", TTL).await.unwrap();
+    assert_eq!(first, Some(1));
+    assert_eq!(b.campaign("b", "http://b:7070", TTL).await.unwrap(), None);
+    a.apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
+    let refused = b.append_events(&[event(EventKind::Paused, 2_000)]).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::NotLeader {
+                held: 0,
+                current: Some(1)
+            })
+        ),
+        "a follower's write: {refused:?}"
+    );
+    let lease = c.leader().await.unwrap().unwrap();
+    assert_eq!(
+        (lease.holder.as_str(), lease.api.as_str(), lease.epoch),
+        ("a", "http://a:7070", 1)
+    );
+    assert!(lease.expires_in_ms > 0, "{lease:?}");
+
+    // A leader that stops renewing (SIGSTOP) loses the lease once it runs out; b takes over
+    // with a new epoch, and a's writes are refused from then on, before and after it notices.
+    let second = win(&b, "b").await;
+    assert_eq!(second, 2);
+    assert_eq!(a.epoch(), Some(1), "a still believes it leads");
+    let refused = a
+        .create_rollout(
+            &app("checkout"),
+            &version("v2"),
+            "progressing",
+            &json!({}),
+            &[],
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::NotLeader {
+                held: 1,
+                current: Some(2)
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        !a.renew(TTL).await.unwrap(),
+        "renewing tells a it was deposed"
+    );
+    assert_eq!(a.epoch(), None);
+    b.create_rollout(
+        &app("checkout"),
+        &version("v2"),
+        "progressing",
+        &json!({}),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(b.renew(TTL).await.unwrap());
+    assert_eq!(
+        c.campaign("c", "http://c", TTL).await.unwrap(),
+        None,
+        "b's lease is live"
+    );
+
+    // A clean shutdown hands over at once.
+    b.resign().await.unwrap();
+    assert_eq!(
+        c.campaign("c", "http://c:7070", TTL).await.unwrap(),
+        Some(3)
+    );
+    let events = all_events(&(Arc::new(c.clone()) as Arc<dyn StateStore>)).await;
+    assert_eq!(
+        kinds(&events),
+        [EventKind::ManifestApplied, EventKind::ManifestApplied],
+        "only the leaders' writes are in the log"
+    );
+}
+
+/// Without fencing (one daemon, no leader protocol) writes go through as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+async fn writes_are_not_fenced_until_fencing_is_on() {
+    let url = fixture::fresh_postgres_database().await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    store
+        .apply(&both(), &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
+    assert_eq!(store.epoch(), None);
+    store.enable_fencing();
+    let refused = store
+        .append_events(&[event(EventKind::Paused, 2_000)])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotLeader { .. })),
+        "{refused:?}"
+    );
+}
