@@ -14,6 +14,11 @@ pub struct DaemonConfig {
     pub data_dir: PathBuf,
     /// A PostgreSQL database for the state instead of `switchyard.db` (`--database-url`).
     pub database_url: Option<DatabaseUrl>,
+    /// With PostgreSQL: how long the leader lease lasts unless renewed (`--lease-ttl`).
+    pub lease_ttl: Duration,
+    /// With PostgreSQL: the API address other replicas forward to (`--advertise-url`);
+    /// `http://<api_listen>` when `None`.
+    pub advertise_url: Option<String>,
     /// Address of the REST API (port 0 picks one).
     pub api_listen: SocketAddr,
     /// Argv prefix that runs workloads under the orphan-proof supervisor.
@@ -84,6 +89,8 @@ impl DaemonConfig {
         Self {
             data_dir: data_dir.into(),
             database_url: None,
+            lease_ttl: crate::replica::DEFAULT_LEASE_TTL,
+            advertise_url: None,
             api_listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
             supervisor: None,
             tick: Duration::from_millis(250),

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DaemonConfig;
 use crate::local_proxy::LocalProxy;
+use crate::replica;
 use crate::smoke::HttpSmokeTester;
 use crate::webhooks::HttpWebhooks;
 
@@ -40,8 +41,8 @@ pub struct Daemon {
     local_proxy: Option<LocalProxy>,
     runtime: Arc<LocalRuntime>,
     store: Store,
-    /// Held while the daemon runs: no second daemon drives the same PostgreSQL database.
-    _claim: Option<switchyard_store::postgres::DaemonClaim>,
+    /// Cancelled when another replica took the leader lease over (PostgreSQL only).
+    deposed: CancellationToken,
     controller: Arc<Controller>,
     config: DaemonConfig,
     admin_token: Option<String>,
@@ -74,7 +75,24 @@ impl Daemon {
         let store = Store::open(&config.data_dir, database_url)
             .await
             .context("while opening the state store")?;
-        let claim = store.claim().await?;
+        // On PostgreSQL several daemons may share the database: this one goes on once it leads.
+        let (leading, api_listener) = match &store {
+            Store::Postgres(pg) => {
+                pg.enable_fencing();
+                let identity =
+                    replica::Identity::new(config.api_listen, config.advertise_url.as_deref());
+                let (epoch, listener) = replica::follow_until_leader(
+                    pg,
+                    &identity,
+                    config.api_listen,
+                    config.lease_ttl,
+                )
+                .await?;
+                tracing::info!(epoch, holder = %identity.holder, "this replica leads");
+                (Some(pg.clone()), Some(listener))
+            }
+            Store::Sqlite(_) => (None, None),
+        };
         let dataplane = DataPlane::new(generation());
         let mut runtime_config = RuntimeConfig::new(config.data_dir.join("logs"));
         runtime_config.supervisor.clone_from(&config.supervisor);
@@ -139,9 +157,13 @@ impl Daemon {
             .await
             .context("while resuming releases and rollouts")?;
 
-        let api = tokio::net::TcpListener::bind(config.api_listen)
-            .await
-            .with_context(|| format!("while binding the API on {}", config.api_listen))?;
+        let api = match api_listener {
+            Some(listener) => tokio::net::TcpListener::from_std(listener)
+                .context("while setting up the API listener")?,
+            None => tokio::net::TcpListener::bind(config.api_listen)
+                .await
+                .with_context(|| format!("while binding the API on {}", config.api_listen))?,
+        };
         let api_addr = api.local_addr().context("while reading the API address")?;
         let flag_store = store.flags();
         let flags = FlagService::load(flag_store, cancel.child_token())
@@ -240,6 +262,16 @@ impl Daemon {
             },
         ));
         let splitter = tokio::spawn(traffic.run(experiment_changes, cancel.child_token()));
+        let deposed = CancellationToken::new();
+        let mut tasks = vec![server, ticker, checker, splitter];
+        if let Some(pg) = leading {
+            tasks.push(tokio::spawn(replica::keep_leading(
+                pg,
+                config.lease_ttl,
+                cancel.child_token(),
+                deposed.clone(),
+            )));
+        }
         // Releases, rollouts and experiments are back: proxies may follow the tables now.
         dataplane.open();
         let local_proxy = match &config.local_proxy {
@@ -284,12 +316,12 @@ impl Daemon {
         Ok(Daemon {
             api_addr,
             cancel,
-            tasks: vec![server, ticker, checker, splitter],
+            tasks,
             dataplane,
             local_proxy,
             runtime,
             store,
-            _claim: claim,
+            deposed,
             controller,
             config,
             admin_token,
@@ -331,6 +363,21 @@ impl Daemon {
         self.shutdown().await;
     }
 
+    /// Cancelled when another replica took over the leader lease: stop (`detach`) and let the
+    /// service manager start this process again, as a follower.
+    pub fn deposed(&self) -> CancellationToken {
+        self.deposed.clone()
+    }
+
+    /// Hands the leader lease over at once, so that a follower need not wait for it to run out.
+    async fn resign(store: &Store) {
+        if let Store::Postgres(pg) = store {
+            if let Err(e) = pg.resign().await {
+                tracing::warn!(error = %e, "the leader lease could not be given up; it runs out by itself");
+            }
+        }
+    }
+
     /// Stops the control plane only: the API and the controller stop, the local proxy and
     /// the releases keep serving (their supervisors wait for the next daemon to adopt them, see
     /// [`DaemonConfig::adopt_within`]). What a restart or an upgrade does.
@@ -346,6 +393,7 @@ impl Daemon {
             proxy.detach();
         }
         self.runtime.detach().await;
+        Self::resign(&self.store).await;
         self.store.close().await;
         tracing::info!(adopt_within = ?self.config.adopt_within, "control plane stopped; the data plane keeps serving");
     }
@@ -368,6 +416,7 @@ impl Daemon {
             }
         }
         self.runtime.shutdown().await;
+        Self::resign(&self.store).await;
         self.store.close().await;
         tracing::info!("switchyard daemon stopped");
     }

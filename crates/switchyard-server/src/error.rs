@@ -86,6 +86,10 @@ impl From<ControllerError> for ApiError {
             E::Resolve(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_deploy"),
             E::Transition(_) => (StatusCode::CONFLICT, "invalid_command"),
             E::Start { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "release_failed"),
+            // A deposed leader that has not stopped yet: a follower will forward to the new one.
+            E::Store(StoreError::NotLeader { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "not_leader")
+            }
             E::CorruptState { .. } | E::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {

@@ -185,11 +185,17 @@ impl PostgresStore {
     ///
     /// # Errors
     /// Backend failures.
+    ///
+    /// With `reclaim`, a live lease that names `api` is taken over too: the caller listens on
+    /// that address itself, so the process that holds the lease no longer serves there — it is
+    /// this replica's predecessor, killed or crashed, and waiting for its lease to run out would
+    /// only delay the restart.
     pub async fn campaign(
         &self,
         holder: &str,
         api: &str,
         ttl: Duration,
+        reclaim: bool,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self
             .pool
@@ -206,12 +212,13 @@ impl PostgresStore {
              VALUES (1, $1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond') \
              ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, api = excluded.api, \
              epoch = leader_lease.epoch + 1, expires_at = excluded.expires_at \
-             WHERE leader_lease.expires_at < clock_timestamp() \
+             WHERE leader_lease.expires_at < clock_timestamp() OR ($4 AND leader_lease.api = $2) \
              RETURNING epoch",
         )
         .bind(holder)
         .bind(api)
         .bind(millis(ttl))
+        .bind(reclaim)
         .fetch_optional(&mut *tx)
         .await
         .map_err(codec::backend("take the leader lease"))?;

@@ -297,6 +297,19 @@ pub struct ServeArgs {
         value_name = "URL"
     )]
     pub database_url: Option<String>,
+    /// With --database-url: how long the leader lease lasts unless renewed; a dead leader is
+    /// replaced within about this long.
+    #[arg(
+        long,
+        env = "SWITCHYARD_LEASE_TTL",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    pub lease_ttl: String,
+    /// With --database-url: the URL of this daemon's API that the other replicas forward
+    /// requests to while it leads (default http://<--listen>).
+    #[arg(long, env = "SWITCHYARD_ADVERTISE_URL", value_name = "URL")]
+    pub advertise_url: Option<String>,
     /// Address of the REST API.
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,

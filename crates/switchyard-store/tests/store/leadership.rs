@@ -29,7 +29,11 @@ async fn replicas() -> [PostgresStore; 3] {
 /// clock); gives up after 200 tries.
 async fn win(replica: &PostgresStore, name: &str) -> i64 {
     for _ in 0..200 {
-        if let Some(epoch) = replica.campaign(name, "http://x", TTL).await.unwrap() {
+        if let Some(epoch) = replica
+            .campaign(name, "http://x", TTL, false)
+            .await
+            .unwrap()
+        {
             return epoch;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -56,9 +60,12 @@ async fn one_replica_leads_and_a_deposed_leader_writes_nothing() {
         "{refused:?}"
     );
 
-    let first = a.campaign("a", "http://a:7070", TTL).await.unwrap();
+    let first = a.campaign("a", "http://a:7070", TTL, false).await.unwrap();
     assert_eq!(first, Some(1));
-    assert_eq!(b.campaign("b", "http://b:7070", TTL).await.unwrap(), None);
+    assert_eq!(
+        b.campaign("b", "http://b:7070", TTL, false).await.unwrap(),
+        None
+    );
     a.apply(&both(), &Author::system("user:ann"), at(1_000))
         .await
         .unwrap();
@@ -120,7 +127,7 @@ async fn one_replica_leads_and_a_deposed_leader_writes_nothing() {
     .unwrap();
     assert!(b.renew(TTL).await.unwrap());
     assert_eq!(
-        c.campaign("c", "http://c", TTL).await.unwrap(),
+        c.campaign("c", "http://c", TTL, false).await.unwrap(),
         None,
         "b's lease is live"
     );
@@ -128,9 +135,25 @@ async fn one_replica_leads_and_a_deposed_leader_writes_nothing() {
     // A clean shutdown hands over at once.
     b.resign().await.unwrap();
     assert_eq!(
-        c.campaign("c", "http://c:7070", TTL).await.unwrap(),
+        c.campaign("c", "http://c:7070", TTL, false).await.unwrap(),
         Some(3)
     );
+    // A restarted replica listening where the leader's lease says reclaims it at once; one at
+    // another address waits for it to run out.
+    assert_eq!(
+        a.campaign("a2", "http://b:7070", TTL, true).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        a.campaign("a2", "http://c:7070", TTL, true).await.unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        c.epoch(),
+        Some(3),
+        "c believes it leads until it writes or renews"
+    );
+    assert!(!c.renew(TTL).await.unwrap());
     let events = all_events(&(Arc::new(c.clone()) as Arc<dyn StateStore>)).await;
     assert_eq!(
         kinds(&events),

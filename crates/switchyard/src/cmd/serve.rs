@@ -20,6 +20,27 @@ pub fn supervisor() -> Option<Vec<String>> {
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = DaemonConfig::new(&args.data_dir);
     config.database_url = args.database_url.clone().map(DatabaseUrl);
+    config.lease_ttl = switchyard_core::duration::parse(&args.lease_ttl)
+        .map_err(|e| anyhow::anyhow!("--lease-ttl `{}`: {e}", args.lease_ttl))?;
+    if config.lease_ttl < std::time::Duration::from_millis(400) {
+        anyhow::bail!(
+            "--lease-ttl `{}` is too short: at least 400ms, so that renewals every quarter of it fit",
+            args.lease_ttl
+        );
+    }
+    config.advertise_url.clone_from(&args.advertise_url);
+    if args.database_url.is_some()
+        && args.advertise_url.is_none()
+        && args.listen.ip().is_unspecified()
+    {
+        anyhow::bail!(
+            "--listen {} with --database-url needs --advertise-url: the other replicas forward \
+             requests to this daemon's API while it leads, at an address they can reach \
+             (such as http://10.0.0.5:{})",
+            args.listen,
+            args.listen.port()
+        );
+    }
     config.api_listen = args.listen;
     config.supervisor = supervisor();
     config.keep_raw_events = args.keep_raw_events;
@@ -56,7 +77,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("while installing the SIGTERM handler")?;
     // Ctrl-C stops everything; SIGTERM (what service managers send to restart or upgrade) stops
     // the control plane and leaves the data plane serving for the next start to adopt.
+    let deposed = daemon.deposed();
     tokio::select! {
+        () = deposed.cancelled() => {
+            daemon.detach().await;
+            eprintln!("error: another replica took over the leader lease; this one stopped (start it again to follow)");
+            return Ok(ExitCode::from(75));
+        }
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("SIGINT received: stopping the proxy and every release");
             daemon.shutdown().await;

@@ -215,40 +215,175 @@ fn releases_left_without_a_daemon_stop_after_the_adoption_window() {
     drop(d);
 }
 
-/// Until replicas elect a leader, one daemon drives a PostgreSQL database: a second one is
-/// refused at start, naming the database; an address with a wrong password is refused too,
-/// naming the server and the reason, never the password.
+/// Three replicas on one PostgreSQL database: the first leads, the others forward the API to
+/// it; SIGKILL of the leader mid-rollout hands the rollout to another at the same step, and a
+/// leader paused (SIGSTOP) past its lease is replaced and, resumed, writes nothing and stops.
 #[test]
 #[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
-fn with_postgres_a_second_daemon_and_a_wrong_password_are_refused_at_start() {
+fn with_postgres_replicas_follow_the_leader_and_take_over_its_rollouts() {
     let url = fresh_postgres_database();
-    let first_dir = tempfile::tempdir().unwrap();
-    let _first = Daemon::start_with(first_dir.path(), free_port(), &["--database-url", &url]);
-
-    let serve = |database_url: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(BIN)
-            .args(["serve", "--no-proxy", "--data-dir"])
-            .arg(dir.path())
-            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
-            .env("SWITCHYARD_DATABASE_URL", database_url)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "refused");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let args = ["--database-url", &url, "--lease-ttl", "2s", "--no-proxy"];
+    let mut replicas = vec![Daemon::start_with(dirs[0].path(), ports[0], &args)];
+    for i in 1..3 {
+        std::fs::copy(
+            dirs[0].path().join("admin.token"),
+            dirs[i].path().join("admin.token"),
+        )
+        .unwrap();
+        replicas.push(Daemon::start_with(dirs[i].path(), ports[i], &args));
+    }
+    let leader_port = || -> u16 {
+        let api = psql(
+            &url,
+            "SELECT api FROM leader_lease WHERE expires_at > now()",
+        );
+        api.trim()
+            .rsplit(':')
+            .next()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0)
     };
-    let second = serve(&url);
-    assert!(
-        second.contains("is in use by another Switchyard daemon"),
-        "{second}"
+    assert_eq!(leader_port(), ports[0], "the first replica leads");
+
+    // Everything through followers: forwarded to the leader.
+    let app_port = free_port();
+    let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 60\n        - pause: {}\n";
+    let file = write(
+        dirs[1].path(),
+        "shop.yaml",
+        &manifest("shop", app_port, steps, ""),
     );
-    assert!(
-        second.contains("postgres://switchyard@127.0.0.1:"),
-        "{second}"
+    replicas[1].ok(&["apply", "-f", file.to_str().unwrap()]);
+    replicas[2].ok(&["deploy", "shop", "--version", "v1"]);
+    replicas[1].ok(&["deploy", "shop", "--version", "v2"]);
+    let before = replicas[2].wait_rollout("shop", "the first pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 30
+    });
+
+    // SIGKILL the leader: another replica takes the lease over and resumes the rollout.
+    replicas[0].kill();
+    let mut new_leader = 0;
+    wait_for_condition("another replica to lead", || {
+        new_leader = leader_port();
+        new_leader == ports[1] || new_leader == ports[2]
+    });
+    let (leader, follower) = if new_leader == ports[1] {
+        (1, 2)
+    } else {
+        (2, 1)
+    };
+    let after = rollout_through(&replicas[follower], |r| r["phase"] == "Paused");
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["step"], before["step"]);
+    assert_eq!(after["weight"], 30);
+    replicas[follower].ok(&["promote", "shop"]);
+    rollout_through(&replicas[follower], |r| {
+        r["phase"] == "Paused" && r["weight"] == 60
+    });
+
+    // SIGSTOP the leader past its lease: the last replica takes over; resumed, the old leader
+    // finds it was deposed and stops (exit 75) without writing.
+    let stopped = replicas[leader].child.id().to_string();
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &stopped])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    wait_for_condition("the last replica to lead", || {
+        leader_port() == ports[follower]
+    });
+    rollout_through(&replicas[follower], |r| r["phase"] == "Paused");
+    replicas[follower].ok(&["promote", "shop"]);
+    let done = rollout_through(&replicas[follower], |r| r["phase"] == "Succeeded");
+    assert_eq!(done["weight"], 100);
+    signal("-CONT");
+    let mut status = None;
+    wait_for_condition("the deposed leader to stop", || {
+        status = replicas[leader].child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(
+        status.unwrap().code(),
+        Some(75),
+        "the deposed leader stops with 75"
     );
 
-    let wrong = serve(&url.replacen("switchyard:switchyard@", "switchyard:hunter2@", 1));
+    // Every transition once, whatever the leader changes: none lost, none applied twice.
+    let kinds = psql(
+        &url,
+        "SELECT kind || '=' || count(*) FROM events GROUP BY kind ORDER BY kind",
+    );
+    for expected in ["rollout_started=1", "release_started=1", "weight_changed=3"] {
+        assert!(
+            kinds.lines().any(|l| l == expected),
+            "{expected} in\n{kinds}"
+        );
+    }
+    let epochs = psql(&url, "SELECT epoch FROM leader_lease");
+    assert_eq!(epochs.trim(), "3", "three leaders, three epochs");
+    let verified = replicas[follower].ok(&["audit", "--verify"]);
+    assert!(!verified.contains("BROKEN"), "{verified}");
+}
+
+/// The rollout of `shop` once `d` answers with one that satisfies `done`; answers that fail
+/// (503 `no_leader` while a takeover is under way) are waited out.
+fn rollout_through(d: &Daemon, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_for_condition("the rollout through a replica", || {
+        let out = d.cli(&["rollout", "status", "shop", "-o", "json"]);
+        if !out.status.success() {
+            return false;
+        }
+        last = serde_json::from_slice(&out.stdout).unwrap();
+        done(&last)
+    });
+    last
+}
+
+/// Waits up to 60 s for `done`, checking every 100 ms.
+fn wait_for_condition(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A database URL with a wrong password is refused at start, naming the server and the reason,
+/// never the password.
+#[test]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+fn with_postgres_a_wrong_password_is_refused_at_start() {
+    let url = fresh_postgres_database();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--no-proxy", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .env(
+            "SWITCHYARD_DATABASE_URL",
+            url.replacen("switchyard:switchyard@", "switchyard:hunter2@", 1),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "refused");
+    let wrong = String::from_utf8_lossy(&out.stderr);
     assert!(wrong.contains("password authentication failed"), "{wrong}");
+    assert!(
+        wrong.contains("postgres://switchyard@127.0.0.1:"),
+        "{wrong}"
+    );
     assert!(
         !wrong.contains("hunter2"),
         "the password never shows: {wrong}"
