@@ -333,6 +333,86 @@ fn with_postgres_replicas_follow_the_leader_and_take_over_its_rollouts() {
     assert!(!verified.contains("BROKEN"), "{verified}");
 }
 
+/// A restart of PostgreSQL cuts every replica's connections mid-rollout: the replicas reconnect,
+/// one leads (the same or, if its lease ran out meanwhile, the other), and the rollout goes on
+/// from where the event log says, every transition logged once.
+#[test]
+#[ignore = "needs PostgreSQL (scripts/postgres); scripts/test runs it"]
+fn with_postgres_a_database_restart_mid_rollout_loses_nothing() {
+    let pg = OwnPostgres::start();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let args = ["--database-url", &pg.url, "--lease-ttl", "2s", "--no-proxy"];
+    let mut replicas = vec![Daemon::start_with(dirs[0].path(), ports[0], &args)];
+    std::fs::copy(
+        dirs[0].path().join("admin.token"),
+        dirs[1].path().join("admin.token"),
+    )
+    .unwrap();
+    replicas.push(Daemon::start_with(dirs[1].path(), ports[1], &args));
+    let app_port = free_port();
+    let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 60\n        - pause: {}\n";
+    let file = write(
+        dirs[0].path(),
+        "shop.yaml",
+        &manifest("shop", app_port, steps, ""),
+    );
+    replicas[1].ok(&["apply", "-f", file.to_str().unwrap()]);
+    replicas[1].ok(&["deploy", "shop", "--version", "v1"]);
+    replicas[1].ok(&["deploy", "shop", "--version", "v2"]);
+    let before = rollout_through(&replicas[1], |r| {
+        r["phase"] == "Paused" && r["weight"] == 30
+    });
+
+    pg.restart();
+    // Whichever replica answers: through the follower, or the new leader itself.
+    let answering = || {
+        replicas.iter().position(|d| {
+            d.cli(&["rollout", "status", "shop", "-o", "json"])
+                .status
+                .success()
+        })
+    };
+    let mut which = None;
+    wait_for_condition("a replica to answer after the restart", || {
+        which = answering();
+        which.is_some()
+    });
+    let d = &replicas[which.unwrap()];
+    let after = rollout_through(d, |r| r["phase"] == "Paused");
+    assert_eq!(
+        (&after["id"], &after["step"], &after["weight"]),
+        (&before["id"], &before["step"], &before["weight"])
+    );
+    // A command right after the restart may meet a takeover: it is retried until accepted.
+    wait_for_condition("the promotion to be accepted", || {
+        replicas
+            .iter()
+            .any(|d| d.cli(&["promote", "shop"]).status.success())
+    });
+    let which = answering().unwrap();
+    rollout_through(&replicas[which], |r| {
+        r["phase"] == "Paused" && r["weight"] == 60
+    });
+    let kinds = psql(
+        &pg.url,
+        "SELECT kind || '=' || count(*) FROM events GROUP BY kind ORDER BY kind",
+    );
+    for expected in ["rollout_started=1", "release_started=1", "weight_changed=2"] {
+        assert!(
+            kinds.lines().any(|l| l == expected),
+            "{expected} in\n{kinds}"
+        );
+    }
+    assert!(
+        !replicas[which]
+            .ok(&["audit", "--verify"])
+            .contains("BROKEN"),
+        "the chain verifies"
+    );
+    drop(replicas);
+}
+
 /// The rollout of `shop` once `d` answers with one that satisfies `done`; answers that fail
 /// (503 `no_leader` while a takeover is under way) are waited out.
 fn rollout_through(d: &Daemon, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {

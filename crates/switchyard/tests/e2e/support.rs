@@ -301,3 +301,52 @@ pub fn psql(url: &str, sql: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A PostgreSQL server of a test's own (`scripts/postgres`), for faults that would disturb
+/// the shared one: stopped and removed when dropped.
+pub struct OwnPostgres {
+    pub url: String,
+    dir: String,
+}
+
+impl OwnPostgres {
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres")
+    }
+
+    pub fn start() -> OwnPostgres {
+        let out = Command::new(Self::script()).arg("start").output().unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/postgres start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        let admin = lines.next().unwrap().to_owned();
+        let dir = lines.next().unwrap().to_owned();
+        psql(&admin, "CREATE DATABASE switchyard");
+        let (server, _) = admin.rsplit_once('/').unwrap();
+        OwnPostgres {
+            url: format!("{server}/switchyard"),
+            dir,
+        }
+    }
+
+    /// A fast restart: every connection is cut, the server is back on the same port.
+    pub fn restart(&self) {
+        let status = Command::new(Self::script())
+            .args(["restart", &self.dir])
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/postgres restart");
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::script())
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
