@@ -80,6 +80,7 @@ pub async fn follow_until_leader(
     let stop = CancellationToken::new();
     let follower = Follower {
         store: store.clone(),
+        me: identity.api.clone(),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(2))
@@ -161,14 +162,16 @@ pub async fn keep_leading(
 
 struct Follower {
     store: PostgresStore,
+    /// This replica's own API: a lease naming it is not forwarded to (it would loop).
+    me: String,
     client: reqwest::Client,
 }
 
 impl Follower {
-    /// The leader's API, if a live lease names one.
+    /// The leader's API, if a live lease names one other than this replica.
     async fn leader(&self) -> Option<String> {
         let lease = self.store.leader().await.ok().flatten()?;
-        (lease.expires_in_ms > 0).then_some(lease.api)
+        (lease.expires_in_ms > 0 && lease.api != self.me).then_some(lease.api)
     }
 }
 

@@ -40,11 +40,6 @@ pub enum StoreOpenError {
         source: sqlx::Error,
     },
     #[error(
-        "the state database {target} is in use by another Switchyard daemon, connected from \
-         {holder}; several daemons cannot share one database yet: stop the other one first"
-    )]
-    InUse { target: String, holder: String },
-    #[error(
         "the state database {target} has schema version {found}, newer than this build's {known}; \
          run the Switchyard version that wrote it (or a later one)"
     )]

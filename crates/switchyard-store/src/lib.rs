@@ -70,18 +70,6 @@ impl Store {
         }
     }
 
-    /// Claims the database for this daemon (PostgreSQL: see [`PostgresStore::claim`]; a SQLite
-    /// file needs no claim, since one daemon owns its data directory).
-    ///
-    /// # Errors
-    /// As [`PostgresStore::claim`].
-    pub async fn claim(&self) -> Result<Option<postgres::DaemonClaim>, StoreOpenError> {
-        match self {
-            Store::Sqlite(_) => Ok(None),
-            Store::Postgres(p) => p.claim().await.map(Some),
-        }
-    }
-
     /// Where the state lives: the SQLite file, or `postgres://user@host:port/database`.
     pub fn describe(&self) -> String {
         match self {

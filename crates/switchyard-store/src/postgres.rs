@@ -42,9 +42,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// ASCII). Other applications sharing the database do not use it.
 const WRITE_LOCK: i64 = 0x5357_5944;
 
-/// The session advisory lock a daemon holds for as long as it drives this database ("SWYE").
-const DAEMON_LOCK: i64 = 0x5357_5945;
-
 /// The schema, embedded at compile time from `migrations/postgres`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -122,46 +119,6 @@ impl PostgresStore {
             target,
             fence: Arc::new(AtomicI64::new(UNFENCED)),
         })
-    }
-
-    /// Claims the database for one daemon: a session advisory lock on a connection of its own,
-    /// held until the returned guard is dropped (or the connection ends). Until replicas elect a
-    /// leader, a second daemon on the same database is refused instead of driving the same
-    /// rollouts.
-    ///
-    /// # Errors
-    /// Another session holds the lock (`InUse`), or the server cannot be reached.
-    pub async fn claim(&self) -> Result<DaemonClaim, StoreOpenError> {
-        let failed = |source| StoreOpenError::Connect {
-            target: self.target.clone(),
-            source,
-        };
-        let mut conn = self.pool.acquire().await.map_err(failed)?.detach();
-        let claimed: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(DAEMON_LOCK)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(failed)?;
-        if !claimed {
-            let holder: Option<String> = sqlx::query_scalar(
-                "SELECT coalesce(client_addr::text, 'a local socket') || ' (pid ' || a.pid || ')' \
-                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE l.locktype = 'advisory' AND l.granted \
-                 AND l.objid = $1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-                 LIMIT 1",
-            )
-            .bind(DAEMON_LOCK)
-            .fetch_optional(&mut conn)
-            .await
-            .ok()
-            .flatten();
-            drop(conn.close().await);
-            return Err(StoreOpenError::InUse {
-                target: self.target.clone(),
-                holder: holder.unwrap_or_else(|| "another session".to_owned()),
-            });
-        }
-        Ok(DaemonClaim { _conn: conn })
     }
 
     /// Turns fencing on for this store and its clones: from now on it writes only while it
@@ -309,12 +266,6 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// A daemon's claim on its database (see [`PostgresStore::claim`]); released when dropped.
-#[derive(Debug)]
-pub struct DaemonClaim {
-    _conn: PgConnection,
 }
 
 /// `postgres://user@host:port/database` for messages: never the password.

@@ -59,8 +59,6 @@ pub async fn restore(args: &StoreArgs, from: &Path) -> anyhow::Result<ExitCode> 
     let file =
         std::fs::File::open(from).with_context(|| format!("while opening {}", from.display()))?;
     let store = open(args).await?;
-    // No daemon may drive the database while it is filled.
-    let _claim = store.claim().await?;
     let started = Instant::now();
     let end = store
         .import(BufReader::new(file))
@@ -92,7 +90,6 @@ pub async fn migrate(data_dir: &Path, to: &str) -> anyhow::Result<ExitCode> {
     let target = PostgresStore::connect(to)
         .await
         .context("while opening the PostgreSQL state store")?;
-    let _claim = target.claim().await?;
     let file = data_dir.join(format!("migrate-store-{}.backup", std::process::id()));
     let written = std::fs::File::create_new(&file)
         .with_context(|| format!("while creating {}", file.display()))?;
