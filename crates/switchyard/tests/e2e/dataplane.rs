@@ -18,7 +18,7 @@ use crate::support::*;
 /// open a connection per request, half keep theirs alive (and, as HTTP clients do for an
 /// idempotent request, send again once on a new connection when the server closed an idle
 /// one before any byte of the answer).
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     ok: Arc<AtomicU64>,
     retried: Arc<AtomicU64>,
@@ -28,14 +28,14 @@ struct Load {
 
 /// What a load run counted.
 #[derive(Debug)]
-struct Counts {
-    ok: u64,
-    retried: u64,
-    failed: Vec<String>,
+pub(crate) struct Counts {
+    pub(crate) ok: u64,
+    pub(crate) retried: u64,
+    pub(crate) failed: Vec<String>,
 }
 
 impl Load {
-    fn start(app: SocketAddr) -> Load {
+    pub(crate) fn start(app: SocketAddr) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let retried = Arc::new(AtomicU64::new(0));
@@ -79,12 +79,12 @@ impl Load {
     }
 
     /// Waits until `more` requests were answered 200 since the call.
-    fn wait_for_more(&self, more: u64) {
+    pub(crate) fn wait_for_more(&self, more: u64) {
         let target = self.ok() + more;
         wait_for("more answered requests", || self.ok() >= target);
     }
 
-    fn finish(self) -> Counts {
+    pub(crate) fn finish(self) -> Counts {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             t.join().unwrap();

@@ -413,6 +413,139 @@ fn with_postgres_a_database_restart_mid_rollout_loses_nothing() {
     drop(replicas);
 }
 
+/// Proxied traffic and API writes through a takeover: a proxy follows a follower (its table
+/// requests forwarded to the leader), clients keep requesting the app through it, and a client
+/// keeps toggling a flag through the follower while the leader is SIGKILLed mid-rollout. No
+/// proxied request fails; every toggle the API acknowledged is in the flag audit log exactly
+/// once (toggles refused with 503 `no_leader` during the takeover changed nothing).
+#[test]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+fn with_postgres_proxied_traffic_and_api_writes_lose_nothing_through_a_takeover() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use crate::dataplane::Load;
+
+    let url = fresh_postgres_database();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let args = ["--database-url", &url, "--lease-ttl", "2s", "--no-proxy"];
+    let mut leader = Daemon::start_with(dirs[0].path(), ports[0], &args);
+    std::fs::copy(
+        dirs[0].path().join("admin.token"),
+        dirs[1].path().join("admin.token"),
+    )
+    .unwrap();
+    let follower = Daemon::start_with(dirs[1].path(), ports[1], &args);
+
+    let created: serde_json::Value = serde_json::from_str(&follower.ok(&[
+        "token", "create", "--name", "edge", "--role", "proxy", "-o", "json",
+    ]))
+    .unwrap();
+    let token = dirs[1].path().join("edge.token");
+    std::fs::write(&token, created["token"].as_str().unwrap()).unwrap();
+    let _proxy = KillOnDrop(
+        std::process::Command::new(BIN)
+            .args(["proxy", "--control", &follower.api, "--id", "edge"])
+            .arg("--token-file")
+            .arg(&token)
+            .arg("--state-dir")
+            .arg(dirs[1].path().join("edge"))
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let app_port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
+    let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 100\n";
+    let file = write(
+        dirs[1].path(),
+        "shop.yaml",
+        &manifest("shop", app_port, steps, ""),
+    );
+    follower.ok(&["apply", "-f", file.to_str().unwrap()]);
+    follower.ok(&["deploy", "shop", "--version", "v1"]);
+    follower.ok(&["deploy", "shop", "--version", "v2"]);
+    rollout_through(&follower, |r| r["phase"] == "Paused" && r["weight"] == 30);
+    wait_for_condition("the app to answer through the proxy", || {
+        get(app, "/").is_some_and(|(status, _)| status == 200)
+    });
+    let flags = write(
+        dirs[1].path(),
+        "flags.yaml",
+        "flags:\n  - key: k\n    type: boolean\n    variants: {on: true, off: false}\n    defaultVariant: off\n",
+    );
+    follower.ok(&["flags", "apply", "-f", flags.to_str().unwrap()]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, acknowledged) = (Arc::clone(&stop), Arc::clone(&acknowledged));
+        let api: SocketAddr = follower.api.trim_start_matches("http://").parse().unwrap();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let action = if acknowledged.load(Ordering::Relaxed) % 2 == 0 {
+                    "disable"
+                } else {
+                    "enable"
+                };
+                let path = format!("/api/v1/flags/k/environments/production/{action}");
+                if request(api, "POST", &path, "{}").is_some_and(|(status, _)| status == 200) {
+                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let load = Load::start(app);
+    load.wait_for_more(300);
+    leader.kill();
+    wait_for_condition("the follower to lead", || {
+        psql(
+            &url,
+            "SELECT api FROM leader_lease WHERE expires_at > now()",
+        )
+        .trim()
+        .ends_with(&format!(":{}", ports[1]))
+    });
+    rollout_through(&follower, |r| r["phase"] == "Paused" && r["weight"] == 30);
+    load.wait_for_more(300);
+    follower.ok(&["promote", "shop"]);
+    rollout_through(&follower, |r| r["phase"] == "Succeeded");
+    wait_for_condition("v2 to answer through the proxy", || {
+        get(app, "/").is_some_and(|(_, text)| text.contains("hello from v2"))
+    });
+    load.wait_for_more(300);
+    let counts = load.finish();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    eprintln!(
+        "takeover under load: {} proxied requests answered 200, {} failed; {} flag toggles acknowledged",
+        counts.ok,
+        counts.failed.len(),
+        acknowledged.load(Ordering::Relaxed)
+    );
+    assert!(counts.failed.is_empty(), "failed: {:?}", counts.failed);
+    let audited = psql(&url, "SELECT count(*) FROM flag_audit WHERE key = 'k'");
+    assert_eq!(
+        audited.trim().parse::<u64>().unwrap(),
+        1 + acknowledged.load(Ordering::Relaxed),
+        "the flag's creation and every acknowledged toggle, once each"
+    );
+}
+
+/// A child process killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The rollout of `shop` once `d` answers with one that satisfies `done`; answers that fail
 /// (503 `no_leader` while a takeover is under way) are waited out.
 fn rollout_through(d: &Daemon, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
