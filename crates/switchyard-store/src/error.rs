@@ -40,6 +40,17 @@ pub enum StoreOpenError {
         source: sqlx::Error,
     },
     #[error(
+        "replicas of schema {running} are running on the state database {target}, and this \
+         build's schema {ours} needs migration {migration}, which is not compatible with them; \
+         stop every replica and start them all on this build"
+    )]
+    IncompatibleUpgrade {
+        target: String,
+        running: i64,
+        ours: i64,
+        migration: String,
+    },
+    #[error(
         "the state database {target} has schema version {found}, newer than this build's {known}; \
          run the Switchyard version that wrote it (or a later one)"
     )]

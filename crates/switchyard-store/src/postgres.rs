@@ -112,6 +112,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(failed)?;
+        check_upgrade(&pool, &MIGRATOR, &target).await?;
         crate::error::migrate(&MIGRATOR, &pool, &target).await?;
         tracing::info!(database = %target, "state database opened");
         Ok(Self {
@@ -165,10 +166,11 @@ impl PostgresStore {
             .await
             .map_err(codec::backend("take the write lock"))?;
         let won: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO leader_lease (id, holder, api, epoch, expires_at) \
-             VALUES (1, $1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond') \
+            "INSERT INTO leader_lease (id, holder, api, epoch, expires_at, schema) \
+             VALUES (1, $1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond', $5) \
              ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, api = excluded.api, \
-             epoch = leader_lease.epoch + 1, expires_at = excluded.expires_at \
+             epoch = leader_lease.epoch + 1, expires_at = excluded.expires_at, \
+             schema = excluded.schema \
              WHERE leader_lease.expires_at < clock_timestamp() OR ($4 AND leader_lease.api = $2) \
              RETURNING epoch",
         )
@@ -176,6 +178,7 @@ impl PostgresStore {
         .bind(api)
         .bind(millis(ttl))
         .bind(reclaim)
+        .bind(schema_of(&MIGRATOR))
         .fetch_optional(&mut *tx)
         .await
         .map_err(codec::backend("take the leader lease"))?;
@@ -265,6 +268,79 @@ impl PostgresStore {
     /// afterwards.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The marker a migration carries, on a line of its own, when replicas of the schema before it
+/// keep working on the schema after it (it only adds what they ignore: a table, a nullable
+/// column, an index).
+pub const COMPATIBLE_MARKER: &str = "-- switchyard: compatible with the previous schema";
+
+/// The newest schema version `migrator` knows.
+fn schema_of(migrator: &sqlx::migrate::Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Before migrating a database that replicas of an older build are using (a live leader lease
+/// of an older schema), checks that every migration about to run says it is compatible with
+/// the schema before it; refuses otherwise, changing nothing. Upgrading every replica at once
+/// (stop them all, start the new build) is always possible.
+///
+/// # Errors
+/// `IncompatibleUpgrade`, or the database cannot be read.
+pub async fn check_upgrade(
+    pool: &PgPool,
+    migrator: &sqlx::migrate::Migrator,
+    target: &str,
+) -> Result<(), StoreOpenError> {
+    let failed = |source| StoreOpenError::Connect {
+        target: target.to_owned(),
+        source,
+    };
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await
+            .or_else(|e| match &e {
+                // A new database: nothing applied, no replica running.
+                sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(None),
+                _ => Err(e),
+            })
+            .map_err(failed)?;
+    let applied = applied.unwrap_or(0);
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT CAST(to_regclass('leader_lease') AS TEXT)")
+            .fetch_one(pool)
+            .await
+            .map_err(failed)?;
+    if exists.is_none() {
+        return Ok(());
+    }
+    let running: Option<i64> = sqlx::query_scalar(
+        "SELECT schema FROM leader_lease WHERE id = 1 AND expires_at > clock_timestamp()",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(failed)?;
+    let Some(running) = running.filter(|r| *r < schema_of(migrator)) else {
+        return Ok(());
+    };
+    let incompatible = migrator.iter().find(|m| {
+        m.version > applied
+            && !m
+                .sql
+                .as_str()
+                .lines()
+                .any(|l| l.trim() == COMPATIBLE_MARKER)
+    });
+    match incompatible {
+        Some(m) => Err(StoreOpenError::IncompatibleUpgrade {
+            target: target.to_owned(),
+            running,
+            ours: schema_of(migrator),
+            migration: format!("{:04}_{}", m.version, m.description.replace(' ', "_")),
+        }),
+        None => Ok(()),
     }
 }
 

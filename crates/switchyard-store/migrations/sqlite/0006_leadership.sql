@@ -6,5 +6,6 @@ CREATE TABLE leader_lease (
     holder     TEXT    NOT NULL,
     api        TEXT    NOT NULL,
     epoch      BIGINT  NOT NULL CHECK (epoch >= 1),
-    expires_at BIGINT  NOT NULL
+    expires_at BIGINT  NOT NULL,
+    schema     BIGINT  NOT NULL
 );

@@ -182,3 +182,56 @@ async fn writes_are_not_fenced_until_fencing_is_on() {
         "{refused:?}"
     );
 }
+
+/// A newer build starting while replicas of the current schema hold a live lease migrates only
+/// if every new migration says it is compatible with the schema before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+async fn a_newer_build_refuses_an_incompatible_upgrade_under_running_replicas() {
+    let url = fixture::fresh_postgres_database().await;
+    let running = PostgresStore::connect(&url).await.unwrap();
+    running.enable_fencing();
+    assert_eq!(
+        running
+            .campaign("old", "http://old", Duration::from_secs(60), false)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    // The next build: this build's migrations and a 0007.
+    let dir = tempfile::tempdir().unwrap();
+    let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    for entry in std::fs::read_dir(&ours).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let next = |sql: &str| {
+        std::fs::write(dir.path().join("0007_widen_apps.sql"), sql).unwrap();
+        let path = dir.path().to_path_buf();
+        async move { sqlx::migrate::Migrator::new(path).await.unwrap() }
+    };
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let plain = next("ALTER TABLE apps RENAME COLUMN generation TO revision;\n").await;
+    let error = switchyard_store::postgres::check_upgrade(&pool, &plain, "db")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "replicas of schema 6 are running on the state database db, and this build's schema 7 \
+         needs migration 0007_widen_apps, which is not compatible with them; stop every replica \
+         and start them all on this build"
+    );
+    let marked = next(&format!(
+        "{}\nALTER TABLE apps ADD COLUMN note TEXT NULL;\n",
+        switchyard_store::postgres::COMPATIBLE_MARKER
+    ))
+    .await;
+    switchyard_store::postgres::check_upgrade(&pool, &marked, "db")
+        .await
+        .unwrap();
+    // With no replica running (the lease given up), any upgrade goes.
+    running.resign().await.unwrap();
+    switchyard_store::postgres::check_upgrade(&pool, &plain, "db")
+        .await
+        .unwrap();
+}
