@@ -75,8 +75,11 @@ impl Daemon {
         let store = Store::open(&config.data_dir, database_url)
             .await
             .context("while opening the state store")?;
-        // On PostgreSQL several daemons may share the database: this one goes on once it leads.
-        let (leading, api_listener) = match &store {
+        let cancel = CancellationToken::new();
+        let deposed = CancellationToken::new();
+        // On PostgreSQL several daemons may share the database: this one goes on once it leads,
+        // and renews its lease from then on (resuming rollouts may take longer than the lease).
+        let (renewer, api_listener) = match &store {
             Store::Postgres(pg) => {
                 pg.enable_fencing();
                 let identity =
@@ -89,7 +92,13 @@ impl Daemon {
                 )
                 .await?;
                 tracing::info!(epoch, holder = %identity.holder, "this replica leads");
-                (Some(pg.clone()), Some(listener))
+                let renewer = tokio::spawn(replica::keep_leading(
+                    pg.clone(),
+                    config.lease_ttl,
+                    cancel.child_token(),
+                    deposed.clone(),
+                ));
+                (Some(renewer), Some(listener))
             }
             Store::Sqlite(_) => (None, None),
         };
@@ -116,7 +125,6 @@ impl Daemon {
         let metrics: Arc<dyn ReleaseMetrics> = Arc::new(dataplane.clone());
         let store_port: Arc<dyn StateStore> = store.state();
         let runtime_port: Arc<dyn WorkloadRuntime> = runtime.clone();
-        let cancel = CancellationToken::new();
         let experiment_store = store.experiments();
         let experiments = Arc::new(
             ExperimentService::load(experiment_store, Arc::clone(&clock), config.keep_raw_events)
@@ -262,16 +270,8 @@ impl Daemon {
             },
         ));
         let splitter = tokio::spawn(traffic.run(experiment_changes, cancel.child_token()));
-        let deposed = CancellationToken::new();
         let mut tasks = vec![server, ticker, checker, splitter];
-        if let Some(pg) = leading {
-            tasks.push(tokio::spawn(replica::keep_leading(
-                pg,
-                config.lease_ttl,
-                cancel.child_token(),
-                deposed.clone(),
-            )));
-        }
+        tasks.extend(renewer);
         // Releases, rollouts and experiments are back: proxies may follow the tables now.
         dataplane.open();
         let local_proxy = match &config.local_proxy {
