@@ -32,8 +32,11 @@ struct Hosts {
 
 impl Hosts {
     fn make() -> Hosts {
-        let id = std::process::id();
-        let subnet = u8::try_from(id % 250).unwrap() + 1;
+        // Unique per process and per call: two tests of one run make hosts of their own.
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = std::process::id() % 100_000 * 10 + made % 10;
+        let subnet = u8::try_from((id / 10 + made * 37) % 250).unwrap() + 1;
         let gateway = Ipv4Addr::new(10, 201, subnet, 1);
         let bridge = format!("sy{id}br");
         ip(&["link", "add", &bridge, "type", "bridge"]);
@@ -127,7 +130,6 @@ fn metric(d: &Daemon, series: &str) -> Option<f64> {
 
 #[test]
 fn proxies_on_several_hosts_apply_every_weight_and_a_stopped_one_holds_the_acknowledgement() {
-    let hosts = Hosts::make();
     let dir = tempfile::tempdir().unwrap();
     let api_port = free_port();
     let d = Daemon::start_listening(
@@ -136,6 +138,53 @@ fn proxies_on_several_hosts_apply_every_weight_and_a_stopped_one_holds_the_ackno
         api_port,
         &["--no-proxy"],
     );
+    proxies_on_several_hosts(&d, api_port, dir.path());
+}
+
+/// The same with two replicas on PostgreSQL: the proxies follow the follower, which forwards
+/// their table requests and reports to the leader; every command goes through the follower too.
+/// The propagation time printed is the leader's, through the forwarding.
+#[test]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+fn with_postgres_proxies_following_a_follower_apply_every_weight() {
+    let url = fresh_postgres_database();
+    let (leader_dir, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (leader_port, api_port) = (free_port(), free_port());
+    let replica = |port: u16| {
+        vec![
+            "--no-proxy".to_owned(),
+            "--database-url".to_owned(),
+            url.clone(),
+            "--lease-ttl".to_owned(),
+            "2s".to_owned(),
+            "--advertise-url".to_owned(),
+            format!("http://127.0.0.1:{port}"),
+        ]
+    };
+    let args = replica(leader_port);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _leader = Daemon::start_listening(
+        leader_dir.path(),
+        &format!("0.0.0.0:{leader_port}"),
+        leader_port,
+        &args,
+    );
+    std::fs::copy(
+        leader_dir.path().join("admin.token"),
+        dir.path().join("admin.token"),
+    )
+    .unwrap();
+    let args = replica(api_port);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let follower =
+        Daemon::start_listening(dir.path(), &format!("0.0.0.0:{api_port}"), api_port, &args);
+    proxies_on_several_hosts(&follower, api_port, dir.path());
+}
+
+/// `PROXIES` proxies in namespaces following `d` (at `api_port` on every address).
+fn proxies_on_several_hosts(d: &Daemon, api_port: u16, data_dir: &std::path::Path) {
+    let hosts = Hosts::make();
+    let dir = data_dir;
     let control = format!("http://{}:{api_port}", hosts.gateway);
 
     let mut proxies = Vec::new();
@@ -145,7 +194,7 @@ fn proxies_on_several_hosts_apply_every_weight_and_a_stopped_one_holds_the_ackno
             "token", "create", "--name", &id, "--role", "proxy", "-o", "json",
         ]))
         .unwrap();
-        let token = dir.path().join(format!("{id}.token"));
+        let token = dir.join(format!("{id}.token"));
         std::fs::write(&token, created["token"].as_str().unwrap()).unwrap();
         let child = Command::new("ip")
             .args([
@@ -162,7 +211,7 @@ fn proxies_on_several_hosts_apply_every_weight_and_a_stopped_one_holds_the_ackno
             .arg("--token-file")
             .arg(&token)
             .arg("--state-dir")
-            .arg(dir.path().join(&id))
+            .arg(dir.join(&id))
             .env("SWITCHYARD_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -217,7 +266,7 @@ fn proxies_on_several_hosts_apply_every_weight_and_a_stopped_one_holds_the_ackno
          healthCheck: {{path: /health, interval: 1s}}\n  strategy:\n    canary:\n      steps:\n{steps}",
         addresses[0], addresses[1]
     );
-    let file = write(dir.path(), "web.yaml", &manifest);
+    let file = write(dir, "web.yaml", &manifest);
     d.ok(&["apply", "-f", file.to_str().unwrap()]);
     d.ok(&["deploy", "web", "--version", "v1"]);
     for ns in &hosts.namespaces {
@@ -232,20 +281,20 @@ fn proxies_on_several_hosts_apply_every_weight_and_a_stopped_one_holds_the_ackno
     d.wait_rollout("web", "the canary's weights", |r| {
         r["phase"] == "Paused" && r["paused_until"].is_null()
     });
-    let (weight, applied, of) = routes(&d);
+    let (weight, applied, of) = routes(d);
     assert_eq!(
         (applied, of),
         (PROXIES as u64, PROXIES as u64),
         "at {weight}%"
     );
-    let count = metric(&d, "switchyard_dataplane_propagation_seconds_count").unwrap();
+    let count = metric(d, "switchyard_dataplane_propagation_seconds_count").unwrap();
     let p50 = metric(
-        &d,
+        d,
         "switchyard_dataplane_propagation_seconds{quantile=\"0.5\"}",
     )
     .unwrap();
     let p99 = metric(
-        &d,
+        d,
         "switchyard_dataplane_propagation_seconds{quantile=\"0.99\"}",
     )
     .unwrap();
@@ -273,7 +322,7 @@ fn proxies_on_several_hosts_apply_every_weight_and_a_stopped_one_holds_the_ackno
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let now = routes(&d);
+        let now = routes(d);
         if now == (95, PROXIES as u64 - 1, PROXIES as u64) {
             break;
         }
@@ -288,7 +337,7 @@ fn proxies_on_several_hosts_apply_every_weight_and_a_stopped_one_holds_the_ackno
     }
     proxies[2].signal("-CONT");
     wait_for("the third proxy to apply it", || {
-        routes(&d) == (95, PROXIES as u64, PROXIES as u64)
+        routes(d) == (95, PROXIES as u64, PROXIES as u64)
     });
     let out = promote.join().unwrap();
     assert!(
