@@ -84,13 +84,8 @@ impl Daemon {
                 pg.enable_fencing();
                 let identity =
                     replica::Identity::new(config.api_listen, config.advertise_url.as_deref());
-                let (epoch, listener) = replica::follow_until_leader(
-                    pg,
-                    &identity,
-                    config.api_listen,
-                    config.lease_ttl,
-                )
-                .await?;
+                let (epoch, listener) =
+                    replica::follow_until_leader(pg, &identity, &config).await?;
                 tracing::info!(epoch, holder = %identity.holder, "this replica leads");
                 let renewer = tokio::spawn(replica::keep_leading(
                     pg.clone(),
@@ -209,15 +204,7 @@ impl Daemon {
         if config.api.authenticate && !config.api_listen.ip().is_loopback() {
             tracing::warn!(api = %config.api_listen, "the API listens beyond this machine over plain HTTP; put a TLS terminator in front of it, tokens travel in the clear otherwise");
         }
-        let security = Arc::new(Security {
-            tokens: config.api.authenticate.then(|| Arc::clone(&tokens)),
-            allowed_hosts: Security::loopback_hosts()
-                .into_iter()
-                .chain(config.api.allowed_hosts.iter().cloned())
-                .collect(),
-            cors_origins: config.api.cors_origins.clone(),
-            ofrep_cors_origins: config.api.ofrep_cors_origins.clone(),
-        });
+        let security = security(&config.api, &tokens);
         let registry: Arc<dyn ListenerRegistry> = Arc::new(dataplane.clone());
         let manifests = Arc::new(Manifests::new(
             Arc::clone(&config.policy),
@@ -420,6 +407,19 @@ impl Daemon {
         self.store.close().await;
         tracing::info!("switchyard daemon stopped");
     }
+}
+
+/// Who may call the API, from where: the same on a leader and on a follower.
+pub(crate) fn security(access: &crate::config::ApiAccess, tokens: &Arc<Tokens>) -> Arc<Security> {
+    Arc::new(Security {
+        tokens: access.authenticate.then(|| Arc::clone(tokens)),
+        allowed_hosts: Security::loopback_hosts()
+            .into_iter()
+            .chain(access.allowed_hosts.iter().cloned())
+            .collect(),
+        cors_origins: access.cors_origins.clone(),
+        ofrep_cors_origins: access.ofrep_cors_origins.clone(),
+    })
 }
 
 /// The file the first admin token is written to, in the data directory.

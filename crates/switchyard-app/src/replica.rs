@@ -2,10 +2,12 @@
 //!
 //! The leader is whoever holds the lease in the database (`PostgresStore::campaign`); it runs the
 //! whole daemon (controller, experiments, tables for the proxies) and renews the lease every
-//! quarter of its TTL. A follower serves the API's address too, and forwards every request to the
-//! leader the lease names (so writes and reads see one state, and the flag stream and OFREP keep
-//! answering through any replica); it campaigns every quarter TTL and becomes the leader — the
-//! whole daemon, resuming every rollout from the store — once the lease runs out. Fencing in the
+//! quarter of its TTL. A follower serves the API's address too: the paths SDKs call (OFREP, the
+//! flag stream, Unleash's APIs) it answers itself from flags it reads from the store and reads
+//! again when the leader's `NOTIFY` says they changed (and every few seconds, as a version
+//! check), so flags keep being served while no replica leads; everything else it forwards to
+//! the leader the lease names. It campaigns every quarter TTL and becomes the leader — the whole
+//! daemon, resuming every rollout from the store — once the lease runs out. Fencing in the
 //! store refuses the writes of a leader that lost its lease without knowing it (paused past the
 //! lease, then resumed); it learns so at its next renewal and steps down.
 
@@ -19,8 +21,15 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use switchyard_store::PostgresStore;
+use switchyard_control::auth::Tokens;
+use switchyard_control::{ExperimentService, FlagService};
+use switchyard_core::{Clock, SystemClock};
+use switchyard_server::FlagContext;
+use switchyard_store::{Heard, PostgresStore, Store, Topic};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use crate::config::DaemonConfig;
 
 /// How long a lease lasts unless renewed: a dead leader is replaced within about this long.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
@@ -55,13 +64,14 @@ impl Identity {
 /// was killed). A paused predecessor still holds the socket, so binding fails instead.
 ///
 /// # Errors
-/// The API address cannot be bound.
+/// The API address cannot be bound, or the follower's flags, experiments or tokens cannot be
+/// loaded.
 pub async fn follow_until_leader(
     store: &PostgresStore,
     identity: &Identity,
-    api_listen: SocketAddr,
-    ttl: Duration,
+    config: &DaemonConfig,
 ) -> anyhow::Result<(i64, std::net::TcpListener)> {
+    let (api_listen, ttl) = (config.api_listen, config.lease_ttl);
     let listener = std::net::TcpListener::bind(api_listen)
         .with_context(|| format!("while binding the API on {api_listen}"))?;
     listener
@@ -70,7 +80,7 @@ pub async fn follow_until_leader(
     if let Some(epoch) = campaign(store, identity, ttl).await {
         return Ok((epoch, listener));
     }
-    tracing::info!(api = %api_listen, "another replica leads: following it, forwarding the API to it");
+    tracing::info!(api = %api_listen, "another replica leads: following it");
     let serving = tokio::net::TcpListener::from_std(
         listener
             .try_clone()
@@ -78,6 +88,8 @@ pub async fn follow_until_leader(
     )
     .context("while setting up the API listener")?;
     let stop = CancellationToken::new();
+    let local = LocalFlags::load(store, config, stop.child_token()).await?;
+    let refresher = tokio::spawn(local.clone().follow(store.clone(), stop.child_token()));
     let follower = Follower {
         store: store.clone(),
         me: identity.api.clone(),
@@ -86,11 +98,13 @@ pub async fn follow_until_leader(
             .connect_timeout(Duration::from_secs(2))
             .build()
             .context("while building the forwarding client")?,
+        sdk: switchyard_server::sdk_router(local.context.clone()),
+        local,
     };
     let app = axum::Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
-        .fallback(forward)
+        .fallback(dispatch)
         .with_state(Arc::new(follower))
         .into_make_service_with_connect_info::<SocketAddr>();
     let stopping = stop.clone();
@@ -112,7 +126,130 @@ pub async fn follow_until_leader(
     stop.cancel();
     server.abort();
     let _ = server.await;
+    let _ = refresher.await;
     Ok((epoch, listener))
+}
+
+/// What a follower serves itself: the flags, the flag experiments' flags and the tokens, read
+/// from the store and read again whenever another replica says it changed them.
+#[derive(Clone)]
+struct LocalFlags {
+    context: FlagContext,
+    tokens: Arc<Tokens>,
+}
+
+/// How often a follower reads everything again, in case a change notification was missed.
+const RECHECK: Duration = Duration::from_secs(5);
+
+impl LocalFlags {
+    async fn load(
+        store: &PostgresStore,
+        config: &DaemonConfig,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<LocalFlags> {
+        let ports = Store::Postgres(store.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let flags = FlagService::load(ports.flags(), shutdown)
+            .await
+            .context("while loading the stored feature flags")?;
+        let experiments = ExperimentService::load(
+            ports.experiments(),
+            Arc::clone(&clock),
+            config.keep_raw_events,
+        )
+        .await
+        .context("while loading the applied experiments")?;
+        let tokens = Arc::new(
+            Tokens::load(ports.tokens(), Arc::clone(&clock))
+                .await
+                .context("while loading the API tokens")?,
+        );
+        Ok(LocalFlags {
+            context: FlagContext {
+                flags: Arc::new(flags),
+                experiments: Arc::new(experiments),
+                clock,
+                security: crate::daemon::security(&config.api, &tokens),
+            },
+            tokens,
+        })
+    }
+
+    /// Reads again what the other replicas say they changed, everything after a lost
+    /// connection, and everything every `RECHECK` (a version check: the flags are compiled
+    /// again only when their revision moved on).
+    async fn follow(self, store: PostgresStore, stop: CancellationToken) {
+        let mut changes = None;
+        let mut recheck = tokio::time::interval(RECHECK);
+        loop {
+            if changes.is_none() {
+                match store.listen().await {
+                    Ok(listening) => changes = Some(listening),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for changes; reading every {RECHECK:?}");
+                    }
+                }
+            }
+            let heard = async {
+                match changes.as_mut() {
+                    Some(c) => c.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = recheck.tick() => self.refresh(None).await,
+                heard = heard => match heard {
+                    Heard::Changed(topic) => self.refresh(Some(topic)).await,
+                    Heard::Lost => self.refresh(None).await,
+                },
+            }
+        }
+    }
+
+    /// Reads `topic` again (everything when `None`); failures are logged and retried later.
+    async fn refresh(&self, topic: Option<Topic>) {
+        if topic.is_none_or(|t| t == Topic::Flags) {
+            if let Err(e) = self.context.flags.refresh().await {
+                tracing::warn!(error = %e, "the flags could not be read again");
+            }
+        }
+        if topic.is_none_or(|t| t == Topic::Tokens) {
+            if let Err(e) = self.tokens.reload().await {
+                tracing::warn!(error = %e, "the tokens could not be read again");
+            }
+        }
+        if topic.is_none_or(|t| t == Topic::Manifests) {
+            if let Err(e) = self.context.experiments.refresh().await {
+                tracing::warn!(error = %e, "the experiments could not be read again");
+            }
+        }
+    }
+
+    /// Whether a request is answered here rather than by the leader: the paths SDKs call,
+    /// except evaluations that reach a flag experiment's flag (evaluating one records the
+    /// unit's exposure, which only the leader writes).
+    fn answers(&self, path: &str) -> bool {
+        const LOCAL: [&str; 6] = [
+            "/api/v1/flags/stream",
+            "/api/frontend",
+            "/api/frontend/client/metrics",
+            "/api/client/features",
+            "/api/client/register",
+            "/api/client/metrics",
+        ];
+        if LOCAL.contains(&path) {
+            return true;
+        }
+        let experiments = self.context.experiments.live();
+        match path.strip_prefix("/ofrep/v1/evaluate/flags") {
+            Some("") => experiments.flag_count == 0,
+            Some(key) => key
+                .strip_prefix('/')
+                .is_some_and(|key| !key.contains('/') && !experiments.has_flag(key)),
+            None => false,
+        }
+    }
 }
 
 async fn campaign(store: &PostgresStore, identity: &Identity, ttl: Duration) -> Option<i64> {
@@ -162,6 +299,9 @@ pub async fn keep_leading(
 
 struct Follower {
     store: PostgresStore,
+    /// What it answers itself, and how.
+    local: LocalFlags,
+    sdk: axum::Router,
     /// This replica's own API: a lease naming it is not forwarded to (it would loop).
     me: String,
     client: reqwest::Client,
@@ -212,8 +352,19 @@ fn forwardable(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// Answers the paths SDKs call here, forwards everything else to the leader.
+async fn dispatch(State(follower): State<Arc<Follower>>, request: Request) -> Response {
+    if follower.local.answers(request.uri().path()) {
+        return match follower.sdk.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+    }
+    forward(&follower, request).await
+}
+
 /// Sends the request to the leader and streams its answer back.
-async fn forward(State(follower): State<Arc<Follower>>, request: Request) -> Response {
+async fn forward(follower: &Follower, request: Request) -> Response {
     let Some(leader) = follower.leader().await else {
         return no_leader();
     };

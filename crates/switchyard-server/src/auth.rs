@@ -16,7 +16,6 @@ use switchyard_control::auth::{Action, AuthError, Forbidden, Principal, Scope, T
 use switchyard_core::ports::Author;
 
 use crate::error::ApiError;
-use crate::router::ServerContext;
 
 /// The header a non-browser client may send instead of a JSON content type on a mutation.
 pub const REQUEST_HEADER: &str = "x-switchyard-request";
@@ -111,8 +110,12 @@ fn is_unleash_path(path: &str) -> bool {
 }
 
 /// The middleware; see the module's documentation.
-pub async fn guard(State(ctx): State<ServerContext>, mut request: Request, next: Next) -> Response {
-    let security = &ctx.security;
+pub async fn guard(
+    State(security): State<Arc<Security>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let security = &*security;
     let headers = request.headers();
     if let Err(e) = check_host(headers, &security.allowed_hosts) {
         return e.into_response();

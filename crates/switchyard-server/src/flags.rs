@@ -10,11 +10,12 @@ pub mod handlers;
 pub mod stream;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 
 pub use switchyard_control::flags::{FlagService, FlagServiceError, Who};
 
-use crate::router::ServerContext;
+use crate::router::{FlagContext, ServerContext};
 
 /// The flag and OFREP routes, merged into the API's router.
 pub fn routes() -> Router<ServerContext> {
@@ -22,7 +23,6 @@ pub fn routes() -> Router<ServerContext> {
         .route("/api/v1/flags", get(handlers::list).put(handlers::apply))
         .route("/api/v1/flags/audit", get(handlers::audit))
         .route("/api/v1/flags/audit/verify", get(handlers::verify))
-        .route("/api/v1/flags/stream", get(stream::stream))
         .route("/api/v1/flags/clients", get(crate::unleash::clients))
         .route(
             "/api/v1/flags/{key}",
@@ -35,6 +35,18 @@ pub fn routes() -> Router<ServerContext> {
             post(handlers::toggle),
         )
         .route("/api/v1/flags/{key}/rollout", post(handlers::rollout))
+        .merge(sdk_routes())
+}
+
+/// The routes SDKs call: OFREP, the flag stream, Unleash's frontend and client APIs; in any
+/// router whose state gives a [`FlagContext`] (the whole API's, or a follower replica's).
+pub fn sdk_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    FlagContext: FromRef<S>,
+{
+    Router::new()
+        .route("/api/v1/flags/stream", get(stream::stream))
         .route(
             "/ofrep/v1/evaluate/flags",
             post(crate::ofrep::evaluate_flags),

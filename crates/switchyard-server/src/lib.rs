@@ -45,4 +45,4 @@ pub mod view;
 pub use error::ApiError;
 pub use experiments::ExperimentService;
 pub use flags::FlagService;
-pub use router::{ServerContext, router};
+pub use router::{FlagContext, ServerContext, router, sdk_router};

@@ -33,7 +33,7 @@ use switchyard_flags::{ErrorCode, EvaluationContext, EvaluationDetails, Reason, 
 use switchyard_control::auth::{Action, Role, Scope};
 
 use crate::auth::Caller;
-use crate::router::ServerContext;
+use crate::router::FlagContext;
 use switchyard_control::flags::DEFAULT_ENVIRONMENT;
 use switchyard_control::flags::edit::ENVIRONMENT_ATTRIBUTE;
 
@@ -109,7 +109,7 @@ const STREAM_PATH: &str = "/api/v1/flags/stream";
     security(("bearer" = []))
 )]
 pub async fn evaluate_flag(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
     Path(key): Path<String>,
     headers: HeaderMap,
@@ -157,7 +157,7 @@ pub async fn evaluate_flag(
     security(("bearer" = []))
 )]
 pub async fn evaluate_flags(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
@@ -251,7 +251,7 @@ fn event_stream(caller: &Caller, headers: &HeaderMap) -> Value {
     serde_json::json!({"type": "sse", "endpoint": {"requestUri": uri}})
 }
 
-fn millis(ctx: &ServerContext) -> i64 {
+fn millis(ctx: &FlagContext) -> i64 {
     i64::try_from(ctx.clock.now().as_millis()).unwrap_or(i64::MAX)
 }
 

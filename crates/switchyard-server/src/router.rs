@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use switchyard_control::{Controller, ExperimentService, FlagService, Manifests};
 use switchyard_core::ports::StateStore;
@@ -34,6 +35,47 @@ impl std::fmt::Debug for ServerContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerContext").finish_non_exhaustive()
     }
+}
+
+/// What the routes that serve flags to SDKs (OFREP, the flag stream, Unleash's APIs) work with:
+/// enough to answer them on a replica that does not lead.
+#[derive(Clone)]
+pub struct FlagContext {
+    pub flags: Arc<FlagService>,
+    pub experiments: Arc<ExperimentService>,
+    pub clock: Arc<dyn Clock>,
+    pub security: Arc<crate::auth::Security>,
+}
+
+impl FromRef<ServerContext> for FlagContext {
+    fn from_ref(context: &ServerContext) -> Self {
+        FlagContext {
+            flags: Arc::clone(&context.flags),
+            experiments: Arc::clone(&context.experiments),
+            clock: Arc::clone(&context.clock),
+            security: Arc::clone(&context.security),
+        }
+    }
+}
+
+impl std::fmt::Debug for FlagContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlagContext").finish_non_exhaustive()
+    }
+}
+
+/// The routes that serve flags to SDKs alone, with the same authentication, host and CORS
+/// checks and error bodies as the whole API: what a follower replica answers itself.
+pub fn sdk_router(context: FlagContext) -> Router {
+    crate::flags::sdk_routes()
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&context.security),
+            crate::auth::guard,
+        ))
+        .layer(axum::middleware::from_fn(
+            crate::stable_errors::stable_errors,
+        ))
+        .with_state(context)
 }
 
 /// The API's routes.
@@ -68,7 +110,7 @@ pub fn router(context: ServerContext) -> Router {
         .merge(crate::dataplane::routes())
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
-            context.clone(),
+            Arc::clone(&context.security),
             crate::auth::guard,
         ))
         .layer(axum::middleware::from_fn(

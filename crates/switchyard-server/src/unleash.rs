@@ -36,7 +36,7 @@ use switchyard_flags::{EvaluationContext, EvaluationDetails, Timestamp, unleash_
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::ofrep::{ENVIRONMENT_HEADER, matches_etag};
-use crate::router::ServerContext;
+use crate::router::FlagContext;
 
 /// Unleash's context fields that are not properties.
 const STANDARD_FIELDS: [&str; 6] = [
@@ -58,7 +58,7 @@ const STANDARD_FIELDS: [&str; 6] = [
     security(("bearer" = []))
 )]
 pub async fn frontend_get(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
@@ -96,7 +96,7 @@ pub async fn frontend_get(
     security(("bearer" = []))
 )]
 pub async fn frontend_post(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
@@ -127,7 +127,7 @@ pub async fn frontend_post(
 }
 
 fn answer(
-    ctx: &ServerContext,
+    ctx: &FlagContext,
     caller: &Caller,
     headers: &HeaderMap,
     mut context: Map<String, Value>,
@@ -207,7 +207,7 @@ fn toggle(details: &EvaluationDetails<'_>) -> Option<Value> {
     security(("bearer" = []))
 )]
 pub async fn client_features(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
@@ -247,7 +247,7 @@ pub async fn client_features(
     security(("bearer" = []))
 )]
 pub async fn client_register(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
@@ -271,7 +271,7 @@ pub async fn client_register(
     security(("bearer" = []))
 )]
 pub async fn client_metrics(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
@@ -297,7 +297,7 @@ pub async fn client_metrics(
     security(("bearer" = []))
 )]
 pub async fn clients(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.may(Action::Read, Scope::Any)?;

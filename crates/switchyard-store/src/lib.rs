@@ -30,13 +30,41 @@ use switchyard_core::ports::{FlagStore, StateStore, TokenStore};
 use switchyard_experiments::port::ExperimentStore;
 
 pub use error::StoreOpenError;
-pub use postgres::PostgresStore;
+pub use postgres::{Changes, Heard, PostgresStore};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
 /// Statements slower than this are logged, at info: a backup's whole-table reads take seconds on
 /// a large store by design, and sqlx's default (a warning) would alarm whoever runs it.
 pub(crate) const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
 pub(crate) const SLOW_STATEMENT_LEVEL: log::LevelFilter = log::LevelFilter::Info;
+
+/// What changed, as other replicas of a PostgreSQL store are told after each commit (the
+/// payload of a `NOTIFY switchyard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Flags or segments.
+    Flags,
+    /// API tokens.
+    Tokens,
+    /// Applied manifests, or an experiment stopped.
+    Manifests,
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Flags => "flags",
+            Topic::Tokens => "tokens",
+            Topic::Manifests => "manifests",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Topic> {
+        [Topic::Flags, Topic::Tokens, Topic::Manifests]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
+}
 
 /// `$body` with `$store` bound to whichever backend `$self` holds.
 macro_rules! each_backend {

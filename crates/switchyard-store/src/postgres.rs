@@ -259,6 +259,21 @@ impl PostgresStore {
         }))
     }
 
+    /// Listens for the changes other replicas commit.
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn listen(&self) -> Result<Changes, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(codec::backend("listen for changes"))?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .map_err(codec::backend("listen for changes"))?;
+        Ok(Changes { listener })
+    }
+
     /// The database as `postgres://user@host:port/database`.
     pub fn target(&self) -> &str {
         &self.target
@@ -406,6 +421,63 @@ async fn begin_write(store: &PostgresStore) -> Result<Transaction<'static, Postg
 /// A duration as whole milliseconds for SQL.
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The channel replicas are told of changes on.
+const CHANNEL: &str = "switchyard";
+
+/// Tells the other replicas what changed, once the transaction commits (`NOTIFY` is
+/// transactional: a rolled-back change tells nothing).
+async fn notify(conn: &mut Conn, topic: crate::Topic) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(topic.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(codec::backend("notify the other replicas"))?;
+    Ok(())
+}
+
+/// What a replica hears from the others ([`PostgresStore::listen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// A change of this kind was committed.
+    Changed(crate::Topic),
+    /// The connection was lost (and is being made again): changes may have been missed, so
+    /// everything must be read again.
+    Lost,
+}
+
+/// The changes the other replicas commit, as they commit them.
+pub struct Changes {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl std::fmt::Debug for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Changes").finish_non_exhaustive()
+    }
+}
+
+impl Changes {
+    /// The next change; `Lost` after the connection dropped (it reconnects on the next call).
+    pub async fn next(&mut self) -> Heard {
+        loop {
+            match self.listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    if let Some(topic) = crate::Topic::parse(notification.payload()) {
+                        return Heard::Changed(topic);
+                    }
+                }
+                Ok(None) => return Heard::Lost,
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening for changes failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    return Heard::Lost;
+                }
+            }
+        }
+    }
 }
 
 /// A read-only transaction that sees one snapshot for all its statements.

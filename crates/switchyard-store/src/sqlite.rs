@@ -211,6 +211,15 @@ async fn begin_write(store: &SqliteStore) -> Result<Transaction<'static, Sqlite>
         .map_err(codec::backend("begin a write transaction"))
 }
 
+/// Nothing to tell: one daemon owns a SQLite store.
+#[allow(
+    clippy::unused_async,
+    reason = "the same signature as PostgreSQL's, which has work to do"
+)]
+async fn notify(_conn: &mut Conn, _topic: crate::Topic) -> Result<(), StoreError> {
+    Ok(())
+}
+
 /// A read transaction: in WAL mode its first read fixes the snapshot every later read sees,
 /// while writers carry on.
 async fn begin_snapshot(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {

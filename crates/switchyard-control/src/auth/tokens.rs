@@ -127,7 +127,11 @@ impl Tokens {
         Ok(tokens)
     }
 
-    async fn reload(&self) -> Result<(), StoreError> {
+    /// Reads the stored tokens again (another replica created or revoked one).
+    ///
+    /// # Errors
+    /// The store cannot list them; the tokens in force stay then.
+    pub async fn reload(&self) -> Result<(), StoreError> {
         let live = self
             .store
             .tokens()

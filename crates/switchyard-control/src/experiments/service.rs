@@ -57,6 +57,8 @@ pub struct LiveExperiments {
     pub compiled: Arc<BTreeMap<String, CompiledExperiment>>,
     /// One flag per flag experiment: the split while it runs, control once stopped.
     pub flags: CompiledFlags,
+    /// How many flags `flags` holds.
+    pub flag_count: usize,
 }
 
 impl LiveExperiments {
@@ -87,11 +89,13 @@ impl LiveExperiments {
             compiled.insert(key.clone(), experiment);
             by_key.insert(key, record);
         }
+        let flag_count = set.flags.len();
         let flags = set.compile().map_err(ExperimentServiceError::Flags)?;
         Ok(LiveExperiments {
             records: by_key,
             compiled: Arc::new(compiled),
             flags,
+            flag_count,
         })
     }
 

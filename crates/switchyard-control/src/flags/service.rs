@@ -91,6 +91,25 @@ impl FlagService {
         &self.shutdown
     }
 
+    /// Reads the stored flags again when their revision moved on (another replica changed
+    /// them), compiles them and makes them live, telling the streams. Returns whether they
+    /// changed.
+    ///
+    /// # Errors
+    /// The store fails, or the stored set does not compile; the flags in force stay then.
+    pub async fn refresh(&self) -> Result<bool, FlagServiceError> {
+        let _writer = self.writer.lock().await;
+        let stored = self.store.flag_documents().await?;
+        if stored.revision == self.live.load().revision {
+            return Ok(false);
+        }
+        let set = edit::from_documents(&stored)?;
+        let live = LiveFlags::build(stored.revision, set).map_err(FlagServiceError::Invalid)?;
+        self.live.store(Arc::new(live));
+        self.changes.send_replace(stored.revision);
+        Ok(true)
+    }
+
     /// Applies `change` to the current set, compiles the whole result, stores the documents that
     /// differ with one audit entry each, and makes the new set live. With `dry_run`, stops after
     /// compiling and reports what would change.

@@ -18,7 +18,7 @@ use switchyard_control::auth::{Action, Scope};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::router::ServerContext;
+use crate::router::FlagContext;
 
 /// The event type clients must act on.
 pub const REFETCH_EVENT: &str = "refetchEvaluation";
@@ -33,7 +33,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     security(("bearer" = []))
 )]
 pub async fn stream(
-    State(ctx): State<ServerContext>,
+    State(ctx): State<FlagContext>,
     caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.may(Action::Evaluate, Scope::Any)?;

@@ -17,7 +17,8 @@ use switchyard_experiments::{
     ValidEvent, VariantData,
 };
 
-use super::{Store, begin_write, events};
+use super::{Store, begin_write, events, notify};
+use crate::Topic;
 use crate::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
 
 type ExperimentRow = (String, String, i64, i64, Option<String>);
@@ -433,6 +434,7 @@ pub(super) async fn stop(
         };
         events::append(&mut tx, &[event], events::Owner::NONE).await?;
     }
+    notify(&mut tx, Topic::Manifests).await?;
     tx.commit().await.map_err(backend("commit a stop"))?;
     Ok(changed)
 }

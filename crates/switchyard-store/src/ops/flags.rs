@@ -18,7 +18,8 @@ use switchyard_core::ports::{
     FlagStore, GENESIS_HASH, NewEvent, StoreError,
 };
 
-use super::{Store, begin_write, events};
+use super::{Store, begin_write, events, notify};
+use crate::Topic;
 use crate::codec::{backend, decode, decode_text, encode, millis, timestamp};
 use crate::flag_audit::{entry_hash, verify_chain};
 
@@ -143,6 +144,7 @@ impl FlagStore for Store {
                 result: result.into(),
             });
         }
+        notify(&mut tx, Topic::Flags).await?;
         tx.commit().await.map_err(backend("commit a flag change"))?;
         Ok(FlagChangeOutcome { revision, results })
     }

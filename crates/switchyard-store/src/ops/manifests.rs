@@ -9,7 +9,8 @@ use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
 use switchyard_core::ports::{AppRecord, ApplyOutcome, Author, EventKind, NewEvent, StoreError};
 use switchyard_core::{AppName, ObjectName, Release, Timestamp};
 
-use super::{Store, begin_write, events};
+use super::{Store, begin_write, events, notify};
+use crate::Topic;
 use crate::codec::{backend, decode, encode, from_sql_int, millis, timestamp, to_sql_int};
 
 /// The kinds of stored manifest. Table names cannot be bound, so each kind has its own
@@ -148,6 +149,7 @@ pub(super) async fn apply(
     }
     events::append(&mut tx, &applied, events::Owner::NONE).await?;
     // Dropping `tx` on any early return above rolls everything back.
+    notify(&mut tx, Topic::Manifests).await?;
     tx.commit().await.map_err(backend("commit an apply"))?;
     Ok(outcome)
 }

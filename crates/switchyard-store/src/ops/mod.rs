@@ -23,6 +23,7 @@ use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version};
 
 use super::{
     Conn, Db, OVERRIDING_IDENTITY, Pool, SOURCE, Store, after_import, begin_snapshot, begin_write,
+    notify,
 };
 use crate::codec;
 

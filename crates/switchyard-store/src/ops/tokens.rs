@@ -6,7 +6,8 @@ use switchyard_core::Timestamp;
 use switchyard_core::ports::{NewEvent, StoreError, TokenRecord, TokenStore};
 
 use super::events;
-use super::{Store, begin_write};
+use super::{Store, begin_write, notify};
+use crate::Topic;
 use crate::codec::{backend, decode, encode, millis, timestamp};
 
 type TokenRow = (
@@ -60,6 +61,7 @@ impl TokenStore for Store {
         .await
         .map_err(backend("store a token"))?;
         events::append(&mut tx, events, events::Owner::NONE).await?;
+        notify(&mut tx, Topic::Tokens).await?;
         tx.commit().await.map_err(backend("commit a new token"))
     }
 
@@ -101,6 +103,7 @@ impl TokenStore for Store {
             .await
             .map_err(backend("revoke a token"))?;
         events::append(&mut tx, events, events::Owner::NONE).await?;
+        notify(&mut tx, Topic::Tokens).await?;
         tx.commit()
             .await
             .map_err(backend("commit a token's revocation"))?;

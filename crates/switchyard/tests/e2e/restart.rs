@@ -413,6 +413,97 @@ fn with_postgres_a_database_restart_mid_rollout_loses_nothing() {
     drop(replicas);
 }
 
+/// Followers answer SDKs themselves: a flag changed through the leader reaches a follower's
+/// OFREP through the database's notifications, a token created on the leader authenticates on
+/// the follower, and when the leader dies the follower keeps serving flags before any replica
+/// leads again (its `/ready` says 503 meanwhile).
+#[test]
+#[ignore = "needs a PostgreSQL server: SWITCHYARD_TEST_POSTGRES (scripts/test sets it)"]
+fn with_postgres_followers_serve_flags_themselves_even_while_no_replica_leads() {
+    use crate::flags::{addr, http, json_of};
+
+    let url = fresh_postgres_database();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let args = ["--database-url", &url, "--lease-ttl", "10s", "--no-proxy"];
+    let mut leader = Daemon::start_with(dirs[0].path(), ports[0], &args);
+    std::fs::copy(
+        dirs[0].path().join("admin.token"),
+        dirs[1].path().join("admin.token"),
+    )
+    .unwrap();
+    let follower = Daemon::start_with(dirs[1].path(), ports[1], &args);
+    let flags = write(
+        dirs[0].path(),
+        "flags.yaml",
+        "flags:\n  - key: banner\n    type: string\n    variants: {plain: plain, fancy: fancy}\n    defaultVariant: plain\n",
+    );
+    leader.ok(&["flags", "apply", "-f", flags.to_str().unwrap()]);
+    let evaluate = |token: &str| {
+        let (status, _, text) = http(
+            addr(&follower),
+            "POST",
+            "/ofrep/v1/evaluate/flags/banner",
+            &[("Authorization", &format!("Bearer {token}"))],
+            "{\"context\": {}}",
+        );
+        (status, json_of(&text))
+    };
+    let admin = follower.token.clone();
+    wait_for_condition("the follower to serve the flag", || {
+        evaluate(&admin).1["value"] == "plain"
+    });
+    let changed = flags.with_file_name("fancy.yaml");
+    std::fs::write(
+        &changed,
+        std::fs::read_to_string(&flags)
+            .unwrap()
+            .replace("defaultVariant: plain", "defaultVariant: fancy"),
+    )
+    .unwrap();
+    leader.ok(&["flags", "apply", "-f", changed.to_str().unwrap()]);
+    wait_for_condition("the change to reach the follower", || {
+        evaluate(&admin).1["value"] == "fancy"
+    });
+    let created: serde_json::Value = serde_json::from_str(&leader.ok(&[
+        "token",
+        "create",
+        "--name",
+        "web",
+        "--role",
+        "sdk",
+        "--env",
+        "production",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let sdk = created["token"].as_str().unwrap().to_owned();
+    wait_for_condition("the new token to authenticate on the follower", || {
+        evaluate(&sdk).0 == 200
+    });
+
+    leader.kill();
+    let mut seen = None;
+    wait_for_condition("the follower serving flags while no replica leads", || {
+        let ready = get(addr(&follower), "/ready").map(|(status, _)| status);
+        let (status, body) = evaluate(&sdk);
+        seen = Some((ready, status, body["value"].clone()));
+        ready == Some(503) && status == 200 && body["value"] == "fancy"
+    });
+    // And once it leads, it answers as the leader.
+    rollout_or_ready(&follower);
+    assert_eq!(evaluate(&sdk).1["value"], "fancy", "{seen:?}");
+}
+
+/// Waits until `d` answers `/ready` with 200.
+fn rollout_or_ready(d: &Daemon) {
+    let api: SocketAddr = d.api.trim_start_matches("http://").parse().unwrap();
+    wait_for_condition("the replica to be ready", || {
+        get(api, "/ready").is_some_and(|(status, _)| status == 200)
+    });
+}
+
 /// Proxied traffic and API writes through a takeover: a proxy follows a follower (its table
 /// requests forwarded to the leader), clients keep requesting the app through it, and a client
 /// keeps toggling a flag through the follower while the leader is SIGKILLed mid-rollout. No
