@@ -315,7 +315,22 @@ impl OwnPostgres {
     }
 
     pub fn start() -> OwnPostgres {
-        let out = Command::new(Self::script()).arg("start").output().unwrap();
+        Self::start_with(None)
+    }
+
+    /// A server whose data directory is a tmpfs of `mib` MiB (and whose WAL segments are 1 MiB),
+    /// for filling its disk. Needs root.
+    pub fn start_on_tmpfs(mib: u32) -> OwnPostgres {
+        Self::start_with(Some(mib))
+    }
+
+    fn start_with(tmpfs_mib: Option<u32>) -> OwnPostgres {
+        let mut command = Command::new(Self::script());
+        command.arg("start");
+        if let Some(mib) = tmpfs_mib {
+            command.env("SWITCHYARD_PG_TMPFS_MB", mib.to_string());
+        }
+        let out = command.output().unwrap();
         assert!(
             out.status.success(),
             "scripts/postgres start: {}",
@@ -333,7 +348,30 @@ impl OwnPostgres {
         }
     }
 
-    /// A fast restart: every connection is cut, the server is back on the same port.
+    /// Fills the data directory's disk with a file of its own; returns its size in bytes.
+    pub fn fill(&self) -> u64 {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(self.filler()).unwrap();
+        let block = vec![0x5au8; 1 << 16];
+        let mut written = 0u64;
+        while file.write_all(&block).is_ok() {
+            written += block.len() as u64;
+        }
+        let _ = file.sync_all();
+        written
+    }
+
+    /// Removes what [`OwnPostgres::fill`] wrote.
+    pub fn free(&self) {
+        std::fs::remove_file(self.filler()).unwrap();
+    }
+
+    fn filler(&self) -> PathBuf {
+        Path::new(&self.dir).join("data/filler")
+    }
+
+    /// A fast restart: every connection is cut, the server is back on the same port (started
+    /// again if it had stopped).
     pub fn restart(&self) {
         let status = Command::new(Self::script())
             .args(["restart", &self.dir])
