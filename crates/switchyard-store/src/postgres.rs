@@ -38,6 +38,12 @@ const POOL_SIZE: u32 = 8;
 /// How long opening the store, or a request for a pooled connection, waits for the server.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the server lets a session sit idle inside a transaction before ending it. Switchyard's
+/// transactions never wait on the client for long (milliseconds between statements), so this
+/// only ends those of a paused process, which would otherwise block every other replica's writes
+/// and campaigns; a takeover then takes at most about the lease TTL or this, whichever is longer.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(2);
+
 /// The advisory lock every write transaction takes first (an arbitrary constant: "SWYD" in
 /// ASCII). Other applications sharing the database do not use it.
 const WRITE_LOCK: i64 = 0x5357_5944;
@@ -92,6 +98,13 @@ impl PostgresStore {
                 reason: e.to_string(),
             })?
             .application_name("switchyard")
+            // A process paused mid-transaction (SIGSTOP, a frozen VM) would hold the write lock
+            // until it resumed, and no other replica could take the lease over: the server ends
+            // such a session, rolling its transaction back, after IDLE_IN_TRANSACTION.
+            .options([(
+                "idle_in_transaction_session_timeout",
+                format!("{}ms", IDLE_IN_TRANSACTION.as_millis()),
+            )])
             .log_slow_statements(crate::SLOW_STATEMENT_LEVEL, crate::SLOW_STATEMENT);
         let target = describe(&options);
         let failed = |source| StoreOpenError::Connect {
