@@ -721,25 +721,58 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The database's disk fills up mid-rollout, under writes: the write that finds no room fails
-/// (PostgreSQL cannot extend its WAL and stops), nothing is half-applied, and once the disk has
-/// room and the server runs again the replicas carry on by themselves — every flag change the
-/// API acknowledged is there, the rollout goes on from the step the event log says.
+/// The database's disk fills up mid-rollout, under proxied traffic and writes, on three
+/// replicas: the write that finds no room fails (PostgreSQL cannot extend its WAL and stops),
+/// nothing is half-applied, the proxy keeps serving; once the disk has room and the server runs
+/// again, the replicas carry on (one that stepped down is started again, as a service manager
+/// would) — every change the API acknowledged is there, the rollout goes on from its step.
 #[test]
 #[ignore = "needs root and PostgreSQL (scripts/postgres); scripts/test runs it"]
 fn with_postgres_a_full_database_disk_loses_no_acknowledged_write() {
+    use crate::dataplane::Load;
+
     let pg = OwnPostgres::start_on_tmpfs(64);
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let args = ["--database-url", &pg.url, "--lease-ttl", "2s", "--no-proxy"];
-    let mut replicas = vec![Daemon::start_with(dirs[0].path(), ports[0], &args)];
-    std::fs::copy(
-        dirs[0].path().join("admin.token"),
-        dirs[1].path().join("admin.token"),
-    )
+    let start = |i: usize| Daemon::start_with(dirs[i].path(), ports[i], &args);
+    let mut replicas = vec![start(0)];
+    for i in 1..3 {
+        std::fs::copy(
+            dirs[0].path().join("admin.token"),
+            dirs[i].path().join("admin.token"),
+        )
+        .unwrap();
+        replicas.push(start(i));
+    }
+    let followed = 2;
+    let created: serde_json::Value = serde_json::from_str(&replicas[followed].ok(&[
+        "token", "create", "--name", "edge", "--role", "proxy", "-o", "json",
+    ]))
     .unwrap();
-    replicas.push(Daemon::start_with(dirs[1].path(), ports[1], &args));
+    let token = dirs[followed].path().join("edge.token");
+    std::fs::write(&token, created["token"].as_str().unwrap()).unwrap();
+    let _proxy = KillOnDrop(
+        std::process::Command::new(BIN)
+            .args([
+                "proxy",
+                "--control",
+                &replicas[followed].api,
+                "--id",
+                "edge",
+            ])
+            .arg("--token-file")
+            .arg(&token)
+            .arg("--state-dir")
+            .arg(dirs[followed].path().join("edge"))
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
     let app_port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
     let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 60\n        - pause: {}\n";
     let file = write(
         dirs[0].path(),
@@ -752,10 +785,15 @@ fn with_postgres_a_full_database_disk_loses_no_acknowledged_write() {
     let before = rollout_through(&replicas[1], |r| {
         r["phase"] == "Paused" && r["weight"] == 30
     });
+    wait_for_condition("the app to answer through the proxy", || {
+        get(app, "/").is_some_and(|(status, _)| status == 200)
+    });
+    let load = Load::start(app);
+    load.wait_for_more(300);
 
     // Flag changes of some 64 KiB each (hex of a counter's hash: little for compression to
     // win back), through the follower, until one fails.
-    let api: SocketAddr = replicas[1]
+    let api: SocketAddr = replicas[followed]
         .api
         .trim_start_matches("http://")
         .parse()
@@ -793,27 +831,39 @@ fn with_postgres_a_full_database_disk_loses_no_acknowledged_write() {
         "disk filled with {filled} bytes; {acknowledged} changes acknowledged, then {refused:?}"
     );
     assert!(refused.is_some(), "a write fails once the disk is full");
+    load.wait_for_more(300);
 
     pg.free();
     pg.restart();
-    // The replicas reconnect by themselves; whichever leads takes the promotion.
+    // A replica that stepped down meanwhile (its renewals failed for a whole lease) is started
+    // again, as a service manager would.
+    for (i, replica) in replicas.iter_mut().enumerate() {
+        if let Some(status) = replica.child.try_wait().unwrap() {
+            assert_eq!(
+                status.code(),
+                Some(75),
+                "replica {i} stopped as a deposed leader"
+            );
+            *replica = start(i);
+        }
+    }
     wait_for_condition("a replica to take a command again", || {
         replicas
             .iter()
             .any(|d| d.cli(&["promote", "shop"]).status.success())
     });
-    let which = replicas
-        .iter()
-        .position(|d| {
-            d.cli(&["rollout", "status", "shop", "-o", "json"])
-                .status
-                .success()
-        })
-        .unwrap();
-    let after = rollout_through(&replicas[which], |r| {
+    let after = rollout_through(&replicas[followed], |r| {
         r["phase"] == "Paused" && r["weight"] == 60
     });
     assert_eq!(after["id"], before["id"]);
+    load.wait_for_more(300);
+    let counts = load.finish();
+    eprintln!(
+        "full disk under load: {} proxied requests answered 200, {} failed",
+        counts.ok,
+        counts.failed.len()
+    );
+    assert!(counts.failed.is_empty(), "failed: {:?}", counts.failed);
     let note = psql(
         &pg.url,
         "SELECT split_part(document_json::json->'metadata'->>'note', '-', 1) FROM flag_documents WHERE key = 'k'",
@@ -834,7 +884,7 @@ fn with_postgres_a_full_database_disk_loses_no_acknowledged_write() {
         );
     }
     assert!(
-        !replicas[which]
+        !replicas[followed]
             .ok(&["audit", "--verify"])
             .contains("BROKEN"),
         "the chains verify"
