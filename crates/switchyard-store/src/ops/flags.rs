@@ -18,7 +18,7 @@ use switchyard_core::ports::{
     FlagStore, GENESIS_HASH, NewEvent, StoreError,
 };
 
-use super::{Store, begin_write, events, notify};
+use super::{Store, begin_snapshot, begin_write, events, notify};
 use crate::Topic;
 use crate::codec::{backend, decode, decode_text, encode, millis, timestamp};
 use crate::flag_audit::{entry_hash, verify_chain};
@@ -26,15 +26,23 @@ use crate::flag_audit::{entry_hash, verify_chain};
 #[async_trait::async_trait]
 impl FlagStore for Store {
     async fn flag_documents(&self) -> Result<FlagDocuments, StoreError> {
+        // The documents and the revision from one snapshot: read apart, a change committed
+        // between them (by another replica) would pair the new revision with the old documents,
+        // and a reader that reloads on a new revision would never see the change.
+        let mut tx = begin_snapshot(&self.pool).await?;
         let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
             "SELECT kind, key, document_json, updated_at FROM flag_documents \
              ORDER BY position, key",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(backend("read flag documents"))?;
+        let revision = head(&mut *tx).await?.0;
+        tx.rollback()
+            .await
+            .map_err(backend("end a read snapshot"))?;
         let mut documents = FlagDocuments {
-            revision: head(&self.pool).await?.0,
+            revision,
             ..FlagDocuments::default()
         };
         for (kind, key, text, updated_at) in rows {
