@@ -31,7 +31,7 @@ fn old_machine(dir: &Path, app_port: u16) -> (Daemon, serde_json::Value, serde_j
 }
 
 /// The new machine's daemon on the restored store resumes the rollout and serves the flags.
-fn resumes(d: &Daemon, before: &serde_json::Value, banner: &serde_json::Value) {
+fn resumes(d: &Daemon, app_port: u16, before: &serde_json::Value, banner: &serde_json::Value) {
     let after = d.rollout("shop");
     assert_eq!(after["id"], before["id"]);
     assert_eq!(after["phase"], "Paused");
@@ -41,6 +41,17 @@ fn resumes(d: &Daemon, before: &serde_json::Value, banner: &serde_json::Value) {
     assert_eq!(&again, banner);
     let verified = d.ok(&["audit", "--verify"]);
     assert!(!verified.contains("BROKEN"), "{verified}");
+    // The restored daemon started both releases again; once both serve, the rollout goes on.
+    let app: std::net::SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
+    crate::rolling::wait_for("both releases to serve again", || {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            if let Some((200, text)) = get(app, "/") {
+                seen.insert(text.contains("hello from v2"));
+            }
+        }
+        seen.len() == 2
+    });
     d.ok(&["promote", "shop"]);
     let done = d.wait_rollout("shop", "the promotion", |r| r["phase"] == "Succeeded");
     assert_eq!(done["weight"], 100);
@@ -136,7 +147,7 @@ fn a_backup_taken_while_a_rollout_runs_restores_on_a_new_machine() {
         "restore drill: restored and serving in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    resumes(&d, &rollout, &banner);
+    resumes(&d, app_port, &rollout, &banner);
 }
 
 #[test]
@@ -181,5 +192,5 @@ fn with_postgres_migrate_store_moves_a_running_installation_with_its_history() {
         events(&events_before)[..],
         "the whole history moved, ids and all"
     );
-    resumes(&d, &rollout, &banner);
+    resumes(&d, app_port, &rollout, &banner);
 }
