@@ -137,11 +137,7 @@ fn a_backup_taken_while_a_rollout_runs_restores_on_a_new_machine() {
     ]);
     assert!(refused.contains("not empty"), "{refused}");
     // The operator's admin token travels with them; the tokens are in the restored store.
-    std::fs::copy(
-        old.path().join("admin.token"),
-        new.path().join("admin.token"),
-    )
-    .unwrap();
+    share_admin_token(old.path(), new.path());
     let d = Daemon::start(new.path());
     eprintln!(
         "restore drill: restored and serving in {:.2} s",

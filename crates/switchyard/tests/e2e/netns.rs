@@ -169,11 +169,7 @@ fn with_postgres_proxies_following_a_follower_apply_every_weight() {
         leader_port,
         &args,
     );
-    std::fs::copy(
-        leader_dir.path().join("admin.token"),
-        dir.path().join("admin.token"),
-    )
-    .unwrap();
+    share_admin_token(leader_dir.path(), dir.path());
     let args = replica(api_port);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let follower =

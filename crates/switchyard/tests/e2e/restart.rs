@@ -227,11 +227,7 @@ fn with_postgres_replicas_follow_the_leader_and_take_over_its_rollouts() {
     let args = ["--database-url", &url, "--lease-ttl", "2s", "--no-proxy"];
     let mut replicas = vec![Daemon::start_with(dirs[0].path(), ports[0], &args)];
     for i in 1..3 {
-        std::fs::copy(
-            dirs[0].path().join("admin.token"),
-            dirs[i].path().join("admin.token"),
-        )
-        .unwrap();
+        share_admin_token(dirs[0].path(), dirs[i].path());
         replicas.push(Daemon::start_with(dirs[i].path(), ports[i], &args));
     }
     let leader_port = || -> u16 {
@@ -344,11 +340,7 @@ fn with_postgres_a_database_restart_mid_rollout_loses_nothing() {
     let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
     let args = ["--database-url", &pg.url, "--lease-ttl", "2s", "--no-proxy"];
     let mut replicas = vec![Daemon::start_with(dirs[0].path(), ports[0], &args)];
-    std::fs::copy(
-        dirs[0].path().join("admin.token"),
-        dirs[1].path().join("admin.token"),
-    )
-    .unwrap();
+    share_admin_token(dirs[0].path(), dirs[1].path());
     replicas.push(Daemon::start_with(dirs[1].path(), ports[1], &args));
     let app_port = free_port();
     let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 60\n        - pause: {}\n";
@@ -427,11 +419,7 @@ fn with_postgres_followers_serve_flags_themselves_even_while_no_replica_leads() 
     let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
     let args = ["--database-url", &url, "--lease-ttl", "10s", "--no-proxy"];
     let mut leader = Daemon::start_with(dirs[0].path(), ports[0], &args);
-    std::fs::copy(
-        dirs[0].path().join("admin.token"),
-        dirs[1].path().join("admin.token"),
-    )
-    .unwrap();
+    share_admin_token(dirs[0].path(), dirs[1].path());
     let follower = Daemon::start_with(dirs[1].path(), ports[1], &args);
     let flags = write(
         dirs[0].path(),
@@ -540,11 +528,7 @@ fn with_postgres_proxied_traffic_and_api_writes_lose_nothing_through_every_fault
     let start = |i: usize| Daemon::start_with(dirs[i].path(), ports[i], &args);
     let mut replicas = vec![start(0)];
     for i in 1..3 {
-        std::fs::copy(
-            dirs[0].path().join("admin.token"),
-            dirs[i].path().join("admin.token"),
-        )
-        .unwrap();
+        share_admin_token(dirs[0].path(), dirs[i].path());
         replicas.push(start(i));
     }
     let leader = || -> Option<usize> {
@@ -558,31 +542,7 @@ fn with_postgres_proxied_traffic_and_api_writes_lose_nothing_through_every_fault
     assert_eq!(leader(), Some(0));
     let followed = 2;
 
-    let created: serde_json::Value = serde_json::from_str(&replicas[followed].ok(&[
-        "token", "create", "--name", "edge", "--role", "proxy", "-o", "json",
-    ]))
-    .unwrap();
-    let token = dirs[followed].path().join("edge.token");
-    std::fs::write(&token, created["token"].as_str().unwrap()).unwrap();
-    let _proxy = KillOnDrop(
-        std::process::Command::new(BIN)
-            .args([
-                "proxy",
-                "--control",
-                &replicas[followed].api,
-                "--id",
-                "edge",
-            ])
-            .arg("--token-file")
-            .arg(&token)
-            .arg("--state-dir")
-            .arg(dirs[followed].path().join("edge"))
-            .env("SWITCHYARD_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
+    let _proxy = proxy_following(&replicas[followed], dirs[followed].path());
     let app_port = free_port();
     let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
     let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 100\n";
@@ -725,6 +685,30 @@ fn with_postgres_proxied_traffic_and_api_writes_lose_nothing_through_every_fault
     );
 }
 
+/// A `switchyard proxy` following `d`, with a proxy token created through it; its state in
+/// `dir`.
+fn proxy_following(d: &Daemon, dir: &std::path::Path) -> KillOnDrop {
+    let created: serde_json::Value = serde_json::from_str(&d.ok(&[
+        "token", "create", "--name", "edge", "--role", "proxy", "-o", "json",
+    ]))
+    .unwrap();
+    let token = dir.join("edge.token");
+    std::fs::write(&token, created["token"].as_str().unwrap()).unwrap();
+    KillOnDrop(
+        std::process::Command::new(BIN)
+            .args(["proxy", "--control", &d.api, "--id", "edge"])
+            .arg("--token-file")
+            .arg(&token)
+            .arg("--state-dir")
+            .arg(dir.join("edge"))
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// A child process killed when dropped.
 struct KillOnDrop(std::process::Child);
 
@@ -752,39 +736,11 @@ fn with_postgres_a_full_database_disk_loses_no_acknowledged_write() {
     let start = |i: usize| Daemon::start_with(dirs[i].path(), ports[i], &args);
     let mut replicas = vec![start(0)];
     for i in 1..3 {
-        std::fs::copy(
-            dirs[0].path().join("admin.token"),
-            dirs[i].path().join("admin.token"),
-        )
-        .unwrap();
+        share_admin_token(dirs[0].path(), dirs[i].path());
         replicas.push(start(i));
     }
     let followed = 2;
-    let created: serde_json::Value = serde_json::from_str(&replicas[followed].ok(&[
-        "token", "create", "--name", "edge", "--role", "proxy", "-o", "json",
-    ]))
-    .unwrap();
-    let token = dirs[followed].path().join("edge.token");
-    std::fs::write(&token, created["token"].as_str().unwrap()).unwrap();
-    let _proxy = KillOnDrop(
-        std::process::Command::new(BIN)
-            .args([
-                "proxy",
-                "--control",
-                &replicas[followed].api,
-                "--id",
-                "edge",
-            ])
-            .arg("--token-file")
-            .arg(&token)
-            .arg("--state-dir")
-            .arg(dirs[followed].path().join("edge"))
-            .env("SWITCHYARD_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
+    let _proxy = proxy_following(&replicas[followed], dirs[followed].path());
     let app_port = free_port();
     let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
     let steps = "        - setWeight: 30\n        - pause: {}\n        - setWeight: 60\n        - pause: {}\n";

@@ -388,3 +388,9 @@ impl Drop for OwnPostgres {
             .status();
     }
 }
+
+/// Another replica's data directory gets the first one's admin token: the operator's token,
+/// which the shared database holds (only a daemon that created it writes the file).
+pub fn share_admin_token(first: &std::path::Path, other: &std::path::Path) {
+    std::fs::copy(first.join("admin.token"), other.join("admin.token")).unwrap();
+}
