@@ -230,19 +230,7 @@ fn with_postgres_replicas_follow_the_leader_and_take_over_its_rollouts() {
         share_admin_token(dirs[0].path(), dirs[i].path());
         replicas.push(Daemon::start_with(dirs[i].path(), ports[i], &args));
     }
-    let leader_port = || -> u16 {
-        let api = psql(
-            &url,
-            "SELECT api FROM leader_lease WHERE expires_at > now()",
-        );
-        api.trim()
-            .rsplit(':')
-            .next()
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0)
-    };
-    assert_eq!(leader_port(), ports[0], "the first replica leads");
+    assert_eq!(leader_port(&url), Some(ports[0]), "the first replica leads");
 
     // Everything through followers: forwarded to the leader.
     let app_port = free_port();
@@ -263,7 +251,7 @@ fn with_postgres_replicas_follow_the_leader_and_take_over_its_rollouts() {
     replicas[0].kill();
     let mut new_leader = 0;
     wait_for_condition("another replica to lead", || {
-        new_leader = leader_port();
+        new_leader = leader_port(&url).unwrap_or(0);
         new_leader == ports[1] || new_leader == ports[2]
     });
     let (leader, follower) = if new_leader == ports[1] {
@@ -294,7 +282,7 @@ fn with_postgres_replicas_follow_the_leader_and_take_over_its_rollouts() {
     };
     signal("-STOP");
     wait_for_condition("the last replica to lead", || {
-        leader_port() == ports[follower]
+        leader_port(&url) == Some(ports[follower])
     });
     rollout_through(&replicas[follower], |r| r["phase"] == "Paused");
     replicas[follower].ok(&["promote", "shop"]);
@@ -493,12 +481,7 @@ fn with_postgres_followers_serve_flags_themselves_even_while_no_replica_leads() 
     });
     // And once it leads, it answers as the leader.
     wait_for_condition("the follower to lead", || {
-        psql(
-            &url,
-            "SELECT api FROM leader_lease WHERE expires_at > now()",
-        )
-        .trim()
-        .ends_with(&format!(":{}", ports[1]))
+        leader_port(&url) == Some(ports[1])
     });
     wait_for_condition("the new leader to answer", || {
         get(addr(&follower), "/api/v1/apps").is_some_and(|(status, _)| status == 200)
@@ -532,11 +515,7 @@ fn with_postgres_proxied_traffic_and_api_writes_lose_nothing_through_every_fault
         replicas.push(start(i));
     }
     let leader = || -> Option<usize> {
-        let api = psql(
-            &url,
-            "SELECT api FROM leader_lease WHERE expires_at > now()",
-        );
-        let port: u16 = api.trim().rsplit(':').next()?.parse().ok()?;
+        let port = leader_port(&url)?;
         ports.iter().position(|p| *p == port)
     };
     assert_eq!(leader(), Some(0));

@@ -394,3 +394,9 @@ impl Drop for OwnPostgres {
 pub fn share_admin_token(first: &std::path::Path, other: &std::path::Path) {
     std::fs::copy(first.join("admin.token"), other.join("admin.token")).unwrap();
 }
+
+/// The API port of the replica whose leader lease on `url` is live, if one is.
+pub fn leader_port(url: &str) -> Option<u16> {
+    let api = psql(url, "SELECT api FROM leader_lease WHERE expires_at > now()");
+    api.trim().rsplit(':').next()?.parse().ok()
+}
