@@ -70,6 +70,8 @@ pub struct ApplyResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppSummary {
     pub name: String,
+    /// The address of the app's proxy listener, or `kubernetes/NAMESPACE` for an app its
+    /// cluster routes.
     pub listen: String,
     pub generation: u64,
     pub stable: Option<String>,

@@ -43,6 +43,10 @@ pub struct DaemonConfig {
     pub local_proxy: Option<PathBuf>,
     /// The local proxy's threads (`switchyard proxy --workers`); its default when `None`.
     pub local_proxy_workers: Option<usize>,
+    /// The kubeconfig of the cluster `kubernetes` apps run in (`--kubeconfig`); when `None`,
+    /// found as kubectl does (`$KUBECONFIG`, `~/.kube/config`, the pod's service account).
+    /// Read when the first such app needs it.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// A database URL, which may hold a password: its `Debug` form does not show it.
@@ -101,6 +105,7 @@ impl DaemonConfig {
             policy: Arc::new(Policy::default()),
             local_proxy: None,
             local_proxy_workers: None,
+            kubeconfig: None,
             adopt_within: switchyard_runtime::supervise::DEFAULT_ADOPT_WITHIN,
         }
     }

@@ -19,6 +19,7 @@ use switchyard_control::{
 };
 use switchyard_core::ports::{StateStore, WorkloadRuntime};
 use switchyard_core::{AppName, Clock, ReleaseMetrics, SystemClock};
+use switchyard_kubernetes::{Cluster, Credentials, KubeRouter, KubeRuntime};
 use switchyard_runtime::{LocalRuntime, RuntimeConfig};
 use switchyard_server::ServerContext;
 use switchyard_server::auth::Security;
@@ -31,6 +32,10 @@ use crate::local_proxy::LocalProxy;
 use crate::replica;
 use crate::smoke::HttpSmokeTester;
 use crate::webhooks::HttpWebhooks;
+use crate::workloads::{Routers, Runtimes};
+
+/// How often stopped Kubernetes releases are looked for, to delete after their delay.
+const KUBE_SWEEP: Duration = Duration::from_secs(5);
 
 /// A running daemon.
 pub struct Daemon {
@@ -116,10 +121,24 @@ impl Daemon {
                 return Err(anyhow::Error::new(e).context("while looking for running instances"));
             }
         }
+        // Kubernetes apps: the cluster is connected when the first one needs it.
+        let cluster = Arc::new(Cluster::new(match &config.kubeconfig {
+            Some(path) => Credentials::Kubeconfig(path.clone()),
+            None => Credentials::Infer,
+        }));
+        let kube_runtime = Arc::new(KubeRuntime::new(Arc::clone(&cluster)));
+        let routers = Routers {
+            dataplane: dataplane.clone(),
+            kube: KubeRouter::new(cluster, cancel.child_token()),
+            kube_runtime: Arc::clone(&kube_runtime),
+        };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics: Arc<dyn ReleaseMetrics> = Arc::new(dataplane.clone());
         let store_port: Arc<dyn StateStore> = store.state();
-        let runtime_port: Arc<dyn WorkloadRuntime> = runtime.clone();
+        let runtime_port: Arc<dyn WorkloadRuntime> = Arc::new(Runtimes {
+            local: Arc::clone(&runtime),
+            kube: Arc::clone(&kube_runtime),
+        });
         let experiment_store = store.experiments();
         let experiments = Arc::new(
             ExperimentService::load(experiment_store, Arc::clone(&clock), config.keep_raw_events)
@@ -127,7 +146,7 @@ impl Daemon {
                 .context("while loading the applied experiments")?,
         );
         let traffic_owner = Arc::new(TrafficOwner::new(
-            Arc::new(dataplane.clone()),
+            Arc::new(routers.clone()),
             experiments.clone(),
         ));
         let provider = ProviderRouter::new(Arc::clone(&metrics), Arc::clone(&config.policy))
@@ -151,7 +170,7 @@ impl Daemon {
             .into_iter()
             .map(|a| a.manifest)
             .collect();
-        dataplane
+        routers
             .ensure(&apps)
             .await
             .context("while restoring the listeners of applied apps")?;
@@ -205,7 +224,7 @@ impl Daemon {
             tracing::warn!(api = %config.api_listen, "the API listens beyond this machine over plain HTTP; put a TLS terminator in front of it, tokens travel in the clear otherwise");
         }
         let security = security(&config.api, &tokens);
-        let registry: Arc<dyn ListenerRegistry> = Arc::new(dataplane.clone());
+        let registry: Arc<dyn ListenerRegistry> = Arc::new(routers);
         let manifests = Arc::new(Manifests::new(
             Arc::clone(&config.policy),
             Arc::clone(&store_port),
@@ -257,7 +276,17 @@ impl Daemon {
             },
         ));
         let splitter = tokio::spawn(traffic.run(experiment_changes, cancel.child_token()));
-        let mut tasks = vec![server, ticker, checker, splitter];
+        // Stopped Kubernetes releases go once their scale-down delay has passed.
+        let sweeper = tokio::spawn(every(
+            KUBE_SWEEP,
+            cancel.child_token(),
+            "deleting stopped ReplicaSets",
+            move || {
+                let kube = Arc::clone(&kube_runtime);
+                async move { kube.sweep().await.map(drop) }
+            },
+        ));
+        let mut tasks = vec![server, ticker, checker, splitter, sweeper];
         tasks.extend(renewer);
         // Releases, rollouts and experiments are back: proxies may follow the tables now.
         dataplane.open();

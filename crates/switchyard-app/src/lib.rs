@@ -21,6 +21,7 @@ pub mod proxy_process;
 pub mod replica;
 pub mod smoke;
 pub mod webhooks;
+pub mod workloads;
 
 pub use config::{ApiAccess, DaemonConfig, DatabaseUrl};
 pub use daemon::Daemon;

@@ -608,7 +608,9 @@ impl ListenerRegistry for DataPlane {
         let mut version = None;
         for app in apps {
             let name = &app.metadata.name;
-            let spec = ListenSpec::of(app);
+            let Some(spec) = ListenSpec::of(app) else {
+                continue;
+            };
             let previous = self
                 .inner
                 .lock()

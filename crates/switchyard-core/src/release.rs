@@ -43,6 +43,18 @@ pub enum Workload {
         #[serde(with = "serde_humantime")]
         start_timeout: Duration,
     },
+    /// A ReplicaSet in a Kubernetes namespace. The template's images already name the version.
+    Kubernetes {
+        namespace: String,
+        replicas: u32,
+        /// The containers' port the app's Services target.
+        port: u16,
+        template: Box<k8s_openapi::api::core::v1::PodTemplateSpec>,
+        #[serde(with = "serde_humantime")]
+        start_timeout: Duration,
+        #[serde(with = "serde_humantime")]
+        scale_down_delay: Duration,
+    },
 }
 
 impl Release {
@@ -53,6 +65,7 @@ impl Release {
             Workload::Static { addresses, .. } => {
                 u32::try_from(addresses.len()).unwrap_or(u32::MAX)
             }
+            Workload::Kubernetes { replicas, .. } => *replicas,
         }
     }
 
@@ -60,8 +73,10 @@ impl Release {
     #[must_use]
     pub fn at_scale(&self, n: u32) -> Release {
         let mut release = self.clone();
-        if let Workload::Process { instances, .. } = &mut release.workload {
-            *instances = n;
+        match &mut release.workload {
+            Workload::Process { instances, .. } => *instances = n,
+            Workload::Kubernetes { replicas, .. } => *replicas = n,
+            Workload::Static { .. } => {}
         }
         release
     }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use k8s_openapi::api::core::v1::{EnvVar, PodTemplateSpec};
 use serde::{Deserialize, Serialize};
 use switchyard_core::manifest::App;
 use switchyard_core::manifest::app::RuntimeSpec;
@@ -40,6 +41,8 @@ pub enum ResolveError {
     EmptyCommand,
     #[error("`instances` must be from 1 to 64, got {0}")]
     Instances(u32),
+    #[error("`instances` (the release's replicas) must be from 1 to 10000, got {0}")]
+    Replicas(u32),
     #[error("`{field}` applies to the {applies_to} runtime, but app uses the {actual} runtime")]
     WrongRuntime {
         field: &'static str,
@@ -121,6 +124,37 @@ pub fn resolve(app: &App, request: &DeployRequest) -> Result<Release, ResolveErr
                 start_timeout: std::time::Duration::from_secs(30),
             }
         }
+        RuntimeSpec::Kubernetes(k) => {
+            for (field, set) in [
+                ("command", request.command.is_some()),
+                ("addresses", !request.addresses.is_empty()),
+            ] {
+                if set {
+                    return Err(ResolveError::WrongRuntime {
+                        field,
+                        applies_to: if field == "command" {
+                            "process"
+                        } else {
+                            "static"
+                        },
+                        actual: "kubernetes",
+                    });
+                }
+            }
+            let replicas = match request.instances {
+                Some(n) if !(1..=10_000).contains(&n) => return Err(ResolveError::Replicas(n)),
+                Some(n) => n,
+                None => k.replicas.get(),
+            };
+            Workload::Kubernetes {
+                namespace: k.namespace.to_string(),
+                replicas,
+                port: k.port,
+                template: Box::new(pod_template(&k.template, &version, &request.env)),
+                start_timeout: k.start_timeout,
+                scale_down_delay: k.scale_down_delay,
+            }
+        }
     };
     Ok(Release {
         app: app.metadata.name.clone(),
@@ -128,4 +162,35 @@ pub fn resolve(app: &App, request: &DeployRequest) -> Result<Release, ResolveErr
         workload,
         health_check: app.spec.health_check.clone(),
     })
+}
+
+/// The release's pod template: `{version}` in the images replaced, the deploy's variables added
+/// to every container (after the template's own, so they win).
+fn pod_template(
+    template: &PodTemplateSpec,
+    version: &Version,
+    env: &BTreeMap<String, String>,
+) -> PodTemplateSpec {
+    let mut template = template.clone();
+    if let Some(spec) = template.spec.as_mut() {
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            if let Some(image) = c.image.as_mut() {
+                *image = image.replace("{version}", version.as_str());
+            }
+            if !env.is_empty() {
+                let vars = c.env.get_or_insert_with(Vec::new);
+                vars.retain(|v| !env.contains_key(&v.name));
+                vars.extend(env.iter().map(|(name, value)| EnvVar {
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                    value_from: None,
+                }));
+            }
+        }
+    }
+    template
 }

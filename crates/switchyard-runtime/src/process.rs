@@ -36,7 +36,7 @@ pub(crate) struct ProcessWorkload<'a> {
 }
 
 impl<'a> ProcessWorkload<'a> {
-    /// The process fields of `release`; `None` for a static release.
+    /// The process fields of `release`; `None` for another kind of release.
     pub(crate) fn of(release: &'a Release) -> Option<Self> {
         match &release.workload {
             switchyard_core::Workload::Process {
@@ -54,7 +54,8 @@ impl<'a> ProcessWorkload<'a> {
                 start_timeout: *start_timeout,
                 stop_timeout: *stop_timeout,
             }),
-            switchyard_core::Workload::Static { .. } => None,
+            switchyard_core::Workload::Static { .. }
+            | switchyard_core::Workload::Kubernetes { .. } => None,
         }
     }
 }

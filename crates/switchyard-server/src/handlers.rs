@@ -10,6 +10,7 @@ use serde::Deserialize;
 use switchyard_api::*;
 use switchyard_control::{Expected, ManifestText, Manifests};
 use switchyard_core::AppName;
+use switchyard_core::manifest::app::RuntimeSpec;
 use switchyard_core::ports::EventQuery;
 use switchyard_rollout::machine::Command;
 
@@ -170,7 +171,11 @@ pub async fn apps(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult
         });
         out.push(AppSummary {
             name: name.to_string(),
-            listen: record.manifest.spec.listen.to_string(),
+            listen: match (&record.manifest.spec.listen, &record.manifest.spec.runtime) {
+                (Some(listen), _) => listen.to_string(),
+                (None, RuntimeSpec::Kubernetes(k)) => format!("kubernetes/{}", k.namespace),
+                (None, _) => String::new(),
+            },
             generation: record.generation,
             stable: record.stable.map(|s| s.version.to_string()),
             rollout,

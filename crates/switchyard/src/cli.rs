@@ -341,6 +341,10 @@ pub struct ServeArgs {
     /// Threads of the local proxy (see `switchyard proxy --workers`).
     #[arg(long, env = "SWITCHYARD_PROXY_WORKERS")]
     pub proxy_workers: Option<usize>,
+    /// The kubeconfig of the cluster `kubernetes` apps run in (default: as kubectl finds it,
+    /// `$KUBECONFIG`, `~/.kube/config` or the pod's service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// How long releases keep serving after the daemon went away without stopping them
     /// (SIGTERM, a crash), for the next start to adopt them; then they stop.
     #[arg(long, env = "SWITCHYARD_ADOPT_WITHIN", default_value = "60s")]

@@ -28,19 +28,20 @@ pub(crate) struct ListenSpec {
 }
 
 impl ListenSpec {
-    pub(crate) fn of(app: &App) -> Self {
+    /// `None` for an app without a listener (one its cluster routes).
+    pub(crate) fn of(app: &App) -> Option<Self> {
         let preview_listen = match &app.spec.strategy {
             Strategy::BlueGreen(b) => b.preview_listen,
             Strategy::Canary(_) | Strategy::Rolling(_) => None,
         };
-        Self {
-            listen: app.spec.listen,
+        Some(Self {
+            listen: app.spec.listen?,
             preview_listen,
             health_check: app.spec.health_check.clone(),
             stickiness: app.spec.strategy.stickiness().cloned(),
             tls: app.spec.tls.clone(),
             upstream_tls: app.spec.upstream_tls.clone(),
-        }
+        })
     }
 }
 

@@ -14,9 +14,14 @@ use super::one_of::one_of;
 use crate::duration::{serde_humantime, serde_humantime_opt};
 use crate::name::{ObjectName, Version};
 
+mod kubernetes;
 mod rolling;
 mod tls;
 
+pub use kubernetes::{
+    GatewayApiRouting, IstioRouting, K8sName, KubernetesRuntime, Replicas, TrafficRouting,
+    check_dns_label,
+};
 pub use rolling::{CanaryScale, InstancesOrPercent, RollingStrategy, Rounding};
 pub use tls::{AbsolutePath, CertificateFiles, Certificates, ListenerTls, ServerName, UpstreamTls};
 
@@ -31,8 +36,10 @@ pub struct App {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AppSpec {
-    /// Address the app's proxy listener binds, e.g. `127.0.0.1:8080`.
-    pub listen: SocketAddr,
+    /// Address the app's proxy listener binds, e.g. `127.0.0.1:8080`. Every app has one but
+    /// those of the `kubernetes` runtime, whose traffic the cluster routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
     /// How releases of the app run.
     pub runtime: RuntimeSpec,
     /// How an instance is judged ready to take traffic.
@@ -107,12 +114,13 @@ impl WebhookKind {
     }
 }
 
-/// `runtime:` — exactly one of `process` or `static`.
+/// `runtime:` — exactly one of `process`, `static` or `kubernetes`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RuntimeSpec {
     Process(ProcessRuntime),
     Static(StaticRuntime),
+    Kubernetes(KubernetesRuntime),
 }
 
 /// Releases run as local child processes started by Switchyard.
@@ -735,7 +743,11 @@ pub struct MinRate {
     pub min: Rate,
 }
 
-one_of!(RuntimeSpec { "process" => Process(ProcessRuntime), "static" => Static(StaticRuntime) });
+one_of!(RuntimeSpec {
+    "process" => Process(ProcessRuntime),
+    "static" => Static(StaticRuntime),
+    "kubernetes" => Kubernetes(KubernetesRuntime),
+});
 one_of!(Strategy {
     "canary" => Canary(CanaryStrategy),
     "blueGreen" => BlueGreen(BlueGreenStrategy),

@@ -487,6 +487,7 @@ fn strip_path_prefix<'a>(message: &'a str, path: &str) -> &'a str {
 
 /// Checks that cross fields of one app.
 fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
+    check_listen(app)?;
     let canary = match &app.spec.strategy {
         Strategy::Canary(canary) => canary,
         Strategy::BlueGreen(bg) => return check_blue_green(app, bg),
@@ -530,6 +531,42 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
     Ok(())
 }
 
+/// Every app has a listener but those the cluster routes; a Kubernetes app's name becomes the
+/// name of its objects.
+fn check_listen(app: &App) -> Result<(), (String, ManifestErrorKind)> {
+    use super::app::RuntimeSpec;
+    let schema = |message: String| ManifestErrorKind::Schema { message };
+    match (&app.spec.runtime, app.spec.listen) {
+        (RuntimeSpec::Kubernetes(k), listen) => {
+            if listen.is_some() {
+                return Err((
+                    "spec.listen".into(),
+                    schema(
+                        "a `kubernetes` app is routed by its cluster, not by a Switchyard \
+                         listener: remove `listen`"
+                            .into(),
+                    ),
+                ));
+            }
+            if let Err(message) = super::app::check_dns_label(app.metadata.name.as_str()) {
+                return Err((
+                    "metadata.name".into(),
+                    schema(format!("names the app's Kubernetes objects: {message}")),
+                ));
+            }
+            if let Err((path, message)) = k.check() {
+                return Err((format!("spec.runtime.kubernetes.{path}"), schema(message)));
+            }
+            Ok(())
+        }
+        (_, None) => Err((
+            "spec.listen".into(),
+            schema("missing field `listen`: the address the app's proxy listener binds".into()),
+        )),
+        (_, Some(_)) => Ok(()),
+    }
+}
+
 fn check_rolling(
     app: &App,
     rolling: &super::app::RollingStrategy,
@@ -560,7 +597,7 @@ fn check_blue_green(
 ) -> Result<(), (String, ManifestErrorKind)> {
     if bg
         .preview_listen
-        .is_some_and(|p| p == app.spec.listen && p.port() != 0)
+        .is_some_and(|p| Some(p) == app.spec.listen && p.port() != 0)
     {
         let path = "spec.strategy.blueGreen.previewListen".to_string();
         return Err((path, ManifestErrorKind::PreviewOnListen));

@@ -90,6 +90,17 @@ pub enum RuntimeError {
     },
     #[error("static release `{version}` has a fixed set of addresses and cannot be scaled")]
     NotScalable { version: Version },
+    /// A Kubernetes cluster refused a call or cannot be reached.
+    #[error(transparent)]
+    Cluster(super::BoxError),
+    #[error("{release}: {ready} of {wanted} pods Ready after {}: {why}", crate::duration::format(*timeout))]
+    NeverReady {
+        release: String,
+        ready: u32,
+        wanted: u32,
+        timeout: Duration,
+        why: String,
+    },
     #[error("cannot stop instance {instance}: {source}")]
     Stop {
         instance: u32,

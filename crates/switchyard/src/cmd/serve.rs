@@ -51,6 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.api.cors_origins = args.cors_origins;
     config.api.ofrep_cors_origins = args.ofrep_cors_origins;
     config.local_proxy_workers = args.proxy_workers;
+    config.kubeconfig.clone_from(&args.kubeconfig);
     if !args.no_proxy {
         config.local_proxy = Some(
             std::env::current_exe().context("while locating this binary to run the local proxy")?,

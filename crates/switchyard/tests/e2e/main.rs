@@ -12,6 +12,7 @@ mod demo;
 mod experiments;
 mod flags;
 mod judge;
+mod kubernetes;
 mod netns;
 mod operations;
 mod restart;

@@ -1,0 +1,479 @@
+//! [`KubeRouter`]: the routes of `kubernetes` apps, kept by one reconciler task per app.
+//!
+//! `route` only records the plan (the traffic owner calls it under the app's lock and must not
+//! wait for a cluster); the app's task applies it — Services re-pointed and weights moved in
+//! the order of [`crate::plan::steps`] — retrying with backoff while the API server refuses or
+//! cannot be reached, and `applied` resolves once the plan as last recorded is in the cluster.
+//! The task reads the cluster before every change, so a restarted daemon continues from what
+//! the cluster holds (the cluster is the truth for routing).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use serde_json::Value;
+use switchyard_control::ports::{ExperimentRoutes, RouteError, RoutePlan};
+use switchyard_core::manifest::app::{KubernetesRuntime, TrafficRouting};
+use switchyard_core::{AppName, Version};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::gateway::{self, Backends};
+use crate::objects::{self, FIELD_MANAGER, Role};
+use crate::plan::{self, Observed, Step};
+
+/// How long `applied` waits before it answers `false`.
+pub const APPLY_WAIT: Duration = Duration::from_secs(10);
+/// How long a re-pointed Service may take to list a Ready endpoint.
+const ENDPOINTS_WAIT: Duration = Duration::from_secs(60);
+/// Retries after a failed reconcile: 1 s, doubling up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How a `kubernetes` app is routed: the part of its manifest the router needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppRouting {
+    pub namespace: String,
+    pub port: u16,
+    pub service_port: u16,
+    pub traffic_routing: Option<TrafficRouting>,
+}
+
+impl AppRouting {
+    pub fn of(runtime: &KubernetesRuntime) -> Self {
+        Self {
+            namespace: runtime.namespace.to_string(),
+            port: runtime.port,
+            service_port: runtime.service_port,
+            traffic_routing: runtime.traffic_routing.clone(),
+        }
+    }
+}
+
+/// Where an app's reconciliation stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The plan generation last applied whole.
+    pub applied: u64,
+    /// Why the last attempt failed, while the plan is not applied.
+    pub error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    routing: AppRouting,
+    plan: Option<RoutePlan>,
+    generation: u64,
+    wake: Arc<Notify>,
+    progress: watch::Sender<Progress>,
+}
+
+/// The traffic router of `kubernetes` apps.
+#[derive(Debug, Clone)]
+pub struct KubeRouter {
+    cluster: Arc<Cluster>,
+    apps: Arc<Mutex<HashMap<AppName, Entry>>>,
+    cancel: CancellationToken,
+}
+
+impl KubeRouter {
+    pub fn new(cluster: Arc<Cluster>, cancel: CancellationToken) -> Self {
+        Self {
+            cluster,
+            apps: Arc::new(Mutex::new(HashMap::new())),
+            cancel,
+        }
+    }
+
+    fn apps(&self) -> MutexGuard<'_, HashMap<AppName, Entry>> {
+        self.apps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes `app` on (or updates how it is routed) and starts its reconciler. Nothing is
+    /// written to the cluster until the app's first plan.
+    pub fn register(&self, app: &AppName, routing: AppRouting) {
+        let mut apps = self.apps();
+        if let Some(e) = apps.get_mut(app) {
+            if e.routing != routing {
+                e.routing = routing;
+                e.generation += 1;
+                e.wake.notify_one();
+            }
+            return;
+        }
+        let wake = Arc::new(Notify::new());
+        let (progress, _) = watch::channel(Progress::default());
+        apps.insert(
+            app.clone(),
+            Entry {
+                routing,
+                plan: None,
+                generation: 0,
+                wake: Arc::clone(&wake),
+                progress,
+            },
+        );
+        drop(apps);
+        let this = self.clone();
+        let app = app.clone();
+        tokio::spawn(async move { this.reconcile_loop(app, wake).await });
+    }
+
+    /// Whether `app` is routed here.
+    pub fn routes(&self, app: &AppName) -> bool {
+        self.apps().contains_key(app)
+    }
+
+    /// Where the app's reconciliation stands (`None` for an app not routed here).
+    pub fn progress(&self, app: &AppName) -> Option<Progress> {
+        self.apps().get(app).map(|e| e.progress.borrow().clone())
+    }
+
+    /// Records the app's plan; its reconciler applies it.
+    pub fn route(&self, app: &AppName, plan: RoutePlan) {
+        let mut apps = self.apps();
+        if let Some(e) = apps.get_mut(app) {
+            e.plan = Some(plan);
+            e.generation += 1;
+            e.wake.notify_one();
+        }
+    }
+
+    /// Traffic experiments split between any number of releases; Kubernetes apps have two
+    /// Services.
+    ///
+    /// # Errors
+    /// Always: not supported for Kubernetes apps.
+    pub fn route_experiment(
+        &self,
+        app: &AppName,
+        _routes: ExperimentRoutes,
+    ) -> Result<(), RouteError> {
+        Err(RouteError::Invalid {
+            app: app.clone(),
+            source: "traffic experiments route through Switchyard's proxy; a `kubernetes` app \
+                     is routed by its cluster (use a flag experiment)"
+                .into(),
+        })
+    }
+
+    /// Resolves `true` once the plan as last recorded is in the cluster, or `false` after
+    /// [`APPLY_WAIT`].
+    pub fn applied(&self, app: &AppName) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
+        let (wanted, mut rx) = match self.apps().get(app) {
+            Some(e) => (e.generation, e.progress.subscribe()),
+            None => return Box::pin(async { true }),
+        };
+        Box::pin(async move {
+            let done = rx.wait_for(|p| p.applied >= wanted);
+            matches!(tokio::time::timeout(APPLY_WAIT, done).await, Ok(Ok(_)))
+        })
+    }
+
+    async fn reconcile_loop(&self, app: AppName, wake: Arc<Notify>) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let (generation, plan, routing) = {
+                let apps = self.apps();
+                let Some(e) = apps.get(&app) else { return };
+                let done = e.progress.borrow().applied;
+                if e.generation > done {
+                    (e.generation, e.plan.clone(), e.routing.clone())
+                } else {
+                    (0, None, e.routing.clone())
+                }
+            };
+            let result = match plan {
+                Some(plan) if generation > 0 => Some(self.reconcile(&app, &routing, &plan).await),
+                _ => None,
+            };
+            let wait = match result {
+                Some(Ok(())) => {
+                    backoff = Duration::from_secs(1);
+                    self.report(&app, |p| {
+                        p.applied = p.applied.max(generation);
+                        p.error = None;
+                    });
+                    None
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(%app, error = %e, retry = ?backoff, "routes not applied");
+                    self.report(&app, |p| p.error = Some(e.clone()));
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    Some(wait)
+                }
+                None => None,
+            };
+            let sleep = async {
+                match wait {
+                    Some(w) => tokio::time::sleep(w).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = self.cancel.cancelled() => return,
+                () = wake.notified() => {}
+                () = sleep => {}
+            }
+        }
+    }
+
+    fn report(&self, app: &AppName, f: impl FnOnce(&mut Progress)) {
+        if let Some(e) = self.apps().get(app) {
+            e.progress.send_modify(f);
+        }
+    }
+
+    /// Applies `plan` to the cluster, from what the cluster holds now.
+    async fn reconcile(
+        &self,
+        app: &AppName,
+        routing: &AppRouting,
+        plan: &RoutePlan,
+    ) -> Result<(), String> {
+        let client = self.cluster.client().await.map_err(|e| e.to_string())?;
+        let ns = &routing.namespace;
+        let services: Api<Service> = Api::namespaced(client.clone(), ns);
+        let mut observed = Observed::default();
+        for role in [Role::Stable, Role::Canary] {
+            let name = role.service(app);
+            let current = services
+                .get_opt(&name)
+                .await
+                .map_err(|e| describe(format!("reading Service {name} in namespace {ns}"), e))?;
+            let selects = match current {
+                Some(s) => objects::service_release(&s),
+                None => {
+                    let fresh =
+                        objects::service(app, role, None, routing.port, routing.service_port);
+                    apply_service(&services, &fresh).await?;
+                    None
+                }
+            };
+            match role {
+                Role::Stable => observed.stable = selects,
+                _ => observed.canary = selects,
+            }
+        }
+        let route = Route::of(&client, app, routing)?;
+        if let Some(route) = &route {
+            observed.stable_weight = route.stable_weight().await?;
+        }
+        let targets: Vec<(Version, u32)> = plan
+            .targets
+            .iter()
+            .map(|t| (t.version.clone(), t.weight))
+            .collect();
+        let mut extra = Vec::new();
+        if let Some((v, _)) = &plan.header_route {
+            extra.push(v);
+        }
+        if let Some((v, _)) = &plan.mirror {
+            extra.push(v);
+        }
+        let desired = plan::desired(&observed, &targets, &extra)?;
+        for step in plan::steps(&observed, &desired) {
+            match step {
+                Step::Select(role, version) => {
+                    let s = objects::service(
+                        app,
+                        role,
+                        Some(&version),
+                        routing.port,
+                        routing.service_port,
+                    );
+                    apply_service(&services, &s).await?;
+                }
+                Step::WaitEndpoints(role) => {
+                    wait_endpoints(&client, ns, &role.service(app)).await?;
+                }
+                Step::Weights(w) => {
+                    if let Some(route) = &route {
+                        route
+                            .edit(|r| gateway::set_weights(r, route.backends(), w))
+                            .await?;
+                    }
+                }
+            }
+        }
+        if let Some(route) = &route {
+            let service_of = |v: &Version| {
+                if *v == desired.stable {
+                    Role::Stable.service(app)
+                } else {
+                    Role::Canary.service(app)
+                }
+            };
+            let header = plan
+                .header_route
+                .as_ref()
+                .map(|(v, m)| (service_of(v), m.clone()));
+            let mirror = plan.mirror.as_ref().map(|(v, p)| (service_of(v), *p));
+            route
+                .edit(|r| {
+                    let b = route.backends();
+                    gateway::set_header_route(
+                        r,
+                        b,
+                        header.as_ref().map(|(s, m)| (s.as_str(), m.as_slice())),
+                    )?;
+                    gateway::set_mirror(r, b, mirror.as_ref().map(|(s, p)| (s.as_str(), *p)))
+                })
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The route object a `kubernetes` app's weights are written on.
+struct Route {
+    api: Api<DynamicObject>,
+    name: String,
+    namespace: String,
+    stable: String,
+    canary: String,
+    port: u16,
+}
+
+impl Route {
+    fn of(
+        client: &kube::Client,
+        app: &AppName,
+        routing: &AppRouting,
+    ) -> Result<Option<Route>, String> {
+        let (gvk, plural, name) = match &routing.traffic_routing {
+            None => return Ok(None),
+            Some(TrafficRouting::GatewayApi(g)) => (
+                GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+                "httproutes",
+                g.http_route.to_string(),
+            ),
+            Some(TrafficRouting::Istio(_)) => {
+                return Err("Istio VirtualServices are not supported yet".into());
+            }
+        };
+        let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+        Ok(Some(Route {
+            api: Api::namespaced_with(client.clone(), &routing.namespace, &resource),
+            name,
+            namespace: routing.namespace.clone(),
+            stable: Role::Stable.service(app),
+            canary: Role::Canary.service(app),
+            port: routing.service_port,
+        }))
+    }
+
+    fn backends(&self) -> Backends<'_> {
+        Backends {
+            stable: &self.stable,
+            canary: &self.canary,
+            port: self.port,
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("HTTPRoute {} in namespace {}", self.name, self.namespace)
+    }
+
+    async fn read(&self) -> Result<Value, String> {
+        let obj = self
+            .api
+            .get(&self.name)
+            .await
+            .map_err(|e| describe(format!("reading {}", self.what()), e))?;
+        serde_json::to_value(&obj).map_err(|e| e.to_string())
+    }
+
+    async fn stable_weight(&self) -> Result<Option<u32>, String> {
+        Ok(gateway::stable_weight(&self.read().await?, self.backends()))
+    }
+
+    /// Reads the route, edits it and writes it back if it changed, again from the top when
+    /// someone else wrote it in between (409).
+    async fn edit(&self, f: impl Fn(&mut Value) -> Result<(), String>) -> Result<(), String> {
+        for _ in 0..5 {
+            let before = self.read().await?;
+            let mut after = before.clone();
+            f(&mut after).map_err(|e| format!("{}: {e}", self.what()))?;
+            if after == before {
+                return Ok(());
+            }
+            let obj: DynamicObject = serde_json::from_value(after).map_err(|e| e.to_string())?;
+            match self
+                .api
+                .replace(&self.name, &PostParams::default(), &obj)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(describe(format!("updating {}", self.what()), e)),
+            }
+        }
+        Err(format!(
+            "updating {}: it kept changing under us (409 five times)",
+            self.what()
+        ))
+    }
+}
+
+fn describe(action: String, e: kube::Error) -> String {
+    ClusterError::of(action, e).to_string()
+}
+
+async fn apply_service(api: &Api<Service>, service: &Service) -> Result<(), String> {
+    let name = service.metadata.name.clone().unwrap_or_default();
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(service),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        describe(
+            format!(
+                "applying Service {name} in namespace {}",
+                api.namespace().unwrap_or_default()
+            ),
+            e,
+        )
+    })
+}
+
+/// Waits until the Service's EndpointSlices list a Ready endpoint.
+async fn wait_endpoints(client: &kube::Client, ns: &str, service: &str) -> Result<(), String> {
+    let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let deadline = tokio::time::Instant::now() + ENDPOINTS_WAIT;
+    loop {
+        let slices = api.list(&lp).await.map_err(|e| {
+            describe(
+                format!("listing the EndpointSlices of Service {service} in namespace {ns}"),
+                e,
+            )
+        })?;
+        let ready = slices.items.iter().flat_map(|s| &s.endpoints).any(|e| {
+            e.conditions
+                .as_ref()
+                .is_some_and(|c| c.ready.unwrap_or(false))
+        });
+        if ready {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "Service {service} in namespace {ns} has no Ready endpoint after {} s",
+                ENDPOINTS_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,286 @@
+//! `runtime: kubernetes` against a real control plane (`scripts/kube-cluster`: etcd,
+//! kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes, the Gateway API CRDs).
+//! Each test works in a namespace of its own and reads what Switchyard did back from the API
+//! server with kubectl. Run by `scripts/test` with `SWITCHYARD_TEST_KUBECONFIG` and
+//! `SWITCHYARD_TEST_KUBECTL` set; ignored otherwise.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+struct Kube {
+    kubeconfig: String,
+    kubectl: String,
+    namespace: String,
+}
+
+impl Kube {
+    /// The test cluster, and a fresh namespace in it.
+    fn new(test: &str) -> Kube {
+        let kubeconfig = std::env::var("SWITCHYARD_TEST_KUBECONFIG")
+            .expect("SWITCHYARD_TEST_KUBECONFIG names the test cluster's kubeconfig");
+        let kubectl = std::env::var("SWITCHYARD_TEST_KUBECTL")
+            .expect("SWITCHYARD_TEST_KUBECTL names kubectl");
+        let namespace = format!("{test}-{}", free_port());
+        let kube = Kube {
+            kubeconfig,
+            kubectl,
+            namespace,
+        };
+        kube.ok(&["create", "namespace", &kube.namespace]);
+        kube
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut cmd = Command::new(&self.kubectl);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["-n", &self.namespace])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn apply(&self, yaml: &str) {
+        let out = self.run(&["apply", "-f", "-"], Some(yaml));
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// `(stable, canary)` weights of the first rule of HTTPRoute `name` that routes to
+    /// `APP-stable`.
+    fn weights(&self, name: &str, app: &str) -> (u64, u64) {
+        let route = self.json(&["get", "httproute", name]);
+        let stable = format!("{app}-stable");
+        let canary = format!("{app}-canary");
+        for rule in route["spec"]["rules"].as_array().unwrap() {
+            let refs = rule["backendRefs"].as_array().unwrap();
+            let weight = |n: &str| {
+                refs.iter()
+                    .find(|r| r["name"] == n)
+                    .map(|r| r["weight"].as_u64().unwrap_or(1))
+            };
+            if let Some(s) = weight(&stable) {
+                return (s, weight(&canary).unwrap_or(0));
+            }
+        }
+        panic!("no rule routes to {stable}: {route:#}");
+    }
+
+    /// The release a Service selects.
+    fn selects(&self, service: &str) -> String {
+        let s = self.json(&["get", "service", service]);
+        s["spec"]["selector"]["switchyard.dev/release"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Polls until `done` holds for what `read` returns.
+    fn wait_for<T: std::fmt::Debug>(
+        &self,
+        what: &str,
+        read: impl Fn() -> T,
+        done: impl Fn(&T) -> bool,
+    ) -> T {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let value = read();
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {value:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Kube {
+    fn drop(&mut self) {
+        let _ = self.run(
+            &["delete", "namespace", &self.namespace, "--wait=false"],
+            None,
+        );
+    }
+}
+
+fn httproute(name: &str, app: &str) -> String {
+    format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}}}
+spec:
+  parentRefs: [{{name: gateway}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /}}}}]
+    backendRefs: [{{name: {app}-stable, port: 80}}]
+"#
+    )
+}
+
+fn kube_manifest(app: &str, namespace: &str, routing: &str, strategy: &str) -> String {
+    format!(
+        r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {{name: {app}}}
+spec:
+  runtime:
+    kubernetes:
+      namespace: {namespace}
+      replicas: 2
+      port: 8080
+      startTimeout: 60s
+      scaleDownDelay: 1s
+{routing}
+      template:
+        metadata: {{labels: {{team: shop}}}}
+        spec:
+          containers:
+          - name: web
+            image: registry.example/shop:{{version}}
+            ports: [{{containerPort: 8080}}]
+            readinessProbe: {{httpGet: {{path: /health, port: 8080}}, periodSeconds: 2}}
+  strategy:
+{strategy}
+"#
+    )
+}
+
+const GATEWAY: &str = "      trafficRouting: {gatewayAPI: {httpRoute: shop}}";
+
+fn daemon(kube: &Kube, dir: &std::path::Path) -> Daemon {
+    Daemon::start_with(dir, free_port(), &["--kubeconfig", &kube.kubeconfig])
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_a_canary_moves_the_httproute_weights_step_by_step_and_abort_restores_them() {
+    let kube = Kube::new("canary");
+    kube.apply(&httproute("shop", "shop"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let steps =
+        "    canary:\n      steps: [{setWeight: 20}, {pause: {}}, {setWeight: 50}, {pause: {}}]";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+
+    // The first release: its ReplicaSet, Ready pods, the stable Service, 100/0.
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let rs = kube.json(&["get", "rs", "-l", "switchyard.dev/app=shop"]);
+    let items = rs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{rs:#}");
+    assert_eq!(items[0]["spec"]["replicas"], 2);
+    assert_eq!(
+        items[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/shop:v1"
+    );
+    assert_eq!(
+        items[0]["metadata"]["labels"]["switchyard.dev/release"],
+        "v1"
+    );
+    let pods = kube.json(&[
+        "get",
+        "pods",
+        "-l",
+        "switchyard.dev/app=shop,switchyard.dev/release=v1",
+    ]);
+    assert_eq!(pods["items"].as_array().unwrap().len(), 2, "{pods:#}");
+    assert_eq!(kube.selects("shop-stable"), "v1");
+    assert_eq!(kube.weights("shop", "shop"), (100, 0));
+
+    // A canary: each step's weight is on the route before the rollout waits on it.
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the first pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 20
+    });
+    assert_eq!(kube.selects("shop-canary"), "v2");
+    assert_eq!(kube.selects("shop-stable"), "v1");
+    assert_eq!(kube.weights("shop", "shop"), (80, 20));
+    d.ok(&["promote", "shop"]);
+    d.wait_rollout("shop", "the second pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 50
+    });
+    assert_eq!(kube.weights("shop", "shop"), (50, 50));
+
+    // Abort: everything back on the stable release, and the canary's ReplicaSet goes.
+    d.ok(&["abort", "shop", "--reason", "test"]);
+    d.wait_rollout("shop", "the abort", |r| r["phase"] == "Aborted");
+    assert_eq!(kube.weights("shop", "shop"), (100, 0));
+    kube.wait_for(
+        "the canary's ReplicaSet to be deleted",
+        || {
+            kube.json(&[
+                "get",
+                "rs",
+                "-l",
+                "switchyard.dev/app=shop,switchyard.dev/release=v2",
+            ])["items"]
+                .as_array()
+                .map_or(0, Vec::len)
+        },
+        |n| *n == 0,
+    );
+
+    // A canary promoted to the end: the stable Service moves to it, 100/0 again, one
+    // ReplicaSet per release and never a second one.
+    d.ok(&["deploy", "shop", "--version", "v3"]);
+    d.wait_rollout("shop", "the first pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 20
+    });
+    assert_eq!(kube.selects("shop-canary"), "v3");
+    d.ok(&["promote", "shop", "--full"]);
+    d.wait_rollout("shop", "the promotion", |r| r["phase"] == "Succeeded");
+    kube.wait_for(
+        "the stable Service to select v3",
+        || kube.selects("shop-stable"),
+        |s| s == "v3",
+    );
+    assert_eq!(kube.weights("shop", "shop"), (100, 0));
+    kube.wait_for(
+        "v1's ReplicaSet to be deleted",
+        || kube.ok(&["get", "rs", "-l", "switchyard.dev/app=shop", "-o", "name"]),
+        |names| names.lines().count() == 1,
+    );
+}
