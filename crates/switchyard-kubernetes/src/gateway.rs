@@ -26,6 +26,16 @@ fn is_service_ref(r: &Value, name: &str) -> bool {
             .is_empty()
 }
 
+/// A backendRef to a Service, written with the defaults the API server fills in, so that what
+/// is read back compares equal to what was written.
+fn service_ref(name: &str, port: u16, weight: Option<u32>) -> Value {
+    let mut r = json!({"group": "", "kind": "Service", "name": name, "port": port});
+    if let Some(w) = weight {
+        r["weight"] = json!(w);
+    }
+    r
+}
+
 fn rules_mut(route: &mut Value) -> Option<&mut Vec<Value>> {
     route
         .pointer_mut("/spec/rules")
@@ -84,7 +94,7 @@ pub fn set_weights(route: &mut Value, b: Backends<'_>, stable_weight: u32) -> Re
             continue;
         };
         if !refs.iter().any(|r| is_service_ref(r, b.canary)) {
-            refs.push(json!({"name": b.canary, "port": b.port}));
+            refs.push(service_ref(b.canary, b.port, Some(0)));
         }
         for r in refs.iter_mut() {
             if is_service_ref(r, b.stable) {
@@ -190,7 +200,7 @@ pub fn set_header_route(
         json!({
             "name": HEADER_ROUTE_RULE,
             "matches": matches,
-            "backendRefs": [{"name": service, "port": b.port}],
+            "backendRefs": [service_ref(service, b.port, Some(1))],
         }),
     );
     Ok(())
@@ -265,7 +275,7 @@ pub fn set_mirror(
         if let Some((service, percent)) = mirror {
             filters.push(json!({
                 "type": "RequestMirror",
-                "requestMirror": {"backendRef": {"name": service, "port": b.port}, "percent": percent},
+                "requestMirror": {"backendRef": service_ref(service, b.port, None), "percent": percent},
             }));
         }
         if filters.is_empty() {
@@ -305,7 +315,7 @@ mod tests {
         assert_eq!(
             r["spec"]["rules"][0]["backendRefs"],
             json!([{"name": "shop-stable", "port": 80, "weight": 80},
-                   {"name": "shop-canary", "port": 80, "weight": 20}])
+                   {"group": "", "kind": "Service", "name": "shop-canary", "port": 80, "weight": 20}])
         );
         assert_eq!(r["spec"]["rules"][1], route()["spec"]["rules"][1]);
         assert_eq!(stable_weight(&r, B), Some(80));
@@ -330,7 +340,7 @@ mod tests {
             json!({"name": HEADER_ROUTE_RULE,
                    "matches": [{"path": {"type": "PathPrefix", "value": "/"},
                                 "headers": [{"type": "Exact", "name": "x-canary", "value": "1"}]}],
-                   "backendRefs": [{"name": "shop-canary", "port": 80}]})
+                   "backendRefs": [{"group": "", "kind": "Service", "name": "shop-canary", "port": 80, "weight": 1}]})
         );
         set_weights(&mut r, B, 90).expect("weights skip the header rule");
         assert_eq!(
@@ -350,7 +360,7 @@ mod tests {
         assert_eq!(
             r["spec"]["rules"][0]["filters"],
             json!([{"type": "RequestMirror",
-                    "requestMirror": {"backendRef": {"name": "shop-canary", "port": 80}, "percent": 25}}])
+                    "requestMirror": {"backendRef": {"group": "", "kind": "Service", "name": "shop-canary", "port": 80}, "percent": 25}}])
         );
         set_mirror(&mut r, B, None).expect("remove");
         assert!(r["spec"]["rules"][0].get("filters").is_none());

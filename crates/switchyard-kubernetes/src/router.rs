@@ -304,6 +304,7 @@ impl KubeRouter {
                 }
             }
         }
+        self.preview(app, routing, &services, plan).await?;
         if let Some(route) = &route {
             let service_of = |v: &Version| {
                 if *v == desired.stable {
@@ -330,6 +331,37 @@ impl KubeRouter {
                 .await?;
         }
         Ok(())
+    }
+}
+
+impl KubeRouter {
+    /// Points the preview Service at the plan's preview release (blue-green), or at nothing.
+    async fn preview(
+        &self,
+        app: &AppName,
+        routing: &AppRouting,
+        services: &Api<Service>,
+        plan: &RoutePlan,
+    ) -> Result<(), String> {
+        let name = Role::Preview.service(app);
+        let ns = &routing.namespace;
+        let current = services
+            .get_opt(&name)
+            .await
+            .map_err(|e| describe(format!("reading Service {name} in namespace {ns}"), e))?;
+        let wanted = plan.preview.as_ref().map(|t| &t.version);
+        let selects = current.as_ref().and_then(objects::service_release);
+        if current.is_none() && wanted.is_none() || selects.as_ref() == wanted {
+            return Ok(());
+        }
+        let s = objects::service(
+            app,
+            Role::Preview,
+            wanted,
+            routing.port,
+            routing.service_port,
+        );
+        apply_service(services, &s).await
     }
 }
 

@@ -557,6 +557,18 @@ fn check_listen(app: &App) -> Result<(), (String, ManifestErrorKind)> {
             if let Err((path, message)) = k.check() {
                 return Err((format!("spec.runtime.kubernetes.{path}"), schema(message)));
             }
+            if let Strategy::BlueGreen(bg) = &app.spec.strategy {
+                if bg.preview_listen.is_some() {
+                    return Err((
+                        "spec.strategy.blueGreen.previewListen".into(),
+                        schema(format!(
+                            "a `kubernetes` app's preview is its Service `{}-preview`: remove \
+                             `previewListen`",
+                            app.metadata.name
+                        )),
+                    ));
+                }
+            }
             Ok(())
         }
         (_, None) => Err((

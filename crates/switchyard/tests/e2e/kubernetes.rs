@@ -284,3 +284,207 @@ fn with_kubernetes_a_canary_moves_the_httproute_weights_step_by_step_and_abort_r
         |names| names.lines().count() == 1,
     );
 }
+
+/// The rule Switchyard adds for a header route, if the route has it.
+fn header_rule(route: &Value) -> Option<Value> {
+    route["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "switchyard-header-route")
+        .cloned()
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_a_header_route_and_a_mirror_are_added_to_the_httproute_and_removed() {
+    let kube = Kube::new("header");
+    kube.apply(&httproute("shop", "shop"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let steps = "    canary:\n      steps:\n      - setHeaderRoute: {match: [{header: x-canary, exact: \"yes\"}]}\n      - setMirror: {percent: 30}\n      - pause: {}\n      - setWeight: 10\n      - pause: {}";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the first pause", |r| r["phase"] == "Paused");
+    let route = kube.json(&["get", "httproute", "shop"]);
+    let rule = header_rule(&route).unwrap_or_else(|| panic!("no header rule: {route:#}"));
+    assert_eq!(
+        rule["matches"][0]["headers"],
+        serde_json::json!([{"type": "Exact", "name": "x-canary", "value": "yes"}])
+    );
+    assert_eq!(
+        rule["backendRefs"],
+        serde_json::json!([{"group": "", "kind": "Service", "name": "shop-canary", "port": 80, "weight": 1}])
+    );
+    assert_eq!(kube.selects("shop-canary"), "v2");
+    let main = route["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] != "switchyard-header-route")
+        .unwrap();
+    assert_eq!(
+        main["filters"],
+        serde_json::json!([{"type": "RequestMirror", "requestMirror": {
+            "backendRef": {"group": "", "kind": "Service", "name": "shop-canary", "port": 80}, "percent": 30}}])
+    );
+    assert_eq!(kube.weights("shop", "shop"), (100, 0));
+
+    // Aborting takes the header rule and the mirror away; the user's rule stays as written.
+    d.ok(&["abort", "shop", "--reason", "test"]);
+    d.wait_rollout("shop", "the abort", |r| r["phase"] == "Aborted");
+    let route = kube.wait_for(
+        "the header rule to go",
+        || kube.json(&["get", "httproute", "shop"]),
+        |r| header_rule(r).is_none(),
+    );
+    let rules = route["spec"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{route:#}");
+    assert!(rules[0].get("filters").is_none(), "{route:#}");
+    assert_eq!(
+        rules[0]["matches"],
+        serde_json::json!([{"path": {"type": "PathPrefix", "value": "/"}}])
+    );
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_blue_green_points_the_preview_service_then_switches_the_active_one() {
+    let kube = Kube::new("bluegreen");
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    // No router: blue-green is the Services' selectors alone.
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &kube_manifest(
+            "shop",
+            &kube.namespace,
+            "",
+            "    blueGreen: {scaleDownDelay: 1s}",
+        ),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    assert_eq!(kube.selects("shop-stable"), "v1");
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the wait for promotion", |r| {
+        r["phase"] == "AwaitingApproval" || r["phase"] == "Paused"
+    });
+    kube.wait_for(
+        "the preview Service to select v2",
+        || kube.selects("shop-preview"),
+        |s| s == "v2",
+    );
+    assert_eq!(kube.selects("shop-stable"), "v1");
+    d.ok(&["promote", "shop", "--full"]);
+    d.wait_rollout("shop", "the switch", |r| r["phase"] == "Succeeded");
+    kube.wait_for(
+        "the active Service to select v2",
+        || kube.selects("shop-stable"),
+        |s| s == "v2",
+    );
+    kube.wait_for(
+        "v1's ReplicaSet to go",
+        || kube.ok(&["get", "rs", "-l", "switchyard.dev/app=shop", "-o", "name"]),
+        |names| names.lines().count() == 1,
+    );
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_a_rolling_update_sizes_the_replicasets_batch_by_batch() {
+    let kube = Kube::new("rolling");
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let text = kube_manifest(
+        "shop",
+        &kube.namespace,
+        "",
+        "    rolling: {maxSurge: 1, maxUnavailable: 0}",
+    )
+    .replace("replicas: 2", "replicas: 3");
+    let file = write(dir.path(), "shop.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    // Every size the two ReplicaSets go through, read from the API server while it runs.
+    let sizes = |v: &str| -> i64 {
+        let rs = kube.json(&[
+            "get",
+            "rs",
+            "-l",
+            &format!("switchyard.dev/app=shop,switchyard.dev/release={v}"),
+        ]);
+        rs["items"]
+            .as_array()
+            .unwrap()
+            .first()
+            .map_or(0, |r| r["spec"]["replicas"].as_i64().unwrap())
+    };
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let pair = (sizes("v1"), sizes("v2"));
+        if seen.last() != Some(&pair) {
+            seen.push(pair);
+        }
+        if d.rollout("shop")["phase"] == "Succeeded" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rolling update did not finish: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Never more than one pod over the size (maxSurge 1), never fewer than 3 (maxUnavailable 0).
+    for (old, new) in &seen {
+        assert!(old + new <= 4, "{seen:?}");
+    }
+    assert_eq!(seen.last().map(|p| p.1), Some(3), "{seen:?}");
+    assert!(seen.contains(&(3, 1)) || seen.contains(&(2, 1)), "{seen:?}");
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_a_killed_daemon_leaves_the_weights_and_resumes_without_a_second_replicaset() {
+    let kube = Kube::new("crash");
+    kube.apply(&httproute("shop", "shop"));
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut d = Daemon::start_with(dir.path(), port, &["--kubeconfig", &kube.kubeconfig]);
+    let steps =
+        "    canary:\n      steps: [{setWeight: 30}, {pause: {}}, {setWeight: 60}, {pause: {}}]";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the first pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 30
+    });
+    let before = kube.ok(&["get", "rs", "-l", "switchyard.dev/app=shop", "-o", "name"]);
+
+    d.kill();
+    // The cluster keeps routing without the daemon.
+    assert_eq!(kube.weights("shop", "shop"), (70, 30));
+    let d = Daemon::start_with(dir.path(), port, &["--kubeconfig", &kube.kubeconfig]);
+    assert_eq!(d.rollout("shop")["weight"], 30);
+    d.ok(&["promote", "shop"]);
+    d.wait_rollout("shop", "the second pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 60
+    });
+    assert_eq!(kube.weights("shop", "shop"), (40, 60));
+    let after = kube.ok(&["get", "rs", "-l", "switchyard.dev/app=shop", "-o", "name"]);
+    assert_eq!(before, after, "the restart made other ReplicaSets");
+}

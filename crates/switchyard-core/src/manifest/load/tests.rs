@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::manifest::app::CanaryScale;
+use crate::manifest::app::{CanaryScale, RuntimeSpec, TrafficRouting};
 
 const GOOD: &str = r#"apiVersion: switchyard.dev/v1alpha1
 kind: App
@@ -707,4 +707,80 @@ fn durations_past_a_year_are_refused() {
     let (_, _, path, what) = only(&text);
     assert_eq!(path, "spec.strategy.canary.steps[0].pause.duration");
     assert!(what.contains("longest duration"), "{what}");
+}
+
+const KUBE: &str = "apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: shop}
+spec:
+  runtime:
+    kubernetes:
+      namespace: shop
+      port: 8080
+      trafficRouting: {gatewayAPI: {httpRoute: shop}}
+      template:
+        spec:
+          containers:
+          - name: web
+            image: shop:{version}
+            readinessProbe: {httpGet: {path: /health, port: 8080}, periodSeconds: 2}
+  strategy:
+    canary:
+      steps:
+        - setWeight: 5
+";
+
+#[test]
+fn a_kubernetes_app_loads_without_a_listener() {
+    let set = load_str(KUBE, Path::new("m.yaml")).unwrap();
+    let app = &set.apps[0];
+    assert_eq!(app.spec.listen, None);
+    let RuntimeSpec::Kubernetes(k) = &app.spec.runtime else {
+        panic!("kubernetes")
+    };
+    assert_eq!(k.replicas.get(), 1);
+    assert_eq!(k.service_port, 80);
+    assert!(matches!(
+        k.traffic_routing,
+        Some(TrafficRouting::GatewayApi(_))
+    ));
+}
+
+#[test]
+fn a_bad_pod_template_is_located_with_its_field_path() {
+    let (line, _, path, what) = only(&KUBE.replace("periodSeconds: 2", "periodSecond: 2"));
+    assert_eq!(
+        (line, path.as_str()),
+        (10, "spec.runtime.kubernetes.template")
+    );
+    assert!(
+        what.contains("`spec.containers[0].readinessProbe.periodSecond` is not a field"),
+        "{what}"
+    );
+    let (_, _, _, what) = only(&KUBE.replace("port: 8080}", "port: [8080]}"));
+    assert!(
+        what.contains("spec.containers[0].readinessProbe.httpGet.port"),
+        "{what}"
+    );
+}
+
+#[test]
+fn kubernetes_names_listeners_and_previews_are_checked() {
+    let (line, _, path, what) = only(&KUBE.replace("{name: shop}", "{name: Shop_1}"));
+    assert_eq!((line, path.as_str()), (3, "metadata.name"));
+    assert!(what.contains("DNS-1123"), "{what}");
+    let (_, _, path, _) = only(&KUBE.replace(
+        "spec:\n  runtime:",
+        "spec:\n  listen: 127.0.0.1:1\n  runtime:",
+    ));
+    assert_eq!(path, "spec.listen");
+    let (_, _, path, _) = only(&SHORT.replace("  listen: 127.0.0.1:8080\n", ""));
+    assert_eq!(path, "spec.listen");
+    let bg = KUBE.replace(
+        "    canary:\n      steps:\n        - setWeight: 5\n",
+        "    blueGreen: {previewListen: 127.0.0.1:9}\n",
+    );
+    let (_, _, path, what) = only(&bg);
+    assert_eq!(path, "spec.strategy.blueGreen.previewListen");
+    assert!(what.contains("shop-preview"), "{what}");
 }
