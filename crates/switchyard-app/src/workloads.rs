@@ -74,6 +74,10 @@ pub struct Routers {
 }
 
 impl TrafficRouter for Routers {
+    fn drift(&self, app: &AppName) -> Option<String> {
+        self.kube.progress(app).and_then(|p| p.drift)
+    }
+
     fn route(&self, app: &AppName, plan: RoutePlan) {
         if self.kube.routes(app) {
             self.kube.route(app, plan);

@@ -483,6 +483,7 @@ impl Controller {
             .cloned()
             .ok_or_else(|| ControllerError::NoRollout(app.clone()))?;
         let snapshot = decode(record)?;
+        let resumed = matches!(command, Command::Resume { .. });
         let next = self
             .apply(
                 &traffic,
@@ -494,6 +495,11 @@ impl Controller {
                 Some(by),
             )
             .await?;
+        if resumed {
+            // The routes as the rollout has them, again: a resume is how an operator takes the
+            // rollout's routes back after they were changed outside Switchyard.
+            self.route(&traffic, &next);
+        }
         Ok(RolloutSnapshot {
             rollout: next,
             ..snapshot
@@ -507,12 +513,18 @@ impl Controller {
     /// # Errors
     /// The store cannot list apps or rollouts.
     pub async fn recover(&self) -> Result<(), ControllerError> {
+        let active = self.store.active_rollouts().await?;
         for app in self.store.apps().await? {
             let Some(stable) = app.stable else { continue };
             match self.runtime.start(&stable).await {
                 Ok(endpoints) => {
-                    let traffic = self.traffic.lock(&app.manifest.metadata.name).await;
-                    traffic.route(RoutePlan::single(stable.version.clone(), endpoints));
+                    // An app in a rollout gets the rollout's routes below, not all-to-stable
+                    // in between (a cluster's route would show that flip).
+                    let name = &app.manifest.metadata.name;
+                    if !active.iter().any(|r| &r.app == name) {
+                        let traffic = self.traffic.lock(name).await;
+                        traffic.route(RoutePlan::single(stable.version.clone(), endpoints));
+                    }
                     tracing::info!(release = %stable.label(), "stable release restarted");
                 }
                 Err(e) => {
@@ -520,7 +532,7 @@ impl Controller {
                 }
             }
         }
-        for record in self.store.active_rollouts().await? {
+        for record in active {
             let id = record.id;
             if let Err(e) = self.recover_one(record).await {
                 self.troubles.failed(id, &e, self.clock.now());

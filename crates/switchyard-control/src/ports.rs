@@ -98,6 +98,13 @@ pub trait TrafficRouter: Send + Sync {
         app: &AppName,
         endpoint: SocketAddr,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+    /// What changed the app's routes outside Switchyard since it last wrote them (someone
+    /// edited a cluster's route by hand), until the next [`TrafficRouter::route`]. Routers
+    /// nobody else writes have none.
+    fn drift(&self, _app: &AppName) -> Option<String> {
+        None
+    }
 }
 
 /// Binds app listeners when manifests are applied.

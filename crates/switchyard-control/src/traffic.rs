@@ -113,6 +113,12 @@ impl TrafficOwner {
         self.router.preview_addr(app)
     }
 
+    /// What changed the app's routes outside Switchyard, if anything (see
+    /// [`TrafficRouter::drift`]).
+    pub fn drift(&self, app: &AppName) -> Option<String> {
+        self.router.drift(app)
+    }
+
     /// Resolves once no request is in flight to `endpoint`, or its drain deadline passed.
     pub fn drained(
         &self,

@@ -34,6 +34,8 @@ use crate::plan::{self, Observed, Step};
 pub const APPLY_WAIT: Duration = Duration::from_secs(10);
 /// How long a re-pointed Service may take to list a Ready endpoint.
 const ENDPOINTS_WAIT: Duration = Duration::from_secs(60);
+/// How often the routes are read back to notice changes made outside Switchyard.
+const DRIFT_CHECK: Duration = Duration::from_secs(2);
 /// Retries after a failed reconcile: 1 s, doubling up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -64,6 +66,8 @@ pub struct Progress {
     pub applied: u64,
     /// Why the last attempt failed, while the plan is not applied.
     pub error: Option<String>,
+    /// What changed the route outside Switchyard since it last wrote it (until the next plan).
+    pub drift: Option<String>,
 }
 
 #[derive(Debug)]
@@ -142,6 +146,7 @@ impl KubeRouter {
         if let Some(e) = apps.get_mut(app) {
             e.plan = Some(plan);
             e.generation += 1;
+            e.progress.send_modify(|p| p.drift = None);
             e.wake.notify_one();
         }
     }
@@ -179,6 +184,8 @@ impl KubeRouter {
 
     async fn reconcile_loop(&self, app: AppName, wake: Arc<Notify>) {
         let mut backoff = Duration::from_secs(1);
+        // The route's weights as read back after the last change Switchyard made.
+        let mut written: Option<Vec<(u64, u64)>> = None;
         loop {
             let (generation, plan, routing) = {
                 let apps = self.apps();
@@ -195,35 +202,72 @@ impl KubeRouter {
                 _ => None,
             };
             let wait = match result {
-                Some(Ok(())) => {
+                Some(Ok(weights)) => {
                     backoff = Duration::from_secs(1);
+                    written = weights;
                     self.report(&app, |p| {
                         p.applied = p.applied.max(generation);
                         p.error = None;
                     });
-                    None
+                    DRIFT_CHECK
                 }
                 Some(Err(e)) => {
                     tracing::warn!(%app, error = %e, retry = ?backoff, "routes not applied");
                     self.report(&app, |p| p.error = Some(e.clone()));
                     let wait = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                    Some(wait)
+                    wait
                 }
-                None => None,
-            };
-            let sleep = async {
-                match wait {
-                    Some(w) => tokio::time::sleep(w).await,
-                    None => std::future::pending().await,
+                None => {
+                    if let Some(expected) = &written {
+                        self.check_drift(&app, &routing, expected).await;
+                    }
+                    DRIFT_CHECK
                 }
             };
             tokio::select! {
                 () = self.cancel.cancelled() => return,
                 () = wake.notified() => {}
-                () = sleep => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Compares the route's weights with what Switchyard last wrote; a difference is drift,
+    /// reported until the next plan.
+    async fn check_drift(&self, app: &AppName, routing: &AppRouting, expected: &[(u64, u64)]) {
+        let Ok(client) = self.cluster.client().await else {
+            return;
+        };
+        let Ok(Some(route)) = Route::of(&client, app, routing) else {
+            return;
+        };
+        let Ok(now) = route.read().await else {
+            return;
+        };
+        let found = gateway::weights(&now, route.backends());
+        if found == expected {
+            return;
+        }
+        let show = |w: &[(u64, u64)]| {
+            w.iter()
+                .map(|(s, c)| format!("{s}/{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let what = format!(
+            "{}: the weights of {}/{} are {} where Switchyard wrote {}",
+            route.what(),
+            route.stable,
+            route.canary,
+            show(&found),
+            show(expected)
+        );
+        self.report(app, |p| {
+            if p.drift.as_ref() != Some(&what) {
+                p.drift = Some(what);
+            }
+        });
     }
 
     fn report(&self, app: &AppName, f: impl FnOnce(&mut Progress)) {
@@ -238,7 +282,7 @@ impl KubeRouter {
         app: &AppName,
         routing: &AppRouting,
         plan: &RoutePlan,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Vec<(u64, u64)>>, String> {
         let client = self.cluster.client().await.map_err(|e| e.to_string())?;
         let ns = &routing.namespace;
         let services: Api<Service> = Api::namespaced(client.clone(), ns);
@@ -330,7 +374,13 @@ impl KubeRouter {
                 })
                 .await?;
         }
-        Ok(())
+        match &route {
+            Some(route) => Ok(Some(gateway::weights(
+                &route.read().await?,
+                route.backends(),
+            ))),
+            None => Ok(None),
+        }
     }
 }
 

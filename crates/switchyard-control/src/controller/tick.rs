@@ -125,6 +125,15 @@ impl Controller {
         let Some(snapshot) = self.apply_fresh(id, app, |_| true, Event::Tick).await? else {
             return Ok(());
         };
+        if let Some(what) = self.traffic.drift(app) {
+            if !matches!(snapshot.rollout.phase, Phase::Paused { .. }) {
+                tracing::warn!(%app, rollout = id, drift = %what, "routes changed outside Switchyard; pausing the rollout");
+                let by = Author::system(&format!("switchyard (routes changed outside it: {what})"));
+                let pause = Command::Pause { duration: None };
+                self.command(app, pause, None, &by).await?;
+                return Ok(());
+            }
+        }
         let now = self.clock.now();
         for kind in snapshot.rollout.webhooks_due(now) {
             let result = self.call_hooks(&snapshot, kind).await;

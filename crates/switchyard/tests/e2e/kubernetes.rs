@@ -488,3 +488,48 @@ fn with_kubernetes_a_killed_daemon_leaves_the_weights_and_resumes_without_a_seco
     let after = kube.ok(&["get", "rs", "-l", "switchyard.dev/app=shop", "-o", "name"]);
     assert_eq!(before, after, "the restart made other ReplicaSets");
 }
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_weights_edited_by_hand_pause_the_rollout_and_say_what_changed() {
+    let kube = Kube::new("drift");
+    kube.apply(&httproute("shop", "shop"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let steps = "    canary:\n      steps: [{setWeight: 20}, {bake: {duration: 1h}}, {setWeight: 60}, {pause: {}}]";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the bake", |r| r["phase"] == "Baking");
+    assert_eq!(kube.weights("shop", "shop"), (80, 20));
+
+    // Someone sets 50/50 with kubectl.
+    let patch = r#"[{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 50},
+                    {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 50}]"#;
+    kube.ok(&["patch", "httproute", "shop", "--type", "json", "-p", patch]);
+    d.wait_rollout("shop", "the pause for the drift", |r| {
+        r["phase"] == "Paused"
+    });
+    // The hand-set weights stay until an operator decides, and the history says what changed.
+    assert_eq!(kube.weights("shop", "shop"), (50, 50));
+    let history = d.ok(&["history", "shop"]);
+    assert!(
+        history.contains(
+            "the weights of shop-stable/shop-canary are 50/50 where Switchyard wrote 80/20"
+        ),
+        "{history}"
+    );
+    // Resuming takes the rollout's routes back.
+    d.ok(&["resume", "shop"]);
+    kube.wait_for(
+        "the weights to be the rollout's again",
+        || kube.weights("shop", "shop"),
+        |w| *w == (80, 20),
+    );
+    d.wait_rollout("shop", "the bake again", |r| r["phase"] == "Baking");
+}
