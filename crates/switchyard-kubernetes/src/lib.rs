@@ -7,10 +7,12 @@
 //! - [`runtime`]: [`KubeRuntime`], the `WorkloadRuntime` of ReplicaSets.
 //! - [`plan`]: the safe order of Service and weight changes (pure).
 //! - [`gateway`]: edits of a Gateway API HTTPRoute (pure).
+//! - [`istio`]: edits of an Istio VirtualService (pure).
 //! - [`router`]: [`KubeRouter`], one reconciler per app applying its route plans.
 
 pub mod cluster;
 pub mod gateway;
+pub mod istio;
 pub mod objects;
 pub mod plan;
 pub mod router;

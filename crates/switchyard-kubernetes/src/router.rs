@@ -20,13 +20,14 @@ use kube::api::{
 };
 use serde_json::Value;
 use switchyard_control::ports::{ExperimentRoutes, RouteError, RoutePlan};
-use switchyard_core::manifest::app::{KubernetesRuntime, TrafficRouting};
+use switchyard_core::manifest::app::{KubernetesRuntime, RouteMatch, TrafficRouting};
 use switchyard_core::{AppName, Version};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::gateway::{self, Backends};
+use crate::istio;
 use crate::objects::{self, FIELD_MANAGER, Role};
 use crate::plan::{self, Observed, Step};
 
@@ -245,7 +246,7 @@ impl KubeRouter {
         let Ok(now) = route.read().await else {
             return;
         };
-        let found = gateway::weights(&now, route.backends());
+        let found = route.weights(&now);
         if found == expected {
             return;
         }
@@ -341,9 +342,7 @@ impl KubeRouter {
                 }
                 Step::Weights(w) => {
                     if let Some(route) = &route {
-                        route
-                            .edit(|r| gateway::set_weights(r, route.backends(), w))
-                            .await?;
+                        route.edit(|r| route.set_weights(r, w)).await?;
                     }
                 }
             }
@@ -364,21 +363,16 @@ impl KubeRouter {
             let mirror = plan.mirror.as_ref().map(|(v, p)| (service_of(v), *p));
             route
                 .edit(|r| {
-                    let b = route.backends();
-                    gateway::set_header_route(
+                    route.set_header_route(
                         r,
-                        b,
                         header.as_ref().map(|(s, m)| (s.as_str(), m.as_slice())),
                     )?;
-                    gateway::set_mirror(r, b, mirror.as_ref().map(|(s, p)| (s.as_str(), *p)))
+                    route.set_mirror(r, mirror.as_ref().map(|(s, p)| (s.as_str(), *p)))
                 })
                 .await?;
         }
         match &route {
-            Some(route) => Ok(Some(gateway::weights(
-                &route.read().await?,
-                route.backends(),
-            ))),
+            Some(route) => Ok(Some(route.weights(&route.read().await?))),
             None => Ok(None),
         }
     }
@@ -416,7 +410,14 @@ impl KubeRouter {
 }
 
 /// The route object a `kubernetes` app's weights are written on.
+enum RouteKind {
+    Gateway,
+    /// The names of the http routes to weight (all that route to the stable Service if empty).
+    Istio(Vec<String>),
+}
+
 struct Route {
+    kind: RouteKind,
     api: Api<DynamicObject>,
     name: String,
     namespace: String,
@@ -431,19 +432,24 @@ impl Route {
         app: &AppName,
         routing: &AppRouting,
     ) -> Result<Option<Route>, String> {
-        let (gvk, plural, name) = match &routing.traffic_routing {
+        let (kind, gvk, plural, name) = match &routing.traffic_routing {
             None => return Ok(None),
             Some(TrafficRouting::GatewayApi(g)) => (
+                RouteKind::Gateway,
                 GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
                 "httproutes",
                 g.http_route.to_string(),
             ),
-            Some(TrafficRouting::Istio(_)) => {
-                return Err("Istio VirtualServices are not supported yet".into());
-            }
+            Some(TrafficRouting::Istio(i)) => (
+                RouteKind::Istio(i.routes.clone()),
+                GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService"),
+                "virtualservices",
+                i.virtual_service.to_string(),
+            ),
         };
         let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
         Ok(Some(Route {
+            kind,
             api: Api::namespaced_with(client.clone(), &routing.namespace, &resource),
             name,
             namespace: routing.namespace.clone(),
@@ -462,7 +468,47 @@ impl Route {
     }
 
     fn what(&self) -> String {
-        format!("HTTPRoute {} in namespace {}", self.name, self.namespace)
+        let kind = match self.kind {
+            RouteKind::Gateway => "HTTPRoute",
+            RouteKind::Istio(_) => "VirtualService",
+        };
+        format!("{kind} {} in namespace {}", self.name, self.namespace)
+    }
+
+    fn weights(&self, route: &Value) -> Vec<(u64, u64)> {
+        match &self.kind {
+            RouteKind::Gateway => gateway::weights(route, self.backends()),
+            RouteKind::Istio(names) => istio::weights(route, self.backends(), names),
+        }
+    }
+
+    fn set_weights(&self, route: &mut Value, stable_weight: u32) -> Result<(), String> {
+        match &self.kind {
+            RouteKind::Gateway => gateway::set_weights(route, self.backends(), stable_weight),
+            RouteKind::Istio(names) => {
+                istio::set_weights(route, self.backends(), names, stable_weight)
+            }
+        }
+    }
+
+    fn set_header_route(
+        &self,
+        route: &mut Value,
+        header_route: Option<(&str, &[RouteMatch])>,
+    ) -> Result<(), String> {
+        match &self.kind {
+            RouteKind::Gateway => gateway::set_header_route(route, self.backends(), header_route),
+            RouteKind::Istio(names) => {
+                istio::set_header_route(route, self.backends(), names, header_route)
+            }
+        }
+    }
+
+    fn set_mirror(&self, route: &mut Value, mirror: Option<(&str, u8)>) -> Result<(), String> {
+        match &self.kind {
+            RouteKind::Gateway => gateway::set_mirror(route, self.backends(), mirror),
+            RouteKind::Istio(names) => istio::set_mirror(route, self.backends(), names, mirror),
+        }
     }
 
     async fn read(&self) -> Result<Value, String> {
@@ -475,7 +521,11 @@ impl Route {
     }
 
     async fn stable_weight(&self) -> Result<Option<u32>, String> {
-        Ok(gateway::stable_weight(&self.read().await?, self.backends()))
+        let now = self.read().await?;
+        Ok(match &self.kind {
+            RouteKind::Gateway => gateway::stable_weight(&now, self.backends()),
+            RouteKind::Istio(names) => istio::stable_weight(&now, self.backends(), names),
+        })
     }
 
     /// Reads the route, edits it and writes it back if it changed, again from the top when

@@ -533,3 +533,67 @@ fn with_kubernetes_weights_edited_by_hand_pause_the_rollout_and_say_what_changed
     );
     d.wait_rollout("shop", "the bake again", |r| r["phase"] == "Baking");
 }
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_an_istio_virtualservice_gets_the_weights_header_route_and_mirror() {
+    let kube = Kube::new("istio");
+    kube.apply(
+        r#"apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop}
+spec:
+  hosts: [shop.example]
+  http:
+  - name: primary
+    match: [{uri: {prefix: /}}]
+    route: [{destination: {host: shop-stable, port: {number: 80}}}]
+  - name: untouched
+    route: [{destination: {host: other}}]
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let steps = "    canary:\n      steps:\n      - setWeight: 25\n      - setHeaderRoute: {match: [{header: x-canary, exact: \"yes\"}]}\n      - setMirror: {percent: 10}\n      - pause: {}";
+    let routing = "      trafficRouting: {istio: {virtualService: shop, routes: [primary]}}";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &kube_manifest("shop", &kube.namespace, routing, steps),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the pause", |r| r["phase"] == "Paused");
+    let vs = kube.json(&["get", "virtualservice", "shop"]);
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http.len(), 3, "{vs:#}");
+    assert_eq!(http[0]["name"], "switchyard-header-route");
+    assert_eq!(http[0]["match"][0]["headers"]["x-canary"]["exact"], "yes");
+    assert_eq!(http[0]["route"][0]["destination"]["host"], "shop-canary");
+    assert_eq!(http[1]["name"], "primary");
+    assert_eq!(
+        http[1]["route"],
+        serde_json::json!([
+            {"destination": {"host": "shop-stable", "port": {"number": 80}}, "weight": 75},
+            {"destination": {"host": "shop-canary", "port": {"number": 80}}, "weight": 25}])
+    );
+    assert_eq!(http[1]["mirror"]["host"], "shop-canary");
+    assert_eq!(http[1]["mirrorPercentage"]["value"], 10.0);
+    assert_eq!(
+        http[2]["route"],
+        serde_json::json!([{"destination": {"host": "other"}}])
+    );
+
+    d.ok(&["abort", "shop", "--reason", "test"]);
+    d.wait_rollout("shop", "the abort", |r| r["phase"] == "Aborted");
+    let vs = kube.wait_for(
+        "the header route and mirror to go",
+        || kube.json(&["get", "virtualservice", "shop"]),
+        |vs| vs["spec"]["http"].as_array().unwrap().len() == 2,
+    );
+    let primary = &vs["spec"]["http"][0];
+    assert_eq!(primary["route"][0]["weight"], 100);
+    assert_eq!(primary["route"][1]["weight"], 0);
+    assert!(primary.get("mirror").is_none(), "{vs:#}");
+}
