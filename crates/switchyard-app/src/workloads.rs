@@ -78,6 +78,10 @@ impl TrafficRouter for Routers {
         self.kube.progress(app).and_then(|p| p.drift)
     }
 
+    fn not_applied(&self, app: &AppName) -> Option<String> {
+        self.kube.progress(app).and_then(|p| p.error)
+    }
+
     fn route(&self, app: &AppName, plan: RoutePlan) {
         if self.kube.routes(app) {
             self.kube.route(app, plan);

@@ -118,6 +118,9 @@ pub enum ControllerError {
     },
     #[error(transparent)]
     Store(StoreError),
+    /// The app's router has not put the rollout's routes in force yet; the rollout waits.
+    #[error("the routes of `{app}` are not in force yet, so the rollout waits: {why}")]
+    RoutesNotApplied { app: AppName, why: String },
 }
 
 impl From<StoreError> for ControllerError {

@@ -105,6 +105,13 @@ pub trait TrafficRouter: Send + Sync {
     fn drift(&self, _app: &AppName) -> Option<String> {
         None
     }
+
+    /// Why the app's routes as last changed are not in force yet, while the router keeps
+    /// trying (a cluster's API server refuses or cannot be reached). The data plane's proxies
+    /// apply what they can reach and have none.
+    fn not_applied(&self, _app: &AppName) -> Option<String> {
+        None
+    }
 }
 
 /// Binds app listeners when manifests are applied.

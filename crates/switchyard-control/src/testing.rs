@@ -136,6 +136,8 @@ pub struct RecordingRouter {
     served: Mutex<BTreeMap<AppName, Served>>,
     /// While true, `applied` waits: the proxies have not acknowledged yet.
     held: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Why routes are not in force, as a cluster's router reports it.
+    not_applied: Mutex<Option<String>>,
 }
 
 impl Default for RecordingRouter {
@@ -143,6 +145,7 @@ impl Default for RecordingRouter {
         Self {
             served: Mutex::default(),
             held: Arc::new(tokio::sync::watch::Sender::new(false)),
+            not_applied: Mutex::default(),
         }
     }
 }
@@ -151,6 +154,11 @@ impl RecordingRouter {
     /// Routes count as applied only after [`RecordingRouter::acknowledge`].
     pub fn hold_acknowledgements(&self) {
         self.held.send_replace(true);
+    }
+
+    /// Routes are not in force, for `why` (`None`: they are again).
+    pub fn fail_to_apply(&self, why: Option<&str>) {
+        *self.not_applied.lock().unwrap() = why.map(str::to_owned);
     }
 
     /// The proxies acknowledge every route so far and from now on.
@@ -217,6 +225,10 @@ impl TrafficRouter for RecordingRouter {
     fn applied(&self, _: &AppName) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
         let mut held = self.held.subscribe();
         Box::pin(async move { held.wait_for(|held| !held).await.is_ok() })
+    }
+
+    fn not_applied(&self, _: &AppName) -> Option<String> {
+        self.not_applied.lock().unwrap().clone()
     }
 }
 

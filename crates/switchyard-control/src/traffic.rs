@@ -119,6 +119,12 @@ impl TrafficOwner {
         self.router.drift(app)
     }
 
+    /// Why the app's routes are not in force yet, if they are not (see
+    /// [`TrafficRouter::not_applied`]).
+    pub fn not_applied(&self, app: &AppName) -> Option<String> {
+        self.router.not_applied(app)
+    }
+
     /// Resolves once no request is in flight to `endpoint`, or its drain deadline passed.
     pub fn drained(
         &self,

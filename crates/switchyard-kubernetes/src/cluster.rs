@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 use tokio::sync::OnceCell;
 
+/// How long connecting to the API server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long one call may wait for the API server's answer.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Where the cluster's credentials come from.
 #[derive(Debug, Clone, Default)]
 pub enum Credentials {
@@ -99,6 +104,14 @@ impl Cluster {
         }
     }
 
+    /// A cluster reached through `client` (a test's stand-in for the API server).
+    pub fn with_client(client: kube::Client) -> Self {
+        Self {
+            credentials: Credentials::Infer,
+            client: OnceCell::new_with(Some(client)),
+        }
+    }
+
     /// The client, connecting on the first call.
     ///
     /// # Errors
@@ -124,6 +137,12 @@ impl Cluster {
                         })?
                     }
                 };
+                let mut config = config;
+                // A call that hangs (an API server that stopped answering) fails and is retried
+                // rather than holding a rollout for good.
+                config.connect_timeout = Some(CONNECT_TIMEOUT);
+                config.read_timeout = Some(CALL_TIMEOUT);
+                config.write_timeout = Some(CALL_TIMEOUT);
                 kube::Client::try_from(config).map_err(|e| ClusterError::Config(chain(&e)))
             })
             .await

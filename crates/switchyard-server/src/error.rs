@@ -86,6 +86,7 @@ impl From<ControllerError> for ApiError {
             E::Resolve(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_deploy"),
             E::Transition(_) => (StatusCode::CONFLICT, "invalid_command"),
             E::Start { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "release_failed"),
+            E::RoutesNotApplied { .. } => (StatusCode::CONFLICT, "routes_not_applied"),
             // A deposed leader that has not stopped yet: a follower will forward to the new one.
             E::Store(StoreError::NotLeader { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "not_leader")

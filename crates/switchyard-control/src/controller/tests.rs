@@ -365,3 +365,46 @@ async fn no_release_takes_an_app_a_traffic_experiment_claims() {
         "no route was written"
     );
 }
+
+#[tokio::test]
+async fn a_rollout_whose_routes_are_not_in_force_waits_and_says_why() {
+    let w = world(
+        &app(
+            "shop",
+            "[{setWeight: 20}, {pause: {duration: 5s}}, {setWeight: 50}, {pause: {}}]",
+        ),
+        Arc::new(NoSplits),
+    )
+    .await;
+    let id = w.roll_out("shop").await.id;
+    w.controller.tick().await.unwrap().finished().await;
+    assert_eq!(w.latest("shop").await.rollout.weight, 20);
+
+    // The API server cannot be reached: the pause's deadline passes, the rollout stays.
+    w.router.fail_to_apply(Some(
+        "updating HTTPRoute shop: the API server cannot be reached",
+    ));
+    w.clock.advance(Duration::from_secs(6));
+    w.controller.tick().await.unwrap().finished().await;
+    let r = w.latest("shop").await.rollout;
+    assert_eq!(
+        (r.weight, r.phase.name()),
+        (20, "Paused"),
+        "never a silent pass"
+    );
+    let trouble = w
+        .controller
+        .trouble(id)
+        .expect("the rollout says why it waits");
+    assert!(
+        trouble.error.contains("cannot be reached"),
+        "{}",
+        trouble.error
+    );
+
+    // Back: the next due tick moves on.
+    w.router.fail_to_apply(None);
+    w.clock.advance(Duration::from_secs(2));
+    w.controller.tick().await.unwrap().finished().await;
+    assert_eq!(w.latest("shop").await.rollout.weight, 50);
+}

@@ -122,6 +122,14 @@ impl Controller {
     /// each result is applied under the lock to the state as stored then, and only if that
     /// state still waits for it (otherwise it is dropped and asked again when due).
     async fn tick_one(&self, id: RolloutId, app: &AppName) -> Result<(), ControllerError> {
+        // A rollout whose routes are not in force waits (deadlines, analyses, policies all
+        // hold) and says why, instead of judging traffic that is not where it thinks.
+        if let Some(why) = self.traffic.not_applied(app) {
+            return Err(ControllerError::RoutesNotApplied {
+                app: app.clone(),
+                why,
+            });
+        }
         let Some(snapshot) = self.apply_fresh(id, app, |_| true, Event::Tick).await? else {
             return Ok(());
         };
