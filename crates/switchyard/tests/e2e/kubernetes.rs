@@ -35,10 +35,14 @@ impl Kube {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        self.run_in(&self.namespace, args, stdin)
+    }
+
+    fn run_in(&self, namespace: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
         let mut cmd = Command::new(&self.kubectl);
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
-            .args(["-n", &self.namespace])
+            .args(["-n", namespace])
             .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -68,7 +72,11 @@ impl Kube {
     }
 
     fn apply(&self, yaml: &str) {
-        let out = self.run(&["apply", "-f", "-"], Some(yaml));
+        self.apply_in(&self.namespace, yaml);
+    }
+
+    fn apply_in(&self, namespace: &str, yaml: &str) {
+        let out = self.run_in(namespace, &["apply", "-f", "-"], Some(yaml));
         assert!(
             out.status.success(),
             "kubectl apply failed: {}",
@@ -596,4 +604,106 @@ spec:
     assert_eq!(primary["route"][0]["weight"], 100);
     assert_eq!(primary["route"][1]["weight"], 0);
     assert!(primary.get("mirror").is_none(), "{vs:#}");
+}
+
+/// A kubeconfig for the test cluster that authenticates with `token`, written into `dir`.
+fn kubeconfig_with_token(kube: &Kube, dir: &std::path::Path, token: &str) -> String {
+    let admin = std::fs::read_to_string(&kube.kubeconfig).unwrap();
+    let field = |name: &str| {
+        admin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: switchyard\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context: {{cluster: test, user: switchyard}}\ncurrent-context: test\n",
+        field("server:"),
+        field("certificate-authority:")
+    );
+    write(dir, "switchyard.kubeconfig", &text)
+        .display()
+        .to_string()
+}
+
+fn deploy_file(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/kubernetes")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_the_shipped_rbac_is_enough_and_a_forbidden_call_is_named() {
+    let kube = Kube::new("rbac");
+    // The shipped manifests, the RoleBinding in the app's namespace.
+    for file in [
+        "namespace.yaml",
+        "serviceaccount.yaml",
+        "clusterrole.yaml",
+        "deployment.yaml",
+    ] {
+        kube.apply_in("switchyard", &deploy_file(file));
+    }
+    kube.apply(
+        &deploy_file("rolebinding.yaml")
+            .replace("namespace: shop", &format!("namespace: {}", kube.namespace)),
+    );
+    kube.apply(&httproute("shop", "shop"));
+    let token = kube.ok(&[
+        "create",
+        "token",
+        "switchyard",
+        "-n",
+        "switchyard",
+        "--duration",
+        "1h",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig_with_token(&kube, dir.path(), token.trim());
+    let d = Daemon::start_with(dir.path(), free_port(), &["--kubeconfig", &config]);
+
+    // A whole canary with exactly those permissions.
+    let steps = "    canary:\n      steps: [{setWeight: 20}, {pause: {}}]";
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
+    );
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 20
+    });
+    assert_eq!(kube.weights("shop", "shop"), (80, 20));
+    d.ok(&["promote", "shop", "--full"]);
+    d.wait_rollout("shop", "the promotion", |r| r["phase"] == "Succeeded");
+    kube.wait_for(
+        "the stable Service to select v2",
+        || kube.selects("shop-stable"),
+        |s| s == "v2",
+    );
+
+    // A namespace nobody bound the role in: the error names verb, resource and namespace.
+    let other = format!("{}-unbound", kube.namespace);
+    kube.ok(&["create", "namespace", &other]);
+    let text = kube_manifest(
+        "cart",
+        &other,
+        "",
+        "    canary:\n      steps: [{setWeight: 20}]",
+    );
+    let file = write(dir.path(), "cart.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    let err = d.fails(&["deploy", "cart", "--version", "v1"]);
+    assert!(err.contains(&format!("in namespace {other}")), "{err}");
+    assert!(err.contains("403"), "{err}");
+    assert!(
+        err.contains(r#"cannot get resource "replicasets" in API group "apps" in the namespace"#),
+        "{err}"
+    );
+    kube.ok(&["delete", "namespace", &other, "--wait=false"]);
 }
