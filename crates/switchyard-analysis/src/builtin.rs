@@ -166,6 +166,7 @@ mod tests {
             stable: &stable,
             provider: &spec,
             default_window: Duration::from_secs(60),
+            namespace: "",
         };
         provider.measure(&request).await.unwrap().result
     }

@@ -33,7 +33,7 @@ pub use judge::{
     JudgeState, JudgeVerdict, OnTimeout,
 };
 pub use prometheus::PrometheusClient;
-pub use provider::{MeasureError, MeasureRequest, MetricProvider, Observation};
+pub use provider::{JudgeTotalsRequest, MeasureError, MeasureRequest, MetricProvider, Observation};
 pub use router::ProviderRouter;
 pub use run::{AnalysisRun, Measurement, MeasurementPhase, MetricRun, RunStatus};
 pub use sim::{JudgeReport, SimConfig, SimError, SimReport, simulate_canary};

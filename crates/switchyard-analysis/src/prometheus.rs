@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use std::sync::Arc;
+use switchyard_core::ReleaseTotals;
 use switchyard_core::expr::Value;
-use switchyard_core::manifest::analysis::{HttpUrl, ProviderSpec, ReleaseRole};
+use switchyard_core::manifest::analysis::judge::PrometheusTotals;
+use switchyard_core::manifest::analysis::{HttpUrl, ProviderSpec, ReleaseRole, TemplateVars};
 
 use switchyard_policy::Policy;
 
@@ -43,6 +45,56 @@ impl PrometheusClient {
         query: &str,
         timeout: Duration,
     ) -> Result<Value, MeasureError> {
+        let (status, body) = self.fetch(address, query, timeout).await?;
+        decode(status, &body, query)
+    }
+
+    /// A release's monotonic totals from the queries of a judge's `source` (rendered with
+    /// `vars`). A query without data (a release no series mentions yet) counts 0.
+    ///
+    /// # Errors
+    /// As [`PrometheusClient::query`]; latency buckets without an `le` label.
+    pub async fn totals(
+        &self,
+        source: &PrometheusTotals,
+        vars: &TemplateVars<'_>,
+    ) -> Result<ReleaseTotals, MeasureError> {
+        let timeout = source.timeout();
+        let count = |template: &switchyard_core::manifest::analysis::Template| {
+            let query = template.render(vars);
+            async move {
+                match self.query(&source.address, &query, timeout).await {
+                    Ok(Value::Number(n)) if n.is_finite() && n >= 0.0 => Ok(n.round() as u64),
+                    Ok(other) => Err(provider(format!(
+                        "query `{query}` must return one number (a sum), got {other:?}"
+                    ))),
+                    Err(MeasureError::NoData { .. }) => Ok(0),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let (requests, errors) = tokio::join!(count(&source.requests), count(&source.errors));
+        let mut totals = ReleaseTotals {
+            requests: requests?,
+            errors: errors?,
+            ..ReleaseTotals::default()
+        };
+        totals.status_classes[4] = totals.errors;
+        if let Some(latency) = &source.latency {
+            let query = latency.render(vars);
+            let (status, body) = self.fetch(&source.address, &query, timeout).await?;
+            totals.latency = buckets(&decode_vector(status, &body, &query)?, &query)?;
+        }
+        Ok(totals)
+    }
+
+    /// Posts one instant query; the answer's status and body.
+    async fn fetch(
+        &self,
+        address: &HttpUrl,
+        query: &str,
+        timeout: Duration,
+    ) -> Result<(reqwest::StatusCode, String), MeasureError> {
         self.policy.check_url(address.as_str())?;
         let endpoint = format!("{}/api/v1/query", address.as_str().trim_end_matches('/'));
         // The form is sent as a POST body (which Prometheus accepts like GET parameters) so
@@ -77,8 +129,51 @@ impl PrometheusClient {
                 describe(&e, timeout)
             ))
         })?;
-        decode(status, &body, query)
+        Ok((status, body))
     }
+}
+
+/// Cumulative `le` buckets (as Prometheus histograms keep them) turned into the per-bucket
+/// counts of [`ReleaseTotals::latency`].
+fn buckets(samples: &[Sample], query: &str) -> Result<Vec<(f64, u64)>, MeasureError> {
+    let mut cumulative = Vec::with_capacity(samples.len());
+    for (labels, value) in samples {
+        let le = labels.get("le").ok_or_else(|| {
+            provider(format!(
+                "query `{query}` must return buckets by `le` (sum by (le) (..._bucket{{...}}))"
+            ))
+        })?;
+        let bound = match le.as_str() {
+            "+Inf" => f64::INFINITY,
+            text => text.parse::<f64>().map_err(|_| {
+                provider(format!("query `{query}` returned a bucket `le=\"{le}\"`"))
+            })?,
+        };
+        cumulative.push((bound, value.max(0.0).round() as u64));
+    }
+    cumulative.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Above the highest finite bound a latency is unknown; as `histogram_quantile` does, it
+    // counts at that bound.
+    let highest = cumulative.iter().map(|(b, _)| *b).rfind(|b| b.is_finite());
+    let mut below = 0;
+    let mut out: Vec<(f64, u64)> = Vec::with_capacity(cumulative.len());
+    for (bound, n) in cumulative {
+        let count = n.saturating_sub(below);
+        below = below.max(n);
+        let bound = if bound.is_finite() {
+            bound
+        } else {
+            highest.ok_or_else(|| {
+                provider(format!("query `{query}` returned no finite `le` bucket"))
+            })?
+        };
+        match out.last_mut() {
+            Some((b, c)) if b.to_bits() == bound.to_bits() => *c += count,
+            _ => out.push((bound, count)),
+        }
+    }
+    out.retain(|(_, n)| *n > 0);
+    Ok(out)
 }
 
 #[async_trait::async_trait]
@@ -156,6 +251,50 @@ struct VectorSample {
 
 /// `[unix time, "value"]`: Prometheus writes values as strings (`"NaN"`, `"+Inf"` included).
 type SamplePair = (f64, serde_json::Value);
+
+/// A sample of an instant vector: its labels and value.
+type Sample = (BTreeMap<String, String>, f64);
+
+/// The labelled samples of an answer that is a vector.
+fn decode_vector(
+    status: reqwest::StatusCode,
+    body: &str,
+    query: &str,
+) -> Result<Vec<Sample>, MeasureError> {
+    let answer: ApiResponse = serde_json::from_str(body).map_err(|e| {
+        provider(format!(
+            "Prometheus answered {status} with a body that is not its API's JSON ({e}): {}",
+            snippet(body)
+        ))
+    })?;
+    if answer.status != "success" || !status.is_success() {
+        return Err(provider(format!(
+            "Prometheus refused query `{query}` ({status}): {}: {}",
+            answer.error_type.as_deref().unwrap_or("error"),
+            answer.error.as_deref().unwrap_or("no message")
+        )));
+    }
+    match answer.data {
+        Some(QueryData::Vector(samples)) => samples
+            .into_iter()
+            .map(|s| {
+                let value = s
+                    .value
+                    .as_ref()
+                    .and_then(|pair| crate::json_value::number(&pair.1))
+                    .ok_or_else(|| {
+                        provider(format!(
+                            "query `{query}` returned a sample that is not a number"
+                        ))
+                    })?;
+                Ok((s.metric, value))
+            })
+            .collect(),
+        _ => Err(provider(format!(
+            "query `{query}` must return an instant vector"
+        ))),
+    }
+}
 
 /// Turns an answer of `/api/v1/query` into a value.
 pub(crate) fn decode(

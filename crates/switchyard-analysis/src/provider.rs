@@ -1,6 +1,8 @@
 //! The metric provider port.
 
+use switchyard_core::ReleaseTotals;
 use switchyard_core::expr::Value;
+use switchyard_core::manifest::analysis::judge::JudgeSource;
 use switchyard_core::manifest::analysis::{ProviderSpec, ReleaseRole, TemplateVars};
 use switchyard_core::name::{AppName, Version};
 
@@ -13,6 +15,8 @@ pub struct MeasureRequest<'a> {
     pub provider: &'a ProviderSpec,
     /// Default window when the provider does not name one.
     pub default_window: std::time::Duration,
+    /// The namespace of a `kubernetes` app, for `{{namespace}}` (empty for others).
+    pub namespace: &'a str,
 }
 
 impl MeasureRequest<'_> {
@@ -29,6 +33,7 @@ impl MeasureRequest<'_> {
             version: version.as_str(),
             canary_version: self.canary.as_str(),
             stable_version: self.stable.as_str(),
+            namespace: self.namespace,
         }
     }
 }
@@ -67,4 +72,48 @@ pub trait MetricProvider: Send + Sync {
     /// # Errors
     /// `NoData` when there is nothing to measure yet, `Provider` when the source failed.
     async fn measure(&self, request: &MeasureRequest<'_>) -> Result<Observation, MeasureError>;
+
+    /// The monotonic totals of the canary and the baseline from a judge's `source`, for
+    /// judges of apps whose traffic the built-in telemetry does not see.
+    ///
+    /// # Errors
+    /// `Provider` when the source failed; `Unsupported` by providers without judge sources.
+    async fn judge_totals(
+        &self,
+        _request: &JudgeTotalsRequest<'_>,
+    ) -> Result<[ReleaseTotals; 2], MeasureError> {
+        Err(MeasureError::Unsupported {
+            provider: "judge source",
+        })
+    }
+}
+
+/// What [`MetricProvider::judge_totals`] reads: the source's queries, rendered for the canary
+/// and for the baseline it is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeTotalsRequest<'a> {
+    pub source: &'a JudgeSource,
+    pub app: &'a AppName,
+    pub canary: &'a Version,
+    pub baseline: &'a Version,
+    pub namespace: &'a str,
+}
+
+impl JudgeTotalsRequest<'_> {
+    /// The placeholders' values for the canary (`{{release}}` = `canary`) or the baseline
+    /// (`stable`).
+    pub fn template_vars(&self, role: ReleaseRole) -> TemplateVars<'_> {
+        let (release, version) = match role {
+            ReleaseRole::Canary => ("canary", self.canary),
+            ReleaseRole::Stable => ("stable", self.baseline),
+        };
+        TemplateVars {
+            app: self.app.as_str(),
+            release,
+            version: version.as_str(),
+            canary_version: self.canary.as_str(),
+            stable_version: self.baseline.as_str(),
+            namespace: self.namespace,
+        }
+    }
 }

@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
-use switchyard_core::ReleaseMetrics;
-use switchyard_core::manifest::analysis::ProviderSpec;
+use switchyard_core::manifest::analysis::judge::JudgeSource;
+use switchyard_core::manifest::analysis::{ProviderSpec, ReleaseRole};
+use switchyard_core::{ReleaseMetrics, ReleaseTotals};
 use switchyard_policy::Policy;
 
 use crate::builtin::BuiltinProvider;
 use crate::command::CommandRunner;
 use crate::http::{ProviderBuildError, client};
 use crate::prometheus::PrometheusClient;
-use crate::provider::{MeasureError, MeasureRequest, MetricProvider, Observation};
+use crate::provider::{
+    JudgeTotalsRequest, MeasureError, MeasureRequest, MetricProvider, Observation,
+};
 use crate::web::WebClient;
 
 /// Every provider this build has, behind one [`MetricProvider`].
@@ -51,5 +54,19 @@ impl MetricProvider for ProviderRouter {
             ProviderSpec::Web(_) => self.web.measure(request).await,
             ProviderSpec::Command(_) => self.command.measure(request).await,
         }
+    }
+
+    async fn judge_totals(
+        &self,
+        request: &JudgeTotalsRequest<'_>,
+    ) -> Result<[ReleaseTotals; 2], MeasureError> {
+        let JudgeSource::Prometheus(source) = request.source;
+        let canary = request.template_vars(ReleaseRole::Canary);
+        let baseline = request.template_vars(ReleaseRole::Stable);
+        let (canary, baseline) = tokio::join!(
+            self.prometheus.totals(source, &canary),
+            self.prometheus.totals(source, &baseline)
+        );
+        Ok([canary?, baseline?])
     }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_analysis::judge::{Against, ArmInterval, IntervalObservation};
-use switchyard_analysis::{MeasureRequest, MetricProvider, MetricRun};
+use switchyard_analysis::{JudgeTotalsRequest, MeasureRequest, MetricProvider, MetricRun};
 use switchyard_core::manifest::app::{RollbackPolicy, Webhook, WebhookKind};
 use switchyard_core::ports::{
     AppRecord, Author, EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate,
@@ -99,6 +99,12 @@ pub enum ControllerError {
     },
     #[error("analysis template `{0}` is not applied")]
     MissingTemplate(String),
+    #[error(
+        "metric `{metric}` of analysis template `{template}` judges with the built-in telemetry, \
+         which does not see a `kubernetes` app's traffic: give its judge a `source` \
+         (`source: {{prometheus: {{address, requests, errors}}}}`)"
+    )]
+    JudgeWithoutSource { template: String, metric: String },
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(transparent)]
@@ -299,6 +305,21 @@ impl Controller {
                 .template(name)
                 .await?
                 .ok_or_else(|| ControllerError::MissingTemplate(name.to_string()))?;
+            // The built-in telemetry sees only the proxy's traffic: a judge of an app the
+            // cluster routes would wait on nothing.
+            if canary.namespace().is_some() {
+                if let Some(m) = t
+                    .spec
+                    .metrics
+                    .iter()
+                    .find(|m| m.judge.as_ref().is_some_and(|j| j.source.is_none()))
+                {
+                    return Err(ControllerError::JudgeWithoutSource {
+                        template: name.to_string(),
+                        metric: m.name.to_string(),
+                    });
+                }
+            }
             templates.insert(name.to_string(), t.spec);
         }
         let now = self.clock.now();

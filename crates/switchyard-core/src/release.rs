@@ -81,6 +81,14 @@ impl Release {
         release
     }
 
+    /// The Kubernetes namespace of a `kubernetes` release.
+    pub fn namespace(&self) -> Option<&str> {
+        match &self.workload {
+            Workload::Kubernetes { namespace, .. } => Some(namespace),
+            _ => None,
+        }
+    }
+
     /// A short identifier for logs and file names: `app@version`.
     pub fn label(&self) -> String {
         format!("{}@{}", self.app, self.version)

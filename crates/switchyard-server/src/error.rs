@@ -83,6 +83,9 @@ impl From<ControllerError> for ApiError {
             }
             E::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden_by_policy"),
             E::MissingTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_template"),
+            E::JudgeWithoutSource { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "judge_without_source")
+            }
             E::Resolve(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_deploy"),
             E::Transition(_) => (StatusCode::CONFLICT, "invalid_command"),
             E::Start { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "release_failed"),

@@ -70,6 +70,7 @@ async fn measure_under(
         stable: &stable,
         provider: spec,
         default_window: Duration::from_secs(60),
+        namespace: "",
     };
     router.measure(&request).await
 }

@@ -281,12 +281,36 @@ impl Controller {
         let r = &snapshot.rollout;
         match (&metric.spec.judge, &metric.spec.provider) {
             (Some(judge), _) => {
+                let read = match &judge.source {
+                    None => None,
+                    Some(source) => {
+                        let request = JudgeTotalsRequest {
+                            source,
+                            app: &snapshot.app,
+                            canary: &r.canary.version,
+                            baseline: baseline_of(r, judge.against),
+                            namespace: r.canary.namespace().unwrap_or_default(),
+                        };
+                        match self.provider.judge_totals(&request).await {
+                            Ok(totals) => Some(totals),
+                            // An error counts as one, as a provider's would: never a pass.
+                            Err(e) => {
+                                return Some(Event::Measured {
+                                    run: which,
+                                    index,
+                                    outcome: Err(e),
+                                });
+                            }
+                        }
+                    }
+                };
                 let (interval, totals) = self.interval_of(
                     &snapshot.app,
                     r,
                     judge.against,
                     metric.judge_totals.as_ref(),
                     now,
+                    read,
                 );
                 Some(Event::Judged {
                     run: which,
@@ -302,6 +326,7 @@ impl Controller {
                     stable: &r.stable.version,
                     provider,
                     default_window: metric.spec.interval.unwrap_or(Duration::from_secs(60)),
+                    namespace: r.canary.namespace().unwrap_or_default(),
                 };
                 let outcome = self.provider.measure(&request).await;
                 Some(Event::Measured {
@@ -335,9 +360,9 @@ impl Controller {
         }))
     }
 
-    /// Both releases' traffic since the judge's last look: the difference of the data plane's
-    /// monotonic totals, so no request is counted twice or lost between looks. The first look
-    /// only takes the starting point.
+    /// Both releases' traffic since the judge's last look: the difference of monotonic totals
+    /// (the data plane's, or `source`'s when the judge reads them elsewhere), so no request is
+    /// counted twice or lost between looks. The first look only takes the starting point.
     fn interval_of(
         &self,
         app: &AppName,
@@ -345,18 +370,23 @@ impl Controller {
         against: Against,
         previous: Option<&[ReleaseTotals; 2]>,
         now: Timestamp,
+        source: Option<[ReleaseTotals; 2]>,
     ) -> (IntervalObservation, [ReleaseTotals; 2]) {
         let read = |version: &Version| {
             self.metrics
                 .totals(app.as_str(), version.as_str())
                 .unwrap_or_default()
         };
-        let baseline = match (against, &r.baseline) {
-            (Against::Baseline, Some(b)) => &b.version,
-            _ => &r.stable.version,
-        };
-        let totals = [read(&r.canary.version), read(baseline)];
+        let external = source.is_some();
+        let totals =
+            source.unwrap_or_else(|| [read(&r.canary.version), read(baseline_of(r, against))]);
         let arm = |i: usize| match previous {
+            // A sum of counters that went down: a pod restarted and its counter began again.
+            // The look only takes a new starting point, rather than counting every request
+            // since the others began as new.
+            Some(before) if external && totals[i].requests < before[i].requests => {
+                ArmInterval::default()
+            }
             Some(before) => {
                 let d = totals[i].since(&before[i]);
                 ArmInterval {
@@ -455,5 +485,13 @@ impl Controller {
                 release: r.canary.label(),
             })?;
         self.smoke.run(target, tests).await
+    }
+}
+
+/// The version the canary is compared with: the baseline copy's, or the stable release's.
+fn baseline_of(r: &Rollout, against: Against) -> &Version {
+    match (against, &r.baseline) {
+        (Against::Baseline, Some(b)) => &b.version,
+        _ => &r.stable.version,
     }
 }

@@ -647,6 +647,18 @@ fn check_template(t: &AnalysisTemplate) -> Result<(), (String, ManifestErrorKind
                     let path = format!("{path}.judge.{field}");
                     return Err((path, ManifestErrorKind::OutOfRange { value, expected }));
                 }
+                if let Some(super::analysis::judge::JudgeSource::Prometheus(p)) = &judge.source {
+                    if judge.compare.uses_latency() && p.latency.is_none() {
+                        return Err((
+                            format!("{path}.judge.source.prometheus"),
+                            ManifestErrorKind::Schema {
+                                message: "the judge compares latencies: add `latency`, a query \
+                                          of the cumulative buckets by `le`"
+                                    .into(),
+                            },
+                        ));
+                    }
+                }
                 if m.interval.is_none() {
                     return Err((
                         format!("{path}.interval"),

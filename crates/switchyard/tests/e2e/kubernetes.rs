@@ -707,3 +707,125 @@ fn with_kubernetes_the_shipped_rbac_is_enough_and_a_forbidden_call_is_named() {
     );
     kube.ok(&["delete", "namespace", &other, "--wait=false"]);
 }
+
+/// A metrics page whose counters grow every 100 ms: canary `v2` fails 10 % of its requests,
+/// stable `v1` none. Serves until the test ends.
+fn growing_exporter() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let ticks = started.elapsed().as_millis() as u64 / 100;
+            let (canary, stable) = (ticks * 30, ticks * 270);
+            let body = format!(
+                "# TYPE http_requests_total counter\n\
+                 http_requests_total{{version=\"v2\",code=\"200\"}} {}\n\
+                 http_requests_total{{version=\"v2\",code=\"500\"}} {}\n\
+                 http_requests_total{{version=\"v1\",code=\"200\"}} {stable}\n",
+                canary - canary / 10,
+                canary / 10,
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// `/usr/bin/prometheus` scraping `target` every second; killed when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    address: String,
+}
+
+impl Prometheus {
+    fn start(target: std::net::SocketAddr) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: shop\n    static_configs: [{{targets: ['{target}']}}]\n"),
+        )
+        .unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let child = Command::new("/usr/bin/prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={listen}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("/usr/bin/prometheus (scripts/test installs it)");
+        Prometheus {
+            child,
+            _dir: dir,
+            address: format!("http://{listen}"),
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_the_judge_reads_prometheus_and_rolls_a_bad_canary_back() {
+    let kube = Kube::new("judge");
+    kube.apply(&httproute("shop", "shop"));
+    let prometheus = Prometheus::start(growing_exporter());
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let steps = "    canary:\n      steps: [{setWeight: 10}, {analysis: {templates: [errors]}}, {setWeight: 50}, {pause: {}}]";
+    let template = format!(
+        r#"---
+apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: errors}}
+spec:
+  metrics:
+    - name: error-rate
+      interval: 2s
+      judge:
+        compare: error_rate
+        maxDuration: 5m
+        source:
+          prometheus:
+            address: {}
+            requests: 'sum(http_requests_total{{version="{{{{version}}}}"}})'
+            errors: 'sum(http_requests_total{{version="{{{{version}}}}",code=~"5.."}})'
+"#,
+        prometheus.address
+    );
+    let text = kube_manifest("shop", &kube.namespace, GATEWAY, steps) + &template;
+    let file = write(dir.path(), "shop.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    let r = d.wait_rollout("shop", "the judge's verdict", |r| {
+        r["phase"] == "RolledBack" || r["phase"] == "Succeeded" || r["phase"] == "Paused"
+    });
+    assert_eq!(r["phase"], "RolledBack", "{r:#}");
+    kube.wait_for(
+        "the route back on stable",
+        || kube.weights("shop", "shop"),
+        |w| *w == (100, 0),
+    );
+    let analysis = d.ok(&["analysis", "shop"]);
+    assert!(analysis.contains("error-rate"), "{analysis}");
+}

@@ -241,3 +241,177 @@ async fn something_that_is_not_prometheus_is_a_provider_error() {
     let reason = provider_error(measure(&spec(prometheus(&closed, "up"))).await);
     assert!(reason.contains("onnection refused"), "{reason}");
 }
+
+/// A release's counters as an exporter shows them: requests, 5xx, and a latency histogram
+/// with cumulative buckets.
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    requests: u64,
+    errors: u64,
+    /// Requests at most 10 ms, at most 100 ms; the rest above.
+    fast: u64,
+    medium: u64,
+}
+
+fn exposition(canary: Counters, stable: Counters) -> String {
+    let mut text = String::from(
+        "# TYPE http_requests_total counter\n# TYPE http_request_duration_seconds histogram\n",
+    );
+    for (version, c) in [("v2", canary), ("v1", stable)] {
+        text += &format!(
+            "http_requests_total{{namespace=\"shop\",version=\"{version}\",code=\"200\"}} {}\n\
+             http_requests_total{{namespace=\"shop\",version=\"{version}\",code=\"500\"}} {}\n\
+             http_request_duration_seconds_bucket{{namespace=\"shop\",version=\"{version}\",le=\"0.01\"}} {}\n\
+             http_request_duration_seconds_bucket{{namespace=\"shop\",version=\"{version}\",le=\"0.1\"}} {}\n\
+             http_request_duration_seconds_bucket{{namespace=\"shop\",version=\"{version}\",le=\"+Inf\"}} {}\n",
+            c.requests - c.errors,
+            c.errors,
+            c.fast,
+            c.fast + c.medium,
+            c.requests,
+        );
+    }
+    text
+}
+
+fn exact(c: Counters) -> switchyard_core::ReleaseTotals {
+    // Above the highest bound, latencies count at it (as `histogram_quantile` reads them).
+    let mut latency = vec![(0.01, c.fast), (0.1, c.requests - c.fast)];
+    latency.retain(|(_, n)| *n > 0);
+    let mut t = switchyard_core::ReleaseTotals {
+        requests: c.requests,
+        errors: c.errors,
+        latency,
+        ..Default::default()
+    };
+    t.status_classes[4] = c.errors;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judge_reads_the_same_totals_from_prometheus_and_gives_the_same_verdicts() {
+    use switchyard_analysis::judge::state::JudgeState;
+    use switchyard_analysis::judge::{ArmInterval, Compare, IntervalObservation, JudgeSpec};
+    use switchyard_analysis::{JudgeTotalsRequest, MetricProvider};
+    use switchyard_core::manifest::analysis::judge::JudgeSource;
+    use switchyard_core::name::{AppName, Version};
+
+    let page = std::sync::Arc::new(std::sync::Mutex::new(exposition(
+        Counters::default(),
+        Counters::default(),
+    )));
+    let served = std::sync::Arc::clone(&page);
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = served.lock().unwrap().clone();
+            async move { ([("content-type", "text/plain; version=0.0.4")], text) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut server = start_prometheus(target);
+    wait_for_first_scrape(&mut server).await;
+
+    let source: JudgeSource = serde_json::from_value(json!({"prometheus": {
+        "address": server.address,
+        "requests": r#"sum(http_requests_total{namespace="{{namespace}}",version="{{version}}"})"#,
+        "errors": r#"sum(http_requests_total{namespace="{{namespace}}",version="{{version}}",code=~"5.."})"#,
+        "latency": r#"sum by (le) (http_request_duration_seconds_bucket{namespace="{{namespace}}",version="{{version}}"})"#,
+    }}))
+    .unwrap();
+    let router = switchyard_analysis::ProviderRouter::new(
+        std::sync::Arc::new(super::NoTraffic),
+        super::policy(),
+    )
+    .unwrap();
+    let (app, canary, stable) = (
+        AppName::new("shop").unwrap(),
+        Version::new("v2").unwrap(),
+        Version::new("v1").unwrap(),
+    );
+    let request = JudgeTotalsRequest {
+        source: &source,
+        app: &app,
+        canary: &canary,
+        baseline: &stable,
+        namespace: "shop",
+    };
+
+    // Twelve looks of a canary with 4 % errors against a stable with 0.5 %, seeded counts.
+    let mut judges = [
+        JudgeState::new(JudgeSpec::new(Compare::ErrorRate)).unwrap(),
+        JudgeState::new(JudgeSpec::new(Compare::ErrorRate)).unwrap(),
+    ];
+    for j in &mut judges {
+        j.start(0);
+    }
+    let (mut c, mut s) = (Counters::default(), Counters::default());
+    let mut previous: Option<[switchyard_core::ReleaseTotals; 2]> = None;
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    for look in 1..=12u64 {
+        let (cn, sn) = (300 + next(50), 2700 + next(300));
+        c.requests += cn;
+        c.errors += cn * 4 / 100;
+        c.fast += cn / 2;
+        c.medium += cn / 3;
+        s.requests += sn;
+        s.errors += sn / 200;
+        s.fast += sn / 2;
+        s.medium += sn / 3;
+        *page.lock().unwrap() = exposition(c, s);
+        let wanted = [exact(c), exact(s)];
+        // Waits for the scrape of these counts (the condition, not a time).
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let read = loop {
+            let read = router.judge_totals(&request).await.unwrap();
+            if read == wanted {
+                break read;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus never showed {look}: {read:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if let Some(before) = &previous {
+            let arm = |i: usize, totals: &[switchyard_core::ReleaseTotals; 2]| {
+                let d = totals[i].since(&before[i]);
+                ArmInterval {
+                    requests: d.requests,
+                    errors: d.errors,
+                    latency: d.latency,
+                }
+            };
+            let at_ms = look * 10_000;
+            for (judge, totals) in judges.iter_mut().zip([&read, &wanted]) {
+                judge
+                    .record(&IntervalObservation {
+                        at_ms,
+                        canary: arm(0, totals),
+                        baseline: arm(1, totals),
+                    })
+                    .unwrap();
+            }
+            let verdicts = [
+                judges[0].verdict(at_ms).unwrap().outcome,
+                judges[1].verdict(at_ms).unwrap().outcome,
+            ];
+            assert_eq!(verdicts[0], verdicts[1], "look {look}");
+        }
+        previous = Some(read);
+    }
+    let last = judges[0].verdict(120_000).unwrap();
+    assert_eq!(
+        format!("{:?}", last.outcome),
+        "Fail",
+        "8 times the stable's error rate is caught: {last:?}"
+    );
+}

@@ -105,6 +105,52 @@ pub struct JudgeSpec {
     /// The outcome of a judge still inconclusive at `maxDuration`.
     #[serde(default)]
     pub on_timeout: OnTimeout,
+    /// Where both releases' traffic is read: the built-in proxy's telemetry when absent;
+    /// Prometheus for apps whose traffic the proxy does not see (`kubernetes` apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<JudgeSource>,
+}
+
+/// `source:` — exactly one of `prometheus`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JudgeSource {
+    Prometheus(PrometheusTotals),
+}
+
+crate::manifest::one_of::one_of!(JudgeSource { "prometheus" => Prometheus(PrometheusTotals) });
+
+/// Queries for a release's monotonic totals, as the built-in telemetry keeps them: the judge
+/// takes the difference between two looks, so each request counts once. Rendered per release
+/// (`{{release}}` is `canary` or `stable`, `{{version}}` its version, `{{namespace}}` the
+/// app's namespace).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusTotals {
+    /// Base URL of the server.
+    pub address: super::HttpUrl,
+    /// Requests the release answered, e.g. `sum(http_requests_total{version="{{version}}"})`.
+    pub requests: super::Template,
+    /// Of those, the ones answered 5xx (or not at all).
+    pub errors: super::Template,
+    /// Cumulative latency buckets by `le`, in seconds, e.g.
+    /// `sum by (le) (http_request_duration_seconds_bucket{version="{{version}}"})`; needed to
+    /// compare latencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<super::Template>,
+    /// Time for each query (default 10 s).
+    #[serde(
+        default,
+        with = "crate::duration::serde_humantime_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+}
+
+impl PrometheusTotals {
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(Duration::from_secs(10))
+    }
 }
 
 fn default_margin() -> f64 {
@@ -130,6 +176,7 @@ impl JudgeSpec {
             alpha: DEFAULT_ALPHA,
             max_duration: None,
             on_timeout: OnTimeout::Fail,
+            source: None,
         }
     }
 

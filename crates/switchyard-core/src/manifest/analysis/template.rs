@@ -15,6 +15,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "version",
     "canary_version",
     "stable_version",
+    "namespace",
 ];
 
 /// The values of the placeholders at one measurement.
@@ -30,6 +31,8 @@ pub struct TemplateVars<'a> {
     pub canary_version: &'a str,
     /// `{{stable_version}}`: the stable release's version, whichever release is measured.
     pub stable_version: &'a str,
+    /// `{{namespace}}`: the Kubernetes namespace of a `kubernetes` app (empty for others).
+    pub namespace: &'a str,
 }
 
 impl TemplateVars<'_> {
@@ -41,6 +44,7 @@ impl TemplateVars<'_> {
         version: "v1",
         canary_version: "v1",
         stable_version: "v0",
+        namespace: "default",
     };
 }
 
@@ -51,6 +55,7 @@ enum Placeholder {
     Version,
     CanaryVersion,
     StableVersion,
+    Namespace,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +95,7 @@ impl Template {
                 "version" => Placeholder::Version,
                 "canary_version" => Placeholder::CanaryVersion,
                 "stable_version" => Placeholder::StableVersion,
+                "namespace" => Placeholder::Namespace,
                 other => {
                     return Err(format!(
                         "unknown placeholder `{{{{{other}}}}}`; expected one of: {}",
@@ -130,6 +136,7 @@ impl Template {
                 Part::Var(Placeholder::Version) => vars.version,
                 Part::Var(Placeholder::CanaryVersion) => vars.canary_version,
                 Part::Var(Placeholder::StableVersion) => vars.stable_version,
+                Part::Var(Placeholder::Namespace) => vars.namespace,
             });
         }
         out
@@ -165,6 +172,7 @@ mod tests {
         version: "v2",
         canary_version: "v2",
         stable_version: "v1",
+        namespace: "shop",
     };
 
     #[test]

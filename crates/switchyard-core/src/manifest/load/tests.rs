@@ -300,6 +300,7 @@ fn external_providers_load_with_their_defaults() {
         version: "v1",
         canary_version: "v2",
         stable_version: "v1",
+        namespace: "",
     };
     let ProviderSpec::Prometheus(p) = metrics[0].provider.as_ref().unwrap() else {
         panic!("{:?}", metrics[0].provider);
