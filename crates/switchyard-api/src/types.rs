@@ -120,12 +120,15 @@ pub struct RolloutView {
 }
 
 /// How far an app's last route change got across the proxies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoutesApplied {
     /// Live proxies that serve it.
     pub applied: usize,
     /// Live proxies.
     pub proxies: usize,
+    /// For an app its cluster routes: which object holds the routes and how they stand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// Progress of one analysis metric.

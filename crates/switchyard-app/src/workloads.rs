@@ -82,6 +82,10 @@ impl TrafficRouter for Routers {
         self.kube.progress(app).and_then(|p| p.error)
     }
 
+    fn describe(&self, app: &AppName) -> Option<String> {
+        self.kube.describe(app)
+    }
+
     fn route(&self, app: &AppName, plan: RoutePlan) {
         if self.kube.routes(app) {
             self.kube.route(app, plan);
@@ -135,7 +139,12 @@ impl ListenerRegistry for Routers {
         for app in kube {
             if let RuntimeSpec::Kubernetes(k) = &app.spec.runtime {
                 self.kube_runtime.watch_namespace(k.namespace.as_str());
-                self.kube.register(&app.metadata.name, AppRouting::of(k));
+                let canary = matches!(
+                    app.spec.strategy,
+                    switchyard_core::manifest::Strategy::Canary(_)
+                );
+                self.kube
+                    .register(&app.metadata.name, AppRouting::of(k, canary));
             }
         }
         Ok(newly)

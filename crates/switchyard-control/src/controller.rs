@@ -620,6 +620,11 @@ impl Controller {
             })
     }
 
+    /// Where the app's routes are written and how they stand, when a cluster routes it.
+    pub fn routes_in_cluster(&self, app: &AppName) -> Option<String> {
+        self.traffic.describe(app)
+    }
+
     /// Why the controller cannot currently advance rollout `id`, if it cannot.
     pub fn trouble(&self, id: RolloutId) -> Option<RolloutTrouble> {
         self.troubles.get(id)

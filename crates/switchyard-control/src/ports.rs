@@ -112,6 +112,12 @@ pub trait TrafficRouter: Send + Sync {
     fn not_applied(&self, _app: &AppName) -> Option<String> {
         None
     }
+
+    /// Where the app's routes are written and how they stand, for a router other than the
+    /// data plane's proxies (`None` for those: their acknowledgements say it).
+    fn describe(&self, _app: &AppName) -> Option<String> {
+        None
+    }
 }
 
 /// Binds app listeners when manifests are applied.

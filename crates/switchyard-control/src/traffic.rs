@@ -119,6 +119,12 @@ impl TrafficOwner {
         self.router.drift(app)
     }
 
+    /// Where the app's routes are written and how they stand (see
+    /// [`TrafficRouter::describe`]).
+    pub fn describe(&self, app: &AppName) -> Option<String> {
+        self.router.describe(app)
+    }
+
     /// Why the app's routes are not in force yet, if they are not (see
     /// [`TrafficRouter::not_applied`]).
     pub fn not_applied(&self, app: &AppName) -> Option<String> {

@@ -54,6 +54,10 @@ pub enum Workload {
         start_timeout: Duration,
         #[serde(with = "serde_humantime")]
         scale_down_delay: Duration,
+        /// No router splits the traffic: the releases' sizes do (a canary without
+        /// `trafficRouting`), so the router, not the runtime, sets them.
+        #[serde(default)]
+        sized_by_weight: bool,
     },
 }
 

@@ -230,7 +230,8 @@ fn header_match(m: &RouteMatch) -> Value {
     json!({"type": "RegularExpression", "name": name, "value": value})
 }
 
-fn regex_escape(text: &str) -> String {
+/// `text` as a regular expression that matches it literally.
+pub(crate) fn regex_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if "\\.+*?()|[]{}^$#&-~".contains(c) {

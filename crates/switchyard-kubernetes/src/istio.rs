@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use switchyard_core::manifest::app::{MatchSource, MatchValue, RouteMatch};
 
-use crate::gateway::{Backends, HEADER_ROUTE_RULE};
+use crate::gateway::{Backends, HEADER_ROUTE_RULE, regex_escape};
 
 /// A destination host names `service` in its short form or a longer one
 /// (`shop-stable.ns.svc.cluster.local`).
@@ -222,17 +222,6 @@ fn header_match(m: &RouteMatch) -> (String, Value) {
             )
         }
     }
-}
-
-fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Sets (or removes) the mirror of the weighted routes: `mirror` to `service` and

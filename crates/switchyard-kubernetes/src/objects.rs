@@ -168,6 +168,16 @@ pub fn service(
     }
 }
 
+/// One of the app's Services selecting every pod of the app, whatever its release (the stable
+/// Service when replica counts are the weights).
+pub fn service_of_app(app: &AppName, role: Role, port: u16, service_port: u16) -> Service {
+    let mut s = service(app, role, None, port, service_port);
+    if let Some(spec) = s.spec.as_mut() {
+        spec.selector = Some(BTreeMap::from([(APP_LABEL.to_string(), app.to_string())]));
+    }
+    s
+}
+
 /// The release a Service selects, read from its annotation (`None` for none).
 pub fn service_release(service: &Service) -> Option<Version> {
     let meta = &service.metadata;

@@ -92,6 +92,21 @@ pub fn desired(
     })
 }
 
+/// Each release's replicas when the weights are replica counts: its share of `replicas`,
+/// rounded up (as Argo Rollouts' basic canary: 4 replicas at 10 % are 1 canary and 4 stable).
+pub fn sizes(weights: &[u32], replicas: u32) -> Vec<u32> {
+    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+    weights
+        .iter()
+        .map(|w| {
+            (u64::from(*w) * u64::from(replicas))
+                .div_ceil(total.max(1))
+                .try_into()
+                .unwrap_or(replicas)
+        })
+        .collect()
+}
+
 /// The calls that take the routes from `observed` to `desired`, in a safe order.
 pub fn steps(observed: &Observed, desired: &Desired) -> Vec<Step> {
     let mut steps = Vec::new();
@@ -275,6 +290,15 @@ mod tests {
         let o = observed(Some("v1"), None, Some(100));
         let steps = run(&o, &[("v1", 100)], &["v2"]);
         assert_eq!(steps, vec![Step::Select(Role::Canary, v("v2"))]);
+    }
+
+    #[test]
+    fn replica_counts_are_shares_rounded_up() {
+        assert_eq!(sizes(&[90, 10], 4), vec![4, 1]);
+        assert_eq!(sizes(&[75, 25], 4), vec![3, 1]);
+        assert_eq!(sizes(&[100, 0], 4), vec![4, 0]);
+        assert_eq!(sizes(&[0, 100], 4), vec![0, 4]);
+        assert_eq!(sizes(&[100], 3), vec![3]);
     }
 
     #[test]

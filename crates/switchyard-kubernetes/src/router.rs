@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{
@@ -28,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::{Cluster, ClusterError};
 use crate::gateway::{self, Backends};
 use crate::istio;
-use crate::objects::{self, FIELD_MANAGER, Role};
+use crate::objects::{self, APP_LABEL, FIELD_MANAGER, RELEASE_LABEL, Role};
 use crate::plan::{self, Observed, Step};
 
 /// How long `applied` waits before it answers `false`.
@@ -37,6 +38,8 @@ pub const APPLY_WAIT: Duration = Duration::from_secs(10);
 const ENDPOINTS_WAIT: Duration = Duration::from_secs(60);
 /// How often the routes are read back to notice changes made outside Switchyard.
 const DRIFT_CHECK: Duration = Duration::from_secs(2);
+/// The field manager of replica counts set by weight (apart from the runtime's own fields).
+const SIZE_MANAGER: &str = "switchyard-traffic";
 /// Retries after a failed reconcile: 1 s, doubling up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -47,15 +50,23 @@ pub struct AppRouting {
     pub port: u16,
     pub service_port: u16,
     pub traffic_routing: Option<TrafficRouting>,
+    /// Pods of a release at full size.
+    pub replicas: u32,
+    /// No router: the weights are the releases' replica counts (a canary without
+    /// `trafficRouting`, as Argo Rollouts' basic canary).
+    pub sized_by_weight: bool,
 }
 
 impl AppRouting {
-    pub fn of(runtime: &KubernetesRuntime) -> Self {
+    /// How an app of `runtime` is routed; `canary` when its strategy is a canary.
+    pub fn of(runtime: &KubernetesRuntime, canary: bool) -> Self {
         Self {
             namespace: runtime.namespace.to_string(),
             port: runtime.port,
             service_port: runtime.service_port,
             traffic_routing: runtime.traffic_routing.clone(),
+            replicas: runtime.replicas.get(),
+            sized_by_weight: canary && runtime.traffic_routing.is_none(),
         }
     }
 }
@@ -141,6 +152,49 @@ impl KubeRouter {
         self.apps().get(app).map(|e| e.progress.borrow().clone())
     }
 
+    /// Where the app's routes are written and how they stand: in force, not (and why), or
+    /// changed outside Switchyard.
+    pub fn describe(&self, app: &AppName) -> Option<String> {
+        let apps = self.apps();
+        let e = apps.get(app)?;
+        let p = e.progress.borrow();
+        let place = match &e.routing.traffic_routing {
+            Some(TrafficRouting::GatewayApi(g)) => {
+                format!(
+                    "HTTPRoute {} in namespace {}",
+                    g.http_route, e.routing.namespace
+                )
+            }
+            Some(TrafficRouting::Istio(i)) => format!(
+                "VirtualService {} in namespace {}",
+                i.virtual_service, e.routing.namespace
+            ),
+            None if e.routing.sized_by_weight => {
+                let sizes = e.plan.as_ref().map(|plan| {
+                    let weights: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
+                    plan.targets
+                        .iter()
+                        .zip(plan::sizes(&weights, e.routing.replicas))
+                        .map(|(t, n)| format!("{} {n}", t.version))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                format!(
+                    "weights approximated by replica counts in namespace {} (pods: {})",
+                    e.routing.namespace,
+                    sizes.unwrap_or_default()
+                )
+            }
+            None => format!("the Services of namespace {}", e.routing.namespace),
+        };
+        Some(match (&p.error, &p.drift) {
+            (Some(error), _) => format!("{place}: not in force yet: {error}"),
+            (None, Some(drift)) => format!("{place}: changed outside Switchyard: {drift}"),
+            (None, None) if p.applied < e.generation => format!("{place}: being applied"),
+            (None, None) => format!("{place}: in force"),
+        })
+    }
+
     /// Records the app's plan; its reconciler applies it.
     pub fn route(&self, app: &AppName, plan: RoutePlan) {
         let mut apps = self.apps();
@@ -198,6 +252,7 @@ impl KubeRouter {
                     (0, None, e.routing.clone())
                 }
             };
+            let split = plan.as_ref().is_some_and(splits);
             let result = match plan {
                 Some(plan) if generation > 0 => Some(self.reconcile(&app, &routing, &plan).await),
                 _ => None,
@@ -205,7 +260,9 @@ impl KubeRouter {
             let wait = match result {
                 Some(Ok(weights)) => {
                     backoff = Duration::from_secs(1);
-                    written = weights;
+                    // Read back only while the routes split traffic (a rollout in progress): at
+                    // rest an app costs the API server nothing.
+                    written = weights.filter(|_| split);
                     self.report(&app, |p| {
                         p.applied = p.applied.max(generation);
                         p.error = None;
@@ -285,6 +342,12 @@ impl KubeRouter {
         plan: &RoutePlan,
     ) -> Result<Option<Vec<(u64, u64)>>, String> {
         let client = self.cluster.client().await.map_err(|e| e.to_string())?;
+        if routing.sized_by_weight {
+            return self
+                .size_by_weight(&client, app, routing, plan)
+                .await
+                .map(|()| None);
+        }
         let ns = &routing.namespace;
         let services: Api<Service> = Api::namespaced(client.clone(), ns);
         let mut observed = Observed::default();
@@ -379,6 +442,71 @@ impl KubeRouter {
 }
 
 impl KubeRouter {
+    /// Without a router: the stable Service selects every pod of the app, and each release's
+    /// ReplicaSet gets its share of the replicas (rounded up, as Argo Rollouts' basic canary),
+    /// the growing ones first and Ready before the others shrink.
+    async fn size_by_weight(
+        &self,
+        client: &kube::Client,
+        app: &AppName,
+        routing: &AppRouting,
+        plan: &RoutePlan,
+    ) -> Result<(), String> {
+        let ns = &routing.namespace;
+        let services: Api<Service> = Api::namespaced(client.clone(), ns);
+        let all = objects::service_of_app(app, Role::Stable, routing.port, routing.service_port);
+        apply_service(&services, &all).await?;
+        let sizes = plan::sizes(
+            &plan.targets.iter().map(|t| t.weight).collect::<Vec<_>>(),
+            routing.replicas,
+        );
+        let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+        let mut changes = Vec::new();
+        for (target, size) in plan.targets.iter().zip(sizes) {
+            let selector = format!(
+                "{APP_LABEL}={app},{RELEASE_LABEL}={}",
+                objects::release_label(&target.version)
+            );
+            let found = sets
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| {
+                    describe(
+                        format!("listing the ReplicaSets of {app} in namespace {ns}"),
+                        e,
+                    )
+                })?;
+            for rs in found.items {
+                let current = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+                let name = rs.metadata.name.clone().unwrap_or_default();
+                if i64::from(current) != i64::from(size) {
+                    changes.push((name, i64::from(current), i64::from(size)));
+                }
+            }
+        }
+        // Grow, wait for Ready pods, then shrink: the app never has fewer Ready pods than asked.
+        changes.sort_by_key(|(_, current, size)| size <= current);
+        for (name, current, size) in changes {
+            let patch = serde_json::json!({"spec": {"replicas": size}});
+            let params = PatchParams {
+                field_manager: Some(SIZE_MANAGER.into()),
+                ..PatchParams::default()
+            };
+            sets.patch(&name, &params, &Patch::Merge(&patch))
+                .await
+                .map_err(|e| {
+                    describe(
+                        format!("scaling ReplicaSet {name} in namespace {ns} to {size}"),
+                        e,
+                    )
+                })?;
+            if size > current {
+                wait_ready_replicas(&sets, &name, size).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Points the preview Service at the plan's preview release (blue-green), or at nothing.
     async fn preview(
         &self,
@@ -580,6 +708,32 @@ async fn apply_service(api: &Api<Service>, service: &Service) -> Result<(), Stri
     })
 }
 
+/// Waits until the ReplicaSet reports `size` Ready pods.
+async fn wait_ready_replicas(sets: &Api<ReplicaSet>, name: &str, size: i64) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + ENDPOINTS_WAIT;
+    loop {
+        let rs = sets
+            .get(name)
+            .await
+            .map_err(|e| describe(format!("reading ReplicaSet {name}"), e))?;
+        let ready = rs
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0);
+        if i64::from(ready) >= size {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "ReplicaSet {name} has {ready} of {size} pods Ready after {} s",
+                ENDPOINTS_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Waits until the Service's EndpointSlices list a Ready endpoint.
 async fn wait_endpoints(client: &kube::Client, ns: &str, service: &str) -> Result<(), String> {
     let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
@@ -608,4 +762,11 @@ async fn wait_endpoints(client: &kube::Client, ns: &str, service: &str) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Whether a plan sends traffic to more than one release (a header route or a mirror counts).
+fn splits(plan: &RoutePlan) -> bool {
+    plan.targets.iter().filter(|t| t.weight > 0).count() > 1
+        || plan.header_route.is_some()
+        || plan.mirror.is_some()
 }

@@ -130,6 +130,7 @@ impl KubeRuntime {
             template,
             start_timeout,
             scale_down_delay,
+            sized_by_weight,
         } = &release.workload
         else {
             return Err(cluster_error(ClusterError::Config(format!(
@@ -140,14 +141,27 @@ impl KubeRuntime {
         self.watch_namespace(namespace);
         let client = self.cluster.client().await.map_err(cluster_error)?;
         let api: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
-        let rs = objects::replica_set(&release.app, &release.version, *replicas, template);
-        let name = rs.metadata.name.clone().unwrap_or_default();
+        let name = objects::replica_set_name(
+            &release.app,
+            &objects::template_hash(&release.version, template),
+        );
         let action = |verb: &str| format!("{verb} ReplicaSet {name} in namespace {namespace}");
-        let existed = api
+        let current = api
             .get_opt(&name)
             .await
-            .map_err(|e| cluster_error(ClusterError::of(action("reading"), e)))?
-            .is_some();
+            .map_err(|e| cluster_error(ClusterError::of(action("reading"), e)))?;
+        let existed = current.is_some();
+        // Sized by weight, a release starts with no pod (the router gives it its share) and a
+        // running one keeps the size the router gave it.
+        let replicas = if *sized_by_weight {
+            current
+                .as_ref()
+                .and_then(|rs| rs.spec.as_ref()?.replicas)
+                .map_or(0, |n| u32::try_from(n).unwrap_or(0))
+        } else {
+            *replicas
+        };
+        let rs = objects::replica_set(&release.app, &release.version, replicas, template);
         api.patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
@@ -170,7 +184,7 @@ impl KubeRuntime {
         }
         let hash = objects::template_hash(&release.version, template);
         let pods: Api<Pod> = Api::namespaced(client, namespace);
-        let waited = wait_ready(&pods, &release.app, &hash, *replicas, *port, *start_timeout).await;
+        let waited = wait_ready(&pods, &release.app, &hash, replicas, *port, *start_timeout).await;
         match waited {
             Ok(endpoints) => {
                 self.releases().insert(
@@ -194,7 +208,7 @@ impl KubeRuntime {
                     Waited::NotReady { ready, why } => RuntimeError::NeverReady {
                         release: release.label(),
                         ready,
-                        wanted: *replicas,
+                        wanted: replicas,
                         timeout: *start_timeout,
                         why,
                     },

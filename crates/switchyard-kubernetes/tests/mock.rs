@@ -131,6 +131,8 @@ fn router(fake: &Arc<Mutex<Fake>>) -> KubeRouter {
             traffic_routing: Some(TrafficRouting::GatewayApi(GatewayApiRouting {
                 http_route: K8sName::new("shop").unwrap(),
             })),
+            replicas: 1,
+            sized_by_weight: false,
         },
     );
     router
@@ -243,6 +245,7 @@ async fn a_forbidden_replicaset_fails_the_start_with_the_api_servers_words() {
             template: Box::default(),
             start_timeout: Duration::from_secs(5),
             scale_down_delay: Duration::from_secs(1),
+            sized_by_weight: false,
         },
         health_check: Default::default(),
     };

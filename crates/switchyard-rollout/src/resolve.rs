@@ -153,6 +153,11 @@ pub fn resolve(app: &App, request: &DeployRequest) -> Result<Release, ResolveErr
                 template: Box::new(pod_template(&k.template, &version, &request.env)),
                 start_timeout: k.start_timeout,
                 scale_down_delay: k.scale_down_delay,
+                sized_by_weight: k.traffic_routing.is_none()
+                    && matches!(
+                        app.spec.strategy,
+                        switchyard_core::manifest::Strategy::Canary(_)
+                    ),
             }
         }
     };

@@ -53,7 +53,11 @@ pub fn describe_step(step: &CanaryStep) -> String {
 pub fn rollout_view_in(ctx: &crate::router::ServerContext, s: &RolloutSnapshot) -> RolloutView {
     let mut view = rollout_view(s, ctx.metrics.as_ref());
     let (applied, proxies) = ctx.dataplane.app_applied(&s.app);
-    view.routes = Some(switchyard_api::RoutesApplied { applied, proxies });
+    view.routes = Some(switchyard_api::RoutesApplied {
+        applied,
+        proxies,
+        cluster: ctx.controller.routes_in_cluster(&s.app),
+    });
     view
 }
 

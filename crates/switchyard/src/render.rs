@@ -21,12 +21,14 @@ pub fn rollout(v: &RolloutView) -> String {
             }
         })
         .collect();
-    let applied = match v.routes {
+    let applied = match &v.routes {
+        Some(r) if r.cluster.is_some() => String::new(),
         Some(r) if r.applied < r.proxies => {
             format!("  (applied on {}/{} proxies)", r.applied, r.proxies)
         }
         _ => String::new(),
     };
+    let cluster = v.routes.as_ref().and_then(|r| r.cluster.as_deref());
     let _ = writeln!(
         out,
         "{} {} -> {}  [{}] step {}/{}  {}  canary {}%{applied}",
@@ -39,6 +41,9 @@ pub fn rollout(v: &RolloutView) -> String {
         v.phase,
         v.weight
     );
+    if let Some(cluster) = cluster {
+        let _ = writeln!(out, "  routes: {cluster}");
+    }
     if let Some(step) = v.steps.get(v.step) {
         if v.active {
             let until = v

@@ -557,6 +557,28 @@ fn check_listen(app: &App) -> Result<(), (String, ManifestErrorKind)> {
             if let Err((path, message)) = k.check() {
                 return Err((format!("spec.runtime.kubernetes.{path}"), schema(message)));
             }
+            if let (Strategy::Canary(c), None) = (&app.spec.strategy, &k.traffic_routing) {
+                // Without a router the releases' sizes split the traffic: there is nothing to
+                // pin a header to or mirror with.
+                if let Some(i) = c.steps.iter().position(|s| {
+                    matches!(
+                        s,
+                        CanaryStep::SetHeaderRoute(_)
+                            | CanaryStep::SetMirror(_)
+                            | CanaryStep::SetCanaryScale(_)
+                    )
+                }) {
+                    return Err((
+                        format!("spec.strategy.canary.steps[{i}]"),
+                        schema(
+                            "without `trafficRouting`, a `kubernetes` canary's weights are its \
+                             releases' replica counts: header routes, mirrors and \
+                             `setCanaryScale` need a router (`gatewayAPI` or `istio`)"
+                                .into(),
+                        ),
+                    ));
+                }
+            }
             if let Strategy::BlueGreen(bg) = &app.spec.strategy {
                 if bg.preview_listen.is_some() {
                     return Err((

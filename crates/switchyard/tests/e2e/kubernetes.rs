@@ -246,6 +246,12 @@ fn with_kubernetes_a_canary_moves_the_httproute_weights_step_by_step_and_abort_r
     assert_eq!(kube.selects("shop-canary"), "v2");
     assert_eq!(kube.selects("shop-stable"), "v1");
     assert_eq!(kube.weights("shop", "shop"), (80, 20));
+    let status = d.ok(&["rollout", "status", "shop"]);
+    let in_force = format!(
+        "routes: HTTPRoute shop in namespace {}: in force",
+        kube.namespace
+    );
+    assert!(status.contains(&in_force), "{status}");
     d.ok(&["promote", "shop"]);
     d.wait_rollout("shop", "the second pause", |r| {
         r["phase"] == "Paused" && r["weight"] == 50
@@ -828,4 +834,59 @@ spec:
     );
     let analysis = d.ok(&["analysis", "shop"]);
     assert!(analysis.contains("error-rate"), "{analysis}");
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_a_canary_without_a_router_is_weighted_by_replica_counts() {
+    let kube = Kube::new("replicas");
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let steps = "    canary:\n      steps: [{setWeight: 25}, {pause: {}}]";
+    let text =
+        kube_manifest("shop", &kube.namespace, "", steps).replace("replicas: 2", "replicas: 4");
+    let file = write(dir.path(), "shop.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    let size = |v: &str| -> i64 {
+        let rs = kube.json(&[
+            "get",
+            "rs",
+            "-l",
+            &format!("switchyard.dev/app=shop,switchyard.dev/release={v}"),
+        ]);
+        rs["items"]
+            .as_array()
+            .unwrap()
+            .first()
+            .map_or(-1, |r| r["spec"]["replicas"].as_i64().unwrap())
+    };
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    kube.wait_for("v1 at full size", || size("v1"), |n| *n == 4);
+    // The stable Service selects every pod of the app: the sizes are the split.
+    let selector = kube.json(&["get", "service", "shop-stable"])["spec"]["selector"].clone();
+    assert_eq!(selector, serde_json::json!({"switchyard.dev/app": "shop"}));
+
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the pause", |r| {
+        r["phase"] == "Paused" && r["weight"] == 25
+    });
+    kube.wait_for(
+        "1 canary pod, 3 stable",
+        || (size("v1"), size("v2")),
+        |s| *s == (3, 1),
+    );
+    let status = d.ok(&["rollout", "status", "shop"]);
+    assert!(
+        status.contains("weights approximated by replica counts"),
+        "{status}"
+    );
+    assert!(status.contains("v1 3, v2 1"), "{status}");
+
+    d.ok(&["promote", "shop", "--full"]);
+    d.wait_rollout("shop", "the promotion", |r| r["phase"] == "Succeeded");
+    kube.wait_for(
+        "v2 at full size, v1 gone",
+        || (size("v1"), size("v2")),
+        |s| s.1 == 4 && s.0 <= 0,
+    );
 }

@@ -749,10 +749,12 @@ fn a_kubernetes_app_loads_without_a_listener() {
 
 #[test]
 fn a_bad_pod_template_is_located_with_its_field_path() {
+    // At the object that holds the template (as other values that fail their own checks), with
+    // the path inside the template in the message.
     let (line, _, path, what) = only(&KUBE.replace("periodSeconds: 2", "periodSecond: 2"));
     assert_eq!(
         (line, path.as_str()),
-        (10, "spec.runtime.kubernetes.template")
+        (7, "spec.runtime.kubernetes.template")
     );
     assert!(
         what.contains("`spec.containers[0].readinessProbe.periodSecond` is not a field"),
@@ -784,4 +786,16 @@ fn kubernetes_names_listeners_and_previews_are_checked() {
     let (_, _, path, what) = only(&bg);
     assert_eq!(path, "spec.strategy.blueGreen.previewListen");
     assert!(what.contains("shop-preview"), "{what}");
+    let no_router = KUBE.replace(
+        "      trafficRouting: {gatewayAPI: {httpRoute: shop}}\n",
+        "",
+    );
+    load_str(&no_router, Path::new("m.yaml")).expect("weights by replica counts");
+    let mirror = no_router.replace(
+        "        - setWeight: 5\n",
+        "        - setWeight: 5\n        - setMirror: {percent: 5}\n",
+    );
+    let (_, _, path, what) = only(&mirror);
+    assert_eq!(path, "spec.strategy.canary.steps[1]");
+    assert!(what.contains("need a router"), "{what}");
 }
