@@ -890,3 +890,28 @@ fn with_kubernetes_a_canary_without_a_router_is_weighted_by_replica_counts() {
         |s| s.1 == 4 && s.0 <= 0,
     );
 }
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test starts it"]
+fn with_kubernetes_a_judge_without_a_source_is_refused_rather_than_left_waiting() {
+    let kube = Kube::new("nosource");
+    kube.apply(&httproute("shop", "shop"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let steps = "    canary:\n      steps: [{setWeight: 10}, {analysis: {templates: [errors]}}]";
+    let template = "---\napiVersion: switchyard.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: errors}\nspec:\n  metrics:\n    - name: error-rate\n      interval: 2s\n      judge: {compare: error_rate}\n";
+    let text = kube_manifest("shop", &kube.namespace, GATEWAY, steps) + template;
+    let file = write(dir.path(), "shop.yaml", &text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let err = d.fails(&["deploy", "shop", "--version", "v2"]);
+    assert!(
+        err.contains("metric `error-rate` of analysis template `errors`"),
+        "{err}"
+    );
+    assert!(err.contains("give its judge a `source`"), "{err}");
+    // Nothing moved: no canary ReplicaSet, the route all on stable.
+    assert_eq!(kube.weights("shop", "shop"), (100, 0));
+    let sets = kube.ok(&["get", "rs", "-l", "switchyard.dev/app=shop", "-o", "name"]);
+    assert_eq!(sets.lines().count(), 1, "{sets}");
+}
