@@ -38,6 +38,11 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// The proxies following the control plane: the version each serves, its listeners.
     Proxies,
+    /// Print a shell completion script: `source <(switchyard completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Apply manifests (a file or every .yaml/.yml of a directory), all or nothing.
     Apply(FileArgs),
     /// Check manifests without applying them.
@@ -59,6 +64,9 @@ pub enum Command {
         app: String,
         #[arg(long)]
         full: bool,
+        /// Return when the rollout ends; the exit code says how (0 succeeded, 1 not).
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         seen: Precondition,
     },
@@ -451,6 +459,10 @@ pub struct DeployArgs {
     /// the line, so put it last.
     #[arg(long, num_args = 1.., allow_hyphen_values = true)]
     pub command: Option<Vec<String>>,
+    /// Return when the rollout ends; the exit code says how (0 succeeded, 1 rolled back,
+    /// aborted or failed).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]

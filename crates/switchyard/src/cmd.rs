@@ -67,7 +67,18 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // 3: the daemon could not be reached (a CI job can tell that from a refusal).
+            let unreachable = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<switchyard_api::ClientError>(),
+                    Some(switchyard_api::ClientError::Unreachable { .. })
+                )
+            });
+            if unreachable {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -93,6 +104,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let api = switchyard_api::Client::with_token(&target.server, target.token.as_deref());
     let output = cli.output;
     match cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "switchyard", &mut script);
+            // A reader that stops early (`| head`) is not an error of ours.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => serve::run(args).await,
         Command::Proxies => proxy::list(&api, output).await,
         Command::DemoApp(args) => demo_app::run(args).await,
@@ -105,12 +124,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollout {
             command: crate::cli::RolloutCommand::Status { app, watch },
         } => client::status(&api, &app, watch, output).await,
-        Command::Promote { app, full, seen } => {
+        Command::Promote {
+            app,
+            full,
+            wait,
+            seen,
+        } => {
             let request = CommandRequest {
                 full,
                 ..client::request()
             };
-            client::command(&api, &app, "promote", request, &seen, output).await
+            let code = client::command(&api, &app, "promote", request, &seen, output).await?;
+            if wait {
+                return client::wait_for_end(&api, &app, output).await;
+            }
+            Ok(code)
         }
         Command::Abort { app, reason, seen } => {
             let request = CommandRequest {

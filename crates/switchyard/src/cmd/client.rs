@@ -132,6 +132,7 @@ pub async fn deploy(api: &Client, args: DeployArgs, output: Output) -> anyhow::R
         instances: args.instances,
         addresses: args.addresses,
     };
+    let wait = args.wait;
     let response = api.deploy(&args.app, &request).await.map_err(explain)?;
     if output == Output::Json {
         print_json(&response)?;
@@ -147,7 +148,16 @@ pub async fn deploy(api: &Client, args: DeployArgs, output: Output) -> anyhow::R
             response.app, response.version
         );
     }
+    if wait && response.rollout.is_some() {
+        return wait_for_end(api, &response.app, output).await;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Follows the app's rollout until it ends (as `rollout status --watch`); exit code 0 when it
+/// succeeded, 1 when it was rolled back, aborted or failed.
+pub async fn wait_for_end(api: &Client, app: &str, output: Output) -> anyhow::Result<ExitCode> {
+    status(api, app, true, output).await
 }
 
 pub async fn status(
@@ -174,7 +184,11 @@ pub async fn status(
             live.show(&render::rollout(&view));
         }
         if !view.active {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(if view.phase == "Succeeded" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

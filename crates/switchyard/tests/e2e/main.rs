@@ -7,6 +7,7 @@ mod support;
 
 mod backup;
 mod bad_input;
+mod cli;
 mod dataplane;
 mod demo;
 mod experiments;
