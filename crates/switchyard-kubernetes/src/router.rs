@@ -16,19 +16,18 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
-use serde_json::Value;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use switchyard_control::ports::{ExperimentRoutes, RouteError, RoutePlan};
-use switchyard_core::manifest::app::{KubernetesRuntime, RouteMatch, TrafficRouting};
+use switchyard_core::manifest::app::{KubernetesRuntime, TrafficRouting};
 use switchyard_core::{AppName, Version};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+mod route;
+
+use route::Route;
+
 use crate::cluster::{Cluster, ClusterError};
-use crate::gateway::{self, Backends};
-use crate::istio;
 use crate::objects::{self, APP_LABEL, FIELD_MANAGER, RELEASE_LABEL, Role};
 use crate::plan::{self, Observed, Step};
 
@@ -534,153 +533,6 @@ impl KubeRouter {
             routing.service_port,
         );
         apply_service(services, &s).await
-    }
-}
-
-/// The route object a `kubernetes` app's weights are written on.
-enum RouteKind {
-    Gateway,
-    /// The names of the http routes to weight (all that route to the stable Service if empty).
-    Istio(Vec<String>),
-}
-
-struct Route {
-    kind: RouteKind,
-    api: Api<DynamicObject>,
-    name: String,
-    namespace: String,
-    stable: String,
-    canary: String,
-    port: u16,
-}
-
-impl Route {
-    fn of(
-        client: &kube::Client,
-        app: &AppName,
-        routing: &AppRouting,
-    ) -> Result<Option<Route>, String> {
-        let (kind, gvk, plural, name) = match &routing.traffic_routing {
-            None => return Ok(None),
-            Some(TrafficRouting::GatewayApi(g)) => (
-                RouteKind::Gateway,
-                GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
-                "httproutes",
-                g.http_route.to_string(),
-            ),
-            Some(TrafficRouting::Istio(i)) => (
-                RouteKind::Istio(i.routes.clone()),
-                GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService"),
-                "virtualservices",
-                i.virtual_service.to_string(),
-            ),
-        };
-        let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
-        Ok(Some(Route {
-            kind,
-            api: Api::namespaced_with(client.clone(), &routing.namespace, &resource),
-            name,
-            namespace: routing.namespace.clone(),
-            stable: Role::Stable.service(app),
-            canary: Role::Canary.service(app),
-            port: routing.service_port,
-        }))
-    }
-
-    fn backends(&self) -> Backends<'_> {
-        Backends {
-            stable: &self.stable,
-            canary: &self.canary,
-            port: self.port,
-        }
-    }
-
-    fn what(&self) -> String {
-        let kind = match self.kind {
-            RouteKind::Gateway => "HTTPRoute",
-            RouteKind::Istio(_) => "VirtualService",
-        };
-        format!("{kind} {} in namespace {}", self.name, self.namespace)
-    }
-
-    fn weights(&self, route: &Value) -> Vec<(u64, u64)> {
-        match &self.kind {
-            RouteKind::Gateway => gateway::weights(route, self.backends()),
-            RouteKind::Istio(names) => istio::weights(route, self.backends(), names),
-        }
-    }
-
-    fn set_weights(&self, route: &mut Value, stable_weight: u32) -> Result<(), String> {
-        match &self.kind {
-            RouteKind::Gateway => gateway::set_weights(route, self.backends(), stable_weight),
-            RouteKind::Istio(names) => {
-                istio::set_weights(route, self.backends(), names, stable_weight)
-            }
-        }
-    }
-
-    fn set_header_route(
-        &self,
-        route: &mut Value,
-        header_route: Option<(&str, &[RouteMatch])>,
-    ) -> Result<(), String> {
-        match &self.kind {
-            RouteKind::Gateway => gateway::set_header_route(route, self.backends(), header_route),
-            RouteKind::Istio(names) => {
-                istio::set_header_route(route, self.backends(), names, header_route)
-            }
-        }
-    }
-
-    fn set_mirror(&self, route: &mut Value, mirror: Option<(&str, u8)>) -> Result<(), String> {
-        match &self.kind {
-            RouteKind::Gateway => gateway::set_mirror(route, self.backends(), mirror),
-            RouteKind::Istio(names) => istio::set_mirror(route, self.backends(), names, mirror),
-        }
-    }
-
-    async fn read(&self) -> Result<Value, String> {
-        let obj = self
-            .api
-            .get(&self.name)
-            .await
-            .map_err(|e| describe(format!("reading {}", self.what()), e))?;
-        serde_json::to_value(&obj).map_err(|e| e.to_string())
-    }
-
-    async fn stable_weight(&self) -> Result<Option<u32>, String> {
-        let now = self.read().await?;
-        Ok(match &self.kind {
-            RouteKind::Gateway => gateway::stable_weight(&now, self.backends()),
-            RouteKind::Istio(names) => istio::stable_weight(&now, self.backends(), names),
-        })
-    }
-
-    /// Reads the route, edits it and writes it back if it changed, again from the top when
-    /// someone else wrote it in between (409).
-    async fn edit(&self, f: impl Fn(&mut Value) -> Result<(), String>) -> Result<(), String> {
-        for _ in 0..5 {
-            let before = self.read().await?;
-            let mut after = before.clone();
-            f(&mut after).map_err(|e| format!("{}: {e}", self.what()))?;
-            if after == before {
-                return Ok(());
-            }
-            let obj: DynamicObject = serde_json::from_value(after).map_err(|e| e.to_string())?;
-            match self
-                .api
-                .replace(&self.name, &PostParams::default(), &obj)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 409 => {}
-                Err(e) => return Err(describe(format!("updating {}", self.what()), e)),
-            }
-        }
-        Err(format!(
-            "updating {}: it kept changing under us (409 five times)",
-            self.what()
-        ))
     }
 }
 
