@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Command::Proxy(args) = cli.command {
         // The data plane's own thread follows the control plane and runs health checks;
         // connections are served by worker threads (`--workers`), or by it when there is one.
-        init_logging(true);
+        init_logging(true, cli.color);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -58,10 +58,10 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         };
     }
-    init_logging(matches!(
-        cli.command,
-        Command::Serve(_) | Command::DemoApp(_)
-    ));
+    init_logging(
+        matches!(cli.command, Command::Serve(_) | Command::DemoApp(_)),
+        cli.color,
+    );
     let result = runtime().and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
         Ok(code) => code,
@@ -89,13 +89,24 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn init_logging(verbose: bool) {
+fn init_logging(verbose: bool, color: crate::cli::Color) {
     let default = if verbose { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Escape codes only for a person at a terminal (https://no-color.org): never in a log file
+    // or a CI job's output.
+    let ansi = match color {
+        crate::cli::Color::Always => true,
+        crate::cli::Color::Never => false,
+        crate::cli::Color::Auto => {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

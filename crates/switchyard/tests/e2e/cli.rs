@@ -105,3 +105,37 @@ fn deploy_and_promote_wait_for_the_end_and_say_how_it_went() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The first log line of `switchyard demo-app` started with `args`, as written to a pipe.
+fn first_log_line(args: &[&str], no_color: bool) -> String {
+    use std::io::BufRead;
+    let port = free_port().to_string();
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .args(["demo-app", "--port", &port, "--version", "v1"])
+        .env_remove("SWITCHYARD_LOG")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("demo app listening"), "{line:?}");
+    line
+}
+
+#[test]
+fn logs_carry_colors_only_when_asked_or_at_a_terminal() {
+    // A pipe is not a terminal: no escape codes, whatever NO_COLOR says.
+    assert!(!first_log_line(&[], false).contains('\u{1b}'));
+    assert!(first_log_line(&["--color", "always"], false).contains("\u{1b}["));
+    assert!(!first_log_line(&["--color", "never"], false).contains('\u{1b}'));
+    assert!(!first_log_line(&[], true).contains('\u{1b}'));
+}
