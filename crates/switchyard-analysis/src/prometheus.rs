@@ -252,15 +252,12 @@ struct VectorSample {
 /// `[unix time, "value"]`: Prometheus writes values as strings (`"NaN"`, `"+Inf"` included).
 type SamplePair = (f64, serde_json::Value);
 
-/// A sample of an instant vector: its labels and value.
-type Sample = (BTreeMap<String, String>, f64);
-
-/// The labelled samples of an answer that is a vector.
-fn decode_vector(
+/// The answer to `query`, when Prometheus accepted it.
+fn accepted(
     status: reqwest::StatusCode,
     body: &str,
     query: &str,
-) -> Result<Vec<Sample>, MeasureError> {
+) -> Result<ApiResponse, MeasureError> {
     let answer: ApiResponse = serde_json::from_str(body).map_err(|e| {
         provider(format!(
             "Prometheus answered {status} with a body that is not its API's JSON ({e}): {}",
@@ -274,6 +271,19 @@ fn decode_vector(
             answer.error.as_deref().unwrap_or("no message")
         )));
     }
+    Ok(answer)
+}
+
+/// A sample of an instant vector: its labels and value.
+type Sample = (BTreeMap<String, String>, f64);
+
+/// The labelled samples of an answer that is a vector.
+fn decode_vector(
+    status: reqwest::StatusCode,
+    body: &str,
+    query: &str,
+) -> Result<Vec<Sample>, MeasureError> {
+    let answer = accepted(status, body, query)?;
     match answer.data {
         Some(QueryData::Vector(samples)) => samples
             .into_iter()
@@ -302,19 +312,7 @@ pub(crate) fn decode(
     body: &str,
     query: &str,
 ) -> Result<Value, MeasureError> {
-    let answer: ApiResponse = serde_json::from_str(body).map_err(|e| {
-        provider(format!(
-            "Prometheus answered {status} with a body that is not its API's JSON ({e}): {}",
-            snippet(body)
-        ))
-    })?;
-    if answer.status != "success" || !status.is_success() {
-        return Err(provider(format!(
-            "Prometheus refused query `{query}` ({status}): {}: {}",
-            answer.error_type.as_deref().unwrap_or("error"),
-            answer.error.as_deref().unwrap_or("no message")
-        )));
-    }
+    let answer = accepted(status, body, query)?;
     let number = |pair: &SamplePair| {
         crate::json_value::number(&pair.1).ok_or_else(|| {
             provider(format!(

@@ -23,18 +23,7 @@ impl MeasureRequest<'_> {
     /// The values of a template's placeholders when measuring the release in `role`:
     /// `{{release}}` is the role's name and `{{version}}` that release's version.
     pub fn template_vars(&self, role: ReleaseRole) -> TemplateVars<'_> {
-        let (release, version) = match role {
-            ReleaseRole::Canary => ("canary", self.canary),
-            ReleaseRole::Stable => ("stable", self.stable),
-        };
-        TemplateVars {
-            app: self.app.as_str(),
-            release,
-            version: version.as_str(),
-            canary_version: self.canary.as_str(),
-            stable_version: self.stable.as_str(),
-            namespace: self.namespace,
-        }
+        vars(self.app, self.canary, self.stable, self.namespace, role)
     }
 }
 
@@ -103,17 +92,29 @@ impl JudgeTotalsRequest<'_> {
     /// The placeholders' values for the canary (`{{release}}` = `canary`) or the baseline
     /// (`stable`).
     pub fn template_vars(&self, role: ReleaseRole) -> TemplateVars<'_> {
-        let (release, version) = match role {
-            ReleaseRole::Canary => ("canary", self.canary),
-            ReleaseRole::Stable => ("stable", self.baseline),
-        };
-        TemplateVars {
-            app: self.app.as_str(),
-            release,
-            version: version.as_str(),
-            canary_version: self.canary.as_str(),
-            stable_version: self.baseline.as_str(),
-            namespace: self.namespace,
-        }
+        vars(self.app, self.canary, self.baseline, self.namespace, role)
+    }
+}
+
+/// The placeholders' values when measuring the release in `role`: `{{release}}` is the role's
+/// name and `{{version}}` that release's version.
+fn vars<'a>(
+    app: &'a AppName,
+    canary: &'a Version,
+    stable: &'a Version,
+    namespace: &'a str,
+    role: ReleaseRole,
+) -> TemplateVars<'a> {
+    let (release, version) = match role {
+        ReleaseRole::Canary => ("canary", canary),
+        ReleaseRole::Stable => ("stable", stable),
+    };
+    TemplateVars {
+        app: app.as_str(),
+        release,
+        version: version.as_str(),
+        canary_version: canary.as_str(),
+        stable_version: stable.as_str(),
+        namespace,
     }
 }

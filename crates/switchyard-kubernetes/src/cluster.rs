@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use switchyard_control::controller::chain;
 use tokio::sync::OnceCell;
 
 /// How long connecting to the API server may take.
@@ -79,21 +80,6 @@ impl ClusterError {
             _ => None,
         }
     }
-}
-
-/// An error and its sources, each once.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        source = s.source();
-    }
-    text
 }
 
 impl Cluster {

@@ -290,15 +290,19 @@ pub fn set_mirror(
     Ok(())
 }
 
+/// The backends of app `shop` on port 80, for the tests of the route edits.
+#[cfg(test)]
+pub(crate) const SHOP: Backends<'static> = Backends {
+    stable: "shop-stable",
+    canary: "shop-canary",
+    port: 80,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const B: Backends<'static> = Backends {
-        stable: "shop-stable",
-        canary: "shop-canary",
-        port: 80,
-    };
+    const B: Backends<'static> = SHOP;
 
     fn route() -> Value {
         json!({"spec": {"parentRefs": [{"name": "gw"}], "rules": [

@@ -273,11 +273,7 @@ pub fn set_mirror(
 mod tests {
     use super::*;
 
-    const B: Backends<'static> = Backends {
-        stable: "shop-stable",
-        canary: "shop-canary",
-        port: 80,
-    };
+    const B: Backends<'static> = crate::gateway::SHOP;
 
     fn vs() -> Value {
         json!({"spec": {"hosts": ["shop.example"], "http": [

@@ -110,6 +110,17 @@ impl Kube {
         panic!("no rule routes to {stable}: {route:#}");
     }
 
+    /// The size of the ReplicaSet of `app`'s release `version`, if there is one.
+    fn replicas(&self, app: &str, version: &str) -> Option<i64> {
+        let selector = format!("switchyard.dev/app={app},switchyard.dev/release={version}");
+        let rs = self.json(&["get", "rs", "-l", &selector]);
+        rs["items"]
+            .as_array()
+            .unwrap()
+            .first()
+            .map(|r| r["spec"]["replicas"].as_i64().unwrap())
+    }
+
     /// The release a Service selects.
     fn selects(&self, service: &str) -> String {
         let s = self.json(&["get", "service", service]);
@@ -194,6 +205,26 @@ spec:
 
 const GATEWAY: &str = "      trafficRouting: {gatewayAPI: {httpRoute: shop}}";
 
+/// Writes `text` to `name` in `dir` and applies it.
+fn apply_file(d: &Daemon, dir: &std::path::Path, name: &str, text: &str) {
+    let file = write(dir, name, text);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+}
+
+/// A namespace with HTTPRoute `shop`, a daemon with app `shop` routed by it (`steps` as its
+/// strategy, `extra` documents beside it) and v1 deployed. Dropped in reverse: the daemon
+/// first, the namespace last.
+fn shop_on_httproute(test: &str, steps: &str, extra: &str) -> (Kube, tempfile::TempDir, Daemon) {
+    let kube = Kube::new(test);
+    kube.apply(&httproute("shop", "shop"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&kube, dir.path());
+    let text = kube_manifest("shop", &kube.namespace, GATEWAY, steps) + extra;
+    apply_file(&d, dir.path(), "shop.yaml", &text);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    (kube, dir, d)
+}
+
 fn daemon(kube: &Kube, dir: &std::path::Path) -> Daemon {
     Daemon::start_with(dir, free_port(), &["--kubeconfig", &kube.kubeconfig])
 }
@@ -201,21 +232,11 @@ fn daemon(kube: &Kube, dir: &std::path::Path) -> Daemon {
 #[test]
 #[ignore = "needs the test cluster: scripts/test starts it"]
 fn with_kubernetes_a_canary_moves_the_httproute_weights_step_by_step_and_abort_restores_them() {
-    let kube = Kube::new("canary");
-    kube.apply(&httproute("shop", "shop"));
-    let dir = tempfile::tempdir().unwrap();
-    let d = daemon(&kube, dir.path());
     let steps =
         "    canary:\n      steps: [{setWeight: 20}, {pause: {}}, {setWeight: 50}, {pause: {}}]";
-    let file = write(
-        dir.path(),
-        "shop.yaml",
-        &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
-    );
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    let (kube, _dir, d) = shop_on_httproute("canary", steps, "");
 
     // The first release: its ReplicaSet, Ready pods, the stable Service, 100/0.
-    d.ok(&["deploy", "shop", "--version", "v1"]);
     let rs = kube.json(&["get", "rs", "-l", "switchyard.dev/app=shop"]);
     let items = rs["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{rs:#}");
@@ -312,18 +333,8 @@ fn header_rule(route: &Value) -> Option<Value> {
 #[test]
 #[ignore = "needs the test cluster: scripts/test starts it"]
 fn with_kubernetes_a_header_route_and_a_mirror_are_added_to_the_httproute_and_removed() {
-    let kube = Kube::new("header");
-    kube.apply(&httproute("shop", "shop"));
-    let dir = tempfile::tempdir().unwrap();
-    let d = daemon(&kube, dir.path());
     let steps = "    canary:\n      steps:\n      - setHeaderRoute: {match: [{header: x-canary, exact: \"yes\"}]}\n      - setMirror: {percent: 30}\n      - pause: {}\n      - setWeight: 10\n      - pause: {}";
-    let file = write(
-        dir.path(),
-        "shop.yaml",
-        &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
-    );
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
-    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let (kube, _dir, d) = shop_on_httproute("header", steps, "");
     d.ok(&["deploy", "shop", "--version", "v2"]);
     d.wait_rollout("shop", "the first pause", |r| r["phase"] == "Paused");
     let route = kube.json(&["get", "httproute", "shop"]);
@@ -374,7 +385,8 @@ fn with_kubernetes_blue_green_points_the_preview_service_then_switches_the_activ
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(&kube, dir.path());
     // No router: blue-green is the Services' selectors alone.
-    let file = write(
+    apply_file(
+        &d,
         dir.path(),
         "shop.yaml",
         &kube_manifest(
@@ -384,7 +396,6 @@ fn with_kubernetes_blue_green_points_the_preview_service_then_switches_the_activ
             "    blueGreen: {scaleDownDelay: 1s}",
         ),
     );
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
     d.ok(&["deploy", "shop", "--version", "v1"]);
     assert_eq!(kube.selects("shop-stable"), "v1");
     d.ok(&["deploy", "shop", "--version", "v2"]);
@@ -424,24 +435,11 @@ fn with_kubernetes_a_rolling_update_sizes_the_replicasets_batch_by_batch() {
         "    rolling: {maxSurge: 1, maxUnavailable: 0}",
     )
     .replace("replicas: 2", "replicas: 3");
-    let file = write(dir.path(), "shop.yaml", &text);
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    apply_file(&d, dir.path(), "shop.yaml", &text);
     d.ok(&["deploy", "shop", "--version", "v1"]);
     d.ok(&["deploy", "shop", "--version", "v2"]);
     // Every size the two ReplicaSets go through, read from the API server while it runs.
-    let sizes = |v: &str| -> i64 {
-        let rs = kube.json(&[
-            "get",
-            "rs",
-            "-l",
-            &format!("switchyard.dev/app=shop,switchyard.dev/release={v}"),
-        ]);
-        rs["items"]
-            .as_array()
-            .unwrap()
-            .first()
-            .map_or(0, |r| r["spec"]["replicas"].as_i64().unwrap())
-    };
+    let sizes = |v: &str| kube.replicas("shop", v).unwrap_or(0);
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -476,12 +474,12 @@ fn with_kubernetes_a_killed_daemon_leaves_the_weights_and_resumes_without_a_seco
     let mut d = Daemon::start_with(dir.path(), port, &["--kubeconfig", &kube.kubeconfig]);
     let steps =
         "    canary:\n      steps: [{setWeight: 30}, {pause: {}}, {setWeight: 60}, {pause: {}}]";
-    let file = write(
+    apply_file(
+        &d,
         dir.path(),
         "shop.yaml",
         &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
     );
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
     d.ok(&["deploy", "shop", "--version", "v1"]);
     d.ok(&["deploy", "shop", "--version", "v2"]);
     d.wait_rollout("shop", "the first pause", |r| {
@@ -506,18 +504,8 @@ fn with_kubernetes_a_killed_daemon_leaves_the_weights_and_resumes_without_a_seco
 #[test]
 #[ignore = "needs the test cluster: scripts/test starts it"]
 fn with_kubernetes_weights_edited_by_hand_pause_the_rollout_and_say_what_changed() {
-    let kube = Kube::new("drift");
-    kube.apply(&httproute("shop", "shop"));
-    let dir = tempfile::tempdir().unwrap();
-    let d = daemon(&kube, dir.path());
     let steps = "    canary:\n      steps: [{setWeight: 20}, {bake: {duration: 1h}}, {setWeight: 60}, {pause: {}}]";
-    let file = write(
-        dir.path(),
-        "shop.yaml",
-        &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
-    );
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
-    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let (kube, _dir, d) = shop_on_httproute("drift", steps, "");
     d.ok(&["deploy", "shop", "--version", "v2"]);
     d.wait_rollout("shop", "the bake", |r| r["phase"] == "Baking");
     assert_eq!(kube.weights("shop", "shop"), (80, 20));
@@ -570,12 +558,12 @@ spec:
     let d = daemon(&kube, dir.path());
     let steps = "    canary:\n      steps:\n      - setWeight: 25\n      - setHeaderRoute: {match: [{header: x-canary, exact: \"yes\"}]}\n      - setMirror: {percent: 10}\n      - pause: {}";
     let routing = "      trafficRouting: {istio: {virtualService: shop, routes: [primary]}}";
-    let file = write(
+    apply_file(
+        &d,
         dir.path(),
         "shop.yaml",
         &kube_manifest("shop", &kube.namespace, routing, steps),
     );
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
     d.ok(&["deploy", "shop", "--version", "v1"]);
     d.ok(&["deploy", "shop", "--version", "v2"]);
     d.wait_rollout("shop", "the pause", |r| r["phase"] == "Paused");
@@ -673,12 +661,12 @@ fn with_kubernetes_the_shipped_rbac_is_enough_and_a_forbidden_call_is_named() {
 
     // A whole canary with exactly those permissions.
     let steps = "    canary:\n      steps: [{setWeight: 20}, {pause: {}}]";
-    let file = write(
+    apply_file(
+        &d,
         dir.path(),
         "shop.yaml",
         &kube_manifest("shop", &kube.namespace, GATEWAY, steps),
     );
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
     d.ok(&["deploy", "shop", "--version", "v1"]);
     d.ok(&["deploy", "shop", "--version", "v2"]);
     d.wait_rollout("shop", "the pause", |r| {
@@ -702,8 +690,7 @@ fn with_kubernetes_the_shipped_rbac_is_enough_and_a_forbidden_call_is_named() {
         "",
         "    canary:\n      steps: [{setWeight: 20}]",
     );
-    let file = write(dir.path(), "cart.yaml", &text);
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    apply_file(&d, dir.path(), "cart.yaml", &text);
     let err = d.fails(&["deploy", "cart", "--version", "v1"]);
     assert!(err.contains(&format!("in namespace {other}")), "{err}");
     assert!(err.contains("403"), "{err}");
@@ -792,11 +779,7 @@ impl Drop for Prometheus {
 #[test]
 #[ignore = "needs the test cluster: scripts/test starts it"]
 fn with_kubernetes_the_judge_reads_prometheus_and_rolls_a_bad_canary_back() {
-    let kube = Kube::new("judge");
-    kube.apply(&httproute("shop", "shop"));
     let prometheus = Prometheus::start(growing_exporter());
-    let dir = tempfile::tempdir().unwrap();
-    let d = daemon(&kube, dir.path());
     let steps = "    canary:\n      steps: [{setWeight: 10}, {analysis: {templates: [errors]}}, {setWeight: 50}, {pause: {}}]";
     let template = format!(
         r#"---
@@ -818,10 +801,7 @@ spec:
 "#,
         prometheus.address
     );
-    let text = kube_manifest("shop", &kube.namespace, GATEWAY, steps) + &template;
-    let file = write(dir.path(), "shop.yaml", &text);
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
-    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let (kube, _dir, d) = shop_on_httproute("judge", steps, &template);
     d.ok(&["deploy", "shop", "--version", "v2"]);
     let r = d.wait_rollout("shop", "the judge's verdict", |r| {
         r["phase"] == "RolledBack" || r["phase"] == "Succeeded" || r["phase"] == "Paused"
@@ -845,21 +825,9 @@ fn with_kubernetes_a_canary_without_a_router_is_weighted_by_replica_counts() {
     let steps = "    canary:\n      steps: [{setWeight: 25}, {pause: {}}]";
     let text =
         kube_manifest("shop", &kube.namespace, "", steps).replace("replicas: 2", "replicas: 4");
-    let file = write(dir.path(), "shop.yaml", &text);
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
-    let size = |v: &str| -> i64 {
-        let rs = kube.json(&[
-            "get",
-            "rs",
-            "-l",
-            &format!("switchyard.dev/app=shop,switchyard.dev/release={v}"),
-        ]);
-        rs["items"]
-            .as_array()
-            .unwrap()
-            .first()
-            .map_or(-1, |r| r["spec"]["replicas"].as_i64().unwrap())
-    };
+    apply_file(&d, dir.path(), "shop.yaml", &text);
+    // -1: no ReplicaSet (any more).
+    let size = |v: &str| kube.replicas("shop", v).unwrap_or(-1);
     d.ok(&["deploy", "shop", "--version", "v1"]);
     kube.wait_for("v1 at full size", || size("v1"), |n| *n == 4);
     // The stable Service selects every pod of the app: the sizes are the split.
@@ -894,16 +862,9 @@ fn with_kubernetes_a_canary_without_a_router_is_weighted_by_replica_counts() {
 #[test]
 #[ignore = "needs the test cluster: scripts/test starts it"]
 fn with_kubernetes_a_judge_without_a_source_is_refused_rather_than_left_waiting() {
-    let kube = Kube::new("nosource");
-    kube.apply(&httproute("shop", "shop"));
-    let dir = tempfile::tempdir().unwrap();
-    let d = daemon(&kube, dir.path());
     let steps = "    canary:\n      steps: [{setWeight: 10}, {analysis: {templates: [errors]}}]";
     let template = "---\napiVersion: switchyard.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: errors}\nspec:\n  metrics:\n    - name: error-rate\n      interval: 2s\n      judge: {compare: error_rate}\n";
-    let text = kube_manifest("shop", &kube.namespace, GATEWAY, steps) + template;
-    let file = write(dir.path(), "shop.yaml", &text);
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
-    d.ok(&["deploy", "shop", "--version", "v1"]);
+    let (kube, _dir, d) = shop_on_httproute("nosource", steps, template);
     let err = d.fails(&["deploy", "shop", "--version", "v2"]);
     assert!(
         err.contains("metric `error-rate` of analysis template `errors`"),
