@@ -8,6 +8,8 @@
 //!   verdict at any look.
 //! - [`error_rate`], [`log_latency`], [`quantile`]: the three tests behind the verdict.
 //! - [`bounds`]: the two one-sided always-valid bounds every decision is read from.
+//! - [`risk_ratio`]: the risk-ratio martingale of an adaptive canary, and [`adaptive`], the
+//!   weight it chooses within the error budget.
 //! - [`needed`]: how much more canary traffic an undecided judge needs.
 //! - [`histogram`]: the fixed log-scale latency histogram the totals are kept in.
 //! - [`verdict`]: [`JudgeVerdict`] and the [`Evidence`] every verdict carries.
@@ -15,6 +17,7 @@
 //! Pure: no IO, no clock. Times are inputs in milliseconds. Method, guarantees and limits are
 //! written for operators in `docs/decisions.md`.
 
+pub mod adaptive;
 pub mod bounds;
 pub mod error;
 pub mod error_rate;
@@ -23,6 +26,7 @@ pub mod log_latency;
 pub mod needed;
 pub mod observation;
 pub mod quantile;
+pub mod risk_ratio;
 pub mod spec;
 pub mod state;
 pub mod verdict;

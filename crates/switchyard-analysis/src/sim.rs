@@ -34,7 +34,7 @@ pub use report::{JudgeReport, SimReport};
 
 use crate::judge::JudgeState;
 use rule::{Signal, SimulatedJudge};
-use traffic::{ArmTick, ReleaseModel};
+use traffic::{ArmTick, Load, ReleaseModel};
 
 /// A simulation that cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -54,10 +54,12 @@ pub enum SimError {
     Judge(#[source] crate::judge::JudgeError),
 }
 
-/// The judges, in report order, with their settings in words (ours is described from the
-/// config).
-const JUDGES: [(&str, &str); 5] = [
+/// The judges, in report order, with their settings in words (ours are described from the
+/// config). The adaptive canary sets its own weight, so it runs on its own traffic, drawn from
+/// the same models.
+const JUDGES: [(&str, &str); 6] = [
     ("switchyard", ""),
+    ("adaptive", ""),
     (
         "argo",
         "Argo docs example: success rate over [5m] every 5m, successCondition result[0] >= 0.95, failureLimit 3",
@@ -76,6 +78,9 @@ const JUDGES: [(&str, &str); 5] = [
     ),
 ];
 
+/// Index of the adaptive canary in [`JUDGES`].
+const ADAPTIVE: usize = 1;
+
 /// Seconds to rollback per judge, failed canary requests served until then, and seconds to
 /// pass for ours.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,7 +88,7 @@ struct RunOutcome {
     rollback: [Option<u64>; JUDGES.len()],
     /// Canary errors up to each judge's rollback (to the end of the run without one).
     bad: [u64; JUDGES.len()],
-    pass: Option<u64>,
+    pass: [Option<u64>; JUDGES.len()],
 }
 
 /// Runs the scenario and its A/A twin `config.runs` times each.
@@ -92,12 +97,20 @@ struct RunOutcome {
 /// [`SimError::Invalid`] when a config field is out of range.
 pub fn simulate_canary(config: &SimConfig) -> Result<SimReport, SimError> {
     config.validate()?;
-    let mut fresh = Vec::new();
-    for spec in ours::SwitchyardJudge::specs(config) {
-        let mut state = JudgeState::new(spec).map_err(SimError::Judge)?;
-        state.start(0);
-        fresh.push(state);
-    }
+    let started = |specs: Vec<_>| -> Result<Vec<JudgeState>, SimError> {
+        specs
+            .into_iter()
+            .map(|spec| {
+                let mut state = JudgeState::new(spec).map_err(SimError::Judge)?;
+                state.start(0);
+                Ok(state)
+            })
+            .collect()
+    };
+    let fresh = [
+        started(ours::SwitchyardJudge::specs(config))?,
+        started(ours::SwitchyardJudge::adaptive_specs(config))?,
+    ];
     let scenario = Scenario::new(config, fresh.clone());
     let a_a = Scenario::new(&config.a_a(), fresh);
     let runs = config.runs as usize;
@@ -131,16 +144,16 @@ pub fn simulate_canary(config: &SimConfig) -> Result<SimReport, SimError> {
             let (aa_rollback_rate, _, _) = report::summarize(&aa);
             let bad = outcomes.iter().map(|o| o.0.bad[j]).sum::<u64>() as f64
                 / outcomes.len().max(1) as f64;
-            let pass = (j == 0).then(|| {
-                let pass: Vec<_> = outcomes.iter().map(|o| o.1.pass).collect();
+            let pass = (j <= ADAPTIVE).then(|| {
+                let pass: Vec<_> = outcomes.iter().map(|o| o.1.pass[j]).collect();
                 report::summarize(&pass)
             });
             JudgeReport {
                 name: (*name).to_owned(),
-                settings: if j == 0 {
-                    ours::SwitchyardJudge::settings(config)
-                } else {
-                    (*settings).to_owned()
+                settings: match j {
+                    0 => ours::SwitchyardJudge::settings(config),
+                    ADAPTIVE => ours::SwitchyardJudge::adaptive_settings(config),
+                    _ => (*settings).to_owned(),
                 },
                 rollback_rate,
                 median_detection_s: median,
@@ -171,36 +184,87 @@ fn run_seed(seed: u64, index: u64) -> u64 {
 struct Scenario {
     canary: ReleaseModel,
     baseline: ReleaseModel,
-    rps: f64,
+    load: Load,
     weight: f64,
     duration: u64,
-    judges: Vec<JudgeState>,
+    /// Fresh judges of the fixed split and of the adaptive canary.
+    judges: [Vec<JudgeState>; 2],
+    adaptive_interval: u64,
 }
 
 impl Scenario {
-    fn new(config: &SimConfig, judges: Vec<JudgeState>) -> Self {
+    fn new(config: &SimConfig, judges: [Vec<JudgeState>; 2]) -> Self {
+        let model = |error, latency_ms: f64| {
+            ReleaseModel::new(error, latency_ms / 1000.0, config.latency_sigma)
+                .with_tail(config.tail_share)
+        };
         Scenario {
-            canary: ReleaseModel::new(
-                config.canary_error,
-                config.canary_latency_ms / 1000.0,
-                config.latency_sigma,
-            ),
-            baseline: ReleaseModel::new(
-                config.baseline_error,
-                config.baseline_latency_ms / 1000.0,
-                config.latency_sigma,
-            ),
-            rps: config.rps,
+            canary: model(config.canary_error, config.canary_latency_ms),
+            baseline: model(config.baseline_error, config.baseline_latency_ms),
+            load: Load::new(config.rps, config.diurnal, config.bursts),
             weight: config.weight / 100.0,
             duration: config.duration,
             judges,
+            adaptive_interval: config.adaptive_interval,
         }
     }
 
     fn run(&self, seed: u64) -> RunOutcome {
+        let mut outcome = self.run_fixed(seed);
+        // The adaptive canary's traffic is its own: another stream of the same run.
+        let (rollback, bad, pass) = self.run_adaptive(seed ^ 0xADA9_71FE);
+        outcome.rollback[ADAPTIVE] = rollback;
+        outcome.bad[ADAPTIVE] = bad;
+        outcome.pass[ADAPTIVE] = pass;
+        outcome
+    }
+
+    /// The adaptive canary: the weight its judge chose at its last look, a look every
+    /// `adaptive_interval` seconds. Returns when it rolled back, the canary errors served
+    /// until then, and when it first passed.
+    fn run_adaptive(&self, seed: u64) -> (Option<u64>, u64, Option<u64>) {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let mut rules: [Box<dyn SimulatedJudge>; JUDGES.len()] = [
-            Box::new(ours::SwitchyardJudge::new(self.judges.clone())),
+        let mut load = self.load.clone();
+        let mut judge = ours::SwitchyardJudge::new(self.judges[1].clone());
+        let (mut canary, mut baseline) = (ArmTick::default(), ArmTick::default());
+        let (mut pending_canary, mut pending_baseline) = (ArmTick::default(), ArmTick::default());
+        let (mut bad, mut pass) = (0, None);
+        for t in 1..=self.duration {
+            let weight = f64::from(judge.weight().unwrap_or(1)) / 100.0;
+            let second = load.second(t, &mut rng);
+            traffic::tick(
+                second,
+                weight,
+                (&self.canary, &self.baseline),
+                &mut rng,
+                &mut canary,
+                &mut baseline,
+            );
+            bad += canary.errors;
+            pending_canary.merge(&canary);
+            pending_baseline.merge(&baseline);
+            if t % self.adaptive_interval != 0 {
+                continue;
+            }
+            match judge.observe(t, &pending_canary, &pending_baseline) {
+                Signal::Rollback => return (Some(t), bad, pass),
+                Signal::Pass => {
+                    pass.get_or_insert(t);
+                }
+                Signal::Continue => {}
+            }
+            pending_canary.reset();
+            pending_baseline.reset();
+        }
+        (None, bad, pass)
+    }
+
+    /// Every judge of a fixed split on one stream of traffic.
+    fn run_fixed(&self, seed: u64) -> RunOutcome {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut load = self.load.clone();
+        let mut rules: [Box<dyn SimulatedJudge>; JUDGES.len() - 1] = [
+            Box::new(ours::SwitchyardJudge::new(self.judges[0].clone())),
             Box::new(argo::ArgoRule::new(argo::ARGO_DOCS)),
             Box::new(argo::ArgoRule::new(argo::ARGO_1M)),
             Box::<flagger::FlaggerRule>::default(),
@@ -210,9 +274,9 @@ impl Scenario {
         let (mut canary, mut baseline) = (ArmTick::default(), ArmTick::default());
         let mut canary_errors = 0u64;
         for t in 1..=self.duration {
+            let second = load.second(t, &mut rng);
             traffic::tick(
-                t,
-                self.rps,
+                second,
                 self.weight,
                 (&self.canary, &self.baseline),
                 &mut rng,
@@ -221,7 +285,8 @@ impl Scenario {
             );
             // Requests of second t are served before a verdict taken at its end.
             canary_errors += canary.errors;
-            for (j, rule) in rules.iter_mut().enumerate() {
+            for (r, rule) in rules.iter_mut().enumerate() {
+                let j = if r == 0 { 0 } else { r + 1 };
                 if outcome.rollback[j].is_some() {
                     continue;
                 }
@@ -229,12 +294,15 @@ impl Scenario {
                 match rule.observe(t, &canary, &baseline) {
                     Signal::Rollback => outcome.rollback[j] = Some(t),
                     Signal::Pass if j == 0 => {
-                        outcome.pass.get_or_insert(t);
+                        outcome.pass[0].get_or_insert(t);
                     }
                     Signal::Pass | Signal::Continue => {}
                 }
             }
-            if outcome.rollback.iter().all(Option::is_some) {
+            if (0..JUDGES.len())
+                .filter(|&j| j != ADAPTIVE)
+                .all(|j| outcome.rollback[j].is_some())
+            {
                 break;
             }
         }

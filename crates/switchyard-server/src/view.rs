@@ -45,6 +45,12 @@ pub fn describe_step(step: &CanaryStep) -> String {
         CanaryStep::SetHeaderRoute(h) => format!("header route ({} condition(s))", h.matches.len()),
         CanaryStep::SetMirror(m) => format!("mirror {}%", m.percent.get()),
         CanaryStep::SetCanaryScale(scale) => format!("setCanaryScale {scale}"),
+        CanaryStep::Adaptive(a) => format!(
+            "adaptive {}-{}% (error budget {})",
+            a.min_weight.get(),
+            a.max_weight.get(),
+            switchyard_core::human::number(&a.error_budget.to_string())
+        ),
     }
 }
 

@@ -259,6 +259,27 @@ pub struct SimCanaryArgs {
     /// Our judge's alpha.
     #[arg(long, default_value_t = switchyard_analysis::judge::spec::DEFAULT_ALPHA)]
     pub alpha: f64,
+    /// The adaptive canary's largest weight, percent.
+    #[arg(long, default_value_t = 50.0)]
+    pub max_weight: f64,
+    /// The adaptive canary's smallest (and first) weight, percent.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_weight: f64,
+    /// The adaptive canary's error budget: extra failed requests before its verdict.
+    #[arg(long, default_value_t = switchyard_core::manifest::app::AdaptiveStep::DEFAULT_ERROR_BUDGET)]
+    pub error_budget: f64,
+    /// Seconds between the adaptive canary's looks (the other judges look every second).
+    #[arg(long, default_value_t = 1)]
+    pub adaptive_interval: u64,
+    /// Traffic swings between (1 - d) and (1 + d) x rps over a 30-minute cycle.
+    #[arg(long, default_value_t = 0.0)]
+    pub diurnal: f64,
+    /// Shared error bursts per hour: half of both releases' requests fail for 20 s.
+    #[arg(long, default_value_t = 0.0)]
+    pub bursts: f64,
+    /// Share of both releases' requests that take 20 x their latency.
+    #[arg(long, default_value_t = 0.0)]
+    pub tail_share: f64,
     /// Print `{"judges":[...],"config":{...}}` (with `--grid`, `{"cells":[...]}` of those).
     #[arg(long)]
     pub json: bool,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use switchyard_stats::ProportionCounts;
 
+use crate::judge::adaptive;
 use crate::judge::error::JudgeError;
 use crate::judge::error_rate;
 use crate::judge::histogram::LogHistogram;
@@ -11,6 +12,7 @@ use crate::judge::log_latency::{self, LogMoments};
 use crate::judge::needed::additional_canary_requests;
 use crate::judge::observation::{ArmInterval, IntervalObservation};
 use crate::judge::quantile;
+use crate::judge::risk_ratio::RiskRatio;
 use crate::judge::spec::{Compare, JudgeSpec, OnTimeout};
 use crate::judge::verdict::{
     ArmEvidence, Decision, Evidence, JudgeMethod, JudgeOutcome, JudgeVerdict,
@@ -66,6 +68,15 @@ pub struct JudgeState {
     started_at_ms: Option<u64>,
     canary: ArmTotals,
     baseline: ArmTotals,
+    /// The risk-ratio test of an adaptive judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    risk: Option<Box<RiskRatio>>,
+    /// End of the last recorded interval, ms (the request rate of an interval needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_at_ms: Option<u64>,
+    /// The canary weight an adaptive judge chose for the next interval, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weight: Option<u8>,
 }
 
 impl JudgeState {
@@ -75,11 +86,15 @@ impl JudgeState {
     /// [`JudgeError::InvalidSpec`] when the spec is out of range.
     pub fn new(spec: JudgeSpec) -> Result<Self, JudgeError> {
         crate::judge::spec::validate(&spec)?;
+        let adaptive = spec.adaptive;
         Ok(JudgeState {
+            risk: adaptive.map(|_| Box::new(RiskRatio::new(spec.max_increase))),
+            weight: adaptive.map(|plan| plan.min_weight),
             spec,
             started_at_ms: None,
             canary: ArmTotals::default(),
             baseline: ArmTotals::default(),
+            last_at_ms: None,
         })
     }
 
@@ -102,6 +117,12 @@ impl JudgeState {
     /// Baseline totals.
     pub fn baseline(&self) -> &ArmTotals {
         &self.baseline
+    }
+
+    /// The canary weight an adaptive judge chose for the next interval (`None` for a judge of
+    /// a fixed split).
+    pub fn weight(&self) -> Option<u8> {
+        self.weight
     }
 
     /// Adds one interval of both releases.
@@ -132,6 +153,18 @@ impl JudgeState {
         self.started_at_ms.get_or_insert(interval.at_ms);
         self.canary.add(&interval.canary, self.spec.compare);
         self.baseline.add(&interval.baseline, self.spec.compare);
+        let (c, b) = (&interval.canary, &interval.baseline);
+        if let (Some(risk), Some(plan)) = (self.risk.as_deref_mut(), self.spec.adaptive) {
+            risk.record((c.requests, c.errors), (b.requests, b.errors));
+            let seconds = self.last_at_ms.map_or(0.0, |last| {
+                interval.at_ms.saturating_sub(last) as f64 / 1000.0
+            });
+            if seconds > 0.0 {
+                let rps = (c.requests + b.requests) as f64 / seconds;
+                self.weight = Some(adaptive::next_weight(risk, &plan, self.spec.alpha, rps));
+            }
+        }
+        self.last_at_ms = Some(interval.at_ms);
         Ok(())
     }
 
@@ -141,8 +174,7 @@ impl JudgeState {
     /// # Errors
     /// [`JudgeError::Stats`] only if the statistics library refuses a validated configuration.
     pub fn verdict(&self, now_ms: u64) -> Result<JudgeVerdict, JudgeError> {
-        let (decision, mut evidence) = self.evidence()?;
-        let mut outcome = decision.map_or(JudgeOutcome::Inconclusive, |d| d.outcome());
+        let (mut outcome, mut evidence) = self.evidence()?;
         let elapsed_ms = self
             .started_at_ms
             .map_or(0, |start| now_ms.saturating_sub(start));
@@ -177,8 +209,11 @@ impl JudgeState {
         }
     }
 
-    /// The test's decision (if computable) and the evidence, `needed_more` included.
-    fn evidence(&self) -> Result<(Option<Decision>, Evidence), JudgeError> {
+    /// The test's outcome and the evidence, `needed_more` included.
+    fn evidence(&self) -> Result<(JudgeOutcome, Evidence), JudgeError> {
+        if let Some(risk) = self.risk.as_deref() {
+            return Ok(self.risk_evidence(risk));
+        }
         let spec = &self.spec;
         let (c, b) = (&self.canary, &self.baseline);
         let mut evidence = Evidence {
@@ -192,6 +227,8 @@ impl JudgeState {
             p_value: None,
             threshold_s: None,
             needed_more: None,
+            next_weight: None,
+            extra_failures: None,
         };
         // The scale the estimate is shown on (latency ratios are tested on logs).
         let mut show: fn(f64) -> f64 = |x| x;
@@ -250,6 +287,36 @@ impl JudgeState {
             evidence.needed_more =
                 additional_canary_requests(distance, d.std_error, canary_n, total, spec.alpha);
         }
-        Ok((decision, evidence))
+        let outcome = decision.map_or(JudgeOutcome::Inconclusive, |d: Decision| d.outcome());
+        Ok((outcome, evidence))
+    }
+
+    /// The outcome and evidence of an adaptive judge's risk-ratio test.
+    fn risk_evidence(&self, risk: &RiskRatio) -> (JudgeOutcome, Evidence) {
+        let (c, b) = (&self.canary, &self.baseline);
+        let e = risk.evidence(self.spec.alpha);
+        let outcome = if e.fail {
+            JudgeOutcome::Fail
+        } else if e.pass {
+            JudgeOutcome::Pass
+        } else {
+            JudgeOutcome::Inconclusive
+        };
+        let informed = e.estimate.is_some();
+        let evidence = Evidence {
+            compare: self.spec.compare,
+            method: JudgeMethod::RiskRatioMartingale,
+            canary: self.arm(c, c.error_rate()),
+            baseline: self.arm(b, b.error_rate()),
+            estimate: e.estimate,
+            interval: informed.then_some(e.interval),
+            boundary: e.boundary,
+            p_value: informed.then_some(e.p_value),
+            threshold_s: None,
+            needed_more: risk.needed_more(self.spec.alpha),
+            next_weight: self.weight,
+            extra_failures: Some(risk.extra_failures()),
+        };
+        (outcome, evidence)
     }
 }

@@ -30,6 +30,9 @@ pub enum JudgeMethod {
     /// Two-proportion confidence sequence on the share of canary requests slower than
     /// `maxIncrease` × the baseline's quantile (`compare: latency_pXX`).
     QuantileExceedance,
+    /// Likelihood-ratio martingale on the canary/baseline error-rate ratio, conditioned on each
+    /// interval's split (an `adaptive` step).
+    RiskRatioMartingale,
 }
 
 /// Totals of one release and its value of the compared metric.
@@ -45,7 +48,8 @@ pub struct ArmEvidence {
 
 /// Everything a verdict rests on. `estimate`, `interval` and `boundary` are on the scale of the
 /// test: the error-rate difference (canary − baseline), the latency ratio (canary / baseline),
-/// or the difference between the canary's share of requests above `threshold_s` and 1 − p.
+/// the difference between the canary's share of requests above `threshold_s` and 1 − p, or
+/// (adaptive steps) the ratio of the canary's error rate to the baseline's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The compared metric.
@@ -70,6 +74,12 @@ pub struct Evidence {
     /// Estimated additional canary requests to decide at the current effect size and traffic
     /// split; `None` once decided or when the estimate equals the boundary.
     pub needed_more: Option<u64>,
+    /// An adaptive judge's canary weight for the next interval, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_weight: Option<u8>,
+    /// An adaptive judge's estimate of the extra failed requests the canary has served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_failures: Option<f64>,
 }
 
 /// The verdict at one look.
@@ -174,6 +184,9 @@ impl JudgeVerdict {
                 "; estimate {est:.4}, interval [{lo:.4}, {hi:.4}], boundary {:.4}, p {p:.2e}",
                 e.boundary
             ));
+        }
+        if let Some(w) = e.next_weight {
+            line.push_str(&format!("; next weight {w}%"));
         }
         if let Some(n) = e.needed_more {
             line.push_str(&format!("; about {n} more canary requests to decide"));

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use switchyard_core::manifest::app::AdaptiveStep;
+
 use crate::judge::spec::{DEFAULT_ALPHA, DEFAULT_MARGIN, DEFAULT_MAX_INCREASE};
 use crate::sim::SimError;
 
@@ -35,6 +37,23 @@ pub struct SimConfig {
     pub max_increase: f64,
     /// Our judge's `alpha` (`--alpha`).
     pub alpha: f64,
+    /// The adaptive canary's `maxWeight`, percent (`--max-weight`).
+    pub max_weight: f64,
+    /// The adaptive canary's `minWeight`, percent (`--min-weight`).
+    pub min_weight: f64,
+    /// The adaptive canary's `errorBudget`, extra failed requests (`--error-budget`).
+    pub error_budget: f64,
+    /// Seconds between the adaptive canary's looks (`--adaptive-interval`).
+    pub adaptive_interval: u64,
+    /// Traffic swings between (1 − d) and (1 + d) × `rps` over a 30-minute cycle, a day
+    /// compressed (`--diurnal`).
+    pub diurnal: f64,
+    /// Shared error bursts per hour (`--bursts`): a dependency outage during which half of the
+    /// requests of both releases fail, for 20 s.
+    pub bursts: f64,
+    /// Share of requests of both releases that take 20 × their latency (`--tail-share`): a heavy
+    /// tail of timeouts and retries.
+    pub tail_share: f64,
 }
 
 impl Default for SimConfig {
@@ -55,6 +74,13 @@ impl Default for SimConfig {
             margin: DEFAULT_MARGIN,
             max_increase: DEFAULT_MAX_INCREASE,
             alpha: DEFAULT_ALPHA,
+            max_weight: 50.0,
+            min_weight: 1.0,
+            error_budget: AdaptiveStep::DEFAULT_ERROR_BUDGET,
+            adaptive_interval: 1,
+            diurnal: 0.0,
+            bursts: 0.0,
+            tail_share: 0.0,
         }
     }
 }
@@ -125,6 +151,48 @@ impl SimConfig {
             self.duration as f64,
             (1..=86_400).contains(&self.duration),
             "in [1, 86400] seconds",
+        )?;
+        check(
+            "min_weight",
+            self.min_weight,
+            self.min_weight >= 1.0 && self.min_weight <= self.max_weight,
+            "in [1, max_weight]",
+        )?;
+        check(
+            "max_weight",
+            self.max_weight,
+            self.max_weight >= 1.0 && self.max_weight <= 99.0,
+            "in [1, 99]",
+        )?;
+        check(
+            "error_budget",
+            self.error_budget,
+            self.error_budget.is_finite() && self.error_budget > 0.0,
+            "> 0",
+        )?;
+        check(
+            "adaptive_interval",
+            self.adaptive_interval as f64,
+            (1..=3600).contains(&self.adaptive_interval),
+            "in [1, 3600] seconds",
+        )?;
+        check(
+            "diurnal",
+            self.diurnal,
+            (0.0..1.0).contains(&self.diurnal),
+            "in [0, 1)",
+        )?;
+        check(
+            "bursts",
+            self.bursts,
+            (0.0..=3600.0).contains(&self.bursts),
+            "in [0, 3600] per hour",
+        )?;
+        check(
+            "tail_share",
+            self.tail_share,
+            unit(self.tail_share),
+            "in [0, 1]",
         )?;
         check(
             "runs",

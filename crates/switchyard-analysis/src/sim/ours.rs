@@ -2,6 +2,8 @@
 //! (`compare: latency`) when the scenario's latencies differ, both
 //! looking after every second. Any Fail rolls back; Pass is reported when every judge passed.
 
+use switchyard_core::manifest::analysis::judge::AdaptivePlan;
+
 use crate::judge::spec::share_alpha;
 use crate::judge::{
     ArmInterval, Compare, IntervalObservation, JudgeOutcome, JudgeSpec, JudgeState,
@@ -37,6 +39,50 @@ impl SwitchyardJudge {
         // As in a rollout's analysis, the judges share the error budget.
         share_alpha(&mut specs);
         specs
+    }
+
+    /// The adaptive canary's judges: the risk-ratio judge that chooses the weight, and the
+    /// latency judge when the scenario's latencies differ, sharing alpha.
+    pub fn adaptive_specs(config: &SimConfig) -> Vec<JudgeSpec> {
+        let mut specs = Self::specs(config);
+        specs[0] = JudgeSpec {
+            max_increase: config.max_increase,
+            alpha: config.alpha,
+            adaptive: Some(AdaptivePlan {
+                min_weight: config.min_weight as u8,
+                max_weight: config.max_weight as u8,
+                error_budget: config.error_budget,
+            }),
+            ..JudgeSpec::new(Compare::ErrorRate)
+        };
+        for spec in &mut specs {
+            spec.alpha = config.alpha;
+        }
+        share_alpha(&mut specs);
+        specs
+    }
+
+    /// The adaptive canary's settings in words.
+    pub fn adaptive_settings(config: &SimConfig) -> String {
+        format!(
+            "adaptive step (weight {}-{} %, errorBudget {}, maxIncrease {}, alpha {}){}; looks every {} s",
+            config.min_weight,
+            config.max_weight,
+            config.error_budget,
+            config.max_increase,
+            config.alpha,
+            if config.canary_latency_ms != config.baseline_latency_ms {
+                " + latency judge, sharing alpha"
+            } else {
+                ""
+            },
+            config.adaptive_interval
+        )
+    }
+
+    /// The weight the adaptive judge chose, if this is the adaptive canary.
+    pub fn weight(&self) -> Option<u8> {
+        self.judges.first().and_then(JudgeState::weight)
     }
 
     /// The settings in words.

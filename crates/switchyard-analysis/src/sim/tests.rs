@@ -26,7 +26,14 @@ fn same_seed_same_report_and_the_documented_json_shape() {
         .collect();
     assert_eq!(
         names,
-        ["switchyard", "argo", "argo-1m", "flagger", "kayenta"]
+        [
+            "switchyard",
+            "adaptive",
+            "argo",
+            "argo-1m",
+            "flagger",
+            "kayenta"
+        ]
     );
     for key in [
         "rollback_rate",
@@ -53,8 +60,8 @@ fn a_broken_canary_is_rolled_back_and_its_a_a_twin_is_not() {
     assert!(ours.median_detection_s.unwrap() <= ours.p90_detection_s.unwrap());
     assert_eq!(ours.aa_rollback_rate, 0.0);
     // Kayenta's first window ends after the run, so it never decides.
-    assert_eq!(report.judges[4].rollback_rate, 0.0);
-    assert_eq!(report.judges[4].median_detection_s, None);
+    assert_eq!(report.judges[5].rollback_rate, 0.0);
+    assert_eq!(report.judges[5].median_detection_s, None);
 }
 
 #[test]
@@ -120,7 +127,7 @@ fn the_relative_boundary_holds_from_rare_to_common_errors() {
         ..SimConfig::default()
     })
     .unwrap();
-    let (ours, flagger) = (&rare.judges[0], &rare.judges[3]);
+    let (ours, flagger) = (&rare.judges[0], &rare.judges[4]);
     assert_eq!(ours.rollback_rate, 1.0);
     assert!(
         ours.median_detection_s.unwrap() < flagger.median_detection_s.unwrap(),
@@ -138,15 +145,27 @@ fn the_grid_covers_traffic_weights_error_rates_and_latency() {
         ..SimConfig::default()
     };
     let reports = grid::simulate_grid(&base).unwrap();
-    assert_eq!(reports.len(), 3 * 2 * (3 * 2 + 1));
+    assert_eq!(reports.len(), 3 * 2 * (3 * 2 + 4));
     assert_eq!(
         grid::describe(&reports[0].config),
         "20 rps, canary 5 %: errors 0.1 % -> 0.2 %"
     );
-    let latency = reports.last().unwrap();
+    let latency = &reports[reports.len() - 4];
     assert_eq!(
         grid::describe(&latency.config),
         "1000 rps, canary 20 %: errors 1 % -> 1 %, latency 100 -> 150 ms"
+    );
+    let described: Vec<String> = reports[reports.len() - 3..]
+        .iter()
+        .map(|r| grid::describe(&r.config))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "1000 rps, canary 20 %: errors 1 % -> 1 %, latency 100 -> 150 ms, 2 % of requests 20 x slower",
+            "1000 rps, canary 20 %: errors 1 % -> 2 %, 6 error bursts an hour",
+            "1000 rps, canary 20 %: errors 1 % -> 2 %, traffic ±80 % over 30 min",
+        ]
     );
     // A/A false rollbacks of ours over the whole grid stay within 1 % of the runs (the
     // 1-canary-request-a-second latency cell is the hardest: 1000 runs give 0.2 %).

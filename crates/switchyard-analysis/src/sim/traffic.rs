@@ -1,6 +1,8 @@
 //! Synthetic traffic: each second, the requests of that second are routed to the canary with
 //! probability `weight`, fail independently with their release's error rate, and take a
-//! log-normal latency drawn on the judge's latency grid.
+//! log-normal latency drawn on the judge's latency grid. [`Load`] sets how many requests a
+//! second has (constant, or swinging over a compressed day) and when shared error bursts hit
+//! both releases; a release may have a heavy tail of requests 20 × slower.
 //!
 //! Latencies are drawn from the log-normal discretised onto the grid of
 //! [`crate::judge::histogram`] with an alias table (one random number per request), which is
@@ -18,7 +20,18 @@ pub struct ReleaseModel {
     /// Error probability per request.
     error: f64,
     latency: AliasTable,
+    /// Share of requests 20 × slower.
+    tail_share: f64,
 }
+
+/// Grid buckets of a 20 × slowdown (16 per doubling × log2 20).
+const TAIL_BUCKETS: i32 = 69;
+/// Length of a shared error burst, seconds.
+pub const BURST_S: u64 = 20;
+/// Share of requests that fail during a burst (on top of the release's own errors).
+pub const BURST_ERROR: f64 = 0.5;
+/// Period of the diurnal cycle, seconds.
+pub const DIURNAL_PERIOD_S: f64 = 1800.0;
 
 impl ReleaseModel {
     /// A release failing with probability `error` with log-normal latency of median
@@ -27,6 +40,15 @@ impl ReleaseModel {
         ReleaseModel {
             error,
             latency: AliasTable::log_normal(median_s, sigma),
+            tail_share: 0.0,
+        }
+    }
+
+    /// The same release with `share` of its requests 20 × slower.
+    pub fn with_tail(self, share: f64) -> Self {
+        ReleaseModel {
+            tail_share: share,
+            ..self
         }
     }
 }
@@ -45,6 +67,19 @@ pub struct ArmTick {
 }
 
 impl ArmTick {
+    /// Adds another tick's traffic (the seconds between two looks).
+    pub fn merge(&mut self, other: &ArmTick) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.latency.extend_from_slice(&other.latency);
+        self.latency_sum += other.latency_sum;
+    }
+
+    /// Empties the tick.
+    pub fn reset(&mut self) {
+        self.clear();
+    }
+
     fn clear(&mut self) {
         self.requests = 0;
         self.errors = 0;
@@ -52,12 +87,18 @@ impl ArmTick {
         self.latency_sum = 0.0;
     }
 
-    fn push(&mut self, model: &ReleaseModel, rng: &mut SmallRng) {
+    fn push(&mut self, model: &ReleaseModel, burst: bool, rng: &mut SmallRng) {
         self.requests += 1;
-        if unit(rng) < model.error {
+        // Draws only what the scenario uses, so scenarios without bursts or tails replay the
+        // same random streams as before those existed.
+        if unit(rng) < model.error || (burst && unit(rng) < BURST_ERROR) {
             self.errors += 1;
         }
-        let (k, mid) = model.latency.sample(rng);
+        let (mut k, mut mid) = model.latency.sample(rng);
+        if model.tail_share > 0.0 && unit(rng) < model.tail_share {
+            k += TAIL_BUCKETS;
+            mid *= (f64::from(TAIL_BUCKETS) / BUCKETS_PER_DOUBLING).exp2();
+        }
         self.latency.push(k);
         self.latency_sum += mid;
     }
@@ -87,10 +128,50 @@ fn unit(rng: &mut SmallRng) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Fills `canary` and `baseline` with second `t`'s traffic (`t` from 1).
-pub fn tick(
-    t: u64,
+/// How many requests each second has, and which seconds are in a shared error burst.
+#[derive(Debug, Clone)]
+pub struct Load {
     rps: f64,
+    diurnal: f64,
+    /// Probability that a burst starts in a given second.
+    burst_start: f64,
+    burst_until: u64,
+}
+
+impl Load {
+    /// `rps` on average, swinging by ± `diurnal` × `rps` over [`DIURNAL_PERIOD_S`], with
+    /// `bursts_per_hour` shared error bursts.
+    pub fn new(rps: f64, diurnal: f64, bursts_per_hour: f64) -> Self {
+        Load {
+            rps,
+            diurnal,
+            burst_start: bursts_per_hour / 3600.0,
+            burst_until: 0,
+        }
+    }
+
+    /// Requests arrived by the end of second `t`: the integral of the rate.
+    fn arrived(&self, t: u64) -> f64 {
+        let t = t as f64;
+        let omega = std::f64::consts::TAU / DIURNAL_PERIOD_S;
+        self.rps * (t + self.diurnal * (1.0 - (omega * t).cos()) / omega)
+    }
+
+    /// Second `t` (from 1): its whole number of requests (fractions carried over, so 2.5 rps
+    /// alternates 2 and 3) and whether a burst is under way.
+    pub fn second(&mut self, t: u64, rng: &mut SmallRng) -> (u64, bool) {
+        let total = self.arrived(t).floor() as u64 - self.arrived(t - 1).floor() as u64;
+        if self.burst_start > 0.0 && t >= self.burst_until && unit(rng) < self.burst_start {
+            self.burst_until = t + BURST_S;
+        }
+        (total, t < self.burst_until)
+    }
+}
+
+/// Fills `canary` and `baseline` with one second's traffic: `requests` requests, each to the
+/// canary with probability `weight`.
+pub fn tick(
+    (requests, burst): (u64, bool),
     weight: f64,
     models: (&ReleaseModel, &ReleaseModel),
     rng: &mut SmallRng,
@@ -99,13 +180,11 @@ pub fn tick(
 ) {
     canary.clear();
     baseline.clear();
-    // Whole requests per second with the fraction carried over, so 2.5 rps alternates 2 and 3.
-    let total = (rps * t as f64).floor() as u64 - (rps * (t - 1) as f64).floor() as u64;
-    for _ in 0..total {
+    for _ in 0..requests {
         if unit(rng) < weight {
-            canary.push(models.0, rng);
+            canary.push(models.0, burst, rng);
         } else {
-            baseline.push(models.1, rng);
+            baseline.push(models.1, burst, rng);
         }
     }
 }
@@ -188,7 +267,7 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(7);
         let mut arm = ArmTick::default();
         for _ in 0..100_000 {
-            arm.push(&model, &mut rng);
+            arm.push(&model, false, &mut rng);
         }
         let rate = arm.errors as f64 / arm.requests as f64;
         assert!((rate - 0.1).abs() < 0.005, "{rate}");

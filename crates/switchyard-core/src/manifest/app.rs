@@ -525,6 +525,143 @@ pub enum ApprovalTimeout {
     Approve,
 }
 
+/// `adaptive:` — a canary step whose weight the judge chooses: it starts at `minWeight`, and
+/// after every look sets the weight as high as the evidence allows (up to `maxWeight`) while
+/// the extra failed requests the canary could cause, if it were as bad as the evidence still
+/// permits, stay within `errorBudget`. It rolls back when the canary's error rate is shown
+/// above `maxIncrease` × the baseline's, passes when it is shown below, and applies
+/// `onTimeout` at `maxDuration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AdaptiveStep {
+    /// Largest canary weight, percent.
+    #[serde(default = "AdaptiveStep::default_max_weight")]
+    pub max_weight: Percent,
+    /// Smallest canary weight, percent; the step starts there.
+    #[serde(default = "AdaptiveStep::default_min_weight")]
+    pub min_weight: Percent,
+    /// Extra failed requests the canary may serve before its verdict.
+    #[serde(default = "AdaptiveStep::default_error_budget")]
+    pub error_budget: f64,
+    /// Tolerated ratio of the canary's error rate to the baseline's.
+    #[serde(default = "AdaptiveStep::default_max_increase")]
+    pub max_increase: f64,
+    /// Probability of a wrong verdict over the whole step.
+    #[serde(default = "AdaptiveStep::default_alpha")]
+    pub alpha: f64,
+    /// Time between looks (and weight changes).
+    #[serde(default = "AdaptiveStep::default_interval", with = "serde_humantime")]
+    pub interval: Duration,
+    /// How long the step may stay undecided.
+    #[serde(
+        default = "AdaptiveStep::default_max_duration",
+        with = "serde_humantime"
+    )]
+    pub max_duration: Duration,
+    /// What an undecided step becomes at `maxDuration`.
+    #[serde(default = "AdaptiveStep::default_on_timeout")]
+    pub on_timeout: super::analysis::judge::OnTimeout,
+    /// Where both releases' traffic is read (the built-in proxy's telemetry when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<super::analysis::judge::JudgeSource>,
+}
+
+impl AdaptiveStep {
+    /// Default `errorBudget`: extra failed requests.
+    pub const DEFAULT_ERROR_BUDGET: f64 = 50.0;
+    /// The name of the metric an adaptive step's analysis records its looks under.
+    pub const METRIC: &'static str = "adaptive-canary";
+
+    fn default_max_weight() -> Percent {
+        Percent::new(50).unwrap_or(Percent::FULL)
+    }
+    fn default_min_weight() -> Percent {
+        Percent::new(1).unwrap_or(Percent::FULL)
+    }
+    fn default_error_budget() -> f64 {
+        Self::DEFAULT_ERROR_BUDGET
+    }
+    fn default_max_increase() -> f64 {
+        super::analysis::judge::DEFAULT_MAX_INCREASE
+    }
+    fn default_alpha() -> f64 {
+        super::analysis::judge::DEFAULT_ALPHA
+    }
+    fn default_interval() -> Duration {
+        Duration::from_secs(5)
+    }
+    fn default_max_duration() -> Duration {
+        Duration::from_secs(600)
+    }
+    fn default_on_timeout() -> super::analysis::judge::OnTimeout {
+        super::analysis::judge::OnTimeout::Pass
+    }
+
+    /// The judge the step runs.
+    pub fn judge(&self) -> super::analysis::judge::JudgeSpec {
+        use super::analysis::judge::{AdaptivePlan, Compare, JudgeSpec};
+        JudgeSpec {
+            max_increase: self.max_increase,
+            alpha: self.alpha,
+            max_duration: Some(self.max_duration),
+            on_timeout: self.on_timeout,
+            source: self.source.clone(),
+            adaptive: Some(AdaptivePlan {
+                min_weight: self.min_weight.get(),
+                max_weight: self.max_weight.get(),
+                error_budget: self.error_budget,
+            }),
+            ..JudgeSpec::new(Compare::ErrorRate)
+        }
+    }
+
+    /// The analysis the step runs: one judge metric looking every `interval`.
+    pub fn template(&self) -> super::analysis::AnalysisTemplateSpec {
+        let metric = super::analysis::MetricSpec {
+            name: ObjectName::new(Self::METRIC).expect("a valid name"),
+            provider: None,
+            judge: Some(self.judge()),
+            success_condition: None,
+            failure_condition: None,
+            interval: Some(self.interval),
+            count: None,
+            initial_delay: None,
+            failure_limit: 0,
+            inconclusive_limit: 0,
+            consecutive_error_limit: 4,
+            dry_run: false,
+        };
+        super::analysis::AnalysisTemplateSpec {
+            metrics: vec![metric],
+        }
+    }
+
+    /// The field whose value is out of range, with the value and the range, if any.
+    pub fn out_of_range(&self) -> Option<(&'static str, f64, &'static str)> {
+        let (min, max) = (self.min_weight.get(), self.max_weight.get());
+        if min == 0 {
+            return Some(("minWeight", 0.0, "in [1, maxWeight]"));
+        }
+        if max > 99 {
+            return Some(("maxWeight", f64::from(max), "in [minWeight, 99]"));
+        }
+        if min > max {
+            return Some(("minWeight", f64::from(min), "in [1, maxWeight]"));
+        }
+        if !(self.error_budget.is_finite() && self.error_budget > 0.0) {
+            return Some((
+                "errorBudget",
+                self.error_budget,
+                "a positive number of requests",
+            ));
+        }
+        if self.interval.is_zero() {
+            return Some(("interval", 0.0, "longer than 0 s"));
+        }
+        self.judge().out_of_range()
+    }
+}
+
 /// `bake:` — hold at the current weight for `duration` while the templates are measured; the
 /// step passes when the time is up and no analysis failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -659,6 +796,8 @@ pub enum CanaryStep {
     SetMirror(MirrorStep),
     /// Run this many canary instances, whatever its weight.
     SetCanaryScale(CanaryScale),
+    /// Let the judge choose the canary's weight within an error budget.
+    Adaptive(AdaptiveStep),
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -763,4 +902,5 @@ one_of!(CanaryStep {
     "setHeaderRoute" => SetHeaderRoute(HeaderRouteStep),
     "setMirror" => SetMirror(MirrorStep),
     "setCanaryScale" => SetCanaryScale(CanaryScale),
+    "adaptive" => Adaptive(AdaptiveStep),
 });

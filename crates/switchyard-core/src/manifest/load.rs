@@ -507,6 +507,12 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
                 return Err((path, ManifestErrorKind::NoTemplates));
             }
         }
+        if let CanaryStep::Adaptive(a) = step {
+            if let Some((field, value, expected)) = a.out_of_range() {
+                let path = format!("spec.strategy.canary.steps[{i}].adaptive.{field}");
+                return Err((path, ManifestErrorKind::OutOfRange { value, expected }));
+            }
+        }
         if matches!(step, CanaryStep::SetCanaryScale(_)) && is_static {
             let path = format!("spec.strategy.canary.steps[{i}].setCanaryScale");
             let what = "`setCanaryScale`";
@@ -668,6 +674,16 @@ fn check_template(t: &AnalysisTemplate) -> Result<(), (String, ManifestErrorKind
                 if let Some((field, value, expected)) = judge.out_of_range() {
                     let path = format!("{path}.judge.{field}");
                     return Err((path, ManifestErrorKind::OutOfRange { value, expected }));
+                }
+                if judge.adaptive.is_some() {
+                    return Err((
+                        format!("{path}.judge.adaptive"),
+                        ManifestErrorKind::Schema {
+                            message: "`adaptive` belongs to an `adaptive` canary step, not to a \
+                                      template's judge"
+                                .into(),
+                        },
+                    ));
                 }
                 if let Some(super::analysis::judge::JudgeSource::Prometheus(p)) = &judge.source {
                     if judge.compare.uses_latency() && p.latency.is_none() {

@@ -15,6 +15,9 @@ use super::{
 use crate::plan::{Batch, PlanStep};
 use crate::policy::{self, PolicyVerdict};
 
+/// The template name an adaptive step's looks are recorded under.
+pub const ADAPTIVE_TEMPLATE: &str = "adaptive";
+
 /// Polling interval of webhook gates and `rollback` hooks.
 pub(super) const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -279,6 +282,27 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
                 };
                 let why = format!("step {n}: canary scaled to {} ({scale})", target.canary);
                 begin_scaling(r, actions, target, AfterScaling::NextStep, why);
+                return;
+            }
+            CanaryStep::Adaptive(a) => {
+                let template = a.template();
+                let mut run = AnalysisRun::new([(ADAPTIVE_TEMPLATE, &template)], now);
+                override_interval(&mut run, r.interval_override, now);
+                r.analysis = Some(run);
+                r.phase = Phase::Analyzing;
+                set_weight(r, actions, a.min_weight.get(), now);
+                record(
+                    actions,
+                    EventKind::StepStarted,
+                    "controller",
+                    format!(
+                        "step {n}: adaptive canary from {}% up to {}%, error budget {} failed requests",
+                        a.min_weight.get(),
+                        a.max_weight.get(),
+                        switchyard_core::human::number(&a.error_budget.to_string())
+                    ),
+                    serde_json::json!({"step": r.step}),
+                );
                 return;
             }
             CanaryStep::Approval(a) => {
@@ -685,7 +709,18 @@ pub(super) fn measured(
         return;
     };
     let status = run.status();
+    let chosen = run
+        .metrics
+        .get(index)
+        .and_then(|metric| metric.judge.as_ref())
+        .and_then(|judge| judge.weight());
     actions.push(Action::RecordMeasurement(m.clone()));
+    // An adaptive step's judge chose the weight of the next interval.
+    if let (RunRef::Step, RunStatus::Running, Phase::Analyzing, Some(weight)) =
+        (which, status, &r.phase, chosen)
+    {
+        set_weight(r, actions, weight, now);
+    }
     let what = match which {
         RunRef::Step => format!("analysis of step {}", r.step + 1),
         RunRef::Background => "background analysis".to_string(),

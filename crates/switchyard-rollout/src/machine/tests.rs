@@ -1236,3 +1236,92 @@ fn an_aborted_scaled_canary_ends_at_once() {
     assert_eq!(r.phase, Phase::Aborted, "stable never shrank");
     assert!(actions.contains(&Action::StopCanary));
 }
+
+fn adaptive_rollout() -> Rollout {
+    let manifest = r#"apiVersion: switchyard.dev/v1alpha1
+kind: App
+metadata: {name: shop}
+spec:
+  listen: 127.0.0.1:8080
+  runtime: {static: {}}
+  strategy:
+    canary:
+      steps:
+        - adaptive: {maxWeight: 40, errorBudget: 50, interval: 5s}
+        - pause: {}
+"#;
+    let set = load_str(manifest, Path::new("m.yaml")).unwrap();
+    let app = &set.apps[0];
+    Rollout::new(
+        release("v1"),
+        release("v2"),
+        Plan::of(&app.spec.strategy, 1, 1),
+        BTreeMap::new(),
+        None,
+        T0,
+    )
+}
+
+/// One look of the adaptive step: `canary` and `baseline` as (requests, errors).
+fn look(now: Timestamp, canary: (u64, u64), baseline: (u64, u64)) -> Event {
+    let arm = |(requests, errors)| switchyard_analysis::judge::ArmInterval {
+        requests,
+        errors,
+        latency: Vec::new(),
+    };
+    Event::Judged {
+        run: RunRef::Step,
+        index: 0,
+        interval: Box::new(IntervalObservation {
+            at_ms: now.as_millis(),
+            canary: arm(canary),
+            baseline: arm(baseline),
+        }),
+        totals: Box::default(),
+    }
+}
+
+/// The judge's weight reaches the route: the step starts at minWeight, each look sets the
+/// weight the judge chose (never above maxWeight), and a canary shown worse rolls back.
+#[test]
+fn an_adaptive_step_sets_the_weight_its_judge_chooses_and_rolls_back_a_worse_canary() {
+    let (mut r, actions) = step(adaptive_rollout(), Event::CanaryStarted, T0);
+    assert_eq!((r.weight, &r.phase), (1, &Phase::Analyzing));
+    assert!(actions.contains(&Action::SetWeight(1)));
+    assert_eq!(r.measurements_due(T0), vec![(RunRef::Step, 0)]);
+    // Healthy looks, 1,000 requests per 5 s look at exactly 1 % errors: the weight grows.
+    let mut weights = vec![r.weight];
+    for i in 1..=40u64 {
+        let w = u64::from(r.weight);
+        let (r2, _) = step(
+            r,
+            look(at(5 * i), (10 * w, w / 10), (1000 - 10 * w, 10 - w / 10)),
+            at(5 * i),
+        );
+        r = r2;
+        weights.push(r.weight);
+    }
+    assert_eq!(r.phase, Phase::Analyzing, "{weights:?}");
+    assert!(weights.iter().all(|&w| w <= 40), "{weights:?}");
+    assert!(*weights.last().unwrap() > 10, "{weights:?}");
+    // A canary failing a third of its requests is rolled back within a few looks.
+    for i in 41..=60u64 {
+        let w = u64::from(r.weight);
+        let (r2, _) = step(
+            r,
+            look(at(5 * i), (10 * w, 10 * w / 3), (1000 - 10 * w, 10)),
+            at(5 * i),
+        );
+        r = r2;
+        if r.phase.is_terminal() {
+            break;
+        }
+    }
+    assert_eq!(r.phase, Phase::RolledBack);
+    assert_eq!(r.weight, 0);
+    assert!(
+        r.reason.as_deref().unwrap().contains("adaptive-canary"),
+        "{:?}",
+        r.reason
+    );
+}

@@ -21,6 +21,13 @@ pub fn canary(args: &SimCanaryArgs) -> anyhow::Result<ExitCode> {
         margin: args.margin,
         max_increase: args.max_increase,
         alpha: args.alpha,
+        max_weight: args.max_weight,
+        min_weight: args.min_weight,
+        error_budget: args.error_budget,
+        adaptive_interval: args.adaptive_interval,
+        diurnal: args.diurnal,
+        bursts: args.bursts,
+        tail_share: args.tail_share,
     };
     if args.grid {
         let cells = grid::simulate_grid(&config)?;

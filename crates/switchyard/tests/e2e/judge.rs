@@ -248,3 +248,90 @@ fn a_client_sending_malformed_bodies_does_not_roll_back_a_healthy_canary() {
     assert_eq!(failed, 0, "no legitimate request failed");
     assert!(refused > 0, "the malformed client was answered 400");
 }
+
+/// An adaptive step through the real proxy: the judge chooses the weight the proxy routes by
+/// (recorded as weight changes, served as canary traffic), a healthy canary moves on to
+/// promotion, and a canary failing half its requests is rolled back by the risk-ratio test.
+#[test]
+fn an_adaptive_canary_sets_its_own_weight_and_rolls_back_a_worse_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let port = free_port();
+    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let steps = "        - adaptive: {maxWeight: 40, errorBudget: 500, interval: 1s, maxDuration: 15s, onTimeout: pass}\n";
+    let file = write(dir.path(), "shop.yaml", &manifest("shop", port, steps, ""));
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    let errors_every = |n: &str| format!("DEMO_ERROR_EVERY={n}");
+    d.ok(&[
+        "deploy",
+        "shop",
+        "--version",
+        "v1",
+        "--env",
+        &errors_every("10"),
+    ]);
+    let _traffic = Traffic::start(app);
+
+    d.ok(&[
+        "deploy",
+        "shop",
+        "--version",
+        "v2",
+        "--env",
+        &errors_every("10"),
+    ]);
+    let r = d.wait_rollout("shop", "the healthy canary's promotion", |r| {
+        r["phase"] == "Succeeded"
+    });
+    assert_eq!(r["weight"], 100);
+    let history: serde_json::Value =
+        serde_json::from_str(&d.ok(&["history", "shop", "-o", "json"])).unwrap();
+    let chosen: Vec<u64> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "weight_changed")
+        .filter_map(|e| e["data"]["to"].as_u64())
+        .collect();
+    assert_eq!(
+        chosen.first(),
+        Some(&1),
+        "the step starts at minWeight: {chosen:?}"
+    );
+    assert!(
+        chosen.iter().any(|&w| (2..=40).contains(&w)),
+        "the judge moved the weight within its bounds: {chosen:?}"
+    );
+    assert!(chosen.iter().all(|&w| w <= 40 || w == 100), "{chosen:?}");
+
+    d.ok(&[
+        "deploy",
+        "shop",
+        "--version",
+        "v3",
+        "--env",
+        &errors_every("2"),
+    ]);
+    let r = d.wait_rollout("shop", "the adaptive judge's rollback", |r| {
+        r["phase"] == "RolledBack"
+    });
+    let reason = r["reason"].as_str().unwrap();
+    assert!(reason.contains("adaptive-canary"), "{reason}");
+    let list: serde_json::Value =
+        serde_json::from_str(&d.ok(&["analysis", "shop", "-o", "json"])).unwrap();
+    let last = list["measurements"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["phase"], "failed", "{last:#}");
+    assert_eq!(
+        last["evidence"]["method"], "risk_ratio_martingale",
+        "{last:#}"
+    );
+    assert!(
+        last["evidence"]["interval"][0].as_f64().unwrap() > 1.2,
+        "{last:#}"
+    );
+    // All traffic is back on v2, the stable release.
+    for _ in 0..20 {
+        let (_, text) = get(app, "/").unwrap();
+        assert!(text.contains("v2"), "{text}");
+    }
+}

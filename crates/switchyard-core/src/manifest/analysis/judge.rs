@@ -109,6 +109,24 @@ pub struct JudgeSpec {
     /// Prometheus for apps whose traffic the proxy does not see (`kubernetes` apps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<JudgeSource>,
+    /// Set by an `adaptive` canary step, never in a template: the judge tests the canary's
+    /// error rate by a risk-ratio martingale and chooses the canary's next weight itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptivePlan>,
+}
+
+/// How an `adaptive` step may move the canary's weight: between `min_weight` and `max_weight`
+/// percent, keeping the extra failed requests the canary may cause within `error_budget`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdaptivePlan {
+    /// Smallest weight, percent (the step starts there).
+    pub min_weight: u8,
+    /// Largest weight, percent.
+    pub max_weight: u8,
+    /// Extra failed requests (beyond what the baseline's error rate would give) the canary may
+    /// serve before its verdict.
+    pub error_budget: f64,
 }
 
 /// `source:` — exactly one of `prometheus`.
@@ -177,6 +195,7 @@ impl JudgeSpec {
             max_duration: None,
             on_timeout: OnTimeout::Fail,
             source: None,
+            adaptive: None,
         }
     }
 
