@@ -260,7 +260,7 @@ pub struct SimCanaryArgs {
     #[arg(long, default_value_t = switchyard_analysis::judge::spec::DEFAULT_ALPHA)]
     pub alpha: f64,
     /// The adaptive canary's largest weight, percent.
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 20.0)]
     pub max_weight: f64,
     /// The adaptive canary's smallest (and first) weight, percent.
     #[arg(long, default_value_t = 1.0)]

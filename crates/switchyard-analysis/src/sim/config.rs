@@ -74,7 +74,7 @@ impl Default for SimConfig {
             margin: DEFAULT_MARGIN,
             max_increase: DEFAULT_MAX_INCREASE,
             alpha: DEFAULT_ALPHA,
-            max_weight: 50.0,
+            max_weight: 20.0,
             min_weight: 1.0,
             error_budget: AdaptiveStep::DEFAULT_ERROR_BUDGET,
             adaptive_interval: 1,

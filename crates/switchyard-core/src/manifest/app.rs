@@ -573,7 +573,7 @@ impl AdaptiveStep {
     pub const METRIC: &'static str = "adaptive-canary";
 
     fn default_max_weight() -> Percent {
-        Percent::new(50).unwrap_or(Percent::FULL)
+        Percent::new(20).unwrap_or(Percent::FULL)
     }
     fn default_min_weight() -> Percent {
         Percent::new(1).unwrap_or(Percent::FULL)
