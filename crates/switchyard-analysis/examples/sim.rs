@@ -1,7 +1,10 @@
-//! Runs the canary simulator and prints its JSON report, until `switchyard sim canary` exposes
-//! it. Flags mirror the CLI's: `--baseline-error 0.01 --canary-error 0.05 --rps 100 --weight 10
-//! --duration 600 --runs 1000 --seed 1` (and `--baseline-latency-ms`, `--canary-latency-ms`,
-//! `--latency-sigma`, and the judge's `--margin`, `--max-increase`, `--alpha`). Run in release:
+//! Runs the canary simulator and prints its JSON report, as `switchyard sim canary --json` does,
+//! without building the whole binary. Flags mirror the CLI's: `--baseline-error 0.01
+//! --canary-error 0.05 --rps 100 --weight 10 --duration 600 --runs 1000 --seed 1` (and
+//! `--baseline-latency-ms`, `--canary-latency-ms`, `--latency-sigma`, the judge's `--margin`,
+//! `--max-increase`, `--alpha`, the adaptive canary's `--max-weight`, `--min-weight`,
+//! `--error-budget`, `--adaptive-interval`, and the traffic's `--diurnal`, `--bursts`,
+//! `--tail-share`). Run in release:
 //!
 //! ```sh
 //! cargo run --release -p switchyard-analysis --example sim -- --canary-error 0.05
@@ -34,6 +37,13 @@ fn parse(args: &[String]) -> Result<SimConfig, String> {
             "--margin" => config.margin = float()?,
             "--max-increase" => config.max_increase = float()?,
             "--alpha" => config.alpha = float()?,
+            "--max-weight" => config.max_weight = float()?,
+            "--min-weight" => config.min_weight = float()?,
+            "--error-budget" => config.error_budget = float()?,
+            "--adaptive-interval" => config.adaptive_interval = int()?,
+            "--diurnal" => config.diurnal = float()?,
+            "--bursts" => config.bursts = float()?,
+            "--tail-share" => config.tail_share = float()?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
