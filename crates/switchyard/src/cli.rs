@@ -284,8 +284,10 @@ pub struct SimCanaryArgs {
     #[arg(long)]
     pub json: bool,
     /// Run the scenario grid instead of one scenario: 20, 100 and 1000 rps; canary at 5 and
-    /// 20 %; baseline errors 0.1, 1 and 5 % with the canary at 2× and 5×; and a latency ×1.5
-    /// cell. The error, latency, rps and weight flags are set per cell; the others apply.
+    /// 20 %; baseline errors 0.1, 1 and 5 % with the canary at 2× and 5×; a latency ×1.5 cell,
+    /// the same with a heavy tail, and 1 % -> 2 % with error bursts and with diurnal traffic.
+    /// The error, latency, rps, weight, tail, burst and diurnal flags are set per cell; the
+    /// others apply.
     #[arg(long)]
     pub grid: bool,
 }
