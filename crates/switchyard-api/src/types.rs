@@ -84,6 +84,15 @@ pub struct RolloutBrief {
     pub version: String,
     pub phase: String,
     pub weight: u8,
+    /// Index of the current step (equal to `steps` once all ran).
+    #[serde(default)]
+    pub step: usize,
+    /// Number of steps of the rollout's plan.
+    #[serde(default)]
+    pub steps: usize,
+    /// When the rollout started (RFC 3339).
+    #[serde(default)]
+    pub started_at: String,
 }
 
 /// `GET /api/v1/apps/{app}/rollout` and the answer of deploy and commands.

@@ -1,4 +1,4 @@
-//! Numbers written for people: measurement values in messages and views rounded to four
+//! Numbers and ages written for people: measurement values in messages and views rounded to four
 //! significant digits (`0.15862068965517243` → `0.1586`). The exact values stay in the data
 //! (events, `-o json`).
 
@@ -26,6 +26,18 @@ pub fn number(text: &str) -> String {
     }
 }
 
+/// An age as `kubectl get` shows one: `45s` under two minutes, `12m` under two hours, `5h`
+/// under two days, then `3d`.
+pub fn age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +55,14 @@ mod tests {
         assert_eq!(number("0"), "0");
         assert_eq!(number("none"), "none");
         assert_eq!(number("NaN"), "NaN");
+    }
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        use std::time::Duration;
+        assert_eq!(age(Duration::from_secs(45)), "45s");
+        assert_eq!(age(Duration::from_secs(125)), "2m");
+        assert_eq!(age(Duration::from_secs(3 * 3600 + 59)), "3h");
+        assert_eq!(age(Duration::from_secs(3 * 86_400)), "3d");
     }
 }

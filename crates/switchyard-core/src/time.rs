@@ -41,6 +41,13 @@ impl Timestamp {
     /// this (RFC 3339 has four-digit years).
     pub const LATEST_SHOWN: Timestamp = Timestamp(253_402_300_799_999);
 
+    /// An RFC 3339 instant (as [`Timestamp::to_rfc3339`] writes it); `None` if it is not one.
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        let t = humantime::parse_rfc3339_weak(text).ok()?;
+        let ms = t.duration_since(UNIX_EPOCH).ok()?.as_millis();
+        u64::try_from(ms).ok().map(Timestamp)
+    }
+
     /// RFC 3339 in UTC with millisecond precision.
     pub fn to_rfc3339(self) -> String {
         let t = UNIX_EPOCH + Duration::from_millis(self.0.min(Self::LATEST_SHOWN.0));
@@ -76,6 +83,13 @@ impl Clock for SystemClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        let t = Timestamp(1_700_000_000_123);
+        assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    }
 
     #[test]
     fn any_timestamp_can_be_shown() {

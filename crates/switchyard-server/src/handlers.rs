@@ -168,6 +168,9 @@ pub async fn apps(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult
             version: s.rollout.canary.version.to_string(),
             phase: s.rollout.phase.name().to_string(),
             weight: s.rollout.weight,
+            step: s.rollout.step,
+            steps: s.rollout.steps.len(),
+            started_at: s.created_at.to_rfc3339(),
         });
         out.push(AppSummary {
             name: name.to_string(),

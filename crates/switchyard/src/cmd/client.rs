@@ -9,7 +9,7 @@ use serde::Serialize;
 use switchyard_api::{
     ApplyRequest, Client, ClientError, CommandRequest, DeployRequest, Expectation, ManifestFile,
 };
-use switchyard_core::Version;
+use switchyard_core::{Clock, SystemClock, Timestamp, Version, human};
 
 use crate::cli::{DeployArgs, Output, Precondition};
 use crate::render;
@@ -99,18 +99,51 @@ pub async fn get_apps(api: &Client, output: Output) -> anyhow::Result<ExitCode> 
         print_json(&apps)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<20} {:<22} {:<12} ROLLOUT", "NAME", "LISTEN", "STABLE");
+    let now = SystemClock.now();
+    let mut rows = vec![
+        [
+            "NAME", "STABLE", "ROLLOUT", "PHASE", "WEIGHT", "STEP", "AGE", "LISTEN",
+        ]
+        .map(str::to_owned),
+    ];
     for a in apps {
-        let rollout = a.rollout.map_or("-".to_string(), |r| {
-            format!("{} {} ({}%)", r.version, r.phase, r.weight)
-        });
-        println!(
-            "{:<20} {:<22} {:<12} {}",
-            a.name,
-            a.listen,
-            a.stable.as_deref().unwrap_or("-"),
-            rollout
-        );
+        let stable = a.stable.unwrap_or_else(|| "-".into());
+        let row = match a.rollout {
+            // Weights as canary/stable; the step counted from 1, as in the rollout's events.
+            Some(r) => [
+                a.name,
+                stable,
+                r.version,
+                r.phase,
+                format!("{}/{}", r.weight, 100 - u16::from(r.weight.min(100))),
+                format!("{}/{}", (r.step + 1).min(r.steps), r.steps),
+                Timestamp::parse_rfc3339(&r.started_at)
+                    .map_or("-".into(), |t| human::age(now.since(t))),
+                a.listen,
+            ],
+            None => [
+                a.name,
+                stable,
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                a.listen,
+            ],
+        };
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", cells.join("   ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }

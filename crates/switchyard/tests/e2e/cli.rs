@@ -97,6 +97,40 @@ fn deploy_and_promote_wait_for_the_end_and_say_how_it_went() {
     d.wait_rollout("shop", "the pause", |r| {
         r["phase"] == "Paused" && r["version"] == "v4"
     });
+    // `get apps`: the rollout's phase, weights (canary/stable), step counted from 1, and age.
+    let table = d.ok(&["get", "apps"]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "STABLE", "ROLLOUT", "PHASE", "WEIGHT", "STEP", "AGE", "LISTEN"
+        ]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[..6],
+        ["shop", "v2", "v4", "Paused", "50/50", "2/2"],
+        "{table}"
+    );
+    let age = row[6];
+    assert!(
+        age.len() >= 2
+            && age[..age.len() - 1].chars().all(|c| c.is_ascii_digit())
+            && "smhd".contains(&age[age.len() - 1..]),
+        "{table}"
+    );
+    let apps: serde_json::Value =
+        serde_json::from_str(&d.ok(&["get", "apps", "-o", "json"])).unwrap();
+    let brief = &apps[0]["rollout"];
+    assert_eq!(
+        (brief["step"].as_u64(), brief["steps"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert!(
+        brief["started_at"].as_str().unwrap().ends_with('Z'),
+        "{apps}"
+    );
     let out = d.cli(&["promote", "shop", "--wait"]);
     assert_eq!(
         out.status.code(),
