@@ -80,6 +80,8 @@ const JUDGES: [(&str, &str); 6] = [
 
 /// Index of the adaptive canary in [`JUDGES`].
 const ADAPTIVE: usize = 1;
+/// Indices in [`JUDGES`] of the judges of a fixed split, which share one stream of traffic.
+const FIXED: [usize; JUDGES.len() - 1] = [0, 2, 3, 4, 5];
 
 /// Seconds to rollback per judge, failed canary requests served until then, and seconds to
 /// pass for ours.
@@ -253,8 +255,8 @@ impl Scenario {
                 }
                 Signal::Continue => {}
             }
-            pending_canary.reset();
-            pending_baseline.reset();
+            pending_canary.clear();
+            pending_baseline.clear();
         }
         (None, bad, pass)
     }
@@ -263,7 +265,7 @@ impl Scenario {
     fn run_fixed(&self, seed: u64) -> RunOutcome {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut load = self.load.clone();
-        let mut rules: [Box<dyn SimulatedJudge>; JUDGES.len() - 1] = [
+        let mut rules: [Box<dyn SimulatedJudge>; FIXED.len()] = [
             Box::new(ours::SwitchyardJudge::new(self.judges[0].clone())),
             Box::new(argo::ArgoRule::new(argo::ARGO_DOCS)),
             Box::new(argo::ArgoRule::new(argo::ARGO_1M)),
@@ -285,8 +287,7 @@ impl Scenario {
             );
             // Requests of second t are served before a verdict taken at its end.
             canary_errors += canary.errors;
-            for (r, rule) in rules.iter_mut().enumerate() {
-                let j = if r == 0 { 0 } else { r + 1 };
+            for (rule, j) in rules.iter_mut().zip(FIXED) {
                 if outcome.rollback[j].is_some() {
                     continue;
                 }
@@ -299,10 +300,7 @@ impl Scenario {
                     Signal::Pass | Signal::Continue => {}
                 }
             }
-            if (0..JUDGES.len())
-                .filter(|&j| j != ADAPTIVE)
-                .all(|j| outcome.rollback[j].is_some())
-            {
+            if FIXED.iter().all(|&j| outcome.rollback[j].is_some()) {
                 break;
             }
         }

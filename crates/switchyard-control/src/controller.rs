@@ -18,9 +18,7 @@ use std::time::Duration;
 
 use switchyard_analysis::judge::{Against, ArmInterval, IntervalObservation};
 use switchyard_analysis::{JudgeTotalsRequest, MeasureRequest, MetricProvider, MetricRun};
-use switchyard_core::manifest::app::{
-    AdaptiveStep, CanaryStep, RollbackPolicy, Webhook, WebhookKind,
-};
+use switchyard_core::manifest::app::{RollbackPolicy, Webhook, WebhookKind};
 use switchyard_core::ports::{
     AppRecord, Author, EventKind, EventQuery, NewEvent, RolloutId, RolloutRecord, RolloutUpdate,
     RuntimeError, StateStore, StoreError, WorkloadRuntime,
@@ -323,18 +321,6 @@ impl Controller {
                 }
             }
             templates.insert(name.to_string(), t.spec);
-        }
-        if canary.namespace().is_some() {
-            for (i, step) in plan.steps.iter().enumerate() {
-                if let PlanStep::Canary(CanaryStep::Adaptive(a)) = step {
-                    if a.source.is_none() {
-                        return Err(ControllerError::JudgeWithoutSource {
-                            template: format!("steps[{i}].adaptive"),
-                            metric: AdaptiveStep::METRIC.to_string(),
-                        });
-                    }
-                }
-            }
         }
         let now = self.clock.now();
         let rollout =

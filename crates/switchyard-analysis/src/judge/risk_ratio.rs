@@ -17,8 +17,9 @@
 //! product is a nonnegative supermartingale and by Ville's inequality it ever reaches 1/α with
 //! probability at most α: a canary within the boundary is rolled back with probability at most
 //! α, after any number of looks, under any data-dependent allocation. The pass side is the
-//! mirror image (alternatives below ρ₀). The always-valid interval is the set of ρ whose
-//! two-sided plug-in martingale stays below 1/α, evaluated on a fixed log grid.
+//! mirror image (alternatives below ρ₀). The same two martingales run against every point of a
+//! fixed log grid; the always-valid interval is the set of grid points neither has rejected,
+//! so it excludes the boundary exactly when the verdict is Fail or Pass.
 //!
 //! Pure: counts in, numbers out; the state is a few hundred numbers and serialises with the
 //! rollout.

@@ -76,11 +76,7 @@ impl ArmTick {
     }
 
     /// Empties the tick.
-    pub fn reset(&mut self) {
-        self.clear();
-    }
-
-    fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.requests = 0;
         self.errors = 0;
         self.latency.clear();

@@ -86,7 +86,7 @@ pub struct MetricSpec {
     pub dry_run: bool,
 }
 
-fn default_consecutive_error_limit() -> u32 {
+pub(crate) fn default_consecutive_error_limit() -> u32 {
     4
 }
 

@@ -628,7 +628,7 @@ impl AdaptiveStep {
             initial_delay: None,
             failure_limit: 0,
             inconclusive_limit: 0,
-            consecutive_error_limit: 4,
+            consecutive_error_limit: super::analysis::default_consecutive_error_limit(),
             dry_run: false,
         };
         super::analysis::AnalysisTemplateSpec {

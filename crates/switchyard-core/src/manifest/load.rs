@@ -494,6 +494,7 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
         Strategy::Rolling(rolling) => return check_rolling(app, rolling),
     };
     let is_static = matches!(app.spec.runtime, super::app::RuntimeSpec::Static(_));
+    let in_cluster = matches!(app.spec.runtime, super::app::RuntimeSpec::Kubernetes(_));
     if canary.steps.is_empty() {
         return Err((
             "spec.strategy.canary.steps".into(),
@@ -508,9 +509,23 @@ fn check_app(app: &App) -> Result<(), (String, ManifestErrorKind)> {
             }
         }
         if let CanaryStep::Adaptive(a) = step {
+            let path = format!("spec.strategy.canary.steps[{i}].adaptive");
             if let Some((field, value, expected)) = a.out_of_range() {
-                let path = format!("spec.strategy.canary.steps[{i}].adaptive.{field}");
+                let path = format!("{path}.{field}");
                 return Err((path, ManifestErrorKind::OutOfRange { value, expected }));
+            }
+            // The built-in telemetry sees only the proxy's traffic: the judge would wait on
+            // nothing.
+            if in_cluster && a.source.is_none() {
+                return Err((
+                    format!("{path}.source"),
+                    ManifestErrorKind::Schema {
+                        message: "a `kubernetes` app's traffic does not pass the built-in proxy: \
+                                  give the step a `source` (`source: {prometheus: {address, \
+                                  requests, errors}}`)"
+                            .into(),
+                    },
+                ));
             }
         }
         if matches!(step, CanaryStep::SetCanaryScale(_)) && is_static {

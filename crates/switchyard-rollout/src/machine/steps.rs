@@ -3,6 +3,7 @@
 
 use switchyard_analysis::judge::IntervalObservation;
 use switchyard_analysis::{AnalysisRun, MeasureError, Observation, RunStatus};
+use switchyard_core::manifest::analysis::AnalysisTemplateSpec;
 use switchyard_core::manifest::app::{ApprovalTimeout, CanaryStep, WebhookKind};
 use switchyard_core::ports::EventKind;
 use switchyard_core::{ReleaseTotals, Timestamp, WindowStats};
@@ -16,7 +17,7 @@ use crate::plan::{Batch, PlanStep};
 use crate::policy::{self, PolicyVerdict};
 
 /// The template name an adaptive step's looks are recorded under.
-pub const ADAPTIVE_TEMPLATE: &str = "adaptive";
+const ADAPTIVE_TEMPLATE: &str = "adaptive";
 
 /// Polling interval of webhook gates and `rollback` hooks.
 pub(super) const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -285,10 +286,11 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
                 return;
             }
             CanaryStep::Adaptive(a) => {
-                let template = a.template();
-                let mut run = AnalysisRun::new([(ADAPTIVE_TEMPLATE, &template)], now);
-                override_interval(&mut run, r.interval_override, now);
-                r.analysis = Some(run);
+                r.analysis = step_run(
+                    r.interval_override,
+                    [(ADAPTIVE_TEMPLATE, &a.template())],
+                    now,
+                );
                 r.phase = Phase::Analyzing;
                 set_weight(r, actions, a.min_weight.get(), now);
                 record(
@@ -331,13 +333,22 @@ fn fmt(d: std::time::Duration) -> String {
 }
 
 fn start_step_analysis<'a>(r: &mut Rollout, names: impl Iterator<Item = &'a str>, now: Timestamp) {
-    let specs: Vec<_> = names
+    let specs = names
         .filter_map(|t| r.templates.get_key_value(t))
-        .map(|(k, v)| (k.as_str(), v))
-        .collect();
-    let mut run = AnalysisRun::new(specs, now);
-    override_interval(&mut run, r.interval_override, now);
-    r.analysis = (!run.metrics.is_empty()).then_some(run);
+        .map(|(k, v)| (k.as_str(), v));
+    r.analysis = step_run(r.interval_override, specs, now);
+}
+
+/// A step's analysis of `templates` (none when they have no metric), at the operator's interval
+/// if one was set.
+fn step_run<'a>(
+    interval: Option<std::time::Duration>,
+    templates: impl IntoIterator<Item = (&'a str, &'a AnalysisTemplateSpec)>,
+    now: Timestamp,
+) -> Option<AnalysisRun> {
+    let mut run = AnalysisRun::new(templates, now);
+    override_interval(&mut run, interval, now);
+    (!run.metrics.is_empty()).then_some(run)
 }
 
 /// Starts the background analysis once its starting step is reached.

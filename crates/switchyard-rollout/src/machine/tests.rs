@@ -1237,29 +1237,13 @@ fn an_aborted_scaled_canary_ends_at_once() {
     assert!(actions.contains(&Action::StopCanary));
 }
 
+/// The app of [`MANIFEST`] with its first four steps replaced by one adaptive step.
 fn adaptive_rollout() -> Rollout {
-    let manifest = r#"apiVersion: switchyard.dev/v1alpha1
-kind: App
-metadata: {name: shop}
-spec:
-  listen: 127.0.0.1:8080
-  runtime: {static: {}}
-  strategy:
-    canary:
-      steps:
-        - adaptive: {maxWeight: 40, errorBudget: 50, interval: 5s}
-        - pause: {}
-"#;
-    let set = load_str(manifest, Path::new("m.yaml")).unwrap();
-    let app = &set.apps[0];
-    Rollout::new(
-        release("v1"),
-        release("v2"),
-        Plan::of(&app.spec.strategy, 1, 1),
-        BTreeMap::new(),
-        None,
-        T0,
-    )
+    let steps = "        - setWeight: 10\n        - pause: {duration: 30s}\n        - analysis: {templates: [errors]}\n        - setWeight: 50\n";
+    let adaptive = "        - adaptive: {maxWeight: 40, errorBudget: 50, interval: 5s}\n";
+    let app = MANIFEST.split("---\n").next().unwrap();
+    assert!(app.contains(steps));
+    rollout_of(&app.replace(steps, adaptive), 1, 1)
 }
 
 /// One look of the adaptive step: `canary` and `baseline` as (requests, errors).

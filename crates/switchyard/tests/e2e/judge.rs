@@ -18,11 +18,34 @@ spec:
 "#;
 
 fn setup(dir: &std::path::Path, d: &Daemon) -> SocketAddr {
-    let port = free_port();
     let steps = "        - setWeight: 50\n        - analysis: {templates: [judge]}\n";
-    let file = write(dir, "shop.yaml", &manifest("shop", port, steps, JUDGE));
+    app_with(dir, d, steps, JUDGE)
+}
+
+/// Applies the app `shop` with `steps` (and `extra` documents) on a free port; its address.
+fn app_with(dir: &std::path::Path, d: &Daemon, steps: &str, extra: &str) -> SocketAddr {
+    let port = free_port();
+    let file = write(dir, "shop.yaml", &manifest("shop", port, steps, extra));
     d.ok(&["apply", "-f", file.to_str().unwrap()]);
     format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+/// Deploys `version` of `shop`, failing every `nth` request (on a schedule, not by chance).
+fn deploy_failing_every(d: &Daemon, version: &str, nth: u32) {
+    let env = format!("DEMO_ERROR_EVERY={nth}");
+    d.ok(&["deploy", "shop", "--version", version, "--env", &env]);
+}
+
+/// The last measurement of `shop`'s latest rollout.
+fn last_measurement(d: &Daemon) -> serde_json::Value {
+    let list: serde_json::Value =
+        serde_json::from_str(&d.ok(&["analysis", "shop", "-o", "json"])).unwrap();
+    list["measurements"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone()
 }
 
 #[test]
@@ -30,27 +53,13 @@ fn judge_rolls_back_a_worse_canary_and_promotes_a_healthy_one() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path());
     let app = setup(dir.path(), &d);
-    d.ok(&[
-        "deploy",
-        "shop",
-        "--version",
-        "v1",
-        "--env",
-        "DEMO_ERROR_EVERY=10",
-    ]);
+    deploy_failing_every(&d, "v1", 10);
     let _traffic = Traffic::start(app);
 
     // Errors on a schedule (every 10th request, every 3rd), not by chance: the verdicts depend
     // on the counts only, never on luck or on how fast a busy machine serves them.
     // Three times the stable release's error rate: rolled back, with the evidence recorded.
-    d.ok(&[
-        "deploy",
-        "shop",
-        "--version",
-        "v2",
-        "--env",
-        "DEMO_ERROR_EVERY=3",
-    ]);
+    deploy_failing_every(&d, "v2", 3);
     let r = d.wait_rollout("shop", "the judge's rollback", |r| {
         r["phase"] == "RolledBack"
     });
@@ -59,15 +68,7 @@ fn judge_rolls_back_a_worse_canary_and_promotes_a_healthy_one() {
         reason.contains("errors-vs-stable") && reason.contains("fail"),
         "{reason}"
     );
-    let list: serde_json::Value =
-        serde_json::from_str(&d.ok(&["analysis", "shop", "-o", "json"])).unwrap();
-    let last = list["measurements"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    assert_eq!(last["phase"], "failed");
+    assert_eq!(last_measurement(&d)["phase"], "failed");
     let history: serde_json::Value =
         serde_json::from_str(&d.ok(&["history", "shop", "-o", "json"])).unwrap();
     let evidence = history["events"]
@@ -85,14 +86,7 @@ fn judge_rolls_back_a_worse_canary_and_promotes_a_healthy_one() {
     }
 
     // As good as stable: promoted.
-    d.ok(&[
-        "deploy",
-        "shop",
-        "--version",
-        "v3",
-        "--env",
-        "DEMO_ERROR_EVERY=10",
-    ]);
+    deploy_failing_every(&d, "v3", 10);
     let r = d.wait_rollout("shop", "the judge's pass", |r| r["phase"] == "Succeeded");
     assert_eq!(r["weight"], 100);
 }
@@ -127,26 +121,12 @@ fn a_canary_without_traffic_waits_as_inconclusive() {
 fn judge_against_a_dedicated_baseline_release() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path());
-    let port = free_port();
-    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let template = JUDGE.replace("against: stable", "against: baseline");
     let steps = "        - setWeight: 30\n        - analysis: {templates: [judge]}\n";
-    let file = write(
-        dir.path(),
-        "shop.yaml",
-        &manifest("shop", port, steps, &template),
-    );
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    let app = app_with(dir.path(), &d, steps, &template);
     d.ok(&["deploy", "shop", "--version", "v1"]);
     let _traffic = Traffic::start(app);
-    d.ok(&[
-        "deploy",
-        "shop",
-        "--version",
-        "v2",
-        "--env",
-        "DEMO_ERROR_EVERY=2",
-    ]);
+    deploy_failing_every(&d, "v2", 2);
 
     // The baseline copy of v1 takes as much traffic as the canary while the judge looks.
     let r = d.wait_rollout("shop", "traffic on the baseline", |r| {
@@ -256,30 +236,12 @@ fn a_client_sending_malformed_bodies_does_not_roll_back_a_healthy_canary() {
 fn an_adaptive_canary_sets_its_own_weight_and_rolls_back_a_worse_release() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path());
-    let port = free_port();
-    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let steps = "        - adaptive: {maxWeight: 40, errorBudget: 500, interval: 1s, maxDuration: 15s, onTimeout: pass}\n";
-    let file = write(dir.path(), "shop.yaml", &manifest("shop", port, steps, ""));
-    d.ok(&["apply", "-f", file.to_str().unwrap()]);
-    let errors_every = |n: &str| format!("DEMO_ERROR_EVERY={n}");
-    d.ok(&[
-        "deploy",
-        "shop",
-        "--version",
-        "v1",
-        "--env",
-        &errors_every("10"),
-    ]);
+    let app = app_with(dir.path(), &d, steps, "");
+    deploy_failing_every(&d, "v1", 10);
     let _traffic = Traffic::start(app);
 
-    d.ok(&[
-        "deploy",
-        "shop",
-        "--version",
-        "v2",
-        "--env",
-        &errors_every("10"),
-    ]);
+    deploy_failing_every(&d, "v2", 10);
     let r = d.wait_rollout("shop", "the healthy canary's promotion", |r| {
         r["phase"] == "Succeeded"
     });
@@ -304,22 +266,13 @@ fn an_adaptive_canary_sets_its_own_weight_and_rolls_back_a_worse_release() {
     );
     assert!(chosen.iter().all(|&w| w <= 40 || w == 100), "{chosen:?}");
 
-    d.ok(&[
-        "deploy",
-        "shop",
-        "--version",
-        "v3",
-        "--env",
-        &errors_every("2"),
-    ]);
+    deploy_failing_every(&d, "v3", 2);
     let r = d.wait_rollout("shop", "the adaptive judge's rollback", |r| {
         r["phase"] == "RolledBack"
     });
     let reason = r["reason"].as_str().unwrap();
     assert!(reason.contains("adaptive-canary"), "{reason}");
-    let list: serde_json::Value =
-        serde_json::from_str(&d.ok(&["analysis", "shop", "-o", "json"])).unwrap();
-    let last = list["measurements"].as_array().unwrap().last().unwrap();
+    let last = last_measurement(&d);
     assert_eq!(last["phase"], "failed", "{last:#}");
     assert_eq!(
         last["evidence"]["method"], "risk_ratio_martingale",

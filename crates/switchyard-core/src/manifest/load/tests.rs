@@ -799,3 +799,60 @@ fn kubernetes_names_listeners_and_previews_are_checked() {
     assert_eq!(path, "spec.strategy.canary.steps[1]");
     assert!(what.contains("need a router"), "{what}");
 }
+
+#[test]
+fn adaptive_steps_are_checked_where_they_are_written() {
+    let adaptive = GOOD.replace(
+        "        - setWeight: 5\n",
+        "        - adaptive: {maxWeight: 30, errorBudget: 20}\n",
+    );
+    let set = load_str(&adaptive, Path::new("m.yaml")).unwrap();
+    let Strategy::Canary(c) = &set.apps[0].spec.strategy else {
+        panic!("canary")
+    };
+    let CanaryStep::Adaptive(a) = &c.steps[0] else {
+        panic!("adaptive")
+    };
+    assert_eq!((a.min_weight.get(), a.max_weight.get()), (1, 30));
+    assert_eq!(
+        a.interval,
+        std::time::Duration::from_secs(5),
+        "default interval"
+    );
+    for (bad, path) in [
+        ("maxWeight: 30, minWeight: 40", "minWeight"),
+        ("maxWeight: 100", "maxWeight"),
+        ("maxWeight: 30, minWeight: 0", "minWeight"),
+        ("maxWeight: 30, errorBudget: 0", "errorBudget"),
+        ("maxWeight: 30, alpha: 0.9", "alpha"),
+    ] {
+        let text = GOOD.replace(
+            "        - setWeight: 5\n",
+            &format!("        - adaptive: {{{bad}}}\n"),
+        );
+        let e = &errors(&text)[0];
+        assert_eq!(
+            e.path,
+            format!("spec.strategy.canary.steps[0].adaptive.{path}"),
+            "{bad}"
+        );
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+    // The plan belongs to the step: a template's judge may not carry one.
+    let in_template = GOOD.replace(
+        "      provider: {builtin: {metric: error_rate}}\n      successCondition: result < 0.01\n",
+        "      judge: {compare: error_rate, adaptive: {minWeight: 1, maxWeight: 20, errorBudget: 5}}\n",
+    );
+    let e = &errors(&in_template)[0];
+    assert_eq!(e.path, "spec.metrics[0].judge.adaptive");
+    assert!(e.to_string().contains("`adaptive` canary step"), "{e}");
+    // A cluster app's traffic never reaches the built-in telemetry: a source is required.
+    let in_cluster = KUBE.replace("        - setWeight: 5\n", "        - adaptive: {}\n");
+    let e = &errors(&in_cluster)[0];
+    assert_eq!(e.path, "spec.strategy.canary.steps[0].adaptive.source");
+    let with_source = in_cluster.replace(
+        "adaptive: {}",
+        "adaptive: {source: {prometheus: {address: 'http://127.0.0.1:9090', requests: 'sum(r)', errors: 'sum(e)'}}}",
+    );
+    load_str(&with_source, Path::new("m.yaml")).unwrap();
+}
