@@ -121,6 +121,20 @@ impl Kube {
             .map(|r| r["spec"]["replicas"].as_i64().unwrap())
     }
 
+    /// The sizes of `app`'s ReplicaSets of `versions` (0 where there is none), from one list
+    /// call: one moment's sizes, where reading them one by one could pair sizes from before and
+    /// after a scaling step.
+    fn sizes<const N: usize>(&self, app: &str, versions: [&str; N]) -> [i64; N] {
+        let all = self.json(&["get", "rs", "-l", &format!("switchyard.dev/app={app}")]);
+        let items = all["items"].as_array().unwrap();
+        versions.map(|version| {
+            items
+                .iter()
+                .find(|r| r["metadata"]["labels"]["switchyard.dev/release"] == version)
+                .map_or(0, |r| r["spec"]["replicas"].as_i64().unwrap())
+        })
+    }
+
     /// The release a Service selects.
     fn selects(&self, service: &str) -> String {
         let s = self.json(&["get", "service", service]);
@@ -439,11 +453,11 @@ fn with_kubernetes_a_rolling_update_sizes_the_replicasets_batch_by_batch() {
     d.ok(&["deploy", "shop", "--version", "v1"]);
     d.ok(&["deploy", "shop", "--version", "v2"]);
     // Every size the two ReplicaSets go through, read from the API server while it runs.
-    let sizes = |v: &str| kube.replicas("shop", v).unwrap_or(0);
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let pair = (sizes("v1"), sizes("v2"));
+        let [old, new] = kube.sizes("shop", ["v1", "v2"]);
+        let pair = (old, new);
         if seen.last() != Some(&pair) {
             seen.push(pair);
         }
