@@ -159,18 +159,32 @@ pub struct MetricView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseTraffic {
     pub version: String,
-    /// `stable` or `canary`.
+    /// What the release is to the rollout: `stable`, `canary` (and `baseline`) while it runs;
+    /// `previous` and `current` once promoted; `current` and `rolled-back` once rolled back,
+    /// aborted or failed.
     pub role: String,
     pub weight: u8,
     /// Instances the rollout runs of this release.
     #[serde(default)]
     pub instances: u32,
+    /// The instances running now (pods on Kubernetes), with their health.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<InstanceView>,
     pub window_s: f64,
     pub requests: u64,
     pub rps: f64,
     pub error_rate: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+}
+
+/// One running instance of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InstanceView {
+    pub address: String,
+    /// `healthy`; `unhealthy` when a proxy avoids it (its health checks fail or passive checks
+    /// ejected it); `unknown` when no proxy serves the app (its cluster routes it).
+    pub health: String,
 }
 
 /// `POST /api/v1/apps/{app}/rollout/promote` etc.

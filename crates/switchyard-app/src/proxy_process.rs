@@ -668,6 +668,7 @@ impl Proxy {
             refused,
             listeners: self.host.listeners().await,
             draining: self.host.draining().await,
+            unhealthy: self.host.unhealthy().await,
             totals,
             exposures: self.exposures.take(),
             exposures_dropped: self.exposures.dropped.load(Ordering::Relaxed),

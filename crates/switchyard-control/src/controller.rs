@@ -620,6 +620,11 @@ impl Controller {
             })
     }
 
+    /// Addresses of the running instances (ready pods on Kubernetes) of a release.
+    pub fn endpoints(&self, app: &AppName, version: &Version) -> Vec<SocketAddr> {
+        self.runtime.endpoints(app, version)
+    }
+
     /// Where the app's routes are written and how they stand, when a cluster routes it.
     pub fn routes_in_cluster(&self, app: &AppName) -> Option<String> {
         self.traffic.describe(app)

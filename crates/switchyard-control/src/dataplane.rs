@@ -24,6 +24,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -400,6 +401,27 @@ switchyard_proxies{{state=\"gone\"}} {}
             .filter(|p| p.generation == self.inner.generation && p.version >= version)
             .count();
         (applied, live.len())
+    }
+
+    /// The endpoints of `app` that some live proxy avoids (failed checks or ejected), or
+    /// `None` when no live proxy serves the app (a cluster routes it).
+    pub fn unhealthy_endpoints(&self, app: &AppName) -> Option<BTreeSet<SocketAddr>> {
+        let now = Instant::now();
+        let state = self.inner.lock();
+        let mut serving = false;
+        let mut out = BTreeSet::new();
+        for p in state.fleet.live_proxies(now) {
+            if p.listeners.contains_key(app) {
+                serving = true;
+                out.extend(
+                    p.unhealthy
+                        .iter()
+                        .filter(|(a, _)| a == app)
+                        .map(|(_, e)| *e),
+                );
+            }
+        }
+        serving.then_some(out)
     }
 
     /// The address `app`'s main listener is bound to, as the first live proxy reports it.

@@ -124,6 +124,10 @@ pub struct ProxyReport {
     /// Endpoints removed from an app's table whose requests are still finishing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub draining: Vec<(AppName, SocketAddr)>,
+    /// Endpoints of an app's table the proxy does not send requests to: their health checks
+    /// fail or passive checks ejected them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unhealthy: Vec<(AppName, SocketAddr)>,
     /// Everything each release answered since its counters began.
     pub totals: BTreeMap<AppName, BTreeMap<Version, ReleaseCounters>>,
     /// Exposures of traffic experiments since the previous report.

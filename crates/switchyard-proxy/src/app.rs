@@ -211,6 +211,21 @@ impl AppState {
         instances.draining.keys().copied().collect()
     }
 
+    /// Endpoints of the table that requests currently avoid (failed checks or ejected).
+    pub fn unhealthy(&self) -> Vec<SocketAddr> {
+        let now = Instant::now();
+        let instances = self
+            .instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        instances
+            .live
+            .values()
+            .filter(|e| !e.available(now))
+            .map(|e| e.addr)
+            .collect()
+    }
+
     /// Resolves when `addr` is neither serving nor draining.
     pub async fn drained(&self, addr: SocketAddr) {
         let draining = {

@@ -425,6 +425,21 @@ impl ProxyHost {
 
     /// Endpoints removed from an app's routes whose requests are still finishing.
     pub async fn draining(&self) -> Vec<(AppName, SocketAddr)> {
+        self.per_endpoint(AppProxy::draining).await
+    }
+
+    /// Endpoints of an app's routes that requests currently avoid (failed checks or ejected).
+    pub async fn unhealthy(&self) -> Vec<(AppName, SocketAddr)> {
+        let mut out = self.per_endpoint(AppProxy::unhealthy).await;
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    async fn per_endpoint(
+        &self,
+        list: impl Fn(&AppProxy) -> Vec<SocketAddr>,
+    ) -> Vec<(AppName, SocketAddr)> {
         let apps = self.apps.lock().await;
         let mut out = Vec::new();
         for (app, h) in apps.iter() {
@@ -432,7 +447,7 @@ impl ProxyHost {
                 .chain(h.preview.as_ref())
                 .filter_map(Served::proxy)
             {
-                out.extend(p.draining().into_iter().map(|e| (app.clone(), e)));
+                out.extend(list(p).into_iter().map(|e| (app.clone(), e)));
             }
         }
         out

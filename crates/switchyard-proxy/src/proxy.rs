@@ -131,6 +131,11 @@ impl AppProxy {
         self.state.draining()
     }
 
+    /// Endpoints of the routes that requests currently avoid (failed checks or ejected).
+    pub fn unhealthy(&self) -> Vec<SocketAddr> {
+        self.state.unhealthy()
+    }
+
     /// The bound address (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr()

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use switchyard_api::{MetricView, ReleaseTraffic, RolloutView};
+use switchyard_api::{InstanceView, MetricView, ReleaseTraffic, RolloutView};
 use switchyard_control::RolloutSnapshot;
 use switchyard_core::manifest::app::CanaryStep;
 use switchyard_core::{ReleaseMetrics, Timestamp};
+use switchyard_rollout::machine::Phase;
 use switchyard_rollout::plan::PlanStep;
 
 /// Window of the live traffic shown beside a rollout.
@@ -58,6 +59,31 @@ pub fn describe_step(step: &CanaryStep) -> String {
 /// [`rollout_view`] with how far the app's routes got across the proxies.
 pub fn rollout_view_in(ctx: &crate::router::ServerContext, s: &RolloutSnapshot) -> RolloutView {
     let mut view = rollout_view(s, ctx.metrics.as_ref());
+    let unhealthy = ctx.dataplane.unhealthy_endpoints(&s.app);
+    let r = &s.rollout;
+    for t in &mut view.traffic {
+        let Some(release) = [&r.stable, &r.canary]
+            .into_iter()
+            .chain(r.baseline.as_ref())
+            .find(|rel| rel.version.as_str() == t.version)
+        else {
+            continue;
+        };
+        t.endpoints = ctx
+            .controller
+            .endpoints(&s.app, &release.version)
+            .into_iter()
+            .map(|address| InstanceView {
+                address: address.to_string(),
+                health: match &unhealthy {
+                    None => "unknown",
+                    Some(set) if set.contains(&address) => "unhealthy",
+                    Some(_) => "healthy",
+                }
+                .into(),
+            })
+            .collect();
+    }
     let (applied, proxies) = ctx.dataplane.app_applied(&s.app);
     view.routes = Some(switchyard_api::RoutesApplied {
         applied,
@@ -96,14 +122,15 @@ pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> Rollou
     } else {
         0
     };
+    let (stable_role, canary_role) = roles(&r.phase);
     let traffic = [
         (
             &r.stable,
-            "stable",
+            stable_role,
             100 - r.weight - baseline_weight,
             r.stable_instances(),
         ),
-        (&r.canary, "canary", r.weight, r.canary_instances()),
+        (&r.canary, canary_role, r.weight, r.canary_instances()),
     ]
     .into_iter()
     .chain(
@@ -120,6 +147,7 @@ pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> Rollou
             role: role.into(),
             weight,
             instances,
+            endpoints: Vec::new(),
             window_s: LIVE_WINDOW.as_secs_f64(),
             requests: w.requests,
             rps: w.rps(),
@@ -153,5 +181,15 @@ pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> Rollou
         policy: r.last_policy_check.clone(),
         traffic,
         routes: None,
+    }
+}
+
+/// The names of the stable and the canary release for a rollout in `phase`: what each one is
+/// once the rollout has ended, not what it was while it ran.
+fn roles(phase: &Phase) -> (&'static str, &'static str) {
+    match phase {
+        Phase::Succeeded => ("previous", "current"),
+        Phase::RolledBack | Phase::Aborted | Phase::Failed => ("current", "rolled-back"),
+        _ => ("stable", "canary"),
     }
 }

@@ -57,10 +57,17 @@ pub enum Command {
     Apply(FileArgs),
     /// Check manifests without applying them.
     Validate(ValidateArgs),
-    /// List objects.
+    /// List the apps (`get apps`), or show an app's rollout as a tree (`get rollout APP`).
     Get {
         #[arg(value_enum)]
         what: GetWhat,
+        /// The app (for `get rollout`).
+        #[arg(required_if_eq("what", "rollout"))]
+        name: Option<String>,
+        /// Follow the rollout live until it ends; the exit code is 0 when it succeeded, 1
+        /// otherwise.
+        #[arg(long, short)]
+        watch: bool,
     },
     /// Ship a new version of an app (its first version goes straight to 100%).
     Deploy(DeployArgs),
@@ -295,6 +302,7 @@ pub struct SimCanaryArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GetWhat {
     Apps,
+    Rollout,
 }
 
 #[derive(Debug, Subcommand)]

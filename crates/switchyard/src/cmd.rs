@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use switchyard_api::CommandRequest;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GetWhat};
 
 /// Runs the command and turns its outcome into an exit code; errors go to stderr.
 pub fn run(cli: Cli) -> ExitCode {
@@ -130,7 +130,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => client::apply(&api, &args.file, false, output).await,
         Command::Validate(args) if args.offline => client::validate_offline(&args.files.file),
         Command::Validate(args) => client::apply(&api, &args.files.file, true, output).await,
-        Command::Get { what: _ } => client::get_apps(&api, output).await,
+        Command::Get {
+            what: GetWhat::Apps,
+            name: Some(name),
+            ..
+        } => anyhow::bail!("`get apps` lists every app: drop `{name}`"),
+        Command::Get {
+            what: GetWhat::Apps,
+            ..
+        } => client::get_apps(&api, output).await,
+        Command::Get {
+            what: GetWhat::Rollout,
+            name,
+            watch,
+        } => client::get_rollout(&api, name.as_deref().unwrap_or_default(), watch, output).await,
         Command::Deploy(args) => client::deploy(&api, args, output).await,
         Command::Rollout {
             command: crate::cli::RolloutCommand::Status { app, watch },

@@ -32,6 +32,7 @@ pub(crate) struct ProxyState {
     pub(crate) refused: Option<(u64, String)>,
     pub(crate) listeners: BTreeMap<AppName, AppListeners>,
     pub(crate) draining: Vec<(AppName, SocketAddr)>,
+    pub(crate) unhealthy: Vec<(AppName, SocketAddr)>,
     pub(crate) last_seen: Instant,
     /// The last totals of each release in this epoch.
     counters: HashMap<ReleaseKey, ReleaseCounters>,
@@ -117,6 +118,7 @@ impl Fleet {
                 refused: None,
                 listeners: BTreeMap::new(),
                 draining: Vec::new(),
+                unhealthy: Vec::new(),
                 last_seen: now,
                 counters: HashMap::new(),
             });
@@ -142,6 +144,7 @@ impl Fleet {
         state.refused.clone_from(&report.refused);
         state.listeners.clone_from(&report.listeners);
         state.draining.clone_from(&report.draining);
+        state.unhealthy.clone_from(&report.unhealthy);
         state.last_seen = now;
         let mut seen = HashMap::with_capacity(state.counters.len());
         for (app, releases) in &report.totals {

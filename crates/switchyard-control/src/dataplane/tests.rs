@@ -99,6 +99,7 @@ fn report(
         refused: None,
         listeners: BTreeMap::new(),
         draining: Vec::new(),
+        unhealthy: Vec::new(),
         totals: by_app,
         exposures: Vec::new(),
         exposures_dropped: 0,

@@ -13,6 +13,7 @@ use switchyard_core::{Clock, SystemClock, Timestamp, Version, human};
 
 use crate::cli::{DeployArgs, Output, Precondition};
 use crate::render;
+use crate::render::live::{Kind, Live};
 
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -174,7 +175,7 @@ pub async fn deploy(api: &Client, args: DeployArgs, output: Output) -> anyhow::R
             "rollout {} of {} {} started",
             r.id, response.app, response.version
         );
-        print!("{}", render::rollout(r));
+        print!("{}", render::status_text(r, SystemClock.now()));
     } else {
         println!(
             "{} {} is the first release and takes all traffic",
@@ -204,19 +205,47 @@ pub async fn status(
         if output == Output::Json {
             print_json(&view)?;
         } else {
-            print!("{}", render::rollout(&view));
+            print!("{}", render::status_text(&view, SystemClock.now()));
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut live = render::Live::new();
+    follow(api, app, Kind::Status, output).await
+}
+
+/// `get rollout APP`: the rollout as a tree; `--watch` follows it as `rollout status --watch`.
+pub async fn get_rollout(
+    api: &Client,
+    app: &str,
+    watch: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    if watch {
+        return follow(api, app, Kind::Tree, output).await;
+    }
+    let view = api.rollout(app).await?;
+    if output == Output::Json {
+        print_json(&view)?;
+    } else {
+        for line in render::tree::tree(&view, SystemClock.now(), None) {
+            println!("{line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows the app's rollout live until it ends (every refresh as a JSON line with `-o json`);
+/// exit code 0 when it succeeded, 1 otherwise.
+async fn follow(api: &Client, app: &str, kind: Kind, output: Output) -> anyhow::Result<ExitCode> {
+    let json = output == Output::Json;
+    let mut live = Live::new(kind, json);
     loop {
         let view = api.rollout(app).await?;
-        if output == Output::Json {
+        if json {
             println!("{}", serde_json::to_string(&view)?);
-        } else {
-            live.show(&render::rollout(&view));
         }
+        live.show(&view);
         if !view.active {
+            live.close();
             return Ok(if view.phase == "Succeeded" {
                 ExitCode::SUCCESS
             } else {
@@ -245,7 +274,7 @@ pub async fn command(
     if output == Output::Json {
         print_json(&view)?;
     } else {
-        print!("{}", render::rollout(&view));
+        print!("{}", render::status_text(&view, SystemClock.now()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -317,7 +346,7 @@ pub async fn app_action(
             "rollout {} of {} {} started",
             r.id, response.app, response.version
         );
-        print!("{}", render::rollout(r));
+        print!("{}", render::status_text(r, SystemClock.now()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -344,7 +373,7 @@ pub async fn freeze(
     } else if view.frozen {
         println!("{app} is frozen: {}", view.reason.as_deref().unwrap_or(""));
         if let Some(r) = &view.rollout {
-            print!("{}", render::rollout(r));
+            print!("{}", render::status_text(r, SystemClock.now()));
         }
     } else {
         println!("{app} is no longer frozen");

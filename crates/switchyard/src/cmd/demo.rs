@@ -20,7 +20,8 @@ use switchyard_core::{AppName, Version};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DemoArgs;
-use crate::render;
+use crate::render::live::{self, Kind, Live};
+use crate::render::wrap;
 
 const APP: &str = "shop";
 
@@ -141,12 +142,20 @@ async fn story(daemon: &Daemon, api: &Client, args: &DemoArgs) -> anyhow::Result
         .replace("{p}", pause)
         .replace("{m}", margin)
         .replace("{d}", deadline);
-    let quiet = args.json;
-    let say = |text: &str| {
-        if !quiet {
-            println!("{text}");
-        }
-    };
+    // On a terminal the narration and the rollout under way share one screen, redrawn in place.
+    let mut live = Live::new(Kind::Status, args.json);
+    let result = tell(daemon, api, args, manifest, &mut live).await;
+    live.close();
+    result
+}
+
+async fn tell(
+    daemon: &Daemon,
+    api: &Client,
+    args: &DemoArgs,
+    manifest: String,
+    live: &mut Live,
+) -> anyhow::Result<Summary> {
     api.apply(&ApplyRequest {
         files: vec![ManifestFile {
             name: "demo.yaml".into(),
@@ -159,13 +168,13 @@ async fn story(daemon: &Daemon, api: &Client, args: &DemoArgs) -> anyhow::Result
     let addr = daemon
         .app_addr(&app)
         .context("the demo app has no listener")?;
-    say(&format!(
+    live.say(&format!(
         "app `{APP}` listens on http://{addr}; starting v1 (2 instances)"
     ));
     api.deploy(APP, &deploy("v1", 0.0)?).await?;
 
     let load = Load::start(addr, args.rps);
-    say(&format!("load generator: {} requests/s", args.rps));
+    live.say(&format!("load generator: {} requests/s", args.rps));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let mut rollouts = Vec::new();
@@ -173,10 +182,10 @@ async fn story(daemon: &Daemon, api: &Client, args: &DemoArgs) -> anyhow::Result
         ("v2", 0.0, "a healthy release"),
         ("v3", 0.2, "a broken release (20% errors)"),
     ] {
-        say(&format!("\n== deploying {version}: {story}"));
+        live.say(&format!("\n== deploying {version}: {story}"));
         let t0 = Instant::now();
         api.deploy(APP, &deploy(version, error_rate)?).await?;
-        let view = follow(api, quiet).await?;
+        let view = follow(api, live).await?;
         let analysis = api.analysis(APP).await?;
         let verdict = analysis
             .measurements
@@ -222,21 +231,21 @@ fn deploy(version: &str, error_rate: f64) -> anyhow::Result<DeployRequest> {
 }
 
 /// Shows the rollout live until it ends; returns its final view.
-async fn follow(api: &Client, quiet: bool) -> anyhow::Result<RolloutView> {
-    let mut live = render::Live::new();
+async fn follow(api: &Client, live: &mut Live) -> anyhow::Result<RolloutView> {
     loop {
         let view = api.rollout(APP).await?;
-        if !quiet {
-            live.show(&render::rollout(&view));
-        }
+        live.show(&view);
         if !view.active {
+            live.keep();
             return Ok(view);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
+/// The outcome in words, wrapped to the terminal's width when there is one.
 fn print_summary(s: &Summary) {
+    let width = live::width();
     println!(
         "\n== summary ({:.0} s, {} requests, {} answered 5xx)",
         s.duration_s, s.requests, s.failed_requests
@@ -246,25 +255,27 @@ fn print_summary(s: &Summary) {
             .detected_after_s
             .map(|d| format!(", detected after {d:.1} s of canary traffic"))
             .unwrap_or_default();
-        println!(
-            "  {}: {}{} — {}",
-            r.version,
-            r.outcome,
-            detected,
-            r.reason.as_deref().unwrap_or("")
-        );
+        println!("  {}: {}{detected}", r.version, r.outcome.replace('_', " "));
+        let mut lines = Vec::new();
+        if let Some(reason) = &r.reason {
+            lines.extend(wrap("      reason: ", reason, width));
+        }
         if let Some(j) = &r.judge {
-            println!("      judge: {j}");
+            lines.extend(wrap("      judge: ", j, width));
         }
         if let Some(e) = &r.evidence {
             let rate = |x: Option<f64>| x.map_or("-".into(), |v| format!("{:.2}%", v * 100.0));
-            println!(
-                "      policy: canary {} errors over {} requests, stable {} over {} requests",
+            let policy = format!(
+                "canary {} errors over {} requests, stable {} over {} requests",
                 rate(e.canary_error_rate),
                 e.canary_requests,
                 rate(e.stable_error_rate),
                 e.stable_requests
             );
+            lines.extend(wrap("      policy: ", &policy, width));
+        }
+        for line in lines {
+            println!("{line}");
         }
     }
 }
