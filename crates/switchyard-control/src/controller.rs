@@ -79,12 +79,14 @@ pub enum ControllerError {
     ExperimentRunning { app: AppName, experiment: String },
     /// The caller acted on a view of the rollout that is no longer current.
     #[error(
-        "the command was meant for rollout {expected_id}{} of `{app}`, but rollout {current_id} is at step {current_step} ({phase}) now; look again, or force it",
-        expected_step.map(|s| format!(" at step {s}")).unwrap_or_default()
+        "the command was meant for rollout {expected_id}{} of `{app}`, but rollout {current_id} is at step {} ({phase}) now; look again, or force it",
+        expected_step.map(|s| format!(" at step {}", s + 1)).unwrap_or_default(),
+        current_step + 1
     )]
     Stale {
         app: AppName,
         expected_id: RolloutId,
+        /// Indexes from 0; the message counts steps from 1, as every text does.
         expected_step: Option<usize>,
         current_id: RolloutId,
         current_step: usize,

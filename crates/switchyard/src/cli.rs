@@ -584,9 +584,10 @@ pub struct Precondition {
     /// The rollout id the command is meant for (as `rollout status` shows it).
     #[arg(long, conflicts_with = "force")]
     pub rollout: Option<i64>,
-    /// The step the command is meant for (the number after `step` in `rollout status`).
-    #[arg(long, conflicts_with = "force")]
-    pub step: Option<usize>,
+    /// The step the command is meant for, counted from 1 (the number after `step` in
+    /// `rollout status`).
+    #[arg(long, conflicts_with = "force", value_parser = clap::value_parser!(u64).range(1..))]
+    pub step: Option<u64>,
     /// Apply the command to whatever rollout is in progress, at whatever step.
     #[arg(long)]
     pub force: bool,

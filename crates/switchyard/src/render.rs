@@ -169,7 +169,8 @@ pub fn release_lines(traffic: &[ReleaseTraffic]) -> Vec<String> {
 
 /// `judge/errors-vs-stable: Running (3/10 measured, 0 failed, last 0.01)`.
 pub fn metric_line(m: &MetricView) -> String {
-    let of = if m.count == 0 {
+    // A judge's count is its one verdict, not a number of looks.
+    let of = if m.count == 0 || m.taken > m.count {
         String::new()
     } else {
         format!("/{}", m.count)

@@ -217,6 +217,41 @@ async fn counters_are_summed_across_proxies_and_never_counted_twice() {
 }
 
 #[tokio::test]
+async fn the_endpoints_a_proxy_avoids_are_known_per_app() {
+    let plane = opened(&[("shop", 8001), ("cart", 8002)]).await;
+    // No proxy serves the apps yet: their instances' health is unknown.
+    assert_eq!(plane.unhealthy_endpoints(&name("shop")), None);
+    let serving = |id: &str, seq: u64, unhealthy: Vec<(AppName, SocketAddr)>| {
+        let mut r = report(id, 1, seq, 2, &[]);
+        for (app, port) in [("shop", 8001), ("cart", 8002)] {
+            r.listeners.insert(
+                name(app),
+                AppListeners {
+                    main: ListenerState::Bound(addr(port)),
+                    tls_problem: None,
+                    preview: None,
+                },
+            );
+        }
+        r.unhealthy = unhealthy;
+        r
+    };
+    plane.report(serving("a", 1, vec![])).unwrap();
+    plane
+        .report(serving("b", 1, vec![(name("shop"), addr(9001))]))
+        .unwrap();
+    // One proxy avoiding an instance is enough to call it unhealthy; other apps are unaffected.
+    assert_eq!(
+        plane.unhealthy_endpoints(&name("shop")),
+        Some([addr(9001)].into())
+    );
+    assert_eq!(plane.unhealthy_endpoints(&name("cart")), Some([].into()));
+    // Healthy again on the next report.
+    plane.report(serving("b", 2, vec![])).unwrap();
+    assert_eq!(plane.unhealthy_endpoints(&name("shop")), Some([].into()));
+}
+
+#[tokio::test]
 async fn exposures_reach_the_relay_once() {
     let plane = opened(&[("shop", 8001)]).await;
     let mut r = report("a", 1, 1, 2, &[]);

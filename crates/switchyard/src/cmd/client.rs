@@ -13,7 +13,7 @@ use switchyard_core::{Clock, SystemClock, Timestamp, Version, human};
 
 use crate::cli::{DeployArgs, Output, Precondition};
 use crate::render;
-use crate::render::live::{Kind, Live};
+use crate::render::live::{Kind, Live, Look};
 
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -226,7 +226,8 @@ pub async fn get_rollout(
     if output == Output::Json {
         print_json(&view)?;
     } else {
-        for line in render::tree::tree(&view, SystemClock.now(), None) {
+        let measurements = api.analysis(app).await?.measurements;
+        for line in render::tree::tree(&view, &measurements, SystemClock.now(), None) {
             println!("{line}");
         }
     }
@@ -243,10 +244,20 @@ async fn follow(api: &Client, app: &str, kind: Kind, output: Output) -> anyhow::
         if json {
             println!("{}", serde_json::to_string(&view)?);
         }
-        live.show(&view);
-        if !view.active {
+        let measurements = if kind == Kind::Tree && !json {
+            api.analysis(app).await?.measurements
+        } else {
+            Vec::new()
+        };
+        let active = view.active;
+        let succeeded = view.phase == "Succeeded";
+        live.show(Look {
+            rollout: view,
+            measurements,
+        });
+        if !active {
             live.close();
-            return Ok(if view.phase == "Succeeded" {
+            return Ok(if succeeded {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -289,11 +300,14 @@ async fn expectation(
     if seen.force {
         return Ok(None);
     }
+    // The API counts steps from 0; people (and `--step`) from 1.
+    let step = seen
+        .step
+        .map(|n| usize::try_from(n - 1))
+        .transpose()
+        .context("--step is too large")?;
     if let Some(rollout) = seen.rollout {
-        return Ok(Some(Expectation {
-            rollout,
-            step: seen.step,
-        }));
+        return Ok(Some(Expectation { rollout, step }));
     }
     let current = match api.rollout(app).await {
         Ok(current) => current,
@@ -303,7 +317,7 @@ async fn expectation(
     };
     Ok(Some(Expectation {
         rollout: current.id,
-        step: seen.step.or((command != "abort").then_some(current.step)),
+        step: step.or((command != "abort").then_some(current.step)),
     }))
 }
 

@@ -20,7 +20,7 @@ use switchyard_core::{AppName, Version};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DemoArgs;
-use crate::render::live::{self, Kind, Live};
+use crate::render::live::{self, Kind, Live, Look};
 use crate::render::wrap;
 
 const APP: &str = "shop";
@@ -234,7 +234,7 @@ fn deploy(version: &str, error_rate: f64) -> anyhow::Result<DeployRequest> {
 async fn follow(api: &Client, live: &mut Live) -> anyhow::Result<RolloutView> {
     loop {
         let view = api.rollout(APP).await?;
-        live.show(&view);
+        live.show(Look::from(&view));
         if !view.active {
             live.keep();
             return Ok(view);

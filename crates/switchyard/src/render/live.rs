@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Stdout, Write};
 
 use crossterm::{QueueableCommand, cursor, terminal};
-use switchyard_api::RolloutView;
+use switchyard_api::{MeasurementView, RolloutView};
 use switchyard_core::{Clock, SystemClock, Timestamp};
 
 use super::{fit, header, metric_line, status, tree::tree, wrap};
@@ -24,10 +24,26 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn render(self, v: &RolloutView, now: Timestamp, width: Option<usize>) -> Vec<String> {
+    fn render(self, look: &Look, now: Timestamp, width: Option<usize>) -> Vec<String> {
         match self {
-            Kind::Status => status(v, now, width),
-            Kind::Tree => tree(v, now, width),
+            Kind::Status => status(&look.rollout, now, width),
+            Kind::Tree => tree(&look.rollout, &look.measurements, now, width),
+        }
+    }
+}
+
+/// One look at a rollout: its view and, for the tree, its measurements.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub rollout: RolloutView,
+    pub measurements: Vec<MeasurementView>,
+}
+
+impl From<&RolloutView> for Look {
+    fn from(rollout: &RolloutView) -> Self {
+        Self {
+            rollout: rollout.clone(),
+            measurements: Vec::new(),
         }
     }
 }
@@ -36,7 +52,7 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub enum Entry {
     Text(String),
-    View(RolloutView),
+    View(Look),
 }
 
 /// The screen at `width` × `height`: the transcript's last lines, then the current view; the
@@ -44,7 +60,7 @@ pub enum Entry {
 pub fn frame(
     kind: Kind,
     transcript: &[Entry],
-    current: Option<&RolloutView>,
+    current: Option<&Look>,
     now: Timestamp,
     width: usize,
     height: usize,
@@ -153,19 +169,19 @@ impl Live {
     }
 
     /// The rollout as it is now.
-    pub fn show(&mut self, v: &RolloutView) {
+    pub fn show(&mut self, look: Look) {
         let now = SystemClock.now();
         match &mut self.target {
             Target::Quiet => {}
             Target::Log(changes) => {
                 let mut out = std::io::stdout().lock();
-                for line in changes.lines(v, now) {
+                for line in changes.lines(&look.rollout, now) {
                     let _ = writeln!(out, "{line}");
                 }
                 let _ = out.flush();
             }
             Target::Screen(s) => {
-                s.current = Some(v.clone());
+                s.current = Some(look);
                 s.draw(self.kind);
             }
         }
@@ -207,7 +223,7 @@ impl Live {
 struct Screen {
     out: Stdout,
     transcript: Vec<Entry>,
-    current: Option<RolloutView>,
+    current: Option<Look>,
     entered: bool,
 }
 

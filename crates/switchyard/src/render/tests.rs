@@ -1,10 +1,10 @@
 //! The views are pure functions of a rollout, a time and a terminal size: pinned by snapshots
 //! (`cargo insta review` after a deliberate change).
 
-use switchyard_api::{InstanceView, MetricView, ReleaseTraffic, RolloutView};
+use switchyard_api::{InstanceView, MeasurementView, MetricView, ReleaseTraffic, RolloutView};
 use switchyard_core::Timestamp;
 
-use super::live::{Changes, Entry, Kind, frame};
+use super::live::{Changes, Entry, Kind, Look, frame};
 use super::tree::tree;
 use super::{status, wrap};
 
@@ -192,9 +192,10 @@ fn the_header_and_the_reason_count_the_steps_alike() {
 fn nothing_is_wider_than_the_terminal_and_numbers_are_not_split() {
     for width in [40, 60, 80, 130] {
         for v in [analyzing(), rolled_back(), rollout("Paused", 3, 50)] {
-            for line in status(&v, at(5), Some(width))
-                .iter()
-                .chain(&tree(&v, at(5), Some(width)))
+            for line in
+                status(&v, at(5), Some(width))
+                    .iter()
+                    .chain(&tree(&v, &[], at(5), Some(width)))
             {
                 assert!(line.chars().count() <= width, "{width}: {line:?}");
             }
@@ -214,12 +215,35 @@ fn nothing_is_wider_than_the_terminal_and_numbers_are_not_split() {
 
 #[test]
 fn the_tree_of_a_canary_under_analysis() {
-    insta::assert_snapshot!(text(&tree(&analyzing(), at(4), Some(100))));
+    insta::assert_snapshot!(text(&tree(&analyzing(), &[], at(4), Some(100))));
 }
 
 #[test]
 fn the_tree_of_a_rolled_back_rollout() {
-    insta::assert_snapshot!(text(&tree(&rolled_back(), at(10), Some(80))));
+    // The analysis of step 2 ended: its metric shows from the measurements.
+    let mut v = rolled_back();
+    v.analysis.clear();
+    let measurement = |phase: &str, value: &str, message: &str| MeasurementView {
+        at: at(5).to_rfc3339(),
+        template: "judge".into(),
+        metric: "errors-vs-stable".into(),
+        phase: phase.into(),
+        value: Some(value.into()),
+        baseline: None,
+        samples: None,
+        message: message.into(),
+        dry_run: false,
+        evidence: None,
+    };
+    let measurements = [
+        measurement("inconclusive", "0.15862068965517243", "not yet decided"),
+        measurement(
+            "failed",
+            "0.2074074074074074",
+            "canary error rate above stable's",
+        ),
+    ];
+    insta::assert_snapshot!(text(&tree(&v, &measurements, at(10), Some(80))));
 }
 
 #[test]
@@ -231,7 +255,14 @@ fn a_frame_fills_the_screen_with_the_narration_above_the_rollout() {
         Entry::Text("load generator: 40 requests/s".into()),
         Entry::Text("\n== deploying v3: a broken release (20% errors)".into()),
     ];
-    let screen = frame(Kind::Status, &transcript, Some(&analyzing()), at(4), 80, 24);
+    let screen = frame(
+        Kind::Status,
+        &transcript,
+        Some(&Look::from(&analyzing())),
+        at(4),
+        80,
+        24,
+    );
     assert_eq!(screen.len(), 24);
     insta::assert_snapshot!(text(&screen));
 }
@@ -241,13 +272,27 @@ fn a_small_screen_keeps_the_rollout_and_drops_the_oldest_narration() {
     let transcript = [
         Entry::Text("first".into()),
         Entry::Text("second".into()),
-        Entry::View(rollout("Succeeded", 5, 100)),
+        Entry::View(Look::from(&rollout("Succeeded", 5, 100))),
     ];
-    let screen = frame(Kind::Status, &transcript, Some(&analyzing()), at(4), 50, 10);
+    let screen = frame(
+        Kind::Status,
+        &transcript,
+        Some(&Look::from(&analyzing())),
+        at(4),
+        50,
+        10,
+    );
     assert_eq!(screen.len(), 10);
     insta::assert_snapshot!(text(&screen));
     // Smaller than the view itself: its first lines, and a mark that more is cut.
-    let tiny = frame(Kind::Status, &transcript, Some(&analyzing()), at(4), 30, 3);
+    let tiny = frame(
+        Kind::Status,
+        &transcript,
+        Some(&Look::from(&analyzing())),
+        at(4),
+        30,
+        3,
+    );
     assert_eq!(tiny.len(), 3);
     assert!(tiny[0].starts_with("shop v2 -> v3"), "{tiny:?}");
     assert_eq!(tiny[2], "…");

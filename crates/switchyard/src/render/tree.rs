@@ -2,13 +2,20 @@
 //! rollout`: a summary, then the app with its releases and their instances, the steps with the
 //! current one marked, and the analysis with each metric's last verdict.
 
-use switchyard_api::RolloutView;
+use switchyard_api::{MeasurementView, RolloutView};
 use switchyard_core::{Timestamp, human};
 
 use super::{StepState, fit, metric_line, percent, step_label, step_state, wrap};
 
-/// The tree of `v` in lines no wider than `width` (unbounded when `None`).
-pub fn tree(v: &RolloutView, now: Timestamp, width: Option<usize>) -> Vec<String> {
+/// The tree of `v` in lines no wider than `width` (unbounded when `None`); `measurements` (of
+/// the rollout, oldest first) give the metrics of analysis runs that already ended their last
+/// verdict.
+pub fn tree(
+    v: &RolloutView,
+    measurements: &[MeasurementView],
+    now: Timestamp,
+    width: Option<usize>,
+) -> Vec<String> {
     let mut lines = Vec::new();
     let mut field = |name: &str, value: String| {
         lines.push(fit(&format!("{name:<10}{value}"), width));
@@ -75,15 +82,49 @@ pub fn tree(v: &RolloutView, now: Timestamp, width: Option<usize>) -> Vec<String
         }
         root.push(steps);
     }
-    if !v.analysis.is_empty() {
-        let mut analysis = Node::new("analysis".into());
-        for m in &v.analysis {
-            let mut metric = Node::new(metric_line(m));
-            if let Some(message) = m.last_message.as_deref().filter(|m| !m.is_empty()) {
-                metric.push(Node::new(message.to_owned()));
-            }
-            analysis.push(metric);
+    let mut analysis = Node::new("analysis".into());
+    for m in &v.analysis {
+        let mut metric = Node::new(metric_line(m));
+        if let Some(message) = m.last_message.as_deref().filter(|m| !m.is_empty()) {
+            metric.push(Node::new(message.to_owned()));
         }
+        analysis.push(metric);
+    }
+    // Metrics of runs that ended: their measurements' count and last verdict.
+    let mut ended: Vec<(&str, &str)> = Vec::new();
+    for m in measurements {
+        let key = (m.template.as_str(), m.metric.as_str());
+        let running = v
+            .analysis
+            .iter()
+            .any(|a| a.template == key.0 && a.metric == key.1);
+        if !running && !ended.contains(&key) {
+            ended.push(key);
+        }
+    }
+    for (template, metric) in ended {
+        let of: Vec<&MeasurementView> = measurements
+            .iter()
+            .filter(|m| m.template == template && m.metric == metric)
+            .collect();
+        let Some(last) = of.last() else { continue };
+        let failed = of.iter().filter(|m| m.phase == "failed").count();
+        let value = last
+            .value
+            .as_deref()
+            .map(|v| format!(", last {}", human::number(v)))
+            .unwrap_or_default();
+        let mut node = Node::new(format!(
+            "{template}/{metric}: {} ({} measured, {failed} failed{value})",
+            last.phase,
+            of.len()
+        ));
+        if !last.message.is_empty() {
+            node.push(Node::new(last.message.clone()));
+        }
+        analysis.push(node);
+    }
+    if !analysis.children.is_empty() {
         root.push(analysis);
     }
     root.draw(&mut lines, "", "", width);

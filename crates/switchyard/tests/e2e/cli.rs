@@ -1,6 +1,6 @@
 //! The CLI's conveniences: completions, exit codes, `--wait`.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::support::*;
 
@@ -172,4 +172,102 @@ fn logs_carry_colors_only_when_asked_or_at_a_terminal() {
     assert!(first_log_line(&["--color", "always"], false).contains("\u{1b}["));
     assert!(!first_log_line(&["--color", "never"], false).contains('\u{1b}'));
     assert!(!first_log_line(&[], true).contains('\u{1b}'));
+}
+
+/// `get rollout` shows the releases with their instances and the health the proxy sees (an
+/// instance that does not answer its checks is unhealthy), the steps with the current one
+/// marked; `--watch` outside a terminal follows to the end with a line per change; after the
+/// promotion the releases are named previous and current.
+#[test]
+fn get_rollout_shows_the_tree_with_each_instances_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let [v1, v2, dead] = [free_port(), free_port(), free_port()];
+    let [_v1, _v2, second] = [("v1", v1), ("v2", v2), ("v2", dead)].map(|(version, port)| {
+        KillOnDrop(
+            Command::new(BIN)
+                .args([
+                    "demo-app",
+                    "--port",
+                    &port.to_string(),
+                    "--version",
+                    version,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    });
+    let manifest = format!(
+        "apiVersion: switchyard.dev/v1alpha1\nkind: App\nmetadata: {{name: shop}}\nspec:\n  \
+         listen: 127.0.0.1:{}\n  runtime: {{static: {{releases: {{v1: ['127.0.0.1:{v1}'], \
+         v2: ['127.0.0.1:{v2}', '127.0.0.1:{dead}']}}}}}}\n  \
+         healthCheck: {{path: /health, interval: 200ms, timeout: 1s, unhealthyThreshold: 1}}\n  \
+         strategy: {{canary: {{steps: [{{setWeight: 20}}, {{pause: {{}}}}, {{setWeight: 60}}]}}}}\n",
+        free_port()
+    );
+    let file = write(dir.path(), "shop.yaml", &manifest);
+    d.ok(&["apply", "-f", file.to_str().unwrap()]);
+    d.ok(&["deploy", "shop", "--version", "v1"]);
+    d.ok(&["deploy", "shop", "--version", "v2"]);
+    d.wait_rollout("shop", "the pause", |r| r["phase"] == "Paused");
+    // One instance of v2 stops answering: the proxy's checks find it.
+    drop(second);
+    let dead_address = format!("127.0.0.1:{dead}");
+    d.wait_rollout("shop", "the dead instance to be unhealthy", |r| {
+        r["traffic"].as_array().into_iter().flatten().any(|t| {
+            t["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["address"] == dead_address.as_str() && e["health"] == "unhealthy")
+        })
+    });
+    let tree = d.ok(&["get", "rollout", "shop"]);
+    for expected in [
+        "Phase:    Paused".to_owned(),
+        "Step:     2/3".to_owned(),
+        "release v1  stable  80%".to_owned(),
+        "release v2  canary  20%".to_owned(),
+        format!("127.0.0.1:{v1}  healthy"),
+        format!("127.0.0.1:{v2}  healthy"),
+        format!("{dead_address}  unhealthy"),
+        "✔ 1  setWeight 20".to_owned(),
+        "► 2  pause (until promoted)".to_owned(),
+        "  3  setWeight 60".to_owned(),
+    ] {
+        assert!(tree.contains(&expected), "no {expected:?} in\n{tree}");
+    }
+    let status = d.ok(&["rollout", "status", "shop"]);
+    assert!(
+        status.starts_with("shop v1 -> v2  step 2/3 [#>.]  Paused  canary 20%"),
+        "{status}"
+    );
+    assert!(status.contains("1 unhealthy"), "{status}");
+
+    // Promoted to the end while `get rollout --watch` follows in a pipe.
+    let watch = Command::new(BIN)
+        .args(["get", "rollout", "shop", "--watch"])
+        .env("SWITCHYARD_SERVER", &d.api)
+        .env("SWITCHYARD_TOKEN", &d.token)
+        .env("SWITCHYARD_CONFIG", "/nonexistent")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    d.ok(&["promote", "shop", "--full"]);
+    let out = watch.wait_with_output().unwrap();
+    let log = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains('\x1b'), "{log}");
+    let last = log.lines().rfind(|l| l.contains("shop v1 -> v2")).unwrap();
+    assert!(last.contains("step 3/3 [###]  Succeeded"), "{log}");
+    let done = d.rollout("shop");
+    let roles: Vec<(&str, &str)> = done["traffic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["version"].as_str().unwrap(), t["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles, [("v1", "previous"), ("v2", "current")]);
 }

@@ -231,7 +231,7 @@ fn proxies_on_several_hosts(d: &Daemon, api_port: u16, data_dir: &std::path::Pat
     let mut addresses = Vec::new();
     for version in ["v1", "v2"] {
         let port = free_port();
-        backends.push(KilledOnDrop(
+        backends.push(KillOnDrop(
             Command::new(BIN)
                 .args(["demo-app", "--host", &hosts.gateway.to_string()])
                 .args(["--port", &port.to_string(), "--version", version])
@@ -343,14 +343,4 @@ fn proxies_on_several_hosts(d: &Daemon, api_port: u16, data_dir: &std::path::Pat
     );
     drop(proxies);
     drop(hosts);
-}
-
-/// A process killed when dropped.
-struct KilledOnDrop(Child);
-
-impl Drop for KilledOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -80,7 +80,8 @@ fn approval_undo_retry_and_emergency_stop() {
     // An approval meant for an earlier step (or another rollout) is stale and changes nothing.
     let seen = d.rollout("shop");
     let (id, step) = (seen["id"].to_string(), seen["step"].as_u64().unwrap());
-    let earlier = (step - 1).to_string();
+    // `--step` counts from 1 as `rollout status` does: the step before this one is `step`.
+    let earlier = step.to_string();
     let stale = d.fails(&[
         "approve",
         "shop",

@@ -688,16 +688,6 @@ fn proxy_following(d: &Daemon, dir: &std::path::Path) -> KillOnDrop {
     )
 }
 
-/// A child process killed when dropped.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The database's disk fills up mid-rollout, under proxied traffic and writes, on three
 /// replicas: the write that finds no room fails (PostgreSQL cannot extend its WAL and stops),
 /// nothing is half-applied, the proxy keeps serving; once the disk has room and the server runs

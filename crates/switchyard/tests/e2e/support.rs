@@ -400,3 +400,13 @@ pub fn leader_port(url: &str) -> Option<u16> {
     let api = psql(url, "SELECT api FROM leader_lease WHERE expires_at > now()");
     api.trim().rsplit(':').next()?.parse().ok()
 }
+
+/// A child process killed when dropped.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
