@@ -33,6 +33,18 @@ pub enum Color {
     Never,
 }
 
+impl Color {
+    /// Whether to write escape codes to a stream: `auto` only for a person at a terminal
+    /// (https://no-color.org), never in a log file or a CI job's output.
+    pub fn enabled(self, terminal: bool) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,

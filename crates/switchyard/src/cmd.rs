@@ -62,6 +62,7 @@ pub fn run(cli: Cli) -> ExitCode {
         matches!(cli.command, Command::Serve(_) | Command::DemoApp(_)),
         cli.color,
     );
+    crate::render::paint::choose(cli.color);
     let result = runtime().and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
         Ok(code) => code,
@@ -93,16 +94,7 @@ fn init_logging(verbose: bool, color: crate::cli::Color) {
     let default = if verbose { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Escape codes only for a person at a terminal (https://no-color.org): never in a log file
-    // or a CI job's output.
-    let ansi = match color {
-        crate::cli::Color::Always => true,
-        crate::cli::Color::Never => false,
-        crate::cli::Color::Auto => {
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    let ansi = color.enabled(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -8,6 +8,7 @@
 //! `-o json`.
 
 pub mod live;
+pub mod paint;
 pub mod tree;
 
 use std::fmt::Write as _;
@@ -39,14 +40,22 @@ pub fn status(v: &RolloutView, now: Timestamp, width: Option<usize>) -> Vec<Stri
     out
 }
 
-/// [`status`] as one string, a line each.
+/// [`status`] as one string, a line each, colored when standard output takes colors.
 pub fn status_text(v: &RolloutView, now: Timestamp) -> String {
-    status(v, now, None)
-        .into_iter()
-        .fold(String::new(), |mut s, l| {
+    text(status(v, now, None))
+}
+
+/// `lines` as one string, a line each, colored when standard output takes colors.
+pub fn text(lines: Vec<String>) -> String {
+    let colored = paint::stdout();
+    lines.into_iter().fold(String::new(), |mut s, l| {
+        if colored {
+            let _ = writeln!(s, "{}", paint::line(&l));
+        } else {
             let _ = writeln!(s, "{l}");
-            s
-        })
+        }
+        s
+    })
 }
 
 /// `shop v1 -> v2  step 2/5 [#>...]  Analyzing  canary 20%`.

@@ -227,9 +227,8 @@ pub async fn get_rollout(
         print_json(&view)?;
     } else {
         let measurements = api.analysis(app).await?.measurements;
-        for line in render::tree::tree(&view, &measurements, SystemClock.now(), None) {
-            println!("{line}");
-        }
+        let tree = render::tree::tree(&view, &measurements, SystemClock.now(), None);
+        print!("{}", render::text(tree));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use crossterm::{QueueableCommand, cursor, terminal};
 use switchyard_api::{MeasurementView, RolloutView};
 use switchyard_core::{Clock, SystemClock, Timestamp};
 
-use super::{fit, header, metric_line, status, tree::tree, wrap};
+use super::{fit, header, metric_line, paint, status, tree::tree, wrap};
 
 /// Which view of the rollout to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +135,8 @@ fn clock(t: Timestamp) -> String {
 pub struct Live {
     kind: Kind,
     target: Target,
+    /// Colors (`--color`, `NO_COLOR`).
+    paint: bool,
 }
 
 enum Target {
@@ -153,7 +155,11 @@ impl Live {
         } else {
             Target::Log(Changes::default())
         };
-        Self { kind, target }
+        Self {
+            kind,
+            target,
+            paint: paint::stdout(),
+        }
     }
 
     /// A line of narration above the view.
@@ -163,7 +169,7 @@ impl Live {
             Target::Log(_) => println!("{text}"),
             Target::Screen(s) => {
                 s.transcript.push(Entry::Text(text.to_owned()));
-                s.draw(self.kind);
+                s.draw(self.kind, self.paint);
             }
         }
     }
@@ -176,14 +182,22 @@ impl Live {
             Target::Log(changes) => {
                 let mut out = std::io::stdout().lock();
                 for line in changes.lines(&look.rollout, now) {
-                    let _ = writeln!(out, "{line}");
+                    let _ = writeln!(out, "{}", self.colored(&line));
                 }
                 let _ = out.flush();
             }
             Target::Screen(s) => {
                 s.current = Some(look);
-                s.draw(self.kind);
+                s.draw(self.kind, self.paint);
             }
+        }
+    }
+
+    fn colored(&self, line: &str) -> String {
+        if self.paint {
+            paint::line(line)
+        } else {
+            line.to_owned()
         }
     }
 
@@ -211,6 +225,7 @@ impl Live {
                     Entry::View(v) => self.kind.render(v, now, width),
                 };
                 for line in lines {
+                    let line = if self.paint { paint::line(&line) } else { line };
                     let _ = writeln!(out, "{line}");
                 }
             }
@@ -250,7 +265,7 @@ impl Screen {
         }
     }
 
-    fn draw(&mut self, kind: Kind) {
+    fn draw(&mut self, kind: Kind, colored: bool) {
         let (w, h) = size();
         let now = SystemClock.now();
         let lines = frame(
@@ -269,7 +284,11 @@ impl Screen {
             let _ = self
                 .out
                 .queue(terminal::Clear(terminal::ClearType::CurrentLine));
-            let _ = self.out.write_all(line.as_bytes());
+            if colored {
+                let _ = self.out.write_all(paint::line(line).as_bytes());
+            } else {
+                let _ = self.out.write_all(line.as_bytes());
+            }
             if i < last {
                 let _ = self.out.write_all(b"\r\n");
             }

@@ -39,6 +39,7 @@ fn on_a_terminal_the_demo_redraws_one_screen_in_place() {
     let mut child = Command::new(BIN)
         .args(["demo", "--fast", "--rps", "40"])
         .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
         .stdin(Stdio::null())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave)
@@ -64,16 +65,19 @@ fn on_a_terminal_the_demo_redraws_one_screen_in_place() {
         "a line wrapped:\n{screen}"
     );
 
-    // A narrower window: the next frames are cut to its width instead of wrapping.
+    // A narrower window: the frames drawn after it are cut to its width instead of wrapping.
+    let mark = seen.len();
     pty::resize(&master, 60, 20);
     parser.screen_mut().set_size(20, 60);
-    let screen = output.until(&mut parser, &mut seen, |s| {
-        s.alternate_screen() && s.rows(0, 60).any(|r| r.ends_with('…'))
+    let frame = output.until_frame(&mut parser, &mut seen, mark, |lines| {
+        lines.iter().all(|l| l.chars().count() <= 60)
     });
     assert!(
-        (0..20).all(|row| !parser.screen().row_wrapped(row)),
-        "a line wrapped after the resize:\n{screen}"
+        frame.iter().any(|l| l.starts_with("shop v1 -> v2")),
+        "{frame:#?}"
     );
+    assert!(frame.iter().any(|l| l.ends_with('…')), "{frame:#?}");
+    assert_eq!(frame.len(), 20, "{frame:#?}");
 
     let status = child.wait().unwrap();
     output.until_closed(&mut parser, &mut seen);
@@ -91,8 +95,9 @@ fn on_a_terminal_the_demo_redraws_one_screen_in_place() {
     let after = String::from_utf8_lossy(&seen[at..]);
     assert_eq!(after.matches("shop v1 -> v2").count(), 1, "{after}");
     assert_eq!(after.matches("shop v2 -> v3").count(), 1, "{after}");
+    // In color at a terminal (`--color auto`).
     assert!(
-        after.contains("Succeeded") && after.contains("RolledBack"),
+        after.contains("\x1b[32mSucceeded") && after.contains("\x1b[31mRolledBack"),
         "{after}"
     );
     assert!(after.contains("== summary"), "{after}");
@@ -238,6 +243,50 @@ mod pty {
             parser.screen().contents()
         }
 
+        /// Feeds output to `parser` until a whole frame drawn after byte `mark` of `seen` (the
+        /// text between two moves to the top left corner, one entry per line) satisfies
+        /// `done`; fails if the program leaves the alternate screen first.
+        pub fn until_frame(
+            &self,
+            parser: &mut vt100::Parser,
+            seen: &mut Vec<u8>,
+            mark: usize,
+            done: impl Fn(&[String]) -> bool,
+        ) -> Vec<String> {
+            const HOME: &[u8] = b"\x1b[1;1H";
+            loop {
+                let starts: Vec<usize> = seen[mark..]
+                    .windows(HOME.len())
+                    .enumerate()
+                    .filter(|(_, w)| *w == HOME)
+                    .map(|(i, _)| mark + i + HOME.len())
+                    .collect();
+                for pair in starts.windows(2) {
+                    let text = strip_escapes(&seen[pair[0]..pair[1] - HOME.len()]);
+                    // The terminal turns each `\n` into `\r\n`: lines end at either.
+                    let lines: Vec<String> = text
+                        .split('\n')
+                        .map(|l| l.trim_end_matches('\r').to_owned())
+                        .collect();
+                    if done(&lines) {
+                        return lines;
+                    }
+                }
+                assert!(
+                    parser.screen().alternate_screen(),
+                    "left the screen before such a frame was drawn:\n{}",
+                    String::from_utf8_lossy(&seen[mark..])
+                );
+                match self.0.recv_timeout(LIMIT) {
+                    Ok(bytes) => {
+                        parser.process(&bytes);
+                        seen.extend_from_slice(&bytes);
+                    }
+                    Err(e) => panic!("{e:?} before such a frame was drawn"),
+                }
+            }
+        }
+
         /// Feeds everything left to `parser`, until the terminal is closed.
         pub fn until_closed(&self, parser: &mut vt100::Parser, seen: &mut Vec<u8>) {
             loop {
@@ -251,5 +300,26 @@ mod pty {
                 }
             }
         }
+    }
+
+    /// `bytes` as text without its escape sequences (CSI `ESC [ ... final`, and `ESC` + one).
+    fn strip_escapes(bytes: &[u8]) -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let mut out = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '\x1b' {
+                out.push(c);
+                continue;
+            }
+            if chars.next() == Some('[') {
+                while let Some(c) = chars.next() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        }
+        out
     }
 }
