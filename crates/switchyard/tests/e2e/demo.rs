@@ -306,14 +306,14 @@ mod pty {
     fn strip_escapes(bytes: &[u8]) -> String {
         let text = String::from_utf8_lossy(bytes);
         let mut out = String::new();
-        let mut chars = text.chars().peekable();
+        let mut chars = text.chars();
         while let Some(c) = chars.next() {
             if c != '\x1b' {
                 out.push(c);
                 continue;
             }
             if chars.next() == Some('[') {
-                while let Some(c) = chars.next() {
+                for c in chars.by_ref() {
                     if ('@'..='~').contains(&c) {
                         break;
                     }
