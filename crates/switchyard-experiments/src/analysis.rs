@@ -131,6 +131,8 @@ pub fn analyze(
         alpha: settings.alpha,
         // The confidence sequences are tightest around N* units of the two arms compared.
         tuning: (2.0 * experiment.minimum_sample_size() as f64).max(DEFAULT_TUNING),
+        difference: settings.difference,
+        proportions: settings.proportions,
     };
     let mut metrics: Vec<MetricResult> = experiment
         .metrics()
@@ -165,6 +167,7 @@ pub fn analyze(
         method: settings.method,
         alpha: settings.alpha,
         correction: settings.correction,
+        difference: settings.difference,
         cuped: settings.cuped,
         variants: variant_units(experiment, &table.units),
         srm,
@@ -253,6 +256,7 @@ fn metric_result(
                 relative: outcome.relative,
                 p_value: outcome.p_value,
                 adjusted_p_value: None,
+                adjusted_ci: None,
                 chance_to_win: outcome.chance_to_win,
                 expected_loss: outcome.expected_loss,
                 cuped_theta: theta,
@@ -295,10 +299,33 @@ fn correct(metrics: &mut [MetricResult], correction: Correction, setup: &Setup) 
         for c in &mut m.comparisons {
             if c.p_value.is_some() {
                 c.adjusted_p_value = adjusted.next();
+                if method.is_some() {
+                    c.adjusted_ci = widened(c, setup);
+                }
             }
             c.verdict = verdict(c, better, setup);
         }
     }
+}
+
+/// The tested difference's interval widened to the adjusted p-value, as GrowthBook's
+/// `adjustedCI`: estimate ± z(1 − α/2) · |estimate / z(1 − p_adj/2)|, the interval of the same
+/// estimate whose standard error makes its p-value the adjusted one; unbounded when the adjusted
+/// p-value is 1. `None` when it is not wider than the test's own interval.
+fn widened(c: &Comparison, setup: &Setup) -> Option<[f64; 2]> {
+    let lift = c.tested(setup.difference)?;
+    let p = c.adjusted_p_value?;
+    if p <= c.p_value? {
+        return None;
+    }
+    let z_alpha = switchyard_stats::dist::norm_quantile("/alpha", 1.0 - setup.alpha / 2.0).ok()?;
+    let z_p = switchyard_stats::dist::norm_quantile("/p", 1.0 - p / 2.0).ok();
+    let half = match z_p {
+        Some(z) if z > 0.0 => z_alpha * (lift.estimate / z).abs(),
+        _ => f64::INFINITY,
+    };
+    let ci = [lift.estimate - half, lift.estimate + half];
+    (ci[1] - ci[0] > lift.ci[1] - lift.ci[0]).then_some(ci)
 }
 
 fn verdict(c: &Comparison, better: Better, setup: &Setup) -> Verdict {
@@ -309,7 +336,7 @@ fn verdict(c: &Comparison, better: Better, setup: &Setup) -> Verdict {
     };
     match setup.method {
         Method::Fixed | Method::Sequential => {
-            let (Some(p), Some(lift)) = (c.adjusted_p_value, c.absolute) else {
+            let (Some(p), Some(lift)) = (c.adjusted_p_value, c.tested(setup.difference)) else {
                 return Verdict::NotEnoughData;
             };
             if p >= alpha || lift.estimate == 0.0 {

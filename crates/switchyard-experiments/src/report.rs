@@ -10,7 +10,7 @@ mod svg;
 
 use std::fmt::Write as _;
 
-use switchyard_core::manifest::experiment::{Method, Scale};
+use switchyard_core::manifest::experiment::{Correction, Method, Scale};
 
 pub use html::escape;
 
@@ -129,7 +129,28 @@ fn exposure(page: &mut String, r: &Results) {
 
 fn metrics(page: &mut String, r: &Results) {
     let level = format!("{:.0} %", 100.0 * (1.0 - r.alpha));
-    page.push_str("<section><h2>Metrics</h2>");
+    let tested = match r.difference {
+        Scale::Relative => "the relative lift (treatment − control over control)",
+        Scale::Absolute => "the absolute difference (treatment − control)",
+    };
+    let _ = write!(
+        page,
+        "<section><h2>Metrics</h2><p class=\"note\">Each verdict, its {} and its interval come \
+         from one test: the test of {tested}{}.</p>",
+        match r.method {
+            Method::Bayesian => "chance to win",
+            Method::Fixed | Method::Sequential => "p-value",
+        },
+        if r.correction == Correction::None || r.method == Method::Bayesian {
+            String::new()
+        } else {
+            format!(
+                "; after the {} correction the intervals are widened to match the adjusted \
+                 p-values",
+                r.correction.as_str()
+            )
+        }
+    );
     for m in &r.metrics {
         let role = match m.role {
             MetricRole::Primary => " (primary)",
@@ -145,13 +166,14 @@ fn metrics(page: &mut String, r: &Results) {
             escape(&m.name),
             kind_name(m.kind)
         );
-        page.push_str(&plots::intervals(m, &level));
-        metric_table(page, m, r.method, &level);
+        page.push_str(&plots::intervals(m, r.difference, &level));
+        metric_table(page, m, r, &level);
     }
     page.push_str("</section>");
 }
 
-fn metric_table(page: &mut String, m: &MetricResult, method: Method, level: &str) {
+fn metric_table(page: &mut String, m: &MetricResult, r: &Results, level: &str) {
+    let method = r.method;
     let evidence = match method {
         Method::Bayesian => "<th>chance to win</th><th>expected loss</th>",
         Method::Fixed | Method::Sequential => "<th>p</th><th>p adjusted</th>",
@@ -159,7 +181,11 @@ fn metric_table(page: &mut String, m: &MetricResult, method: Method, level: &str
     let _ = write!(
         page,
         "<table><tr><th>variant</th><th>units</th><th>value</th><th>difference</th>\
-         <th>relative lift</th><th>{level} interval</th>{evidence}<th>verdict</th></tr>"
+         <th>relative lift</th><th>{level} interval of the {}</th>{evidence}<th>verdict</th></tr>",
+        match r.difference {
+            Scale::Relative => "lift",
+            Scale::Absolute => "difference",
+        }
     );
     for (i, v) in m.variants.iter().enumerate() {
         let value = v
@@ -175,12 +201,9 @@ fn metric_table(page: &mut String, m: &MetricResult, method: Method, level: &str
             page.push_str("<td colspan=\"6\" class=\"note\">control</td></tr>");
             continue;
         };
-        let interval = c.relative.map(|l| l.ci).map_or_else(
-            || {
-                c.absolute
-                    .map_or_else(|| "–".into(), |l| interval_text(l.ci, false))
-            },
-            |ci| interval_text(ci, true),
+        let interval = c.shown_ci(r.difference).map_or_else(
+            || "–".into(),
+            |ci| interval_text(ci, r.difference == Scale::Relative),
         );
         let (e1, e2) = match method {
             Method::Bayesian => (

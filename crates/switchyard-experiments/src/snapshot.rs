@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use switchyard_core::Timestamp;
+use switchyard_core::manifest::experiment::Scale;
 
 use crate::analysis::Results;
 
@@ -21,7 +22,8 @@ pub struct Snapshot {
 pub struct SnapshotPoint {
     pub metric: String,
     pub variant: String,
-    /// Relative lift when defined, else the absolute difference (`relative` says which).
+    /// The tested difference: the relative lift or the absolute difference (`relative` says
+    /// which).
     pub estimate: f64,
     /// Its interval; infinite bounds are stored as `null`.
     pub ci: [Option<f64>; 2],
@@ -37,16 +39,14 @@ impl Snapshot {
             .iter()
             .flat_map(|m| {
                 m.comparisons.iter().filter_map(|c| {
-                    let (lift, relative) = match (c.relative, c.absolute) {
-                        (Some(l), _) => (l, true),
-                        (None, Some(l)) => (l, false),
-                        (None, None) => return None,
-                    };
+                    let lift = c.tested(results.difference)?;
+                    let ci = c.shown_ci(results.difference)?;
+                    let relative = results.difference == Scale::Relative;
                     Some(SnapshotPoint {
                         metric: m.name.clone(),
                         variant: c.variant.clone(),
                         estimate: lift.estimate,
-                        ci: [finite(lift.ci[0]), finite(lift.ci[1])],
+                        ci: [finite(ci[0]), finite(ci[1])],
                         relative,
                     })
                 })

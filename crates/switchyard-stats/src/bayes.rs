@@ -44,8 +44,23 @@ pub fn bayesian_test(
     prior: Option<NormalPrior>,
     alpha: f64,
 ) -> Result<BayesResult> {
-    open_unit("/alpha", alpha)?;
     let (lift, variance) = relative_moments(control, treatment)?;
+    bayesian_from_estimate(lift, variance, prior, alpha)
+}
+
+/// The posterior of an effect whose data estimate is `estimate` with `variance` (the
+/// delta-method moments of a relative lift, a CUPED estimate or an absolute difference),
+/// combined with `prior` on the same scale.
+///
+/// # Errors
+/// A zero data variance, a prior with non-positive variance, or `alpha` outside (0, 1).
+pub fn bayesian_from_estimate(
+    lift: f64,
+    variance: f64,
+    prior: Option<NormalPrior>,
+    alpha: f64,
+) -> Result<BayesResult> {
+    open_unit("/alpha", alpha)?;
     if !crate::error::is_positive(variance) {
         return Err(StatsError::ZeroStandardError);
     }

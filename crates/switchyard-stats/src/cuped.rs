@@ -31,17 +31,32 @@ pub struct CupedResult {
     pub test: TTestResult,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Moments {
-    n: f64,
-    mean_x: f64,
-    mean_y: f64,
-    var_x: f64,
-    var_y: f64,
-    cov: f64,
+/// One arm summarised: units, means and (n − 1) variances of the pre-period covariate X and
+/// the post-period metric Y, and their covariance. The experiment engine keeps these as running
+/// sums; [`cuped_test`] computes them from the units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CupedMoments {
+    pub n: f64,
+    pub mean_x: f64,
+    pub mean_y: f64,
+    pub var_x: f64,
+    pub var_y: f64,
+    pub cov: f64,
 }
 
-fn moments(field: &str, arm: &CupedArm<'_>) -> Result<Moments> {
+impl CupedMoments {
+    /// The arm's metric adjusted by `theta`: mean ȳ − θx̄, variance var(Y) + θ² var(X) −
+    /// 2θ cov(X, Y).
+    pub fn adjusted(&self, theta: f64) -> ArmSummary {
+        ArmSummary {
+            n: self.n,
+            mean: self.mean_y - theta * self.mean_x,
+            variance: (self.var_y + theta * theta * self.var_x - 2.0 * theta * self.cov).max(0.0),
+        }
+    }
+}
+
+fn moments(field: &str, arm: &CupedArm<'_>) -> Result<CupedMoments> {
     sample(&pointer(field, "pre"), arm.pre)?;
     sample(&pointer(field, "post"), arm.post)?;
     if arm.pre.len() != arm.post.len() {
@@ -61,7 +76,7 @@ fn moments(field: &str, arm: &CupedArm<'_>) -> Result<Moments> {
     }
     let (mean_x, var_x) = mean_variance(arm.pre);
     let (mean_y, var_y) = mean_variance(arm.post);
-    Ok(Moments {
+    Ok(CupedMoments {
         n: arm.pre.len() as f64,
         mean_x,
         mean_y,
@@ -98,26 +113,38 @@ pub fn cuped_test(
     let c = moments("/control", control)?;
     let t = moments("/treatment", treatment)?;
     let theta = pooled_theta(control, treatment);
-    let adjusted = |m: &Moments| ArmSummary {
-        n: m.n,
-        mean: m.mean_y - theta * m.mean_x,
-        variance: (m.var_y + theta * theta * m.var_x - 2.0 * theta * m.cov).max(0.0),
-    };
-    let (adj_c, adj_t) = (adjusted(&c), adjusted(&t));
-    let estimate = match difference {
-        Difference::Absolute => difference_estimate(&adj_c, &adj_t, Difference::Absolute)?,
-        Difference::Relative => relative_estimate(&c, &t, theta, &adj_c, &adj_t)?,
-    };
+    let estimate = cuped_estimate(&c, &t, theta, difference)?;
     Ok(CupedResult {
         theta,
         test: t_inference(estimate, alternative, alpha)?,
     })
 }
 
+/// The CUPED estimate of treatment − control with `theta`: the difference of the adjusted
+/// means, or for the relative difference that difference over the *unadjusted* control mean
+/// (the adjustment removes noise from the difference; it must not move the baseline the lift
+/// is a share of), with its delta-method variance treating θ as fixed. The experiment engine
+/// and [`cuped_test`] both use it.
+///
+/// # Errors
+/// A zero control mean for a relative difference, or a zero standard error.
+pub fn cuped_estimate(
+    c: &CupedMoments,
+    t: &CupedMoments,
+    theta: f64,
+    difference: Difference,
+) -> Result<EffectEstimate> {
+    let (adj_c, adj_t) = (c.adjusted(theta), t.adjusted(theta));
+    match difference {
+        Difference::Absolute => difference_estimate(&adj_c, &adj_t, Difference::Absolute),
+        Difference::Relative => relative_estimate(c, t, theta, &adj_c, &adj_t),
+    }
+}
+
 /// (Δȳ − θΔx̄)/|ȳ_c| with its delta-method variance.
 fn relative_estimate(
-    c: &Moments,
-    t: &Moments,
+    c: &CupedMoments,
+    t: &CupedMoments,
     theta: f64,
     adj_c: &ArmSummary,
     adj_t: &ArmSummary,

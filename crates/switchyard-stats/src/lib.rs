@@ -28,9 +28,9 @@ pub mod zeroin;
 
 pub use adjust::{AdjustMethod, adjust_p_values};
 pub use arm::{Arm, ArmSummary};
-pub use bayes::{BayesResult, NormalPrior, bayesian_test};
+pub use bayes::{BayesResult, NormalPrior, bayesian_from_estimate, bayesian_test};
 pub use contract::{METHODS, run_method};
-pub use cuped::{CupedArm, CupedResult, cuped_test};
+pub use cuped::{CupedArm, CupedMoments, CupedResult, cuped_estimate, cuped_test};
 pub use error::{Result, StatsError};
 pub use kayenta::classifier::{
     CanaryClassification, CanaryClassifierConfig, Classification, Direction, classify_canary,
@@ -42,8 +42,12 @@ pub use sequential::two_proportion::{
     MarginEvidence, ProportionCounts, SequentialProportionConfig, SequentialProportionSnapshot,
     SequentialProportionTest,
 };
-pub use sequential::{SequentialMethod, SequentialOptions, SequentialResult, sequential_test};
+pub use sequential::{
+    SequentialMethod, SequentialOptions, SequentialResult, sequential_from_estimate,
+    sequential_test,
+};
 pub use srm::{SrmResult, sample_ratio_mismatch};
 pub use t_test::{
-    Alternative, Difference, EffectEstimate, TTestOptions, TTestResult, welch_t_test,
+    Alternative, Difference, EffectEstimate, TTestOptions, TTestResult, difference_estimate,
+    t_inference, welch_t_test,
 };

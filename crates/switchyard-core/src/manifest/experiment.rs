@@ -211,6 +211,26 @@ pub struct AnalysisSettings {
     /// Reduce variance with each unit's pre-exposure value of the metric (CUPED).
     #[serde(default = "yes")]
     pub cuped: bool,
+    /// The difference each verdict tests, and whose p-value (or chance to win) and interval
+    /// are shown and corrected: the relative lift (as GrowthBook) or the absolute difference.
+    #[serde(default)]
+    pub difference: Scale,
+    /// The fixed-horizon test of a conversion without CUPED: Welch's t on p(1 − p) (as
+    /// GrowthBook) or the pooled two-proportion z test.
+    #[serde(default)]
+    pub proportions: ProportionTest,
+}
+
+/// The fixed-horizon test of two conversion rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProportionTest {
+    /// Welch's t with each arm's variance p(1 − p).
+    #[default]
+    Welch,
+    /// The z test with the pooled proportion under the null (absolute difference only; the
+    /// relative lift is always Welch's).
+    PooledZ,
 }
 
 impl Default for AnalysisSettings {
@@ -222,6 +242,8 @@ impl Default for AnalysisSettings {
             power: DEFAULT_POWER,
             minimum_detectable_effect: None,
             cuped: true,
+            difference: Scale::default(),
+            proportions: ProportionTest::default(),
         }
     }
 }
@@ -249,6 +271,15 @@ pub enum Method {
     Sequential,
     /// Gaussian posterior of the relative lift: chance to win and credible interval.
     Bayesian,
+}
+
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Relative => "relative",
+            Scale::Absolute => "absolute",
+        }
+    }
 }
 
 impl Method {

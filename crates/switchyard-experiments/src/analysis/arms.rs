@@ -12,10 +12,11 @@
 //! - CUPED (conversion and continuous metrics whose covariate varies): θ = cov(x, c)/var(c) pooled
 //!   over both arms, each arm's mean `x̄ − θ(c̄ − c̄_pooled)` and variance
 //!   `var_x + θ² var_c − 2θ cov(x, c)`. Centring the covariate at the pooled mean leaves the
-//!   difference unchanged and keeps each adjusted mean on the metric's scale, so relative lifts
-//!   and posteriors divide by control's adjusted mean.
+//!   difference unchanged and keeps each adjusted mean on the metric's scale. Relative lifts
+//!   (and their posteriors) come from `cuped_estimate` on [`Arms::cuped`], the estimator of
+//!   `switchyard stats cuped`: the adjusted difference over control's *unadjusted* mean.
 
-use switchyard_stats::{Arm, ArmSummary, Proportion, StatsError};
+use switchyard_stats::{Arm, ArmSummary, CupedMoments, Proportion, StatsError};
 
 use crate::experiment::MetricKind;
 use crate::moments::Moments;
@@ -43,6 +44,9 @@ pub struct Arms {
     pub counts: Option<[Proportion; 2]>,
     /// The CUPED coefficient, when the adjustment was applied.
     pub theta: Option<f64>,
+    /// With CUPED: control's and treatment's covariate and metric moments, for the relative
+    /// estimate.
+    pub cuped: Option<[CupedMoments; 2]>,
 }
 
 /// Builds the arms of one comparison.
@@ -64,6 +68,7 @@ pub fn arms(
             treatment: ratio_summary(treatment, "treatment")?,
             counts: None,
             theta: None,
+            cuped: None,
         });
     }
     if let Some(theta) = cuped.then(|| theta(control, treatment)).flatten() {
@@ -75,6 +80,7 @@ pub fn arms(
             treatment: adjusted(treatment, theta, centre),
             counts: None,
             theta: Some(theta),
+            cuped: Some([cuped_moments(control), cuped_moments(treatment)]),
         });
     }
     Ok(match kind {
@@ -94,6 +100,7 @@ pub fn arms(
                 .summarize("/treatment")?,
                 counts: Some([c, t]),
                 theta: None,
+                cuped: None,
             }
         }
         _ => Arms {
@@ -101,6 +108,7 @@ pub fn arms(
             treatment: sums(treatment).summarize("/treatment")?,
             counts: None,
             theta: None,
+            cuped: None,
         },
     })
 }
@@ -165,6 +173,19 @@ fn theta(control: &Moments, treatment: &Moments) -> Option<f64> {
     // Relative to the covariate's scale, so rounding of a constant covariate is not a variance.
     let scale = (pooled.sum_c2 / pooled.count()).max(f64::MIN_POSITIVE);
     (var_c > scale * 1e-12).then(|| pooled.cov_xc() / var_c)
+}
+
+/// The moments `cuped_estimate` takes: the covariate is CUPED's X, the metric its Y.
+fn cuped_moments(m: &Moments) -> CupedMoments {
+    let n = m.count();
+    CupedMoments {
+        n,
+        mean_x: m.sum_c / n,
+        mean_y: m.sum_x / n,
+        var_x: m.var_c(),
+        var_y: m.var_x(),
+        cov: m.cov_xc(),
+    }
 }
 
 fn adjusted(m: &Moments, theta: f64, centre: f64) -> ArmSummary {

@@ -1,16 +1,25 @@
 //! One treatment against control on one metric, by the experiment's method. Every number comes
 //! from switchyard-stats; this module only picks the test and names the outcome.
 //!
-//! | method | absolute difference | relative lift | evidence |
-//! |---|---|---|---|
-//! | fixed | two-proportion z (unadjusted conversions) or Welch t | Welch t, delta method | p-value |
-//! | sequential | confidence sequence | confidence sequence, delta method | always-valid p-value |
-//! | bayesian | Welch t interval (for reference) | Gaussian posterior, credible interval | chance to win, expected loss |
+//! One test decides each comparison: the one of the difference the analysis tests (`analysis.
+//! difference`, the relative lift by default, as GrowthBook). Its p-value (or chance to win),
+//! its interval and, after the correction, its verdict belong together; the other difference is
+//! reported beside it, from the same kind of test, for reference.
+//!
+//! | method | estimate | evidence |
+//! |---|---|---|
+//! | fixed | Welch t, delta method for the lift (conversions: p(1 − p); `proportions: pooled-z`: the pooled z test for the absolute difference) | p-value |
+//! | sequential | confidence sequence on the same estimate | always-valid p-value |
+//! | bayesian | Gaussian posterior (flat prior) of the same estimate | chance to win, expected loss |
+//!
+//! With CUPED the estimate is `cuped_estimate`'s: the adjusted difference, over control's
+//! unadjusted mean for the lift.
 
-use switchyard_core::manifest::experiment::{Better, Method};
+use switchyard_core::manifest::experiment::{Better, Method, ProportionTest, Scale};
 use switchyard_stats::{
-    Alternative, Difference, SequentialMethod, SequentialOptions, TTestOptions, bayesian_test,
-    sequential_test, two_proportion_test, welch_t_test,
+    Alternative, Difference, EffectEstimate, SequentialMethod, SequentialOptions,
+    bayesian_from_estimate, cuped_estimate, difference_estimate, sequential_from_estimate,
+    t_inference, two_proportion_test,
 };
 
 use super::arms::Arms;
@@ -21,6 +30,7 @@ use super::results::Lift;
 pub struct Outcome {
     pub absolute: Option<Lift>,
     pub relative: Option<Lift>,
+    /// The p-value of the tested difference.
     pub p_value: Option<f64>,
     pub chance_to_win: Option<f64>,
     pub expected_loss: Option<f64>,
@@ -35,17 +45,13 @@ pub struct Setup {
     pub alpha: f64,
     /// N* of the confidence sequences: total units of the two arms where they are tightest.
     pub tuning: f64,
+    /// The difference the verdict tests.
+    pub difference: Scale,
+    /// The fixed-horizon test of unadjusted conversions.
+    pub proportions: ProportionTest,
 }
 
 impl Setup {
-    fn welch(&self, difference: Difference) -> TTestOptions {
-        TTestOptions {
-            difference,
-            alternative: Alternative::TwoSided,
-            alpha: self.alpha,
-        }
-    }
-
     /// Options of an always-valid test.
     pub fn sequential(
         &self,
@@ -62,67 +68,116 @@ impl Setup {
     }
 }
 
-/// Compares the treatment arm with the control arm.
-pub fn compare(setup: &Setup, arms: &Arms, better: Better) -> Outcome {
-    let mut out = Outcome::default();
-    let (c, t) = (&arms.control, &arms.treatment);
-    match setup.method {
+/// The stats library's name of a scale.
+pub fn difference_of(scale: Scale) -> Difference {
+    match scale {
+        Scale::Relative => Difference::Relative,
+        Scale::Absolute => Difference::Absolute,
+    }
+}
+
+/// The estimate of `difference` from the arms: CUPED's for the lift of adjusted arms, the
+/// difference of the arm summaries otherwise.
+fn estimate(arms: &Arms, difference: Difference) -> switchyard_stats::Result<EffectEstimate> {
+    match (&arms.cuped, arms.theta) {
+        (Some([c, t]), Some(theta)) => cuped_estimate(c, t, theta, difference),
+        _ => difference_estimate(&arms.control, &arms.treatment, difference),
+    }
+}
+
+/// One difference's lift and evidence.
+struct Tested {
+    lift: Lift,
+    p_value: Option<f64>,
+    chance_to_win: Option<f64>,
+    expected_loss: Option<f64>,
+}
+
+fn test(
+    setup: &Setup,
+    arms: &Arms,
+    difference: Difference,
+    better: Better,
+) -> switchyard_stats::Result<Tested> {
+    if let (Method::Fixed, ProportionTest::PooledZ, Difference::Absolute, Some([pc, pt])) =
+        (setup.method, setup.proportions, difference, &arms.counts)
+    {
+        let r = two_proportion_test(pc, pt, setup.alpha)?;
+        return Ok(Tested {
+            lift: Lift::new(r.difference, r.ci),
+            p_value: Some(r.p_value),
+            chance_to_win: None,
+            expected_loss: None,
+        });
+    }
+    let e = estimate(arms, difference)?;
+    Ok(match setup.method {
         Method::Fixed => {
-            if let Some([pc, pt]) = &arms.counts {
-                match two_proportion_test(pc, pt, setup.alpha) {
-                    Ok(r) => {
-                        out.absolute = Some(Lift::new(r.difference, r.ci));
-                        out.p_value = Some(r.p_value);
-                    }
-                    Err(e) => out.notes.push(format!("difference: {e}")),
-                }
-            } else {
-                match welch_t_test(c, t, &setup.welch(Difference::Absolute)) {
-                    Ok(r) => {
-                        out.absolute = Some(Lift::new(r.point_estimate, r.ci));
-                        out.p_value = Some(r.p_value);
-                    }
-                    Err(e) => out.notes.push(format!("difference: {e}")),
-                }
-            }
-            match welch_t_test(c, t, &setup.welch(Difference::Relative)) {
-                Ok(r) => out.relative = Some(Lift::new(r.point_estimate, r.ci)),
-                Err(e) => out.notes.push(format!("relative lift: {e}")),
+            let r = t_inference(e, Alternative::TwoSided, setup.alpha)?;
+            Tested {
+                lift: Lift::new(r.point_estimate, r.ci),
+                p_value: Some(r.p_value),
+                chance_to_win: None,
+                expected_loss: None,
             }
         }
         Method::Sequential => {
-            let two_sided = |d| setup.sequential(d, Alternative::TwoSided);
-            match sequential_test(c, t, &two_sided(Difference::Absolute)) {
-                Ok(r) => {
-                    out.absolute = Some(Lift::new(r.point_estimate, r.ci));
-                    out.p_value = Some(r.p_value);
-                }
-                Err(e) => out.notes.push(format!("difference: {e}")),
-            }
-            match sequential_test(c, t, &two_sided(Difference::Relative)) {
-                Ok(r) => out.relative = Some(Lift::new(r.point_estimate, r.ci)),
-                Err(e) => out.notes.push(format!("relative lift: {e}")),
+            let n = arms.control.n + arms.treatment.n;
+            let options = setup.sequential(difference, Alternative::TwoSided);
+            let r = sequential_from_estimate(e, n, &options)?;
+            Tested {
+                lift: Lift::new(r.point_estimate, r.ci),
+                p_value: Some(r.p_value),
+                chance_to_win: None,
+                expected_loss: None,
             }
         }
         Method::Bayesian => {
-            match welch_t_test(c, t, &setup.welch(Difference::Absolute)) {
-                Ok(r) => out.absolute = Some(Lift::new(r.point_estimate, r.ci)),
-                Err(e) => out.notes.push(format!("difference: {e}")),
+            let r = bayesian_from_estimate(
+                e.point_estimate,
+                e.std_error * e.std_error,
+                None,
+                setup.alpha,
+            )?;
+            // The library's chance to win is P(effect > 0); for a lower-is-better metric
+            // winning is the other side, and so is the loss of shipping.
+            let (chance, loss) = match better {
+                Better::Higher => (r.chance_to_win, r.risk[1]),
+                Better::Lower => (1.0 - r.chance_to_win, r.risk[0]),
+            };
+            Tested {
+                lift: Lift::new(r.posterior_mean, r.credible_interval),
+                p_value: None,
+                chance_to_win: Some(chance),
+                expected_loss: Some(loss),
             }
-            match bayesian_test(c, t, None, setup.alpha) {
-                Ok(r) => {
-                    out.relative = Some(Lift::new(r.posterior_mean, r.credible_interval));
-                    // The library's chance to win is P(lift > 0); for a lower-is-better metric
-                    // winning is the other side, and so is the loss of shipping.
-                    let (chance, loss) = match better {
-                        Better::Higher => (r.chance_to_win, r.risk[1]),
-                        Better::Lower => (1.0 - r.chance_to_win, r.risk[0]),
-                    };
-                    out.chance_to_win = Some(chance);
-                    out.expected_loss = Some(loss);
+        }
+    })
+}
+
+/// Compares the treatment arm with the control arm: both differences, the evidence of the
+/// tested one.
+pub fn compare(setup: &Setup, arms: &Arms, better: Better) -> Outcome {
+    let mut out = Outcome::default();
+    let tested = difference_of(setup.difference);
+    for difference in [Difference::Absolute, Difference::Relative] {
+        let name = match difference {
+            Difference::Absolute => "difference",
+            Difference::Relative => "relative lift",
+        };
+        match test(setup, arms, difference, better) {
+            Ok(r) => {
+                if difference == tested {
+                    out.p_value = r.p_value;
+                    out.chance_to_win = r.chance_to_win;
+                    out.expected_loss = r.expected_loss;
                 }
-                Err(e) => out.notes.push(format!("posterior: {e}")),
+                match difference {
+                    Difference::Absolute => out.absolute = Some(r.lift),
+                    Difference::Relative => out.relative = Some(r.lift),
+                }
             }
+            Err(e) => out.notes.push(format!("{name}: {e}")),
         }
     }
     out

@@ -137,6 +137,7 @@ mod tests {
             relative: Some(Lift::new(lift, [lift - 1.0, lift + 1.0])),
             p_value: None,
             adjusted_p_value: None,
+            adjusted_ci: None,
             chance_to_win: None,
             expected_loss: None,
             cuped_theta: None,

@@ -21,6 +21,9 @@ pub struct Results {
     pub method: Method,
     pub alpha: f64,
     pub correction: Correction,
+    /// The difference each verdict tests (`relative` lift or `absolute` difference): the
+    /// p-value, chance to win, interval and correction of a comparison are all this one's.
+    pub difference: Scale,
     /// Whether CUPED was allowed (each comparison says whether it applied).
     pub cuped: bool,
     /// Units per variant against the expected shares; control first.
@@ -97,12 +100,17 @@ pub struct Comparison {
     pub variant: String,
     /// treatment − control, in the metric's unit.
     pub absolute: Option<Lift>,
-    /// (treatment − control) / |control|; the Bayesian method's credible interval.
+    /// (treatment − control) / |control| (with CUPED: the adjusted difference over control's
+    /// unadjusted value); the Bayesian method gives credible intervals.
     pub relative: Option<Lift>,
-    /// Fixed and sequential methods.
+    /// Fixed and sequential methods: the p-value of the tested difference.
     pub p_value: Option<f64>,
     /// After the correction across metrics × variants.
     pub adjusted_p_value: Option<f64>,
+    /// The tested difference's interval widened to match the adjusted p-value (GrowthBook's
+    /// adjusted interval): it excludes 0 exactly when the adjusted p-value is below alpha.
+    /// `None` without a correction, or when it would not be wider.
+    pub adjusted_ci: Option<[f64; 2]>,
     /// Bayesian: probability that the treatment is better (in the metric's direction).
     pub chance_to_win: Option<f64>,
     /// Bayesian: expected loss (relative) of shipping the treatment.
@@ -112,6 +120,22 @@ pub struct Comparison {
     pub verdict: Verdict,
     /// Why numbers are missing.
     pub notes: Vec<String>,
+}
+
+impl Comparison {
+    /// The difference the verdict tests.
+    pub fn tested(&self, difference: Scale) -> Option<Lift> {
+        match difference {
+            Scale::Relative => self.relative,
+            Scale::Absolute => self.absolute,
+        }
+    }
+
+    /// The interval to show for the tested difference: widened after the correction.
+    pub fn shown_ci(&self, difference: Scale) -> Option<[f64; 2]> {
+        self.adjusted_ci
+            .or_else(|| self.tested(difference).map(|l| l.ci))
+    }
 }
 
 /// What a comparison says about the treatment.

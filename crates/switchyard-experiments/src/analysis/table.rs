@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use switchyard_core::manifest::experiment::{Method, Scale};
 
-use super::results::{Comparison, GuardrailStatus, Lift, MetricResult, Results};
+use super::results::{Comparison, GuardrailStatus, MetricResult, Results};
 use crate::experiment::{MetricKind, MetricRole};
 
 impl Results {
@@ -19,9 +19,10 @@ impl fmt::Display for Results {
         let days = self.computed_at.since(self.started_at).as_secs_f64() / 86_400.0;
         writeln!(
             f,
-            "Experiment `{}` · {} · alpha {} · correction {} · CUPED {}",
+            "Experiment `{}` · {} · {} difference · alpha {} · correction {} · CUPED {}",
             self.experiment,
             self.method.as_str(),
+            self.difference.as_str(),
             self.alpha,
             self.correction.as_str(),
             if self.cuped { "on" } else { "off" }
@@ -99,10 +100,23 @@ impl Results {
     }
 
     fn metric_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = format!("{:.0} % interval", 100.0 * (1.0 - self.alpha));
+        let corrected = self
+            .metrics
+            .iter()
+            .flat_map(|m| &m.comparisons)
+            .any(|c| c.adjusted_ci.is_some());
+        let level = format!(
+            "{:.0} % interval{}",
+            100.0 * (1.0 - self.alpha),
+            if corrected { " (adjusted)" } else { "" }
+        );
+        let tested = match self.difference {
+            Scale::Relative => "lift relative to control",
+            Scale::Absolute => "absolute difference",
+        };
         writeln!(
             f,
-            "Metrics (* primary; lift relative to control, else absolute)"
+            "Metrics (* primary; each verdict, p-value and interval from the test of the {tested})"
         )?;
         let bayesian = self.method == Method::Bayesian;
         let mut header = cells(["metric", "variant", "control", "variant", "lift", &level]);
@@ -116,7 +130,7 @@ impl Results {
         for m in &self.metrics {
             let control = m.variants.first().and_then(|v| v.value);
             for (c, estimate) in m.comparisons.iter().zip(m.variants.iter().skip(1)) {
-                let (lift, interval) = lift_cells(m, c);
+                let (lift, interval) = lift_cells(m, c, self.difference);
                 let mut row = vec![
                     metric_label(m),
                     c.variant.clone(),
@@ -200,21 +214,20 @@ fn metric_label(m: &MetricResult) -> String {
     }
 }
 
-fn lift_cells(m: &MetricResult, c: &Comparison) -> (String, String) {
-    let interval = |l: &Lift, show: &dyn Fn(f64) -> String| {
-        format!("[{}, {}]", bound(l.ci[0], show), bound(l.ci[1], show))
+/// The tested difference and its interval (widened after a correction).
+fn lift_cells(m: &MetricResult, c: &Comparison, difference: Scale) -> (String, String) {
+    let (Some(lift), Some(ci)) = (c.tested(difference), c.shown_ci(difference)) else {
+        return ("-".into(), "-".into());
     };
-    match (&c.relative, &c.absolute) {
-        (Some(l), _) => (signed_percent(l.estimate), interval(l, &signed_percent)),
-        (None, Some(l)) => {
-            let show = |v: f64| match m.kind {
-                MetricKind::Conversion => format!("{:+.2} pp", 100.0 * v),
-                _ => format!("{v:+.4}"),
-            };
-            (show(l.estimate), interval(l, &show))
-        }
-        (None, None) => ("-".into(), "-".into()),
-    }
+    let show = |v: f64| match (difference, m.kind) {
+        (Scale::Relative, _) => signed_percent(v),
+        (Scale::Absolute, MetricKind::Conversion) => format!("{:+.2} pp", 100.0 * v),
+        (Scale::Absolute, _) => format!("{v:+.4}"),
+    };
+    (
+        show(lift.estimate),
+        format!("[{}, {}]", bound(ci[0], &show), bound(ci[1], &show)),
+    )
 }
 
 fn bound(v: f64, show: &dyn Fn(f64) -> String) -> String {

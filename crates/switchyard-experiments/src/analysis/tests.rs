@@ -16,6 +16,7 @@ use switchyard_stats::{
 use super::*;
 use crate::data::VariantData;
 use crate::moments::UnitValue;
+use switchyard_core::manifest::experiment::{ProportionTest, Scale};
 
 const DAY: u64 = 86_400_000;
 const START: Timestamp = Timestamp(1_714_521_600_000);
@@ -786,10 +787,204 @@ fn moment_arms_match_the_sample_based_tests() {
         method: Method::Fixed,
         alpha: 0.05,
         tuning: 1000.0,
+        difference: Scale::Absolute,
+        proportions: ProportionTest::PooledZ,
     };
     let outcome = compare::compare(&setup, &arms, Better::Higher);
     assert_eq!(outcome.p_value, Some(reference.p_value));
     assert_eq!(outcome.absolute.unwrap().ci, reference.ci);
+}
+
+/// One CUPED: the experiment engine's relative lift is `switchyard stats cuped`'s (the
+/// adjusted difference over control's unadjusted mean), with the same interval and p-value.
+#[test]
+fn the_cuped_relative_lift_is_the_one_of_stats_cuped() {
+    let mut rng = StdRng::seed_from_u64(23);
+    let behaviour = |units, conversion, order_value| Behaviour {
+        units,
+        conversion,
+        order_value,
+    };
+    let c = simulate(&mut rng, behaviour(900, 0.3, 30.0));
+    let t = simulate(&mut rng, behaviour(850, 0.33, 31.0));
+    let (cr, tr) = (&c["revenue"], &t["revenue"]);
+    let column = |v: &[UnitValue], f: fn(&UnitValue) -> f64| v.iter().map(f).collect::<Vec<f64>>();
+    let (c_pre, c_post, t_pre, t_post) = (
+        column(cr, |u| u.c),
+        column(cr, |u| u.x),
+        column(tr, |u| u.c),
+        column(tr, |u| u.x),
+    );
+    let reference = cuped_test(
+        &CupedArm {
+            pre: &c_pre,
+            post: &c_post,
+        },
+        &CupedArm {
+            pre: &t_pre,
+            post: &t_post,
+        },
+        Difference::Relative,
+        Alternative::TwoSided,
+        0.05,
+    )
+    .unwrap();
+    let arms = arms::arms(
+        MetricKind::Continuous,
+        &Moments::of(cr.iter().copied()),
+        &Moments::of(tr.iter().copied()),
+        true,
+    )
+    .unwrap();
+    let setup = compare::Setup {
+        method: Method::Fixed,
+        alpha: 0.05,
+        tuning: 1000.0,
+        difference: Scale::Relative,
+        proportions: ProportionTest::Welch,
+    };
+    let outcome = compare::compare(&setup, &arms, Better::Higher);
+    let lift = outcome.relative.unwrap();
+    let control_mean = c_post.iter().sum::<f64>() / c_post.len() as f64;
+    // The estimate is the adjusted difference over the unadjusted control mean.
+    assert!(
+        close(
+            lift.estimate * control_mean,
+            outcome.absolute.unwrap().estimate,
+            1e-9
+        ),
+        "{lift:?}"
+    );
+    for (a, b) in [
+        (lift.estimate, reference.test.point_estimate),
+        (lift.ci[0], reference.test.ci[0]),
+        (lift.ci[1], reference.test.ci[1]),
+        (outcome.p_value.unwrap(), reference.test.p_value),
+    ] {
+        assert!(close(a, b, 1e-9), "{a} vs {b}");
+    }
+}
+
+const CONVERSION: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: signup}
+spec:
+  split: {flag: {}}
+  variants: [{name: control, weight: 52}, {name: new, weight: 48}]
+  metrics: [{name: signed-up, conversion: {event: signup}}]
+  minimumSampleSize: 100
+  analysis: {method: fixed, correction: none, cuped: false}
+"#;
+
+/// 548 of 5,200 against 452 of 4,800: the verdict, the p-value and the interval all come from
+/// the relative test by default, as GrowthBook's; on request from the absolute test, with Welch
+/// on p(1 − p) or the pooled z test. The numbers are GrowthBook's engine's (gbstats 0.8.0,
+/// `TwoSidedTTest` on `ProportionStatistic`s).
+#[test]
+fn a_verdict_its_p_value_and_its_interval_come_from_one_test() {
+    let conversions = |n: u64, successes: f64| VariantData {
+        units: n,
+        metrics: BTreeMap::from([(
+            "signed-up".to_owned(),
+            Moments {
+                n,
+                sum_x: successes,
+                sum_x2: successes,
+                ..Moments::default()
+            },
+        )]),
+    };
+    let data = ExperimentData {
+        started_at: START,
+        variants: BTreeMap::from([
+            ("control".to_owned(), conversions(5200, 548.0)),
+            ("new".to_owned(), conversions(4800, 452.0)),
+        ]),
+    };
+    let run = |analysis: &str| {
+        let text = CONVERSION.replace(
+            "analysis: {method: fixed, correction: none, cuped: false}",
+            &format!("analysis: {{method: fixed, correction: none, cuped: false{analysis}}}"),
+        );
+        let r = analyze(&compile(&text), &data, day(3)).unwrap();
+        r.metrics[0].comparisons[0].clone()
+    };
+    let relative = run("");
+    let lift = relative.relative.unwrap();
+    for (a, b) in [
+        (lift.estimate, -0.10644768856447691),
+        (lift.ci[0], -0.21207261742051173),
+        (lift.ci[1], -0.000822759708442089),
+        (relative.p_value.unwrap(), 0.04824227419859395),
+    ] {
+        assert!(close(a, b, 1e-9), "{a} vs {b}");
+    }
+    assert_eq!(relative.verdict, Verdict::Worse);
+
+    let absolute = run(", difference: absolute");
+    let difference = absolute.absolute.unwrap();
+    for (a, b) in [
+        (difference.estimate, -0.01121794871794872),
+        (difference.ci[0], -0.022963008878211365),
+        (difference.ci[1], 0.0005271114423139236),
+        (absolute.p_value.unwrap(), 0.06120414976361266),
+    ] {
+        assert!(close(a, b, 1e-9), "{a} vs {b}");
+    }
+    assert_eq!(absolute.verdict, Verdict::Inconclusive);
+
+    let pooled = run(", difference: absolute, proportions: pooled-z");
+    let reference = two_proportion_test(
+        &Proportion {
+            n: 5200.0,
+            successes: 548.0,
+        },
+        &Proportion {
+            n: 4800.0,
+            successes: 452.0,
+        },
+        0.05,
+    )
+    .unwrap();
+    assert_eq!(pooled.p_value, Some(reference.p_value));
+    // Pooled z, as Switchyard's fixed method used for every conversion before.
+    assert!(
+        close(reference.p_value, 0.06174, 1e-5),
+        "{}",
+        reference.p_value
+    );
+}
+
+/// Whatever the correction, a comparison's verdict and the interval shown for it agree: the
+/// interval excludes 0 exactly when the verdict is better or worse.
+#[test]
+fn the_interval_shown_agrees_with_the_verdict_after_any_correction() {
+    let d = three_metric_data();
+    for correction in ["holm", "benjamini-hochberg", "bonferroni", "none"] {
+        for difference in ["relative", "absolute"] {
+            let text = THREE_METRICS.replace(
+                "analysis: {method: fixed, correction: holm}",
+                &format!(
+                    "analysis: {{method: fixed, correction: {correction}, difference: {difference}}}"
+                ),
+            );
+            let r = analyze(&compile(&text), &d, day(3)).unwrap();
+            for m in &r.metrics {
+                let c = &m.comparisons[0];
+                let ci = c.shown_ci(r.difference).unwrap();
+                let excludes_zero = ci[0] > 0.0 || ci[1] < 0.0;
+                let decided = matches!(c.verdict, Verdict::Better | Verdict::Worse);
+                assert_eq!(
+                    excludes_zero, decided,
+                    "{correction}/{difference} {}: {c:?}",
+                    m.name
+                );
+                if correction == "none" {
+                    assert_eq!(c.adjusted_ci, None);
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -918,6 +1113,7 @@ fn results_serialise_for_the_api_and_print_as_a_table() {
     );
     assert_eq!(json["method"], "sequential");
     assert_eq!(json["correction"], "holm");
+    assert_eq!(json["difference"], "relative");
     assert_eq!(json["metrics"][0]["role"], "primary");
     assert_eq!(json["metrics"][0]["kind"], "conversion");
     assert_eq!(json["metrics"][0]["comparisons"][0]["verdict"], "better");
@@ -925,7 +1121,8 @@ fn results_serialise_for_the_api_and_print_as_a_table() {
     assert_eq!(json["guardrails"][0]["status"]["status"], "within_limit");
     let table = r.to_table();
     for expected in [
-        "Experiment `checkout-redesign` · sequential · alpha 0.05 · correction holm · CUPED on",
+        "Experiment `checkout-redesign` · sequential · relative difference · alpha 0.05 · correction holm · CUPED on",
+        "each verdict, p-value and interval from the test of the lift relative to control",
         "Recommendation: SHIP `redesign`",
         "purchased *",
         "95 % interval",

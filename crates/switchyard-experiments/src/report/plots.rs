@@ -6,6 +6,7 @@
 //! - [`exposure_balance`]: units per variant as bars, with the expected share marked.
 
 use switchyard_core::Timestamp;
+use switchyard_core::manifest::experiment::Scale;
 
 use super::svg::{Anchor, Linear, Svg, extent, ticks};
 use crate::analysis::{Lift, MetricResult, VariantUnits, Verdict};
@@ -30,13 +31,11 @@ pub fn verdict_colour(verdict: Verdict) -> &'static str {
     }
 }
 
-/// How the lifts of a metric are shown: relative (percent) when every comparison has one.
-fn relative_scale(metric: &MetricResult) -> bool {
-    metric.comparisons.iter().all(|c| c.relative.is_some())
-}
-
-fn shown(c: &crate::analysis::Comparison, relative: bool) -> Option<Lift> {
-    if relative { c.relative } else { c.absolute }
+/// The tested difference of a comparison with the interval shown for it (widened after a
+/// correction).
+fn shown(c: &crate::analysis::Comparison, difference: Scale) -> Option<Lift> {
+    let lift = c.tested(difference)?;
+    Some(Lift::new(lift.estimate, c.shown_ci(difference)?))
 }
 
 fn tick_label(v: f64, relative: bool) -> String {
@@ -64,17 +63,17 @@ fn x_axis(svg: &mut Svg, x: &Linear, top: f64, bottom: f64, relative: bool) {
 }
 
 /// One metric's lift and interval per treatment, with the zero line.
-pub fn intervals(metric: &MetricResult, level: &str) -> String {
+pub fn intervals(metric: &MetricResult, difference: Scale, level: &str) -> String {
     const ROW: f64 = 34.0;
     const TOP: f64 = 12.0;
-    let relative = relative_scale(metric);
+    let relative = difference == Scale::Relative;
     let rows = metric.comparisons.len().max(1) as f64;
     let height = TOP + rows * ROW + 34.0;
     let bottom = TOP + rows * ROW;
     let lifts: Vec<Option<Lift>> = metric
         .comparisons
         .iter()
-        .map(|c| shown(c, relative))
+        .map(|c| shown(c, difference))
         .collect();
     let domain = extent(
         lifts
