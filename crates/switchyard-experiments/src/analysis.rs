@@ -16,7 +16,9 @@ mod table;
 use switchyard_core::Timestamp;
 use switchyard_core::manifest::experiment::{Better, Correction, Method};
 use switchyard_stats::sequential::DEFAULT_TUNING;
-use switchyard_stats::{AdjustMethod, StatsError, adjust_p_values, sample_ratio_mismatch};
+use switchyard_stats::{
+    AdjustMethod, NormalPrior, StatsError, adjust_p_values, sample_ratio_mismatch,
+};
 
 pub use arms::{ArmsError, MIN_UNITS};
 pub use results::{
@@ -130,9 +132,15 @@ pub fn analyze(
         method: settings.method,
         alpha: settings.alpha,
         // The confidence sequences are tightest around N* units of the two arms compared.
-        tuning: (2.0 * experiment.minimum_sample_size() as f64).max(DEFAULT_TUNING),
+        tuning: settings
+            .sequential_tuning
+            .unwrap_or_else(|| (2.0 * experiment.minimum_sample_size() as f64).max(DEFAULT_TUNING)),
         difference: settings.difference,
         proportions: settings.proportions,
+        prior: settings.prior.map(|p| NormalPrior {
+            mean: p.mean,
+            variance: p.stddev * p.stddev,
+        }),
     };
     let mut metrics: Vec<MetricResult> = experiment
         .metrics()

@@ -6,12 +6,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
+use switchyard_core::Timestamp;
 use switchyard_core::manifest::Experiment;
 use switchyard_core::manifest::experiment::{
     AnalysisSettings, Better, InvalidExperiment, MetricDefinition, Scale, SplitSpec,
 };
 use switchyard_flags::HashVersion;
 use switchyard_flags::hashing::split_index;
+
+use crate::moments::{UnitEvent, UnitValue};
 
 /// A validated experiment, ready for [`crate::event::validate_batch`] and
 /// [`crate::analysis::analyze`].
@@ -68,6 +71,10 @@ pub struct Metric {
     pub definition: MetricDefinition,
     pub better: Better,
     pub role: MetricRole,
+    /// Events count from `.0` after the unit's exposure for `.1`; all after it when `None`.
+    pub window: Option<(Duration, Duration)>,
+    /// A unit's value (and its pre-exposure covariate) counts at most this much.
+    pub cap: Option<f64>,
 }
 
 /// How each unit's value of the metric is aggregated.
@@ -91,6 +98,36 @@ impl Metric {
     /// Whether the metric's comparisons count towards decisions (and the correction).
     pub fn is_goal(&self) -> bool {
         self.role != MetricRole::GuardrailOnly
+    }
+
+    /// A unit's value after `event`: as [`UnitValue::apply`], except that an event after the
+    /// exposure but outside the metric's window changes nothing.
+    pub fn apply(
+        &self,
+        value: UnitValue,
+        event: &UnitEvent<'_>,
+        exposed_at: Option<Timestamp>,
+    ) -> UnitValue {
+        if let (Some((delay, duration)), Some(exposed)) = (self.window, exposed_at) {
+            let (from, until) = (exposed.plus(delay), exposed.plus(delay).plus(duration));
+            if event.at >= exposed && !(event.at >= from && event.at < until) {
+                return value;
+            }
+        }
+        value.apply(&self.definition, event, exposed_at)
+    }
+
+    /// What a unit's value counts for in its variant's moments: capped at the metric's cap
+    /// (the stored value stays as measured, so the cap applies the same way to every change).
+    pub fn counted(&self, value: UnitValue) -> UnitValue {
+        match self.cap {
+            Some(cap) => UnitValue {
+                x: value.x.min(cap),
+                c: value.c.min(cap),
+                ..value
+            },
+            None => value,
+        }
     }
 }
 
@@ -126,6 +163,18 @@ impl CompiledExperiment {
             .into_iter()
             .enumerate()
             .map(|(i, (name, definition, better))| Metric {
+                window: spec
+                    .metrics
+                    .iter()
+                    .find(|m| m.name == name)
+                    .and_then(|m| m.window)
+                    .map(|w| (w.delay, w.duration)),
+                cap: spec
+                    .metrics
+                    .iter()
+                    .find(|m| m.name == name)
+                    .and_then(|m| m.cap)
+                    .map(|c| c.value),
                 name: name.to_string(),
                 definition,
                 better,

@@ -38,9 +38,9 @@ use switchyard_flags::Condition as TargetingCondition;
 pub use check::{ExperimentProblem, InvalidExperiment};
 pub use flag::FlagServing;
 pub use metric::{
-    Better, BuiltinMetric, ERRORS_METRIC, EXPOSURE_EVENT, EventAggregate, EventMetric, EventName,
-    LATENCY_METRIC, MetricDefinition, MetricName, MetricSpec, REQUEST_EVENT, RatioMetric,
-    SERVER_ERROR_EVENT, check_event_text,
+    Better, BuiltinMetric, CapSpec, ERRORS_METRIC, EXPOSURE_EVENT, EventAggregate, EventMetric,
+    EventName, LATENCY_METRIC, MetricDefinition, MetricName, MetricSpec, REQUEST_EVENT,
+    RatioMetric, SERVER_ERROR_EVENT, WindowSpec, check_event_text,
 };
 
 use super::ObjectMeta;
@@ -219,6 +219,23 @@ pub struct AnalysisSettings {
     /// GrowthBook) or the pooled two-proportion z test.
     #[serde(default)]
     pub proportions: ProportionTest,
+    /// N* of the sequential method: the total units of two arms where its intervals are
+    /// tightest. Default: twice `minimumSampleSize`, at least 5 000 (GrowthBook's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential_tuning: Option<f64>,
+    /// The Bayesian method's prior on the tested difference (on its scale: a relative lift,
+    /// or the metric's unit); flat when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorSpec>,
+}
+
+/// A normal prior.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PriorSpec {
+    #[serde(default)]
+    pub mean: f64,
+    pub stddev: f64,
 }
 
 /// The fixed-horizon test of two conversion rates.
@@ -244,6 +261,8 @@ impl Default for AnalysisSettings {
             cuped: true,
             difference: Scale::default(),
             proportions: ProportionTest::default(),
+            sequential_tuning: None,
+            prior: None,
         }
     }
 }

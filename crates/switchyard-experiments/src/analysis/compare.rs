@@ -10,14 +10,14 @@
 //! |---|---|---|
 //! | fixed | Welch t, delta method for the lift (conversions: p(1 − p); `proportions: pooled-z`: the pooled z test for the absolute difference) | p-value |
 //! | sequential | confidence sequence on the same estimate | always-valid p-value |
-//! | bayesian | Gaussian posterior (flat prior) of the same estimate | chance to win, expected loss |
+//! | bayesian | Gaussian posterior of the same estimate (flat, or `analysis.prior` on the tested difference) | chance to win, expected loss |
 //!
 //! With CUPED the estimate is `cuped_estimate`'s: the adjusted difference, over control's
 //! unadjusted mean for the lift.
 
 use switchyard_core::manifest::experiment::{Better, Method, ProportionTest, Scale};
 use switchyard_stats::{
-    Alternative, Difference, EffectEstimate, SequentialMethod, SequentialOptions,
+    Alternative, Difference, EffectEstimate, NormalPrior, SequentialMethod, SequentialOptions,
     bayesian_from_estimate, cuped_estimate, difference_estimate, sequential_from_estimate,
     t_inference, two_proportion_test,
 };
@@ -49,6 +49,8 @@ pub struct Setup {
     pub difference: Scale,
     /// The fixed-horizon test of unadjusted conversions.
     pub proportions: ProportionTest,
+    /// The Bayesian prior on the tested difference; flat when `None`.
+    pub prior: Option<NormalPrior>,
 }
 
 impl Setup {
@@ -133,10 +135,15 @@ fn test(
             }
         }
         Method::Bayesian => {
+            // The prior is on the tested difference's scale; the other one is reported with a
+            // flat prior.
+            let prior = setup
+                .prior
+                .filter(|_| difference == difference_of(setup.difference));
             let r = bayesian_from_estimate(
                 e.point_estimate,
                 e.std_error * e.std_error,
-                None,
+                prior,
                 setup.alpha,
             )?;
             // The library's chance to win is P(effect > 0); for a lower-is-better metric

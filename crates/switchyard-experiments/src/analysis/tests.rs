@@ -789,6 +789,7 @@ fn moment_arms_match_the_sample_based_tests() {
         tuning: 1000.0,
         difference: Scale::Absolute,
         proportions: ProportionTest::PooledZ,
+        prior: None,
     };
     let outcome = compare::compare(&setup, &arms, Better::Higher);
     assert_eq!(outcome.p_value, Some(reference.p_value));
@@ -842,6 +843,7 @@ fn the_cuped_relative_lift_is_the_one_of_stats_cuped() {
         tuning: 1000.0,
         difference: Scale::Relative,
         proportions: ProportionTest::Welch,
+        prior: None,
     };
     let outcome = compare::compare(&setup, &arms, Better::Higher);
     let lift = outcome.relative.unwrap();
@@ -1130,5 +1132,115 @@ fn results_serialise_for_the_api_and_print_as_a_table() {
         "sample ratio: chi2",
     ] {
         assert!(table.contains(expected), "missing {expected:?} in\n{table}");
+    }
+}
+
+/// N* and a prior set in the manifest are the ones the tests use; misplaced or out-of-range
+/// ones are refused where they are written.
+#[test]
+fn n_star_and_a_prior_are_set_directly() {
+    let d = three_metric_data();
+    let with = |analysis: &str| {
+        THREE_METRICS.replace("analysis: {method: fixed, correction: holm}", analysis)
+    };
+    let sequential = analyze(
+        &compile(&with(
+            "analysis: {method: sequential, correction: none, sequentialTuning: 2000}",
+        )),
+        &d,
+        day(3),
+    )
+    .unwrap();
+    let (a, b) = (
+        &d.variants["a"].metrics["m1"],
+        &d.variants["b"].metrics["m1"],
+    );
+    let arms = arms::arms(MetricKind::Continuous, a, b, false).unwrap();
+    let reference = switchyard_stats::sequential_test(
+        &arms.control,
+        &arms.treatment,
+        &switchyard_stats::SequentialOptions {
+            method: switchyard_stats::SequentialMethod::ConfidenceSequence,
+            difference: Difference::Relative,
+            alternative: Alternative::TwoSided,
+            alpha: 0.05,
+            tuning: 2000.0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        sequential.metrics[0].comparisons[0].relative.unwrap().ci,
+        reference.ci
+    );
+
+    let bayes = |prior: &str| {
+        let r = analyze(
+            &compile(&with(&format!(
+                "analysis: {{method: bayesian, correction: none{prior}}}"
+            ))),
+            &d,
+            day(3),
+        )
+        .unwrap();
+        r.metrics[0].comparisons[0].clone()
+    };
+    let flat = bayes("");
+    let tight = bayes(", prior: {mean: 0, stddev: 0.001}");
+    // A tight prior at 0 pulls the lift toward 0 and makes a win less certain.
+    let (flat_lift, tight_lift) = (flat.relative.unwrap(), tight.relative.unwrap());
+    assert!(tight_lift.estimate.abs() < flat_lift.estimate.abs() / 2.0);
+    assert!(tight.chance_to_win.unwrap() < flat.chance_to_win.unwrap());
+    // The absolute difference has no prior: unchanged.
+    assert_eq!(flat.absolute, tight.absolute);
+
+    for (analysis, at) in [
+        (
+            "analysis: {method: fixed, prior: {stddev: 0.1}}",
+            "spec.analysis.prior",
+        ),
+        (
+            "analysis: {method: bayesian, prior: {stddev: 0}}",
+            "spec.analysis.prior.stddev",
+        ),
+        (
+            "analysis: {method: fixed, sequentialTuning: 5000}",
+            "spec.analysis.sequentialTuning",
+        ),
+        (
+            "analysis: {method: sequential, sequentialTuning: 0}",
+            "spec.analysis.sequentialTuning",
+        ),
+    ] {
+        let err = load_str(&with(analysis), Path::new("e.yaml")).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains(at), "{analysis}: {text}");
+    }
+}
+
+/// Windows and caps are checked where they are written.
+#[test]
+fn bad_windows_and_caps_are_refused_at_their_field() {
+    for (metrics, at) in [
+        (
+            "[{name: m, conversion: {event: e}, cap: {value: 10}}]",
+            "spec.metrics[0].cap",
+        ),
+        (
+            "[{name: m, continuous: {event: e}, cap: {value: -1}}]",
+            "spec.metrics[0].cap.value",
+        ),
+        (
+            "[{name: m, continuous: {event: e}, window: {duration: 0s}}]",
+            "spec.metrics[0].window.duration",
+        ),
+    ] {
+        let text = THREE_METRICS.replace(
+            "  metrics:\n    - {name: m1, continuous: {event: e1}}\n    - {name: m2, continuous: {event: e2}}\n    - {name: m3, continuous: {event: e3}}\n",
+            &format!("  metrics: {metrics}\n"),
+        );
+        assert!(text.contains(metrics), "{text}");
+        let err = load_str(&text, Path::new("e.yaml")).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains(at), "{metrics}: {message}");
     }
 }

@@ -165,7 +165,7 @@ async fn ingest_one(
                         .metrics
                         .entry(metric.name.clone())
                         .or_default()
-                        .add(value);
+                        .add(metric.counted(value));
                 }
                 v.dirty = true;
                 unit.dirty = true;
@@ -220,7 +220,7 @@ async fn apply_metric_event(
     };
     for metric in experiment.metrics_reading(unit_event.name) {
         let old = unit.values.get(&metric.name).copied().unwrap_or_default();
-        let new = old.apply(&metric.definition, &unit_event, unit.exposed_at);
+        let new = metric.apply(old, &unit_event, unit.exposed_at);
         if new == old {
             continue;
         }
@@ -232,7 +232,7 @@ async fn apply_metric_event(
                 .metrics
                 .entry(metric.name.clone())
                 .or_default()
-                .replace(old, new);
+                .replace(metric.counted(old), metric.counted(new));
             v.dirty = true;
         }
     }

@@ -149,6 +149,77 @@ async fn events_become_aggregates_once_and_stops_are_recorded(backend: Backend) 
     assert_eq!(logged.len(), 1);
 }
 
+/// A window counts only the events from its delay after the exposure until its end; a cap
+/// counts a unit's value (and its covariate) at most at the cap, and the moments follow the
+/// capped value through every later change.
+async fn windows_and_caps_shape_what_each_unit_counts_for(backend: Backend) {
+    let (fx, store) = open(backend).await;
+    let lab = fx.experiments();
+    let set = manifests(
+        r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: windowed}
+spec:
+  split: {flag: {unit: userId}}
+  variants: [{name: control, weight: 50}, {name: new, weight: 50}]
+  metrics:
+    - {name: bought-within-a-day, conversion: {event: purchase}, window: {delay: 1h, duration: 1day}}
+    - {name: revenue, continuous: {event: purchase}, cap: {value: 100}}
+"#,
+    );
+    store
+        .apply(&set, &Author::system("user:test"), at(1_000))
+        .await
+        .unwrap();
+    let experiments = compiled(&set);
+    let event = |id: &str, unit: &str, value: f64, time: &str| {
+        json!({"id": id, "experiment": "windowed", "unit": unit, "event": "purchase",
+               "value": value, "timestamp": time})
+    };
+    let exposure = |id: &str, unit: &str| {
+        json!({"id": id, "experiment": "windowed", "unit": unit, "event": "$exposure",
+               "variant": "new", "timestamp": "1970-01-02T00:00:00Z"})
+    };
+    let checked = validate_batch(
+        &json!({"events": [
+            // Before exposure: capped covariate 100 (of 150).
+            event("pre", "a", 150.0, "1970-01-01T12:00:00Z"),
+            exposure("xa", "a"),
+            exposure("xb", "b"),
+            exposure("xc", "c"),
+            // a: within the first hour (outside the window), then 60 + 70 = 130 revenue.
+            event("a1", "a", 60.0, "1970-01-02T00:30:00Z"),
+            event("a2", "a", 70.0, "1970-01-02T02:00:00Z"),
+            // b: inside the window.
+            event("b1", "b", 10.0, "1970-01-02T05:00:00Z"),
+            // c: after the window ends (25 h after the exposure).
+            event("c1", "c", 20.0, "1970-01-03T01:00:00Z"),
+        ]}),
+        &experiments,
+        at(3 * 86_400_000),
+    )
+    .unwrap();
+    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+    let events = checked.events;
+    let outcomes = lab
+        .ingest(&experiments, &events, false, at(5_000))
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![Ingested::Counted; events.len()]);
+    let data = lab.data("windowed").await.unwrap().unwrap();
+    let new = &data.variants["new"];
+    let bought = new.metrics["bought-within-a-day"];
+    // a (02:00) and b converted within the window; c did not, a's 00:30 purchase is too early.
+    assert_eq!((bought.n, bought.sum_x), (3, 2.0));
+    let revenue = new.metrics["revenue"];
+    // a: 130 capped at 100, b: 10, c: 20; a's covariate 150 capped at 100.
+    assert_eq!(
+        (revenue.sum_x, revenue.sum_x2),
+        (130.0, 10_000.0 + 100.0 + 400.0)
+    );
+    assert_eq!((revenue.sum_c, revenue.sum_xc), (100.0, 10_000.0));
+}
+
 async fn snapshots_read_back_in_time_order(backend: Backend) {
     let (fx, store) = open(backend).await;
     let lab = fx.experiments();
@@ -179,5 +250,6 @@ async fn snapshots_read_back_in_time_order(backend: Backend) {
 
 on_both_backends!(
     events_become_aggregates_once_and_stops_are_recorded,
+    windows_and_caps_shape_what_each_unit_counts_for,
     snapshots_read_back_in_time_order,
 );

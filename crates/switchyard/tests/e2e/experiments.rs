@@ -27,10 +27,10 @@ spec:
 }
 
 /// A small deterministic generator (64-bit LCG), so every run sees the same users.
-struct Users(u64);
+pub(crate) struct Users(pub(crate) u64);
 
 impl Users {
-    fn next(&mut self) -> f64 {
+    pub(crate) fn next(&mut self) -> f64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -39,7 +39,7 @@ impl Users {
     }
 }
 
-fn post_events(d: &Daemon, events: &[Value]) -> (u16, Value) {
+pub(crate) fn post_events(d: &Daemon, events: &[Value]) -> (u16, Value) {
     let body = json!({ "events": events }).to_string();
     let (status, _, text) = http(addr(d), "POST", "/api/v1/events", &[], &body);
     (status, json_of(&text))
@@ -83,7 +83,7 @@ fn run_users(d: &Daemon, key: &str, users: usize, rates: (f64, f64), seed: u64) 
 }
 
 /// Polls the results until every user's exposure is stored.
-fn results_with_units(d: &Daemon, key: &str, units: u64) -> Value {
+pub(crate) fn results_with_units(d: &Daemon, key: &str, units: u64) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let r = json_of(&d.ok(&["experiment", "results", key, "-o", "json"]));
@@ -104,7 +104,7 @@ fn results_with_units(d: &Daemon, key: &str, units: u64) -> Value {
     }
 }
 
-fn comparison<'a>(results: &'a Value, metric: &str) -> &'a Value {
+pub(crate) fn comparison<'a>(results: &'a Value, metric: &str) -> &'a Value {
     let m = results["metrics"]
         .as_array()
         .unwrap()

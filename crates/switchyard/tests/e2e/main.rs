@@ -12,6 +12,7 @@ mod dataplane;
 mod demo;
 mod experiments;
 mod flags;
+mod gbstats;
 mod judge;
 mod kubernetes;
 mod netns;

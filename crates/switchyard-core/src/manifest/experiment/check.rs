@@ -8,7 +8,8 @@ use serde_json::Value;
 use switchyard_flags::{FlagError, FlagSet, FlagType, Problem};
 
 use super::{
-    Better, Experiment, ExperimentSpec, FlagServing, MetricDefinition, MetricName, SplitSpec,
+    Better, Experiment, ExperimentSpec, FlagServing, Method, MetricDefinition, MetricName,
+    SplitSpec,
 };
 
 /// What is wrong with an experiment.
@@ -76,6 +77,16 @@ pub enum ExperimentProblem {
     MinimumSampleSize { value: u64 },
     #[error("`maxDuration` must be longer than zero")]
     ZeroMaxDuration,
+    #[error("applies to `method: {method}` only")]
+    OnlyFor { method: &'static str },
+    #[error("a built-in metric takes no {what}: the proxy measures it per request")]
+    NotForBuiltin { what: &'static str },
+    #[error("a window must last longer than zero")]
+    ZeroWindow,
+    #[error(
+        "a cap applies to continuous metrics (a conversion is 0 or 1; a ratio is capped by its parts' events)"
+    )]
+    CapNotContinuous,
 }
 
 /// An experiment problem and the field path where it is, such as `spec.variants[2].name`.
@@ -286,6 +297,40 @@ fn check_metrics(spec: &ExperimentSpec) -> Checked {
                 ExperimentProblem::BuiltinInFlagExperiment { name },
             );
         }
+        check_window_and_cap(m, &path)?;
+    }
+    Ok(())
+}
+
+/// A window needs a duration and events (not a built-in); a cap a positive value on a
+/// continuous metric.
+fn check_window_and_cap(m: &super::MetricSpec, path: &str) -> Checked {
+    if let Some(window) = &m.window {
+        if m.name.builtin().is_some() {
+            return fail(
+                format!("{path}.window"),
+                ExperimentProblem::NotForBuiltin { what: "window" },
+            );
+        }
+        if window.duration.is_zero() {
+            return fail(
+                format!("{path}.window.duration"),
+                ExperimentProblem::ZeroWindow,
+            );
+        }
+    }
+    if let Some(cap) = &m.cap {
+        if m.continuous.is_none() {
+            return fail(format!("{path}.cap"), ExperimentProblem::CapNotContinuous);
+        }
+        if !(cap.value.is_finite() && cap.value > 0.0) {
+            let value = cap.value;
+            let expected = "> 0 (the most a unit's value counts for)";
+            return fail(
+                format!("{path}.cap.value"),
+                ExperimentProblem::OutOfRange { value, expected },
+            );
+        }
     }
     Ok(())
 }
@@ -363,6 +408,35 @@ fn check_numbers(spec: &ExperimentSpec) -> Checked {
     if let Some(mde) = a.minimum_detectable_effect {
         if !(mde.is_finite() && mde > 0.0) {
             return out_of_range("minimumDetectableEffect", mde, "> 0 (a relative lift)");
+        }
+    }
+    if let Some(n) = a.sequential_tuning {
+        if !(n.is_finite() && n >= 1.0) {
+            return out_of_range("sequentialTuning", n, ">= 1 (total units of two arms)");
+        }
+        if a.method != Method::Sequential {
+            return fail(
+                "spec.analysis.sequentialTuning",
+                ExperimentProblem::OnlyFor {
+                    method: Method::Sequential.as_str(),
+                },
+            );
+        }
+    }
+    if let Some(prior) = a.prior {
+        if !prior.mean.is_finite() {
+            return out_of_range("prior.mean", prior.mean, "a finite number");
+        }
+        if !(prior.stddev.is_finite() && prior.stddev > 0.0) {
+            return out_of_range("prior.stddev", prior.stddev, "> 0");
+        }
+        if a.method != Method::Bayesian {
+            return fail(
+                "spec.analysis.prior",
+                ExperimentProblem::OnlyFor {
+                    method: Method::Bayesian.as_str(),
+                },
+            );
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::duration::serde_humantime;
 use crate::manifest::one_of::one_of;
 
 /// Event that records a unit's exposure (assignment) to a variant.
@@ -218,6 +219,30 @@ pub struct MetricSpec {
     /// Free text for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Only events from `delay` after the unit's exposure until `duration` later count
+    /// (GrowthBook's conversion window); every event after the exposure when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSpec>,
+    /// Each unit's value counts at most this much (winsorisation), for continuous metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<CapSpec>,
+}
+
+/// `{delay, duration}` after a unit's exposure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    #[serde(default, with = "serde_humantime")]
+    pub delay: std::time::Duration,
+    #[serde(with = "serde_humantime")]
+    pub duration: std::time::Duration,
+}
+
+/// `{value: V}`: a unit's value above V counts as V.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapSpec {
+    pub value: f64,
 }
 
 /// `{event: NAME}`.
