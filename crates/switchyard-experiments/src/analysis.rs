@@ -23,8 +23,8 @@ use switchyard_stats::{
 pub use arms::{ArmsError, MIN_UNITS};
 pub use results::{
     Comparison, GuardrailEvidence, GuardrailResult, GuardrailStatus, Lift, MetricEstimate,
-    MetricResult, Recommendation, Results, SRM_THRESHOLD, SamplePlan, SrmCheck, StopReason,
-    VariantUnits, Verdict,
+    MetricResult, MetricWindow, Recommendation, Results, SRM_THRESHOLD, SamplePlan, SrmCheck,
+    StopReason, VariantUnits, Verdict,
 };
 
 use crate::data::ExperimentData;
@@ -176,6 +176,9 @@ pub fn analyze(
         alpha: settings.alpha,
         correction: settings.correction,
         difference: settings.difference,
+        proportions: settings.proportions,
+        sequential_tuning: (settings.method == Method::Sequential).then_some(setup.tuning),
+        prior: settings.prior,
         cuped: settings.cuped,
         variants: variant_units(experiment, &table.units),
         srm,
@@ -278,6 +281,11 @@ fn metric_result(
         kind: metric.kind(),
         better: metric.better,
         role: metric.role,
+        window: metric.window.map(|(delay, duration)| MetricWindow {
+            delay_s: delay.as_secs_f64(),
+            duration_s: duration.as_secs_f64(),
+        }),
+        cap: metric.cap,
         variants,
         comparisons,
     }

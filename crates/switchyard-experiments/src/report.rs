@@ -66,13 +66,10 @@ fn header(page: &mut String, r: &Results) {
     let days = r.computed_at.since(r.started_at).as_secs_f64() / 86_400.0;
     let _ = write!(
         page,
-        "<header><h1>Experiment <code>{}</code></h1><p class=\"meta\">{} analysis · alpha {} · \
-         correction {} · CUPED {} · started {} · {days:.1} days of data</p></header>",
+        "<header><h1>Experiment <code>{}</code></h1><p class=\"meta\">{} · started {} · \
+         {days:.1} days of data</p></header>",
         escape(&r.experiment),
-        r.method.as_str(),
-        r.alpha,
-        r.correction.as_str(),
-        if r.cuped { "on" } else { "off" },
+        escape(&r.settings_line()),
         r.started_at,
     );
 }
@@ -160,9 +157,13 @@ fn metrics(page: &mut String, r: &Results) {
             switchyard_core::manifest::experiment::Better::Higher => "higher is better",
             switchyard_core::manifest::experiment::Better::Lower => "lower is better",
         };
+        let counting = m
+            .counting()
+            .map(|c| format!(", {}", escape(&c)))
+            .unwrap_or_default();
         let _ = write!(
             page,
-            "<h3>{}{role}</h3><p class=\"note\">{} metric, {better}</p>",
+            "<h3>{}{role}</h3><p class=\"note\">{} metric, {better}{counting}</p>",
             escape(&m.name),
             kind_name(m.kind)
         );

@@ -152,6 +152,8 @@ mod tests {
             kind: MetricKind::Continuous,
             better,
             role,
+            window: None,
+            cap: None,
             variants: Vec::new(),
             comparisons,
         }

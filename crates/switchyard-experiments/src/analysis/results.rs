@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::Serialize;
 use switchyard_core::Timestamp;
-use switchyard_core::manifest::experiment::{Better, Correction, Method, Scale};
+use switchyard_core::manifest::experiment::{
+    Better, Correction, Method, PriorSpec, ProportionTest, Scale,
+};
 
 use crate::experiment::{MetricKind, MetricRole};
 
@@ -24,6 +26,14 @@ pub struct Results {
     /// The difference each verdict tests (`relative` lift or `absolute` difference): the
     /// p-value, chance to win, interval and correction of a comparison are all this one's.
     pub difference: Scale,
+    /// The fixed-horizon test of unadjusted conversions.
+    pub proportions: ProportionTest,
+    /// N* of the sequential method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequential_tuning: Option<f64>,
+    /// The Bayesian method's prior on the tested difference (flat when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorSpec>,
     /// Whether CUPED was allowed (each comparison says whether it applied).
     pub cuped: bool,
     /// Units per variant against the expected shares; control first.
@@ -67,10 +77,72 @@ pub struct MetricResult {
     pub kind: MetricKind,
     pub better: Better,
     pub role: MetricRole,
+    /// Events count from `delay_s` after a unit's exposure for `duration_s` seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<MetricWindow>,
+    /// A unit's value counts at most this much.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap: Option<f64>,
     /// The metric's value per variant, control first.
     pub variants: Vec<MetricEstimate>,
     /// Each treatment against control.
     pub comparisons: Vec<Comparison>,
+}
+
+/// A metric's window after each unit's exposure, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MetricWindow {
+    pub delay_s: f64,
+    pub duration_s: f64,
+}
+
+impl MetricResult {
+    /// How the metric counts, for people: `counted 1h to 1day 1h after exposure; capped at 100`.
+    pub fn counting(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(w) = self.window {
+            let show =
+                |s: f64| switchyard_core::duration::format(std::time::Duration::from_secs_f64(s));
+            parts.push(format!(
+                "counted from {} to {} after exposure",
+                show(w.delay_s),
+                show(w.delay_s + w.duration_s)
+            ));
+        }
+        if let Some(cap) = self.cap {
+            parts.push(format!("each unit capped at {cap}"));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+impl Results {
+    /// The analysis settings in one line: `sequential (N* 5000) · relative difference · alpha
+    /// 0.05 · correction holm · CUPED on`, with the proportions test and the prior when they
+    /// matter.
+    pub fn settings_line(&self) -> String {
+        let method = match (self.method, self.sequential_tuning) {
+            (Method::Sequential, Some(n)) => format!("sequential (N* {n})"),
+            (m, _) => m.as_str().to_owned(),
+        };
+        let mut line = format!(
+            "{method} · {} difference · alpha {} · correction {} · CUPED {}",
+            self.difference.as_str(),
+            self.alpha,
+            self.correction.as_str(),
+            if self.cuped { "on" } else { "off" }
+        );
+        if self.method == Method::Fixed && self.proportions == ProportionTest::PooledZ {
+            line.push_str(" · proportions pooled z");
+        }
+        if let Some(p) = self.prior {
+            line.push_str(&format!(
+                " · prior normal(mean {}, sd {})",
+                p.mean, p.stddev
+            ));
+        }
+        line
+    }
 }
 
 /// A variant's value of a metric: the mean per unit, or Σ numerator / Σ denominator.

@@ -19,13 +19,9 @@ impl fmt::Display for Results {
         let days = self.computed_at.since(self.started_at).as_secs_f64() / 86_400.0;
         writeln!(
             f,
-            "Experiment `{}` · {} · {} difference · alpha {} · correction {} · CUPED {}",
+            "Experiment `{}` · {}",
             self.experiment,
-            self.method.as_str(),
-            self.difference.as_str(),
-            self.alpha,
-            self.correction.as_str(),
-            if self.cuped { "on" } else { "off" }
+            self.settings_line()
         )?;
         writeln!(
             f,
@@ -128,6 +124,9 @@ impl Results {
         let mut rows = vec![header];
         let mut notes = Vec::new();
         for m in &self.metrics {
+            if let Some(counting) = m.counting() {
+                notes.push(format!("  {}: {counting}", m.name));
+            }
             let control = m.variants.first().and_then(|v| v.value);
             for (c, estimate) in m.comparisons.iter().zip(m.variants.iter().skip(1)) {
                 let (lift, interval) = lift_cells(m, c, self.difference);

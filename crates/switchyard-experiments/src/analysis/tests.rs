@@ -1123,7 +1123,7 @@ fn results_serialise_for_the_api_and_print_as_a_table() {
     assert_eq!(json["guardrails"][0]["status"]["status"], "within_limit");
     let table = r.to_table();
     for expected in [
-        "Experiment `checkout-redesign` · sequential · relative difference · alpha 0.05 · correction holm · CUPED on",
+        "Experiment `checkout-redesign` · sequential (N* 5000) · relative difference · alpha 0.05 · correction holm · CUPED on",
         "each verdict, p-value and interval from the test of the lift relative to control",
         "Recommendation: SHIP `redesign`",
         "purchased *",
@@ -1243,4 +1243,42 @@ fn bad_windows_and_caps_are_refused_at_their_field() {
         let message = format!("{err:#}");
         assert!(message.contains(at), "{metrics}: {message}");
     }
+}
+
+/// The options an analysis ran with are on the table and in the report.
+#[test]
+fn the_table_and_the_report_say_how_the_analysis_counted() {
+    let text = THREE_METRICS
+        .replace(
+            "    - {name: m1, continuous: {event: e1}}",
+            "    - {name: m1, continuous: {event: e1}, window: {delay: 1h, duration: 2days}, cap: {value: 500}}",
+        )
+        .replace(
+            "analysis: {method: fixed, correction: holm}",
+            "analysis: {method: bayesian, correction: none, prior: {mean: 0, stddev: 0.1}}",
+        );
+    let r = analyze(&compile(&text), &three_metric_data(), day(3)).unwrap();
+    let table = r.to_table();
+    let html = crate::report::render_html(&r, &[]);
+    for expected in [
+        "bayesian · relative difference · alpha 0.05 · correction none · CUPED on · prior normal(mean 0, sd 0.1)",
+        "m1: counted from 1h to 2days 1h after exposure; each unit capped at 500",
+    ] {
+        assert!(table.contains(expected), "missing {expected:?} in\n{table}");
+    }
+    assert!(html.contains("prior normal(mean 0, sd 0.1)"), "{html}");
+    assert!(
+        html.contains("counted from 1h to 2days 1h after exposure"),
+        "{html}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["prior"],
+        serde_json::json!({"mean": 0.0, "stddev": 0.1})
+    );
+    assert_eq!(
+        json["metrics"][0]["window"],
+        serde_json::json!({"delay_s": 3600.0, "duration_s": 172_800.0})
+    );
+    assert_eq!(json["metrics"][0]["cap"], 500.0);
 }
