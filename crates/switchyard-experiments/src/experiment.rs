@@ -162,27 +162,23 @@ impl CompiledExperiment {
         let metrics: Vec<Metric> = all
             .into_iter()
             .enumerate()
-            .map(|(i, (name, definition, better))| Metric {
-                window: spec
-                    .metrics
-                    .iter()
-                    .find(|m| m.name == name)
-                    .and_then(|m| m.window)
-                    .map(|w| (w.delay, w.duration)),
-                cap: spec
-                    .metrics
-                    .iter()
-                    .find(|m| m.name == name)
-                    .and_then(|m| m.cap)
-                    .map(|c| c.value),
-                name: name.to_string(),
-                definition,
-                better,
-                role: match i {
-                    0 => MetricRole::Primary,
-                    i if i < goals => MetricRole::Secondary,
-                    _ => MetricRole::GuardrailOnly,
-                },
+            .map(|(i, (name, definition, better))| {
+                // Built-ins named only by guardrails have no spec of their own.
+                let written = spec.metrics.iter().find(|m| m.name == name);
+                Metric {
+                    window: written
+                        .and_then(|m| m.window)
+                        .map(|w| (w.delay, w.duration)),
+                    cap: written.and_then(|m| m.cap).map(|c| c.value),
+                    name: name.to_string(),
+                    definition,
+                    better,
+                    role: match i {
+                        0 => MetricRole::Primary,
+                        i if i < goals => MetricRole::Secondary,
+                        _ => MetricRole::GuardrailOnly,
+                    },
+                }
             })
             .collect();
         let mut readers: BTreeMap<String, Vec<usize>> = BTreeMap::new();

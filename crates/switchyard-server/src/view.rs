@@ -193,3 +193,17 @@ fn roles(phase: &Phase) -> (&'static str, &'static str) {
         _ => ("stable", "canary"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_are_named_by_what_they_are_once_the_rollout_ended() {
+        assert_eq!(roles(&Phase::Analyzing), ("stable", "canary"));
+        assert_eq!(roles(&Phase::Succeeded), ("previous", "current"));
+        for ended in [Phase::RolledBack, Phase::Aborted, Phase::Failed] {
+            assert_eq!(roles(&ended), ("current", "rolled-back"));
+        }
+    }
+}

@@ -661,6 +661,42 @@ fn a_worse_treatment_stops() {
     );
 }
 
+/// The engine's arms of a continuous metric from these units' moments.
+fn continuous_arms(control: &[UnitValue], treatment: &[UnitValue], cuped: bool) -> arms::Arms {
+    arms::arms(
+        MetricKind::Continuous,
+        &Moments::of(control.iter().copied()),
+        &Moments::of(treatment.iter().copied()),
+        cuped,
+    )
+    .unwrap()
+}
+
+/// `cuped_test` on the raw units (covariate `c`, metric `x`): the reference of the engine's CUPED.
+fn cuped_reference(
+    control: &[UnitValue],
+    treatment: &[UnitValue],
+    difference: Difference,
+) -> switchyard_stats::CupedResult {
+    let column = |v: &[UnitValue], f: fn(&UnitValue) -> f64| v.iter().map(f).collect::<Vec<f64>>();
+    let (c_pre, c_post) = (column(control, |u| u.c), column(control, |u| u.x));
+    let (t_pre, t_post) = (column(treatment, |u| u.c), column(treatment, |u| u.x));
+    cuped_test(
+        &CupedArm {
+            pre: &c_pre,
+            post: &c_post,
+        },
+        &CupedArm {
+            pre: &t_pre,
+            post: &t_post,
+        },
+        difference,
+        Alternative::TwoSided,
+        0.05,
+    )
+    .unwrap()
+}
+
 #[test]
 fn moment_arms_match_the_sample_based_tests() {
     let mut rng = StdRng::seed_from_u64(19);
@@ -685,33 +721,8 @@ fn moment_arms_match_the_sample_based_tests() {
 
     // CUPED on revenue: the same θ, estimate, standard error and p-value as `cuped_test`.
     let (cr, tr) = (&c["revenue"], &t["revenue"]);
-    let arms = arms::arms(
-        MetricKind::Continuous,
-        &Moments::of(cr.iter().copied()),
-        &Moments::of(tr.iter().copied()),
-        true,
-    )
-    .unwrap();
-    let (c_pre, c_post, t_pre, t_post) = (
-        column(cr, |u| u.c),
-        column(cr, |u| u.x),
-        column(tr, |u| u.c),
-        column(tr, |u| u.x),
-    );
-    let reference = cuped_test(
-        &CupedArm {
-            pre: &c_pre,
-            post: &c_post,
-        },
-        &CupedArm {
-            pre: &t_pre,
-            post: &t_post,
-        },
-        Difference::Absolute,
-        Alternative::TwoSided,
-        0.05,
-    )
-    .unwrap();
+    let arms = continuous_arms(cr, tr, true);
+    let reference = cuped_reference(cr, tr, Difference::Absolute);
     let ours = welch_t_test(&arms.control, &arms.treatment, &opts).unwrap();
     assert!(close(arms.theta.unwrap(), reference.theta, 1e-9));
     assert!(
@@ -728,13 +739,7 @@ fn moment_arms_match_the_sample_based_tests() {
         assert!(close(a, b, 1e-9), "{a} vs {b}");
     }
     // CUPED narrows the interval.
-    let plain = arms::arms(
-        MetricKind::Continuous,
-        &Moments::of(cr.iter().copied()),
-        &Moments::of(tr.iter().copied()),
-        false,
-    )
-    .unwrap();
+    let plain = continuous_arms(cr, tr, false);
     let unadjusted = welch_t_test(&plain.control, &plain.treatment, &opts).unwrap();
     assert!(ours.std_error < unadjusted.std_error);
 
@@ -809,34 +814,8 @@ fn the_cuped_relative_lift_is_the_one_of_stats_cuped() {
     let c = simulate(&mut rng, behaviour(900, 0.3, 30.0));
     let t = simulate(&mut rng, behaviour(850, 0.33, 31.0));
     let (cr, tr) = (&c["revenue"], &t["revenue"]);
-    let column = |v: &[UnitValue], f: fn(&UnitValue) -> f64| v.iter().map(f).collect::<Vec<f64>>();
-    let (c_pre, c_post, t_pre, t_post) = (
-        column(cr, |u| u.c),
-        column(cr, |u| u.x),
-        column(tr, |u| u.c),
-        column(tr, |u| u.x),
-    );
-    let reference = cuped_test(
-        &CupedArm {
-            pre: &c_pre,
-            post: &c_post,
-        },
-        &CupedArm {
-            pre: &t_pre,
-            post: &t_post,
-        },
-        Difference::Relative,
-        Alternative::TwoSided,
-        0.05,
-    )
-    .unwrap();
-    let arms = arms::arms(
-        MetricKind::Continuous,
-        &Moments::of(cr.iter().copied()),
-        &Moments::of(tr.iter().copied()),
-        true,
-    )
-    .unwrap();
+    let reference = cuped_reference(cr, tr, Difference::Relative);
+    let arms = continuous_arms(cr, tr, true);
     let setup = compare::Setup {
         method: Method::Fixed,
         alpha: 0.05,
@@ -847,7 +826,7 @@ fn the_cuped_relative_lift_is_the_one_of_stats_cuped() {
     };
     let outcome = compare::compare(&setup, &arms, Better::Higher);
     let lift = outcome.relative.unwrap();
-    let control_mean = c_post.iter().sum::<f64>() / c_post.len() as f64;
+    let control_mean = cr.iter().map(|u| u.x).sum::<f64>() / cr.len() as f64;
     // The estimate is the adjusted difference over the unadjusted control mean.
     assert!(
         close(

@@ -55,6 +55,15 @@ pub enum Entry {
     View(Look),
 }
 
+impl Entry {
+    fn lines(&self, kind: Kind, now: Timestamp, width: Option<usize>) -> Vec<String> {
+        match self {
+            Entry::Text(t) => t.lines().map(|l| fit(l, width)).collect(),
+            Entry::View(v) => kind.render(v, now, width),
+        }
+    }
+}
+
 /// The screen at `width` × `height`: the transcript's last lines, then the current view; the
 /// view's own lines win when there is no room for both. Always exactly `height` lines.
 pub fn frame(
@@ -74,10 +83,7 @@ pub fn frame(
     }
     let above: Vec<String> = transcript
         .iter()
-        .flat_map(|e| match e {
-            Entry::Text(t) => t.lines().map(|l| fit(l, width)).collect::<Vec<_>>(),
-            Entry::View(v) => kind.render(v, now, width),
-        })
+        .flat_map(|e| e.lines(kind, now, width))
         .collect();
     let room = height - block.len();
     let mut lines: Vec<String> = above[above.len().saturating_sub(room)..].to_vec();
@@ -220,11 +226,7 @@ impl Live {
             let now = SystemClock.now();
             let mut out = std::io::stdout().lock();
             for entry in &s.transcript {
-                let lines = match entry {
-                    Entry::Text(t) => t.lines().map(|l| fit(l, width)).collect(),
-                    Entry::View(v) => self.kind.render(v, now, width),
-                };
-                for line in lines {
+                for line in entry.lines(self.kind, now, width) {
                     let line = if self.paint { paint::line(&line) } else { line };
                     let _ = writeln!(out, "{line}");
                 }

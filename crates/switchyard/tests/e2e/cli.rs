@@ -224,6 +224,19 @@ fn get_rollout_shows_the_tree_with_each_instances_health() {
                 .any(|e| e["address"] == dead_address.as_str() && e["health"] == "unhealthy")
         })
     });
+    // Usage mistakes are refused with exit code 2 (no app for `get rollout`, a step counted
+    // from 0) or named (`get apps` takes no name).
+    assert_eq!(d.cli(&["get", "rollout"]).status.code(), Some(2));
+    assert_eq!(
+        d.cli(&["promote", "shop", "--rollout", "1", "--step", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert!(
+        d.fails(&["get", "apps", "shop"])
+            .contains("lists every app")
+    );
     let tree = d.ok(&["get", "rollout", "shop"]);
     for expected in [
         "Phase:    Paused".to_owned(),

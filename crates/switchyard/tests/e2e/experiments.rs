@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::flags::{addr, http, json_of, ofrep};
 use crate::support::*;
 
-fn experiment(key: &str, extra: &str) -> String {
+pub(crate) fn experiment(key: &str, extra: &str) -> String {
     format!(
         r#"apiVersion: switchyard.dev/v1alpha1
 kind: Experiment

@@ -4,38 +4,40 @@
 //! a conversion, a continuous and a ratio metric, both differences and the three methods.
 //! Equal to 1e-6 where the methods are the same; docs/experiments.md lists where they are not.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::experiments::{Users, comparison, post_events, results_with_units};
+use crate::experiments::{Users, comparison, experiment, post_events, results_with_units};
 use crate::flags::ofrep;
 use crate::support::*;
 
 const TOLERANCE: f64 = 1e-6;
 const USERS: usize = 800;
 
+/// The flag experiment of experiments.rs with a ratio metric and the analysis under test.
 fn manifest(key: &str, method: &str, difference: &str) -> String {
-    format!(
-        r#"apiVersion: switchyard.dev/v1alpha1
-kind: Experiment
-metadata: {{name: {key}}}
-spec:
-  split: {{flag: {{unit: userId}}}}
-  variants:
-    - {{name: control, weight: 50, value: classic}}
-    - {{name: redesign, weight: 50, value: redesign}}
-  metrics:
-    - {{name: purchased, conversion: {{event: purchase}}}}
-    - {{name: revenue, continuous: {{event: purchase}}}}
-    - name: order-value
-      ratio: {{numerator: {{sum: purchase}}, denominator: {{count: purchase}}}}
-  minimumSampleSize: 200
-  analysis: {{method: {method}, alpha: 0.05, correction: none, cuped: false, difference: {difference}}}
----
-"#
-    )
+    const REVENUE: &str = "    - {name: revenue, continuous: {event: purchase}}\n";
+    let text = experiment(key, "---\n")
+        .replace(
+            REVENUE,
+            &format!(
+                "{REVENUE}    - name: order-value\n      \
+                 ratio: {{numerator: {{sum: purchase}}, denominator: {{count: purchase}}}}\n"
+            ),
+        )
+        .replace(
+            "analysis: {method: sequential, alpha: 0.05}",
+            &format!(
+                "analysis: {{method: {method}, alpha: 0.05, correction: none, cuped: false, \
+                 difference: {difference}}}"
+            ),
+        );
+    assert!(
+        text.contains("order-value") && text.contains(difference),
+        "{text}"
+    );
+    text
 }
 
 /// One user's variant and purchase values.
@@ -113,20 +115,10 @@ fn cases(users: &[User]) -> Value {
 fn oracle(python: &str, request: &Value) -> Value {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gbstats-oracle");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(
+        Command::new(python).arg(script),
+        request.to_string().as_bytes(),
+    );
     assert!(
         out.status.success(),
         "gbstats-oracle: {}",

@@ -1,25 +1,12 @@
 //! `switchyard stats METHOD`: every example of docs/statistics.md, run through the binary, gives
 //! the documented output; bad input gives a JSON error and a non-zero exit.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::support::BIN;
+use crate::support::{BIN, with_stdin};
 
 fn run(method: &str, input: &str) -> (bool, serde_json::Value) {
-    let mut child = Command::new(BIN)
-        .args(["stats", method])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(Command::new(BIN).args(["stats", method]), input.as_bytes());
     let text = String::from_utf8(out.stdout).unwrap();
     (
         out.status.success(),
