@@ -107,6 +107,7 @@ fn scan(variants: &[(&str, Vec<BTreeMap<&'static str, UnitValue>>)]) -> Experime
         .collect();
     ExperimentData {
         started_at: Timestamp(NOW.0 - 7 * 86_400_000),
+        caps: Default::default(),
         variants,
     }
 }

@@ -14,7 +14,7 @@ mod results;
 mod table;
 
 use switchyard_core::Timestamp;
-use switchyard_core::manifest::experiment::{Better, Correction, Method};
+use switchyard_core::manifest::experiment::{Better, Cap, Correction, Method};
 use switchyard_stats::sequential::DEFAULT_TUNING;
 use switchyard_stats::{
     AdjustMethod, NormalPrior, StatsError, adjust_p_values, sample_ratio_mismatch,
@@ -22,9 +22,9 @@ use switchyard_stats::{
 
 pub use arms::{ArmsError, MIN_UNITS};
 pub use results::{
-    Comparison, GuardrailEvidence, GuardrailResult, GuardrailStatus, Lift, MetricEstimate,
-    MetricResult, MetricWindow, Recommendation, Results, SRM_THRESHOLD, SamplePlan, SrmCheck,
-    StopReason, VariantUnits, Verdict,
+    AppliedCap, Comparison, GuardrailEvidence, GuardrailResult, GuardrailStatus, Lift,
+    MetricEstimate, MetricResult, MetricWindow, Recommendation, Results, SRM_THRESHOLD, SamplePlan,
+    SrmCheck, StopReason, VariantUnits, Verdict,
 };
 
 use crate::data::ExperimentData;
@@ -147,7 +147,10 @@ pub fn analyze(
         .iter()
         .enumerate()
         .filter(|(_, m)| m.is_goal())
-        .map(|(i, m)| metric_result(experiment, &table, i, m, &setup, settings.cuped))
+        .map(|(i, m)| {
+            let cap = applied_cap(m, data);
+            metric_result(experiment, &table, i, m, &setup, settings.cuped, cap)
+        })
         .collect();
     correct(&mut metrics, settings.correction, &setup);
     let guardrails = guardrails(experiment, &table, &setup, settings.cuped);
@@ -180,6 +183,10 @@ pub fn analyze(
         sequential_tuning: (settings.method == Method::Sequential).then_some(setup.tuning),
         prior: settings.prior,
         cuped: settings.cuped,
+        cuped_lookback_s: settings
+            .cuped_lookback
+            .filter(|_| settings.cuped)
+            .map(|d| d.as_secs_f64()),
         variants: variant_units(experiment, &table.units),
         srm,
         metrics,
@@ -218,6 +225,25 @@ fn sample_plan(
     })
 }
 
+/// The cap the metric's units were counted with.
+fn applied_cap(metric: &Metric, data: &ExperimentData) -> Option<AppliedCap> {
+    Some(match metric.cap? {
+        Cap::Value { value } => AppliedCap {
+            value: Some(value),
+            percentile: None,
+            ignore_zeros: false,
+        },
+        Cap::Percentile {
+            percentile,
+            ignore_zeros,
+        } => AppliedCap {
+            value: data.caps.get(&metric.name).copied(),
+            percentile: Some(percentile),
+            ignore_zeros,
+        },
+    })
+}
+
 fn value(metric: &Metric, moments: &Moments) -> Option<f64> {
     match metric.kind() {
         MetricKind::Ratio => moments.ratio(),
@@ -232,6 +258,7 @@ fn metric_result(
     metric: &Metric,
     setup: &Setup,
     cuped: bool,
+    cap: Option<AppliedCap>,
 ) -> MetricResult {
     let variants = experiment
         .variants()
@@ -285,7 +312,7 @@ fn metric_result(
             delay_s: delay.as_secs_f64(),
             duration_s: duration.as_secs_f64(),
         }),
-        cap: metric.cap,
+        cap,
         variants,
         comparisons,
     }

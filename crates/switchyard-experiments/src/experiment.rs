@@ -9,12 +9,12 @@ use serde::Serialize;
 use switchyard_core::Timestamp;
 use switchyard_core::manifest::Experiment;
 use switchyard_core::manifest::experiment::{
-    AnalysisSettings, Better, InvalidExperiment, MetricDefinition, Scale, SplitSpec,
+    AnalysisSettings, Better, Cap, InvalidExperiment, MetricDefinition, Scale, SplitSpec,
 };
 use switchyard_flags::HashVersion;
 use switchyard_flags::hashing::split_index;
 
-use crate::moments::{UnitEvent, UnitValue};
+use crate::moments::{EarlyEvent, StoredValue, UnitEvent, UnitValue};
 
 /// A validated experiment, ready for [`crate::event::validate_batch`] and
 /// [`crate::analysis::analyze`].
@@ -73,9 +73,17 @@ pub struct Metric {
     pub role: MetricRole,
     /// Events count from `.0` after the unit's exposure for `.1`; all after it when `None`.
     pub window: Option<(Duration, Duration)>,
-    /// A unit's value (and its pre-exposure covariate) counts at most this much.
-    pub cap: Option<f64>,
+    /// A unit's value (and its pre-exposure covariate) counts at most a value, or at most a
+    /// quantile of the exposed units' values (see [`crate::data::percentile_caps`]).
+    pub cap: Option<Cap>,
+    /// Only events this long before the unit's exposure make its covariate; every earlier
+    /// event when `None` (conversion and continuous metrics with CUPED on).
+    pub lookback: Option<Duration>,
 }
+
+/// Events kept per unit and metric until the unit's exposure (see [`Metric::record`]); past
+/// this, the oldest is forgotten.
+pub const MAX_EARLY_EVENTS: usize = 1_000;
 
 /// How each unit's value of the metric is aggregated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,33 +109,99 @@ impl Metric {
     }
 
     /// A unit's value after `event`: as [`UnitValue::apply`], except that an event after the
-    /// exposure but outside the metric's window changes nothing.
+    /// exposure but outside the metric's window, or before it by more than the lookback,
+    /// changes nothing.
     pub fn apply(
         &self,
         value: UnitValue,
         event: &UnitEvent<'_>,
         exposed_at: Option<Timestamp>,
     ) -> UnitValue {
-        if let (Some((delay, duration)), Some(exposed)) = (self.window, exposed_at) {
-            let (from, until) = (exposed.plus(delay), exposed.plus(delay).plus(duration));
-            if event.at >= exposed && !(event.at >= from && event.at < until) {
-                return value;
+        if let Some(exposed) = exposed_at {
+            if let Some((delay, duration)) = self.window {
+                let (from, until) = (exposed.plus(delay), exposed.plus(delay).plus(duration));
+                if event.at >= exposed && !(event.at >= from && event.at < until) {
+                    return value;
+                }
+            }
+            if let Some(lookback) = self.lookback {
+                if event.at < exposed && event.at.plus(lookback) < exposed {
+                    return value;
+                }
             }
         }
         value.apply(&self.definition, event, exposed_at)
     }
 
-    /// What a unit's value counts for in its variant's moments: capped at the metric's cap
-    /// (the stored value stays as measured, so the cap applies the same way to every change).
+    /// The stored value after `event`; returns whether it changed.
+    ///
+    /// Before the unit's exposure is known, a metric with a lookback keeps the event (its time
+    /// decides later whether it counts; at most [`MAX_EARLY_EVENTS`], the oldest forgotten);
+    /// every other event changes the value at once, as [`Metric::apply`].
+    pub fn record(
+        &self,
+        stored: &mut StoredValue,
+        event: &UnitEvent<'_>,
+        exposed_at: Option<Timestamp>,
+    ) -> bool {
+        if exposed_at.is_none() && self.keeps_early_events() {
+            if stored.early.len() >= MAX_EARLY_EVENTS {
+                if let Some(oldest) = (0..stored.early.len()).min_by_key(|&i| stored.early[i].at) {
+                    stored.early.swap_remove(oldest);
+                }
+            }
+            stored.early.push(EarlyEvent {
+                at: event.at,
+                value: event.value,
+            });
+            return true;
+        }
+        let old = stored.value;
+        stored.value = self.apply(old, event, exposed_at);
+        stored.value != old
+    }
+
+    /// The unit was exposed at `exposed_at`: the events kept since before then count now, each
+    /// where its time puts it (the covariate within the lookback, the metric from the exposure
+    /// on, within the window).
+    pub fn expose(&self, stored: &mut StoredValue, exposed_at: Timestamp) {
+        let name = match &self.definition {
+            MetricDefinition::Conversion { event } | MetricDefinition::Continuous { event } => {
+                event.as_str()
+            }
+            MetricDefinition::Ratio { .. } => return,
+        };
+        for early in std::mem::take(&mut stored.early) {
+            let event = UnitEvent {
+                name,
+                value: early.value,
+                at: early.at,
+            };
+            stored.value = self.apply(stored.value, &event, Some(exposed_at));
+        }
+    }
+
+    fn keeps_early_events(&self) -> bool {
+        self.lookback.is_some() && self.kind() != MetricKind::Ratio
+    }
+
+    /// What a unit's value counts for in its variant's moments as events arrive: capped at the
+    /// metric's cap value (the stored value stays as measured, so the cap applies the same way
+    /// to every change). A percentile cap is applied at each analysis instead.
     pub fn counted(&self, value: UnitValue) -> UnitValue {
         match self.cap {
-            Some(cap) => UnitValue {
-                x: value.x.min(cap),
-                c: value.c.min(cap),
-                ..value
-            },
-            None => value,
+            Some(Cap::Value { value: cap }) => capped(value, cap),
+            _ => value,
         }
+    }
+}
+
+/// `value` with its metric and covariate at most `cap`.
+pub(crate) fn capped(value: UnitValue, cap: f64) -> UnitValue {
+    UnitValue {
+        x: value.x.min(cap),
+        c: value.c.min(cap),
+        ..value
     }
 }
 
@@ -169,7 +243,12 @@ impl CompiledExperiment {
                     window: written
                         .and_then(|m| m.window)
                         .map(|w| (w.delay, w.duration)),
-                    cap: written.and_then(|m| m.cap).map(|c| c.value),
+                    cap: written.and_then(|m| m.cap).and_then(|c| c.cap()),
+                    lookback: spec
+                        .analysis
+                        .cuped
+                        .then_some(spec.analysis.cuped_lookback)
+                        .flatten(),
                     name: name.to_string(),
                     definition,
                     better,
@@ -338,6 +417,68 @@ spec:
         assert!((1850..2150).contains(&counts["control"]), "{counts:?}");
         assert!((900..1100).contains(&counts["short"]), "{counts:?}");
         assert_eq!(e.variants()[0].share, 0.5);
+    }
+
+    /// Events kept before the exposure is known land where their times put them once it is:
+    /// the covariate within the lookback, the metric from the exposure on (within the window),
+    /// nowhere before the lookback; at most `MAX_EARLY_EVENTS` are kept, the newest.
+    #[test]
+    fn early_events_count_where_the_exposure_puts_them() {
+        let text = TEXT.replace(
+            "    - {name: seats, continuous: {event: seat-added}}\n",
+            "    - {name: seats, continuous: {event: seat-added}, window: {duration: 1h}}\n  \
+             analysis: {cupedLookback: 1day}\n",
+        );
+        let set = load_str(&text, Path::new("e.yaml")).unwrap();
+        let e = CompiledExperiment::new(&set.experiments[0]).unwrap();
+        let seats = e.metric("seats").unwrap();
+        assert_eq!(seats.lookback, Some(Duration::from_secs(86_400)));
+        let hour = 3_600_000;
+        let exposed = switchyard_core::Timestamp::from_millis(100 * hour);
+        let at = |h: u64, value: f64| UnitEvent {
+            name: "seat-added",
+            value,
+            at: switchyard_core::Timestamp::from_millis(h * hour),
+        };
+        let mut stored = StoredValue::default();
+        // 30 h before (out), 2 h before (in), 30 min after (in the window), 3 h after (out).
+        for event in [at(70, 1.0), at(98, 2.0), at(100, 4.0), at(103, 8.0)] {
+            assert!(seats.record(&mut stored, &event, None));
+        }
+        assert_eq!(stored.value, UnitValue::default());
+        assert_eq!(stored.early.len(), 4);
+        seats.expose(&mut stored, exposed);
+        assert!(stored.early.is_empty());
+        assert_eq!(
+            stored.value,
+            UnitValue {
+                x: 4.0,
+                y: 0.0,
+                c: 2.0
+            }
+        );
+        // Once the exposure is known, events count at once, by the same rules.
+        assert!(!seats.record(&mut stored, &at(50, 16.0), Some(exposed)));
+        assert!(seats.record(&mut stored, &at(90, 32.0), Some(exposed)));
+        assert_eq!(stored.value.c, 34.0);
+
+        let mut flood = StoredValue::default();
+        for i in 0..(MAX_EARLY_EVENTS as u64 + 5) {
+            seats.record(&mut flood, &at(i, 1.0), None);
+        }
+        assert_eq!(flood.early.len(), MAX_EARLY_EVENTS);
+        let oldest = flood.early.iter().map(|e| e.at).min().unwrap();
+        assert_eq!(oldest, switchyard_core::Timestamp::from_millis(5 * hour));
+
+        // Without a lookback nothing is kept: the covariate counts at once.
+        let plain =
+            CompiledExperiment::new(&load_str(TEXT, Path::new("e.yaml")).unwrap().experiments[0])
+                .unwrap();
+        let mut stored = StoredValue::default();
+        let seats = plain.metric("seats").unwrap();
+        assert!(seats.record(&mut stored, &at(10, 2.0), None));
+        assert!(stored.early.is_empty());
+        assert_eq!(stored.value.c, 2.0);
     }
 
     #[test]

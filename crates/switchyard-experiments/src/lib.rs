@@ -33,6 +33,6 @@ pub use event::{
     validate_batch,
 };
 pub use experiment::{CompiledExperiment, Metric, MetricKind, MetricRole, Split, Variant};
-pub use moments::{Moments, UnitEvent, UnitValue};
+pub use moments::{EarlyEvent, Moments, StoredValue, UnitEvent, UnitValue};
 pub use report::render_html;
 pub use snapshot::{Snapshot, SnapshotPoint};

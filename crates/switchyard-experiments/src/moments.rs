@@ -26,6 +26,25 @@ pub struct UnitValue {
     pub c: f64,
 }
 
+/// One unit's value of one metric as the store keeps it: the value, and the events that came
+/// before the unit's exposure was known, while the metric's covariate has a lookback (once the
+/// exposure is known, their times decide whether and where they count; see
+/// [`crate::experiment::Metric::expose`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredValue {
+    #[serde(flatten)]
+    pub value: UnitValue,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub early: Vec<EarlyEvent>,
+}
+
+/// An event kept until its unit's exposure is known.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EarlyEvent {
+    pub at: Timestamp,
+    pub value: f64,
+}
+
 /// An event as it reaches a unit's value: its name, value (1 when none was sent) and time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UnitEvent<'a> {

@@ -11,7 +11,7 @@ use switchyard_core::Timestamp;
 use switchyard_core::manifest::experiment::Experiment;
 use switchyard_core::ports::{Author, StoreError};
 
-use crate::data::ExperimentData;
+use crate::data::{ExperimentData, ExposedUnits};
 use crate::event::ValidEvent;
 use crate::experiment::CompiledExperiment;
 use crate::snapshot::Snapshot;
@@ -72,6 +72,14 @@ pub trait ExperimentStore: Send + Sync + 'static {
 
     /// The aggregates of an experiment, per variant and metric.
     async fn data(&self, key: &str) -> Result<Option<ExperimentData>, StoreError>;
+
+    /// The exposed units per variant and, per metric in `metrics`, each exposed unit's value
+    /// (for caps at a percentile), from one consistent read.
+    async fn exposed_units(
+        &self,
+        key: &str,
+        metrics: &[String],
+    ) -> Result<ExposedUnits, StoreError>;
 
     /// Stops a running experiment and records why. Returns `false` when it was not running.
     async fn stop(

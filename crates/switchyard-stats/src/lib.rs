@@ -35,6 +35,7 @@ pub use error::{Result, StatsError};
 pub use kayenta::classifier::{
     CanaryClassification, CanaryClassifierConfig, Classification, Direction, classify_canary,
 };
+pub use kayenta::percentile::percentile_r7;
 pub use mann_whitney::{MannWhitneyResult, mann_whitney};
 pub use proportions::{Proportion, TwoProportionResult, two_proportion_test};
 pub use ratio::{RatioArm, ratio_test};

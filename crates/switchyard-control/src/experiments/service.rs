@@ -11,6 +11,7 @@ use switchyard_core::AppName;
 use switchyard_core::manifest::experiment::{FlagServing, SplitSpec};
 use switchyard_core::ports::{Author, StoreError};
 use switchyard_core::{Clock, Timestamp};
+use switchyard_experiments::data::{percentile_capped, percentile_caps};
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus, ExperimentStore, Ingested};
 use switchyard_experiments::{
     AnalysisError, BatchError, CompiledExperiment, EventError, GuardrailStatus, Recommendation,
@@ -312,11 +313,16 @@ impl ExperimentService {
             .compiled
             .get(key)
             .ok_or_else(|| ExperimentServiceError::Unknown(key.to_owned()))?;
-        let data = self
+        let mut data = self
             .store
             .data(key)
             .await?
             .ok_or_else(|| ExperimentServiceError::Unknown(key.to_owned()))?;
+        let capped = percentile_capped(experiment);
+        if !capped.is_empty() {
+            let units = self.store.exposed_units(key, &capped).await?;
+            percentile_caps(experiment, &mut data, &units);
+        }
         analyze(experiment, &data, self.clock.now()).map_err(|source| {
             ExperimentServiceError::Analysis {
                 key: key.to_owned(),

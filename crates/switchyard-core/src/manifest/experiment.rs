@@ -38,15 +38,15 @@ use switchyard_flags::Condition as TargetingCondition;
 pub use check::{ExperimentProblem, InvalidExperiment};
 pub use flag::FlagServing;
 pub use metric::{
-    Better, BuiltinMetric, CapSpec, ERRORS_METRIC, EXPOSURE_EVENT, EventAggregate, EventMetric,
-    EventName, LATENCY_METRIC, MetricDefinition, MetricName, MetricSpec, REQUEST_EVENT,
-    RatioMetric, SERVER_ERROR_EVENT, WindowSpec, check_event_text,
+    Better, BuiltinMetric, Cap, CapSpec, ERRORS_METRIC, EXPOSURE_EVENT, EventAggregate,
+    EventMetric, EventName, LATENCY_METRIC, MetricDefinition, MetricName, MetricSpec,
+    REQUEST_EVENT, RatioMetric, SERVER_ERROR_EVENT, WindowSpec, check_event_text,
 };
 
 use super::ObjectMeta;
 use super::app::Stickiness;
 use super::one_of::one_of;
-use crate::duration::serde_humantime;
+use crate::duration::{serde_humantime, serde_humantime_opt};
 use crate::name::{AppName, ObjectName, Version};
 
 /// An experiment manifest. `metadata.name` is the experiment's key, and the flag key of a flag
@@ -211,6 +211,15 @@ pub struct AnalysisSettings {
     /// Reduce variance with each unit's pre-exposure value of the metric (CUPED).
     #[serde(default = "yes")]
     pub cuped: bool,
+    /// Only events within this long before a unit's exposure make its CUPED covariate
+    /// (GrowthBook's `regressionAdjustmentDays`, 14 days there by default); every
+    /// pre-exposure event when absent.
+    #[serde(
+        default,
+        with = "serde_humantime_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cuped_lookback: Option<Duration>,
     /// The difference each verdict tests, and whose p-value (or chance to win) and interval
     /// are shown and corrected: the relative lift (as GrowthBook) or the absolute difference.
     #[serde(default)]
@@ -259,6 +268,7 @@ impl Default for AnalysisSettings {
             power: DEFAULT_POWER,
             minimum_detectable_effect: None,
             cuped: true,
+            cuped_lookback: None,
             difference: Scale::default(),
             proportions: ProportionTest::default(),
             sequential_tuning: None,

@@ -36,6 +36,10 @@ pub struct Results {
     pub prior: Option<PriorSpec>,
     /// Whether CUPED was allowed (each comparison says whether it applied).
     pub cuped: bool,
+    /// How long before each unit's exposure its covariate's events count, in seconds; all
+    /// earlier events when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cuped_lookback_s: Option<f64>,
     /// Units per variant against the expected shares; control first.
     pub variants: Vec<VariantUnits>,
     /// Sample-ratio-mismatch check; `None` until every variant expects at least 5 units.
@@ -82,11 +86,25 @@ pub struct MetricResult {
     pub window: Option<MetricWindow>,
     /// A unit's value counts at most this much.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cap: Option<f64>,
+    pub cap: Option<AppliedCap>,
     /// The metric's value per variant, control first.
     pub variants: Vec<MetricEstimate>,
     /// Each treatment against control.
     pub comparisons: Vec<Comparison>,
+}
+
+/// The cap a metric's units were counted with.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AppliedCap {
+    /// The most a unit's value (and covariate) counted for; `None` for a percentile cap while
+    /// no unit has a value to take the quantile of.
+    pub value: Option<f64>,
+    /// The quantile the cap is (a fraction: 0.99 for the 99th percentile), for a percentile cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<f64>,
+    /// Units whose value is 0 were left out of the quantile.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_zeros: bool,
 }
 
 /// A metric's window after each unit's exposure, in seconds.
@@ -109,11 +127,43 @@ impl MetricResult {
                 show(w.delay_s + w.duration_s)
             ));
         }
-        if let Some(cap) = self.cap {
-            parts.push(format!("each unit capped at {cap}"));
+        match self.cap {
+            Some(AppliedCap {
+                value,
+                percentile: Some(p),
+                ignore_zeros,
+            }) => {
+                let at = value.map_or_else(|| "no unit yet".to_owned(), |v| format!("{v:.4}"));
+                let zeros = if ignore_zeros { ", zeros left out" } else { "" };
+                parts.push(format!(
+                    "each unit capped at the {} percentile ({at}{zeros})",
+                    ordinal_percent(p)
+                ));
+            }
+            Some(AppliedCap { value: Some(v), .. }) => {
+                parts.push(format!("each unit capped at {v}"));
+            }
+            _ => {}
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
+}
+
+/// 0.99 → "99th", 0.5 → "50th", 0.995 → "99.5th".
+fn ordinal_percent(p: f64) -> String {
+    let percent = (p * 100.0 * 1e6).round() / 1e6;
+    let suffix = if percent.fract() != 0.0 {
+        "th"
+    } else {
+        match (percent as u64 % 10, percent as u64 % 100) {
+            (_, 11..=13) => "th",
+            (1, _) => "st",
+            (2, _) => "nd",
+            (3, _) => "rd",
+            _ => "th",
+        }
+    };
+    format!("{percent}{suffix}")
 }
 
 impl Results {
@@ -132,6 +182,10 @@ impl Results {
             self.correction.as_str(),
             if self.cuped { "on" } else { "off" }
         );
+        if let Some(s) = self.cuped_lookback_s {
+            let lookback = switchyard_core::duration::format(std::time::Duration::from_secs_f64(s));
+            line.push_str(&format!(" (lookback {lookback})"));
+        }
         if self.method == Method::Fixed && self.proportions == ProportionTest::PooledZ {
             line.push_str(" · proportions pooled z");
         }

@@ -121,6 +121,7 @@ fn variant(values: &BTreeMap<&str, Vec<UnitValue>>) -> VariantData {
 fn data(control: &VariantData, treatment: &VariantData) -> ExperimentData {
     ExperimentData {
         started_at: START,
+        caps: Default::default(),
         variants: BTreeMap::from([
             ("control".to_owned(), control.clone()),
             ("redesign".to_owned(), treatment.clone()),
@@ -334,6 +335,7 @@ fn traffic_data(control: Moments, candidate: Moments) -> ExperimentData {
     };
     ExperimentData {
         started_at: START,
+        caps: Default::default(),
         variants: BTreeMap::from([
             ("stable".to_owned(), v(control)),
             ("candidate".to_owned(), v(candidate)),
@@ -483,6 +485,7 @@ fn three_metric_data() -> ExperimentData {
     };
     ExperimentData {
         started_at: START,
+        caps: Default::default(),
         variants: BTreeMap::from([
             ("a".to_owned(), metrics([10.0, 10.0, 10.0])),
             ("b".to_owned(), metrics([10.46, 10.7, 10.1])),
@@ -877,6 +880,7 @@ fn a_verdict_its_p_value_and_its_interval_come_from_one_test() {
     };
     let data = ExperimentData {
         started_at: START,
+        caps: Default::default(),
         variants: BTreeMap::from([
             ("control".to_owned(), conversions(5200, 548.0)),
             ("new".to_owned(), conversions(4800, 452.0)),
@@ -983,6 +987,7 @@ spec:
 "#;
     let d = ExperimentData {
         started_at: START,
+        caps: Default::default(),
         variants: BTreeMap::from([
             (
                 "a".to_owned(),
@@ -1189,6 +1194,14 @@ fn n_star_and_a_prior_are_set_directly() {
             "analysis: {method: sequential, sequentialTuning: 0}",
             "spec.analysis.sequentialTuning",
         ),
+        (
+            "analysis: {method: fixed, cuped: false, cupedLookback: 14days}",
+            "spec.analysis.cupedLookback: `cupedLookback` needs `cuped: true`",
+        ),
+        (
+            "analysis: {method: fixed, cupedLookback: 0s}",
+            "spec.analysis.cupedLookback: a lookback must last longer than zero",
+        ),
     ] {
         let err = load_str(&with(analysis), Path::new("e.yaml")).unwrap_err();
         let text = format!("{err:#}");
@@ -1211,6 +1224,18 @@ fn bad_windows_and_caps_are_refused_at_their_field() {
         (
             "[{name: m, continuous: {event: e}, window: {duration: 0s}}]",
             "spec.metrics[0].window.duration",
+        ),
+        (
+            "[{name: m, continuous: {event: e}, cap: {value: 5, percentile: 0.9}}]",
+            "spec.metrics[0].cap: a cap needs exactly one of `value` or `percentile`",
+        ),
+        (
+            "[{name: m, continuous: {event: e}, cap: {percentile: 99}}]",
+            "spec.metrics[0].cap.percentile: 99 is out of range",
+        ),
+        (
+            "[{name: m, continuous: {event: e}, cap: {value: 5, ignoreZeros: true}}]",
+            "spec.metrics[0].cap.ignoreZeros",
         ),
     ] {
         let text = THREE_METRICS.replace(
@@ -1259,5 +1284,80 @@ fn the_table_and_the_report_say_how_the_analysis_counted() {
         json["metrics"][0]["window"],
         serde_json::json!({"delay_s": 3600.0, "duration_s": 172_800.0})
     );
-    assert_eq!(json["metrics"][0]["cap"], 500.0);
+    assert_eq!(
+        json["metrics"][0]["cap"],
+        serde_json::json!({"value": 500.0})
+    );
+}
+
+/// A percentile cap shows the quantile and the value it came to; a lookback shows on the
+/// settings line; the JSON carries both.
+#[test]
+fn a_percentile_cap_and_a_lookback_are_shown_with_their_values() {
+    let text = THREE_METRICS
+        .replace(
+            "    - {name: m1, continuous: {event: e1}}",
+            "    - {name: m1, continuous: {event: e1}, cap: {percentile: 0.99, ignoreZeros: true}}",
+        )
+        .replace(
+            "analysis: {method: fixed, correction: holm}",
+            "analysis: {method: fixed, correction: holm, cupedLookback: 14days}",
+        );
+    let e = compile(&text);
+    let mut data = three_metric_data();
+    let r = analyze(&e, &data, day(3)).unwrap();
+    assert!(
+        r.to_table()
+            .contains("m1: each unit capped at the 99th percentile (no unit yet, zeros left out)"),
+        "{}",
+        r.to_table()
+    );
+    let units = crate::data::ExposedUnits {
+        units: BTreeMap::from([("a".to_owned(), 1000), ("b".to_owned(), 1000)]),
+        values: BTreeMap::from([(
+            "m1".to_owned(),
+            (0..200)
+                .map(|i| {
+                    let variant = if i % 2 == 0 { "a" } else { "b" };
+                    let x = f64::from(i);
+                    (
+                        variant.to_owned(),
+                        UnitValue {
+                            x,
+                            y: 0.0,
+                            c: x / 2.0,
+                        },
+                    )
+                })
+                .collect(),
+        )]),
+    };
+    crate::data::percentile_caps(&e, &mut data, &units);
+    // Zeros left out: 1 … 199, the 99th percentile at h = 0.99 · 198 = 196.02.
+    let cap = data.caps["m1"];
+    assert!((cap - 197.02).abs() < 1e-9, "{cap}");
+    let r = analyze(&e, &data, day(3)).unwrap();
+    let table = r.to_table();
+    for expected in [
+        "CUPED on (lookback 14days)",
+        "m1: each unit capped at the 99th percentile (197.0200, zeros left out)",
+    ] {
+        assert!(table.contains(expected), "missing {expected:?} in\n{table}");
+    }
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["cuped_lookback_s"], serde_json::json!(14.0 * 86_400.0));
+    assert_eq!(
+        json["metrics"][0]["cap"]["percentile"],
+        serde_json::json!(0.99)
+    );
+    assert_eq!(
+        json["metrics"][0]["cap"]["ignore_zeros"],
+        serde_json::json!(true)
+    );
+    assert!((json["metrics"][0]["cap"]["value"].as_f64().unwrap() - 197.02).abs() < 1e-9);
+    // The recount replaced m1's moments: 1000 units per variant, values capped.
+    let a = &data.variants["a"].metrics["m1"];
+    assert_eq!(a.n, 1000);
+    let expected: f64 = (0..200).step_by(2).map(|i| f64::from(i).min(cap)).sum();
+    assert_eq!(a.sum_x, expected);
 }

@@ -59,6 +59,7 @@ fn data(scale: u64, srm: bool) -> ExperimentData {
     let treatment_units = if srm { 15 * scale } else { 10 * scale };
     ExperimentData {
         started_at: START,
+        caps: Default::default(),
         variants: BTreeMap::from([
             ("control".into(), variant(10 * scale, scale)),
             (
@@ -159,6 +160,7 @@ fn without_snapshots_or_data_the_page_still_renders() {
     let e = experiment();
     let empty = ExperimentData {
         started_at: START,
+        caps: Default::default(),
         variants: BTreeMap::new(),
     };
     let r = analyze(&e, &empty, START).unwrap();

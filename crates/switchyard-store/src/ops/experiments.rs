@@ -11,10 +11,11 @@ use serde_json::json;
 use switchyard_core::Timestamp;
 use switchyard_core::manifest::experiment::Experiment;
 use switchyard_core::ports::{Author, EventKind, NewEvent, StoreError};
+use switchyard_experiments::data::ExposedUnits;
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus, Ingested};
 use switchyard_experiments::{
-    CompiledExperiment, EventKind as Recorded, ExperimentData, Moments, Snapshot, UnitValue,
-    ValidEvent, VariantData,
+    CompiledExperiment, EventKind as Recorded, ExperimentData, Moments, Snapshot, StoredValue,
+    UnitValue, ValidEvent, VariantData,
 };
 
 use super::{Store, begin_write, events, notify};
@@ -69,7 +70,7 @@ fn record(row: ExperimentRow) -> Result<ExperimentRecord, StoreError> {
 struct Unit {
     variant: Option<String>,
     exposed_at: Option<Timestamp>,
-    values: BTreeMap<String, UnitValue>,
+    values: BTreeMap<String, StoredValue>,
     stored: bool,
     dirty: bool,
 }
@@ -160,7 +161,13 @@ async fn ingest_one(
                 let v = variant_row(conn, rows, key, variant).await?;
                 v.data.units += 1;
                 for metric in experiment.metrics() {
-                    let value = unit.values.get(&metric.name).copied().unwrap_or_default();
+                    let value = match unit.values.get_mut(&metric.name) {
+                        Some(stored) => {
+                            metric.expose(stored, event.at);
+                            stored.value
+                        }
+                        None => UnitValue::default(),
+                    };
                     v.data
                         .metrics
                         .entry(metric.name.clone())
@@ -219,13 +226,17 @@ async fn apply_metric_event(
         return Ok(());
     };
     for metric in experiment.metrics_reading(unit_event.name) {
-        let old = unit.values.get(&metric.name).copied().unwrap_or_default();
-        let new = metric.apply(old, &unit_event, unit.exposed_at);
+        let mut stored = unit.values.get(&metric.name).cloned().unwrap_or_default();
+        let old = stored.value;
+        if !metric.record(&mut stored, &unit_event, unit.exposed_at) {
+            continue;
+        }
+        let new = stored.value;
+        unit.values.insert(metric.name.clone(), stored);
+        unit.dirty = true;
         if new == old {
             continue;
         }
-        unit.values.insert(metric.name.clone(), new);
-        unit.dirty = true;
         if let Some(variant) = unit.variant.clone() {
             let v = variant_row(conn, rows, experiment.key(), &variant).await?;
             v.data
@@ -394,8 +405,44 @@ pub(super) async fn data(pool: &Pool, key: &str) -> Result<Option<ExperimentData
     }
     Ok(Some(ExperimentData {
         started_at: record.started_at,
+        caps: Default::default(),
         variants,
     }))
+}
+
+/// The exposed units per variant and, per metric in `metrics`, their values; one query, so
+/// one consistent read.
+pub(super) async fn exposed_units(
+    pool: &Pool,
+    key: &str,
+    metrics: &[String],
+) -> Result<ExposedUnits, StoreError> {
+    let mut out = ExposedUnits {
+        units: BTreeMap::new(),
+        values: metrics.iter().map(|m| (m.clone(), Vec::new())).collect(),
+    };
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT unit, variant, values_json FROM experiment_units \
+         WHERE experiment = $1 AND variant IS NOT NULL",
+    )
+    .bind(key)
+    .fetch_all(pool)
+    .await
+    .map_err(backend("read an experiment's units"))?;
+    for (unit, variant, values) in rows {
+        *out.units.entry(variant.clone()).or_default() += 1;
+        if metrics.is_empty() {
+            continue;
+        }
+        let mut values: BTreeMap<String, StoredValue> =
+            decode(&values, || format!("unit `{unit}` of experiment `{key}`"))?;
+        for (metric, list) in &mut out.values {
+            if let Some(stored) = values.remove(metric) {
+                list.push((variant.clone(), stored.value));
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn stop(

@@ -155,6 +155,14 @@ impl switchyard_experiments::port::ExperimentStore for Store {
         experiments::data(&self.pool, key).await
     }
 
+    async fn exposed_units(
+        &self,
+        key: &str,
+        metrics: &[String],
+    ) -> Result<switchyard_experiments::data::ExposedUnits, StoreError> {
+        experiments::exposed_units(&self.pool, key, metrics).await
+    }
+
     async fn stop(
         &self,
         key: &str,

@@ -220,6 +220,102 @@ spec:
     assert_eq!((revenue.sum_c, revenue.sum_xc), (100.0, 10_000.0));
 }
 
+/// With a lookback, events before a unit's exposure make its covariate only within the
+/// lookback, whether they arrive before the exposure (kept with their times across batches until
+/// it) or after it; a percentile cap is the quantile of every exposed unit's value, read in one
+/// query, and the recount caps each unit's value and covariate at it.
+async fn a_lookback_and_a_percentile_cap_count_from_each_units_exposure(backend: Backend) {
+    let (fx, store) = open(backend).await;
+    let lab = fx.experiments();
+    let set = manifests(
+        r#"apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: looked-back}
+spec:
+  split: {flag: {unit: userId}}
+  variants: [{name: control, weight: 50}, {name: new, weight: 50}]
+  metrics:
+    - {name: revenue, continuous: {event: purchase}, cap: {percentile: 0.5}}
+  analysis: {cupedLookback: 1day}
+"#,
+    );
+    store
+        .apply(&set, &Author::system("user:test"), at(1_000))
+        .await
+        .unwrap();
+    let experiments = compiled(&set);
+    let event = |id: &str, unit: &str, value: f64, time: &str| {
+        json!({"id": id, "experiment": "looked-back", "unit": unit, "event": "purchase",
+               "value": value, "timestamp": time})
+    };
+    // Every exposure at 1970-01-05T00:00:00Z.
+    let exposure = |id: &str, unit: &str, variant: &str| {
+        json!({"id": id, "experiment": "looked-back", "unit": unit, "event": "$exposure",
+               "variant": variant, "timestamp": "1970-01-05T00:00:00Z"})
+    };
+    let batches = [
+        // a, before its exposure is known: 2.5 days before it (out), then 12 h before (in).
+        json!([event("a-out", "a", 7.0, "1970-01-02T12:00:00Z")]),
+        json!([event("a-in", "a", 3.0, "1970-01-04T12:00:00Z")]),
+        json!([
+            exposure("xa", "a", "new"),
+            exposure("xb", "b", "new"),
+            exposure("xc", "c", "control"),
+            exposure("xd", "d", "control"),
+            event("a1", "a", 50.0, "1970-01-05T01:00:00Z"),
+            // b's pre-exposure events arrive after its exposure: 3.5 days (out), 1 h (in).
+            event("b-out", "b", 11.0, "1970-01-01T12:00:00Z"),
+            event("b-in", "b", 2.0, "1970-01-04T23:00:00Z"),
+            event("b1", "b", 10.0, "1970-01-05T02:00:00Z"),
+            event("d1", "d", 30.0, "1970-01-05T03:00:00Z"),
+        ]),
+    ];
+    for events in batches {
+        let checked = validate_batch(
+            &json!({ "events": events }),
+            &experiments,
+            at(6 * 86_400_000),
+        )
+        .unwrap();
+        assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+        let outcomes = lab
+            .ingest(&experiments, &checked.events, false, at(5_000))
+            .await
+            .unwrap();
+        assert_eq!(outcomes, vec![Ingested::Counted; checked.events.len()]);
+    }
+    let mut data = lab.data("looked-back").await.unwrap().unwrap();
+    let new = data.variants["new"].metrics["revenue"];
+    // a: 50 after, 3 within the lookback; b: 10 after, 2 within it.
+    assert_eq!(
+        (new.n, new.sum_x, new.sum_c, new.sum_xc),
+        (2, 60.0, 5.0, 150.0 + 20.0)
+    );
+    let control = data.variants["control"].metrics["revenue"];
+    assert_eq!((control.n, control.sum_x, control.sum_c), (2, 30.0, 0.0));
+
+    let units = lab
+        .exposed_units("looked-back", &["revenue".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        units.units,
+        BTreeMap::from([("control".to_owned(), 2), ("new".to_owned(), 2)])
+    );
+    // c never had an event: no value, a zero.
+    assert_eq!(units.values["revenue"].len(), 3);
+    switchyard_experiments::data::percentile_caps(&experiments["looked-back"], &mut data, &units);
+    // The median of 0, 10, 30, 50 is 20.
+    assert_eq!(data.caps["revenue"], 20.0);
+    let new = data.variants["new"].metrics["revenue"];
+    assert_eq!(
+        (new.n, new.sum_x, new.sum_x2, new.sum_c, new.sum_xc),
+        (2, 30.0, 500.0, 5.0, 60.0 + 20.0)
+    );
+    let control = data.variants["control"].metrics["revenue"];
+    assert_eq!((control.n, control.sum_x), (2, 20.0));
+}
+
 async fn snapshots_read_back_in_time_order(backend: Backend) {
     let (fx, store) = open(backend).await;
     let lab = fx.experiments();
@@ -251,5 +347,6 @@ async fn snapshots_read_back_in_time_order(backend: Backend) {
 on_both_backends!(
     events_become_aggregates_once_and_stops_are_recorded,
     windows_and_caps_shape_what_each_unit_counts_for,
+    a_lookback_and_a_percentile_cap_count_from_each_units_exposure,
     snapshots_read_back_in_time_order,
 );

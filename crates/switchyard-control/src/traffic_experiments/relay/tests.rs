@@ -6,6 +6,7 @@ use crate::experiments::exposure;
 use switchyard_core::manifest::app::Stickiness;
 use switchyard_core::ports::{Author, StoreError};
 use switchyard_core::{AppName, Timestamp, Version};
+use switchyard_experiments::data::ExposedUnits;
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStore, Ingested};
 use switchyard_experiments::{CompiledExperiment, EventKind, ExperimentData, Snapshot, ValidEvent};
 
@@ -36,6 +37,9 @@ impl ExperimentStore for Recorded {
     }
     async fn data(&self, _: &str) -> Result<Option<ExperimentData>, StoreError> {
         Ok(None)
+    }
+    async fn exposed_units(&self, _: &str, _: &[String]) -> Result<ExposedUnits, StoreError> {
+        Ok(ExposedUnits::default())
     }
     async fn stop(&self, _: &str, _: &str, _: &Author, _: Timestamp) -> Result<bool, StoreError> {
         Ok(false)

@@ -87,6 +87,14 @@ pub enum ExperimentProblem {
         "a cap applies to continuous metrics (a conversion is 0 or 1; a ratio is capped by its parts' events)"
     )]
     CapNotContinuous,
+    #[error("a cap needs exactly one of `value` or `percentile`")]
+    CapKind,
+    #[error("`ignoreZeros` applies to a `percentile` cap only")]
+    IgnoreZerosWithoutPercentile,
+    #[error("`cupedLookback` needs `cuped: true`")]
+    LookbackWithoutCuped,
+    #[error("a lookback must last longer than zero")]
+    ZeroLookback,
 }
 
 /// An experiment problem and the field path where it is, such as `spec.variants[2].name`.
@@ -323,13 +331,34 @@ fn check_window_and_cap(m: &super::MetricSpec, path: &str) -> Checked {
         if m.continuous.is_none() {
             return fail(format!("{path}.cap"), ExperimentProblem::CapNotContinuous);
         }
-        if !(cap.value.is_finite() && cap.value > 0.0) {
-            let value = cap.value;
-            let expected = "> 0 (the most a unit's value counts for)";
-            return fail(
-                format!("{path}.cap.value"),
-                ExperimentProblem::OutOfRange { value, expected },
-            );
+        match (cap.value, cap.percentile) {
+            (Some(_), Some(_)) | (None, None) => {
+                return fail(format!("{path}.cap"), ExperimentProblem::CapKind);
+            }
+            (Some(value), None) => {
+                if !(value.is_finite() && value > 0.0) {
+                    let expected = "> 0 (the most a unit's value counts for)";
+                    return fail(
+                        format!("{path}.cap.value"),
+                        ExperimentProblem::OutOfRange { value, expected },
+                    );
+                }
+                if cap.ignore_zeros {
+                    return fail(
+                        format!("{path}.cap.ignoreZeros"),
+                        ExperimentProblem::IgnoreZerosWithoutPercentile,
+                    );
+                }
+            }
+            (None, Some(value)) => {
+                if !(value > 0.0 && value < 1.0) {
+                    let expected = "between 0 and 1, exclusive (0.99 caps at the 99th percentile)";
+                    return fail(
+                        format!("{path}.cap.percentile"),
+                        ExperimentProblem::OutOfRange { value, expected },
+                    );
+                }
+            }
         }
     }
     Ok(())
@@ -437,6 +466,15 @@ fn check_numbers(spec: &ExperimentSpec) -> Checked {
                     method: Method::Bayesian.as_str(),
                 },
             );
+        }
+    }
+    if let Some(lookback) = a.cuped_lookback {
+        let field = "spec.analysis.cupedLookback";
+        if lookback.is_zero() {
+            return fail(field, ExperimentProblem::ZeroLookback);
+        }
+        if !a.cuped {
+            return fail(field, ExperimentProblem::LookbackWithoutCuped);
         }
     }
     Ok(())

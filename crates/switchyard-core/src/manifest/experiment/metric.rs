@@ -238,11 +238,45 @@ pub struct WindowSpec {
     pub duration: std::time::Duration,
 }
 
-/// `{value: V}`: a unit's value above V counts as V.
+/// Exactly one of `{value: V}` (a unit's value above V counts as V) or
+/// `{percentile: P, ignoreZeros: B}` (V is the P-quantile of the exposed units' values, pooled
+/// over variants, computed at each analysis; with `ignoreZeros`, units whose value is 0 do not
+/// enter the quantile, as GrowthBook's option of that name).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CapSpec {
-    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_zeros: bool,
+}
+
+/// A checked [`CapSpec`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cap {
+    /// Values above `value` count as `value`.
+    Value { value: f64 },
+    /// Values above the `percentile`-quantile (a fraction, 0.99 = 99th) of the units' values
+    /// count as that quantile.
+    Percentile { percentile: f64, ignore_zeros: bool },
+}
+
+impl CapSpec {
+    /// The cap this spec describes, once [`Experiment::validate`](super::Experiment::validate)
+    /// accepted it; `None` for a spec with neither field.
+    pub fn cap(&self) -> Option<Cap> {
+        match (self.value, self.percentile) {
+            (Some(value), _) => Some(Cap::Value { value }),
+            (None, Some(percentile)) => Some(Cap::Percentile {
+                percentile,
+                ignore_zeros: self.ignore_zeros,
+            }),
+            (None, None) => None,
+        }
+    }
 }
 
 /// `{event: NAME}`.
