@@ -31,11 +31,45 @@ pub struct UnitValue {
 /// exposure is known, their times decide whether and where they count; see
 /// [`crate::experiment::Metric::expose`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredRepr", into = "StoredRepr")]
 pub struct StoredValue {
-    #[serde(flatten)]
     pub value: UnitValue,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub early: Vec<EarlyEvent>,
+}
+
+/// How a [`StoredValue`] is written: the value's fields beside `early` (a flat object, read
+/// without the buffering of `#[serde(flatten)]`, since results read every unit's values).
+#[derive(Serialize, Deserialize)]
+struct StoredRepr {
+    x: f64,
+    y: f64,
+    c: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    early: Vec<EarlyEvent>,
+}
+
+impl From<StoredRepr> for StoredValue {
+    fn from(r: StoredRepr) -> Self {
+        StoredValue {
+            value: UnitValue {
+                x: r.x,
+                y: r.y,
+                c: r.c,
+            },
+            early: r.early,
+        }
+    }
+}
+
+impl From<StoredValue> for StoredRepr {
+    fn from(s: StoredValue) -> Self {
+        StoredRepr {
+            x: s.value.x,
+            y: s.value.y,
+            c: s.value.c,
+            early: s.early,
+        }
+    }
 }
 
 /// An event kept until its unit's exposure is known.

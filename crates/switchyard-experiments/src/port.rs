@@ -81,6 +81,10 @@ pub trait ExperimentStore: Send + Sync + 'static {
         metrics: &[String],
     ) -> Result<ExposedUnits, StoreError>;
 
+    /// How many events of the experiment have been counted: every change to its units counts
+    /// one, so while this stays the same so do they (results cache their percentile caps on it).
+    async fn counted_events(&self, key: &str) -> Result<u64, StoreError>;
+
     /// Stops a running experiment and records why. Returns `false` when it was not running.
     async fn stop(
         &self,

@@ -26,6 +26,10 @@ type Conn = sqlx::PgConnection;
 type Pool = PgPool;
 type Store = PostgresStore;
 
+/// The `values_json` of a group of rows in one text, separated by U+001E (which JSON text
+/// never holds raw): one row per variant instead of one per unit when results read every unit.
+const CONCAT_VALUES: &str = "string_agg(values_json, chr(30))";
+
 /// What backups taken here name as their source.
 const SOURCE: &str = "postgres";
 

@@ -25,6 +25,10 @@ type Conn = sqlx::SqliteConnection;
 type Pool = SqlitePool;
 type Store = SqliteStore;
 
+/// The `values_json` of a group of rows in one text, separated by U+001E (which JSON text
+/// never holds raw): one row per variant instead of one per unit when results read every unit.
+const CONCAT_VALUES: &str = "group_concat(values_json, char(30))";
+
 /// What backups taken here name as their source.
 const SOURCE: &str = "sqlite";
 

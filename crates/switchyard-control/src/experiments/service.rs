@@ -11,7 +11,7 @@ use switchyard_core::AppName;
 use switchyard_core::manifest::experiment::{FlagServing, SplitSpec};
 use switchyard_core::ports::{Author, StoreError};
 use switchyard_core::{Clock, Timestamp};
-use switchyard_experiments::data::{percentile_capped, percentile_caps};
+use switchyard_experiments::data::{ExperimentData, percentile_capped, percentile_caps};
 use switchyard_experiments::port::{ExperimentRecord, ExperimentStatus, ExperimentStore, Ingested};
 use switchyard_experiments::{
     AnalysisError, BatchError, CompiledExperiment, EventError, GuardrailStatus, Recommendation,
@@ -133,6 +133,15 @@ pub struct ExperimentService {
     revision: watch::Sender<u64>,
     /// Exposures dropped (queue full) as of the last check, to log only new drops.
     dropped_seen: std::sync::atomic::AtomicU64,
+    /// Per experiment with a percentile cap, its last recounted data (see `data`).
+    recounted: std::sync::Mutex<BTreeMap<String, Recounted>>,
+}
+
+/// Data recounted with percentile caps, and what it was read at.
+struct Recounted {
+    generation: u64,
+    counted_events: u64,
+    data: ExperimentData,
 }
 
 impl std::fmt::Debug for ExperimentService {
@@ -170,6 +179,7 @@ impl ExperimentService {
             last_snapshot: std::sync::Mutex::default(),
             revision: watch::Sender::new(0),
             dropped_seen: std::sync::atomic::AtomicU64::new(0),
+            recounted: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -313,22 +323,58 @@ impl ExperimentService {
             .compiled
             .get(key)
             .ok_or_else(|| ExperimentServiceError::Unknown(key.to_owned()))?;
-        let mut data = self
-            .store
-            .data(key)
-            .await?
-            .ok_or_else(|| ExperimentServiceError::Unknown(key.to_owned()))?;
-        let capped = percentile_capped(experiment);
-        if !capped.is_empty() {
-            let units = self.store.exposed_units(key, &capped).await?;
-            percentile_caps(experiment, &mut data, &units);
-        }
+        let generation = live.records.get(key).map_or(0, |r| r.generation);
+        let data = self.data(key, experiment, generation).await?;
         analyze(experiment, &data, self.clock.now()).map_err(|source| {
             ExperimentServiceError::Analysis {
                 key: key.to_owned(),
                 source,
             }
         })
+    }
+
+    /// The aggregates to analyse. A metric capped at a percentile needs every exposed unit's
+    /// value (one read of all units); that recount is kept until the experiment counts another
+    /// event or is applied again, so idle experiments are not read again at every check.
+    async fn data(
+        &self,
+        key: &str,
+        experiment: &CompiledExperiment,
+        generation: u64,
+    ) -> Result<ExperimentData, ExperimentServiceError> {
+        let unknown = || ExperimentServiceError::Unknown(key.to_owned());
+        let capped = percentile_capped(experiment);
+        if capped.is_empty() {
+            return self.store.data(key).await?.ok_or_else(unknown);
+        }
+        // Counted before the data is read: events that arrive in between make the next
+        // count differ, so the cache can only be too fresh, never stale.
+        let counted_events = self.store.counted_events(key).await?;
+        if let Some(hit) = self
+            .recounted_lock()
+            .get(key)
+            .filter(|r| r.generation == generation && r.counted_events == counted_events)
+        {
+            return Ok(hit.data.clone());
+        }
+        let mut data = self.store.data(key).await?.ok_or_else(unknown)?;
+        let units = self.store.exposed_units(key, &capped).await?;
+        percentile_caps(experiment, &mut data, &units);
+        self.recounted_lock().insert(
+            key.to_owned(),
+            Recounted {
+                generation,
+                counted_events,
+                data: data.clone(),
+            },
+        );
+        Ok(data)
+    }
+
+    fn recounted_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Recounted>> {
+        self.recounted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The self-contained HTML report of an experiment.
@@ -464,5 +510,104 @@ impl SplitClaims for ExperimentService {
                     && matches!(&r.manifest.spec.split, SplitSpec::Traffic(t) if &t.app == app)
             })
             .map(|r| r.manifest.key().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use switchyard_core::manifest::load_str;
+    use switchyard_core::ports::StateStore;
+    use switchyard_core::{SystemClock, Timestamp};
+    use switchyard_store::SqliteStore;
+
+    use super::*;
+
+    const EXPERIMENT: &str = "apiVersion: switchyard.dev/v1alpha1
+kind: Experiment
+metadata: {name: capped}
+spec:
+  split: {flag: {unit: userId}}
+  variants: [{name: control, weight: 1}, {name: new, weight: 1}]
+  metrics:
+    - {name: revenue, continuous: {event: purchase}, cap: {percentile: 0.5}}
+";
+
+    fn events(list: &[(&str, &str, &str, f64)]) -> Vec<u8> {
+        let events: Vec<serde_json::Value> = list
+            .iter()
+            .map(|(id, unit, variant, value)| {
+                if *variant == "" {
+                    serde_json::json!({"id": id, "experiment": "capped", "unit": unit,
+                                       "event": "purchase", "value": value})
+                } else {
+                    serde_json::json!({"id": id, "experiment": "capped", "unit": unit,
+                                       "event": "$exposure", "variant": variant})
+                }
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "events": events })).unwrap()
+    }
+
+    fn cap(results: &Results) -> f64 {
+        results.metrics[0].cap.unwrap().value.unwrap()
+    }
+
+    /// The recount with a percentile cap is kept while nothing is counted and redone as soon
+    /// as an event changes the units, or the experiment is applied again.
+    #[tokio::test]
+    async fn a_percentile_cap_follows_every_counted_event() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let set = load_str(EXPERIMENT, Path::new("e.yaml")).unwrap();
+        store
+            .apply(&set, &Author::system("test"), Timestamp::from_millis(1))
+            .await
+            .unwrap();
+        let service =
+            ExperimentService::load(Arc::new(store.clone()), Arc::new(SystemClock), false)
+                .await
+                .unwrap();
+        let report = service
+            .ingest(&events(&[
+                ("x1", "a", "control", 0.0),
+                ("x2", "b", "new", 0.0),
+                ("p1", "a", "", 10.0),
+                ("p2", "b", "", 30.0),
+            ]))
+            .await
+            .unwrap();
+        assert_eq!(report.rejected, 0, "{report:?}");
+        let first = service.results("capped").await.unwrap();
+        assert_eq!(cap(&first), 20.0);
+        assert_eq!(cap(&service.results("capped").await.unwrap()), 20.0);
+
+        service
+            .ingest(&events(&[("p3", "b", "", 40.0)]))
+            .await
+            .unwrap();
+        // 10 and 70: the median is 40.
+        assert_eq!(cap(&service.results("capped").await.unwrap()), 40.0);
+        // A duplicate counts nothing: the same recount.
+        service
+            .ingest(&events(&[("p3", "b", "", 40.0)]))
+            .await
+            .unwrap();
+        assert_eq!(cap(&service.results("capped").await.unwrap()), 40.0);
+
+        let changed = EXPERIMENT.replace("percentile: 0.5", "percentile: 0.25");
+        store
+            .apply(
+                &load_str(&changed, Path::new("e.yaml")).unwrap(),
+                &Author::system("test"),
+                Timestamp::from_millis(2),
+            )
+            .await
+            .unwrap();
+        service.refresh().await.unwrap();
+        // 10 + 0.25 · 60.
+        assert_eq!(cap(&service.results("capped").await.unwrap()), 25.0);
     }
 }

@@ -22,8 +22,8 @@ use switchyard_core::ports::{
 use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version};
 
 use super::{
-    Conn, Db, OVERRIDING_IDENTITY, Pool, SOURCE, Store, after_import, begin_snapshot, begin_write,
-    notify,
+    CONCAT_VALUES, Conn, Db, OVERRIDING_IDENTITY, Pool, SOURCE, Store, after_import,
+    begin_snapshot, begin_write, notify,
 };
 use crate::codec;
 
@@ -161,6 +161,10 @@ impl switchyard_experiments::port::ExperimentStore for Store {
         metrics: &[String],
     ) -> Result<switchyard_experiments::data::ExposedUnits, StoreError> {
         experiments::exposed_units(&self.pool, key, metrics).await
+    }
+
+    async fn counted_events(&self, key: &str) -> Result<u64, StoreError> {
+        experiments::counted_events(&self.pool, key).await
     }
 
     async fn stop(

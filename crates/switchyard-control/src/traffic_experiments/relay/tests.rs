@@ -41,6 +41,9 @@ impl ExperimentStore for Recorded {
     async fn exposed_units(&self, _: &str, _: &[String]) -> Result<ExposedUnits, StoreError> {
         Ok(ExposedUnits::default())
     }
+    async fn counted_events(&self, _: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     async fn stop(&self, _: &str, _: &str, _: &Author, _: Timestamp) -> Result<bool, StoreError> {
         Ok(false)
     }
