@@ -58,6 +58,14 @@ pub enum ApplyError {
         rollout: RolloutId,
         version: Version,
     },
+    #[error(
+        "experiment `{experiment}`: {path} cannot change once units are counted ({why}); apply the new definition under a new name to count from the start"
+    )]
+    CountingChanged {
+        experiment: String,
+        path: String,
+        why: &'static str,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the applied experiments could not be reloaded")]
@@ -167,7 +175,20 @@ impl Manifests {
         let applied = self.store.template_names().await?;
         set.check_references(&applied)
             .map_err(ApplyError::Invalid)?;
-        traffic_rules::check(self.store.as_ref(), &self.experiments.live(), set).await?;
+        let live = self.experiments.live();
+        for experiment in &set.experiments {
+            let Some(stored) = live.records.get(experiment.key()) else {
+                continue;
+            };
+            if let Some((path, why)) = experiment.counting_change(&stored.manifest) {
+                return Err(ApplyError::CountingChanged {
+                    experiment: experiment.key().to_owned(),
+                    path,
+                    why,
+                });
+            }
+        }
+        traffic_rules::check(self.store.as_ref(), &live, set).await?;
         if dry_run {
             return Ok(set
                 .manifests()

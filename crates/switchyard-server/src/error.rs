@@ -115,6 +115,7 @@ impl From<ApplyError> for ApiError {
             E::UnknownApp { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_app"),
             E::ExperimentDoesNotFit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_experiment"),
             E::RolloutInProgress { .. } => (StatusCode::CONFLICT, "rollout_in_progress"),
+            E::CountingChanged { .. } => (StatusCode::CONFLICT, "experiment_counting_changed"),
             E::Policy(problems) => {
                 let details: Vec<serde_json::Value> = problems
                     .iter()

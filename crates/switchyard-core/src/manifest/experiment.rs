@@ -353,6 +353,58 @@ impl Experiment {
         self.metadata.name.as_str()
     }
 
+    /// What of `self` would count units differently from `stored`, the same experiment as it
+    /// was applied and has counted so far: its split, its variants' names, a metric's events,
+    /// window or fixed cap, a metric it did not have, the CUPED lookback. The field path and
+    /// why; `None` when only what the analysis reads changed (method, alpha, weights, percentile
+    /// caps, guardrails, ...). Stored units and aggregates follow the counting they were made
+    /// with, so it cannot change under them.
+    pub fn counting_change(&self, stored: &Experiment) -> Option<(String, &'static str)> {
+        let (new, old) = (&self.spec, &stored.spec);
+        if new.split != old.split {
+            return Some(("spec.split".into(), "units were assigned by it"));
+        }
+        let names = |s: &ExperimentSpec| {
+            s.variants
+                .iter()
+                .map(|v| v.name.clone())
+                .collect::<Vec<_>>()
+        };
+        if names(new) != names(old) {
+            return Some((
+                "spec.variants".into(),
+                "units are counted under the variants' names, in order",
+            ));
+        }
+        for (i, m) in new.metrics.iter().enumerate() {
+            let path = format!("spec.metrics[{i}]");
+            let Some(before) = old.metrics.iter().find(|o| o.name == m.name) else {
+                return Some((path, "a new metric would miss the events already counted"));
+            };
+            let counting =
+                |m: &MetricSpec| (m.definition().ok(), m.window, m.cap.and_then(|c| c.value));
+            if counting(m) != counting(before) {
+                return Some((
+                    path,
+                    "its events, window and fixed cap made the values already counted",
+                ));
+            }
+        }
+        let lookback = |s: &ExperimentSpec| {
+            s.analysis
+                .cuped
+                .then_some(s.analysis.cuped_lookback)
+                .flatten()
+        };
+        if lookback(new) != lookback(old) {
+            return Some((
+                "spec.analysis.cupedLookback".into(),
+                "covariates were counted with it at each exposure",
+            ));
+        }
+        None
+    }
+
     /// The control variant (the first).
     pub fn control(&self) -> Option<&VariantSpec> {
         self.spec.variants.first()

@@ -311,6 +311,32 @@ fn bad_event_batches_are_refused_event_by_event_and_nothing_counts_twice() {
     assert_eq!(revenue["units"], 1);
     assert_eq!(revenue["value"], 10.0, "{results:#}");
 
+    // Re-applying with another counting is refused and changes nothing; another analysis is
+    // applied.
+    let changed = write(
+        dir.path(),
+        "changed.yaml",
+        &experiment("checkout", "").replace(
+            "{name: revenue, continuous: {event: purchase}}",
+            "{name: revenue, continuous: {event: purchase}, window: {duration: 1day}}",
+        ),
+    );
+    let refused = d.fails(&["apply", "-f", changed.to_str().unwrap()]);
+    assert!(
+        refused.contains(
+            "experiment `checkout`: spec.metrics[1] cannot change once units are counted"
+        ),
+        "{refused}"
+    );
+    let record = json_of(&d.ok(&["experiment", "get", "checkout", "-o", "json"]));
+    assert!(!record.to_string().contains("window"), "{record}");
+    let reanalysed = write(
+        dir.path(),
+        "reanalysed.yaml",
+        &experiment("checkout", "").replace("method: sequential", "method: bayesian"),
+    );
+    d.ok(&["apply", "-f", reanalysed.to_str().unwrap()]);
+
     // A unit exposed to one variant cannot be exposed to another.
     let (status, report) = post_events(&d, &[exposure("x9", "u1", "control")]);
     assert_eq!(status, 422);

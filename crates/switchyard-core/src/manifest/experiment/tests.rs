@@ -425,3 +425,78 @@ fn round_trips_through_json() {
     let back: crate::manifest::Manifest = serde_json::from_value(json).unwrap();
     assert_eq!(back, crate::manifest::Manifest::Experiment(e));
 }
+
+/// What the analysis reads may change on a counted experiment; what made its counts may not.
+#[test]
+fn a_counted_experiment_keeps_its_counting() {
+    let stored = load(FLAG);
+    for (from, to) in [
+        (
+            "method: fixed, alpha: 0.01",
+            "method: bayesian, alpha: 0.05",
+        ),
+        ("{name: control, weight: 50,", "{name: control, weight: 80,"),
+        ("maxDegradation: 0.05", "maxDegradation: 0.1"),
+        (
+            "    - name: order-value\n      ratio: {numerator: {sum: purchase}, denominator: {count: purchase}}\n",
+            "",
+        ),
+    ] {
+        let text = FLAG.replace(from, to);
+        assert_ne!(text, FLAG, "{from}");
+        assert_eq!(load(&text).counting_change(&stored), None, "{to}");
+    }
+    for (from, to, path) in [
+        (
+            "flag: {unit: userId}",
+            "flag: {unit: accountId}",
+            "spec.split",
+        ),
+        (
+            "name: redesign, weight",
+            "name: new, weight",
+            "spec.variants",
+        ),
+        (
+            "{name: revenue, continuous: {event: purchase}}",
+            "{name: revenue, continuous: {event: checkout}}",
+            "spec.metrics[1]",
+        ),
+        (
+            "{name: revenue, continuous: {event: purchase}}",
+            "{name: revenue, continuous: {event: purchase}, window: {duration: 1day}}",
+            "spec.metrics[1]",
+        ),
+        (
+            "{name: revenue, continuous: {event: purchase}}",
+            "{name: revenue, continuous: {event: purchase}, cap: {value: 100}}",
+            "spec.metrics[1]",
+        ),
+        (
+            "{name: revenue, continuous: {event: purchase}}",
+            "{name: revenue, continuous: {event: purchase}}\n    - {name: refunds, continuous: {event: refund}}",
+            "spec.metrics[2]",
+        ),
+        (
+            "minimumDetectableEffect: 0.05}",
+            "minimumDetectableEffect: 0.05, cupedLookback: 14days}",
+            "spec.analysis.cupedLookback",
+        ),
+    ] {
+        let text = FLAG.replace(from, to);
+        assert_ne!(text, FLAG, "{from}");
+        let change = load(&text).counting_change(&stored);
+        assert_eq!(change.map(|(p, _)| p), Some(path.to_owned()), "{to}");
+    }
+    // A percentile cap is recounted at each analysis: it may come, go and move.
+    let capped = |p: &str| {
+        load(&FLAG.replace(
+            "{name: revenue, continuous: {event: purchase}}",
+            &format!(
+                "{{name: revenue, continuous: {{event: purchase}}, cap: {{percentile: {p}}}}}"
+            ),
+        ))
+    };
+    assert_eq!(capped("0.9").counting_change(&stored), None);
+    assert_eq!(capped("0.99").counting_change(&capped("0.9")), None);
+}
