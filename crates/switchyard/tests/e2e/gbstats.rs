@@ -80,12 +80,17 @@ fn drive(d: &Daemon, key: &str, seed: u64) -> Vec<User> {
         users.push(User { treated, purchases });
     }
     results_with_units(d, key, USERS as u64);
+    post_all(d, &events);
+    users
+}
+
+/// Posts `events` in batches of 500; every one must be counted.
+fn post_all(d: &Daemon, events: &[Value]) {
     for chunk in events.chunks(500) {
         let (status, report) = post_events(d, chunk);
         assert_eq!(status, 200, "{report}");
         assert_eq!(report["accepted"], chunk.len(), "{report}");
     }
-    users
 }
 
 /// The per-variant sums gbstats takes, for each metric.
@@ -138,6 +143,17 @@ fn assert_close(what: &str, ours: &Value, theirs: &Value) {
     assert!((a - b).abs() <= TOLERANCE, "{what}: ours {a}, gbstats {b}");
 }
 
+/// An estimate and its interval.
+fn assert_lift(what: &str, ours: &Value, theirs: &Value) {
+    assert_close(
+        &format!("{what} estimate"),
+        &ours["estimate"],
+        &theirs["estimate"],
+    );
+    assert_close(&format!("{what} ci[0]"), &ours["ci"][0], &theirs["ci"][0]);
+    assert_close(&format!("{what} ci[1]"), &ours["ci"][1], &theirs["ci"][1]);
+}
+
 #[test]
 #[ignore = "needs gbstats: SWITCHYARD_TEST_GBSTATS names a Python that has it (scripts/test sets it)"]
 fn with_gbstats_every_method_and_difference_agrees_with_growthbook() {
@@ -167,10 +183,7 @@ fn with_gbstats_every_method_and_difference_agrees_with_growthbook() {
             let ours = comparison(&results, metric);
             let gb = &theirs[metric][*difference][*method];
             let what = |field: &str| format!("{key} {metric} {field}");
-            let tested = &ours[*difference];
-            assert_close(&what("estimate"), &tested["estimate"], &gb["estimate"]);
-            assert_close(&what("ci[0]"), &tested["ci"][0], &gb["ci"][0]);
-            assert_close(&what("ci[1]"), &tested["ci"][1], &gb["ci"][1]);
+            assert_lift(&what(difference), &ours[*difference], gb);
             match *method {
                 "bayesian" => assert_close(
                     &what("chance to win"),
@@ -185,22 +198,7 @@ fn with_gbstats_every_method_and_difference_agrees_with_growthbook() {
             } else {
                 "relative"
             };
-            let gb_other = &theirs[metric][other][*method];
-            assert_close(
-                &what(other),
-                &ours[other]["estimate"],
-                &gb_other["estimate"],
-            );
-            assert_close(
-                &what(&format!("{other} ci[0]")),
-                &ours[other]["ci"][0],
-                &gb_other["ci"][0],
-            );
-            assert_close(
-                &what(&format!("{other} ci[1]")),
-                &ours[other]["ci"][1],
-                &gb_other["ci"][1],
-            );
+            assert_lift(&what(other), &ours[other], &theirs[metric][other][*method]);
         }
     }
 }
@@ -283,11 +281,7 @@ fn drive_shoppers(d: &Daemon, key: &str, seed: u64) -> Vec<Shopper> {
         }
         shoppers.push((unit, level, events));
     }
-    for chunk in early.chunks(500) {
-        let (status, report) = post_events(d, chunk);
-        assert_eq!(status, 200, "{report}");
-        assert_eq!(report["accepted"], chunk.len(), "{report}");
-    }
+    post_all(d, &early);
     let mut users = Vec::with_capacity(USERS);
     for (unit, level, mut events) in shoppers {
         let (status, body) = ofrep(d, key, json!({"userId": unit}), &[]);
@@ -306,11 +300,7 @@ fn drive_shoppers(d: &Daemon, key: &str, seed: u64) -> Vec<Shopper> {
         users.push(Shopper { treated, events });
     }
     results_with_units(d, key, USERS as u64);
-    for chunk in late.chunks(500) {
-        let (status, report) = post_events(d, chunk);
-        assert_eq!(status, 200, "{report}");
-        assert_eq!(report["accepted"], chunk.len(), "{report}");
-    }
+    post_all(d, &late);
     users
 }
 
@@ -365,10 +355,7 @@ fn with_gbstats_cuped_with_a_lookback_and_percentile_caps_agree_with_growthbook(
                 what("theta")
             );
             let gb = &theirs[metric]["absolute"][*method];
-            let tested = &ours["absolute"];
-            assert_close(&what("estimate"), &tested["estimate"], &gb["estimate"]);
-            assert_close(&what("ci[0]"), &tested["ci"][0], &gb["ci"][0]);
-            assert_close(&what("ci[1]"), &tested["ci"][1], &gb["ci"][1]);
+            assert_lift(&what("absolute"), &ours["absolute"], gb);
             match *method {
                 "bayesian" => assert_close(
                     &what("chance to win"),
