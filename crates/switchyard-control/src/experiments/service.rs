@@ -540,7 +540,7 @@ spec:
         let events: Vec<serde_json::Value> = list
             .iter()
             .map(|(id, unit, variant, value)| {
-                if *variant == "" {
+                if variant.is_empty() {
                     serde_json::json!({"id": id, "experiment": "capped", "unit": unit,
                                        "event": "purchase", "value": value})
                 } else {
