@@ -2,8 +2,8 @@
 //! mapping of failures to `StoreError` (`Backend` for the database, `Corrupt` for what was
 //! stored but no longer reads back).
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use switchyard_core::Timestamp;
 use switchyard_core::ports::StoreError;
 
@@ -49,9 +49,9 @@ pub(super) fn encode<T: Serialize>(
     })
 }
 
-/// A JSON column read back.
-pub(super) fn decode<T: DeserializeOwned>(
-    text: &str,
+/// A JSON column read back (borrowing from `text` where `T` does).
+pub(super) fn decode<'a, T: Deserialize<'a>>(
+    text: &'a str,
     what: impl FnOnce() -> String,
 ) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|source| StoreError::Corrupt {

@@ -364,13 +364,8 @@ impl Experiment {
         if new.split != old.split {
             return Some(("spec.split".into(), "units were assigned by it"));
         }
-        let names = |s: &ExperimentSpec| {
-            s.variants
-                .iter()
-                .map(|v| v.name.clone())
-                .collect::<Vec<_>>()
-        };
-        if names(new) != names(old) {
+        let names = new.variants.iter().map(|v| &v.name);
+        if !names.eq(old.variants.iter().map(|v| &v.name)) {
             return Some((
                 "spec.variants".into(),
                 "units are counted under the variants' names, in order",

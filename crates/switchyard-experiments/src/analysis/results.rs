@@ -115,16 +115,15 @@ pub struct MetricWindow {
 }
 
 impl MetricResult {
-    /// How the metric counts, for people: `counted 1h to 1day 1h after exposure; capped at 100`.
+    /// How the metric counts, for people: `counted from 1h to 1day 1h after exposure; each
+    /// unit capped at 100`.
     pub fn counting(&self) -> Option<String> {
         let mut parts = Vec::new();
         if let Some(w) = self.window {
-            let show =
-                |s: f64| switchyard_core::duration::format(std::time::Duration::from_secs_f64(s));
             parts.push(format!(
                 "counted from {} to {} after exposure",
-                show(w.delay_s),
-                show(w.delay_s + w.duration_s)
+                seconds(w.delay_s),
+                seconds(w.delay_s + w.duration_s)
             ));
         }
         match self.cap {
@@ -147,6 +146,11 @@ impl MetricResult {
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
+}
+
+/// A number of seconds as a duration for people (`1day 1h`).
+fn seconds(s: f64) -> String {
+    switchyard_core::duration::format(std::time::Duration::from_secs_f64(s))
 }
 
 /// 0.99 → "99th", 0.5 → "50th", 0.995 → "99.5th".
@@ -183,8 +187,7 @@ impl Results {
             if self.cuped { "on" } else { "off" }
         );
         if let Some(s) = self.cuped_lookback_s {
-            let lookback = switchyard_core::duration::format(std::time::Duration::from_secs_f64(s));
-            line.push_str(&format!(" (lookback {lookback})"));
+            line.push_str(&format!(" (lookback {})", seconds(s)));
         }
         if self.method == Method::Fixed && self.proportions == ProportionTest::PooledZ {
             line.push_str(" · proportions pooled z");

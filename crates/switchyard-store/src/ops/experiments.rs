@@ -440,11 +440,7 @@ pub(super) async fn exposed_units(
         }
         for values in concatenated.split('\u{1e}') {
             // Metric names need no JSON escapes, so the keys borrow from the text.
-            let mut values: BTreeMap<&str, StoredValue> =
-                serde_json::from_str(values).map_err(|source| StoreError::Corrupt {
-                    what: what(),
-                    source,
-                })?;
+            let mut values: BTreeMap<&str, StoredValue> = decode(values, what)?;
             for (metric, list) in &mut out.values {
                 if let Some(stored) = values.remove(metric.as_str()) {
                     list.push((variant.clone(), stored.value));

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use switchyard_experiments::port::{ExperimentStatus, Ingested};
+use switchyard_experiments::port::{ExperimentStatus, ExperimentStore, Ingested};
 use switchyard_experiments::{CompiledExperiment, ValidEvent, validate_batch};
 
 use super::*;
@@ -35,6 +35,34 @@ pub(super) fn batch(
     let checked = validate_batch(&json!({ "events": events }), experiments, at(10_000)).unwrap();
     assert!(checked.errors.is_empty(), "{:?}", checked.errors);
     checked.events
+}
+
+/// A purchase of `unit` in experiment `key` at `time`.
+fn purchase(key: &str, id: &str, unit: &str, value: f64, time: &str) -> serde_json::Value {
+    json!({"id": id, "experiment": key, "unit": unit, "event": "purchase", "value": value,
+           "timestamp": time})
+}
+
+/// The exposure of `unit` to `variant` of experiment `key` at `time`.
+fn exposure(key: &str, id: &str, unit: &str, variant: &str, time: &str) -> serde_json::Value {
+    json!({"id": id, "experiment": key, "unit": unit, "event": "$exposure",
+           "variant": variant, "timestamp": time})
+}
+
+/// Validates `events` as of `now` and ingests them in one batch; every one must be counted.
+async fn ingest_counted(
+    lab: &dyn ExperimentStore,
+    experiments: &BTreeMap<String, CompiledExperiment>,
+    events: serde_json::Value,
+    now: Timestamp,
+) {
+    let checked = validate_batch(&json!({ "events": events }), experiments, now).unwrap();
+    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+    let outcomes = lab
+        .ingest(experiments, &checked.events, false, at(5_000))
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![Ingested::Counted; checked.events.len()]);
 }
 
 async fn events_become_aggregates_once_and_stops_are_recorded(backend: Backend) {
@@ -172,40 +200,25 @@ spec:
         .await
         .unwrap();
     let experiments = compiled(&set);
-    let event = |id: &str, unit: &str, value: f64, time: &str| {
-        json!({"id": id, "experiment": "windowed", "unit": unit, "event": "purchase",
-               "value": value, "timestamp": time})
-    };
-    let exposure = |id: &str, unit: &str| {
-        json!({"id": id, "experiment": "windowed", "unit": unit, "event": "$exposure",
-               "variant": "new", "timestamp": "1970-01-02T00:00:00Z"})
-    };
-    let checked = validate_batch(
-        &json!({"events": [
-            // Before exposure: capped covariate 100 (of 150).
-            event("pre", "a", 150.0, "1970-01-01T12:00:00Z"),
-            exposure("xa", "a"),
-            exposure("xb", "b"),
-            exposure("xc", "c"),
-            // a: within the first hour (outside the window), then 60 + 70 = 130 revenue.
-            event("a1", "a", 60.0, "1970-01-02T00:30:00Z"),
-            event("a2", "a", 70.0, "1970-01-02T02:00:00Z"),
-            // b: inside the window.
-            event("b1", "b", 10.0, "1970-01-02T05:00:00Z"),
-            // c: after the window ends (25 h after the exposure).
-            event("c1", "c", 20.0, "1970-01-03T01:00:00Z"),
-        ]}),
-        &experiments,
-        at(3 * 86_400_000),
-    )
-    .unwrap();
-    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
-    let events = checked.events;
-    let outcomes = lab
-        .ingest(&experiments, &events, false, at(5_000))
-        .await
-        .unwrap();
-    assert_eq!(outcomes, vec![Ingested::Counted; events.len()]);
+    let event =
+        |id: &str, unit: &str, value: f64, time: &str| purchase("windowed", id, unit, value, time);
+    let exposure =
+        |id: &str, unit: &str| exposure("windowed", id, unit, "new", "1970-01-02T00:00:00Z");
+    let events = json!([
+        // Before exposure: capped covariate 100 (of 150).
+        event("pre", "a", 150.0, "1970-01-01T12:00:00Z"),
+        exposure("xa", "a"),
+        exposure("xb", "b"),
+        exposure("xc", "c"),
+        // a: within the first hour (outside the window), then 60 + 70 = 130 revenue.
+        event("a1", "a", 60.0, "1970-01-02T00:30:00Z"),
+        event("a2", "a", 70.0, "1970-01-02T02:00:00Z"),
+        // b: inside the window.
+        event("b1", "b", 10.0, "1970-01-02T05:00:00Z"),
+        // c: after the window ends (25 h after the exposure).
+        event("c1", "c", 20.0, "1970-01-03T01:00:00Z"),
+    ]);
+    ingest_counted(lab.as_ref(), &experiments, events, at(3 * 86_400_000)).await;
     let data = lab.data("windowed").await.unwrap().unwrap();
     let new = &data.variants["new"];
     let bought = new.metrics["bought-within-a-day"];
@@ -245,13 +258,11 @@ spec:
         .unwrap();
     let experiments = compiled(&set);
     let event = |id: &str, unit: &str, value: f64, time: &str| {
-        json!({"id": id, "experiment": "looked-back", "unit": unit, "event": "purchase",
-               "value": value, "timestamp": time})
+        purchase("looked-back", id, unit, value, time)
     };
     // Every exposure at 1970-01-05T00:00:00Z.
     let exposure = |id: &str, unit: &str, variant: &str| {
-        json!({"id": id, "experiment": "looked-back", "unit": unit, "event": "$exposure",
-               "variant": variant, "timestamp": "1970-01-05T00:00:00Z"})
+        exposure("looked-back", id, unit, variant, "1970-01-05T00:00:00Z")
     };
     let batches = [
         // a, before its exposure is known: 2.5 days before it (out), then 12 h before (in).
@@ -271,18 +282,7 @@ spec:
         ]),
     ];
     for events in batches {
-        let checked = validate_batch(
-            &json!({ "events": events }),
-            &experiments,
-            at(6 * 86_400_000),
-        )
-        .unwrap();
-        assert!(checked.errors.is_empty(), "{:?}", checked.errors);
-        let outcomes = lab
-            .ingest(&experiments, &checked.events, false, at(5_000))
-            .await
-            .unwrap();
-        assert_eq!(outcomes, vec![Ingested::Counted; checked.events.len()]);
+        ingest_counted(lab.as_ref(), &experiments, events, at(6 * 86_400_000)).await;
     }
     let mut data = lab.data("looked-back").await.unwrap().unwrap();
     let new = data.variants["new"].metrics["revenue"];

@@ -18,29 +18,29 @@ use crate::support::*;
 const TOLERANCE: f64 = 1e-6;
 const USERS: usize = 800;
 
-/// The flag experiment of experiments.rs with a ratio metric and the analysis under test.
-fn manifest(key: &str, method: &str, difference: &str) -> String {
-    const REVENUE: &str = "    - {name: revenue, continuous: {event: purchase}}\n";
+/// The flag experiment of experiments.rs with `metrics` (YAML list items) and
+/// `analysis: {alpha: 0.05, correction: none, ANALYSIS}`.
+fn manifest(key: &str, metrics: &str, analysis: &str) -> String {
+    const METRICS: &str = "    - {name: purchased, conversion: {event: purchase}}\n    \
+                           - {name: revenue, continuous: {event: purchase}}\n";
+    let analysis = format!("analysis: {{alpha: 0.05, correction: none, {analysis}}}");
     let text = experiment(key, "---\n")
-        .replace(
-            REVENUE,
-            &format!(
-                "{REVENUE}    - name: order-value\n      \
-                 ratio: {{numerator: {{sum: purchase}}, denominator: {{count: purchase}}}}\n"
-            ),
-        )
-        .replace(
-            "analysis: {method: sequential, alpha: 0.05}",
-            &format!(
-                "analysis: {{method: {method}, alpha: 0.05, correction: none, cuped: false, \
-                 difference: {difference}}}"
-            ),
-        );
-    assert!(
-        text.contains("order-value") && text.contains(difference),
-        "{text}"
-    );
+        .replace(METRICS, metrics)
+        .replace("analysis: {method: sequential, alpha: 0.05}", &analysis);
+    assert!(text.contains(metrics) && text.contains(&analysis), "{text}");
     text
+}
+
+/// A conversion, a continuous and a ratio metric, under `method` and `difference`, no CUPED.
+fn plain_manifest(key: &str, method: &str, difference: &str) -> String {
+    manifest(
+        key,
+        "    - {name: purchased, conversion: {event: purchase}}\n    \
+         - {name: revenue, continuous: {event: purchase}}\n    \
+         - name: order-value\n      \
+         ratio: {numerator: {sum: purchase}, denominator: {count: purchase}}\n",
+        &format!("method: {method}, cuped: false, difference: {difference}"),
+    )
 }
 
 /// One user's variant and purchase values.
@@ -171,7 +171,7 @@ fn with_gbstats_every_method_and_difference_agrees_with_growthbook() {
     ];
     let text: String = runs
         .iter()
-        .map(|(key, method, difference)| manifest(key, method, difference))
+        .map(|(key, method, difference)| plain_manifest(key, method, difference))
         .collect();
     let file = write(dir.path(), "experiments.yaml", &text);
     d.ok(&["apply", "-f", file.to_str().unwrap()]);
@@ -203,33 +203,16 @@ fn with_gbstats_every_method_and_difference_agrees_with_growthbook() {
     }
 }
 
-/// The analysis under test for CUPED, a lookback and percentile caps: two continuous metrics of
-/// the same event, one capped at the 90th percentile, one at the 80th with zeros left out.
+/// CUPED with a lookback and percentile caps under `method`: two continuous metrics of the
+/// same event, one capped at the 90th percentile, one at the 80th with zeros left out.
 fn cuped_manifest(key: &str, method: &str) -> String {
-    const REVENUE: &str = "    - {name: revenue, continuous: {event: purchase}}\n";
-    let text = experiment(key, "---\n")
-        .replace(
-            "    - {name: purchased, conversion: {event: purchase}}\n",
-            "",
-        )
-        .replace(
-            REVENUE,
-            "    - {name: revenue, continuous: {event: purchase}, cap: {percentile: 0.9}}\n    \
-             - {name: spend, continuous: {event: purchase}, \
-             cap: {percentile: 0.8, ignoreZeros: true}}\n",
-        )
-        .replace(
-            "analysis: {method: sequential, alpha: 0.05}",
-            &format!(
-                "analysis: {{method: {method}, alpha: 0.05, correction: none, cuped: true, \
-                 cupedLookback: 14days, difference: absolute}}"
-            ),
-        );
-    assert!(
-        text.contains("ignoreZeros") && text.contains(method),
-        "{text}"
-    );
-    text
+    manifest(
+        key,
+        "    - {name: revenue, continuous: {event: purchase}, cap: {percentile: 0.9}}\n    \
+         - {name: spend, continuous: {event: purchase}, \
+         cap: {percentile: 0.8, ignoreZeros: true}}\n",
+        &format!("method: {method}, cuped: true, cupedLookback: 14days, difference: absolute"),
+    )
 }
 
 /// One user's variant and events, in seconds from the exposure.
