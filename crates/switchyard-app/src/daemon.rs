@@ -36,6 +36,8 @@ use crate::workloads::{Routers, Runtimes};
 
 /// How often stopped Kubernetes releases are looked for, to delete after their delay.
 const KUBE_SWEEP: Duration = Duration::from_secs(5);
+/// How often the traffic of rollouts in progress is sampled for the dashboard's charts.
+const TRAFFIC_SAMPLE: Duration = Duration::from_secs(2);
 
 /// A running daemon.
 pub struct Daemon {
@@ -286,7 +288,18 @@ impl Daemon {
                 async move { kube.sweep().await.map(drop) }
             },
         ));
-        let mut tasks = vec![server, ticker, checker, splitter, sweeper];
+        // The dashboard's traffic charts: each rollout's releases, every few seconds.
+        let sampling = Arc::clone(&controller);
+        let sampler = tokio::spawn(every(
+            TRAFFIC_SAMPLE,
+            cancel.child_token(),
+            "sampling rollout traffic",
+            move || {
+                let controller = Arc::clone(&sampling);
+                async move { controller.sample_traffic().await }
+            },
+        ));
+        let mut tasks = vec![server, ticker, checker, splitter, sweeper, sampler];
         tasks.extend(renewer);
         // Releases, rollouts and experiments are back: proxies may follow the tables now.
         dataplane.open();
@@ -448,6 +461,7 @@ pub(crate) fn security(access: &crate::config::ApiAccess, tokens: &Arc<Tokens>) 
             .collect(),
         cors_origins: access.cors_origins.clone(),
         ofrep_cors_origins: access.ofrep_cors_origins.clone(),
+        sessions: Arc::default(),
     })
 }
 

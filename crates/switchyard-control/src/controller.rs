@@ -35,6 +35,7 @@ use crate::ports::{RoutePlan, RouteTarget, SmokeTester, WebhookCaller};
 use crate::traffic::{AppTraffic, TrafficOwner};
 
 pub mod backoff;
+pub mod history;
 mod operations;
 mod tick;
 
@@ -179,6 +180,9 @@ pub struct Controller {
     troubles: backoff::Troubles,
     ticking: tick::InFlight,
     tick_permits: tokio::sync::Semaphore,
+    /// Bumped after every write of a rollout or a stable release: what live views wait on.
+    changes: tokio::sync::watch::Sender<u64>,
+    history: history::TrafficHistory,
 }
 
 impl std::fmt::Debug for Controller {
@@ -252,7 +256,45 @@ impl Controller {
             troubles: backoff::Troubles::default(),
             ticking: tick::InFlight::default(),
             tick_permits: tokio::sync::Semaphore::new(TICK_CONCURRENCY),
+            changes: tokio::sync::watch::Sender::new(0),
+            history: history::TrafficHistory::default(),
         }
+    }
+
+    /// Changes whenever a rollout or a stable release was written (its value counts the
+    /// writes): live views re-read on it.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Samples the traffic of every rollout in progress for [`Controller::traffic_history`].
+    ///
+    /// # Errors
+    /// The store could not list the rollouts in progress.
+    pub async fn sample_traffic(&self) -> Result<(), ControllerError> {
+        let now = self.clock.now();
+        for record in self.store.active_rollouts().await? {
+            let Ok(snapshot) = decode(record) else {
+                continue;
+            };
+            self.history.sample(
+                snapshot.id,
+                snapshot.app.as_str(),
+                &snapshot.rollout,
+                self.metrics.as_ref(),
+                now,
+            );
+        }
+        Ok(())
+    }
+
+    /// The traffic samples of rollout `id` (see [`history`]).
+    pub fn traffic_history(&self, id: RolloutId) -> Vec<history::TrafficSample> {
+        self.history.series(id)
     }
 
     /// Ships a new version of `app`: its first release goes straight to 100%; later ones start
@@ -342,6 +384,7 @@ impl Controller {
                 )
                 .await?
         };
+        self.changed();
         self.start_canary(id, app, &rollout.canary_now(), rollout.baseline.as_ref())
             .await
     }
@@ -393,6 +436,7 @@ impl Controller {
             self.stop_in_background(release.clone());
             return Err(e.into());
         }
+        self.changed();
         traffic.route(RoutePlan::single(release.version.clone(), endpoints));
         // The deploy returns once every live proxy serves the release (bounded), as a weight
         // change does: a client starting right after it must not meet the old, empty routes.
@@ -722,6 +766,7 @@ impl Controller {
             at: now,
         };
         self.store.update_rollout(&update).await?;
+        self.changed();
         // Routes are rebuilt from the final state once, before any release is stopped. A weight
         // is in force once every live proxy serves it: the transition waits for that (bounded),
         // so that what follows (a pause, an analysis) runs on the traffic it is about.

@@ -5,8 +5,8 @@
 //! escaped.
 
 mod html;
-mod plots;
-mod svg;
+pub mod plots;
+pub mod svg;
 
 use std::fmt::Write as _;
 
@@ -22,10 +22,15 @@ const STYLE: &str = "\
 body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:#24292f;max-width:980px;margin:2rem auto;padding:0 1rem}\
 h1{font-size:1.6rem;margin:0}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de}h3{font-size:1rem;margin-bottom:.25rem}\
 .meta{color:#57606a;margin:.25rem 0 1rem}\
+table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.2rem .6rem;text-align:right;border-bottom:1px solid #eaeef2}th:first-child,td:first-child{text-align:left}\
+";
+
+/// The report's own classes (banner, recommendation, verdict cells, plot text), for pages that
+/// show [`render_sections`] inside a layout of their own.
+pub const SECTION_STYLE: &str = "\
 .banner{border:3px solid #cf222e;background:#ffebe9;color:#82071e;padding:1rem;font-weight:700;font-size:1.05rem;margin:1rem 0}\
 .rec{border-radius:6px;padding:.75rem 1rem;font-size:1.1rem;font-weight:600}\
 .rec.ship{background:#dafbe1;border:1px solid #1a7f37}.rec.stop{background:#ffebe9;border:1px solid #cf222e}.rec.keep{background:#ddf4ff;border:1px solid #0969da}\
-table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.2rem .6rem;text-align:right;border-bottom:1px solid #eaeef2}th:first-child,td:first-child{text-align:left}\
 td.better{color:#1a7f37;font-weight:600}td.worse,td.violated{color:#cf222e;font-weight:700}td.within{color:#1a7f37}\
 .note{color:#57606a;font-size:.9rem}\
 svg{display:block;max-width:100%;height:auto}svg text{font:12px system-ui,sans-serif;fill:#24292f}svg text.tick{fill:#57606a;font-size:11px}svg text.note{fill:#57606a;font-style:italic}";
@@ -38,9 +43,22 @@ pub fn render_html(results: &Results, snapshots: &[Snapshot]) -> String {
         page,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Experiment {key}</title><style>{STYLE}</style></head><body>"
+         <title>Experiment {key}</title><style>{STYLE}{SECTION_STYLE}</style></head><body>"
     );
     header(&mut page, results);
+    page.push_str(&render_sections(results, snapshots));
+    let _ = writeln!(
+        page,
+        "<footer class=\"note\"><p>Computed by Switchyard at {}.</p></footer></body></html>",
+        results.computed_at
+    );
+    page
+}
+
+/// The report's sections, from the sample-ratio banner to the sample plan, without a page
+/// around them (the headings start at `h2`).
+pub fn render_sections(results: &Results, snapshots: &[Snapshot]) -> String {
+    let mut page = String::new();
     if let Some(warning) = results.srm.as_ref().and_then(|s| s.warning.as_deref()) {
         let _ = write!(
             page,
@@ -54,11 +72,6 @@ pub fn render_html(results: &Results, snapshots: &[Snapshot]) -> String {
     guardrails(&mut page, results);
     over_time(&mut page, results, snapshots);
     sample(&mut page, results);
-    let _ = writeln!(
-        page,
-        "<footer class=\"note\"><p>Computed by Switchyard at {}.</p></footer></body></html>",
-        results.computed_at
-    );
     page
 }
 

@@ -3,6 +3,10 @@
 //! `X-Switchyard-Request` header, which a form cannot send and a cross-origin script cannot send
 //! without a preflight we refuse), and authentication with a bearer token. What passes carries
 //! its [`Caller`]; handlers ask it whether the principal may do what the request asks.
+//!
+//! The dashboard (`/ui/`) signs in once and sends a session cookie instead of the token
+//! (`HttpOnly`, `SameSite=Strict`); the guard accepts it on every path but the SDKs'. A page
+//! asked for without a session is redirected to the sign-in page.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use switchyard_control::auth::{Action, AuthError, Forbidden, Principal, Scope, Tokens};
+use switchyard_control::auth::{Action, AuthError, Forbidden, Principal, Scope, Sessions, Tokens};
 use switchyard_core::ports::Author;
 
 use crate::error::ApiError;
@@ -33,6 +37,8 @@ pub struct Security {
     pub cors_origins: Vec<String>,
     /// Origins whose browser pages may call OFREP and the flag stream (browser SDKs).
     pub ofrep_cors_origins: Vec<String>,
+    /// The dashboard's sign-ins.
+    pub sessions: Arc<Sessions>,
 }
 
 impl Security {
@@ -92,9 +98,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// Paths anyone may ask: liveness, readiness and the API's description.
+/// Paths anyone may ask: liveness, readiness, the API's description, and the dashboard's
+/// sign-in page and assets.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/api/v1/openapi.json")
+    matches!(
+        path,
+        "/health" | "/ready" | "/api/v1/openapi.json" | crate::ui::SIGN_IN_PATH
+    ) || path.starts_with(crate::ui::ASSETS_PATH)
 }
 
 /// OFREP, the flag stream and Unleash's APIs: the paths SDKs call.
@@ -155,16 +165,24 @@ pub async fn guard(
     let query_token = (path == STREAM_PATH)
         .then(|| request.uri().query().and_then(access_token))
         .flatten();
-    match authenticate(
-        security,
-        headers,
-        query_token.as_deref(),
-        is_unleash_path(&path),
-    ) {
+    let session = if is_sdk_path(&path) {
+        None
+    } else {
+        crate::ui::session_cookie(headers)
+    };
+    let credentials = Credentials {
+        query_token: query_token.as_deref(),
+        session: session.as_deref(),
+        bare_token: is_unleash_path(&path),
+    };
+    match authenticate(security, headers, &credentials) {
         Ok(principal) => {
             request
                 .extensions_mut()
                 .insert(Caller { principal, source });
+        }
+        Err(_) if crate::ui::is_page(&path) && !is_public(&path) => {
+            return crate::ui::to_sign_in(request.uri());
         }
         Err(e) if !is_public(&path) => {
             let mut response =
@@ -185,11 +203,20 @@ pub async fn guard(
 /// as the `access_token` query parameter (RFC 6750 §2.3).
 const STREAM_PATH: &str = "/api/v1/flags/stream";
 
+/// What a request may authenticate with besides its `Authorization` header.
+struct Credentials<'a> {
+    /// The flag stream's `access_token` query parameter.
+    query_token: Option<&'a str>,
+    /// The dashboard's session cookie.
+    session: Option<&'a str>,
+    /// Unleash's SDKs send the token as the whole header.
+    bare_token: bool,
+}
+
 fn authenticate(
     security: &Security,
     headers: &HeaderMap,
-    query_token: Option<&str>,
-    bare_token: bool,
+    credentials: &Credentials<'_>,
 ) -> Result<Principal, AuthError> {
     let Some(tokens) = &security.tokens else {
         return Ok(Principal::local());
@@ -203,11 +230,15 @@ fn authenticate(
             {
                 Some(token) => token,
                 // Unleash SDKs send the token alone.
-                None if bare_token => value,
+                None if credentials.bare_token => value,
                 None => return Err(AuthError::Invalid),
             }
         }
-        None => query_token.ok_or(AuthError::Missing)?,
+        None => match (credentials.query_token, credentials.session) {
+            (Some(token), _) => token,
+            (None, Some(session)) => return security.sessions.principal(tokens, session),
+            (None, None) => return Err(AuthError::Missing),
+        },
     };
     tokens.authenticate(token.trim())
 }

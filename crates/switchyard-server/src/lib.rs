@@ -23,6 +23,7 @@
 //! - [`error`]: the mapping from failures to status codes and error codes.
 //! - [`stable_errors`]: every error answer in the stable body, axum's own included.
 //! - [`unleash`]: Unleash's frontend API (`/api/frontend`) over the live flags.
+//! - [`ui`]: the web dashboard at `/ui/`: pages rendered here, live over server-sent events.
 
 pub mod audit;
 pub mod auth;
@@ -39,6 +40,7 @@ pub mod rollout_metrics;
 pub mod router;
 pub mod stable_errors;
 pub mod tokens;
+pub mod ui;
 pub mod unleash;
 pub mod view;
 

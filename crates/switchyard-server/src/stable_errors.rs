@@ -1,7 +1,7 @@
 //! Every error answer in the stable body, whoever produced it: a handler's [`ApiError`], or
 //! axum itself (a body that is not JSON, 405 for a method a path does not take, 413 for a body
 //! over the limit, 415, 422). A middleware rewrites the answers that are not JSON already; the
-//! text axum wrote becomes the message.
+//! text axum wrote becomes the message. The dashboard's error pages (HTML) are left as they are.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -18,7 +18,10 @@ const MESSAGE_LIMIT: usize = 4096;
 pub async fn stable_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(&response)
+        || is_page(&response)
+    {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
@@ -45,6 +48,14 @@ fn is_json(response: &Response<Body>) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"))
+}
+
+fn is_page(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 /// The stable code of an answer axum wrote, and a message for an empty one.

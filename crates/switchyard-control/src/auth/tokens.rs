@@ -314,7 +314,7 @@ fn check(new: &NewToken) -> Result<(), TokenError> {
     Ok(())
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(super) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // ThreadRng: ChaCha12, seeded and reseeded from the operating system.
     rand::rng().fill_bytes(&mut buf);

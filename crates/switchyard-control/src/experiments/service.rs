@@ -382,10 +382,23 @@ impl ExperimentService {
     /// # Errors
     /// As [`ExperimentService::results`].
     pub async fn report(&self, key: &str) -> Result<String, ExperimentServiceError> {
+        let (results, snapshots) = self.results_over_time(key).await?;
+        Ok(render_html(&results, &snapshots))
+    }
+
+    /// The analysis now, with the snapshots kept so far and one of now (what the report
+    /// draws the lift over time from).
+    ///
+    /// # Errors
+    /// As [`ExperimentService::results`].
+    pub async fn results_over_time(
+        &self,
+        key: &str,
+    ) -> Result<(Results, Vec<Snapshot>), ExperimentServiceError> {
         let results = self.results(key).await?;
         let mut snapshots = self.store.snapshots(key).await?;
         snapshots.push(Snapshot::of(&results));
-        Ok(render_html(&results, &snapshots))
+        Ok((results, snapshots))
     }
 
     /// Stops an experiment: its flag serves control from now on. Returns `false` when it had

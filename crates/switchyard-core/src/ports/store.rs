@@ -214,6 +214,33 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in the order of the enum.
+    pub const ALL: [EventKind; 23] = [
+        EventKind::ManifestApplied,
+        EventKind::ReleaseStarted,
+        EventKind::ReleaseFailed,
+        EventKind::ReleaseStopped,
+        EventKind::RolloutStarted,
+        EventKind::StepStarted,
+        EventKind::WeightChanged,
+        EventKind::Measurement,
+        EventKind::Verdict,
+        EventKind::PolicyBreach,
+        EventKind::Paused,
+        EventKind::Resumed,
+        EventKind::Promoted,
+        EventKind::Aborted,
+        EventKind::RolledBack,
+        EventKind::Failed,
+        EventKind::Succeeded,
+        EventKind::Frozen,
+        EventKind::Unfrozen,
+        EventKind::ExperimentStopped,
+        EventKind::TokenCreated,
+        EventKind::TokenRevoked,
+        EventKind::FlagChanged,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::ManifestApplied => "manifest_applied",

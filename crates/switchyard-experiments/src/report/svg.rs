@@ -161,9 +161,19 @@ impl Svg {
 
     /// An open line through points.
     pub fn polyline(&mut self, points: &[(f64, f64)], stroke: &str) {
+        self.polyline_dashed(points, stroke, false);
+    }
+
+    /// An open line through points, dashed or not.
+    pub fn polyline_dashed(&mut self, points: &[(f64, f64)], stroke: &str, dashed: bool) {
+        let dash = if dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let _ = write!(
             self.out,
-            r#"<polyline points="{}" fill="none" stroke="{stroke}" stroke-width="2"/>"#,
+            r#"<polyline points="{}" fill="none" stroke="{stroke}" stroke-width="2"{dash}/>"#,
             points_attr(points)
         );
     }

@@ -85,6 +85,7 @@ impl Api {
             allowed_hosts: Security::loopback_hosts(),
             cors_origins: vec!["https://ops.example".into()],
             ofrep_cors_origins: vec!["https://shop.example".into()],
+            sessions: Arc::default(),
         });
         let dataplane = DataPlane::new(1);
         dataplane.open();
