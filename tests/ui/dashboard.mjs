@@ -116,9 +116,9 @@ async function checkPage(page, name) {
   assert.ok(scroll <= width, `${name}: ${scroll} px wide in a ${width} px window`);
 }
 
-async function shot(page, file) {
+async function shot(page, file, fullPage = true) {
   if (!SHOTS) return;
-  await page.screenshot({ path: `${SHOTS}/${file}`, fullPage: true });
+  await page.screenshot({ path: `${SHOTS}/${file}`, fullPage });
   console.log(`  screenshot ${SHOTS}/${file}`);
 }
 
@@ -378,7 +378,7 @@ ${steps}
   assert.match(await rows.first().innerText(), /aborted[\s\S]*checkout[\s\S]*deployer-dana/);
   await checkPage(apps, 'audit');
   await apps.goto(`${API}/ui/audit`);
-  await shot(apps, 'audit.png');
+  await shot(apps, 'audit.png', false);
   step('the audit page filters the event log by principal and kind');
 
   // --- Signing out ends the session.

@@ -55,12 +55,14 @@ fn short(v: f64) -> String {
     }
 }
 
-/// One line: a name for the legend and `(unix millis, value)` points.
+/// One line: a name for the legend, `(unix millis, value)` points, and its colour (an index
+/// into the palette: lines of one release share it).
 #[derive(Debug, Clone)]
 pub struct Line {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub dashed: bool,
+    pub colour: usize,
 }
 
 /// A band: `(unix millis, low, high)` points.
@@ -90,20 +92,14 @@ pub fn over_time(label: &str, unit: Unit, lines: &[Line], band: Option<&Band>) -
             band.into_iter()
                 .flat_map(|b| b.iter().flat_map(|p| [p.1, p.2])),
         );
-    let floor = if unit == Unit::Number { f64::NAN } else { 0.0 };
-    let [lo, hi] = extent(
-        values,
-        if floor.is_nan() {
-            last_value(lines)
-        } else {
-            floor
-        },
-        0.06,
-    );
-    let lo = if unit == Unit::Number {
-        lo
-    } else {
-        lo.max(0.0)
+    let [lo, hi] = match unit {
+        Unit::Number => extent(values, last_value(lines), 0.06),
+        _ => {
+            // Rates, shares and latencies start at zero; all zero still shows a scale.
+            let [_, hi] = extent(values, 0.0, 0.06);
+            let least = if unit == Unit::Share { 0.01 } else { 1.0 };
+            [0.0, hi.max(least)]
+        }
     };
     let y = Linear::new([lo, hi], [TOP + PLOT, TOP]);
     let x = Linear::new([first, last], [LEFT, WIDTH - RIGHT]);
@@ -142,7 +138,7 @@ pub fn over_time(label: &str, unit: Unit, lines: &[Line], band: Option<&Band>) -
         }
     }
     for (i, line) in lines.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
+        let colour = PALETTE[line.colour % PALETTE.len()];
         let points: Vec<(f64, f64)> = line
             .points
             .iter()
@@ -202,7 +198,9 @@ pub fn traffic(samples: &[TrafficSample]) -> String {
          dashed: bool| {
             versions
                 .iter()
-                .map(|v| Line {
+                .enumerate()
+                .map(|(colour, v)| Line {
+                    colour,
                     name: format!("{v}{suffix}"),
                     points: samples
                         .iter()
@@ -267,6 +265,11 @@ mod tests {
         assert!(svg.contains(">v2 p99</text>"));
         assert!(svg.contains("stroke-dasharray"), "p99 is dashed");
         assert!(svg.contains(">20%</text>"), "share ticks in percent: {svg}");
+        let quiet = traffic(&[sample(1_000, 0.0), sample(3_000, 0.0)]);
+        assert!(
+            quiet.contains(">1%</text>"),
+            "no errors still has a scale: {quiet}"
+        );
         let empty = traffic(&[]);
         assert!(empty.contains("nothing measured yet"));
         assert!(!empty.contains("<svg"));

@@ -153,7 +153,7 @@ pub async fn page(
     for (id, title, html) in sections(&live) {
         let _ = write!(
             main,
-            "<section class=\"panel {id}\" aria-labelledby=\"h-{id}\"><h2 id=\"h-{id}\">{title}</h2>"
+            "<section class=\"panel panel-{id}\" aria-labelledby=\"h-{id}\"><h2 id=\"h-{id}\">{title}</h2>"
         );
         if id == "actions" && (live.may_operate || live.may_deploy) {
             main.push_str(
@@ -494,11 +494,13 @@ fn judge(live: &Live) -> String {
                 name: "estimate (band: interval)".into(),
                 points: estimate,
                 dashed: false,
+                colour: 0,
             },
             Line {
                 name: "boundary".into(),
                 points: boundary,
                 dashed: true,
+                colour: 5,
             },
         ];
         let _ = write!(
@@ -559,8 +561,10 @@ fn measurements(live: &Live) -> String {
             phase.to_ascii_lowercase(),
             phase,
             if m.dry_run { " (dry run)" } else { "" },
-            m.value.as_deref().map_or_else(|| "–".into(), escape),
-            m.baseline.as_deref().map_or_else(|| "–".into(), escape),
+            m.value.as_deref().map_or_else(|| "–".into(), shown_value),
+            m.baseline
+                .as_deref()
+                .map_or_else(|| "–".into(), shown_value),
             m.samples.map_or_else(|| "–".into(), |n| n.to_string()),
             escape(&m.message)
         );
@@ -576,6 +580,25 @@ fn measurements(live: &Live) -> String {
         );
     }
     out
+}
+
+/// A measured value as people read it: numbers to four significant digits.
+fn shown_value(text: &str) -> String {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) => {
+            format!("{v:.3e}")
+        }
+        Ok(v) if v.is_finite() => {
+            let digits = (3 - v.abs().log10().floor().max(-4.0) as i32).max(0) as usize;
+            let fixed = format!("{v:.digits$}");
+            if fixed.contains('.') {
+                fixed.trim_end_matches('0').trim_end_matches('.').to_owned()
+            } else {
+                fixed
+            }
+        }
+        _ => escape(text),
+    }
 }
 
 fn timeline(live: &Live) -> String {
@@ -600,4 +623,20 @@ fn timeline(live: &Live) -> String {
     }
     out.push_str("</ol>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measured_values_are_shown_to_four_digits() {
+        assert_eq!(shown_value("0.2457627118644068"), "0.2458");
+        assert_eq!(shown_value("0"), "0");
+        assert_eq!(shown_value("12.5"), "12.5");
+        assert_eq!(shown_value("1234.567"), "1235");
+        assert_eq!(shown_value("0.00012"), "1.200e-4");
+        assert_eq!(shown_value("250000"), "2.500e5");
+        assert_eq!(shown_value("<b>"), "&lt;b&gt;");
+    }
 }

@@ -7,3 +7,4 @@ mod dataplane;
 mod errors;
 mod security;
 mod support;
+mod ui;
