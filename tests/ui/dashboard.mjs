@@ -281,6 +281,26 @@ ${steps}
   await live.locator('#s-timeline li', { hasText: 'checked by hand instead' }).waitFor();
   step('abort from the page records its reason');
 
+  // --- An approval step: refused without the reason it requires, then approved with one.
+  await must('POST', '/api/v1/apps/search/deploy', { version: 'v2' });
+  await until('search awaiting approval', async () => (await rollout('search')).phase === 'AwaitingApproval');
+  await live.goto(`${API}/ui/apps/search`);
+  await live.getByRole('button', { name: 'Approve' }).click();
+  await live.getByRole('status').filter({ hasText: 'reason' }).waitFor();
+  assert.equal((await rollout('search')).phase, 'AwaitingApproval');
+  await live.getByLabel('Reason').fill('looked at the dashboards');
+  await live.getByRole('button', { name: 'Approve' }).click();
+  await live.locator('#s-summary .badge', { hasText: 'Succeeded' }).waitFor({ timeout: PATIENCE });
+  await live.locator('#s-timeline li', { hasText: 'approved by deployer-dana: looked at the dashboards' }).waitFor();
+  step('approve needs the reason its step requires and records it');
+  // --- Undo: back to the release the last rollout replaced.
+  await live.getByRole('button', { name: 'Undo' }).click();
+  await live.locator('#s-summary .headline', { hasText: 'v1 replacing v2' }).waitFor({ timeout: PATIENCE });
+  await live.locator('#s-summary .badge', { hasText: 'Succeeded' }).waitFor({ timeout: PATIENCE });
+  const back = await rollout('search');
+  assert.equal(back.version, 'v1');
+  step('undo from the page goes back to the release before, at once');
+
   if (SHOTS) {
     // A broken release the judge rolls back, for the documentation's screenshot.
     const stopCheckout = load(CHECKOUT, 60);
@@ -297,13 +317,13 @@ ${steps}
     await must('POST', '/api/v1/apps/shop/rollout/promote', { expect: { rollout: r.id, step: r.step } });
     await new Promise((resolve) => setTimeout(resolve, 12_000));
     await shot(live, 'rollout-live.png');
-    const phone = await dana.context.newPage();
-    await phone.setViewportSize({ width: 390, height: 844 });
-    await phone.goto(`${API}/ui/apps/shop`);
-    await phone.locator('[data-weight="50"]').waitFor();
-    await checkPage(phone, 'rollout on a phone');
-    await shot(phone, 'rollout-phone.png');
-    await phone.close();
+    const small = await dana.context.newPage();
+    await small.setViewportSize({ width: 390, height: 844 });
+    await small.goto(`${API}/ui/apps/shop`);
+    await small.locator('[data-weight="50"]').waitFor();
+    await checkPage(small, 'rollout on a small');
+    await shot(small, 'rollout-small.png');
+    await small.close();
     await apps.goto(`${API}/ui/`);
     await shot(apps, 'apps.png');
   }
@@ -359,6 +379,8 @@ ${steps}
     await must('POST', '/api/v1/events', { events: events.slice(i, i + 1000) });
   }
   await apps.goto(`${API}/ui/experiments`);
+  await checkPage(apps, 'experiments');
+  await shot(apps, 'experiments.png');
   await apps.getByRole('link', { name: 'checkout-copy' }).click();
   await apps.locator('.rec.ship', { hasText: 'SHIP `urgent`' }).waitFor();
   await apps.locator('svg[aria-label*="purchased"]').first().waitFor();
@@ -380,6 +402,17 @@ ${steps}
   await apps.goto(`${API}/ui/audit`);
   await shot(apps, 'audit.png', false);
   step('the audit page filters the event log by principal and kind');
+
+  // --- Every page fits a phone's width, its fields labelled.
+  const phone = await dana.context.newPage();
+  await phone.setViewportSize({ width: 390, height: 844 });
+  for (const path of ['/ui/', '/ui/apps/checkout', '/ui/flags?environment=production', '/ui/flags/new-checkout',
+    '/ui/experiments', '/ui/experiments/checkout-copy', '/ui/audit']) {
+    await phone.goto(`${API}${path}`);
+    await checkPage(phone, `${path} on a phone`);
+  }
+  await phone.close();
+  step('every page fits a phone\'s width');
 
   // --- Signing out ends the session.
   await apps.getByRole('button', { name: 'Sign out' }).click();

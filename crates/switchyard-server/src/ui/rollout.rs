@@ -159,7 +159,7 @@ pub async fn page(
             main.push_str(
                 "<p class=\"reason\"><label for=\"reason\">Reason</label> \
                  <input id=\"reason\" name=\"reason\" type=\"text\" autocomplete=\"off\" \
-                 placeholder=\"why (recorded with an approval, abort or undo)\"></p>",
+                 placeholder=\"why (recorded with an approval or an abort)\"></p>",
             );
         }
         let _ = write!(main, "<div id=\"s-{id}\">{html}</div></section>");

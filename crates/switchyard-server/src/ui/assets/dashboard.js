@@ -58,7 +58,7 @@ async function command(button) {
   if (name !== 'undo') {
     body.expect = {rollout: Number(box.dataset.rollout), step: Number(box.dataset.step)};
   }
-  if (reason && ['approve', 'abort', 'undo'].includes(name)) body.reason = reason;
+  if (reason && ['approve', 'abort'].includes(name)) body.reason = reason;
   button.disabled = true;
   status(`${button.textContent}…`);
   try {
