@@ -50,10 +50,12 @@ pub async fn page(
     render("Sign in", None, None, &main)
 }
 
-/// Only the dashboard's own pages: never another site, never `//host`.
+/// Only the dashboard's own pages: never another site, another path (`..`) or `//host`.
 fn safe_next(next: Option<&str>) -> &str {
-    next.filter(|n| n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or("/ui/")
+    next.filter(|n| {
+        n.starts_with("/ui/") && !n.contains("//") && !n.contains("..") && !n.contains('\\')
+    })
+    .unwrap_or("/ui/")
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +134,8 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/ui/")), "/ui/");
         assert_eq!(safe_next(Some("/ui/\\evil")), "/ui/");
         assert_eq!(safe_next(Some("/api/v1/apps")), "/ui/");
+        assert_eq!(safe_next(Some("/ui/..//evil.example")), "/ui/");
+        assert_eq!(safe_next(Some("/ui/../api/v1/tokens")), "/ui/");
         assert_eq!(safe_next(None), "/ui/");
     }
 }
