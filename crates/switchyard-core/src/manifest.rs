@@ -62,9 +62,21 @@ impl Manifest {
 #[serde(deny_unknown_fields)]
 pub struct AppMeta {
     pub name: AppName,
-    /// Free-form labels, kept and shown, never interpreted.
+    /// Free-form labels, kept and shown; only [`ENVIRONMENT_LABEL`] means something to
+    /// Switchyard.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The label that names an app's environment: the dashboard filters by it and the deployment
+/// metrics carry it.
+pub const ENVIRONMENT_LABEL: &str = "environment";
+
+impl AppMeta {
+    /// The app's environment (its [`ENVIRONMENT_LABEL`]), if it names one.
+    pub fn environment(&self) -> Option<&str> {
+        self.labels.get(ENVIRONMENT_LABEL).map(String::as_str)
+    }
 }
 
 /// `metadata` of other objects.

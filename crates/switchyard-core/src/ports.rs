@@ -14,8 +14,9 @@ pub use flags::{
 };
 pub use runtime::{RuntimeError, WorkloadRuntime};
 pub use store::{
-    AppRecord, ApplyOutcome, Author, EventKind, EventLogProblem, EventLogVerification, EventQuery,
-    EventRecord, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StateStore, StoreError,
+    AppRecord, ApplyOutcome, Author, DeploymentRecord, EventKind, EventLogProblem,
+    EventLogVerification, EventQuery, EventRecord, NewEvent, RolloutId, RolloutRecord,
+    RolloutUpdate, StateStore, StoreError,
 };
 pub use tokens::{TokenRecord, TokenStore};
 

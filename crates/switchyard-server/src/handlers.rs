@@ -64,22 +64,37 @@ pub async fn metrics(
     caller.may(Action::Read, Scope::Everything)?;
     let mut text = (ctx.prometheus)();
     let mut latest = Vec::new();
+    let mut environments = std::collections::BTreeMap::new();
     match ctx.store.apps().await {
         Ok(apps) => {
             for app in apps {
-                if let Ok(Some(s)) = ctx.controller.latest(&app.manifest.metadata.name).await {
+                let name = &app.manifest.metadata.name;
+                if let Some(env) = app.manifest.metadata.environment() {
+                    environments.insert(name.to_string(), env.to_owned());
+                }
+                if let Ok(Some(s)) = ctx.controller.latest(name).await {
                     latest.push(s);
                 }
             }
         }
         Err(e) => tracing::warn!(error = %e, "rollout metrics left out of this scrape"),
     }
+    let deployments = match ctx.store.deployments().await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "deployment metrics left out of this scrape");
+            Vec::new()
+        }
+    };
     // The proxy's text is OpenMetrics and ends with `# EOF`; ours goes before that line.
     let eof = text.ends_with("# EOF\n");
     if eof {
         text.truncate(text.len() - "# EOF\n".len());
     }
     text.push_str(&crate::rollout_metrics::encode(&latest));
+    text.push_str(&crate::deployment_metrics::encode(&deployments, &|app| {
+        environments.get(app).cloned().unwrap_or_default()
+    }));
     if eof {
         text.push_str("# EOF\n");
     }

@@ -12,7 +12,10 @@
 //! - [`experiments`]: event ingestion, experiment results and reports, the flags of flag
 //!   experiments ([`ExperimentService`]) and the guardrail check.
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
+//! - [`observability`]: the Prometheus alerting rules and the Grafana dashboard over `/metrics`.
 //! - [`rollout_metrics`]: rollout state and analysis measurements on `/metrics`.
+//! - [`deployment_metrics`]: deployments started, succeeded, failed, rolled back, and how long
+//!   they took, per app and environment, on `/metrics`.
 //! - [`view`]: rollout state and live traffic as API views.
 //! - [`audit`]: `/api/v1/audit`, the whole event log and the check of its chains.
 //! - [`auth`]: the guard in front of every route (hosts, CORS, cross-site mutations, bearer
@@ -29,10 +32,12 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod dataplane;
+pub mod deployment_metrics;
 pub mod error;
 pub mod experiments;
 pub mod flags;
 pub mod handlers;
+pub mod observability;
 pub mod ofrep;
 pub mod openapi;
 pub mod operations;

@@ -487,6 +487,41 @@ async fn rollouts_are_created_updated_and_read_back(backend: Backend) {
         next
     );
     assert_eq!(store.active_rollouts().await.unwrap().len(), 2);
+
+    // What the deployment metrics count: every rollout, and first releases (a `promoted`
+    // event outside any rollout), oldest first.
+    let first = NewEvent {
+        app: Some(app("payments")),
+        ..event(EventKind::Promoted, 2_000)
+    };
+    store
+        .set_stable(&app("payments"), &release("payments", "v6"), &[first])
+        .await
+        .unwrap();
+    let deployments: Vec<_> = store
+        .deployments()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.app.to_string(), d.rollout, d.phase, d.active, d.ended_at))
+        .collect();
+    assert_eq!(deployments.len(), 4, "{deployments:?}");
+    assert_eq!(
+        deployments[0],
+        ("payments".into(), None, None, false, None),
+        "the first release, at 2 s, comes first"
+    );
+    assert_eq!(
+        deployments[1],
+        (
+            "checkout".into(),
+            Some(id),
+            Some("succeeded".into()),
+            false,
+            Some(at(9_000))
+        )
+    );
+    assert!(deployments[2..].iter().all(|d| d.3 && d.4.is_none()));
 }
 
 async fn an_app_has_at_most_one_active_rollout(backend: Backend) {

@@ -170,6 +170,11 @@ pub enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+    /// Prometheus alerting rules and a Grafana dashboard for what `/metrics` exposes.
+    Observability {
+        #[command(subcommand)]
+        command: ObservabilityCommand,
+    },
     /// Feature flags: list, get, apply, enable/disable, rollout, audit; `eval` needs no daemon.
     Flags {
         #[command(subcommand)]
@@ -622,4 +627,15 @@ pub struct AuditArgs {
     /// Check the hash chains instead of listing; exits 1 when they do not verify.
     #[arg(long)]
     pub verify: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ObservabilityCommand {
+    /// Write `alert-rules.yaml` (Prometheus alerting rules) and `grafana-dashboard.json` into a
+    /// directory (made if missing); needs no daemon.
+    Export {
+        /// Where to write the files.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }

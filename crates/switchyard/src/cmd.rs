@@ -42,6 +42,18 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Command::Stats { method, input } = &cli.command {
         return stats::run(method, input.as_deref());
     }
+    if let Command::Observability {
+        command: crate::cli::ObservabilityCommand::Export { dir },
+    } = &cli.command
+    {
+        return match export_observability(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Proxy(args) = cli.command {
         // The data plane's own thread follows the control plane and runs health checks;
         // connections are served by worker threads (`--workers`), or by it when there is one.
@@ -210,10 +222,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore { store, from } => store::restore(&store, &from).await,
         Command::MigrateStore { data_dir, to } => store::migrate(&data_dir, &to).await,
         Command::Stats { .. }
+        | Command::Observability { .. }
         | Command::Supervise { .. }
         | Command::Sim { .. }
         | Command::Proxy(_) => {
             unreachable!("handled before the runtime starts")
         }
     }
+}
+
+/// `observability export --dir DIR`.
+fn export_observability(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("while making {}", dir.display()))?;
+    for (name, text) in switchyard_server::observability::FILES {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("while writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
 }

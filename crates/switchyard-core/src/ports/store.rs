@@ -97,6 +97,12 @@ pub trait StateStore: Send + Sync + 'static {
     /// Backend failures.
     async fn active_rollouts(&self) -> Result<Vec<RolloutRecord>, StoreError>;
 
+    /// Every deployment so far: each rollout and each app's first release, oldest first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError>;
+
     /// Appends events outside any other change.
     ///
     /// # Errors
@@ -165,6 +171,21 @@ pub struct RolloutRecord {
     pub state: serde_json::Value,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A deployment as the deployment metrics count it: a rollout, or an app's first release
+/// (which takes all traffic at once and has no rollout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentRecord {
+    pub app: AppName,
+    /// `None` for a first release.
+    pub rollout: Option<RolloutId>,
+    /// The rollout's phase (`Succeeded`, `RolledBack`, ...); `None` for a first release.
+    pub phase: Option<String>,
+    pub active: bool,
+    pub started_at: Timestamp,
+    /// When it ended (the rollout's last write); `None` while it runs and for a first release.
+    pub ended_at: Option<Timestamp>,
 }
 
 /// One atomic change to a rollout.

@@ -17,9 +17,6 @@ use super::page::{Nav, PageResult, escape, phase_badge, render};
 use crate::auth::Caller;
 use crate::router::ServerContext;
 
-/// The label that names an app's environment.
-pub const ENVIRONMENT_LABEL: &str = "environment";
-
 #[derive(Debug, Deserialize)]
 pub struct AppsParams {
     environment: Option<String>,
@@ -75,12 +72,7 @@ pub async fn page(
 }
 
 fn environment(record: &AppRecord) -> Option<&str> {
-    record
-        .manifest
-        .metadata
-        .labels
-        .get(ENVIRONMENT_LABEL)
-        .map(String::as_str)
+    record.manifest.metadata.environment()
 }
 
 fn filter(out: &mut String, environments: &BTreeSet<&str>, wanted: Option<&str>) {

@@ -21,7 +21,7 @@ use switchyard_core::AppName;
 use switchyard_core::ports::{AppRecord, EventKind, EventQuery, EventRecord};
 use switchyard_rollout::machine::Phase;
 
-use super::apps::{ENVIRONMENT_LABEL, app_name, health};
+use super::apps::{app_name, health};
 use super::charts::{self, Line, Unit};
 use super::page::{
     self, Nav, PageError, PageResult, escape, millis, percent, phase_badge, render, time,
@@ -132,7 +132,7 @@ pub async fn page(
     let name = escape(app.as_str());
     let record = &live.record;
     let mut about = Vec::new();
-    if let Some(env) = record.manifest.metadata.labels.get(ENVIRONMENT_LABEL) {
+    if let Some(env) = record.manifest.metadata.environment() {
         about.push(format!("environment {}", escape(env)));
     }
     if let Some(listen) = record.manifest.spec.listen {

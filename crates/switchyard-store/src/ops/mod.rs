@@ -16,8 +16,9 @@ use std::collections::BTreeSet;
 
 use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
 use switchyard_core::ports::{
-    AppRecord, ApplyOutcome, Author, EventLogProblem, EventLogVerification, EventQuery,
-    EventRecord, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StateStore, StoreError,
+    AppRecord, ApplyOutcome, Author, DeploymentRecord, EventLogProblem, EventLogVerification,
+    EventQuery, EventRecord, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StateStore,
+    StoreError,
 };
 use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version};
 
@@ -88,6 +89,10 @@ impl StateStore for Store {
 
     async fn active_rollouts(&self) -> Result<Vec<RolloutRecord>, StoreError> {
         rollouts::active(&self.pool).await
+    }
+
+    async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+        rollouts::deployments(&self.pool).await
     }
 
     async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {

@@ -4,7 +4,9 @@
 use sqlx::Transaction;
 
 use super::{Conn, Db, Pool};
-use switchyard_core::ports::{NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StoreError};
+use switchyard_core::ports::{
+    DeploymentRecord, EventKind, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StoreError,
+};
 use switchyard_core::{AppName, Clock, SystemClock, Version};
 
 use super::{Store, begin_write, events};
@@ -185,6 +187,55 @@ pub(super) async fn active(pool: &Pool) -> Result<Vec<RolloutRecord>, StoreError
     .await
     .map_err(backend("read active rollouts"))?;
     rows.into_iter().map(decode_rollout).collect()
+}
+
+/// Every rollout (without its state) and every first release (a `promoted` event outside any
+/// rollout), oldest first.
+pub(super) async fn deployments(pool: &Pool) -> Result<Vec<DeploymentRecord>, StoreError> {
+    let rollouts: Vec<(i64, String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT id, app, phase, active, created_at, updated_at FROM rollouts ORDER BY id ASC",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(backend("read the rollouts"))?;
+    let firsts: Vec<(i64, Option<String>, i64)> = sqlx::query_as(
+        "SELECT id, app, at FROM events WHERE kind = $1 AND rollout IS NULL AND app IS NOT NULL \
+         ORDER BY id ASC",
+    )
+    .bind(EventKind::Promoted.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(backend("read the first releases"))?;
+    let mut out = Vec::with_capacity(rollouts.len() + firsts.len());
+    for (id, app, phase, active, created_at, updated_at) in rollouts {
+        let what = |field: &'static str| move || format!("{field} of rollout {id}");
+        let active = active != 0;
+        out.push(DeploymentRecord {
+            app: decode_text(app, what("app"))?,
+            rollout: Some(id),
+            phase: Some(phase),
+            active,
+            started_at: timestamp(created_at, what("creation time"))?,
+            ended_at: if active {
+                None
+            } else {
+                Some(timestamp(updated_at, what("update time"))?)
+            },
+        });
+    }
+    for (id, app, at) in firsts {
+        let what = |field: &'static str| move || format!("{field} of event {id}");
+        out.push(DeploymentRecord {
+            app: decode_text(app.unwrap_or_default(), what("app"))?,
+            rollout: None,
+            phase: None,
+            active: false,
+            started_at: timestamp(at, what("time"))?,
+            ended_at: None,
+        });
+    }
+    out.sort_by_key(|d| d.started_at);
+    Ok(out)
 }
 
 fn decode_rollout(

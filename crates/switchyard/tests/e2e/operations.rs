@@ -297,6 +297,21 @@ fn metrics_export_rollouts_and_measurements() {
         eofs.len() <= 1 && (eofs.is_empty() || body.trim_end().ends_with("# EOF")),
         "{body}"
     );
+    // The deployment metrics: the first release and the rollout, which an operator aborts.
+    d.ok(&["abort", "shop", "--reason", "enough"]);
+    d.wait_rollout("shop", "the abort", |r| r["phase"] == "Aborted");
+    let (_, text) = get(api, "/metrics").unwrap();
+    let shop = "app=\"shop\",environment=\"\"";
+    for line in [
+        format!("deployment_total{{{shop}}} 2"),
+        format!("deployment_success_total{{{shop}}} 1"),
+        format!("deployment_failed_total{{{shop}}} 0"),
+        format!("deployment_rollback_total{{{shop},trigger=\"operator\"}} 1"),
+        format!("deployment_rollback_total{{{shop},trigger=\"automatic\"}} 0"),
+        format!("deployment_duration_seconds_count{{{shop},outcome=\"aborted\"}} 1"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
 }
 
 #[test]
