@@ -301,14 +301,27 @@ ${steps}
   assert.equal(back.version, 'v1');
   step('undo from the page goes back to the release before, at once');
 
+  // --- A broken release the judge rolls back: the incident and its report.
+  const stopCheckout = load(CHECKOUT, 40);
+  await must('POST', '/api/v1/apps/checkout/deploy', { version: 'v3', env: { DEMO_ERROR_EVERY: '4' } });
+  await live.goto(`${API}/ui/apps/checkout`);
+  await live.locator('#s-summary .badge', { hasText: 'RolledBack' }).waitFor({ timeout: PATIENCE });
+  stopCheckout();
+  await shot(live, 'rollout-rolled-back.png');
+  await live.getByRole('link', { name: 'The incident report' }).click();
+  await live.getByRole('heading', { name: 'checkout v3 rolled back' }).waitFor();
+  await live.getByRole('heading', { name: 'What to look at next' }).waitFor();
+  await live.locator('svg[aria-label*="errors-vs-stable: estimate, interval and boundary"]').waitFor();
+  const exposed = await live.getByRole('row', { name: /v3 \(canary\)/ }).innerText();
+  assert.match(exposed, /v3 \(canary\)\s+\d+\s+\d+\s+[\d.]+ %/);
+  await checkPage(live, 'incident');
+  await shot(live, 'incident.png');
+  await live.goto(`${API}/ui/incidents`);
+  await live.getByRole('row', { name: /checkout/ }).waitFor();
+  await shot(live, 'incidents.png');
+  step('a release the judge rolled back has an incident report with its evidence and exposure');
+
   if (SHOTS) {
-    // A broken release the judge rolls back, for the documentation's screenshot.
-    const stopCheckout = load(CHECKOUT, 60);
-    await must('POST', '/api/v1/apps/checkout/deploy', { version: 'v3', env: { DEMO_ERROR_EVERY: '4' } });
-    await live.goto(`${API}/ui/apps/checkout`);
-    await live.locator('#s-summary .badge', { hasText: 'RolledBack' }).waitFor({ timeout: PATIENCE });
-    stopCheckout();
-    await shot(live, 'rollout-rolled-back.png');
     // A rollout in progress, with a few samples of traffic in its charts.
     await must('POST', '/api/v1/apps/shop/deploy', { version: 'v4' });
     await live.goto(`${API}/ui/apps/shop`);
@@ -321,8 +334,8 @@ ${steps}
     await small.setViewportSize({ width: 390, height: 844 });
     await small.goto(`${API}/ui/apps/shop`);
     await small.locator('[data-weight="50"]').waitFor();
-    await checkPage(small, 'rollout on a small');
-    await shot(small, 'rollout-small.png');
+    await checkPage(small, 'rollout on a phone');
+    await shot(small, 'rollout-phone.png');
     await small.close();
     await apps.goto(`${API}/ui/`);
     await shot(apps, 'apps.png');
@@ -407,7 +420,7 @@ ${steps}
   const phone = await dana.context.newPage();
   await phone.setViewportSize({ width: 390, height: 844 });
   for (const path of ['/ui/', '/ui/apps/checkout', '/ui/flags?environment=production', '/ui/flags/new-checkout',
-    '/ui/experiments', '/ui/experiments/checkout-copy', '/ui/audit']) {
+    '/ui/experiments', '/ui/experiments/checkout-copy', '/ui/incidents', '/ui/audit']) {
     await phone.goto(`${API}${path}`);
     await checkPage(phone, `${path} on a phone`);
   }

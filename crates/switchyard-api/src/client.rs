@@ -8,6 +8,7 @@ use crate::types::*;
 mod dataplane;
 mod experiments;
 mod flags;
+mod incidents;
 
 pub use experiments::EventsAnswer;
 

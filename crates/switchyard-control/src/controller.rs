@@ -726,13 +726,28 @@ impl Controller {
                             .filter(|b| b.actor == *actor)
                             .and_then(|b| b.source.clone()),
                     };
+                    let mut data = data.clone();
+                    if *kind == EventKind::RolledBack {
+                        // What an incident report needs and only memory holds now.
+                        let kept = crate::incidents::at_rollback(
+                            app.as_str(),
+                            &snapshot.rollout,
+                            self.metrics.as_ref(),
+                            self.history.series(snapshot.id),
+                        );
+                        if let (Some(data), serde_json::Value::Object(kept)) =
+                            (data.as_object_mut(), kept)
+                        {
+                            data.extend(kept);
+                        }
+                    }
                     events.push(self.event(
                         app,
                         Some(snapshot.id),
                         *kind,
                         &author,
                         reason.clone(),
-                        data.clone(),
+                        data,
                     ));
                 }
                 Action::RecordMeasurement(m) => {

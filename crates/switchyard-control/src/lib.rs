@@ -12,6 +12,7 @@
 //!   experiments.
 //! - [`flags`]: [`FlagService`], the live compiled flags and the one way to change them.
 //! - [`experiments`]: [`ExperimentService`], events, results, reports, stops and guardrails.
+//! - [`incidents`]: every automatic rollback with the evidence and the traffic it rested on.
 //! - [`traffic_experiments`]: splits apps between the releases of running traffic experiments
 //!   and restores them when they stop.
 //! - [`ports`]: what this layer needs from the data plane and the outside (routes, listeners,
@@ -24,6 +25,7 @@ pub mod controller;
 pub mod dataplane;
 pub mod experiments;
 pub mod flags;
+pub mod incidents;
 pub mod manifests;
 pub mod ports;
 pub mod traffic;

@@ -11,6 +11,7 @@
 //! - [`flags`]: the flag API, the live compiled flags ([`FlagService`]) and the SSE stream.
 //! - [`experiments`]: event ingestion, experiment results and reports, the flags of flag
 //!   experiments ([`ExperimentService`]) and the guardrail check.
+//! - [`incidents`]: `/api/v1/incidents`, every automatic rollback with its evidence and report.
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`observability`]: the Prometheus alerting rules and the Grafana dashboard over `/metrics`.
 //! - [`rollout_metrics`]: rollout state and analysis measurements on `/metrics`.
@@ -37,6 +38,7 @@ pub mod error;
 pub mod experiments;
 pub mod flags;
 pub mod handlers;
+pub mod incidents;
 pub mod observability;
 pub mod ofrep;
 pub mod openapi;

@@ -6,7 +6,9 @@ use axum::response::IntoResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{audit, dataplane, experiments, flags, handlers, ofrep, operations, tokens, unleash};
+use crate::{
+    audit, dataplane, experiments, flags, handlers, incidents, ofrep, operations, tokens, unleash,
+};
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -62,6 +64,9 @@ use crate::{audit, dataplane, experiments, flags, handlers, ofrep, operations, t
         experiments::handlers::results,
         experiments::handlers::report,
         experiments::handlers::stop,
+        incidents::list,
+        incidents::get_one,
+        incidents::report,
         dataplane::tables,
         dataplane::report,
         dataplane::proxies,

@@ -108,6 +108,7 @@ pub fn router(context: ServerContext) -> Router {
         .merge(crate::experiments::routes())
         .merge(crate::tokens::routes())
         .merge(crate::dataplane::routes())
+        .merge(crate::incidents::routes())
         .merge(crate::ui::routes())
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(

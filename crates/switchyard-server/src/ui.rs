@@ -8,6 +8,7 @@
 //!   measurements, the timeline and the commands the caller's role allows.
 //! - [`flags`]: flags per environment, toggles and rollout percentages, each flag's audit trail.
 //! - [`experiments`]: experiment results, with the report's plots.
+//! - [`incidents`]: every automatic rollback, and each one's report.
 //! - [`audit`]: the event log, filtered by app, principal and kind.
 //! - [`page`]: the layout every page shares, HTML escaping, and errors as pages.
 //! - [`charts`]: the SVG charts of a rollout.
@@ -24,6 +25,7 @@ pub mod audit;
 pub mod charts;
 pub mod experiments;
 pub mod flags;
+pub mod incidents;
 pub mod page;
 pub mod rollout;
 pub mod session;
@@ -52,6 +54,8 @@ pub fn routes() -> Router<ServerContext> {
         .route("/ui/experiments", get(experiments::list))
         .route("/ui/experiments/{key}", get(experiments::detail))
         .route("/ui/audit", get(audit::page))
+        .route("/ui/incidents", get(incidents::list))
+        .route("/ui/incidents/{id}", get(incidents::detail))
         .route("/ui/assets/dashboard.js", get(script))
         .route("/ui/assets/dashboard.css", get(style))
 }
@@ -98,9 +102,13 @@ async fn script() -> Response {
 async fn style() -> Response {
     asset(
         "text/css; charset=utf-8",
-        page::STYLESHEET
-            .get_or_init(|| format!("{STYLE}{}", switchyard_experiments::report::SECTION_STYLE)),
+        page::STYLESHEET.get_or_init(stylesheet),
     )
+}
+
+/// The dashboard's stylesheet, then the experiment report's classes.
+pub(crate) fn stylesheet() -> String {
+    format!("{STYLE}{}", switchyard_experiments::report::SECTION_STYLE)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

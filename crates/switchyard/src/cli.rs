@@ -170,6 +170,11 @@ pub enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+    /// Automatic rollbacks: `incident list`, `incident show ID [--out report.html]`.
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
     /// Prometheus alerting rules and a Grafana dashboard for what `/metrics` exposes.
     Observability {
         #[command(subcommand)]
@@ -637,5 +642,18 @@ pub enum ObservabilityCommand {
         /// Where to write the files.
         #[arg(long)]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Every release Switchyard rolled back by itself, newest first.
+    List,
+    /// One incident: what decided and why, the traffic the release took, what to look at next;
+    /// `--out FILE` writes its self-contained HTML report.
+    Show {
+        id: i64,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }

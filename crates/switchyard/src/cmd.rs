@@ -7,6 +7,7 @@ mod demo;
 mod demo_app;
 mod experiment;
 mod flags;
+mod incident;
 mod proxy;
 mod serve;
 mod sim;
@@ -218,6 +219,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Experiment { command } => experiment::run(&api, command, output).await,
         Command::Token { command } => tokens::run(&api, command, output).await,
         Command::Audit(args) => audit::run(&api, args, output).await,
+        Command::Incident { command } => incident::run(&api, command, output).await,
         Command::Backup { store, to } => store::backup(&store, &to).await,
         Command::Restore { store, from } => store::restore(&store, &from).await,
         Command::MigrateStore { data_dir, to } => store::migrate(&data_dir, &to).await,

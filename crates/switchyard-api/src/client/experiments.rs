@@ -97,7 +97,7 @@ impl Client {
     }
 
     /// A GET whose successful answer is text; errors decode as usual.
-    async fn text(&self, url: Url) -> Result<String, ClientError> {
+    pub(super) async fn text(&self, url: Url) -> Result<String, ClientError> {
         let text = url.to_string();
         let response = deliver(&text, self.http.get(url)).await?;
         if !response.status().is_success() {

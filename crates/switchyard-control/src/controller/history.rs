@@ -22,7 +22,7 @@ pub const MAX_SAMPLES: usize = 720;
 pub const MAX_ROLLOUTS: usize = 64;
 
 /// One release's traffic over the window ending at a sample.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReleaseSample {
     pub version: String,
     pub rps: f64,
@@ -32,7 +32,7 @@ pub struct ReleaseSample {
 }
 
 /// Every release of a rollout at one instant.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrafficSample {
     pub at: Timestamp,
     /// The canary's weight then, percent.

@@ -26,13 +26,15 @@ pub enum Nav {
     Apps,
     Flags,
     Experiments,
+    Incidents,
     Audit,
 }
 
-const NAV: [(Nav, &str, &str); 4] = [
+const NAV: [(Nav, &str, &str); 5] = [
     (Nav::Apps, "/ui/", "Apps"),
     (Nav::Flags, "/ui/flags", "Flags"),
     (Nav::Experiments, "/ui/experiments", "Experiments"),
+    (Nav::Incidents, "/ui/incidents", "Incidents"),
     (Nav::Audit, "/ui/audit", "Audit"),
 ];
 

@@ -264,9 +264,12 @@ fn sections(live: &Live) -> Vec<(&'static str, &'static str, String)> {
                 "actions" => actions(live),
                 "traffic" => traffic(live),
                 "charts" => charts::traffic(&live.history),
-                "judge" => judge(live),
-                "measurements" => measurements(live),
-                _ => timeline(live),
+                "judge" => judge(
+                    &live.measurements,
+                    live.view.as_ref().is_some_and(|v| v.active),
+                ),
+                "measurements" => measurements(&live.measurements, live.app.as_str()),
+                _ => timeline(&live.timeline),
             };
             (id, title, html)
         })
@@ -331,6 +334,13 @@ fn summary(live: &Live) -> String {
     }
     if let Some(reason) = &v.reason {
         let _ = write!(out, "<p class=\"reason-text\">{}</p>", escape(reason));
+    }
+    if v.phase == "RolledBack" {
+        let _ = write!(
+            out,
+            "<p><a href=\"/ui/incidents/{}\">The incident report</a></p>",
+            v.id
+        );
     }
     if let Some(after) = v.decided_after_s {
         let _ = write!(
@@ -456,11 +466,11 @@ fn traffic(live: &Live) -> String {
     out
 }
 
-/// The judge's looks per metric: estimate, interval and boundary over time, and how far from a
-/// decision the last look was.
-fn judge(live: &Live) -> String {
+/// The judge's looks per metric: estimate, interval and boundary over time, and, while the
+/// rollout is `active`, how far from a decision the last look was.
+pub fn judge(measurements: &[Measurement], active: bool) -> String {
     let mut metrics: BTreeMap<(String, String), Vec<&Measurement>> = BTreeMap::new();
-    for m in live.measurements.iter().filter(|m| m.evidence.is_some()) {
+    for m in measurements.iter().filter(|m| m.evidence.is_some()) {
         metrics
             .entry((m.template.clone(), m.metric.clone()))
             .or_default()
@@ -469,7 +479,6 @@ fn judge(live: &Live) -> String {
     if metrics.is_empty() {
         return "<p class=\"note\">No statistical judge has looked yet.</p>".into();
     }
-    let active = live.view.as_ref().is_some_and(|v| v.active);
     let mut out = String::new();
     for ((template, metric), looks) in metrics {
         let mut band = Vec::new();
@@ -540,8 +549,9 @@ fn pair(v: Option<&serde_json::Value>) -> Option<[f64; 2]> {
     Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?])
 }
 
-fn measurements(live: &Live) -> String {
-    if live.measurements.is_empty() {
+/// The latest measurements, newest first.
+pub fn measurements(measurements: &[Measurement], app: &str) -> String {
+    if measurements.is_empty() {
         return "<p class=\"note\">No measurement yet.</p>".into();
     }
     let mut out = String::from(
@@ -549,7 +559,7 @@ fn measurements(live: &Live) -> String {
          <th scope=\"col\">Result</th><th scope=\"col\">Value</th><th scope=\"col\">Baseline</th>\
          <th scope=\"col\">Samples</th><th scope=\"col\">Why</th></tr></thead><tbody>",
     );
-    for m in live.measurements.iter().rev().take(MEASUREMENT_ROWS) {
+    for m in measurements.iter().rev().take(MEASUREMENT_ROWS) {
         let phase = format!("{:?}", m.phase);
         let _ = write!(
             out,
@@ -570,13 +580,13 @@ fn measurements(live: &Live) -> String {
         );
     }
     out.push_str("</tbody></table></div>");
-    if live.measurements.len() > MEASUREMENT_ROWS {
+    if measurements.len() > MEASUREMENT_ROWS {
         let _ = write!(
             out,
             "<p class=\"note\">The latest {MEASUREMENT_ROWS} of {}; all with <code>switchyard \
              analysis {}</code>.</p>",
-            live.measurements.len(),
-            escape(live.app.as_str())
+            measurements.len(),
+            escape(app)
         );
     }
     out
@@ -601,12 +611,13 @@ fn shown_value(text: &str) -> String {
     }
 }
 
-fn timeline(live: &Live) -> String {
-    if live.timeline.is_empty() {
+/// Events, newest first, with their actors.
+pub fn timeline(events: &[EventRecord]) -> String {
+    if events.is_empty() {
         return "<p class=\"note\">Nothing happened yet.</p>".into();
     }
     let mut out = String::from("<ol class=\"timeline\" reversed>");
-    for e in live.timeline.iter().rev() {
+    for e in events.iter().rev() {
         let source = e
             .event
             .source

@@ -85,6 +85,70 @@ fn judge_rolls_back_a_worse_canary_and_promotes_a_healthy_one() {
         );
     }
 
+    // The incident: what decided, the traffic v2 took, what to look at next, and its report.
+    let list: serde_json::Value =
+        serde_json::from_str(&d.ok(&["incident", "list", "-o", "json"])).unwrap();
+    let incidents = list.as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{list:#}");
+    let id = incidents[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        id,
+        r["id"].as_i64().unwrap(),
+        "an incident is named by its rollout"
+    );
+    assert_eq!(incidents[0]["decided_by"], "analysis");
+    let incident: serde_json::Value =
+        serde_json::from_str(&d.ok(&["incident", "show", &id.to_string(), "-o", "json"])).unwrap();
+    assert_eq!(incident["version"], "v2");
+    assert_eq!(incident["stable_version"], "v1");
+    let canary = &incident["exposure"]["canary"];
+    assert_eq!(canary["version"], "v2");
+    let (requests, errors) = (
+        canary["requests"].as_u64().unwrap(),
+        canary["errors"].as_u64().unwrap(),
+    );
+    assert!(requests > 0 && errors > 0 && errors <= requests, "{canary}");
+    assert_eq!(incident["exposure"]["max_weight"], 50);
+    assert!(
+        incident["sticky_share"].is_null(),
+        "the manifest routes without stickiness"
+    );
+    assert!(
+        incident["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["phase"] == "failed")
+    );
+    let next = incident["next"].to_string();
+    assert!(
+        next.contains("errors-vs-stable") && next.contains("5xx"),
+        "{next}"
+    );
+    let text = d.ok(&["incident", "show", &id.to_string()]);
+    assert!(
+        text.contains(&format!("canary v2: {requests} requests, {errors} errors")),
+        "{text}"
+    );
+    let report = dir.path().join("incident.html");
+    d.ok(&[
+        "incident",
+        "show",
+        &id.to_string(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("shop v2 rolled back"), "{html}");
+    assert!(
+        html.contains("errors-vs-stable: estimate, interval and boundary"),
+        "the judge's chart"
+    );
+    assert!(html.contains("What to look at next"));
+    assert!(!html.contains("<script"), "self-contained, no script");
+    let err = d.fails(&["incident", "show", "9999"]);
+    assert!(err.contains("no incident 9999"), "{err}");
+
     // As good as stable: promoted.
     deploy_failing_every(&d, "v3", 10);
     let r = d.wait_rollout("shop", "the judge's pass", |r| r["phase"] == "Succeeded");
