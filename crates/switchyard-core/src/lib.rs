@@ -11,7 +11,9 @@
 //! - [`ports`]: the store and runtime traits adapters implement.
 //! - [`duration`]: humantime durations in manifests.
 //! - [`human`]: numbers rounded for people in messages and views.
+//! - [`cookie`]: a cookie's value from a request's `Cookie` headers.
 
+pub mod cookie;
 pub mod dataplane;
 pub mod duration;
 pub mod expr;

@@ -202,14 +202,11 @@ fn sticky_key<'a>(key: &StickinessKey, headers: &'a HeaderMap, uri: &'a Uri) -> 
 
 /// Value of cookie `name` from the request's `Cookie` headers.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let values = headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .filter_map(|v| v.to_str().ok());
+    switchyard_core::cookie::value(values, name)
 }
 
 /// Raw (not percent-decoded) value of query parameter `name`.

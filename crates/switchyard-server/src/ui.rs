@@ -67,15 +67,14 @@ pub fn is_page(path: &str) -> bool {
 
 /// The session id a request's cookie carries.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
+    let values = headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim().to_owned())
+        .filter_map(|v| v.to_str().ok());
+    switchyard_core::cookie::value(values, COOKIE)
+        .map(str::trim)
         .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// 303 to the sign-in page, which comes back to `uri` once signed in.
