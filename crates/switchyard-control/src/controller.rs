@@ -694,6 +694,21 @@ impl Controller {
             .transpose()
     }
 
+    /// The latest rollout of every app that has one, by app: one read of the store.
+    ///
+    /// # Errors
+    /// Store failures, or a stored state that no longer reads.
+    pub async fn latest_of_every_app(
+        &self,
+    ) -> Result<BTreeMap<AppName, RolloutSnapshot>, ControllerError> {
+        self.store
+            .latest_rollouts()
+            .await?
+            .into_iter()
+            .map(|record| decode(record).map(|s| (s.app.clone(), s)))
+            .collect()
+    }
+
     /// Transitions, persists, then carries out the actions. Returns the new state. The caller
     /// holds the app's traffic.
     /// `by` is the author of a command; the events it records carry its address.

@@ -63,22 +63,24 @@ pub async fn metrics(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.may(Action::Read, Scope::Everything)?;
     let mut text = (ctx.prometheus)();
-    let mut latest = Vec::new();
     let mut environments = std::collections::BTreeMap::new();
     match ctx.store.apps().await {
         Ok(apps) => {
             for app in apps {
-                let name = &app.manifest.metadata.name;
                 if let Some(env) = app.manifest.metadata.environment() {
-                    environments.insert(name.to_string(), env.to_owned());
-                }
-                if let Ok(Some(s)) = ctx.controller.latest(name).await {
-                    latest.push(s);
+                    environments.insert(app.manifest.metadata.name.to_string(), env.to_owned());
                 }
             }
         }
-        Err(e) => tracing::warn!(error = %e, "rollout metrics left out of this scrape"),
+        Err(e) => tracing::warn!(error = %e, "environments left out of this scrape"),
     }
+    let latest: Vec<_> = match ctx.controller.latest_of_every_app().await {
+        Ok(latest) => latest.into_values().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "rollout metrics left out of this scrape");
+            Vec::new()
+        }
+    };
     let deployments = match ctx.store.deployments().await {
         Ok(d) => d,
         Err(e) => {
@@ -173,12 +175,13 @@ pub async fn apply(
 pub async fn apps(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult<Vec<AppSummary>> {
     caller.may(Action::Read, Scope::Any)?;
     let mut out = Vec::new();
+    let mut latest = ctx.controller.latest_of_every_app().await?;
     for record in ctx.store.apps().await? {
         let name = record.manifest.metadata.name.clone();
         if !caller.principal.sees(name.as_str()) {
             continue;
         }
-        let rollout = ctx.controller.latest(&name).await?.map(|s| RolloutBrief {
+        let rollout = latest.remove(&name).map(|s| RolloutBrief {
             id: s.id,
             version: s.rollout.canary.version.to_string(),
             phase: s.rollout.phase.name().to_string(),

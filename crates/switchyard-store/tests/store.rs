@@ -487,6 +487,21 @@ async fn rollouts_are_created_updated_and_read_back(backend: Backend) {
         next
     );
     assert_eq!(store.active_rollouts().await.unwrap().len(), 2);
+    let latest: Vec<_> = store
+        .latest_rollouts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.app.to_string(), r.id))
+        .collect();
+    assert_eq!(
+        latest,
+        [
+            ("checkout".to_owned(), next),
+            ("payments".to_owned(), other)
+        ],
+        "one per app, by name"
+    );
 
     // What the deployment metrics count: every rollout, and first releases (a `promoted`
     // event outside any rollout), oldest first.

@@ -91,6 +91,12 @@ pub trait StateStore: Send + Sync + 'static {
     /// Backend failures.
     async fn latest_rollout(&self, app: &AppName) -> Result<Option<RolloutRecord>, StoreError>;
 
+    /// The most recent rollout of every app that has one, by app name.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn latest_rollouts(&self) -> Result<Vec<RolloutRecord>, StoreError>;
+
     /// Every active rollout, oldest first.
     ///
     /// # Errors

@@ -38,15 +38,19 @@ pub async fn page(
         .collect();
     let environments: BTreeSet<&str> = records.iter().filter_map(environment).collect();
     let wanted = params.environment.as_deref().filter(|e| !e.is_empty());
+    let latest = ctx.controller.latest_of_every_app().await?;
     let mut rows = String::new();
     let mut shown = 0;
     for record in records
         .iter()
         .filter(|r| wanted.is_none() || environment(r) == wanted)
     {
-        let name = &record.manifest.metadata.name;
-        let latest = ctx.controller.latest(name).await?;
-        row(&mut rows, &ctx, record, latest.as_ref());
+        row(
+            &mut rows,
+            &ctx,
+            record,
+            latest.get(&record.manifest.metadata.name),
+        );
         shown += 1;
     }
     let mut main = String::from("<h1>Apps</h1>");

@@ -170,7 +170,7 @@ pub async fn page(
 
 /// `GET /ui/apps/{app}/live`: server-sent events named `sections`, each a JSON object from
 /// element id (`s-summary`, ...) to its new HTML, with only what changed since the last one
-/// (everything in the first). The stream ends when the session does.
+/// (everything in the first). The stream ends when the session or the token does.
 pub async fn live(
     State(ctx): State<ServerContext>,
     caller: Caller,
@@ -185,6 +185,7 @@ pub async fn live(
     let follow = Follow {
         changes: ctx.controller.changes(),
         shutdown: ctx.flags.shutdown().clone(),
+        bearer: crate::auth::bearer(&headers).map(str::to_owned),
         session: super::session_cookie(&headers),
         ticker,
         sent: BTreeMap::new(),
@@ -212,6 +213,9 @@ struct Follow {
     ctx: ServerContext,
     app: AppName,
     caller: Caller,
+    /// What the viewer authenticated with, checked again before each render: a revoked token
+    /// or an ended session ends the stream.
+    bearer: Option<String>,
     session: Option<String>,
     changes: tokio::sync::watch::Receiver<u64>,
     shutdown: tokio_util::sync::CancellationToken,
@@ -232,8 +236,16 @@ impl Follow {
                 }
             }
             self.first = false;
-            if let (Some(tokens), Some(id)) = (&self.ctx.security.tokens, &self.session) {
-                self.ctx.security.sessions.principal(tokens, id).ok()?;
+            if let Some(tokens) = &self.ctx.security.tokens {
+                match (&self.bearer, &self.session) {
+                    (Some(token), _) => {
+                        tokens.authenticate(token).ok()?;
+                    }
+                    (None, Some(id)) => {
+                        self.ctx.security.sessions.principal(tokens, id).ok()?;
+                    }
+                    (None, None) => return None,
+                }
             }
             let Ok(live) = load(&self.ctx, &self.app, &self.caller).await else {
                 continue;

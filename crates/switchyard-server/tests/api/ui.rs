@@ -287,3 +287,40 @@ async fn what_a_page_shows_from_a_document_is_escaped() {
     assert_eq!(bad_env.status, StatusCode::BAD_REQUEST);
     assert!(!bad_env.text.contains("<b>"));
 }
+
+#[tokio::test]
+async fn the_live_stream_sends_every_section_then_ends_with_its_token() {
+    let api = Api::new().await;
+    api.apply(&app("shop", "[{setWeight: 20}, {pause: {}}]")).await;
+    let viewer = api.token("vic", Role::Viewer, None, None).await;
+    let request = Request::builder()
+        .uri("/ui/apps/shop/live")
+        .header("host", "127.0.0.1:7070")
+        .header("authorization", format!("Bearer {viewer}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let first = String::from_utf8_lossy(&first).into_owned();
+    assert!(first.starts_with("event: sections\n"), "{first}");
+    for id in ["s-summary", "s-steps", "s-actions", "s-traffic", "s-charts", "s-judge", "s-measurements", "s-timeline"] {
+        assert!(first.contains(&format!("\"{id}\"")), "{id} missing from {first}");
+    }
+    let id = viewer.split('_').nth(1).unwrap();
+    let revoked = api
+        .json("POST", &format!("/api/v1/tokens/{id}/revoke"), &serde_json::json!({}))
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+    // The next render (the 2 s refresh at the latest) finds the token revoked and ends the
+    // stream; the bound only keeps a broken build from hanging the suite.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while let Some(frame) = body.frame().await {
+            frame.unwrap();
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream went on after its token was revoked");
+}

@@ -87,6 +87,10 @@ impl StateStore for Store {
         rollouts::latest(&self.pool, app).await
     }
 
+    async fn latest_rollouts(&self) -> Result<Vec<RolloutRecord>, StoreError> {
+        rollouts::latest_of_every_app(&self.pool).await
+    }
+
     async fn active_rollouts(&self) -> Result<Vec<RolloutRecord>, StoreError> {
         rollouts::active(&self.pool).await
     }

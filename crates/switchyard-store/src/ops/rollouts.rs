@@ -178,6 +178,17 @@ pub(super) async fn latest(
     row.map(decode_rollout).transpose()
 }
 
+pub(super) async fn latest_of_every_app(pool: &Pool) -> Result<Vec<RolloutRecord>, StoreError> {
+    let rows: Vec<RolloutRow> = sqlx::query_as(
+        "SELECT id, app, version, phase, active, state_json, created_at, updated_at \
+         FROM rollouts WHERE id IN (SELECT MAX(id) FROM rollouts GROUP BY app) ORDER BY app ASC",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(backend("read the latest rollouts"))?;
+    rows.into_iter().map(decode_rollout).collect()
+}
+
 pub(super) async fn active(pool: &Pool) -> Result<Vec<RolloutRecord>, StoreError> {
     let rows: Vec<RolloutRow> = sqlx::query_as(
         "SELECT id, app, version, phase, active, state_json, created_at, updated_at \
