@@ -96,6 +96,7 @@ pub async fn list(
 
 fn row(out: &mut String, key: &str, flag: &Value, env: Option<&str>, may_edit: bool) {
     let k = escape(key);
+    let u = page::path_segment(key);
     let enabled = enabled_in(flag, env);
     let state = match (env, may_edit) {
         (Some(e), true) => {
@@ -107,7 +108,7 @@ fn row(out: &mut String, key: &str, flag: &Value, env: Option<&str>, may_edit: b
             };
             format!(
                 "<button type=\"button\" class=\"switch\" role=\"switch\" aria-checked=\"{enabled}\" \
-                 aria-label=\"{k} in {e}\" data-flag-toggle=\"/api/v1/flags/{k}/environments/{e}/{to}\">\
+                 aria-label=\"{k} in {e}\" data-flag-toggle=\"/api/v1/flags/{u}/environments/{e}/{to}\">\
                  {label}</button>"
             )
         }
@@ -120,7 +121,7 @@ fn row(out: &mut String, key: &str, flag: &Value, env: Option<&str>, may_edit: b
     let percent = rollout_percent(flag, env);
     let rollout = match (env, may_edit) {
         (Some(e), true) => format!(
-            "<form class=\"inline\" data-flag-rollout=\"/api/v1/flags/{k}/rollout\" \
+            "<form class=\"inline\" data-flag-rollout=\"/api/v1/flags/{u}/rollout\" \
              data-environment=\"{e}\"><label class=\"visually-hidden\" for=\"r-{k}\">Rollout \
              percentage of {k} in {e}</label><input id=\"r-{k}\" type=\"number\" min=\"0\" \
              max=\"100\" step=\"any\" required value=\"{}\"><span>%</span>\
@@ -132,7 +133,7 @@ fn row(out: &mut String, key: &str, flag: &Value, env: Option<&str>, may_edit: b
     };
     let _ = write!(
         out,
-        "<tr><th scope=\"row\"><a href=\"/ui/flags/{k}\">{k}</a><br><span class=\"note\">{}</span></th>\
+        "<tr><th scope=\"row\"><a href=\"/ui/flags/{u}\">{k}</a><br><span class=\"note\">{}</span></th>\
          <td>{state}</td><td>{rollout}</td><td>{}</td><td>{}</td></tr>",
         escape(flag.get("type").and_then(Value::as_str).unwrap_or("")),
         variants(flag),

@@ -140,6 +140,20 @@ pub fn not_found(what: String) -> PageError {
     PageError(ApiError::new(StatusCode::NOT_FOUND, "not_found", what))
 }
 
+/// `text` as one segment of a URL path: every byte but `A-Z a-z 0-9 - . _ ~` percent-encoded
+/// (so the result needs no HTML escaping either).
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 /// An instant as a `<time>` element, to the second, in UTC.
 pub fn time(at: Timestamp) -> String {
     let text = at.to_rfc3339();
@@ -194,6 +208,8 @@ mod tests {
         assert_eq!(millis(Some(3.25159)), "3.25 ms");
         assert_eq!(millis(Some(42.42)), "42.4 ms");
         assert_eq!(millis(Some(420.4)), "420 ms");
+        assert_eq!(path_segment("Hellø w/o?#"), "Hell%C3%B8%20w%2Fo%3F%23");
+        assert_eq!(path_segment("new-checkout_v1.2~x"), "new-checkout_v1.2~x");
         assert_eq!(
             time(Timestamp::from_millis(1_700_000_000_000)),
             "<time datetime=\"2023-11-14T22:13:20.000Z\">2023-11-14 22:13:20</time>"

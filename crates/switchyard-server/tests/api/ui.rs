@@ -283,6 +283,25 @@ async fn what_a_page_shows_from_a_document_is_escaped() {
             page.text
         );
     }
+    // A key that is not ASCII is linked percent-encoded, and the link leads to it.
+    let utf8 = serde_json::json!({
+        "format": "native",
+        "content": "flags:\n  - key: Feature.UTF-8.Hellø_Wørld\n    type: boolean\n    variants: {on: true}\n    defaultVariant: on\n",
+    });
+    assert_eq!(
+        api.json("PUT", "/api/v1/flags", &utf8).await.status,
+        StatusCode::OK
+    );
+    let list = get(&api, "/ui/flags", Some(&session)).await;
+    let link = "/ui/flags/Feature.UTF-8.Hell%C3%B8_W%C3%B8rld";
+    assert!(
+        list.text.contains(&format!("<a href=\"{link}\">")),
+        "{}",
+        list.text
+    );
+    let page = get(&api, link, Some(&session)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("Feature.UTF-8.Hellø_Wørld"));
     let bad_env = get(&api, "/ui/flags?environment=%3Cb%3E", Some(&session)).await;
     assert_eq!(bad_env.status, StatusCode::BAD_REQUEST);
     assert!(!bad_env.text.contains("<b>"));
@@ -291,7 +310,8 @@ async fn what_a_page_shows_from_a_document_is_escaped() {
 #[tokio::test]
 async fn the_live_stream_sends_every_section_then_ends_with_its_token() {
     let api = Api::new().await;
-    api.apply(&app("shop", "[{setWeight: 20}, {pause: {}}]")).await;
+    api.apply(&app("shop", "[{setWeight: 20}, {pause: {}}]"))
+        .await;
     let viewer = api.token("vic", Role::Viewer, None, None).await;
     let request = Request::builder()
         .uri("/ui/apps/shop/live")
@@ -306,12 +326,28 @@ async fn the_live_stream_sends_every_section_then_ends_with_its_token() {
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
     let first = String::from_utf8_lossy(&first).into_owned();
     assert!(first.starts_with("event: sections\n"), "{first}");
-    for id in ["s-summary", "s-steps", "s-actions", "s-traffic", "s-charts", "s-judge", "s-measurements", "s-timeline"] {
-        assert!(first.contains(&format!("\"{id}\"")), "{id} missing from {first}");
+    for id in [
+        "s-summary",
+        "s-steps",
+        "s-actions",
+        "s-traffic",
+        "s-charts",
+        "s-judge",
+        "s-measurements",
+        "s-timeline",
+    ] {
+        assert!(
+            first.contains(&format!("\"{id}\"")),
+            "{id} missing from {first}"
+        );
     }
     let id = viewer.split('_').nth(1).unwrap();
     let revoked = api
-        .json("POST", &format!("/api/v1/tokens/{id}/revoke"), &serde_json::json!({}))
+        .json(
+            "POST",
+            &format!("/api/v1/tokens/{id}/revoke"),
+            &serde_json::json!({}),
+        )
         .await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
     // The next render (the 2 s refresh at the latest) finds the token revoked and ends the
@@ -322,5 +358,8 @@ async fn the_live_stream_sends_every_section_then_ends_with_its_token() {
         }
     })
     .await;
-    assert!(ended.is_ok(), "the stream went on after its token was revoked");
+    assert!(
+        ended.is_ok(),
+        "the stream went on after its token was revoked"
+    );
 }
