@@ -165,7 +165,8 @@ pub async fn guard(
     let query_token = (path == STREAM_PATH)
         .then(|| request.uri().query().and_then(access_token))
         .flatten();
-    let session = if is_sdk_path(&path) {
+    // Read only when it can count: never on the SDKs' paths, never beside a bearer token.
+    let session = if is_sdk_path(&path) || headers.contains_key(header::AUTHORIZATION) {
         None
     } else {
         crate::ui::session_cookie(headers)

@@ -18,6 +18,8 @@ use std::fmt::Write as _;
 
 use switchyard_core::ports::DeploymentRecord;
 
+use crate::rollout_metrics::escape;
+
 pub const TOTAL: &str = "deployment";
 pub const SUCCESS: &str = "deployment_success";
 pub const FAILED: &str = "deployment_failed";
@@ -53,14 +55,6 @@ fn outcome(phase: &str) -> Option<&'static str> {
         "Failed" => Some("failed"),
         _ => None,
     }
-}
-
-/// Label values are escaped as the text format requires.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// The metrics of `deployments`; `environment` names an app's environment.

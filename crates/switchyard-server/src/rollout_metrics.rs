@@ -22,7 +22,7 @@ const LABEL_METRIC: &str = "metric";
 const LABEL_OUTCOME: &str = "outcome";
 
 /// Label values are escaped as the text format requires.
-fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -19,8 +19,8 @@ pub async fn stable_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
-        || is_json(&response)
-        || is_page(&response)
+        || is(&response, "application/json")
+        || is(&response, "text/html")
     {
         return response;
     }
@@ -42,20 +42,13 @@ pub async fn stable_errors(request: Request, next: Next) -> Response {
     rewritten
 }
 
-fn is_json(response: &Response<Body>) -> bool {
+/// Whether the answer's content type starts with `prefix`.
+fn is(response: &Response<Body>, prefix: &str) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
-}
-
-fn is_page(response: &Response<Body>) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"))
+        .is_some_and(|v| v.starts_with(prefix))
 }
 
 /// The stable code of an answer axum wrote, and a message for an empty one.

@@ -75,12 +75,7 @@ pub fn rollout_view_in(ctx: &crate::router::ServerContext, s: &RolloutSnapshot) 
             .into_iter()
             .map(|address| InstanceView {
                 address: address.to_string(),
-                health: match &unhealthy {
-                    None => "unknown",
-                    Some(set) if set.contains(&address) => "unhealthy",
-                    Some(_) => "healthy",
-                }
-                .into(),
+                health: instance_health(&address, unhealthy.as_ref()).into(),
             })
             .collect();
     }
@@ -91,6 +86,19 @@ pub fn rollout_view_in(ctx: &crate::router::ServerContext, s: &RolloutSnapshot) 
         cluster: ctx.controller.routes_in_cluster(&s.app),
     });
     view
+}
+
+/// An instance's health as the proxies see it: `unhealthy` when one avoids it, `unknown` when
+/// no proxy serves the app (`unhealthy` is `None`: its cluster routes it), else `healthy`.
+pub fn instance_health(
+    address: &std::net::SocketAddr,
+    unhealthy: Option<&std::collections::BTreeSet<std::net::SocketAddr>>,
+) -> &'static str {
+    match unhealthy {
+        None => "unknown",
+        Some(set) if set.contains(address) => "unhealthy",
+        Some(_) => "healthy",
+    }
 }
 
 pub fn rollout_view(s: &RolloutSnapshot, metrics: &dyn ReleaseMetrics) -> RolloutView {

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 
 use axum::extract::{Query, State};
 use serde::Deserialize;
@@ -158,11 +157,10 @@ fn row(
         .into_iter()
         .map(|v| {
             let endpoints = ctx.controller.endpoints(name, v);
-            format!(
-                "{}: {}",
-                escape(v.as_str()),
-                health(&endpoints, unhealthy.as_ref())
-            )
+            let states = endpoints
+                .iter()
+                .map(|e| crate::view::instance_health(e, unhealthy.as_ref()));
+            format!("{}: {}", escape(v.as_str()), health(states))
         })
         .collect();
     let _ = write!(
@@ -178,23 +176,34 @@ fn row(
     );
 }
 
-/// `2 healthy`, `1 healthy, 1 unhealthy`, `2 unknown` (no proxy serves the app: its cluster
-/// routes it), `none`.
-pub fn health(endpoints: &[SocketAddr], unhealthy: Option<&BTreeSet<SocketAddr>>) -> String {
-    if endpoints.is_empty() {
-        return "none".into();
+/// Instances counted by health (`healthy`, `unhealthy`, `unknown`, as
+/// [`crate::view::instance_health`] names them): `2 healthy`, `1 healthy, 1 unhealthy`,
+/// `2 unknown`, or `none`.
+pub fn health<'a>(states: impl IntoIterator<Item = &'a str>) -> String {
+    let mut counts = [0usize; 3];
+    for state in states {
+        match state {
+            "healthy" => counts[0] += 1,
+            "unhealthy" => counts[1] += 1,
+            _ => counts[2] += 1,
+        }
     }
-    let Some(unhealthy) = unhealthy else {
-        return format!("{} unknown", endpoints.len());
-    };
-    let bad = endpoints.iter().filter(|e| unhealthy.contains(e)).count();
-    let good = endpoints.len() - bad;
-    match (good, bad) {
-        (g, 0) => format!("<span class=\"good\">{g} healthy</span>"),
-        (0, b) => format!("<span class=\"bad\">{b} unhealthy</span>"),
-        (g, b) => format!(
-            "<span class=\"good\">{g} healthy</span>, <span class=\"bad\">{b} unhealthy</span>"
-        ),
+    let parts: Vec<String> = [("good", "healthy"), ("bad", "unhealthy"), ("", "unknown")]
+        .into_iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|((class, word), n)| {
+            if class.is_empty() {
+                format!("{n} {word}")
+            } else {
+                format!("<span class=\"{class}\">{n} {word}</span>")
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -245,6 +254,8 @@ pub fn app_name(name: &str) -> Result<AppName, super::page::PageError> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
 
     #[test]
@@ -253,13 +264,20 @@ mod tests {
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
         let none = BTreeSet::new();
         let one = BTreeSet::from([b]);
-        assert!(health(&[a, b], Some(&none)).contains("2 healthy"));
-        let mixed = health(&[a, b], Some(&one));
+        let states = |set: Option<&BTreeSet<SocketAddr>>, endpoints: &[SocketAddr]| {
+            health(
+                endpoints
+                    .iter()
+                    .map(|e| crate::view::instance_health(e, set)),
+            )
+        };
+        assert!(states(Some(&none), &[a, b]).contains("2 healthy"));
+        let mixed = states(Some(&one), &[a, b]);
         assert!(
             mixed.contains("1 healthy") && mixed.contains("1 unhealthy"),
             "{mixed}"
         );
-        assert_eq!(health(&[a], None), "1 unknown");
-        assert_eq!(health(&[], Some(&none)), "none");
+        assert_eq!(states(None, &[a]), "1 unknown");
+        assert_eq!(states(Some(&none), &[]), "none");
     }
 }

@@ -37,22 +37,9 @@ impl Unit {
     }
 }
 
+/// A tick value as people write it (`0.6`, not `0.6000000000000001`).
 fn short(v: f64) -> String {
-    let a = v.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 {
-        format!("{:.3}", v)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_owned()
-    } else {
-        format!("{v:.3e}")
-            .parse::<f64>()
-            .map_or_else(|_| v.to_string(), |x| format!("{x}"))
-    }
+    switchyard_core::human::number(&v.to_string())
 }
 
 /// One line: a name for the legend, `(unix millis, value)` points, and its colour (an index

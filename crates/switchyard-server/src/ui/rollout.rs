@@ -448,18 +448,6 @@ fn traffic(live: &Live) -> String {
         v.traffic.first().map_or(10.0, |t| t.window_s)
     );
     for t in &v.traffic {
-        let addresses: Vec<std::net::SocketAddr> = t
-            .endpoints
-            .iter()
-            .filter_map(|e| e.address.parse().ok())
-            .collect();
-        let unhealthy: std::collections::BTreeSet<std::net::SocketAddr> = t
-            .endpoints
-            .iter()
-            .filter(|e| e.health == "unhealthy")
-            .filter_map(|e| e.address.parse().ok())
-            .collect();
-        let known = t.endpoints.iter().all(|e| e.health != "unknown");
         let _ = write!(
             out,
             "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}%</td><td>{}</td><td>{:.1}</td>\
@@ -467,7 +455,7 @@ fn traffic(live: &Live) -> String {
             escape(&t.version),
             escape(&t.role),
             t.weight,
-            health(&addresses, known.then_some(&unhealthy)),
+            health(t.endpoints.iter().map(|e| e.health.as_str())),
             t.rps,
             percent(t.error_rate),
             millis(t.p50_ms),
@@ -604,23 +592,9 @@ pub fn measurements(measurements: &[Measurement], app: &str) -> String {
     out
 }
 
-/// A measured value as people read it: numbers to four significant digits.
+/// A measured value as people read it: numbers to four significant digits, escaped.
 fn shown_value(text: &str) -> String {
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) => {
-            format!("{v:.3e}")
-        }
-        Ok(v) if v.is_finite() => {
-            let digits = (3 - v.abs().log10().floor().max(-4.0) as i32).max(0) as usize;
-            let fixed = format!("{v:.digits$}");
-            if fixed.contains('.') {
-                fixed.trim_end_matches('0').trim_end_matches('.').to_owned()
-            } else {
-                fixed
-            }
-        }
-        _ => escape(text),
-    }
+    escape(&switchyard_core::human::number(text))
 }
 
 /// Events, newest first, with their actors.
@@ -658,8 +632,8 @@ mod tests {
         assert_eq!(shown_value("0"), "0");
         assert_eq!(shown_value("12.5"), "12.5");
         assert_eq!(shown_value("1234.567"), "1235");
-        assert_eq!(shown_value("0.00012"), "1.200e-4");
-        assert_eq!(shown_value("250000"), "2.500e5");
+        assert_eq!(shown_value("0.000123456"), "0.0001235");
+        assert_eq!(shown_value("250000"), "250000");
         assert_eq!(shown_value("<b>"), "&lt;b&gt;");
     }
 }

@@ -64,6 +64,14 @@ async fn send(
     }
 }
 
+/// Revokes `token` with the admin token.
+async fn revoke(api: &Api, token: &str) {
+    let id = token.split('_').nth(1).unwrap();
+    let path = format!("/api/v1/tokens/{id}/revoke");
+    let revoked = api.json("POST", &path, &serde_json::json!({})).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+}
+
 async fn get(api: &Api, path: &str, cookie: Option<&str>) -> Reply {
     send(api, "GET", path, cookie, None, "").await
 }
@@ -234,15 +242,7 @@ async fn a_session_acts_with_its_tokens_role_until_revoked_or_signed_out() {
     assert!(missing.header("content-type").starts_with("text/html"));
     assert!(missing.text.contains("app `nope` does not exist"));
     // Revoking the token ends the session at once.
-    let id = viewer.split('_').nth(1).unwrap();
-    let revoked = api
-        .json(
-            "POST",
-            &format!("/api/v1/tokens/{id}/revoke"),
-            &serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+    revoke(&api, &viewer).await;
     assert_eq!(
         get(&api, "/api/v1/apps", Some(&session)).await.status,
         StatusCode::UNAUTHORIZED
@@ -341,15 +341,7 @@ async fn the_live_stream_sends_every_section_then_ends_with_its_token() {
             "{id} missing from {first}"
         );
     }
-    let id = viewer.split('_').nth(1).unwrap();
-    let revoked = api
-        .json(
-            "POST",
-            &format!("/api/v1/tokens/{id}/revoke"),
-            &serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+    revoke(&api, &viewer).await;
     // The next render (the 2 s refresh at the latest) finds the token revoked and ends the
     // stream; the bound only keeps a broken build from hanging the suite.
     let ended = tokio::time::timeout(std::time::Duration::from_secs(120), async {
