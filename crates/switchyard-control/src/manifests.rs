@@ -175,6 +175,20 @@ impl Manifests {
         let applied = self.store.template_names().await?;
         set.check_references(&applied)
             .map_err(ApplyError::Invalid)?;
+        if !set.pipelines.is_empty() {
+            let apps = self.store.apps().await?;
+            let apps = apps
+                .iter()
+                .map(|a| a.manifest.metadata.name.to_string())
+                .collect();
+            let windows = self.store.windows().await?;
+            let windows = windows
+                .iter()
+                .map(|w| w.metadata.name.to_string())
+                .collect();
+            set.check_pipeline_references(&apps, &windows)
+                .map_err(ApplyError::Invalid)?;
+        }
         let live = self.experiments.live();
         for experiment in &set.experiments {
             let Some(stored) = live.records.get(experiment.key()) else {

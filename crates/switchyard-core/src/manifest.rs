@@ -12,6 +12,8 @@ mod load;
 mod locate;
 mod numbers;
 mod one_of;
+pub mod pipeline;
+pub mod window;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,8 @@ pub use load::{
     ManifestError, ManifestErrorKind, ManifestErrors, ManifestSet, load_dir, load_file, load_str,
 };
 pub use numbers::{Percent, Rate, Ratio};
+pub use pipeline::{Pipeline, PipelineSpec};
+pub use window::DeploymentWindow;
 
 /// The only API version this build reads.
 pub const API_VERSION: &str = "switchyard.dev/v1alpha1";
@@ -37,6 +41,8 @@ pub enum Manifest {
     App(App),
     AnalysisTemplate(AnalysisTemplate),
     Experiment(Experiment),
+    Pipeline(Pipeline),
+    DeploymentWindow(DeploymentWindow),
 }
 
 impl Manifest {
@@ -45,6 +51,8 @@ impl Manifest {
             Manifest::App(_) => "App",
             Manifest::AnalysisTemplate(_) => "AnalysisTemplate",
             Manifest::Experiment(_) => "Experiment",
+            Manifest::Pipeline(_) => "Pipeline",
+            Manifest::DeploymentWindow(_) => "DeploymentWindow",
         }
     }
 
@@ -53,6 +61,8 @@ impl Manifest {
             Manifest::App(a) => a.metadata.name.as_str(),
             Manifest::AnalysisTemplate(t) => t.metadata.name.as_str(),
             Manifest::Experiment(e) => e.metadata.name.as_str(),
+            Manifest::Pipeline(p) => p.metadata.name.as_str(),
+            Manifest::DeploymentWindow(w) => w.metadata.name.as_str(),
         }
     }
 }

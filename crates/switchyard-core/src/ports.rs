@@ -16,7 +16,7 @@ pub use runtime::{RuntimeError, WorkloadRuntime};
 pub use store::{
     AppRecord, ApplyOutcome, Author, DeploymentRecord, EventKind, EventLogProblem,
     EventLogVerification, EventQuery, EventRecord, NewEvent, RolloutId, RolloutRecord,
-    RolloutUpdate, StateStore, StoreError,
+    RolloutUpdate, RunId, RunRecord, RunUpdate, StateStore, StoreError,
 };
 pub use tokens::{TokenRecord, TokenStore};
 

@@ -43,7 +43,7 @@ pub struct Table {
 
 use ColumnType::{Integer as I, Text as T};
 
-/// Every table of schema 5, parents before children (the import inserts in this order).
+/// Every table of schema 7, parents before children (the import inserts in this order).
 pub const TABLES: &[Table] = &[
     Table {
         name: "apps",
@@ -65,6 +65,40 @@ pub const TABLES: &[Table] = &[
             ("updated_at", I),
         ],
         order_by: "name",
+    },
+    Table {
+        name: "pipelines",
+        columns: &[
+            ("name", T),
+            ("manifest_json", T),
+            ("generation", I),
+            ("updated_at", I),
+        ],
+        order_by: "name",
+    },
+    Table {
+        name: "deployment_windows",
+        columns: &[
+            ("name", T),
+            ("manifest_json", T),
+            ("generation", I),
+            ("updated_at", I),
+        ],
+        order_by: "name",
+    },
+    Table {
+        name: "pipeline_runs",
+        columns: &[
+            ("id", I),
+            ("subject", T),
+            ("version", T),
+            ("phase", T),
+            ("active", I),
+            ("state_json", T),
+            ("created_at", I),
+            ("updated_at", I),
+        ],
+        order_by: "id",
     },
     Table {
         name: "rollouts",

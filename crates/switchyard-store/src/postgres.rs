@@ -515,6 +515,15 @@ async fn after_import(conn: &mut Conn) -> Result<(), StoreError> {
     .map_err(codec::backend(
         "move the rollout ids past the restored ones",
     ))?;
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('pipeline_runs', 'id'), COALESCE(MAX(id), 0) + 1, \
+         false) FROM pipeline_runs",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(codec::backend(
+        "move the pipeline run ids past the restored ones",
+    ))?;
     Ok(())
 }
 

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::{
-    API_VERSION, AnalysisTemplate, App, AppSpec, CanaryStep, Experiment, Manifest, Strategy,
+    API_VERSION, AnalysisTemplate, App, AppSpec, CanaryStep, DeploymentWindow, Experiment,
+    Manifest, Pipeline, Strategy,
 };
 
 /// Everything wrong with one place in one manifest file.
@@ -47,12 +48,16 @@ pub enum ManifestErrorKind {
     Schema { message: String },
     #[error("unsupported apiVersion `{found}`, expected `{API_VERSION}`")]
     ApiVersion { found: String },
-    #[error("unknown kind `{found}`, expected `App`, `AnalysisTemplate` or `Experiment`")]
+    #[error(
+        "unknown kind `{found}`, expected `App`, `AnalysisTemplate`, `Experiment`, `Pipeline` or `DeploymentWindow`"
+    )]
     Kind { found: String },
     #[error("{kind} `{name}` is defined twice")]
     Duplicate { kind: &'static str, name: String },
     #[error("refers to AnalysisTemplate `{name}`, which is neither in these files nor applied")]
     MissingTemplate { name: String },
+    #[error("refers to {kind} `{name}`, which is neither in these files nor applied")]
+    Missing { kind: &'static str, name: String },
     #[error("a canary needs at least one step")]
     NoSteps,
     #[error("needs `successCondition` or `failureCondition` (or a `judge`)")]
@@ -111,6 +116,8 @@ pub struct ManifestSet {
     pub apps: Vec<App>,
     pub templates: Vec<AnalysisTemplate>,
     pub experiments: Vec<Experiment>,
+    pub pipelines: Vec<Pipeline>,
+    pub windows: Vec<DeploymentWindow>,
     /// Where each document came from, in the order they were read.
     origins: Vec<Origin>,
 }
@@ -139,7 +146,7 @@ impl Origin {
 }
 
 impl ManifestSet {
-    /// All documents: apps, then templates, then experiments.
+    /// All documents: apps, templates, experiments, pipelines, then deployment windows.
     pub fn manifests(&self) -> Vec<Manifest> {
         self.apps
             .iter()
@@ -152,11 +159,65 @@ impl ManifestSet {
                     .map(Manifest::AnalysisTemplate),
             )
             .chain(self.experiments.iter().cloned().map(Manifest::Experiment))
+            .chain(self.pipelines.iter().cloned().map(Manifest::Pipeline))
+            .chain(self.windows.iter().cloned().map(Manifest::DeploymentWindow))
             .collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.apps.is_empty() && self.templates.is_empty() && self.experiments.is_empty()
+        self.apps.is_empty()
+            && self.templates.is_empty()
+            && self.experiments.is_empty()
+            && self.pipelines.is_empty()
+            && self.windows.is_empty()
+    }
+
+    /// Checks that every pipeline's targets are apps and its stages' windows are deployment
+    /// windows, of this set or applied (`apps`, `windows`: the names applied).
+    ///
+    /// # Errors
+    /// One error per missing reference, located at the reference.
+    pub fn check_pipeline_references(
+        &self,
+        apps: &BTreeSet<String>,
+        windows: &BTreeSet<String>,
+    ) -> Result<(), ManifestErrors> {
+        let here_apps: BTreeSet<&str> =
+            self.apps.iter().map(|a| a.metadata.name.as_str()).collect();
+        let here_windows: BTreeSet<&str> = self
+            .windows
+            .iter()
+            .map(|w| w.metadata.name.as_str())
+            .collect();
+        let mut errors = Vec::new();
+        for pipeline in &self.pipelines {
+            let origin = self.origin("Pipeline", pipeline.metadata.name.as_str());
+            for (path, kind, name) in pipeline.references() {
+                let known = match kind {
+                    "App" => here_apps.contains(name) || apps.contains(name),
+                    _ => here_windows.contains(name) || windows.contains(name),
+                };
+                if known {
+                    continue;
+                }
+                let problem = ManifestErrorKind::Missing {
+                    kind,
+                    name: name.to_owned(),
+                };
+                errors.push(match origin {
+                    Some(o) => {
+                        let at = o.refs.iter().find(|(p, _)| *p == path).map(|r| r.1);
+                        o.error(path, at.unwrap_or(o.at), problem)
+                    }
+                    None => unlocated(path, problem),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManifestErrors(errors))
+        }
     }
 
     /// Checks that every analysis step names a template that is in this set or in `applied`.
@@ -248,6 +309,8 @@ impl ManifestSet {
         self.origins.extend(other.origins);
         self.templates.extend(other.templates);
         self.experiments.extend(other.experiments);
+        self.pipelines.extend(other.pipelines);
+        self.windows.extend(other.windows);
     }
 }
 
@@ -412,6 +475,36 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
                                 let kind = ManifestErrorKind::Experiment(Box::new(e.problem));
                                 errors.push(located(e.path, kind));
                             }
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            Some("Pipeline") => match typed::<super::ObjectMeta, super::PipelineSpec>(doc, file) {
+                Ok((metadata, spec)) => {
+                    let pipeline = Pipeline { metadata, spec };
+                    if let Err((path, message)) = pipeline.spec.check() {
+                        errors.push(located(path, ManifestErrorKind::Schema { message }));
+                    } else {
+                        let name = pipeline.metadata.name.as_str();
+                        let refs = pipeline.references().into_iter().map(|r| r.0).collect();
+                        set.origins.push(origin("Pipeline", name, refs));
+                        set.pipelines.push(pipeline);
+                    }
+                }
+                Err(e) => errors.push(e),
+            },
+            Some("DeploymentWindow") => {
+                match typed::<super::ObjectMeta, super::window::WindowSpec>(doc, file) {
+                    Ok((metadata, spec)) => {
+                        let window = DeploymentWindow { metadata, spec };
+                        if let Err((path, message)) = window.check() {
+                            errors.push(located(path, ManifestErrorKind::Schema { message }));
+                        } else {
+                            let name = window.metadata.name.as_str();
+                            set.origins
+                                .push(origin("DeploymentWindow", name, Vec::new()));
+                            set.windows.push(window);
                         }
                     }
                     Err(e) => errors.push(e),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::BoxError;
-use crate::manifest::{AnalysisTemplate, App, ManifestSet};
+use crate::manifest::{AnalysisTemplate, App, DeploymentWindow, ManifestSet, Pipeline};
 use crate::name::{AppName, ObjectName, Version};
 use crate::release::Release;
 use crate::time::Timestamp;
@@ -121,6 +121,53 @@ pub trait StateStore: Send + Sync + 'static {
     /// Backend failures.
     async fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError>;
 
+    /// Every applied pipeline, by name.
+    ///
+    /// # Errors
+    /// As [`StateStore::app`].
+    async fn pipelines(&self) -> Result<Vec<Pipeline>, StoreError>;
+
+    /// Every applied deployment window, by name.
+    ///
+    /// # Errors
+    /// As [`StateStore::app`].
+    async fn windows(&self) -> Result<Vec<DeploymentWindow>, StoreError>;
+
+    /// Creates an active run of `subject` (`pipeline/NAME` or `app/NAME`) and appends `events`.
+    ///
+    /// # Errors
+    /// `RunInProgress` when the subject has an active run; backend failures.
+    async fn create_run(
+        &self,
+        subject: &str,
+        version: &Version,
+        phase: &str,
+        state: &serde_json::Value,
+        events: &[NewEvent],
+    ) -> Result<RunId, StoreError>;
+
+    /// Replaces a run's state and appends `events`, in one transaction.
+    ///
+    /// # Errors
+    /// `UnknownRun`, backend failures.
+    async fn update_run(&self, update: &RunUpdate) -> Result<(), StoreError>;
+
+    /// # Errors
+    /// Backend failures.
+    async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError>;
+
+    /// The runs of `subject` (every subject when `None`), newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn runs(&self, subject: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Every active run, oldest first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn active_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
     /// Recomputes the event log's hash chain. Tampering is reported in the result, not as an
     /// error.
     ///
@@ -146,6 +193,34 @@ pub struct EventLogVerification {
 pub struct EventLogProblem {
     pub id: i64,
     pub message: String,
+}
+
+/// Identifies a pipeline run.
+pub type RunId = i64;
+
+/// A pipeline run as stored. `state` belongs to the pipeline runner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    /// `pipeline/NAME` or `app/NAME`.
+    pub subject: String,
+    pub version: Version,
+    pub phase: String,
+    pub active: bool,
+    pub state: serde_json::Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One atomic change to a pipeline run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunUpdate {
+    pub id: RunId,
+    pub phase: String,
+    pub active: bool,
+    pub state: serde_json::Value,
+    pub events: Vec<NewEvent>,
+    pub at: Timestamp,
 }
 
 /// What `apply` changed.
@@ -372,6 +447,10 @@ pub enum StoreError {
     UnknownRollout(RolloutId),
     #[error("app `{app}` already has a rollout in progress (rollout {rollout})")]
     RolloutInProgress { app: AppName, rollout: RolloutId },
+    #[error("pipeline run {0} does not exist")]
+    UnknownRun(RunId),
+    #[error("`{subject}` already has a run in progress (run {run})")]
+    RunInProgress { subject: String, run: RunId },
     #[error("token `{0}` does not exist")]
     UnknownToken(String),
     #[error("a token with id `{0}` exists already")]

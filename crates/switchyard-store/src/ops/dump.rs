@@ -125,7 +125,7 @@ async fn insert(
     let Some(table) = table.filter(|_| !rows.is_empty()) else {
         return Ok(());
     };
-    let overriding = if table.name == "rollouts" {
+    let overriding = if matches!(table.name, "rollouts" | "pipeline_runs") {
         OVERRIDING_IDENTITY
     } else {
         ""

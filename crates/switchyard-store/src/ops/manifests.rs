@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::{Conn, Pool};
 use serde_json::json;
-use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
+use switchyard_core::manifest::{AnalysisTemplate, DeploymentWindow, ManifestSet, Pipeline};
 use switchyard_core::ports::{AppRecord, ApplyOutcome, Author, EventKind, NewEvent, StoreError};
 use switchyard_core::{AppName, ObjectName, Release, Timestamp};
 
@@ -20,6 +20,8 @@ enum Kind {
     App,
     Template,
     Experiment,
+    Pipeline,
+    Window,
 }
 
 impl Kind {
@@ -29,6 +31,8 @@ impl Kind {
             Kind::App => "App",
             Kind::Template => "AnalysisTemplate",
             Kind::Experiment => "Experiment",
+            Kind::Pipeline => "Pipeline",
+            Kind::Window => "DeploymentWindow",
         }
     }
 
@@ -37,6 +41,10 @@ impl Kind {
             Kind::App => "SELECT manifest_json, generation FROM apps WHERE name = $1",
             Kind::Template => "SELECT manifest_json, generation FROM templates WHERE name = $1",
             Kind::Experiment => "SELECT manifest_json, generation FROM experiments WHERE name = $1",
+            Kind::Pipeline => "SELECT manifest_json, generation FROM pipelines WHERE name = $1",
+            Kind::Window => {
+                "SELECT manifest_json, generation FROM deployment_windows WHERE name = $1"
+            }
         }
     }
 
@@ -56,6 +64,14 @@ impl Kind {
                  (name, manifest_json, generation, updated_at, started_at, stopped_json) \
                  VALUES ($1, $2, $3, $4, $4, NULL)"
             }
+            Kind::Pipeline => {
+                "INSERT INTO pipelines (name, manifest_json, generation, updated_at) \
+                 VALUES ($1, $2, $3, $4)"
+            }
+            Kind::Window => {
+                "INSERT INTO deployment_windows (name, manifest_json, generation, updated_at) \
+                 VALUES ($1, $2, $3, $4)"
+            }
         }
     }
 
@@ -71,6 +87,14 @@ impl Kind {
             Kind::Experiment => {
                 "UPDATE experiments SET manifest_json = $1, generation = $2, updated_at = $3 \
                  WHERE name = $4"
+            }
+            Kind::Pipeline => {
+                "UPDATE pipelines SET manifest_json = $1, generation = $2, updated_at = $3 \
+                 WHERE name = $4"
+            }
+            Kind::Window => {
+                "UPDATE deployment_windows SET manifest_json = $1, generation = $2, \
+                 updated_at = $3 WHERE name = $4"
             }
         }
     }
@@ -133,6 +157,22 @@ pub(super) async fn apply(
             name: experiment.key(),
             app: None,
             json: encode(experiment, "encode an experiment manifest")?,
+        });
+    }
+    for pipeline in &set.pipelines {
+        documents.push(Document {
+            kind: Kind::Pipeline,
+            name: pipeline.metadata.name.as_str(),
+            app: None,
+            json: encode(pipeline, "encode a pipeline manifest")?,
+        });
+    }
+    for window in &set.windows {
+        documents.push(Document {
+            kind: Kind::Window,
+            name: window.metadata.name.as_str(),
+            app: None,
+            json: encode(window, "encode a deployment window manifest")?,
         });
     }
     let mut tx = begin_write(store).await?;
@@ -319,4 +359,26 @@ pub(super) async fn set_stable(
     tx.commit()
         .await
         .map_err(backend("commit a stable release"))
+}
+
+pub(super) async fn pipelines(pool: &Pool) -> Result<Vec<Pipeline>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, manifest_json FROM pipelines ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .map_err(backend("read pipelines"))?;
+    rows.iter()
+        .map(|(name, json)| decode(json, || format!("pipeline `{name}`")))
+        .collect()
+}
+
+pub(super) async fn windows(pool: &Pool) -> Result<Vec<DeploymentWindow>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, manifest_json FROM deployment_windows ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .map_err(backend("read deployment windows"))?;
+    rows.iter()
+        .map(|(name, json)| decode(json, || format!("deployment window `{name}`")))
+        .collect()
 }

@@ -10,6 +10,7 @@ mod experiments;
 mod flags;
 mod manifests;
 mod rollouts;
+mod runs;
 mod tokens;
 
 use std::collections::BTreeSet;
@@ -17,8 +18,8 @@ use std::collections::BTreeSet;
 use switchyard_core::manifest::{AnalysisTemplate, ManifestSet};
 use switchyard_core::ports::{
     AppRecord, ApplyOutcome, Author, DeploymentRecord, EventLogProblem, EventLogVerification,
-    EventQuery, EventRecord, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, StateStore,
-    StoreError,
+    EventQuery, EventRecord, NewEvent, RolloutId, RolloutRecord, RolloutUpdate, RunId, RunRecord,
+    RunUpdate, StateStore, StoreError,
 };
 use switchyard_core::{AppName, ObjectName, Release, Timestamp, Version};
 
@@ -97,6 +98,43 @@ impl StateStore for Store {
 
     async fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
         rollouts::deployments(&self.pool).await
+    }
+
+    async fn pipelines(&self) -> Result<Vec<switchyard_core::manifest::Pipeline>, StoreError> {
+        manifests::pipelines(&self.pool).await
+    }
+
+    async fn windows(
+        &self,
+    ) -> Result<Vec<switchyard_core::manifest::DeploymentWindow>, StoreError> {
+        manifests::windows(&self.pool).await
+    }
+
+    async fn create_run(
+        &self,
+        subject: &str,
+        version: &Version,
+        phase: &str,
+        state: &serde_json::Value,
+        events: &[NewEvent],
+    ) -> Result<RunId, StoreError> {
+        runs::create(self, subject, version, phase, state, events).await
+    }
+
+    async fn update_run(&self, update: &RunUpdate) -> Result<(), StoreError> {
+        runs::update(self, update).await
+    }
+
+    async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        runs::by_id(&self.pool, id).await
+    }
+
+    async fn runs(&self, subject: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        runs::list(&self.pool, subject, limit).await
+    }
+
+    async fn active_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        runs::active(&self.pool).await
     }
 
     async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {

@@ -856,3 +856,72 @@ fn adaptive_steps_are_checked_where_they_are_written() {
     );
     load_str(&with_source, Path::new("m.yaml")).unwrap();
 }
+
+const PIPELINE: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Pipeline
+metadata: {name: shop}
+spec:
+  stages:
+    - name: staging
+      targets: [shop-staging]
+    - name: prod
+      soak: 10m
+      approval: {role: deployer}
+      windows: [business-hours]
+      onFailure: cascade
+      waves:
+        - targets: [shop-eu]
+        - targets: [shop-us]
+---
+apiVersion: switchyard.dev/v1alpha1
+kind: DeploymentWindow
+metadata: {name: business-hours}
+spec:
+  timeZone: Europe/Berlin
+  appliesTo: {environments: [production]}
+  allow: [{days: [mon, tue, wed, thu], start: "09:00", end: "16:00"}]
+"#;
+
+#[test]
+fn loads_a_pipeline_and_a_window_and_checks_their_references() {
+    use crate::manifest::pipeline::FailurePolicy;
+    let set = load_str(PIPELINE, Path::new("p.yaml")).unwrap();
+    let p = &set.pipelines[0];
+    assert_eq!(p.spec.stages[1].wave_targets().len(), 2);
+    assert_eq!(p.spec.stages[1].on_failure, FailurePolicy::Cascade);
+    assert_eq!(p.spec.stages[0].on_failure, FailurePolicy::Rollback);
+    assert_eq!(set.windows.len(), 1);
+    let apps: BTreeSet<String> = ["shop-staging", "shop-eu"].map(String::from).into();
+    let e = set
+        .check_pipeline_references(&apps, &BTreeSet::new())
+        .unwrap_err()
+        .0;
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].path, "spec.stages[1].waves[1].targets[0]");
+    assert_eq!((e[0].line, e[0].column), (Some(15), Some(21)));
+    assert!(
+        e[0].to_string().contains("refers to App `shop-us`"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn a_pipeline_with_an_app_twice_or_no_targets_is_refused_where_it_is_wrong() {
+    let twice = PIPELINE.replace("[shop-us]", "[shop-staging]");
+    let e = errors(&twice);
+    assert_eq!(e[0].path, "spec.stages[1].waves[1].targets[0]");
+    assert!(e[0].to_string().contains("is a target twice"), "{}", e[0]);
+    let empty = PIPELINE.replace("      targets: [shop-staging]\n", "");
+    let e = errors(&empty);
+    assert_eq!(e[0].path, "spec.stages[0]");
+    assert!(
+        e[0].to_string().contains("needs `targets` or `waves`"),
+        "{}",
+        e[0]
+    );
+    let bad_policy = PIPELINE.replace("onFailure: cascade", "onFailure: retry");
+    let e = errors(&bad_policy);
+    assert_eq!(e[0].path, "spec.stages[1].onFailure");
+    assert_eq!(e[0].line, Some(12));
+}
