@@ -12,6 +12,8 @@
 //!   experiments.
 //! - [`flags`]: [`FlagService`], the live compiled flags and the one way to change them.
 //! - [`experiments`]: [`ExperimentService`], events, results, reports, stops and guardrails.
+//! - [`pipelines`]: [`pipelines::Pipelines`], releases through pipelines and of single apps,
+//!   their runner, approvals and deployment windows.
 //! - [`incidents`]: every automatic rollback with the evidence and the traffic it rested on.
 //! - [`traffic_experiments`]: splits apps between the releases of running traffic experiments
 //!   and restores them when they stop.
@@ -27,6 +29,7 @@ pub mod experiments;
 pub mod flags;
 pub mod incidents;
 pub mod manifests;
+pub mod pipelines;
 pub mod ports;
 pub mod traffic;
 pub mod traffic_experiments;

@@ -313,11 +313,27 @@ pub enum EventKind {
     /// A flag or segment was created, changed or deleted (its before and after are in the flag
     /// audit log).
     FlagChanged,
+    /// A pipeline run (or one app's release) started.
+    PipelineStarted,
+    /// A stage of a run waits: soak, deployment window.
+    StageWaiting,
+    /// A stage of a run waits for a person's approval.
+    AwaitingApproval,
+    /// A stage was approved.
+    Approved,
+    /// An admin let a deployment start outside its deployment windows.
+    WindowOverridden,
+    StageStarted,
+    StageSucceeded,
+    /// A stage failed, or was rolled back by its failure policy.
+    StageFailed,
+    /// A run ended: succeeded, failed, halted, rolled back or cancelled.
+    PipelineFinished,
 }
 
 impl EventKind {
     /// Every kind, in the order of the enum.
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::ManifestApplied,
         EventKind::ReleaseStarted,
         EventKind::ReleaseFailed,
@@ -341,6 +357,15 @@ impl EventKind {
         EventKind::TokenCreated,
         EventKind::TokenRevoked,
         EventKind::FlagChanged,
+        EventKind::PipelineStarted,
+        EventKind::StageWaiting,
+        EventKind::AwaitingApproval,
+        EventKind::Approved,
+        EventKind::WindowOverridden,
+        EventKind::StageStarted,
+        EventKind::StageSucceeded,
+        EventKind::StageFailed,
+        EventKind::PipelineFinished,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -368,6 +393,15 @@ impl EventKind {
             EventKind::TokenCreated => "token_created",
             EventKind::TokenRevoked => "token_revoked",
             EventKind::FlagChanged => "flag_changed",
+            EventKind::PipelineStarted => "pipeline_started",
+            EventKind::StageWaiting => "stage_waiting",
+            EventKind::AwaitingApproval => "awaiting_approval",
+            EventKind::Approved => "approved",
+            EventKind::WindowOverridden => "window_overridden",
+            EventKind::StageStarted => "stage_started",
+            EventKind::StageSucceeded => "stage_succeeded",
+            EventKind::StageFailed => "stage_failed",
+            EventKind::PipelineFinished => "pipeline_finished",
         }
     }
 
