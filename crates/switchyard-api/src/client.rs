@@ -9,6 +9,7 @@ mod dataplane;
 mod experiments;
 mod flags;
 mod incidents;
+mod pipelines;
 
 pub use experiments::EventsAnswer;
 
@@ -102,8 +103,31 @@ impl Client {
         app: &str,
         request: &DeployRequest,
     ) -> Result<DeployResponse, ClientError> {
-        self.post(&format!("/api/v1/apps/{app}/deploy"), request)
-            .await
+        self.deploy_overriding(app, request, None).await
+    }
+
+    /// A deploy; with `override_window`, an admin's reason to start outside the app's
+    /// deployment windows.
+    ///
+    /// # Errors
+    /// See [`ClientError`]; `outside_window` when a window holds the app.
+    pub async fn deploy_overriding(
+        &self,
+        app: &str,
+        request: &DeployRequest,
+        override_window: Option<&str>,
+    ) -> Result<DeployResponse, ClientError> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/v1/apps/{app}/deploy", self.base))
+            .map_err(|e| ClientError::Protocol {
+                url: self.base.clone(),
+                status: 0,
+                detail: e.to_string(),
+            })?;
+        if let Some(reason) = override_window {
+            url.query_pairs_mut().append_pair("overrideWindow", reason);
+        }
+        let text = url.to_string();
+        execute(text, self.http.post(url).json(request)).await
     }
 
     /// # Errors

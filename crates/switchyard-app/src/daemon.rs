@@ -236,8 +236,14 @@ impl Daemon {
             Arc::clone(&clock),
         ));
         let for_text = dataplane.clone();
+        let pipelines = Arc::new(switchyard_control::pipelines::Pipelines::new(
+            Arc::clone(&store_port),
+            Arc::clone(&controller),
+            Arc::clone(&clock),
+        ));
         let context = ServerContext {
             controller: Arc::clone(&controller),
+            pipelines: Arc::clone(&pipelines),
             store: store_port,
             manifests,
             metrics,
@@ -299,7 +305,17 @@ impl Daemon {
                 async move { controller.sample_traffic().await }
             },
         ));
-        let mut tasks = vec![server, ticker, checker, splitter, sweeper, sampler];
+        // Pipeline runs: stages, waves, approvals, windows and failure policies.
+        let runner = tokio::spawn(every(
+            config.tick,
+            cancel.child_token(),
+            "pipeline runs",
+            move || {
+                let pipelines = Arc::clone(&pipelines);
+                async move { pipelines.tick().await }
+            },
+        ));
+        let mut tasks = vec![server, ticker, checker, splitter, sweeper, sampler, runner];
         tasks.extend(renewer);
         // Releases, rollouts and experiments are back: proxies may follow the tables now.
         dataplane.open();

@@ -210,7 +210,7 @@ pub async fn apps(State(ctx): State<ServerContext>, caller: Caller) -> ApiResult
     post,
     path = "/api/v1/apps/{app}/deploy",
     tag = "apps",
-    params(("app" = String, Path, description = "the app's name")),
+    params(("app" = String, Path, description = "the app's name"), ("overrideWindow" = Option<String>, Query, description = "an admin's reason to deploy outside the app's deployment windows (audited)")),
     request_body = DeployRequest,
     responses((status = 201, description = "the first release, or the rollout that started", body = DeployResponse), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
     security(("bearer" = []))
@@ -219,11 +219,13 @@ pub async fn deploy(
     State(ctx): State<ServerContext>,
     caller: Caller,
     Path(app): Path<String>,
+    axum::extract::Query(over): axum::extract::Query<crate::pipelines::WindowOverride>,
     payload: Result<Json<DeployRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<DeployResponse>), ApiError> {
     let app = app_name(&app)?;
     caller.may(Action::Deploy, Scope::App(&app))?;
     let request = crate::body::json(payload)?;
+    crate::pipelines::window_gate(&ctx, &caller, &app, &over).await?;
     let version = request
         .version
         .as_ref()

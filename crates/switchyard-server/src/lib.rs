@@ -11,6 +11,8 @@
 //! - [`flags`]: the flag API, the live compiled flags ([`FlagService`]) and the SSE stream.
 //! - [`experiments`]: event ingestion, experiment results and reports, the flags of flag
 //!   experiments ([`ExperimentService`]) and the guardrail check.
+//! - [`pipelines`]: `/api/v1/releases` and `/api/v1/pipelines`: runs, approvals, window
+//!   overrides, cancellations; the deployment-window gate of deploys and retries.
 //! - [`incidents`]: `/api/v1/incidents`, every automatic rollback with its evidence and report.
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`observability`]: the Prometheus alerting rules and the Grafana dashboard over `/metrics`.
@@ -43,6 +45,7 @@ pub mod observability;
 pub mod ofrep;
 pub mod openapi;
 pub mod operations;
+pub mod pipelines;
 pub mod rollout_metrics;
 pub mod router;
 pub mod stable_errors;

@@ -7,7 +7,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::{
-    audit, dataplane, experiments, flags, handlers, incidents, ofrep, operations, tokens, unleash,
+    audit, dataplane, experiments, flags, handlers, incidents, ofrep, operations, pipelines,
+    tokens, unleash,
 };
 
 /// The document.
@@ -67,6 +68,12 @@ use crate::{
         incidents::list,
         incidents::get_one,
         incidents::report,
+        pipelines::release,
+        pipelines::status,
+        pipelines::runs,
+        pipelines::approve,
+        pipelines::override_window,
+        pipelines::cancel,
         dataplane::tables,
         dataplane::report,
         dataplane::proxies,

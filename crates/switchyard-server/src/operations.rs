@@ -20,7 +20,7 @@ use crate::router::ServerContext;
     post,
     path = "/api/v1/apps/{app}/retry",
     tag = "rollouts",
-    params(("app" = String, Path, description = "the app's name")),
+    params(("app" = String, Path, description = "the app's name"), ("overrideWindow" = Option<String>, Query, description = "an admin's reason to start outside the app's deployment windows (audited)")),
     request_body = CommandRequest,
     responses((status = 200, description = "the new rollout", body = DeployResponse), (status = "default", description = "an error, in the stable body", body = switchyard_api::ErrorBody)),
     security(("bearer" = []))
@@ -29,11 +29,13 @@ pub async fn retry(
     State(ctx): State<ServerContext>,
     caller: Caller,
     Path(app): Path<String>,
+    axum::extract::Query(over): axum::extract::Query<crate::pipelines::WindowOverride>,
     payload: Bytes,
 ) -> Result<Json<DeployResponse>, ApiError> {
     let app = app_name(&app)?;
     caller.may(Action::Deploy, Scope::App(&app))?;
     let _: CommandRequest = crate::body::parse_optional(&payload)?;
+    crate::pipelines::window_gate(&ctx, &caller, &app, &over).await?;
     let snapshot = ctx.controller.retry(&app, &caller.author()).await?;
     Ok(Json(deploy_response(&ctx, &app, snapshot)))
 }

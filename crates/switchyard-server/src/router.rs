@@ -15,6 +15,8 @@ use crate::{handlers, operations};
 #[derive(Clone)]
 pub struct ServerContext {
     pub controller: Arc<Controller>,
+    /// Releases through pipelines and of single apps, approvals, deployment windows.
+    pub pipelines: Arc<switchyard_control::pipelines::Pipelines>,
     pub store: Arc<dyn StateStore>,
     pub manifests: Arc<Manifests>,
     pub metrics: Arc<dyn ReleaseMetrics>,
@@ -109,6 +111,7 @@ pub fn router(context: ServerContext) -> Router {
         .merge(crate::tokens::routes())
         .merge(crate::dataplane::routes())
         .merge(crate::incidents::routes())
+        .merge(crate::pipelines::routes())
         .merge(crate::ui::routes())
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(

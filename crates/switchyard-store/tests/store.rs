@@ -57,6 +57,24 @@ spec:
       failureLimit: 1
 "#;
 
+/// A pipeline of the app and a deployment window on it.
+const PIPELINE: &str = r#"apiVersion: switchyard.dev/v1alpha1
+kind: Pipeline
+metadata: {name: shop}
+spec:
+  stages:
+    - name: prod
+      targets: [checkout]
+---
+apiVersion: switchyard.dev/v1alpha1
+kind: DeploymentWindow
+metadata: {name: weekdays}
+spec:
+  timeZone: Europe/Berlin
+  appliesTo: {pipelines: [shop]}
+  allow: [{days: [mon, tue], start: "09:00", end: "17:00"}]
+"#;
+
 fn manifests(text: &str) -> ManifestSet {
     load_str(text, Path::new("test.yaml")).unwrap()
 }
@@ -1048,7 +1066,7 @@ async fn a_database_from_a_newer_build_is_refused(backend: Backend) {
             error,
             StoreOpenError::NewerSchema {
                 found: 9999,
-                known: 6,
+                known: 7,
                 ..
             }
         ),
@@ -1289,7 +1307,100 @@ async fn unusable_database_urls_are_named() {
     );
 }
 
+async fn pipelines_windows_and_runs_are_stored_and_read_back(backend: Backend) {
+    let (_fx, store) = open(backend).await;
+    let set = manifests(&format!("{APP}---\n{TEMPLATE}---\n{PIPELINE}"));
+    let outcome = store
+        .apply(&set, &Author::system("ann"), at(1_000))
+        .await
+        .unwrap();
+    assert!(
+        outcome
+            .results
+            .contains(&("Pipeline".into(), "shop".into(), "created".into()))
+    );
+    assert!(outcome.results.contains(&(
+        "DeploymentWindow".into(),
+        "weekdays".into(),
+        "created".into()
+    )));
+    assert_eq!(store.pipelines().await.unwrap(), set.pipelines);
+    assert_eq!(store.windows().await.unwrap(), set.windows);
+
+    let first = store
+        .create_run(
+            "pipeline/shop",
+            &version("v2"),
+            "Running",
+            &json!({"n": 1}),
+            &[event(EventKind::PipelineStarted, 2_000)],
+        )
+        .await
+        .unwrap();
+    // One run in progress per subject; another subject is free.
+    let err = store
+        .create_run("pipeline/shop", &version("v3"), "Running", &json!({}), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::RunInProgress { subject, run } if subject == "pipeline/shop" && *run == first),
+        "{err}"
+    );
+    let other = store
+        .create_run("app/checkout", &version("v3"), "Running", &json!({}), &[])
+        .await
+        .unwrap();
+    store
+        .update_run(&switchyard_core::ports::RunUpdate {
+            id: first,
+            phase: "Succeeded".into(),
+            active: false,
+            state: json!({"n": 2}),
+            events: vec![event(EventKind::PipelineFinished, 3_000)],
+            at: at(3_000),
+        })
+        .await
+        .unwrap();
+    let read = store.run(first).await.unwrap().unwrap();
+    assert_eq!(
+        (read.phase.as_str(), read.active, read.state.clone()),
+        ("Succeeded", false, json!({"n": 2}))
+    );
+    assert_eq!(read.updated_at, at(3_000));
+    let again = store
+        .create_run("pipeline/shop", &version("v4"), "Running", &json!({}), &[])
+        .await
+        .unwrap();
+    let ids = |runs: Vec<switchyard_core::ports::RunRecord>| {
+        runs.iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.runs(Some("pipeline/shop"), 10).await.unwrap()),
+        [again, first]
+    );
+    assert_eq!(ids(store.runs(None, 2).await.unwrap()), [again, other]);
+    assert_eq!(ids(store.active_runs().await.unwrap()), [other, again]);
+    let missing = store
+        .update_run(&switchyard_core::ports::RunUpdate {
+            id: 999,
+            phase: "Running".into(),
+            active: true,
+            state: json!({}),
+            events: vec![],
+            at: at(4_000),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::UnknownRun(999)), "{missing}");
+    let kinds = kinds(&all_events(&store).await);
+    assert!(
+        kinds.contains(&EventKind::PipelineStarted) && kinds.contains(&EventKind::PipelineFinished),
+        "{kinds:?}"
+    );
+}
+
 on_both_backends!(
+    pipelines_windows_and_runs_are_stored_and_read_back,
     tokens_are_created_listed_revoked_and_never_deleted,
     apply_reports_created_configured_unchanged_and_logs_changes,
     a_failing_apply_stores_nothing,

@@ -83,6 +83,21 @@ pub enum Command {
     },
     /// Ship a new version of an app (its first version goes straight to 100%).
     Deploy(DeployArgs),
+    /// Release a version through a pipeline's stages, or to one app once its deployment
+    /// windows let it (a deploy that waits instead of being refused).
+    Release {
+        /// A pipeline's name, or an app's.
+        name: String,
+        version: String,
+        /// Follow the run until it ends; the exit code is 0 when it succeeded, 1 otherwise.
+        #[arg(long, short)]
+        watch: bool,
+    },
+    /// Pipeline runs: `status NAME [--watch]`, `runs`, `approve`, `override-window`, `cancel`.
+    Pipeline {
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
     /// Rollout status.
     Rollout {
         #[command(subcommand)]
@@ -526,6 +541,10 @@ pub struct DeployArgs {
     /// aborted or failed).
     #[arg(long)]
     pub wait: bool,
+    /// Deploy even though a deployment window holds the app now (admin only; the reason is
+    /// audited).
+    #[arg(long, value_name = "REASON")]
+    pub override_window: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -642,6 +661,44 @@ pub enum ObservabilityCommand {
         /// Where to write the files.
         #[arg(long)]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// The latest run of a pipeline (or of an app's release): stages, waves, their rollouts
+    /// and what holds them.
+    Status {
+        name: String,
+        /// Follow the run until it ends; the exit code is 0 when it succeeded, 1 otherwise.
+        #[arg(long, short)]
+        watch: bool,
+    },
+    /// The most recent runs of every pipeline and release, newest first.
+    Runs {
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Approve the stage that awaits an approval (the stage's role or above).
+    Approve {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        /// The stage; the first one awaiting an approval by default.
+        #[arg(long)]
+        stage: Option<String>,
+    },
+    /// Let the stage a deployment window holds start now (admin only; audited).
+    OverrideWindow {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// End the run in progress: nothing is undone, rollouts in progress go on.
+    Cancel {
+        name: String,
+        #[arg(long)]
+        reason: String,
     },
 }
 

@@ -8,6 +8,7 @@ mod demo_app;
 mod experiment;
 mod flags;
 mod incident;
+mod pipeline;
 mod proxy;
 mod serve;
 mod sim;
@@ -150,6 +151,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             watch,
         } => client::get_rollout(&api, name.as_deref().unwrap_or_default(), watch, output).await,
         Command::Deploy(args) => client::deploy(&api, args, output).await,
+        Command::Release {
+            name,
+            version,
+            watch,
+        } => pipeline::release(&api, &name, &version, watch, output).await,
+        Command::Pipeline { command } => pipeline::run(&api, command, output).await,
         Command::Rollout {
             command: crate::cli::RolloutCommand::Status { app, watch },
         } => client::status(&api, &app, watch, output).await,

@@ -56,8 +56,6 @@ pub enum ManifestErrorKind {
     Duplicate { kind: &'static str, name: String },
     #[error("refers to AnalysisTemplate `{name}`, which is neither in these files nor applied")]
     MissingTemplate { name: String },
-    #[error("refers to {kind} `{name}`, which is neither in these files nor applied")]
-    Missing { kind: &'static str, name: String },
     #[error("a canary needs at least one step")]
     NoSteps,
     #[error("needs `successCondition` or `failureCondition` (or a `judge`)")]
@@ -200,9 +198,10 @@ impl ManifestSet {
                 if known {
                     continue;
                 }
-                let problem = ManifestErrorKind::Missing {
-                    kind,
-                    name: name.to_owned(),
+                let problem = ManifestErrorKind::Schema {
+                    message: format!(
+                        "refers to {kind} `{name}`, which is neither in these files nor applied"
+                    ),
                 };
                 errors.push(match origin {
                     Some(o) => {

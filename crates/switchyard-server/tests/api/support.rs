@@ -89,8 +89,14 @@ impl Api {
         });
         let dataplane = DataPlane::new(1);
         dataplane.open();
+        let pipelines = Arc::new(switchyard_control::pipelines::Pipelines::new(
+            Arc::new(store.clone()),
+            Arc::clone(&controller),
+            Arc::clone(&clock),
+        ));
         let context = ServerContext {
             controller,
+            pipelines,
             store: Arc::new(store),
             manifests,
             metrics: Arc::new(NoTraffic),

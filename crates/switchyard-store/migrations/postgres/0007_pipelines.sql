@@ -1,5 +1,6 @@
 -- Schema 7: pipelines, deployment windows and pipeline runs (migrations/sqlite/
--- 0007_pipelines.sql).
+-- 0007_pipelines.sql). Only adds tables: replicas of schema 6 keep working beside it.
+-- switchyard: compatible with the previous schema
 
 CREATE TABLE pipelines (
     name          TEXT COLLATE "C" NOT NULL PRIMARY KEY,

@@ -14,9 +14,21 @@ use super::*;
 /// Fills a store with a row in every table.
 async fn everything(fx: &Fixture) {
     let store = fx.state();
-    let set = manifests(&format!("{APP}---\n{TEMPLATE}---\n{EXPERIMENT}"));
+    let set = manifests(&format!(
+        "{APP}---\n{TEMPLATE}---\n{EXPERIMENT}---\n{PIPELINE}"
+    ));
     store
         .apply(&set, &Author::system("user:ann"), at(1_000))
+        .await
+        .unwrap();
+    store
+        .create_run(
+            "pipeline/shop",
+            &version("v2"),
+            "Running",
+            &json!({"stages": []}),
+            &[],
+        )
         .await
         .unwrap();
     store
@@ -105,6 +117,9 @@ async fn contents(store: &Store) -> serde_json::Value {
     json!({
         "apps": state.apps().await.unwrap(),
         "templates": state.template_names().await.unwrap(),
+        "pipelines": state.pipelines().await.unwrap(),
+        "windows": state.windows().await.unwrap(),
+        "runs": state.runs(None, 100).await.unwrap(),
         "active": state.active_rollouts().await.unwrap(),
         "latest": checkout,
         "events": all_events(&state).await,
@@ -220,11 +235,11 @@ async fn incomplete_or_foreign_backups_are_refused_and_leave_the_store_empty(bac
     assert!(matches!(error, BackupError::Store(_)), "{error}");
     assert_eq!(contents(&target.store).await, empty, "nothing kept");
 
-    let newer = text.replacen("\"schema\":6", "\"schema\":7", 1);
+    let newer = text.replacen("\"schema\":7", "\"schema\":8", 1);
     let error = target.store.import(newer.as_bytes()).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "the backup has schema version 7 and this store 6; restore it with the Switchyard \
+        "the backup has schema version 8 and this store 7; restore it with the Switchyard \
          version that took it, then upgrade"
     );
     target.store.import(text.as_bytes()).await.unwrap();

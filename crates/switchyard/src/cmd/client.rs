@@ -167,7 +167,10 @@ pub async fn deploy(api: &Client, args: DeployArgs, output: Output) -> anyhow::R
         addresses: args.addresses,
     };
     let wait = args.wait;
-    let response = api.deploy(&args.app, &request).await.map_err(explain)?;
+    let response = api
+        .deploy_overriding(&args.app, &request, args.override_window.as_deref())
+        .await
+        .map_err(explain)?;
     if output == Output::Json {
         print_json(&response)?;
     } else if let Some(r) = &response.rollout {

@@ -17,6 +17,7 @@ mod judge;
 mod kubernetes;
 mod netns;
 mod operations;
+mod pipelines;
 mod restart;
 mod rolling;
 mod security;

@@ -1,0 +1,461 @@
+//! Pipelines through the real binary: local apps stand for environments and regions (dev,
+//! staging, and production in two regions rolled out as waves). A release promotes through an
+//! approval and a deployment window; a version bad in the second region cascades back through
+//! the first region and staging, across a daemon restart, with one incident; a freeze holds
+//! deploys and promotions but never a rollback.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::operations::Traffic;
+use crate::support::*;
+
+const APPS: [&str; 4] = ["shop-dev", "shop-staging", "shop-eu", "shop-us"];
+
+/// An app of environment `env` whose canary takes half the traffic for a moment. `shop-us`
+/// answers every request with 500 in version `v3` and judges its error rate.
+fn app(name: &str, env: &str, port: u16) -> String {
+    let mut text = manifest(
+        name,
+        port,
+        "        - setWeight: 50\n        - pause: {duration: 1s}\n",
+        "",
+    )
+    .replace(
+        &format!("metadata: {{name: {name}}}"),
+        &format!("metadata: {{name: {name}, labels: {{environment: {env}}}}}"),
+    );
+    if name == "shop-us" {
+        text = text
+            .replace(
+                &format!("command: [\"{BIN}\", \"demo-app\", \"--port\", \"{{port}}\", \"--version\", \"{{version}}\"]"),
+                &format!("command: [\"sh\", \"-c\", \"case {{version}} in v3) export DEMO_ERROR_EVERY=1;; esac; exec {BIN} demo-app --port {{port}} --version {{version}}\"]"),
+            )
+            .replace(
+                "        - pause: {duration: 1s}\n",
+                "        - analysis: {templates: [errors]}\n",
+            );
+    }
+    text
+}
+
+const TEMPLATE: &str = "---
+apiVersion: switchyard.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: errors}
+spec:
+  metrics:
+    - name: error-rate
+      provider: {builtin: {metric: error_rate, window: 3s}}
+      successCondition: result < 0.05
+      initialDelay: 1s
+      interval: 1s
+      count: 2
+";
+
+const PIPELINE: &str = "---
+apiVersion: switchyard.dev/v1alpha1
+kind: Pipeline
+metadata: {name: shop}
+spec:
+  stages:
+    - name: dev
+      targets: [shop-dev]
+    - name: staging
+      approval: {role: operator}
+      onFailure: cascade
+      targets: [shop-staging]
+    - name: prod
+      soak: 1s
+      onFailure: cascade
+      waves:
+        - targets: [shop-eu]
+        - targets: [shop-us]
+";
+
+/// A day before and after now, as dates.
+fn around_today() -> (String, String) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let day = 86_400_000;
+    let date = |ms: u64| switchyard_core::Timestamp(ms).to_rfc3339()[..10].to_owned();
+    (date(now - day), date(now + day))
+}
+
+/// A freeze on `applies_to` from yesterday to tomorrow (UTC).
+fn freeze(name: &str, applies_to: &str) -> String {
+    let (from, to) = around_today();
+    format!(
+        "---
+apiVersion: switchyard.dev/v1alpha1
+kind: DeploymentWindow
+metadata: {{name: {name}}}
+spec:
+  timeZone: UTC
+  appliesTo: {applies_to}
+  freezes: [{{start: '{from}', end: '{to}', reason: release freeze}}]
+"
+    )
+}
+
+/// A window that is open now: every day, all day.
+fn open_window(name: &str, applies_to: &str) -> String {
+    format!(
+        "---
+apiVersion: switchyard.dev/v1alpha1
+kind: DeploymentWindow
+metadata: {{name: {name}}}
+spec:
+  timeZone: Europe/Berlin
+  appliesTo: {applies_to}
+  allow: [{{days: [mon, tue, wed, thu, fri, sat, sun], start: '00:00', end: '24:00'}}]
+"
+    )
+}
+
+struct Fleet {
+    ports: Vec<u16>,
+}
+
+impl Fleet {
+    /// Applies the four apps (and `extra`) and gives each its first release `v1`.
+    fn start(dir: &std::path::Path, d: &Daemon, extra: &str) -> Fleet {
+        let ports: Vec<u16> = APPS.iter().map(|_| free_port()).collect();
+        let envs = ["dev", "staging", "production", "production"];
+        let mut text = String::new();
+        for ((name, env), port) in APPS.iter().zip(envs).zip(&ports) {
+            text.push_str(&app(name, env, *port));
+            text.push_str("---\n");
+        }
+        text.push_str(TEMPLATE);
+        text.push_str(PIPELINE);
+        text.push_str(extra);
+        let file = write(dir, "fleet.yaml", &text);
+        d.ok(&["apply", "-f", file.to_str().unwrap()]);
+        for name in APPS {
+            d.ok(&[
+                "deploy",
+                name,
+                "--version",
+                "v1",
+                "--override-window",
+                "first install",
+            ]);
+        }
+        Fleet { ports }
+    }
+
+    fn addr(&self, app: &str) -> SocketAddr {
+        let i = APPS.iter().position(|a| *a == app).unwrap();
+        format!("127.0.0.1:{}", self.ports[i]).parse().unwrap()
+    }
+
+    /// Whether `app` answers with `version` (20 requests in a row).
+    fn serves(&self, app: &str, version: &str) -> bool {
+        (0..20).all(|_| {
+            get(self.addr(app), "/")
+                .is_some_and(|(_, text)| text.contains(&format!("hello from {version}")))
+        })
+    }
+}
+
+/// The latest run of `name` as JSON.
+fn run(d: &Daemon, name: &str) -> serde_json::Value {
+    serde_json::from_str(&d.ok(&["pipeline", "status", name, "-o", "json"])).unwrap()
+}
+
+/// Polls the run of `name` until `done`.
+fn wait_run(
+    d: &Daemon,
+    name: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = run(d, name);
+        if done(&r) {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {r:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn stage<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["spec"]["name"] == name)
+        .unwrap()
+}
+
+fn target<'a>(run: &'a serde_json::Value, app: &str) -> &'a serde_json::Value {
+    run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["waves"].as_array().unwrap().iter())
+        .flat_map(|w| w.as_array().unwrap().iter())
+        .find(|t| t["app"] == app)
+        .unwrap()
+}
+
+fn as_token(d: &Daemon, token: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .env("SWITCHYARD_SERVER", &d.api)
+        .env("SWITCHYARD_TOKEN", token)
+        .env("SWITCHYARD_CONFIG", "/nonexistent")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_pipeline_promotes_through_an_approval_and_a_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let fleet = Fleet::start(
+        dir.path(),
+        &d,
+        &freeze("prod-freeze", "{environments: [production]}"),
+    );
+    let _us = Traffic::start(fleet.addr("shop-us"));
+    d.ok(&["release", "shop", "v2"]);
+    let r = wait_run(&d, "shop", "the approval gate of staging", |r| {
+        stage(r, "staging")["waiting"]["for"] == "approval"
+    });
+    assert_eq!(stage(&r, "dev")["status"], "Succeeded", "{r:#}");
+    assert!(fleet.serves("shop-dev", "v2"));
+    assert!(
+        fleet.serves("shop-staging", "v1"),
+        "nothing moves before the approval"
+    );
+    let text = d.ok(&["pipeline", "status", "shop"]);
+    assert!(
+        text.contains("awaiting approval (role operator or above)"),
+        "{text}"
+    );
+
+    // A viewer may not approve; an operator may, with a reason.
+    let viewer = d.ok(&["token", "create", "--name", "vera", "--role", "viewer"]);
+    let out = as_token(
+        &d,
+        viewer.trim(),
+        &["pipeline", "approve", "shop", "--reason", "ok"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("operator"),
+        "{stderr}"
+    );
+    let operator = d.ok(&["token", "create", "--name", "olga", "--role", "operator"]);
+    let out = as_token(
+        &d,
+        operator.trim(),
+        &[
+            "pipeline",
+            "approve",
+            "shop",
+            "--reason",
+            "staging looks fine",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Production is frozen: the stage waits and says until when.
+    let r = wait_run(&d, "shop", "the freeze on production", |r| {
+        stage(r, "prod")["waiting"]["for"] == "window"
+    });
+    assert_eq!(stage(&r, "staging")["approval"]["by"], "olga");
+    assert!(fleet.serves("shop-staging", "v2"));
+    let (_, tomorrow) = around_today();
+    let text = d.ok(&["pipeline", "status", "shop"]);
+    assert!(
+        text.contains("held by deployment window `prod-freeze` frozen from")
+            && text.contains(&format!("until {tomorrow}T00:00:00")),
+        "{text}"
+    );
+    // A direct deploy is refused the same way, naming when it opens.
+    let err = d.fails(&["deploy", "shop-eu", "--version", "v2"]);
+    assert!(
+        err.contains("may not be deployed now") && err.contains("it opens at"),
+        "{err}"
+    );
+    assert!(fleet.serves("shop-eu", "v1"));
+
+    // The window opens (the freeze is replaced by an open window): the waves go, one region
+    // after the other.
+    let opened = write(
+        dir.path(),
+        "open.yaml",
+        &open_window("prod-freeze", "{environments: [production]}"),
+    );
+    d.ok(&["apply", "-f", opened.to_str().unwrap()]);
+    let r = wait_run(&d, "shop", "the end of the run", |r| {
+        r["phase"] != "Running"
+    });
+    assert_eq!(r["phase"], "Succeeded", "{r:#}");
+    for app in APPS {
+        assert_eq!(target(&r, app)["status"], "Succeeded", "{app}: {r:#}");
+        assert!(fleet.serves(app, "v2"), "{app}");
+    }
+    let eu = target(&r, "shop-eu")["rollout"].as_i64().unwrap();
+    let us = target(&r, "shop-us")["rollout"].as_i64().unwrap();
+    let eu_rollout: serde_json::Value =
+        serde_json::from_str(&d.ok(&["rollout", "status", "shop-eu", "-o", "json"])).unwrap();
+    let us_rollout: serde_json::Value =
+        serde_json::from_str(&d.ok(&["rollout", "status", "shop-us", "-o", "json"])).unwrap();
+    assert_eq!(
+        (eu_rollout["id"].as_i64(), us_rollout["id"].as_i64()),
+        (Some(eu), Some(us))
+    );
+    assert!(
+        us_rollout["started_at"].as_str().unwrap() >= eu_rollout["finished_at"].as_str().unwrap(),
+        "the second wave starts after the first ended: {eu_rollout:#} {us_rollout:#}"
+    );
+    // The audit log has the override of the first install, the approval and the run.
+    let audit = d.ok(&["audit", "--limit", "200"]);
+    for needle in [
+        "window_overridden",
+        "approved",
+        "pipeline_started",
+        "pipeline_finished",
+    ] {
+        assert!(audit.contains(needle), "{needle}: {audit}");
+    }
+}
+
+#[test]
+fn a_bad_version_in_the_second_region_cascades_back_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut d = Daemon::start_on(dir.path(), port);
+    let fleet = Fleet::start(dir.path(), &d, "");
+    let _us = Traffic::start(fleet.addr("shop-us"));
+    d.ok(&["release", "shop", "v2"]);
+    wait_run(&d, "shop", "staging's approval gate", |r| {
+        stage(r, "staging")["waiting"]["for"] == "approval"
+    });
+    d.ok(&["pipeline", "approve", "shop", "--reason", "go"]);
+    let r = wait_run(&d, "shop", "v2 everywhere", |r| r["phase"] != "Running");
+    assert_eq!(r["phase"], "Succeeded", "{r:#}");
+
+    // v3 is bad in the second region only.
+    d.ok(&["release", "shop", "v3"]);
+    wait_run(&d, "shop", "staging's approval gate", |r| {
+        stage(r, "staging")["waiting"]["for"] == "approval"
+    });
+    d.ok(&["pipeline", "approve", "shop", "--reason", "go"]);
+    wait_run(&d, "shop", "the first region's rollout", |r| {
+        target(r, "shop-eu")["rollout"].is_i64()
+    });
+    // The control plane dies in the middle of production and comes back.
+    d.kill();
+    let d = Daemon::start_on(dir.path(), port);
+    let r = wait_run(&d, "shop", "the cascade", |r| {
+        !matches!(r["phase"].as_str(), Some("Running" | "RollingBack"))
+    });
+    assert_eq!(r["phase"], "RolledBack", "{r:#}");
+    assert!(
+        r["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("`shop-us` failed in stage `prod`"),
+        "{r:#}"
+    );
+    assert_eq!(target(&r, "shop-us")["status"], "Failed");
+    // `cascade` undoes every stage that took the version, newest first.
+    for app in ["shop-eu", "shop-staging", "shop-dev"] {
+        assert_eq!(target(&r, app)["status"], "Reverted", "{app}: {r:#}");
+    }
+    for s in ["prod", "staging", "dev"] {
+        assert_eq!(stage(&r, s)["status"], "RolledBack", "{s}: {r:#}");
+    }
+    for app in APPS {
+        assert!(fleet.serves(app, "v2"), "{app} is back on v2");
+    }
+    // One incident: the automatic rollback in the second region.
+    let incidents: serde_json::Value =
+        serde_json::from_str(&d.ok(&["incident", "list", "-o", "json"])).unwrap();
+    let incidents = incidents.as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0]["app"], "shop-us");
+    // Newest first: the first region, then staging, then dev.
+    let undo = |app| target(&r, app)["undo"].as_i64().unwrap();
+    assert!(undo("shop-eu") < undo("shop-staging"), "{r:#}");
+    assert!(undo("shop-staging") < undo("shop-dev"), "{r:#}");
+}
+
+#[test]
+fn a_freeze_holds_a_release_but_never_a_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let fleet = Fleet::start(dir.path(), &d, &freeze("holidays", "{apps: [shop-eu]}"));
+    // A direct deploy is refused; a release waits and says until when.
+    let err = d.fails(&["deploy", "shop-eu", "--version", "v2"]);
+    assert!(
+        err.contains("deployment window `holidays`: frozen from"),
+        "{err}"
+    );
+    d.ok(&["release", "shop-eu", "v2"]);
+    let r = wait_run(&d, "shop-eu", "the freeze", |r| {
+        stage(r, "shop-eu")["waiting"]["for"] == "window"
+    });
+    assert_eq!(r["subject"], "app/shop-eu");
+    assert!(fleet.serves("shop-eu", "v1"));
+    // Only an admin overrides, with a reason; the override is audited and the release goes.
+    let deployer = d.ok(&["token", "create", "--name", "dora", "--role", "deployer"]);
+    let out = as_token(
+        &d,
+        deployer.trim(),
+        &[
+            "pipeline",
+            "override-window",
+            "shop-eu",
+            "--reason",
+            "hotfix",
+        ],
+    );
+    assert!(!out.status.success(), "a deployer cannot override a window");
+    d.ok(&[
+        "pipeline",
+        "override-window",
+        "shop-eu",
+        "--reason",
+        "hotfix for a payment outage",
+    ]);
+    let r = wait_run(&d, "shop-eu", "the release", |r| r["phase"] != "Running");
+    assert_eq!(r["phase"], "Succeeded", "{r:#}");
+    assert!(fleet.serves("shop-eu", "v2"));
+    // Rollbacks are never held: undo goes back during the freeze.
+    d.ok(&["undo", "shop-eu"]);
+    d.wait_rollout("shop-eu", "the undo", |r| {
+        r["phase"] == "Succeeded" && r["version"] == "v1"
+    });
+    assert!(fleet.serves("shop-eu", "v1"));
+    // Nor is an abort: a deploy an admin lets through is aborted during the freeze.
+    d.ok(&[
+        "deploy",
+        "shop-eu",
+        "--version",
+        "v4",
+        "--override-window",
+        "test",
+    ]);
+    d.ok(&["abort", "shop-eu", "--reason", "changed my mind"]);
+    let r = d.wait_rollout("shop-eu", "the abort", |r| r["phase"] == "Aborted");
+    assert_eq!(r["weight"], 0);
+    let audit = d.ok(&["audit", "--limit", "200"]);
+    assert!(audit.contains("hotfix for a payment outage"), "{audit}");
+}
