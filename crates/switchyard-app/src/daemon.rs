@@ -13,6 +13,7 @@ use anyhow::Context;
 use switchyard_analysis::ProviderRouter;
 use switchyard_control::auth::Tokens;
 use switchyard_control::dataplane::DataPlane;
+use switchyard_control::notifications::Notifications;
 use switchyard_control::{
     Controller, ControllerPorts, ExperimentService, FlagService, ListenerRegistry, Manifests,
     TrafficExperiments, TrafficOwner,
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DaemonConfig;
 use crate::local_proxy::LocalProxy;
+use crate::notify::HttpNotifier;
 use crate::replica;
 use crate::smoke::HttpSmokeTester;
 use crate::webhooks::HttpWebhooks;
@@ -38,6 +40,8 @@ use crate::workloads::{Routers, Runtimes};
 const KUBE_SWEEP: Duration = Duration::from_secs(5);
 /// How often the traffic of rollouts in progress is sampled for the dashboard's charts.
 const TRAFFIC_SAMPLE: Duration = Duration::from_secs(2);
+/// How often new events are rendered into the notification outbox and due ones sent.
+const NOTIFY: Duration = Duration::from_millis(500);
 
 /// A running daemon.
 pub struct Daemon {
@@ -241,9 +245,31 @@ impl Daemon {
             Arc::clone(&controller),
             Arc::clone(&clock),
         ));
+        let link_base = config
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{api_addr}"));
+        let notifications = Arc::new(Notifications::new(
+            Arc::clone(&store_port),
+            store.notifications(),
+            Arc::new(
+                HttpNotifier::new(Arc::clone(&config.policy))
+                    .context("while building the notification client")?,
+            ),
+            Arc::clone(&clock),
+            link_base,
+            Arc::new(|name: &str| std::env::var(name).ok()),
+        ));
+        // Before the API answers: a first start places the cursor at the log's head, so what
+        // is applied and deployed from now on is told, and history is not.
+        notifications
+            .dispatch()
+            .await
+            .context("while following the event log for notifications")?;
         let context = ServerContext {
             controller: Arc::clone(&controller),
             pipelines: Arc::clone(&pipelines),
+            notifications: Arc::clone(&notifications),
             store: store_port,
             manifests,
             metrics,
@@ -315,7 +341,19 @@ impl Daemon {
                 async move { pipelines.tick().await }
             },
         ));
-        let mut tasks = vec![server, ticker, checker, splitter, sweeper, sampler, runner];
+        // The notification outbox: new events queued, due notifications sent.
+        let notifier = tokio::spawn(every(
+            NOTIFY,
+            cancel.child_token(),
+            "notifications",
+            move || {
+                let notifications = Arc::clone(&notifications);
+                async move { notifications.run_once().await.map(drop) }
+            },
+        ));
+        let mut tasks = vec![
+            server, ticker, checker, splitter, sweeper, sampler, runner, notifier,
+        ];
         tasks.extend(renewer);
         // Releases, rollouts and experiments are back: proxies may follow the tables now.
         dataplane.open();

@@ -17,6 +17,7 @@
 pub mod config;
 pub mod daemon;
 pub mod local_proxy;
+pub mod notify;
 pub mod proxy_process;
 pub mod replica;
 pub mod smoke;

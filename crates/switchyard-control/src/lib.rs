@@ -14,6 +14,8 @@
 //! - [`experiments`]: [`ExperimentService`], events, results, reports, stops and guardrails.
 //! - [`pipelines`]: [`pipelines::Pipelines`], releases through pipelines and of single apps,
 //!   their runner, approvals and deployment windows.
+//! - [`notifications`]: the event log rendered into an outbox (webhook, Slack, CDEvents) and
+//!   delivered at least once with backoff.
 //! - [`incidents`]: every automatic rollback with the evidence and the traffic it rested on.
 //! - [`traffic_experiments`]: splits apps between the releases of running traffic experiments
 //!   and restores them when they stop.
@@ -29,6 +31,7 @@ pub mod experiments;
 pub mod flags;
 pub mod incidents;
 pub mod manifests;
+pub mod notifications;
 pub mod pipelines;
 pub mod ports;
 pub mod traffic;

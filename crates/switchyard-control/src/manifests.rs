@@ -175,18 +175,29 @@ impl Manifests {
         let applied = self.store.template_names().await?;
         set.check_references(&applied)
             .map_err(ApplyError::Invalid)?;
-        if !set.pipelines.is_empty() {
+        let names_notifiers = set.apps.iter().any(|a| !a.spec.notifiers.is_empty());
+        if !set.pipelines.is_empty() || names_notifiers {
+            let names = |it: &mut dyn Iterator<Item = String>| it.collect::<BTreeSet<String>>();
             let apps = self.store.apps().await?;
-            let apps = apps
-                .iter()
-                .map(|a| a.manifest.metadata.name.to_string())
-                .collect();
             let windows = self.store.windows().await?;
-            let windows = windows
-                .iter()
-                .map(|w| w.metadata.name.to_string())
-                .collect();
-            set.check_pipeline_references(&apps, &windows)
+            let notifiers = self.store.notifiers().await?;
+            let applied = [
+                (
+                    "App",
+                    names(&mut apps.iter().map(|a| a.manifest.metadata.name.to_string())),
+                ),
+                (
+                    "DeploymentWindow",
+                    names(&mut windows.iter().map(|w| w.metadata.name.to_string())),
+                ),
+                (
+                    "Notifier",
+                    names(&mut notifiers.iter().map(|n| n.metadata.name.to_string())),
+                ),
+            ]
+            .into_iter()
+            .collect();
+            set.check_fleet_references(&applied)
                 .map_err(ApplyError::Invalid)?;
         }
         let live = self.experiments.live();

@@ -175,26 +175,13 @@ impl Pipelines {
         let _guard = self.lock.lock().await;
         let now = self.clock.now();
         let run = Run::new(subject.key(), version.clone(), &stages, &by.actor, now);
-        let event = NewEvent {
-            at: now,
-            app: None,
-            rollout: None,
-            kind: EventKind::PipelineStarted,
-            actor: by.actor.clone(),
-            source: by.source.clone(),
-            reason: format!("release of {version} through {} started", run.subject),
-            data: serde_json::json!({"subject": run.subject, "version": version}),
-        };
         let id = self
             .store
-            .create_run(
-                &run.subject,
-                version,
-                run.phase.name(),
-                &to_json(&run),
-                &[event],
-            )
+            .create_run(&run.subject, version, run.phase.name(), &to_json(&run), &[])
             .await?;
+        let reason = format!("release of {version} through {} started", run.subject);
+        let started = self.event(id, &run, EventKind::PipelineStarted, by, None, reason);
+        self.save(id, &run, vec![started]).await?;
         drop(_guard);
         self.step(id).await?;
         self.snapshot(id).await
@@ -306,13 +293,14 @@ impl Pipelines {
             reason: reason.to_owned(),
             at: now,
         });
+        let stage = s.spec.name.to_string();
         let event = self.event(
             id,
-            &run.subject,
+            &run,
             EventKind::Approved,
             by,
-            Some(s.spec.name.as_str()),
-            format!("stage `{}` approved by {}: {reason}", s.spec.name, by.actor),
+            Some(&stage),
+            format!("stage `{stage}` approved by {}: {reason}", by.actor),
         );
         self.save(id, &run, vec![event]).await?;
         drop(_guard);
@@ -354,15 +342,16 @@ impl Pipelines {
             .as_ref()
             .map(Waiting::describe)
             .unwrap_or_default();
+        let stage = s.spec.name.to_string();
         let event = self.event(
             id,
-            &run.subject,
+            &run,
             EventKind::WindowOverridden,
             by,
-            Some(s.spec.name.as_str()),
+            Some(&stage),
             format!(
-                "{} overrode the deployment windows of stage `{}` ({held}): {reason}",
-                by.actor, s.spec.name
+                "{} overrode the deployment windows of stage `{stage}` ({held}): {reason}",
+                by.actor
             ),
         );
         self.save(id, &run, vec![event]).await?;
@@ -389,7 +378,7 @@ impl Pipelines {
         let events = run.cancel(&by.actor, reason, self.clock.now());
         let events = events
             .into_iter()
-            .map(|e| self.event(id, &run.subject, e.kind, by, e.stage.as_deref(), e.reason))
+            .map(|e| self.event(id, &run, e.kind, by, e.stage.as_deref(), e.reason))
             .collect();
         self.save(id, &run, events).await?;
         self.snapshot(id).await
@@ -429,16 +418,7 @@ impl Pipelines {
         let author = Author::system(&run.subject);
         let events = events
             .into_iter()
-            .map(|e| {
-                self.event(
-                    id,
-                    &run.subject,
-                    e.kind,
-                    &author,
-                    e.stage.as_deref(),
-                    e.reason,
-                )
-            })
+            .map(|e| self.event(id, &run, e.kind, &author, e.stage.as_deref(), e.reason))
             .collect::<Vec<_>>();
         if events.is_empty() && actions.is_empty() {
             if run != before {
@@ -661,7 +641,7 @@ impl Pipelines {
     fn event(
         &self,
         id: RunId,
-        subject: &str,
+        run: &Run,
         kind: EventKind,
         by: &Author,
         stage: Option<&str>,
@@ -675,7 +655,13 @@ impl Pipelines {
             actor: by.actor.clone(),
             source: by.source.clone(),
             reason,
-            data: serde_json::json!({"run": id, "subject": subject, "stage": stage}),
+            data: serde_json::json!({
+                "run": id,
+                "subject": run.subject,
+                "version": run.version,
+                "phase": run.phase.name(),
+                "stage": stage,
+            }),
         }
     }
 }

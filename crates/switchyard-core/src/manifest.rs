@@ -10,6 +10,7 @@ pub mod app;
 pub mod experiment;
 mod load;
 mod locate;
+pub mod notifier;
 mod numbers;
 mod one_of;
 pub mod pipeline;
@@ -27,6 +28,7 @@ pub use experiment::{Experiment, ExperimentSpec};
 pub use load::{
     ManifestError, ManifestErrorKind, ManifestErrors, ManifestSet, load_dir, load_file, load_str,
 };
+pub use notifier::Notifier;
 pub use numbers::{Percent, Rate, Ratio};
 pub use pipeline::{Pipeline, PipelineSpec};
 pub use window::DeploymentWindow;
@@ -43,6 +45,7 @@ pub enum Manifest {
     Experiment(Experiment),
     Pipeline(Pipeline),
     DeploymentWindow(DeploymentWindow),
+    Notifier(Notifier),
 }
 
 impl Manifest {
@@ -53,6 +56,7 @@ impl Manifest {
             Manifest::Experiment(_) => "Experiment",
             Manifest::Pipeline(_) => "Pipeline",
             Manifest::DeploymentWindow(_) => "DeploymentWindow",
+            Manifest::Notifier(_) => "Notifier",
         }
     }
 
@@ -63,6 +67,7 @@ impl Manifest {
             Manifest::Experiment(e) => e.metadata.name.as_str(),
             Manifest::Pipeline(p) => p.metadata.name.as_str(),
             Manifest::DeploymentWindow(w) => w.metadata.name.as_str(),
+            Manifest::Notifier(n) => n.metadata.name.as_str(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! can become pods without changing them.
 
 pub mod flags;
+pub mod notifications;
 pub mod runtime;
 pub mod store;
 pub mod tokens;
@@ -12,6 +13,7 @@ pub use flags::{
     FlagChangeOutcome, FlagDocument, FlagDocuments, FlagEdit, FlagEditResult, FlagObjectKind,
     FlagStore, GENESIS_HASH,
 };
+pub use notifications::{Delivery, NewNotification, NotificationRecord, NotificationStore};
 pub use runtime::{RuntimeError, WorkloadRuntime};
 pub use store::{
     AppRecord, ApplyOutcome, Author, DeploymentRecord, EventKind, EventLogProblem,

@@ -88,6 +88,13 @@ pub async fn metrics(
             Vec::new()
         }
     };
+    let outbox = match ctx.notifications.counts().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "notification metrics left out of this scrape");
+            Vec::new()
+        }
+    };
     // The proxy's text is OpenMetrics and ends with `# EOF`; ours goes before that line.
     let eof = text.ends_with("# EOF\n");
     if eof {
@@ -97,6 +104,7 @@ pub async fn metrics(
     text.push_str(&crate::deployment_metrics::encode(&deployments, &|app| {
         environments.get(app).cloned().unwrap_or_default()
     }));
+    text.push_str(&crate::notifications::encode(&outbox));
     if eof {
         text.push_str("# EOF\n");
     }

@@ -13,6 +13,8 @@
 //!   experiments ([`ExperimentService`]) and the guardrail check.
 //! - [`pipelines`]: `/api/v1/releases` and `/api/v1/pipelines`: runs, approvals, window
 //!   overrides, cancellations; the deployment-window gate of deploys and retries.
+//! - [`notifications`]: `/api/v1/notifications`, the outbox and its failures; its counts on
+//!   `/metrics`.
 //! - [`incidents`]: `/api/v1/incidents`, every automatic rollback with its evidence and report.
 //! - [`ofrep`]: OpenFeature remote evaluation (OFREP) over the live flags.
 //! - [`observability`]: the Prometheus alerting rules and the Grafana dashboard over `/metrics`.
@@ -41,6 +43,7 @@ pub mod experiments;
 pub mod flags;
 pub mod handlers;
 pub mod incidents;
+pub mod notifications;
 pub mod observability;
 pub mod ofrep;
 pub mod openapi;

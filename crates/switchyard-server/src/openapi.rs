@@ -7,8 +7,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::{
-    audit, dataplane, experiments, flags, handlers, incidents, ofrep, operations, pipelines,
-    tokens, unleash,
+    audit, dataplane, experiments, flags, handlers, incidents, notifications, ofrep, operations,
+    pipelines, tokens, unleash,
 };
 
 /// The document.
@@ -74,6 +74,7 @@ use crate::{
         pipelines::approve,
         pipelines::override_window,
         pipelines::cancel,
+        notifications::list,
         dataplane::tables,
         dataplane::report,
         dataplane::proxies,

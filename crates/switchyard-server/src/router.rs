@@ -17,6 +17,8 @@ pub struct ServerContext {
     pub controller: Arc<Controller>,
     /// Releases through pipelines and of single apps, approvals, deployment windows.
     pub pipelines: Arc<switchyard_control::pipelines::Pipelines>,
+    /// The notification outbox: what was sent, what waits, what failed.
+    pub notifications: Arc<switchyard_control::notifications::Notifications>,
     pub store: Arc<dyn StateStore>,
     pub manifests: Arc<Manifests>,
     pub metrics: Arc<dyn ReleaseMetrics>,
@@ -112,6 +114,7 @@ pub fn router(context: ServerContext) -> Router {
         .merge(crate::dataplane::routes())
         .merge(crate::incidents::routes())
         .merge(crate::pipelines::routes())
+        .merge(crate::notifications::routes())
         .merge(crate::ui::routes())
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -43,7 +43,7 @@ pub struct Table {
 
 use ColumnType::{Integer as I, Text as T};
 
-/// Every table of schema 7, parents before children (the import inserts in this order).
+/// Every table of schema 8, parents before children (the import inserts in this order).
 pub const TABLES: &[Table] = &[
     Table {
         name: "apps",
@@ -98,6 +98,43 @@ pub const TABLES: &[Table] = &[
             ("created_at", I),
             ("updated_at", I),
         ],
+        order_by: "id",
+    },
+    Table {
+        name: "notifiers",
+        columns: &[
+            ("name", T),
+            ("manifest_json", T),
+            ("generation", I),
+            ("updated_at", I),
+        ],
+        order_by: "name",
+    },
+    Table {
+        name: "notifications",
+        columns: &[
+            ("id", I),
+            ("notifier", T),
+            ("event_id", I),
+            ("kind", T),
+            ("idempotency_key", T),
+            ("sink", T),
+            ("url", T),
+            ("content_type", T),
+            ("body", T),
+            ("secret_env", T),
+            ("status", T),
+            ("attempts", I),
+            ("next_attempt_at", I),
+            ("last_error", T),
+            ("created_at", I),
+            ("delivered_at", I),
+        ],
+        order_by: "id",
+    },
+    Table {
+        name: "notification_cursor",
+        columns: &[("id", I), ("event_id", I)],
         order_by: "id",
     },
     Table {

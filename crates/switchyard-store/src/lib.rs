@@ -120,6 +120,10 @@ impl Store {
         each_backend!(self, store => Arc::new(store.clone()))
     }
 
+    pub fn notifications(&self) -> Arc<dyn switchyard_core::ports::NotificationStore> {
+        each_backend!(self, store => Arc::new(store.clone()))
+    }
+
     pub fn experiments(&self) -> Arc<dyn ExperimentStore> {
         each_backend!(self, store => Arc::new(store.clone()))
     }

@@ -515,15 +515,16 @@ async fn after_import(conn: &mut Conn) -> Result<(), StoreError> {
     .map_err(codec::backend(
         "move the rollout ids past the restored ones",
     ))?;
-    sqlx::query(
-        "SELECT setval(pg_get_serial_sequence('pipeline_runs', 'id'), COALESCE(MAX(id), 0) + 1, \
-         false) FROM pipeline_runs",
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(codec::backend(
-        "move the pipeline run ids past the restored ones",
-    ))?;
+    for table in ["pipeline_runs", "notifications"] {
+        let sql = format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, \
+             false) FROM {table}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(codec::backend("move the ids past the restored ones"))?;
+    }
     Ok(())
 }
 

@@ -1066,7 +1066,7 @@ async fn a_database_from_a_newer_build_is_refused(backend: Backend) {
             error,
             StoreOpenError::NewerSchema {
                 found: 9999,
-                known: 7,
+                known: 8,
                 ..
             }
         ),
@@ -1109,6 +1109,8 @@ mod experiments;
 mod flags;
 #[path = "store/leadership.rs"]
 mod leadership;
+#[path = "store/notifications.rs"]
+mod notifications;
 
 async fn the_event_log_is_a_hash_chain_that_shows_edits_and_removals(backend: Backend) {
     let (fx, store) = open(backend).await;

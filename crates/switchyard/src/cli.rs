@@ -93,6 +93,15 @@ pub enum Command {
         #[arg(long, short)]
         watch: bool,
     },
+    /// The notification outbox: what each notifier was sent, what waits for a retry, what was
+    /// given up and why.
+    Notifications {
+        /// Only `pending`, `delivered` or `failed` ones.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
     /// Pipeline runs: `status NAME [--watch]`, `runs`, `approve`, `override-window`, `cancel`.
     Pipeline {
         #[command(subcommand)]

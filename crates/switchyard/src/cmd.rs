@@ -157,6 +157,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             watch,
         } => pipeline::release(&api, &name, &version, watch, output).await,
         Command::Pipeline { command } => pipeline::run(&api, command, output).await,
+        Command::Notifications { status, limit } => {
+            pipeline::notifications(&api, status.as_deref(), limit, output).await
+        }
         Command::Rollout {
             command: crate::cli::RolloutCommand::Status { app, watch },
         } => client::status(&api, &app, watch, output).await,

@@ -62,3 +62,25 @@ impl Client {
         self.api_url("pipelines", segments)
     }
 }
+
+impl Client {
+    /// The notification outbox: counts by notifier and status, the most recent notifications.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn notifications(
+        &self,
+        status: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Value, ClientError> {
+        let mut url = self.api_url("notifications", &[])?;
+        if let Some(status) = status {
+            url.query_pairs_mut().append_pair("status", status);
+        }
+        if let Some(limit) = limit {
+            url.query_pairs_mut()
+                .append_pair("limit", &limit.to_string());
+        }
+        self.send(Method::GET, url, None::<&()>).await
+    }
+}

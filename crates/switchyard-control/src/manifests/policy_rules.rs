@@ -38,6 +38,24 @@ pub(crate) fn check(policy: &Policy, set: &ManifestSet) -> Vec<PolicyProblem> {
     for template in &set.templates {
         check_template(policy, template, &mut problems);
     }
+    for notifier in &set.notifiers {
+        let spec = &notifier.spec;
+        let sinks = [
+            ("spec.webhook.url", spec.webhook.as_ref().map(|w| &w.url)),
+            ("spec.slack.url", spec.slack.as_ref().map(|s| &s.url)),
+            ("spec.cdevents.url", spec.cdevents.as_ref().map(|c| &c.url)),
+        ];
+        for (path, url) in sinks {
+            if let Some(Err(violation)) = url.map(|u| policy.check_url(u.as_str())) {
+                problems.push(PolicyProblem {
+                    kind: "Notifier",
+                    name: notifier.metadata.name.to_string(),
+                    path: path.into(),
+                    violation,
+                });
+            }
+        }
+    }
     problems
 }
 

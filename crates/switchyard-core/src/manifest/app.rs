@@ -53,6 +53,9 @@ pub struct AppSpec {
     /// HTTP gates and notifications around a rollout, as Flagger's webhooks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<Webhook>,
+    /// The notifiers told about this app's rollouts (`kind: Notifier`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifiers: Vec<ObjectName>,
     /// TLS termination on the app's listeners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTls>,

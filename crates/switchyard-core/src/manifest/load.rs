@@ -10,7 +10,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::{
     API_VERSION, AnalysisTemplate, App, AppSpec, CanaryStep, DeploymentWindow, Experiment,
-    Manifest, Pipeline, Strategy,
+    Manifest, Notifier, Pipeline, Strategy,
 };
 
 /// Everything wrong with one place in one manifest file.
@@ -49,7 +49,7 @@ pub enum ManifestErrorKind {
     #[error("unsupported apiVersion `{found}`, expected `{API_VERSION}`")]
     ApiVersion { found: String },
     #[error(
-        "unknown kind `{found}`, expected `App`, `AnalysisTemplate`, `Experiment`, `Pipeline` or `DeploymentWindow`"
+        "unknown kind `{found}`, expected `App`, `AnalysisTemplate`, `Experiment`, `Pipeline`, `DeploymentWindow` or `Notifier`"
     )]
     Kind { found: String },
     #[error("{kind} `{name}` is defined twice")]
@@ -116,9 +116,13 @@ pub struct ManifestSet {
     pub experiments: Vec<Experiment>,
     pub pipelines: Vec<Pipeline>,
     pub windows: Vec<DeploymentWindow>,
+    pub notifiers: Vec<Notifier>,
     /// Where each document came from, in the order they were read.
     origins: Vec<Origin>,
 }
+
+/// A reference from one document to another: `(field path, kind, name)`.
+type Reference<'a> = (String, &'static str, &'a str);
 
 /// Where a document came from: its file, the position of its `metadata.name`, and the
 /// positions of the template names it refers to (by field path).
@@ -159,6 +163,7 @@ impl ManifestSet {
             .chain(self.experiments.iter().cloned().map(Manifest::Experiment))
             .chain(self.pipelines.iter().cloned().map(Manifest::Pipeline))
             .chain(self.windows.iter().cloned().map(Manifest::DeploymentWindow))
+            .chain(self.notifiers.iter().cloned().map(Manifest::Notifier))
             .collect()
     }
 
@@ -168,33 +173,43 @@ impl ManifestSet {
             && self.experiments.is_empty()
             && self.pipelines.is_empty()
             && self.windows.is_empty()
+            && self.notifiers.is_empty()
     }
 
-    /// Checks that every pipeline's targets are apps and its stages' windows are deployment
-    /// windows, of this set or applied (`apps`, `windows`: the names applied).
+    /// Checks that every pipeline's targets are apps, its stages' windows deployment windows,
+    /// and the notifiers apps and pipelines name notifiers, of this set or applied (`applied`:
+    /// the names applied, by kind).
     ///
     /// # Errors
     /// One error per missing reference, located at the reference.
-    pub fn check_pipeline_references(
+    pub fn check_fleet_references(
         &self,
-        apps: &BTreeSet<String>,
-        windows: &BTreeSet<String>,
+        applied: &std::collections::BTreeMap<&'static str, BTreeSet<String>>,
     ) -> Result<(), ManifestErrors> {
-        let here_apps: BTreeSet<&str> =
-            self.apps.iter().map(|a| a.metadata.name.as_str()).collect();
-        let here_windows: BTreeSet<&str> = self
-            .windows
+        let manifests = self.manifests();
+        let here: BTreeSet<(&str, &str)> = manifests.iter().map(|m| (m.kind(), m.name())).collect();
+        let app_refs = self.apps.iter().map(|a| {
+            let refs = a
+                .spec
+                .notifiers
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("spec.notifiers[{i}]"), "Notifier", n.as_str()))
+                .collect();
+            ("App", a.metadata.name.as_str(), refs)
+        });
+        let documents: Vec<(&str, &str, Vec<Reference<'_>>)> = self
+            .pipelines
             .iter()
-            .map(|w| w.metadata.name.as_str())
+            .map(|p| ("Pipeline", p.metadata.name.as_str(), p.references()))
+            .chain(app_refs)
             .collect();
         let mut errors = Vec::new();
-        for pipeline in &self.pipelines {
-            let origin = self.origin("Pipeline", pipeline.metadata.name.as_str());
-            for (path, kind, name) in pipeline.references() {
-                let known = match kind {
-                    "App" => here_apps.contains(name) || apps.contains(name),
-                    _ => here_windows.contains(name) || windows.contains(name),
-                };
+        for (owner, owner_name, references) in documents {
+            let origin = self.origin(owner, owner_name);
+            for (path, kind, name) in references {
+                let known = here.contains(&(kind, name))
+                    || applied.get(kind).is_some_and(|names| names.contains(name));
                 if known {
                     continue;
                 }
@@ -310,6 +325,7 @@ impl ManifestSet {
         self.experiments.extend(other.experiments);
         self.pipelines.extend(other.pipelines);
         self.windows.extend(other.windows);
+        self.notifiers.extend(other.notifiers);
     }
 }
 
@@ -436,7 +452,14 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
                         errors.push(located(path, kind));
                     } else {
                         let refs = app.spec.strategy.template_refs();
-                        let refs = refs.into_iter().map(|(p, _)| p).collect();
+                        let refs = refs
+                            .into_iter()
+                            .map(|(p, _)| p)
+                            .chain(
+                                (0..app.spec.notifiers.len())
+                                    .map(|i| format!("spec.notifiers[{i}]")),
+                            )
+                            .collect();
                         set.origins
                             .push(origin("App", app.metadata.name.as_str(), refs));
                         set.apps.push(app);
@@ -493,6 +516,21 @@ pub fn load_str(text: &str, file: &Path) -> Result<ManifestSet, ManifestErrors> 
                 }
                 Err(e) => errors.push(e),
             },
+            Some("Notifier") => {
+                match typed::<super::ObjectMeta, super::notifier::NotifierSpec>(doc, file) {
+                    Ok((metadata, spec)) => {
+                        let notifier = Notifier { metadata, spec };
+                        if let Err((path, message)) = notifier.spec.check() {
+                            errors.push(located(path, ManifestErrorKind::Schema { message }));
+                        } else {
+                            let name = notifier.metadata.name.as_str();
+                            set.origins.push(origin("Notifier", name, Vec::new()));
+                            set.notifiers.push(notifier);
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
             Some("DeploymentWindow") => {
                 match typed::<super::ObjectMeta, super::window::WindowSpec>(doc, file) {
                     Ok((metadata, spec)) => {

@@ -22,6 +22,9 @@ pub struct Pipeline {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PipelineSpec {
     pub stages: Vec<Stage>,
+    /// The notifiers told about this pipeline's runs (`kind: Notifier`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifiers: Vec<ObjectName>,
 }
 
 /// One stage: its targets, what it waits for, and what a failure in it does.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::BoxError;
-use crate::manifest::{AnalysisTemplate, App, DeploymentWindow, ManifestSet, Pipeline};
+use crate::manifest::{AnalysisTemplate, App, DeploymentWindow, ManifestSet, Notifier, Pipeline};
 use crate::name::{AppName, ObjectName, Version};
 use crate::release::Release;
 use crate::time::Timestamp;
@@ -126,6 +126,12 @@ pub trait StateStore: Send + Sync + 'static {
     /// # Errors
     /// As [`StateStore::app`].
     async fn pipelines(&self) -> Result<Vec<Pipeline>, StoreError>;
+
+    /// Every applied notifier, by name.
+    ///
+    /// # Errors
+    /// As [`StateStore::app`].
+    async fn notifiers(&self) -> Result<Vec<Notifier>, StoreError>;
 
     /// Every applied deployment window, by name.
     ///

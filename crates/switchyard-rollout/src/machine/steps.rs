@@ -319,7 +319,7 @@ pub(super) fn advance(r: &mut Rollout, actions: &mut Vec<Action>, now: Timestamp
                     EventKind::StepStarted,
                     "controller",
                     format!("step {n}: waiting for approval{how}"),
-                    serde_json::json!({"step": r.step}),
+                    serde_json::json!({"step": r.step, "awaiting": "approval"}),
                 );
                 return;
             }

@@ -223,6 +223,6 @@ async fn the_openapi_document_is_public_and_describes_every_operation() {
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 50, "every route, once");
+    assert_eq!(paths.len(), 51, "every route, once");
     assert!(a.json["components"]["securitySchemes"]["bearer"].is_object());
 }

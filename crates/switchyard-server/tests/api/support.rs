@@ -94,9 +94,18 @@ impl Api {
             Arc::clone(&controller),
             Arc::clone(&clock),
         ));
+        let notifications = Arc::new(switchyard_control::notifications::Notifications::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(Unreachable),
+            Arc::clone(&clock),
+            "http://localhost:7070".into(),
+            Arc::new(|_: &str| None),
+        ));
         let context = ServerContext {
             controller,
             pipelines,
+            notifications,
             store: Arc::new(store),
             manifests,
             metrics: Arc::new(NoTraffic),
@@ -256,5 +265,15 @@ impl OneshotRaw for Router {
             .get("access-control-allow-origin")
             .map(|v| v.to_str().unwrap().to_owned());
         (response.status(), origin)
+    }
+}
+
+/// A receiver nobody reaches: the API tests queue notifications but never deliver them.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl switchyard_control::notifications::NotificationSender for Unreachable {
+    async fn send(&self, url: &str, _: &[(String, String)], _: &str) -> Result<(), String> {
+        Err(format!("{url} is not reachable from the API tests"))
     }
 }

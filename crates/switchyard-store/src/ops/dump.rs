@@ -125,7 +125,7 @@ async fn insert(
     let Some(table) = table.filter(|_| !rows.is_empty()) else {
         return Ok(());
     };
-    let overriding = if matches!(table.name, "rollouts" | "pipeline_runs") {
+    let overriding = if matches!(table.name, "rollouts" | "pipeline_runs" | "notifications") {
         OVERRIDING_IDENTITY
     } else {
         ""

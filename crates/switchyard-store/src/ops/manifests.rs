@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use super::{Conn, Pool};
 use serde_json::json;
-use switchyard_core::manifest::{AnalysisTemplate, DeploymentWindow, ManifestSet, Pipeline};
+use switchyard_core::manifest::{
+    AnalysisTemplate, DeploymentWindow, ManifestSet, Notifier, Pipeline,
+};
 use switchyard_core::ports::{AppRecord, ApplyOutcome, Author, EventKind, NewEvent, StoreError};
 use switchyard_core::{AppName, ObjectName, Release, Timestamp};
 
@@ -22,6 +24,7 @@ enum Kind {
     Experiment,
     Pipeline,
     Window,
+    Notifier,
 }
 
 impl Kind {
@@ -33,6 +36,7 @@ impl Kind {
             Kind::Experiment => "Experiment",
             Kind::Pipeline => "Pipeline",
             Kind::Window => "DeploymentWindow",
+            Kind::Notifier => "Notifier",
         }
     }
 
@@ -45,6 +49,7 @@ impl Kind {
             Kind::Window => {
                 "SELECT manifest_json, generation FROM deployment_windows WHERE name = $1"
             }
+            Kind::Notifier => "SELECT manifest_json, generation FROM notifiers WHERE name = $1",
         }
     }
 
@@ -72,6 +77,10 @@ impl Kind {
                 "INSERT INTO deployment_windows (name, manifest_json, generation, updated_at) \
                  VALUES ($1, $2, $3, $4)"
             }
+            Kind::Notifier => {
+                "INSERT INTO notifiers (name, manifest_json, generation, updated_at) \
+                 VALUES ($1, $2, $3, $4)"
+            }
         }
     }
 
@@ -95,6 +104,10 @@ impl Kind {
             Kind::Window => {
                 "UPDATE deployment_windows SET manifest_json = $1, generation = $2, \
                  updated_at = $3 WHERE name = $4"
+            }
+            Kind::Notifier => {
+                "UPDATE notifiers SET manifest_json = $1, generation = $2, updated_at = $3 \
+                 WHERE name = $4"
             }
         }
     }
@@ -173,6 +186,14 @@ pub(super) async fn apply(
             name: window.metadata.name.as_str(),
             app: None,
             json: encode(window, "encode a deployment window manifest")?,
+        });
+    }
+    for notifier in &set.notifiers {
+        documents.push(Document {
+            kind: Kind::Notifier,
+            name: notifier.metadata.name.as_str(),
+            app: None,
+            json: encode(notifier, "encode a notifier manifest")?,
         });
     }
     let mut tx = begin_write(store).await?;
@@ -380,5 +401,16 @@ pub(super) async fn windows(pool: &Pool) -> Result<Vec<DeploymentWindow>, StoreE
             .map_err(backend("read deployment windows"))?;
     rows.iter()
         .map(|(name, json)| decode(json, || format!("deployment window `{name}`")))
+        .collect()
+}
+
+pub(super) async fn notifiers(pool: &Pool) -> Result<Vec<Notifier>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, manifest_json FROM notifiers ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .map_err(backend("read notifiers"))?;
+    rows.iter()
+        .map(|(name, json)| decode(json, || format!("notifier `{name}`")))
         .collect()
 }

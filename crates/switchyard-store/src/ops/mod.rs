@@ -9,6 +9,7 @@ mod events;
 mod experiments;
 mod flags;
 mod manifests;
+mod notifications;
 mod rollouts;
 mod runs;
 mod tokens;
@@ -102,6 +103,10 @@ impl StateStore for Store {
 
     async fn pipelines(&self) -> Result<Vec<switchyard_core::manifest::Pipeline>, StoreError> {
         manifests::pipelines(&self.pool).await
+    }
+
+    async fn notifiers(&self) -> Result<Vec<switchyard_core::manifest::Notifier>, StoreError> {
+        manifests::notifiers(&self.pool).await
     }
 
     async fn windows(

@@ -31,6 +31,18 @@ async fn everything(fx: &Fixture) {
         )
         .await
         .unwrap();
+    let notifier = manifests(
+        "apiVersion: switchyard.dev/v1alpha1\nkind: Notifier\nmetadata: {name: ops}\nspec:\n  slack: {url: 'https://hooks.example/x'}\n",
+    );
+    store
+        .apply(&notifier, &Author::system("user:ann"), at(1_500))
+        .await
+        .unwrap();
+    fx.store
+        .notifications()
+        .enqueue_notifications(None, 1, &[super::notifications::row("ops-1")], at(1_600))
+        .await
+        .unwrap();
     store
         .set_stable(&app("checkout"), &release("checkout", "v1"), &[])
         .await
@@ -120,6 +132,9 @@ async fn contents(store: &Store) -> serde_json::Value {
         "pipelines": state.pipelines().await.unwrap(),
         "windows": state.windows().await.unwrap(),
         "runs": state.runs(None, 100).await.unwrap(),
+        "notifiers": state.notifiers().await.unwrap(),
+        "notifications": store.notifications().notifications(None, 100).await.unwrap(),
+        "cursor": store.notifications().notification_cursor().await.unwrap(),
         "active": state.active_rollouts().await.unwrap(),
         "latest": checkout,
         "events": all_events(&state).await,
@@ -235,11 +250,11 @@ async fn incomplete_or_foreign_backups_are_refused_and_leave_the_store_empty(bac
     assert!(matches!(error, BackupError::Store(_)), "{error}");
     assert_eq!(contents(&target.store).await, empty, "nothing kept");
 
-    let newer = text.replacen("\"schema\":7", "\"schema\":8", 1);
+    let newer = text.replacen("\"schema\":8", "\"schema\":9", 1);
     let error = target.store.import(newer.as_bytes()).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "the backup has schema version 8 and this store 7; restore it with the Switchyard \
+        "the backup has schema version 9 and this store 8; restore it with the Switchyard \
          version that took it, then upgrade"
     );
     target.store.import(text.as_bytes()).await.unwrap();

@@ -198,7 +198,7 @@ async fn a_newer_build_refuses_an_incompatible_upgrade_under_running_replicas() 
             .unwrap(),
         Some(1)
     );
-    // The next build: this build's migrations and a 0008.
+    // The next build: this build's migrations and a 0009.
     let dir = tempfile::tempdir().unwrap();
     let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
     for entry in std::fs::read_dir(&ours).unwrap() {
@@ -206,7 +206,7 @@ async fn a_newer_build_refuses_an_incompatible_upgrade_under_running_replicas() 
         std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
     }
     let next = |sql: &str| {
-        std::fs::write(dir.path().join("0008_widen_apps.sql"), sql).unwrap();
+        std::fs::write(dir.path().join("0009_widen_apps.sql"), sql).unwrap();
         let path = dir.path().to_path_buf();
         async move { sqlx::migrate::Migrator::new(path).await.unwrap() }
     };
@@ -217,8 +217,8 @@ async fn a_newer_build_refuses_an_incompatible_upgrade_under_running_replicas() 
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "replicas of schema 7 are running on the state database db, and this build's schema 8 \
-         needs migration 0008_widen_apps, which is not compatible with them; stop every replica \
+        "replicas of schema 8 are running on the state database db, and this build's schema 9 \
+         needs migration 0009_widen_apps, which is not compatible with them; stop every replica \
          and start them all on this build"
     );
     let marked = next(&format!(

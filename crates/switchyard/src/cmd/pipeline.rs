@@ -84,6 +84,59 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `notifications [--status S] [--limit N]`.
+pub async fn notifications(
+    api: &Client,
+    status: Option<&str>,
+    limit: Option<u32>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let outbox = api.notifications(status, limit).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&outbox)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let counts = outbox["counts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if counts.is_empty() {
+        println!("no notification yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for c in counts {
+        println!(
+            "{:<24} {:<10} {}",
+            text(&c["notifier"]),
+            text(&c["status"]),
+            c["count"]
+        );
+    }
+    println!();
+    for n in outbox["notifications"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let mut line = format!(
+            "{:>6}  {:<20} {:<26} {:<10} attempts {}",
+            n["id"],
+            text(&n["notifier"]),
+            text(&n["kind"]),
+            text(&n["status"]),
+            n["attempts"]
+        );
+        if let Some(e) = n["last_error"].as_str() {
+            line.push_str(&format!("  last error: {e}"));
+            if text(&n["status"]) == "pending" {
+                line.push_str(&format!(" (next attempt {})", text(&n["next_attempt_at"])));
+            }
+        }
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn show(run: &Value, output: Output) -> anyhow::Result<()> {
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(run)?);

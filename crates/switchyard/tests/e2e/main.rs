@@ -18,6 +18,7 @@ mod kubernetes;
 mod netns;
 mod operations;
 mod pipelines;
+mod receiver;
 mod restart;
 mod rolling;
 mod security;

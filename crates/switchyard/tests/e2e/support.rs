@@ -75,6 +75,17 @@ impl Daemon {
 
     /// A daemon whose API listens on `listen` (which must answer on 127.0.0.1:`port` too).
     pub fn start_listening(data_dir: &Path, listen: &str, port: u16, extra: &[&str]) -> Daemon {
+        Self::start_with_env(data_dir, listen, port, extra, &[])
+    }
+
+    /// As [`Daemon::start_listening`], with variables added to the daemon's environment.
+    pub fn start_with_env(
+        data_dir: &Path,
+        listen: &str,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(data_dir)
@@ -82,6 +93,7 @@ impl Daemon {
             .arg(policy_file(data_dir))
             .args(["--listen", listen])
             .args(extra)
+            .envs(env.iter().copied())
             .env("SWITCHYARD_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -892,10 +892,8 @@ fn loads_a_pipeline_and_a_window_and_checks_their_references() {
     assert_eq!(p.spec.stages[0].on_failure, FailurePolicy::Rollback);
     assert_eq!(set.windows.len(), 1);
     let apps: BTreeSet<String> = ["shop-staging", "shop-eu"].map(String::from).into();
-    let e = set
-        .check_pipeline_references(&apps, &BTreeSet::new())
-        .unwrap_err()
-        .0;
+    let applied = [("App", apps)].into_iter().collect();
+    let e = set.check_fleet_references(&applied).unwrap_err().0;
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].path, "spec.stages[1].waves[1].targets[0]");
     assert_eq!((e[0].line, e[0].column), (Some(15), Some(21)));
