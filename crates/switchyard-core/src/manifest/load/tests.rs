@@ -218,6 +218,80 @@ fn the_shipped_example_is_valid() {
     let text = include_str!("../../../../../examples/experiments.yaml");
     let set = load_str(text, Path::new("examples/experiments.yaml")).unwrap();
     assert_eq!(set.experiments.len(), 2);
+    let text = include_str!("../../../../../examples/pipeline.yaml");
+    let set = load_str(text, Path::new("examples/pipeline.yaml")).unwrap();
+    set.check_fleet_references(&Default::default()).unwrap();
+    assert_eq!(
+        (
+            set.pipelines.len(),
+            set.windows.len(),
+            set.notifiers.len(),
+            set.apps.len()
+        ),
+        (1, 1, 3, 4)
+    );
+}
+
+#[test]
+fn notifiers_need_one_sink_a_real_url_and_a_variable_name_for_their_key() {
+    let doc = |spec: &str| {
+        format!(
+            "apiVersion: switchyard.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: ops}}\nspec:\n{spec}"
+        )
+    };
+    let e = errors(&doc("  events: [rollout.rolled_back]\n"));
+    assert_eq!(e[0].path, "spec");
+    assert!(
+        e[0].to_string()
+            .contains("exactly one of `webhook`, `slack` or `cdevents`"),
+        "{}",
+        e[0]
+    );
+    let e = errors(&doc(
+        "  slack: {url: 'https://a.example/x'}\n  cdevents: {url: 'http://b.example/'}\n",
+    ));
+    assert!(e[0].to_string().contains("exactly one of"), "{}", e[0]);
+    let e = errors(&doc("  slack: {url: 'ftp://a.example/x'}\n"));
+    assert_eq!((e[0].path.as_str(), e[0].line), ("spec.slack.url", Some(5)));
+    assert!(
+        e[0].to_string()
+            .contains("expected an http:// or https:// URL"),
+        "{}",
+        e[0]
+    );
+    let e = errors(&doc(
+        "  webhook: {url: 'https://a.example/x', secretEnv: 'my key'}\n",
+    ));
+    assert_eq!(e[0].path, "spec.webhook.secretEnv");
+    let e = errors(&doc(
+        "  slack: {url: 'https://a.example/x'}\n  events: [rollout.exploded]\n",
+    ));
+    assert_eq!(e[0].path, "spec.events[0]");
+    assert!(
+        e[0].to_string()
+            .contains("unknown variant `rollout.exploded`"),
+        "{}",
+        e[0]
+    );
+    // An app naming a notifier that is nowhere.
+    let app = GOOD.replace(
+        "  listen: 127.0.0.1:8080\n",
+        "  listen: 127.0.0.1:8080\n  notifiers: [pager]\n",
+    );
+    let set = load_str(&app, Path::new("m.yaml")).unwrap();
+    let e = set
+        .check_fleet_references(&Default::default())
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        (e[0].path.as_str(), e[0].line),
+        ("spec.notifiers[0]", Some(6))
+    );
+    assert!(
+        e[0].to_string().contains("refers to Notifier `pager`"),
+        "{}",
+        e[0]
+    );
 }
 
 #[test]
