@@ -5,6 +5,7 @@
 
 mod dataplane;
 mod errors;
+mod pipelines;
 mod security;
 mod support;
 mod ui;
