@@ -41,7 +41,7 @@ const KUBE_SWEEP: Duration = Duration::from_secs(5);
 /// How often the traffic of rollouts in progress is sampled for the dashboard's charts.
 const TRAFFIC_SAMPLE: Duration = Duration::from_secs(2);
 /// How often new events are rendered into the notification outbox and due ones sent.
-const NOTIFY: Duration = Duration::from_millis(500);
+const NOTIFY: Duration = Duration::from_millis(250);
 
 /// A running daemon.
 pub struct Daemon {
@@ -331,9 +331,11 @@ impl Daemon {
                 async move { controller.sample_traffic().await }
             },
         ));
-        // Pipeline runs: stages, waves, approvals, windows and failure policies.
-        let runner = tokio::spawn(every(
+        // Pipeline runs: stages, waves, approvals, windows and failure policies; at once when a
+        // rollout changed (a stage's rollout ended), else every tick (soaks, windows).
+        let runner = tokio::spawn(every_or_on_change(
             config.tick,
+            controller.changes(),
             cancel.child_token(),
             "pipeline runs",
             move || {
@@ -341,9 +343,11 @@ impl Daemon {
                 async move { pipelines.tick().await }
             },
         ));
-        // The notification outbox: new events queued, due notifications sent.
-        let notifier = tokio::spawn(every(
+        // The notification outbox: new events queued, due notifications sent; at once when a
+        // rollout changed, else every NOTIFY (pipeline, flag and experiment events, retries).
+        let notifier = tokio::spawn(every_or_on_change(
             NOTIFY,
+            controller.changes(),
             cancel.child_token(),
             "notifications",
             move || {
@@ -572,6 +576,37 @@ pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Resu
 
 /// Runs `work` every `period` until `cancel`; a failure is logged as `what` and the loop goes
 /// on. A slow run delays the next one rather than stacking runs up.
+/// As [`every`], and also as soon as `changes` moves (a rollout or a stable release was
+/// written); changes during a run of `work` make one more run after it.
+async fn every_or_on_change<F, E>(
+    period: std::time::Duration,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    cancel: CancellationToken,
+    what: &'static str,
+    mut work: impl FnMut() -> F,
+) where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => {}
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        changes.mark_unchanged();
+        if let Err(e) = work().await {
+            tracing::error!(error = %e, "{what} failed");
+        }
+    }
+}
+
 async fn every<F, E>(
     period: std::time::Duration,
     cancel: CancellationToken,

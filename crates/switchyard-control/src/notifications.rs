@@ -34,6 +34,9 @@ pub trait NotificationSender: Send + Sync {
     -> Result<(), String>;
 }
 
+/// Attempts in flight at most.
+const IN_FLIGHT: usize = 64;
+
 /// Attempts before a notification is given up.
 pub const MAX_ATTEMPTS: u32 = 12;
 
@@ -55,6 +58,8 @@ pub struct Notifications {
     /// The base of links when a notifier names no `dashboardUrl`.
     link_base: String,
     secrets: Secrets,
+    /// Notifications being attempted now, not to be started again.
+    in_flight: std::sync::Mutex<std::collections::BTreeSet<i64>>,
 }
 
 impl std::fmt::Debug for Notifications {
@@ -79,18 +84,20 @@ impl Notifications {
             clock,
             link_base: link_base.trim_end_matches('/').to_owned(),
             secrets,
+            in_flight: std::sync::Mutex::default(),
         }
     }
 
-    /// Queues the notifications of the events logged since the last pass, then delivers
-    /// those due. Returns how many were queued and delivered.
+    /// Queues the notifications of the events logged since the last pass, then starts the
+    /// attempts due (without waiting for them: a slow receiver holds up only its own
+    /// notifications). Returns how many were queued and started.
     ///
     /// # Errors
     /// Store failures.
-    pub async fn run_once(&self) -> Result<(usize, usize), StoreError> {
+    pub async fn run_once(self: &Arc<Self>) -> Result<(usize, usize), StoreError> {
         let queued = self.dispatch().await?;
-        let delivered = self.deliver().await?;
-        Ok((queued, delivered))
+        let started = self.deliver().await?.len();
+        Ok((queued, started))
     }
 
     /// Renders the events after the cursor into the outbox.
@@ -290,24 +297,50 @@ impl Notifications {
         })
     }
 
-    /// Sends every notification due now; records each attempt.
+    /// Starts an attempt at every notification due now that is not being attempted already,
+    /// each in its own task that records its outcome; returns the tasks (each answers whether
+    /// its notification was delivered).
     ///
     /// # Errors
     /// Store failures.
-    pub async fn deliver(&self) -> Result<usize, StoreError> {
-        let due = self.outbox.due_notifications(self.clock.now(), 64).await?;
-        let attempts = due.iter().map(|n| self.attempt(n));
-        let outcomes = futures_util::future::join_all(attempts).await;
-        let mut delivered = 0;
-        for (n, outcome) in due.iter().zip(outcomes) {
-            if matches!(outcome, Delivery::Delivered { .. }) {
-                delivered += 1;
-            } else {
-                tracing::warn!(notifier = %n.notification.notifier, key = %n.notification.key, attempts = n.attempts + 1, outcome = ?outcome, "notification not delivered");
-            }
-            self.outbox.record_delivery(n.id, &outcome).await?;
-        }
-        Ok(delivered)
+    pub async fn deliver(
+        self: &Arc<Self>,
+    ) -> Result<Vec<tokio::task::JoinHandle<bool>>, StoreError> {
+        let busy = lock(&self.in_flight).len();
+        let due = self
+            .outbox
+            .due_notifications(
+                self.clock.now(),
+                u32::try_from(IN_FLIGHT + busy).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let fresh: Vec<NotificationRecord> = {
+            let mut in_flight = lock(&self.in_flight);
+            let room = IN_FLIGHT.saturating_sub(in_flight.len());
+            due.into_iter()
+                .filter(|n| in_flight.insert(n.id))
+                .take(room)
+                .collect()
+        };
+        Ok(fresh
+            .into_iter()
+            .map(|n| {
+                let this = Arc::clone(self);
+                tokio::spawn(async move {
+                    let outcome = this.attempt(&n).await;
+                    let delivered = matches!(outcome, Delivery::Delivered { .. });
+                    if !delivered {
+                        tracing::warn!(notifier = %n.notification.notifier, key = %n.notification.key, attempts = n.attempts + 1, outcome = ?outcome, "notification not delivered");
+                    }
+                    if let Err(e) = this.outbox.record_deliveries(&[(n.id, outcome)]).await {
+                        // Attempted again once due: receivers drop the repeat by its key.
+                        tracing::error!(key = %n.notification.key, error = %e, "a notification's delivery could not be recorded");
+                    }
+                    lock(&this.in_flight).remove(&n.id);
+                    delivered
+                })
+            })
+            .collect())
     }
 
     async fn attempt(&self, n: &NotificationRecord) -> Delivery {
@@ -370,6 +403,11 @@ impl Notifications {
     }
 }
 
+/// The set of attempts in flight; a poisoned lock (a panicked attempt) is still a set.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The links of a notice under `base`: the app's dashboard page, the incident and its report
 /// for an automatic rollback, the pipeline run.
 fn links(base: &str, notice: &Notice) -> Vec<(&'static str, String)> {
@@ -412,3 +450,6 @@ fn encode(segment: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

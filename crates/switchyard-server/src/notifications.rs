@@ -120,15 +120,18 @@ pub async fn list(
     }))
 }
 
+/// The outbox's metric: notifications by notifier and status.
+pub const NOTIFICATIONS: &str = "switchyard_notifications";
+
 /// The outbox's counts in the Prometheus text format.
 pub fn encode(counts: &[(String, String, u64)]) -> String {
-    let mut out = String::from(
-        "# HELP switchyard_notifications Notifications in the outbox, by notifier and status (pending, delivered, failed: given up).\n\
-         # TYPE switchyard_notifications gauge\n",
+    let mut out = format!(
+        "# HELP {NOTIFICATIONS} Notifications in the outbox, by notifier and status (pending, delivered, failed: given up).\n\
+         # TYPE {NOTIFICATIONS} gauge\n",
     );
     for (notifier, status, n) in counts {
         out.push_str(&format!(
-            "switchyard_notifications{{notifier=\"{}\",status=\"{}\"}} {n}\n",
+            "{NOTIFICATIONS}{{notifier=\"{}\",status=\"{}\"}} {n}\n",
             crate::rollout_metrics::escape(notifier),
             status
         ));

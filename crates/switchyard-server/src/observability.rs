@@ -43,6 +43,7 @@ mod tests {
             format!("{}_bucket", d::DURATION),
             r::ROLLOUT_PHASE.to_owned(),
             r::ROLLOUT_WEIGHT.to_owned(),
+            crate::notifications::NOTIFICATIONS.to_owned(),
             "switchyard_proxy_requests_total".to_owned(),
             "switchyard_proxy_request_duration_seconds_bucket".to_owned(),
         ]

@@ -470,12 +470,32 @@ fn with_kubernetes_a_rolling_update_sizes_the_replicasets_batch_by_batch() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Never more than one pod over the size (maxSurge 1), never fewer than 3 (maxUnavailable 0).
+    // Never more than one pod over the size (maxSurge 1), whatever the samples caught.
     for (old, new) in &seen {
         assert!(old + new <= 4, "{seen:?}");
     }
     assert_eq!(seen.last().map(|p| p.1), Some(3), "{seen:?}");
-    assert!(seen.contains(&(3, 1)) || seen.contains(&(2, 1)), "{seen:?}");
+    // Batch by batch: the sizes the controller scaled to, from its events (sampling the API
+    // server may miss a batch that a loaded machine runs through quickly).
+    let history: serde_json::Value =
+        serde_json::from_str(&d.ok(&["history", "shop", "-o", "json"])).unwrap();
+    let batches: Vec<(u64, u64)> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let t = &e["data"]["target"];
+            Some((t["stable"].as_u64()?, t["canary"].as_u64()?))
+        })
+        .collect();
+    assert!(batches.len() >= 3, "{batches:?}");
+    for (old, new) in &batches {
+        assert!(old + new <= 4 && old + new >= 3, "{batches:?}");
+    }
+    assert!(
+        batches.iter().any(|(old, new)| *old > 0 && *new > 0),
+        "{batches:?}"
+    );
 }
 
 #[test]
