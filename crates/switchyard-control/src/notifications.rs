@@ -34,8 +34,8 @@ pub trait NotificationSender: Send + Sync {
     -> Result<(), String>;
 }
 
-/// Attempts in flight at most.
-const IN_FLIGHT: usize = 64;
+/// Attempts in flight at most (each records its outcome on a connection of the store's pool).
+const IN_FLIGHT: usize = 16;
 
 /// Attempts before a notification is given up.
 pub const MAX_ATTEMPTS: u32 = 12;

@@ -224,12 +224,12 @@ pub fn describe(run: &Value) -> String {
         for (w, wave) in waves.iter().enumerate() {
             for t in wave.as_array().map(Vec::as_slice).unwrap_or_default() {
                 let wave_label = if waves.len() > 1 {
-                    format!("wave {} ", w + 1)
+                    format!("wave {}", w + 1)
                 } else {
                     String::new()
                 };
                 let mut line = format!(
-                    "    {wave_label}{:<24} {:<12}",
+                    "    {wave_label:<7}{:<20} {:<12}",
                     text(&t["app"]),
                     text(&t["status"])
                 );

@@ -416,6 +416,12 @@ fn a_bad_version_in_the_second_region_cascades_back_across_a_restart() {
     let incidents = incidents.as_array().unwrap();
     assert_eq!(incidents.len(), 1, "{incidents:#?}");
     assert_eq!(incidents[0]["app"], "shop-us");
+    let text = d.ok(&["pipeline", "status", "shop"]);
+    assert!(
+        text.starts_with("pipeline/shop v3: RolledBack") && text.contains("undone by rollout"),
+        "{text}"
+    );
+    println!("{text}");
     // Newest first: the first region, then staging, then dev.
     let undo = |app| target(&r, app)["undo"].as_i64().unwrap();
     assert!(undo("shop-eu") < undo("shop-staging"), "{r:#}");

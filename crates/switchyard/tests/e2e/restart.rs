@@ -583,6 +583,14 @@ fn with_postgres_proxied_traffic_and_api_writes_lose_nothing_through_every_fault
     pg.restart();
     rollout_through(&replicas[followed], |r| r["phase"] == "Paused");
     load.wait_for_more(300);
+    // A leader that could not renew its lease while PostgreSQL was away (a loaded machine) was
+    // deposed and stopped (75): started again, as a service manager would.
+    for i in 1..3 {
+        if let Some(status) = replicas[i].child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(75), "replica {i} stopped otherwise");
+            replicas[i] = start(i);
+        }
+    }
 
     // 3. The leader paused past its lease, then resumed: it stops (75) and is started again.
     let paused = loop {
