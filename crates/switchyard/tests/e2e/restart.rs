@@ -585,10 +585,10 @@ fn with_postgres_proxied_traffic_and_api_writes_lose_nothing_through_every_fault
     load.wait_for_more(300);
     // A leader that could not renew its lease while PostgreSQL was away (a loaded machine) was
     // deposed and stopped (75): started again, as a service manager would.
-    for i in 1..3 {
-        if let Some(status) = replicas[i].child.try_wait().unwrap() {
+    for (i, replica) in replicas.iter_mut().enumerate().skip(1) {
+        if let Some(status) = replica.child.try_wait().unwrap() {
             assert_eq!(status.code(), Some(75), "replica {i} stopped otherwise");
-            replicas[i] = start(i);
+            *replica = start(i);
         }
     }
 
