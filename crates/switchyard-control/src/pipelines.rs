@@ -183,7 +183,7 @@ impl Pipelines {
         let started = self.event(id, &run, EventKind::PipelineStarted, by, None, reason);
         self.save(id, &run, vec![started]).await?;
         drop(_guard);
-        self.step(id).await?;
+        self.step_or_log(id).await;
         self.snapshot(id).await
     }
 
@@ -304,7 +304,7 @@ impl Pipelines {
         );
         self.save(id, &run, vec![event]).await?;
         drop(_guard);
-        self.step(id).await?;
+        self.step_or_log(id).await;
         self.snapshot(id).await
     }
 
@@ -356,7 +356,7 @@ impl Pipelines {
         );
         self.save(id, &run, vec![event]).await?;
         drop(_guard);
-        self.step(id).await?;
+        self.step_or_log(id).await;
         self.snapshot(id).await
     }
 
@@ -397,6 +397,14 @@ impl Pipelines {
             }
         }
         Ok(())
+    }
+
+    /// Takes the run's next step now rather than at the next tick; a failure is logged, and
+    /// the tick takes the step again (the command itself is stored).
+    async fn step_or_log(&self, id: RunId) {
+        if let Err(e) = self.step(id).await {
+            tracing::warn!(run = id, error = %e, "pipeline run did not advance; the next tick tries again");
+        }
     }
 
     /// Advances run `id` once and carries out what it asks for.
