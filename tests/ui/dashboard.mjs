@@ -211,9 +211,9 @@ try {
   await live.locator('[data-weight="10"]').waitFor();
   for (const weight of [10, 50]) {
     await live.locator(`[data-weight="${weight}"]`).waitFor({ timeout: PATIENCE });
-    const promote = live.getByRole('button', { name: 'Promote' });
-    await promote.focus();
-    await live.keyboard.press('Enter');
+    // Focus and key in one action: the live stream may replace the controls' section (and the
+    // button in it) between two separate steps, and a key pressed on nothing does nothing.
+    await live.getByRole('button', { name: 'Promote' }).press('Enter');
     await live.getByRole('status').filter({ hasText: 'Promote: done' }).waitFor();
   }
   await live.locator('#s-summary .badge', { hasText: 'Succeeded' }).waitFor({ timeout: PATIENCE });
