@@ -335,7 +335,7 @@ impl Daemon {
         // rollout changed (a stage's rollout ended), else every tick (soaks, windows).
         let runner = tokio::spawn(every_or_on_change(
             config.tick,
-            controller.changes(),
+            Some(controller.changes()),
             cancel.child_token(),
             "pipeline runs",
             move || {
@@ -347,7 +347,7 @@ impl Daemon {
         // rollout changed, else every NOTIFY (pipeline, flag and experiment events, retries).
         let notifier = tokio::spawn(every_or_on_change(
             NOTIFY,
-            controller.changes(),
+            Some(controller.changes()),
             cancel.child_token(),
             "notifications",
             move || {
@@ -576,41 +576,25 @@ pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Resu
 
 /// Runs `work` every `period` until `cancel`; a failure is logged as `what` and the loop goes
 /// on. A slow run delays the next one rather than stacking runs up.
-/// As [`every`], and also as soon as `changes` moves (a rollout or a stable release was
-/// written); changes during a run of `work` make one more run after it.
-async fn every_or_on_change<F, E>(
-    period: std::time::Duration,
-    mut changes: tokio::sync::watch::Receiver<u64>,
-    cancel: CancellationToken,
-    what: &'static str,
-    mut work: impl FnMut() -> F,
-) where
-    F: std::future::Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = interval.tick() => {}
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
-        }
-        changes.mark_unchanged();
-        if let Err(e) = work().await {
-            tracing::error!(error = %e, "{what} failed");
-        }
-    }
-}
-
 async fn every<F, E>(
     period: std::time::Duration,
     cancel: CancellationToken,
     what: &'static str,
+    work: impl FnMut() -> F,
+) where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    every_or_on_change(period, None, cancel, what, work).await;
+}
+
+/// As [`every`], and also as soon as `changes` moves (a rollout or a stable release was
+/// written); changes during a run of `work` make one more run after it.
+async fn every_or_on_change<F, E>(
+    period: std::time::Duration,
+    mut changes: Option<tokio::sync::watch::Receiver<u64>>,
+    cancel: CancellationToken,
+    what: &'static str,
     mut work: impl FnMut() -> F,
 ) where
     F: std::future::Future<Output = Result<(), E>>,
@@ -619,13 +603,26 @@ async fn every<F, E>(
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let changed = async {
+            match changes.as_mut() {
+                Some(c) => c.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = cancel.cancelled() => return,
-            _ = interval.tick() => {
-                if let Err(e) = work().await {
-                    tracing::error!(error = %e, "{what} failed");
+            _ = interval.tick() => {}
+            open = changed => {
+                if !open {
+                    return;
                 }
             }
+        }
+        if let Some(c) = changes.as_mut() {
+            c.mark_unchanged();
+        }
+        if let Err(e) = work().await {
+            tracing::error!(error = %e, "{what} failed");
         }
     }
 }
