@@ -91,9 +91,9 @@ fn around_today() -> (String, String) {
     (date(now - day), date(now + day))
 }
 
-/// A freeze on `applies_to` from yesterday to tomorrow (UTC).
-fn freeze(name: &str, applies_to: &str) -> String {
-    let (from, to) = around_today();
+/// A freeze on `applies_to` from `dates.0` to `dates.1` (UTC).
+fn freeze(name: &str, applies_to: &str, dates: &(String, String)) -> String {
+    let (from, to) = dates;
     format!(
         "---
 apiVersion: switchyard.dev/v1alpha1
@@ -240,10 +240,11 @@ fn as_token(d: &Daemon, token: &str, args: &[&str]) -> std::process::Output {
 fn a_pipeline_promotes_through_an_approval_and_a_window() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path());
+    let days = around_today();
     let fleet = Fleet::start(
         dir.path(),
         &d,
-        &freeze("prod-freeze", "{environments: [production]}"),
+        &freeze("prod-freeze", "{environments: [production]}", &days),
     );
     let _us = Traffic::start(fleet.addr("shop-us"));
     d.ok(&["release", "shop", "v2"]);
@@ -298,7 +299,8 @@ fn a_pipeline_promotes_through_an_approval_and_a_window() {
     });
     assert_eq!(stage(&r, "staging")["approval"]["by"], "olga");
     assert!(fleet.serves("shop-staging", "v2"));
-    let (_, tomorrow) = around_today();
+    // The dates the freeze was written with: a run across midnight does not move them.
+    let tomorrow = &days.1;
     let text = d.ok(&["pipeline", "status", "shop"]);
     assert!(
         text.contains("held by deployment window `prod-freeze` frozen from")
@@ -618,7 +620,12 @@ fn hmac_sha256(key: &str, body: &str) -> String {
 fn a_freeze_holds_a_release_but_never_a_rollback() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path());
-    let fleet = Fleet::start(dir.path(), &d, &freeze("holidays", "{apps: [shop-eu]}"));
+    let days = around_today();
+    let fleet = Fleet::start(
+        dir.path(),
+        &d,
+        &freeze("holidays", "{apps: [shop-eu]}", &days),
+    );
     // A direct deploy is refused; a release waits and says until when.
     let err = d.fails(&["deploy", "shop-eu", "--version", "v2"]);
     assert!(
