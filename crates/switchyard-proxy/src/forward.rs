@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
-use http::uri::{self, PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -25,7 +25,7 @@ use crate::mirror;
 use crate::route::{RouteDecision, RouteReason};
 use crate::server::OverTls;
 use crate::tunnel;
-use crate::upstream::{UpstreamError, classify};
+use crate::upstream::{UpstreamBody, UpstreamError, classify};
 
 /// The request head that every attempt (and a mirror copy) is built from.
 #[derive(Debug, Clone)]
@@ -37,27 +37,20 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// The HTTP/1.1 request for `endpoint`, with an absolute URI (the client pools by it).
-    ///
-    /// # Errors
-    /// When the URI parts do not form a URI, which parts taken from a parsed request and an
-    /// endpoint's authority always do.
-    pub fn into_request<B>(
-        self,
-        scheme: Scheme,
-        endpoint: &Endpoint,
-        body: B,
-    ) -> Result<Request<B>, http::Error> {
-        let mut uri = uri::Parts::default();
-        uri.scheme = Some(scheme);
-        uri.authority = Some(endpoint.authority.clone());
-        uri.path_and_query = Some(self.path_and_query);
+    /// The HTTP/1.1 request for `endpoint`, in origin form, with a `Host` header (the
+    /// instance's address when the client sent none).
+    pub fn into_request<B>(mut self, endpoint: &Endpoint, body: B) -> Request<B> {
+        if !self.headers.contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(endpoint.authority.as_str())
+        {
+            self.headers.insert(header::HOST, host);
+        }
         let mut req = Request::new(body);
         *req.method_mut() = self.method;
-        *req.uri_mut() = Uri::from_parts(uri)?;
+        *req.uri_mut() = Uri::from(self.path_and_query);
         *req.version_mut() = Version::HTTP_11;
         *req.headers_mut() = self.headers;
-        Ok(req)
+        req
     }
 }
 
@@ -266,7 +259,7 @@ fn affinity_cookie(router: &crate::route::Router, key: &str) -> Option<HeaderVal
     .ok()
 }
 
-type Sent = (Response<Incoming>, Arc<Endpoint>, EndpointGuard);
+type Sent = (Response<UpstreamBody>, Arc<Endpoint>, EndpointGuard);
 
 /// Sends to an instance of `release`, trying others while connecting fails. A failure the
 /// client caused (its body, in `fault`) is the client's: it neither ejects the instance nor

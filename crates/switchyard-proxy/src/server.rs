@@ -254,14 +254,21 @@ async fn bind_socket(listen: SocketAddr, reuse_port: bool) -> std::io::Result<Tc
     socket.listen(REUSE_PORT_BACKLOG)
 }
 
+/// The header count hyper's HTTP/1.1 parser allows when none is set.
+const HYPER_MAX_HEADERS: usize = 100;
+
 fn http_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(config.max_header_bytes.max(8192))
-        .max_headers(config.max_headers)
         .keep_alive(true);
+    // hyper's own limit is 100 headers; setting it, even to 100, makes every request's parse
+    // fill a 100-entry array element by element instead of leaving it uninitialised.
+    if config.max_headers != HYPER_MAX_HEADERS {
+        b.http1().max_headers(config.max_headers);
+    }
     // HTTP/2 counts a header list as the sum of name + value + 32 bytes per field, pseudo-headers
     // included (RFC 9113 §6.5.2). `h2` answers a list at or above this size with 431 on that
     // stream (the connection lives on), and one above four times it with GOAWAY

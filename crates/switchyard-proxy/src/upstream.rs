@@ -1,20 +1,31 @@
-//! The client side: keep-alive pools to upstream instances (hyper-util's pooled client over
-//! HTTP/1.1, plain or TLS through hyper-rustls), with connect and response-header timeouts and
-//! errors sorted by whether the request ever reached the instance.
+//! The client side: keep-alive pools of HTTP/1.1 connections to upstream instances, plain or
+//! TLS, over hyper's connection API, with connect and response-header timeouts and errors sorted
+//! by whether the request ever reached the instance.
+//!
+//! Each worker thread has a pool of its own (see [`crate::workers`]): a request takes an idle
+//! connection that its own thread drives, or connects one, and hands the request straight to
+//! it. The connection goes back to that pool when the response body has ended and the
+//! connection is ready for the next request ([`UpstreamBody`]).
 
-use std::error::Error as StdError;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::Response;
-use http::uri::Scheme;
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use switchyard_core::manifest::app::UpstreamTls;
 use thiserror::Error;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 
 use crate::body::{ProxyBody, Replayable, empty};
 use crate::config::ProxyConfig;
@@ -23,28 +34,7 @@ use crate::failure::ProxyFailure;
 use crate::forward::RequestHead;
 use crate::tls::{TlsError, client_config};
 
-/// Pooled connections, plain or TLS.
-#[derive(Debug, Clone)]
-enum PooledClient {
-    Plain(Client<HttpConnector, Replayable<ProxyBody>>),
-    Tls(Client<HttpsConnector<HttpConnector>, Replayable<ProxyBody>>),
-}
-
-impl PooledClient {
-    fn request(&self, req: http::Request<Replayable<ProxyBody>>) -> ResponseFuture {
-        match self {
-            PooledClient::Plain(c) => c.request(req),
-            PooledClient::Tls(c) => c.request(req),
-        }
-    }
-
-    fn scheme(&self) -> Scheme {
-        match self {
-            PooledClient::Plain(_) => Scheme::HTTP,
-            PooledClient::Tls(_) => Scheme::HTTPS,
-        }
-    }
-}
+type Sender = SendRequest<Replayable<ProxyBody>>;
 
 /// Why an upstream exchange failed.
 #[derive(Debug, Error)]
@@ -54,16 +44,30 @@ pub enum UpstreamError {
     Connect {
         timed_out: bool,
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: ConnectError,
     },
     #[error("no response head within {0:?}")]
     ResponseTimeout(Duration),
     #[error("the instance was removed and its drain deadline passed")]
     Drained,
     #[error("the exchange failed after the request was sent")]
-    Exchange(#[source] hyper_util::client::legacy::Error),
-    #[error("could not build the upstream request")]
-    BadRequest(#[source] http::Error),
+    Exchange(#[source] hyper::Error),
+}
+
+/// How connecting to an instance failed.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    #[error("TCP connect")]
+    Tcp(#[source] std::io::Error),
+    #[error("TLS handshake")]
+    Tls(#[source] std::io::Error),
+    #[error("no connection within {0:?}")]
+    TimedOut(Duration),
+    #[error("HTTP/1.1 connection setup")]
+    Http(#[source] hyper::Error),
+    /// A new connection closed before it took the request (the instance accepted and hung up).
+    #[error("the new connection closed before the request was sent")]
+    Closed(#[source] hyper::Error),
 }
 
 /// Maps an upstream error to the answer the client gets.
@@ -75,36 +79,55 @@ pub fn classify(e: &UpstreamError, release: String, attempts: u32) -> ProxyFailu
         UpstreamError::Connect { .. } => ProxyFailure::ConnectFailed { release, attempts },
         UpstreamError::ResponseTimeout(_) => ProxyFailure::ResponseTimeout { release },
         UpstreamError::Drained => ProxyFailure::Drained { release },
-        UpstreamError::Exchange(_) | UpstreamError::BadRequest(_) => {
-            ProxyFailure::UpstreamProtocol { release }
-        }
+        UpstreamError::Exchange(_) => ProxyFailure::UpstreamProtocol { release },
     }
 }
 
-/// Pooled connections to every instance of one app: one pool per worker thread (see
-/// [`crate::workers`]), so that a request uses connections its own thread drives.
-#[derive(Debug, Clone)]
+/// Pooled connections to every instance of one app: one pool per worker thread, so that a
+/// request uses connections its own thread drives.
+#[derive(Clone)]
 pub struct Upstream {
-    clients: Arc<[PooledClient]>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("pools", &self.shared.pools.len())
+            .field("tls", &self.shared.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    /// Index 0 for the threads that are no worker, then one per worker.
+    pools: Box<[Mutex<Pool>]>,
+    tls: Option<TlsConnect>,
+    connect_timeout: Duration,
     response_header_timeout: Duration,
+    idle_timeout: Duration,
+    max_idle: usize,
+}
+
+struct TlsConnect {
+    connector: TlsConnector,
+    /// The name the instances' certificates are checked for; by default each instance's address.
+    name: Option<ServerName<'static>>,
+}
+
+/// Idle connections by instance, most recently used last.
+#[derive(Default)]
+struct Pool(HashMap<SocketAddr, Vec<Idle>>);
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
 }
 
 impl Upstream {
     /// Plain HTTP to the instances.
     pub fn new(config: &ProxyConfig) -> Self {
-        let clients = (0..slots(config))
-            .map(|_| PooledClient::Plain(builder(config).build(connector(config))))
-            .collect();
-        Upstream {
-            clients,
-            response_header_timeout: config.response_header_timeout,
-        }
-    }
-
-    /// The pool of the calling thread.
-    fn client(&self) -> &PooledClient {
-        let i = crate::workers::current();
-        self.clients.get(i).unwrap_or(&self.clients[0])
+        Self::build(config, None)
     }
 
     /// TLS to the instances when `tls` says so, verified against its CA for its server name
@@ -116,34 +139,32 @@ impl Upstream {
         let Some(tls) = tls else {
             return Ok(Self::new(config));
         };
-        let tls_config = client_config(tls)?;
+        let connector = TlsConnector::from(Arc::new(client_config(tls)?));
         let name = tls
             .server_name
             .as_ref()
             .map(|name| {
-                rustls_pki_types::ServerName::try_from(name.as_str().to_owned())
+                ServerName::try_from(name.as_str().to_owned())
                     .map_err(|e| TlsError::Config(format!("server name `{}`: {e}", name.as_str())))
             })
             .transpose()?;
-        let clients = (0..slots(config))
-            .map(|_| {
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(tls_config.clone())
-                    .https_only();
-                let https = match &name {
-                    Some(name) => https.with_server_name_resolver(
-                        hyper_rustls::FixedServerNameResolver::new(name.clone()),
-                    ),
-                    None => https,
-                };
-                let https = https.enable_http1().wrap_connector(connector(config));
-                PooledClient::Tls(builder(config).build(https))
-            })
-            .collect();
-        Ok(Upstream {
-            clients,
+        Ok(Self::build(config, Some(TlsConnect { connector, name })))
+    }
+
+    fn build(config: &ProxyConfig, tls: Option<TlsConnect>) -> Self {
+        let slots = config.workers.as_ref().map_or(1, |w| w.len() + 1);
+        let shared = Arc::new(Shared {
+            pools: (0..slots).map(|_| Mutex::default()).collect(),
+            tls,
+            connect_timeout: config.connect_timeout,
             response_header_timeout: config.response_header_timeout,
-        })
+            idle_timeout: config.pool_idle_timeout,
+            max_idle: config.pool_max_idle_per_host,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(reap(Arc::downgrade(&shared)));
+        }
+        Upstream { shared }
     }
 
     /// Sends `head` with `body` to `endpoint` and waits for the response head.
@@ -155,24 +176,15 @@ impl Upstream {
         head: RequestHead,
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let req = head
-            .into_request(self.client().scheme(), endpoint, body)
-            .map_err(UpstreamError::BadRequest)?;
-        let exchange =
-            tokio::time::timeout(self.response_header_timeout, self.client().request(req));
-        let result = tokio::select! {
-            r = exchange => r,
-            () = endpoint.removed.cancelled() => return Err(UpstreamError::Drained),
-        };
-        match result {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect {
-                timed_out: is_timeout(&e),
-                source: e,
-            }),
-            Ok(Err(e)) => Err(UpstreamError::Exchange(e)),
-            Err(_) => Err(UpstreamError::ResponseTimeout(self.response_header_timeout)),
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let req = head.into_request(endpoint, body);
+        let exchange = tokio::time::timeout(
+            self.shared.response_header_timeout,
+            self.shared.exchange(endpoint, req),
+        );
+        tokio::select! {
+            r = exchange => r.unwrap_or(Err(UpstreamError::ResponseTimeout(self.shared.response_header_timeout))),
+            () = endpoint.removed.cancelled() => Err(UpstreamError::Drained),
         }
     }
 
@@ -186,53 +198,245 @@ impl Upstream {
             path_and_query,
             headers: http::HeaderMap::new(),
         };
-        let Ok(req) =
-            head.into_request(self.client().scheme(), endpoint, Replayable::owned(empty()))
-        else {
-            return false;
+        let req = head.into_request(endpoint, Replayable::owned(empty()));
+        let check = async {
+            let resp = self.shared.exchange(endpoint, req).await.ok()?;
+            let ok = resp.status().is_success() || resp.status().is_redirection();
+            // Read the body to its end, so that the connection goes back to the pool.
+            let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+            Some(ok)
         };
-        match tokio::time::timeout(timeout, self.client().request(req)).await {
-            Ok(Ok(resp)) => {
-                let ok = resp.status().is_success() || resp.status().is_redirection();
-                // Drain the body so the connection goes back to the pool.
-                let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
-                ok
+        matches!(tokio::time::timeout(timeout, check).await, Ok(Some(true)))
+    }
+}
+
+impl Shared {
+    /// Sends `req` on an idle connection to `endpoint` of this thread's pool, or on a new one.
+    /// A pooled connection that closed before it took the request is dropped and the request
+    /// goes on the next (the instance may close idle connections at any time).
+    async fn exchange(
+        self: &Arc<Self>,
+        endpoint: &Endpoint,
+        mut req: http::Request<Replayable<ProxyBody>>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let slot = crate::workers::current().min(self.pools.len() - 1);
+        loop {
+            let (mut sender, reused) = match self.checkout(slot, endpoint.addr) {
+                Some(sender) => (sender, true),
+                // Boxed: the connect future (a TLS handshake's state) is large, and this one
+                // would otherwise be copied with every request's future.
+                None => (Box::pin(self.connect(endpoint)).await?, false),
+            };
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let lease = Lease {
+                        sender: Some(sender),
+                        addr: endpoint.addr,
+                        slot,
+                        pools: Arc::downgrade(self),
+                    };
+                    return Ok(resp.map(|body| UpstreamBody {
+                        inner: body,
+                        lease: Some(lease),
+                    }));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    Some(_) => {
+                        return Err(UpstreamError::Connect {
+                            timed_out: false,
+                            source: ConnectError::Closed(e.into_error()),
+                        });
+                    }
+                    None => return Err(UpstreamError::Exchange(e.into_error())),
+                },
             }
-            _ => false,
+        }
+    }
+
+    fn checkout(&self, slot: usize, addr: SocketAddr) -> Option<Sender> {
+        let now = Instant::now();
+        let mut pool = self.pools[slot]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let idle = pool.0.get_mut(&addr)?;
+        while let Some(conn) = idle.pop() {
+            if conn.sender.is_ready() && now.duration_since(conn.since) < self.idle_timeout {
+                return Some(conn.sender);
+            }
+        }
+        None
+    }
+
+    fn put_back(&self, slot: usize, addr: SocketAddr, sender: Sender) {
+        let mut pool = self.pools[slot]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let idle = pool.0.entry(addr).or_default();
+        if idle.len() < self.max_idle {
+            idle.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// A new connection to `endpoint`, driven by a task on this thread's runtime. The connect
+    /// timeout covers the TCP connect and, to TLS instances, the handshake.
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Sender, UpstreamError> {
+        let connecting = async {
+            let tcp = TcpStream::connect(endpoint.addr)
+                .await
+                .map_err(ConnectError::Tcp)?;
+            let _ = tcp.set_nodelay(true);
+            match &self.tls {
+                None => handshake(TokioIo::new(tcp)).await,
+                Some(tls) => {
+                    let name = tls
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| ServerName::IpAddress(endpoint.addr.ip().into()));
+                    let stream = tls
+                        .connector
+                        .connect(name, tcp)
+                        .await
+                        .map_err(ConnectError::Tls)?;
+                    handshake(TokioIo::new(stream)).await
+                }
+            }
+        };
+        let result = tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .unwrap_or(Err(ConnectError::TimedOut(self.connect_timeout)));
+        result.map_err(|source| UpstreamError::Connect {
+            timed_out: match &source {
+                ConnectError::TimedOut(_) => true,
+                ConnectError::Tcp(io) => io.kind() == std::io::ErrorKind::TimedOut,
+                _ => false,
+            },
+            source,
+        })
+    }
+
+    /// Drops idle connections past the idle timeout or closed by the instance.
+    fn sweep(&self) {
+        let now = Instant::now();
+        for pool in &self.pools {
+            let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.0.retain(|_, idle| {
+                idle.retain(|c| {
+                    !c.sender.is_closed() && now.duration_since(c.since) < self.idle_timeout
+                });
+                !idle.is_empty()
+            });
         }
     }
 }
 
-/// One pool for the threads that are no worker, one per worker.
-fn slots(config: &ProxyConfig) -> usize {
-    config.workers.as_ref().map_or(1, |w| w.len() + 1)
-}
-
-fn connector(config: &ProxyConfig) -> HttpConnector {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(config.connect_timeout));
-    connector.set_nodelay(true);
-    // The TLS connector wraps this one and asks for `https` URIs.
-    connector.enforce_http(false);
-    connector
-}
-
-fn builder(config: &ProxyConfig) -> hyper_util::client::legacy::Builder {
-    let mut b = Client::builder(TokioExecutor::new());
-    b.pool_idle_timeout(config.pool_idle_timeout)
-        .pool_max_idle_per_host(config.pool_max_idle_per_host)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new());
-    b
-}
-
-fn is_timeout(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut source: Option<&(dyn StdError + 'static)> = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::TimedOut;
+async fn handshake<T>(io: T) -> Result<Sender, ConnectError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .handshake(io)
+        .await
+        .map_err(ConnectError::Http)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
         }
-        source = s.source();
+    });
+    Ok(sender)
+}
+
+/// Sweeps the pools of an [`Upstream`] until it is dropped.
+async fn reap(shared: Weak<Shared>) {
+    let period = shared
+        .upgrade()
+        .map_or(Duration::from_secs(1), |s| s.idle_timeout / 2)
+        .max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.sweep();
     }
-    false
+}
+
+/// A connection lent to one exchange; it goes back to its pool when dropped, at once if it is
+/// ready for another request, else once it is (a response body still streaming, a request body
+/// still being sent), unless it closes first.
+struct Lease {
+    sender: Option<Sender>,
+    addr: SocketAddr,
+    slot: usize,
+    pools: Weak<Shared>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(mut sender) = self.sender.take() else {
+            return;
+        };
+        if sender.is_closed() {
+            return;
+        }
+        let (addr, slot, pools) = (self.addr, self.slot, self.pools.clone());
+        if sender.is_ready() {
+            if let Some(shared) = pools.upgrade() {
+                shared.put_back(slot, addr, sender);
+            }
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if sender.ready().await.is_ok()
+                    && let Some(shared) = pools.upgrade()
+                {
+                    shared.put_back(slot, addr, sender);
+                }
+            });
+        }
+    }
+}
+
+/// An upstream response body; its connection goes back to the pool when the body ends or is
+/// dropped.
+pub struct UpstreamBody {
+    inner: Incoming,
+    lease: Option<Lease>,
+}
+
+impl std::fmt::Debug for UpstreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamBody").finish_non_exhaustive()
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.lease = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -1,6 +1,8 @@
 //! HTTP handling through the proxy: bodies stream both ways chunk by chunk, upstream connections
 //! are pooled and reused, and requests go to the instance with fewer requests in flight.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -56,6 +58,100 @@ async fn upstream_connections_are_kept_alive_and_reused() {
     }
     assert_eq!(b.hits(), 50);
     assert_eq!(b.connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A keep-alive HTTP/1.1 backend written by hand: it answers `ok` to every request head and,
+/// with `keep_alive`, closes a connection that has been idle that long (as an instance's
+/// keep-alive timeout does, without saying so). Counts connections accepted and connections
+/// that ended.
+async fn plain_backend(
+    keep_alive: Option<Duration>,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted, ended) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, e) = (accepted.clone(), ended.clone());
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            a.fetch_add(1, Ordering::SeqCst);
+            let e = e.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let read = match keep_alive.filter(|_| seen.is_empty()) {
+                        Some(idle) => tokio::time::timeout(idle, stream.read(&mut buf)).await,
+                        None => Ok(stream.read(&mut buf).await),
+                    };
+                    match read {
+                        Err(_) | Ok(Ok(0) | Err(_)) => break,
+                        Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+                    }
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                e.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (addr, accepted, ended)
+}
+
+/// An instance may close an idle pooled connection at any moment: the next request never fails
+/// for it (a connection seen closed is dropped; one that closes as the request is handed over
+/// gives the request back, and it goes on a new connection).
+#[tokio::test]
+async fn pooled_connections_the_instance_closed_are_never_used() {
+    let (backend, accepted, ended) = plain_backend(Some(Duration::from_millis(2))).await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    p.set_routes(table(&[("stable", 1, &[backend])]));
+    let c = client();
+    for i in 0..20 {
+        assert_eq!(
+            get(&c, p.local_addr(), "/").await,
+            (StatusCode::OK, "ok".to_owned()),
+            "request {i}"
+        );
+        // The pooled connection is closed by the instance before the next request.
+        while ended.load(Ordering::SeqCst) <= i {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 20);
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
+/// An idle pooled connection is closed once it has been idle for the pool's idle timeout, also
+/// when no request comes to find it.
+#[tokio::test]
+async fn idle_pooled_connections_are_closed_after_the_idle_timeout() {
+    let (backend, accepted, ended) = plain_backend(None).await;
+    let config = ProxyConfig {
+        pool_idle_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    };
+    let (p, _) = proxy(config).await;
+    p.set_routes(table(&[("stable", 1, &[backend])]));
+    assert_eq!(get(&client(), p.local_addr(), "/").await.0, StatusCode::OK);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        while ended.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the idle connection was never closed");
+    // The next request connects again.
+    assert_eq!(get(&client(), p.local_addr(), "/").await.0, StatusCode::OK);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
     p.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -61,6 +61,29 @@ async fn bad_requests_never_reach_upstreams() {
     p.shutdown(Duration::from_secs(1)).await;
 }
 
+/// The default limit of 100 header lines holds exactly: 100 are passed on, 101 get 431 from the
+/// proxy. (The default is hyper's own, which the proxy leaves unset for speed.)
+#[tokio::test]
+async fn the_default_header_count_limit_is_one_hundred() {
+    let b = TestBackend::start("stable").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    let request = |lines: usize| {
+        let extra: String = (2..lines).map(|i| format!("x-h{i}: v\r\n")).collect();
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n")
+    };
+    // A hundred lines pass the proxy: its request path answers, with a request id (whatever
+    // the backend, whose own limit is not the proxy's, made of them with the forwarding
+    // headers added).
+    let hundred = raw(p.local_addr(), request(100).as_bytes()).await;
+    assert!(hundred.contains("x-request-id:"), "{hundred}");
+    // A hundred and one are refused by the proxy's parser, before any request path.
+    let over = raw(p.local_addr(), request(101).as_bytes()).await;
+    assert!(over.starts_with("HTTP/1.1 431"), "{over}");
+    assert!(!over.contains("x-request-id:"), "{over}");
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn chunked_body_over_the_limit_is_cut() {
     let b = TestBackend::start("stable").await;
