@@ -80,12 +80,16 @@ pub async fn load(
     Ok(incident)
 }
 
-/// `GET /ui/incidents/{id}`.
+/// `GET /ui/incidents/{id}`. An id that is no number names no incident: a 404 page, like any
+/// other unknown id (not the API's JSON error for a malformed path).
 pub async fn detail(
     State(ctx): State<ServerContext>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> PageResult {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| page::not_found(format!("incident `{id}` does not exist")))?;
     let incident = load(&ctx, &caller, id).await.map_err(page::PageError)?;
     let s = &incident.summary;
     let main = format!(

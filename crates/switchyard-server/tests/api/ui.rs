@@ -262,6 +262,34 @@ async fn a_session_acts_with_its_tokens_role_until_revoked_or_signed_out() {
     );
 }
 
+/// An incident page for an id that names no incident, a number or not, is a 404 page (HTML,
+/// the id escaped), never the API's JSON error.
+#[tokio::test]
+async fn an_unknown_incident_is_a_not_found_page() {
+    let api = Api::new().await;
+    let session = sign_in(&api, &api.admin.clone()).await;
+    for (path, shown) in [
+        ("/ui/incidents/404", "404"),
+        ("/ui/incidents/abc", "abc"),
+        ("/ui/incidents/%3Cb%3E", "&lt;b&gt;"),
+    ] {
+        let page = get(&api, path, Some(&session)).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.text);
+        assert!(
+            page.header("content-type").starts_with("text/html"),
+            "{path}: {}",
+            page.header("content-type")
+        );
+        assert!(
+            page.text.contains("<code>not_found</code>"),
+            "{path}: {}",
+            page.text
+        );
+        assert!(page.text.contains(shown), "{path}: {}", page.text);
+        assert!(!page.text.contains("<b>"), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn what_a_page_shows_from_a_document_is_escaped() {
     let api = Api::new().await;
