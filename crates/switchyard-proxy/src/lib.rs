@@ -49,5 +49,5 @@ pub use table::{
     StickinessKey, TableError, ValueMatch,
 };
 pub use telemetry::Telemetry;
-pub use upstream::{Upstream, UpstreamError};
+pub use upstream::{ConnectError, Upstream, UpstreamBody, UpstreamError};
 pub use workers::{WorkerPool, Workers};
