@@ -255,57 +255,40 @@ impl Pipelines {
         principal: &Principal,
         by: &Author,
     ) -> Result<RunSnapshot, PipelineError> {
-        if reason.trim().is_empty() {
-            return Err(PipelineError::NoReason);
-        }
-        let _guard = self.lock.lock().await;
-        let (id, mut run) = self.active(name).await?;
-        let now = self.clock.now();
-        let found = run.stages.iter_mut().find(|s| {
-            s.status == StageStatus::Pending
-                && s.spec.approval.is_some()
-                && s.approval.is_none()
-                && stage.is_none_or(|n| s.spec.name.as_str() == n)
-        });
-        let Some(s) = found else {
-            return Err(PipelineError::NothingToApprove {
-                subject: run.subject.clone(),
-                stage: stage.map(str::to_owned),
+        self.decide(name, reason, by, EventKind::Approved, |run, decision| {
+            let found = run.stages.iter_mut().find(|s| {
+                s.status == StageStatus::Pending
+                    && s.spec.approval.is_some()
+                    && s.approval.is_none()
+                    && stage.is_none_or(|n| s.spec.name.as_str() == n)
             });
-        };
-        let role = s.spec.approval.as_ref().map(|a| a.role).unwrap_or_default();
-        let action = match role {
-            ApprovalRole::Operator => AuthAction::Operate,
-            ApprovalRole::Deployer => AuthAction::Deploy,
-            ApprovalRole::Admin => AuthAction::Administer,
-        };
-        for app in s.waves.iter().flatten().map(|t| &t.app) {
-            principal
-                .authorize(action, Scope::App(app))
-                .map_err(|e| PipelineError::Forbidden {
-                    stage: s.spec.name.to_string(),
-                    role: role.as_str(),
-                    why: e.to_string(),
+            let Some(s) = found else {
+                return Err(PipelineError::NothingToApprove {
+                    subject: run.subject.clone(),
+                    stage: stage.map(str::to_owned),
+                });
+            };
+            let role = s.spec.approval.as_ref().map(|a| a.role).unwrap_or_default();
+            let action = match role {
+                ApprovalRole::Operator => AuthAction::Operate,
+                ApprovalRole::Deployer => AuthAction::Deploy,
+                ApprovalRole::Admin => AuthAction::Administer,
+            };
+            for app in s.waves.iter().flatten().map(|t| &t.app) {
+                principal.authorize(action, Scope::App(app)).map_err(|e| {
+                    PipelineError::Forbidden {
+                        stage: s.spec.name.to_string(),
+                        role: role.as_str(),
+                        why: e.to_string(),
+                    }
                 })?;
-        }
-        s.approval = Some(run::Decision {
-            by: by.actor.clone(),
-            reason: reason.to_owned(),
-            at: now,
-        });
-        let stage = s.spec.name.to_string();
-        let event = self.event(
-            id,
-            &run,
-            EventKind::Approved,
-            by,
-            Some(&stage),
-            format!("stage `{stage}` approved by {}: {reason}", by.actor),
-        );
-        self.save(id, &run, vec![event]).await?;
-        drop(_guard);
-        self.step_or_log(id).await;
-        self.snapshot(id).await
+            }
+            s.approval = Some(decision);
+            let stage = s.spec.name.to_string();
+            let message = format!("stage `{stage}` approved by {}: {reason}", by.actor);
+            Ok((stage, message))
+        })
+        .await
     }
 
     /// Lets the stage that deployment windows hold start anyway (an admin's decision; the
@@ -319,43 +302,61 @@ impl Pipelines {
         reason: &str,
         by: &Author,
     ) -> Result<RunSnapshot, PipelineError> {
+        self.decide(
+            name,
+            reason,
+            by,
+            EventKind::WindowOverridden,
+            |run, decision| {
+                let Some(s) = run
+                    .stages
+                    .iter_mut()
+                    .find(|s| matches!(s.waiting, Some(Waiting::Window { .. })))
+                else {
+                    return Err(PipelineError::NothingToOverride(run.subject.clone()));
+                };
+                s.window_override = Some(decision);
+                let held = s
+                    .waiting
+                    .as_ref()
+                    .map(Waiting::describe)
+                    .unwrap_or_default();
+                let stage = s.spec.name.to_string();
+                let message = format!(
+                    "{} overrode the deployment windows of stage `{stage}` ({held}): {reason}",
+                    by.actor
+                );
+                Ok((stage, message))
+            },
+        )
+        .await
+    }
+
+    /// A person's decision on a stage of `name`'s run in progress: `record` finds the stage,
+    /// checks what it must and writes the decision into the run, returning the stage's name
+    /// and the event's message. The run is stored with the event, then takes its next step.
+    async fn decide(
+        &self,
+        name: &str,
+        reason: &str,
+        by: &Author,
+        kind: EventKind,
+        record: impl FnOnce(&mut Run, run::Decision) -> Result<(String, String), PipelineError>,
+    ) -> Result<RunSnapshot, PipelineError> {
         if reason.trim().is_empty() {
             return Err(PipelineError::NoReason);
         }
-        let _guard = self.lock.lock().await;
+        let guard = self.lock.lock().await;
         let (id, mut run) = self.active(name).await?;
-        let now = self.clock.now();
-        let Some(s) = run
-            .stages
-            .iter_mut()
-            .find(|s| matches!(s.waiting, Some(Waiting::Window { .. })))
-        else {
-            return Err(PipelineError::NothingToOverride(run.subject.clone()));
-        };
-        s.window_override = Some(run::Decision {
+        let decision = run::Decision {
             by: by.actor.clone(),
             reason: reason.to_owned(),
-            at: now,
-        });
-        let held = s
-            .waiting
-            .as_ref()
-            .map(Waiting::describe)
-            .unwrap_or_default();
-        let stage = s.spec.name.to_string();
-        let event = self.event(
-            id,
-            &run,
-            EventKind::WindowOverridden,
-            by,
-            Some(&stage),
-            format!(
-                "{} overrode the deployment windows of stage `{stage}` ({held}): {reason}",
-                by.actor
-            ),
-        );
+            at: self.clock.now(),
+        };
+        let (stage, message) = record(&mut run, decision)?;
+        let event = self.event(id, &run, kind, by, Some(&stage), message);
         self.save(id, &run, vec![event]).await?;
-        drop(_guard);
+        drop(guard);
         self.step_or_log(id).await;
         self.snapshot(id).await
     }
