@@ -332,7 +332,7 @@ impl Notifications {
                     if !delivered {
                         tracing::warn!(notifier = %n.notification.notifier, key = %n.notification.key, attempts = n.attempts + 1, outcome = ?outcome, "notification not delivered");
                     }
-                    if let Err(e) = this.outbox.record_deliveries(&[(n.id, outcome)]).await {
+                    if let Err(e) = this.outbox.record_delivery(n.id, &outcome).await {
                         // Attempted again once due: receivers drop the repeat by its key.
                         tracing::error!(key = %n.notification.key, error = %e, "a notification's delivery could not be recorded");
                     }

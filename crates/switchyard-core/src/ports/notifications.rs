@@ -91,11 +91,11 @@ pub trait NotificationStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
 
-    /// Records the outcomes of attempts, `(notification id, outcome)`, in one transaction.
+    /// Records the outcome of an attempt at notification `id`.
     ///
     /// # Errors
-    /// Backend failures; nothing is recorded then.
-    async fn record_deliveries(&self, outcomes: &[(i64, Delivery)]) -> Result<(), StoreError>;
+    /// Backend failures.
+    async fn record_delivery(&self, id: i64, outcome: &Delivery) -> Result<(), StoreError>;
 
     /// The most recent notifications, newest first; only those of `status` when given.
     ///

@@ -165,42 +165,37 @@ impl NotificationStore for Store {
         .await
     }
 
-    async fn record_deliveries(&self, outcomes: &[(i64, Delivery)]) -> Result<(), StoreError> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
+    async fn record_delivery(&self, id: i64, outcome: &Delivery) -> Result<(), StoreError> {
         let mut tx = begin_write(self).await?;
-        for (id, outcome) in outcomes {
-            let query = match outcome {
-                Delivery::Delivered { at } => sqlx::query(
-                    "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, \
-                     delivered_at = $1, last_error = NULL WHERE id = $2",
-                )
-                .bind(millis(*at))
-                .bind(*id),
-                Delivery::Retry { next, error } => sqlx::query(
-                    "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = $1, \
-                     last_error = $2 WHERE id = $3",
-                )
-                .bind(millis(*next))
-                .bind(error.clone())
-                .bind(*id),
-                Delivery::GaveUp { at, error } => sqlx::query(
-                    "UPDATE notifications SET status = 'failed', attempts = attempts + 1, \
-                     next_attempt_at = $1, last_error = $2 WHERE id = $3",
-                )
-                .bind(millis(*at))
-                .bind(error.clone())
-                .bind(*id),
-            };
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(backend("record a notification's delivery"))?;
-        }
+        let query = match outcome {
+            Delivery::Delivered { at } => sqlx::query(
+                "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, \
+                 delivered_at = $1, last_error = NULL WHERE id = $2",
+            )
+            .bind(millis(*at))
+            .bind(id),
+            Delivery::Retry { next, error } => sqlx::query(
+                "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = $1, \
+                 last_error = $2 WHERE id = $3",
+            )
+            .bind(millis(*next))
+            .bind(error.clone())
+            .bind(id),
+            Delivery::GaveUp { at, error } => sqlx::query(
+                "UPDATE notifications SET status = 'failed', attempts = attempts + 1, \
+                 next_attempt_at = $1, last_error = $2 WHERE id = $3",
+            )
+            .bind(millis(*at))
+            .bind(error.clone())
+            .bind(id),
+        };
+        query
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("record a notification's delivery"))?;
         tx.commit()
             .await
-            .map_err(backend("commit notifications' deliveries"))
+            .map_err(backend("commit a notification's delivery"))
     }
 
     async fn notifications(

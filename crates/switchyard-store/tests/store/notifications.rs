@@ -62,17 +62,17 @@ async fn outbox_rows_move_with_the_cursor_and_record_every_attempt(backend: Back
         ["ops-11", "ops-12"]
     );
     outbox
-        .record_deliveries(&[(due[0].id, Delivery::Delivered { at: at(2_100) })])
+        .record_delivery(due[0].id, &Delivery::Delivered { at: at(2_100) })
         .await
         .unwrap();
     outbox
-        .record_deliveries(&[(
+        .record_delivery(
             due[1].id,
-            Delivery::Retry {
+            &Delivery::Retry {
                 next: at(5_000),
                 error: "503".into(),
             },
-        )])
+        )
         .await
         .unwrap();
     assert!(
@@ -92,13 +92,13 @@ async fn outbox_rows_move_with_the_cursor_and_record_every_attempt(backend: Back
         (1, 1, Some("503"))
     );
     outbox
-        .record_deliveries(&[(
+        .record_delivery(
             again[0].id,
-            Delivery::GaveUp {
+            &Delivery::GaveUp {
                 at: at(6_000),
                 error: "timeout".into(),
             },
-        )])
+        )
         .await
         .unwrap();
     assert!(
