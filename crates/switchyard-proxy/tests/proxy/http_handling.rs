@@ -62,9 +62,9 @@ async fn upstream_connections_are_kept_alive_and_reused() {
 }
 
 /// A keep-alive HTTP/1.1 backend written by hand: it answers `ok` to every request head and,
-/// with `keep_alive`, closes a connection that has been idle that long (as an instance's
-/// keep-alive timeout does, without saying so). Counts connections accepted and connections
-/// that ended.
+/// with `keep_alive`, closes a connection that has been idle that long after an answer (as an
+/// instance's keep-alive timeout does, without saying so; a new connection waits for its first
+/// request however long it takes). Counts connections accepted and connections that ended.
 async fn plain_backend(
     keep_alive: Option<Duration>,
 ) -> (std::net::SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
@@ -81,8 +81,9 @@ async fn plain_backend(
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 let mut buf = [0u8; 4096];
+                let mut answered = false;
                 loop {
-                    let read = match keep_alive.filter(|_| seen.is_empty()) {
+                    let read = match keep_alive.filter(|_| answered && seen.is_empty()) {
                         Some(idle) => tokio::time::timeout(idle, stream.read(&mut buf)).await,
                         None => Ok(stream.read(&mut buf).await),
                     };
@@ -96,6 +97,7 @@ async fn plain_backend(
                         if stream.write_all(answer).await.is_err() {
                             break;
                         }
+                        answered = true;
                     }
                 }
                 e.fetch_add(1, Ordering::SeqCst);
