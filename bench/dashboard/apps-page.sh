@@ -15,21 +15,12 @@ apps=${1:-200}
 rounds=${2:-30}
 cargo build --release --quiet
 bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/switchyard")
-work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/daemon.sh
 port=$(free_port)
 app_port=$(free_port)
 "$bin" demo-app --port "$app_port" >"$work/app.log" 2>&1 &
 echo $! >"$work/app.pid"
-"$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-echo $! >"$work/pid"
-trap 'kill -INT $(cat "$work/pid") 2>/dev/null; kill $(cat "$work/app.pid") 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
-for _ in $(seq 100); do
-  [ -s "$work/data/admin.token" ] && curl -fs "http://127.0.0.1:$port/health" >/dev/null && break
-  sleep 0.1
-done
-export SWITCHYARD_SERVER="http://127.0.0.1:$port" SWITCHYARD_TOKEN=$(cat "$work/data/admin.token")
-export SWITCHYARD_CONFIG=/nonexistent
+start_serve "$port"
 python3 - "$apps" "$app_port" >"$work/apps.yaml" <<'PY'
 import sys
 apps, port = int(sys.argv[1]), sys.argv[2]

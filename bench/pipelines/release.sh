@@ -18,8 +18,7 @@ cd "$(dirname "$0")/../.."
 runs=${1:-20}
 cargo build --release --quiet --bin switchyard
 bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/switchyard")
-work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/daemon.sh
 port=$(free_port)
 app_port=$(free_port)
 hook_port=$(free_port)
@@ -44,15 +43,7 @@ class Server(http.server.ThreadingHTTPServer):
 Server(("127.0.0.1", port), Hook).serve_forever()
 PY
 echo $! >"$work/hook.pid"
-SWITCHYARD_BENCH_KEY=bench-key "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-echo $! >"$work/pid"
-trap 'kill -INT $(cat "$work/pid") 2>/dev/null; kill $(cat "$work/app.pid") $(cat "$work/hook.pid") 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
-for _ in $(seq 100); do
-  [ -s "$work/data/admin.token" ] && curl -fs "http://127.0.0.1:$port/health" >/dev/null && break
-  sleep 0.1
-done
-export SWITCHYARD_SERVER="http://127.0.0.1:$port" SWITCHYARD_TOKEN=$(cat "$work/data/admin.token")
-export SWITCHYARD_CONFIG=/nonexistent
+SWITCHYARD_BENCH_KEY=bench-key start_serve "$port"
 python3 - "$runs" "$app_port" "$hook_port" >"$work/fleet.yaml" <<'PY'
 import sys
 runs, port, hook = int(sys.argv[1]), sys.argv[2], sys.argv[3]
