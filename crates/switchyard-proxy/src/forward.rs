@@ -1,7 +1,6 @@
 //! One request through the proxy: route, pick an instance, send (retrying instances that could
 //! not be connected to), and stream the answer back with telemetry recorded.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
@@ -20,7 +19,7 @@ use crate::body::{Attributed, ClientFault, FaultCell, ProxyBody, Replayable, Wat
 use crate::endpoint::{Endpoint, EndpointGuard};
 use crate::exposure::PendingExposure;
 use crate::failure::ProxyFailure;
-use crate::headers;
+use crate::headers::{self, ClientIp};
 use crate::mirror;
 use crate::route::{RouteDecision, RouteReason};
 use crate::server::OverTls;
@@ -58,7 +57,7 @@ impl RequestHead {
 pub async fn serve(
     app: Arc<AppState>,
     mut req: Request<Incoming>,
-    client: SocketAddr,
+    client: ClientIp,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let table = app.active.load_full();
@@ -97,7 +96,7 @@ pub async fn serve(
         &app,
         &mut head,
         &parts.uri,
-        (client, proto),
+        (&client, proto),
         upgrade,
         &mut rng,
     );
@@ -210,7 +209,7 @@ fn prepare_headers(
     app: &AppState,
     head: &mut RequestHead,
     uri: &Uri,
-    (client, proto): (SocketAddr, &'static str),
+    (client, proto): (&ClientIp, &'static str),
     upgrade: Option<HeaderValue>,
     rng: &mut SmallRng,
 ) -> HeaderValue {

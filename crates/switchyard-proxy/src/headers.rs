@@ -6,7 +6,6 @@
 //! and `HTTP2-Settings` is removed, so such a request is an ordinary HTTP/1.1 request (RFC 9110
 //! §7.8 lets a server ignore `Upgrade`). See docs/proxy.md, "HTTP handling".
 
-use std::fmt::Write;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -97,23 +96,41 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     }
 }
 
+/// A connection's client IP as `X-Forwarded-For` names it: written once per connection, and
+/// shared (not copied) by each of its requests.
+#[derive(Debug, Clone)]
+pub struct ClientIp(HeaderValue);
+
+impl ClientIp {
+    pub fn new(peer: SocketAddr) -> Self {
+        // An IP address's text is always a valid header value.
+        let ip = HeaderValue::from_maybe_shared(Bytes::from(peer.ip().to_string()))
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        ClientIp(ip)
+    }
+}
+
 /// Adds the client to `X-Forwarded-For`, and `X-Forwarded-Proto`/`-Host` when absent; `host` is
 /// the request's `Host`, passed on as it is.
 pub fn add_forwarded(
     headers: &mut HeaderMap,
-    client: SocketAddr,
+    client: &ClientIp,
     proto: &'static str,
     host: Option<HeaderValue>,
 ) {
     let prior = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
-    // Written once into the buffer the header value keeps (no intermediate strings).
-    let mut xff = String::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
-    if let Some(prior) = prior {
-        xff.push_str(prior);
-        xff.push_str(", ");
-    }
-    let _ = write!(xff, "{}", client.ip());
-    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
+    let xff = match prior {
+        None => Some(client.0.clone()),
+        Some(prior) => {
+            let ip = client.0.as_bytes();
+            let mut xff = Vec::with_capacity(prior.len() + 2 + ip.len());
+            xff.extend_from_slice(prior.as_bytes());
+            xff.extend_from_slice(b", ");
+            xff.extend_from_slice(ip);
+            HeaderValue::from_maybe_shared(Bytes::from(xff)).ok()
+        }
+    };
+    if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR, v);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {
@@ -232,7 +249,7 @@ mod tests {
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         add_forwarded(
             &mut h,
-            "127.0.0.1:5000".parse().unwrap(),
+            &ClientIp::new("127.0.0.1:5000".parse().unwrap()),
             "http",
             Some(HeaderValue::from_static("example.com")),
         );
@@ -243,7 +260,7 @@ mod tests {
         h.insert(X_FORWARDED_HOST, HeaderValue::from_static("first.example"));
         add_forwarded(
             &mut h,
-            "[::1]:5000".parse().unwrap(),
+            &ClientIp::new("[::1]:5000".parse().unwrap()),
             "https",
             Some(HeaderValue::from_static("example.com")),
         );

@@ -21,6 +21,7 @@ mod error;
 pub mod exposure;
 mod failure;
 mod forward;
+mod gate;
 mod headers;
 mod health;
 pub mod host;

@@ -25,6 +25,8 @@ use crate::config::ProxyConfig;
 use crate::error::ProxyError;
 use crate::failure::ProxyFailure;
 use crate::forward;
+use crate::gate::WhenWoken;
+use crate::headers::ClientIp;
 use crate::idle::{Activity, IdleIo};
 use crate::tls::Termination;
 
@@ -344,6 +346,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let dispatch = ctx.dispatch.clone();
+    let client = ClientIp::new(peer);
     let max_headers = ctx.max_headers;
     let stop = ctx.stop.clone();
     let http2 = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -352,6 +355,7 @@ where
         let dispatch = dispatch.clone();
         let stop = stop.clone();
         let saw_http2 = saw_http2.clone();
+        let client = client.clone();
         async move {
             let mut req = req;
             if tls {
@@ -361,7 +365,7 @@ where
             if version == Version::HTTP_2 {
                 saw_http2.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            let mut response = handle(dispatch.as_ref(), req, peer, max_headers).await;
+            let mut response = handle(dispatch.as_ref(), req, client, max_headers).await;
             let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
             if stop.is_cancelled() && version < Version::HTTP_2 && !switching {
                 response
@@ -377,13 +381,16 @@ where
     tokio::pin!(conn);
     let mut stopping = false;
     let mut shut = false;
+    // The connection first; the signals beside it are polled only when they fire (`WhenWoken`),
+    // not at every wake of a busy connection.
     loop {
         tokio::select! {
+            biased;
             r = conn.as_mut() => {
                 if let Err(e) = r { tracing::debug!(%peer, error = %e, "connection ended with an error"); }
                 return;
             }
-            () = ctx.stop.cancelled(), if !stopping => {
+            () = WhenWoken::new(ctx.stop.cancelled()), if !stopping => {
                 stopping = true;
                 // HTTP/2 says GOAWAY, which clients handle cleanly; HTTP/1.1 waits for quiet.
                 if http2.load(std::sync::atomic::Ordering::Relaxed) {
@@ -391,15 +398,15 @@ where
                     conn.as_mut().graceful_shutdown();
                 }
             }
-            () = activity.idle_for(DRAIN_QUIET), if stopping && !shut => {
+            () = WhenWoken::new(activity.idle_for(DRAIN_QUIET)), if stopping && !shut => {
                 shut = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = activity.idle_for(ctx.idle) => {
+            () = WhenWoken::new(activity.idle_for(ctx.idle)) => {
                 tracing::debug!(%peer, "closing idle connection");
                 return;
             }
-            () = ctx.force.cancelled() => return,
+            () = WhenWoken::new(ctx.force.cancelled()) => return,
         }
     }
 }
@@ -407,14 +414,14 @@ where
 async fn handle(
     dispatch: &dyn Dispatch,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    client: ClientIp,
     max_headers: usize,
 ) -> Response<ProxyBody> {
     if req.version() == Version::HTTP_2 && header_fields(req.headers()) > max_headers {
         return ProxyFailure::TooManyHeaders { limit: max_headers }.into_response();
     }
     match dispatch.app_for(&req) {
-        Ok(app) => forward::serve(app, req, peer).await,
+        Ok(app) => forward::serve(app, req, client).await,
         Err(failure) => failure.into_response(),
     }
 }
