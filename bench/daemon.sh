@@ -18,11 +18,11 @@ trap bench_cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_serve PORT: `switchyard serve` on 127.0.0.1:PORT with its data in $work/data (the
-# caller's environment passes through), waits until it answers, and points the CLI at it with
-# the admin token.
+# start_serve PORT [ARG...]: `switchyard serve` on 127.0.0.1:PORT with its data in $work/data and
+# ARGs added (the caller's environment passes through), waits until it answers, and points the
+# CLI at it with the admin token.
 start_serve() {
-  "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$1" >"$work/serve.log" 2>&1 &
+  "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$1" "${@:2}" >"$work/serve.log" 2>&1 &
   echo $! >"$work/pid"
   for _ in $(seq 100); do
     [ -s "$work/data/admin.token" ] && curl -fs "http://127.0.0.1:$1/health" >/dev/null && break

@@ -6,11 +6,6 @@ mod render;
 
 use clap::Parser;
 
-/// mimalloc: the proxy allocates and frees buffers of a few KiB on every request, which glibc's
-/// allocator serves with frequent consolidation (see docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     cmd::run(cli)

@@ -242,7 +242,7 @@ impl HandoffListener {
     }
 
     /// Waits up to `timeout` for a process that asks to take over (blocking: run it off the
-    /// async threads); `None` when none came.
+    /// async threads); `None` when none came or a signal interrupted the wait.
     ///
     /// # Errors
     /// Waiting or accepting failed.
@@ -250,8 +250,12 @@ impl HandoffListener {
         use rustix::event::{PollFd, PollFlags, Timespec};
         let timeout = Timespec::try_from(timeout).map_err(io::Error::other)?;
         let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-        if rustix::event::poll(&mut fds, Some(&timeout))? == 0 {
-            return Ok(None);
+        // A signal delivered to this thread interrupts the wait (poll is never restarted): the
+        // caller asks again, as after a timeout.
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(None),
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
         }
         match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
             Ok(fd) => {
@@ -261,7 +265,7 @@ impl HandoffListener {
                     path: self.path.clone(),
                 }))
             }
-            Err(rustix::io::Errno::AGAIN) => Ok(None),
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
