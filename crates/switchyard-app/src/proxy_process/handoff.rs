@@ -357,3 +357,47 @@ impl Handover {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::pthread::{pthread_kill, pthread_self};
+    use nix::sys::signal::Signal;
+
+    /// A signal delivered to the thread waiting for a takeover interrupts its `poll` (poll is
+    /// never restarted): the wait ends as after a timeout, and the caller asks again, instead of
+    /// failing for good (which left the proxy unable to hand its sockets over).
+    #[test]
+    fn a_signal_during_the_wait_is_no_failure() {
+        // A handler for SIGUSR2 (tokio's, process-wide), so the signal interrupts, not kills.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let _handler = runtime
+            .block_on(async {
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2())
+            })
+            .expect("SIGUSR2 handler");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let listener = HandoffListener::bind(dir.path()).expect("handover socket");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            tx.send(pthread_self()).expect("thread id");
+            listener
+                .accept(Duration::from_secs(30))
+                .map(|h| h.is_some())
+        });
+        let thread = rx.recv().expect("thread id");
+        // Signals until the wait ends: one of them arrives while the thread is in `poll`.
+        while !waiter.is_finished() {
+            pthread_kill(thread, Signal::SIGUSR2).expect("signal the waiting thread");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let waited = waiter.join().expect("the waiting thread");
+        assert!(
+            matches!(waited, Ok(false)),
+            "an interrupted wait is an empty one, not an error: {waited:?}"
+        );
+    }
+}
