@@ -21,14 +21,16 @@ for tool in valgrind callgrind_control h2load curl; do
     apt-get update -qq && apt-get install -y -qq valgrind nghttp2-client curl >/dev/null
     break; }
 done
-[ -n "${SKIP_BUILD:-}" ] || [ -n "${SY:-}" ] || {
-  cargo build --release -q -p switchyard --bin switchyard
+[ -n "${SKIP_BUILD:-}" ] || {
+  [ -n "${SY:-}" ] || cargo build --release -q -p switchyard --bin switchyard
   cargo build --release -q -p switchyard-proxy --example bench_backend; }
 bin=${SY:-$CARGO_TARGET_DIR/release/switchyard}
 EX=$CARGO_TARGET_DIR/release/examples
 source bench/daemon.sh
 OUT=${OUT:-$work}
 mkdir -p "$OUT"
+# A dump left by an earlier run would be read as this one's.
+rm -f "$OUT"/callgrind.out*
 
 backend=$(free_port); backend2=$(free_port); app=$(free_port)
 "$EX/bench_backend" "$backend" "$backend2" & echo $! > "$work/backend.pid"

@@ -1,8 +1,9 @@
 //! A future that is polled only when it asked to be.
 //!
-//! `select!` polls every branch whenever its task wakes. Beside a connection or an exchange, the
-//! other branches are timers and cancellation tokens that fire rarely, yet polling them costs a
-//! lock or a timer-state check at every wake of a busy task, several times per request.
+//! `select!` polls every branch whenever its task wakes. Beside a client connection
+//! (`server::serve_http`), the other branches are timers and cancellation tokens that fire
+//! rarely, yet polling them costs a lock or a timer-state check at every wake of a busy
+//! connection, several times per request.
 //! [`WhenWoken`] polls its future on the first poll and afterwards only once that future's own
 //! waker was woken; every other poll is a flag check.
 

@@ -391,7 +391,11 @@ mod tests {
         let thread = rx.recv().expect("thread id");
         // Signals until the wait ends: one of them arrives while the thread is in `poll`.
         while !waiter.is_finished() {
-            pthread_kill(thread, Signal::SIGUSR2).expect("signal the waiting thread");
+            // ESRCH: the thread ended between the check and the signal.
+            match pthread_kill(thread, Signal::SIGUSR2) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => panic!("cannot signal the waiting thread: {e}"),
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
         let waited = waiter.join().expect("the waiting thread");
