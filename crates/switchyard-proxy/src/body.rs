@@ -26,6 +26,8 @@ pub type ProxyBody = UnsyncBoxBody<Bytes, BodyError>;
 pub enum BodyError {
     #[error("the peer's body failed")]
     Transport(#[from] hyper::Error),
+    #[error("the instance's response body failed")]
+    Upstream(#[source] std::io::Error),
     #[error("no body bytes moved for {0:?}")]
     IdleTimeout(Duration),
     #[error("body exceeds the limit of {limit} bytes")]
@@ -83,7 +85,7 @@ impl FaultCell {
             BodyError::IdleTimeout(_) => ClientFault::Idle,
             BodyError::Transport(e) => transport_fault(e),
             // Not the client's: the upstream was drained, or a mirror's copy was cut.
-            BodyError::Drained | BodyError::CopyCut => return,
+            BodyError::Drained | BodyError::CopyCut | BodyError::Upstream(_) => return,
         };
         let _ = self.0.set(fault);
     }

@@ -22,6 +22,7 @@ pub mod exposure;
 mod failure;
 mod forward;
 mod gate;
+mod h1;
 mod headers;
 mod health;
 pub mod host;

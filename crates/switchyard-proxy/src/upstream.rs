@@ -1,11 +1,15 @@
 //! The client side: keep-alive pools of HTTP/1.1 connections to upstream instances, plain or
-//! TLS, over hyper's connection API, with connect and response-header timeouts and errors sorted
-//! by whether the request ever reached the instance.
+//! TLS, with connect and response-header timeouts and errors sorted by whether the request ever
+//! reached the instance.
+//!
+//! A request without a body to a plain-HTTP instance is exchanged inline by the request's own
+//! task ([`crate::h1`]); every other request (a body to stream, an upgrade, a TLS instance) goes
+//! through hyper's client connection API, whose connection is driven by a task of its own.
 //!
 //! Each worker thread has a pool of its own (see [`crate::workers`]): a request takes an idle
-//! connection that its own thread drives, or connects one, and hands the request straight to
-//! it. The connection goes back to that pool when the response body has ended and the
-//! connection is ready for the next request ([`UpstreamBody`]).
+//! connection of its own thread, or connects one. The connection goes back to that pool when
+//! the response body has ended and the connection is ready for the next request
+//! ([`UpstreamBody`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,14 +31,18 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-use crate::body::{ProxyBody, Replayable, empty};
+use crate::body::{BodyError, ProxyBody, Replayable, empty};
 use crate::config::ProxyConfig;
 use crate::endpoint::Endpoint;
 use crate::failure::ProxyFailure;
 use crate::forward::RequestHead;
+use crate::h1;
 use crate::tls::{TlsError, client_config};
 
 type Sender = SendRequest<Replayable<ProxyBody>>;
+
+/// An error from either client: hyper's, or the inline exchange's I/O and protocol errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why an upstream exchange failed.
 #[derive(Debug, Error)]
@@ -51,7 +59,7 @@ pub enum UpstreamError {
     #[error("the instance was removed and its drain deadline passed")]
     Drained,
     #[error("the exchange failed after the request was sent")]
-    Exchange(#[source] hyper::Error),
+    Exchange(#[source] BoxError),
 }
 
 /// How connecting to an instance failed.
@@ -66,8 +74,8 @@ pub enum ConnectError {
     #[error("HTTP/1.1 connection setup")]
     Http(#[source] hyper::Error),
     /// A new connection closed before it took the request (the instance accepted and hung up).
-    #[error("the new connection closed before the request was sent")]
-    Closed(#[source] hyper::Error),
+    #[error("the new connection closed before the request was taken")]
+    Closed(#[source] BoxError),
 }
 
 /// Maps an upstream error to the answer the client gets.
@@ -115,13 +123,44 @@ struct TlsConnect {
     name: Option<ServerName<'static>>,
 }
 
-/// Idle connections by instance, most recently used last.
+/// Idle connections by instance, most recently used last: hyper's, and those of the inline
+/// exchange.
 #[derive(Default)]
-struct Pool(HashMap<SocketAddr, Vec<Idle>>);
+struct Pool {
+    hyper: HashMap<SocketAddr, Vec<Idle<Sender>>>,
+    inline: HashMap<SocketAddr, Vec<Idle<h1::Conn>>>,
+}
 
-struct Idle {
-    sender: Sender,
+struct Idle<C> {
+    conn: C,
     since: Instant,
+}
+
+/// A connection that can wait in a [`Pool`].
+trait Pooled: Sized {
+    fn idle(pool: &mut Pool) -> &mut HashMap<SocketAddr, Vec<Idle<Self>>>;
+    /// Whether it can take a request now.
+    fn is_usable(&self) -> bool;
+}
+
+impl Pooled for Sender {
+    fn idle(pool: &mut Pool) -> &mut HashMap<SocketAddr, Vec<Idle<Self>>> {
+        &mut pool.hyper
+    }
+
+    fn is_usable(&self) -> bool {
+        self.is_ready()
+    }
+}
+
+impl Pooled for h1::Conn {
+    fn idle(pool: &mut Pool) -> &mut HashMap<SocketAddr, Vec<Idle<Self>>> {
+        &mut pool.inline
+    }
+
+    fn is_usable(&self) -> bool {
+        h1::Conn::is_usable(self)
+    }
 }
 
 impl Upstream {
@@ -177,13 +216,21 @@ impl Upstream {
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let timeout = self.shared.response_header_timeout;
+        if self.shared.takes_inline(&head, &body) {
+            let exchange =
+                tokio::time::timeout(timeout, self.shared.exchange_inline(endpoint, &head));
+            return tokio::select! {
+                biased;
+                r = exchange => r.unwrap_or(Err(UpstreamError::ResponseTimeout(timeout))),
+                () = endpoint.removed.cancelled() => Err(UpstreamError::Drained),
+            };
+        }
         let req = head.into_request(endpoint, body);
-        let exchange = tokio::time::timeout(
-            self.shared.response_header_timeout,
-            self.shared.exchange(endpoint, req),
-        );
+        let exchange = tokio::time::timeout(timeout, self.shared.exchange(endpoint, req));
         tokio::select! {
-            r = exchange => r.unwrap_or(Err(UpstreamError::ResponseTimeout(self.shared.response_header_timeout))),
+            biased;
+            r = exchange => r.unwrap_or(Err(UpstreamError::ResponseTimeout(timeout))),
             () = endpoint.removed.cancelled() => Err(UpstreamError::Drained),
         }
     }
@@ -198,9 +245,14 @@ impl Upstream {
             path_and_query,
             headers: http::HeaderMap::new(),
         };
-        let req = head.into_request(endpoint, Replayable::owned(empty()));
         let check = async {
-            let resp = self.shared.exchange(endpoint, req).await.ok()?;
+            let resp = if self.shared.tls.is_none() {
+                self.shared.exchange_inline(endpoint, &head).await
+            } else {
+                let req = head.into_request(endpoint, Replayable::owned(empty()));
+                self.shared.exchange(endpoint, req).await
+            };
+            let resp = resp.ok()?;
             let ok = resp.status().is_success() || resp.status().is_redirection();
             // Read the body to its end, so that the connection goes back to the pool.
             let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
@@ -211,6 +263,70 @@ impl Upstream {
 }
 
 impl Shared {
+    /// Whether a request goes by the inline exchange: no body, no upgrade, a plain-HTTP instance.
+    fn takes_inline(&self, head: &RequestHead, body: &Replayable<ProxyBody>) -> bool {
+        self.tls.is_none()
+            && body.is_end_stream()
+            && head.method != http::Method::CONNECT
+            && !head.headers.contains_key(http::header::UPGRADE)
+    }
+
+    /// Sends `head` by the inline exchange on an idle connection to `endpoint` of this thread's
+    /// pool, or on a new one.
+    ///
+    /// A pooled connection can close as the request reaches it (the instance closes idle
+    /// connections when it likes). When one ends before any byte of a response, the request goes
+    /// again on the next connection if repeating it is safe: its method is idempotent, or the
+    /// request was never written. When a new connection does that, the request counts as not
+    /// taken (a connect failure, which may go to another instance) under the same condition.
+    async fn exchange_inline(
+        self: &Arc<Self>,
+        endpoint: &Endpoint,
+        head: &RequestHead,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let slot = crate::workers::current().min(self.pools.len() - 1);
+        let repeatable = head.method.is_idempotent();
+        loop {
+            let (conn, reused) = match self.checkout::<h1::Conn>(slot, endpoint.addr) {
+                Some(conn) => (conn, true),
+                None => {
+                    let tcp = Box::pin(self.connect_tcp(endpoint)).await?;
+                    (h1::Conn::new(tcp), false)
+                }
+            };
+            match conn.exchange(head, endpoint.authority.as_str()).await {
+                Ok((parts, body)) => {
+                    let mut body = UpstreamBody {
+                        kind: Kind::Inline(body),
+                        home: Home {
+                            addr: endpoint.addr,
+                            slot,
+                            pools: Arc::downgrade(self),
+                        },
+                    };
+                    body.give_back_if_ended();
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(e @ h1::ExchangeError::Unwritten(_)) if !reused => {
+                    return Err(UpstreamError::Connect {
+                        timed_out: false,
+                        source: ConnectError::Closed(Box::new(e)),
+                    });
+                }
+                Err(e @ h1::ExchangeError::Unanswered(_)) if repeatable && !reused => {
+                    return Err(UpstreamError::Connect {
+                        timed_out: false,
+                        source: ConnectError::Closed(Box::new(e)),
+                    });
+                }
+                // A pooled connection closed under the request: the next one takes it.
+                Err(h1::ExchangeError::Unwritten(_)) => {}
+                Err(h1::ExchangeError::Unanswered(_)) if repeatable => {}
+                Err(e) => return Err(UpstreamError::Exchange(Box::new(e))),
+            }
+        }
+    }
+
     /// Sends `req` on an idle connection to `endpoint` of this thread's pool, or on a new one.
     /// A pooled connection that closed before it took the request is dropped and the request
     /// goes on the next (the instance may close idle connections at any time).
@@ -221,7 +337,7 @@ impl Shared {
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let slot = crate::workers::current().min(self.pools.len() - 1);
         loop {
-            let (mut sender, reused) = match self.checkout(slot, endpoint.addr) {
+            let (mut sender, reused) = match self.checkout::<Sender>(slot, endpoint.addr) {
                 Some(sender) => (sender, true),
                 // Boxed: the connect future (a TLS handshake's state) is large, and this one
                 // would otherwise be copied with every request's future.
@@ -229,15 +345,17 @@ impl Shared {
             };
             match sender.try_send_request(req).await {
                 Ok(resp) => {
-                    let lease = Lease {
-                        sender: Some(sender),
+                    let home = Home {
                         addr: endpoint.addr,
                         slot,
                         pools: Arc::downgrade(self),
                     };
                     return Ok(resp.map(|body| UpstreamBody {
-                        inner: body,
-                        lease: Some(lease),
+                        kind: Kind::Hyper {
+                            inner: body,
+                            sender: Some(sender),
+                        },
+                        home,
                     }));
                 }
                 Err(mut e) => match e.take_message() {
@@ -245,50 +363,47 @@ impl Shared {
                     Some(_) => {
                         return Err(UpstreamError::Connect {
                             timed_out: false,
-                            source: ConnectError::Closed(e.into_error()),
+                            source: ConnectError::Closed(Box::new(e.into_error())),
                         });
                     }
-                    None => return Err(UpstreamError::Exchange(e.into_error())),
+                    None => return Err(UpstreamError::Exchange(Box::new(e.into_error()))),
                 },
             }
         }
     }
 
-    fn checkout(&self, slot: usize, addr: SocketAddr) -> Option<Sender> {
+    fn checkout<C: Pooled>(&self, slot: usize, addr: SocketAddr) -> Option<C> {
         let now = Instant::now();
         let mut pool = self.pools[slot]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let idle = pool.0.get_mut(&addr)?;
-        while let Some(conn) = idle.pop() {
-            if conn.sender.is_ready() && now.duration_since(conn.since) < self.idle_timeout {
-                return Some(conn.sender);
+        let idle = C::idle(&mut pool).get_mut(&addr)?;
+        while let Some(idle) = idle.pop() {
+            if idle.conn.is_usable() && now.duration_since(idle.since) < self.idle_timeout {
+                return Some(idle.conn);
             }
         }
         None
     }
 
-    fn put_back(&self, slot: usize, addr: SocketAddr, sender: Sender) {
+    fn put_back<C: Pooled>(&self, slot: usize, addr: SocketAddr, conn: C) {
         let mut pool = self.pools[slot]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let idle = pool.0.entry(addr).or_default();
+        let idle = C::idle(&mut pool).entry(addr).or_default();
         if idle.len() < self.max_idle {
             idle.push(Idle {
-                sender,
+                conn,
                 since: Instant::now(),
             });
         }
     }
 
-    /// A new connection to `endpoint`, driven by a task on this thread's runtime. The connect
-    /// timeout covers the TCP connect and, to TLS instances, the handshake.
+    /// A new hyper connection to `endpoint`, driven by a task on this thread's runtime. The
+    /// connect timeout covers the TCP connect and, to TLS instances, the handshake.
     async fn connect(&self, endpoint: &Endpoint) -> Result<Sender, UpstreamError> {
-        let connecting = async {
-            let tcp = TcpStream::connect(endpoint.addr)
-                .await
-                .map_err(ConnectError::Tcp)?;
-            let _ = tcp.set_nodelay(true);
+        self.within_connect_timeout(async {
+            let tcp = tcp_connect(endpoint).await?;
             match &self.tls {
                 None => handshake(TokioIo::new(tcp)).await,
                 Some(tls) => {
@@ -304,7 +419,19 @@ impl Shared {
                     handshake(TokioIo::new(stream)).await
                 }
             }
-        };
+        })
+        .await
+    }
+
+    /// A new plain TCP connection to `endpoint`, for the inline exchange.
+    async fn connect_tcp(&self, endpoint: &Endpoint) -> Result<TcpStream, UpstreamError> {
+        self.within_connect_timeout(tcp_connect(endpoint)).await
+    }
+
+    async fn within_connect_timeout<T>(
+        &self,
+        connecting: impl Future<Output = Result<T, ConnectError>>,
+    ) -> Result<T, UpstreamError> {
         let result = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .unwrap_or(Err(ConnectError::TimedOut(self.connect_timeout)));
@@ -323,14 +450,25 @@ impl Shared {
         let now = Instant::now();
         for pool in &self.pools {
             let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
-            pool.0.retain(|_, idle| {
-                idle.retain(|c| {
-                    !c.sender.is_closed() && now.duration_since(c.since) < self.idle_timeout
-                });
+            let fresh = |since: Instant| now.duration_since(since) < self.idle_timeout;
+            pool.hyper.retain(|_, idle| {
+                idle.retain(|c| !c.conn.is_closed() && fresh(c.since));
+                !idle.is_empty()
+            });
+            pool.inline.retain(|_, idle| {
+                idle.retain(|c| c.conn.is_usable() && fresh(c.since));
                 !idle.is_empty()
             });
         }
     }
+}
+
+async fn tcp_connect(endpoint: &Endpoint) -> Result<TcpStream, ConnectError> {
+    let tcp = TcpStream::connect(endpoint.addr)
+        .await
+        .map_err(ConnectError::Tcp)?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
 async fn handshake<T>(io: T) -> Result<Sender, ConnectError>
@@ -367,48 +505,38 @@ async fn reap(shared: Weak<Shared>) {
     }
 }
 
-/// A connection lent to one exchange; it goes back to its pool when dropped, at once if it is
-/// ready for another request, else once it is (a response body still streaming, a request body
-/// still being sent), unless it closes first.
-struct Lease {
-    sender: Option<Sender>,
+/// The pool a connection lent to one exchange goes back to.
+struct Home {
     addr: SocketAddr,
     slot: usize,
     pools: Weak<Shared>,
 }
 
-impl Drop for Lease {
-    fn drop(&mut self) {
-        let Some(mut sender) = self.sender.take() else {
-            return;
-        };
-        if sender.is_closed() {
-            return;
-        }
-        let (addr, slot, pools) = (self.addr, self.slot, self.pools.clone());
-        if sender.is_ready() {
-            if let Some(shared) = pools.upgrade() {
-                shared.put_back(slot, addr, sender);
-            }
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if sender.ready().await.is_ok()
-                    && let Some(shared) = pools.upgrade()
-                {
-                    shared.put_back(slot, addr, sender);
-                }
-            });
+impl Home {
+    fn put_back<C: Pooled>(&self, conn: C) {
+        if let Some(shared) = self.pools.upgrade() {
+            shared.put_back(self.slot, self.addr, conn);
         }
     }
 }
 
-/// An upstream response body; its connection goes back to the pool when the body ends or is
-/// dropped.
+/// An upstream response body; its connection goes back to the pool when the body ends (or, for
+/// a hyper connection, when the body is dropped and the connection is ready again).
 pub struct UpstreamBody {
-    inner: Incoming,
-    lease: Option<Lease>,
+    kind: Kind,
+    home: Home,
+}
+
+enum Kind {
+    /// `sender` goes back to the pool once its connection is ready for another request: at
+    /// once if it is when the body ends or is dropped, else when it becomes ready (a request
+    /// body still being sent), unless it closes first.
+    Hyper {
+        inner: Incoming,
+        sender: Option<Sender>,
+    },
+    /// Read by the inline exchange; the connection goes back when the body has ended cleanly.
+    Inline(h1::Body),
 }
 
 impl std::fmt::Debug for UpstreamBody {
@@ -417,26 +545,84 @@ impl std::fmt::Debug for UpstreamBody {
     }
 }
 
+impl UpstreamBody {
+    /// Puts an inline connection back in the pool if its body has ended.
+    fn give_back_if_ended(&mut self) {
+        if let Kind::Inline(body) = &mut self.kind
+            && let Some(conn) = body.reusable()
+        {
+            self.home.put_back(conn);
+        }
+    }
+
+    /// Lets a hyper connection go back to the pool.
+    fn release_sender(&mut self) {
+        let Kind::Hyper { sender, .. } = &mut self.kind else {
+            return;
+        };
+        let Some(mut sender) = sender.take() else {
+            return;
+        };
+        if sender.is_closed() {
+            return;
+        }
+        if sender.is_ready() {
+            self.home.put_back(sender);
+            return;
+        }
+        let (addr, slot, pools) = (self.home.addr, self.home.slot, self.home.pools.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if sender.ready().await.is_ok() {
+                    Home { addr, slot, pools }.put_back(sender);
+                }
+            });
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        self.release_sender();
+    }
+}
+
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            self.lease = None;
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        match &mut this.kind {
+            Kind::Hyper { inner, .. } => {
+                let polled = Pin::new(inner).poll_frame(cx);
+                if let Poll::Ready(None) = polled {
+                    this.release_sender();
+                }
+                polled.map_err(BodyError::Transport)
+            }
+            Kind::Inline(body) => {
+                let polled = Pin::new(body).poll_frame(cx);
+                this.give_back_if_ended();
+                polled.map_err(BodyError::Upstream)
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.kind {
+            Kind::Hyper { inner, .. } => inner.is_end_stream(),
+            Kind::Inline(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.kind {
+            Kind::Hyper { inner, .. } => inner.size_hint(),
+            Kind::Inline(body) => body.size_hint(),
+        }
     }
 }

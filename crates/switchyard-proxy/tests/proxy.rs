@@ -28,6 +28,9 @@ mod telemetry;
 #[path = "proxy/http_handling.rs"]
 mod http_handling;
 
+#[path = "proxy/upstream_framing.rs"]
+mod upstream_framing;
+
 #[path = "proxy/exposure.rs"]
 mod exposure;
 
