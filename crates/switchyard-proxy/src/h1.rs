@@ -232,16 +232,19 @@ fn parse_head(
     if status.is_informational() {
         return Ok(Some(Parsed::Interim));
     }
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    // Room for the fields the proxy adds (the request id, an affinity cookie) without a rehash.
+    let mut headers = HeaderMap::with_capacity(spans.len() + 2);
+    let mut seen = Seen::default();
     for &[name_start, name_end, value_start, value_end] in spans.iter() {
         let name = HeaderName::from_bytes(&head[name_start..name_end])
             .map_err(|_| httparse::Error::HeaderName)?;
+        seen.note(&name);
         let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
             .map_err(|_| ProtocolError::HeaderValue(name.clone()))?;
         headers.append(name, value);
     }
-    let framing = framing(status, &headers, to_head)?;
-    let keep_alive = keep_alive(minor, &headers) && !matches!(framing, Framing::UntilClose);
+    let framing = framing(status, &headers, seen, to_head)?;
+    let keep_alive = keep_alive(minor, &headers, seen) && !matches!(framing, Framing::UntilClose);
     let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status = status;
     parts.version = if minor == 0 {
@@ -253,17 +256,39 @@ fn parse_head(
     Ok(Some(Parsed::Final(parts, framing, keep_alive)))
 }
 
+/// Which of the fields that frame a response are present, noted while the head is read so
+/// that the usual response is not looked up for fields it does not have.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    content_length: bool,
+    transfer_encoding: bool,
+    connection: bool,
+}
+
+impl Seen {
+    fn note(&mut self, name: &HeaderName) {
+        if name == header::CONTENT_LENGTH {
+            self.content_length = true;
+        } else if name == header::TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+        } else if name == header::CONNECTION {
+            self.connection = true;
+        }
+    }
+}
+
 /// How the response body is delimited (RFC 9112 §6.3).
 fn framing(
     status: StatusCode,
     headers: &HeaderMap,
+    seen: Seen,
     to_head: bool,
 ) -> Result<Framing, ProtocolError> {
     if to_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Length(0));
     }
-    let codings = headers.get_all(header::TRANSFER_ENCODING);
-    if codings.iter().next().is_some() {
+    if seen.transfer_encoding {
+        let codings = headers.get_all(header::TRANSFER_ENCODING);
         let last = codings
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -274,6 +299,9 @@ fn framing(
             Some(c) if c.eq_ignore_ascii_case("chunked") => Framing::Chunked(Chunked::Size),
             _ => Framing::UntilClose,
         });
+    }
+    if !seen.content_length {
+        return Ok(Framing::UntilClose);
     }
     let mut length = None;
     for value in &headers.get_all(header::CONTENT_LENGTH) {
@@ -294,14 +322,15 @@ fn framing(
 }
 
 /// Whether the connection may carry another request after this response.
-fn keep_alive(minor: u8, headers: &HeaderMap) -> bool {
+fn keep_alive(minor: u8, headers: &HeaderMap, seen: Seen) -> bool {
     let has = |token: &str| {
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        seen.connection
+            && headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
     };
     if minor == 0 {
         has("keep-alive") && !has("close")
