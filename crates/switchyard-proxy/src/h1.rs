@@ -21,7 +21,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::forward::RequestHead;
@@ -126,8 +126,7 @@ impl Conn {
                 Ok(None) => {}
                 Err(e) => return Err(e.into()),
             }
-            self.read.reserve(READ_CHUNK);
-            match self.stream.read_buf(&mut self.read).await {
+            match std::future::poll_fn(|cx| poll_read(&mut self, cx)).await {
                 Ok(0) if !answered => {
                     let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
                     return Err(ExchangeError::Unanswered(eof));
@@ -453,16 +452,12 @@ impl Body {
     }
 }
 
-/// Reads what the socket has into the connection's buffer.
+/// Reads what the socket has into the connection's buffer. Through `AsyncRead`, so that a
+/// short read marks the socket drained and the next read waits for readiness instead of
+/// trying (and failing with `EAGAIN`) first.
 fn poll_read(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
     conn.read.reserve(READ_CHUNK);
-    loop {
-        ready!(conn.stream.poll_read_ready(cx))?;
-        match conn.stream.try_read_buf(&mut conn.read) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            r => return Poll::Ready(r),
-        }
-    }
+    tokio_util::io::poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.read)
 }
 
 enum Step {

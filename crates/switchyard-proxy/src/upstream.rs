@@ -307,22 +307,23 @@ impl Shared {
                     body.give_back_if_ended();
                     return Ok(Response::from_parts(parts, body));
                 }
-                Err(e @ h1::ExchangeError::Unwritten(_)) if !reused => {
-                    return Err(UpstreamError::Connect {
-                        timed_out: false,
-                        source: ConnectError::Closed(Box::new(e)),
-                    });
+                Err(e) => {
+                    let not_taken = match &e {
+                        h1::ExchangeError::Unwritten(_) => true,
+                        h1::ExchangeError::Unanswered(_) => repeatable,
+                        _ => false,
+                    };
+                    if !not_taken {
+                        return Err(UpstreamError::Exchange(Box::new(e)));
+                    }
+                    if !reused {
+                        return Err(UpstreamError::Connect {
+                            timed_out: false,
+                            source: ConnectError::Closed(Box::new(e)),
+                        });
+                    }
+                    // A pooled connection closed under the request: the next one takes it.
                 }
-                Err(e @ h1::ExchangeError::Unanswered(_)) if repeatable && !reused => {
-                    return Err(UpstreamError::Connect {
-                        timed_out: false,
-                        source: ConnectError::Closed(Box::new(e)),
-                    });
-                }
-                // A pooled connection closed under the request: the next one takes it.
-                Err(h1::ExchangeError::Unwritten(_)) => {}
-                Err(h1::ExchangeError::Unanswered(_)) if repeatable => {}
-                Err(e) => return Err(UpstreamError::Exchange(Box::new(e))),
             }
         }
     }
