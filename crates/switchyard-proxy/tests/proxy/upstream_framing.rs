@@ -108,10 +108,18 @@ async fn request(proxy: SocketAddr, method: &str, path: &str) -> (StatusCode, St
         .uri(format!("http://{proxy}{path}"))
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let resp = client().request(req).await.unwrap();
-    let status = resp.status();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    // Bounded, so that a response the proxy never ends fails the test instead of hanging it.
+    let exchange = async {
+        let resp = client().request(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    let limit = Duration::from_secs(30);
+    match tokio::time::timeout(limit, exchange).await {
+        Ok(answer) => answer,
+        Err(_) => panic!("{method} {path}: no complete answer within {limit:?}"),
+    }
 }
 
 async fn through(instance: &Scripted) -> switchyard_proxy::AppProxy {
