@@ -243,7 +243,15 @@ fn parse_head(
         headers.append(name, value);
     }
     let framing = framing(status, &headers, seen, to_head)?;
-    let keep_alive = keep_alive(minor, &headers, seen) && !matches!(framing, Framing::UntilClose);
+    let mut keep_alive =
+        keep_alive(minor, &headers, seen) && !matches!(framing, Framing::UntilClose);
+    // Both framings at once: `Transfer-Encoding` decides (RFC 9112 §6.3), and the length goes,
+    // so that the client is never told a length the body does not have. Such a response may be
+    // an attempt at response splitting; its connection is not trusted with another request.
+    if seen.transfer_encoding && seen.content_length {
+        headers.remove(header::CONTENT_LENGTH);
+        keep_alive = false;
+    }
     let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status = status;
     parts.version = if minor == 0 {

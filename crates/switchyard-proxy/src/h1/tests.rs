@@ -122,3 +122,18 @@ fn the_request_head_has_a_host_and_no_framing_fields() {
         "DELETE /p?q=1 HTTP/1.1\r\nhost: 10.0.0.1:80\r\nx-a: 1\r\nx-a: 2\r\n\r\n"
     );
 }
+
+#[test]
+fn a_length_beside_a_transfer_coding_is_dropped_and_the_connection_not_reused() {
+    let mut buf = BytesMut::from(
+        &b"HTTP/1.1 200 OK\r\ncontent-length: 99\r\ntransfer-encoding: chunked\r\n\r\n"[..],
+    );
+    let Ok(Some(Parsed::Final(parts, framing, keep_alive))) =
+        parse_head(&mut buf, &mut Vec::new(), false)
+    else {
+        panic!("not parsed");
+    };
+    assert!(matches!(framing, Framing::Chunked(Chunked::Size)));
+    assert!(!parts.headers.contains_key(header::CONTENT_LENGTH));
+    assert!(!keep_alive);
+}
