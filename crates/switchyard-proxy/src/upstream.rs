@@ -216,21 +216,28 @@ impl Upstream {
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let timeout = self.shared.response_header_timeout;
         if self.shared.takes_inline(&head, &body) {
-            let exchange =
-                tokio::time::timeout(timeout, self.shared.exchange_inline(endpoint, &head));
-            return tokio::select! {
-                biased;
-                r = exchange => r.unwrap_or(Err(UpstreamError::ResponseTimeout(timeout))),
-                () = endpoint.removed.cancelled() => Err(UpstreamError::Drained),
-            };
+            let exchange = self.shared.exchange_inline(endpoint, &head);
+            return self.bounded(endpoint, exchange).await;
         }
         let req = head.into_request(endpoint, body);
-        let exchange = tokio::time::timeout(timeout, self.shared.exchange(endpoint, req));
+        self.bounded(endpoint, self.shared.exchange(endpoint, req))
+            .await
+    }
+
+    /// `exchange` within the response-header timeout, and cut short when `endpoint`'s drain
+    /// deadline passes.
+    async fn bounded(
+        &self,
+        endpoint: &Endpoint,
+        exchange: impl Future<Output = Result<Response<UpstreamBody>, UpstreamError>>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let timeout = self.shared.response_header_timeout;
         tokio::select! {
             biased;
-            r = exchange => r.unwrap_or(Err(UpstreamError::ResponseTimeout(timeout))),
+            r = tokio::time::timeout(timeout, exchange) => {
+                r.unwrap_or(Err(UpstreamError::ResponseTimeout(timeout)))
+            }
             () = endpoint.removed.cancelled() => Err(UpstreamError::Drained),
         }
     }
