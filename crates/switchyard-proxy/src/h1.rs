@@ -371,19 +371,18 @@ enum Chunked {
 /// connection that may be reused, [`Body::reusable`] hands the connection back.
 #[derive(Debug)]
 pub struct Body {
+    /// `None` once the body failed (or ended by the instance closing the connection).
     conn: Option<Conn>,
+    /// What is left of the body; `Length(0)` once it has ended.
     framing: Framing,
-    done: bool,
     keep_alive: bool,
 }
 
 impl Body {
     fn new(conn: Conn, framing: Framing, keep_alive: bool) -> Self {
-        let done = matches!(framing, Framing::Length(0));
         Body {
             conn: Some(conn),
             framing,
-            done,
             keep_alive,
         }
     }
@@ -391,20 +390,19 @@ impl Body {
     /// The connection, once the body has ended, if it can carry another request: the instance
     /// keeps it alive and sent nothing past the body.
     pub fn reusable(&mut self) -> Option<Conn> {
-        if !self.done || !self.keep_alive {
+        if !self.is_end_stream() || !self.keep_alive {
             return None;
         }
         self.conn.take().filter(|c| c.read.is_empty())
     }
 
     pub fn is_end_stream(&self) -> bool {
-        self.done
+        matches!(self.framing, Framing::Length(0))
     }
 
     pub fn size_hint(&self) -> SizeHint {
         match self.framing {
             Framing::Length(n) => SizeHint::with_exact(n),
-            _ if self.done => SizeHint::with_exact(0),
             _ => SizeHint::default(),
         }
     }
@@ -415,21 +413,12 @@ impl Body {
     ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
         let this = &mut *self;
         loop {
-            if this.done {
-                return Poll::Ready(None);
-            }
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
             match next(&mut this.framing, &mut conn.read) {
-                Ok(Step::Data(data)) => {
-                    this.done = matches!(this.framing, Framing::Length(0));
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Ok(Step::End) => {
-                    this.done = true;
-                    return Poll::Ready(None);
-                }
+                Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(Step::End) => return Poll::Ready(None),
                 Ok(Step::More) => {}
                 Err(e) => {
                     this.conn = None;
@@ -438,7 +427,7 @@ impl Body {
             }
             match ready!(poll_read(conn, cx)) {
                 Ok(0) if matches!(this.framing, Framing::UntilClose) => {
-                    this.done = true;
+                    this.framing = Framing::Length(0);
                     this.conn = None;
                     return Poll::Ready(None);
                 }

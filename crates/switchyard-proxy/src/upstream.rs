@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -216,22 +217,14 @@ impl Upstream {
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        if self.shared.takes_inline(&head, &body) {
-            let exchange = self.shared.exchange_inline(endpoint, &head);
-            return self.bounded(endpoint, exchange).await;
-        }
-        let req = head.into_request(endpoint, body);
-        self.bounded(endpoint, self.shared.exchange(endpoint, req))
-            .await
-    }
-
-    /// `exchange` within the response-header timeout, and cut short when `endpoint`'s drain
-    /// deadline passes.
-    async fn bounded(
-        &self,
-        endpoint: &Endpoint,
-        exchange: impl Future<Output = Result<Response<UpstreamBody>, UpstreamError>>,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        // Either future, not an async function choosing one: one more state machine around
+        // the exchange is moved and polled on every request.
+        let exchange = if self.shared.takes_inline(&head, &body) {
+            Either::Left(self.shared.exchange_inline(endpoint, &head))
+        } else {
+            let req = head.into_request(endpoint, body);
+            Either::Right(self.shared.exchange(endpoint, req))
+        };
         let timeout = self.shared.response_header_timeout;
         tokio::select! {
             biased;
@@ -253,13 +246,10 @@ impl Upstream {
             headers: http::HeaderMap::new(),
         };
         let check = async {
-            let resp = if self.shared.tls.is_none() {
-                self.shared.exchange_inline(endpoint, &head).await
-            } else {
-                let req = head.into_request(endpoint, Replayable::owned(empty()));
-                self.shared.exchange(endpoint, req).await
-            };
-            let resp = resp.ok()?;
+            let resp = self
+                .send(head, endpoint, Replayable::owned(empty()))
+                .await
+                .ok()?;
             let ok = resp.status().is_success() || resp.status().is_redirection();
             // Read the body to its end, so that the connection goes back to the pool.
             let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
@@ -514,6 +504,7 @@ async fn reap(shared: Weak<Shared>) {
 }
 
 /// The pool a connection lent to one exchange goes back to.
+#[derive(Clone)]
 struct Home {
     addr: SocketAddr,
     slot: usize,
@@ -578,11 +569,11 @@ impl UpstreamBody {
             self.home.put_back(sender);
             return;
         }
-        let (addr, slot, pools) = (self.home.addr, self.home.slot, self.home.pools.clone());
+        let home = self.home.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if sender.ready().await.is_ok() {
-                    Home { addr, slot, pools }.put_back(sender);
+                    home.put_back(sender);
                 }
             });
         }

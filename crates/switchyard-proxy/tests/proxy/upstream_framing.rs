@@ -102,24 +102,35 @@ async fn serve(
     }
 }
 
-async fn request(proxy: SocketAddr, method: &str, path: &str) -> (StatusCode, String) {
+/// Sends `method path` through `proxy` and reads the whole answer: its head, and its body or
+/// how the body failed. Bounded, so that a response the proxy never ends fails the test instead
+/// of hanging it.
+async fn exchange(
+    proxy: SocketAddr,
+    method: &str,
+    path: &str,
+) -> (http::response::Parts, Result<Bytes, hyper::Error>) {
     let req = Request::builder()
         .method(method)
         .uri(format!("http://{proxy}{path}"))
         .body(Full::new(Bytes::new()))
         .unwrap();
-    // Bounded, so that a response the proxy never ends fails the test instead of hanging it.
     let exchange = async {
-        let resp = client().request(req).await.unwrap();
-        let status = resp.status();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
+        let (parts, body) = client().request(req).await.unwrap().into_parts();
+        (parts, body.collect().await.map(|b| b.to_bytes()))
     };
     let limit = Duration::from_secs(30);
     match tokio::time::timeout(limit, exchange).await {
         Ok(answer) => answer,
         Err(_) => panic!("{method} {path}: no complete answer within {limit:?}"),
     }
+}
+
+/// (status, body) of a complete answer.
+async fn request(proxy: SocketAddr, method: &str, path: &str) -> (StatusCode, String) {
+    let (parts, body) = exchange(proxy, method, path).await;
+    let body = body.unwrap();
+    (parts.status, String::from_utf8_lossy(&body).into_owned())
 }
 
 async fn through(instance: &Scripted) -> switchyard_proxy::AppProxy {
@@ -139,16 +150,11 @@ async fn chunked_bodies_with_extensions_and_trailers_pass_and_keep_the_connectio
     })
     .await;
     let p = through(&instance).await;
-    let url = format!("http://{}/", p.local_addr());
     for i in 0..3 {
-        let resp = client()
-            .request(Request::get(&url).body(Full::new(Bytes::new())).unwrap())
-            .await
-            .unwrap();
-        let cookies: Vec<_> = resp.headers().get_all("set-cookie").iter().collect();
+        let (parts, body) = exchange(p.local_addr(), "GET", "/").await;
+        let cookies: Vec<_> = parts.headers.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"], "request {i}");
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(body, "hello world", "request {i}");
+        assert_eq!(body.unwrap(), "hello world", "request {i}");
     }
     assert_eq!(instance.accepted(), 1, "the connection was not reused");
     p.shutdown(Duration::from_secs(1)).await;
@@ -238,13 +244,9 @@ async fn a_malformed_chunk_fails_the_clients_response() {
     })
     .await;
     let p = through(&instance).await;
-    let url = format!("http://{}/", p.local_addr());
-    let resp = client()
-        .request(Request::get(&url).body(Full::new(Bytes::new())).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.into_body().collect().await.is_err());
+    let (parts, body) = exchange(p.local_addr(), "GET", "/").await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert!(body.is_err(), "{body:?}");
     p.shutdown(Duration::from_secs(1)).await;
 }
 
