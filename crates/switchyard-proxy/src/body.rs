@@ -46,6 +46,14 @@ impl From<std::convert::Infallible> for BodyError {
     }
 }
 
+/// A client's request body as the listener hands it over: none (the proxy's own HTTP/1.1
+/// reader takes only requests without one), or hyper's stream.
+#[derive(Debug)]
+pub enum RequestBody {
+    Empty,
+    Hyper(hyper::body::Incoming),
+}
+
 pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
     Full::new(bytes.into())
         .map_err(BodyError::from)

@@ -8,14 +8,15 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
 use crate::app::{ActiveRelease, ActiveTable, AppState};
 use crate::balancer::{self, NoEndpoint};
-use crate::body::{Attributed, ClientFault, FaultCell, ProxyBody, Replayable, Watched, empty};
+use crate::body::{
+    Attributed, ClientFault, FaultCell, ProxyBody, Replayable, RequestBody, Watched, empty,
+};
 use crate::endpoint::{Endpoint, EndpointGuard};
 use crate::exposure::PendingExposure;
 use crate::failure::ProxyFailure;
@@ -56,8 +57,8 @@ impl RequestHead {
 /// Serves one request of `app`; every failure becomes a response here.
 pub async fn serve(
     app: Arc<AppState>,
-    mut req: Request<Incoming>,
-    client: ClientIp,
+    mut req: Request<RequestBody>,
+    client: &ClientIp,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let table = app.active.load_full();
@@ -96,7 +97,7 @@ pub async fn serve(
         &app,
         &mut head,
         &parts.uri,
-        (&client, proto),
+        (client, proto),
         upgrade,
         &mut rng,
     );
@@ -137,13 +138,14 @@ pub async fn serve(
 /// nothing to watch.
 fn upstream_body(
     app: &AppState,
-    body: Incoming,
+    body: RequestBody,
     limit: Option<u64>,
     fault: &Arc<FaultCell>,
 ) -> ProxyBody {
-    if body.is_end_stream() {
-        return empty();
-    }
+    let body = match body {
+        RequestBody::Hyper(body) if !body.is_end_stream() => body,
+        _ => return empty(),
+    };
     let watched = Watched::new(body, app.config.idle_timeout, limit, None, ());
     Attributed::new(watched, Arc::clone(fault)).boxed_unsync()
 }
@@ -154,7 +156,7 @@ fn exposure(
     app: &AppState,
     table: &ActiveTable,
     decision: &RouteDecision,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> Option<PendingExposure> {
     let experiment = &table.experiment.as_ref()?.experiment;
     if !matches!(decision.reason, RouteReason::Sticky(_)) {

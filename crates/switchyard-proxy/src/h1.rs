@@ -208,17 +208,7 @@ fn parse_head(
             }
             httparse::Status::Partial => return Ok(None),
         };
-        let base = buf.as_ptr() as usize;
-        spans.extend(response.headers.iter().map(|field| {
-            let name = field.name.as_ptr() as usize - base;
-            let value = field.value.as_ptr() as usize - base;
-            [
-                name,
-                name + field.name.len(),
-                value,
-                value + field.value.len(),
-            ]
-        }));
+        spans_of(response.headers, buf.as_ptr() as usize, spans);
         let code = response.code.unwrap_or_default();
         let minor = response.version.unwrap_or_default();
         (len, code, minor)
@@ -261,6 +251,30 @@ fn parse_head(
     };
     parts.headers = headers;
     Ok(Some(Parsed::Final(parts, framing, keep_alive)))
+}
+
+/// Where each of `fields` sits in the buffer starting at address `base`, into `spans`.
+fn spans_of(fields: &[httparse::Header<'_>], base: usize, spans: &mut Vec<Span>) {
+    spans.extend(fields.iter().map(|field| {
+        let name = field.name.as_ptr() as usize - base;
+        let value = field.value.as_ptr() as usize - base;
+        [
+            name,
+            name + field.name.len(),
+            value,
+            value + field.value.len(),
+        ]
+    }));
+}
+
+/// Whether a `Connection` field of `headers` lists `token`.
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Which of the fields that frame a response are present, noted while the head is read so
@@ -330,15 +344,7 @@ fn framing(
 
 /// Whether the connection may carry another request after this response.
 fn keep_alive(minor: u8, headers: &HeaderMap, seen: Seen) -> bool {
-    let has = |token: &str| {
-        seen.connection
-            && headers
-                .get_all(header::CONNECTION)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
+    let has = |token: &str| seen.connection && has_token(headers, token);
     if minor == 0 {
         has("keep-alive") && !has("close")
     } else {
@@ -565,5 +571,6 @@ fn chunk_size(line: &[u8]) -> Result<u64, ProtocolError> {
     u64::from_str_radix(text, 16).map_err(|_| ProtocolError::Chunked)
 }
 
+pub mod server;
 #[cfg(test)]
 mod tests;

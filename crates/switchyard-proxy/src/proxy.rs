@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Request;
-use hyper::body::Incoming;
 
 use crate::app::AppState;
+use crate::body::RequestBody;
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
 use crate::exposure::{ExperimentTap, ExposureSink};
@@ -36,7 +36,7 @@ pub struct AppProxy {
 struct SingleApp(Arc<AppState>);
 
 impl Dispatch for SingleApp {
-    fn app_for(&self, _req: &Request<Incoming>) -> Result<Arc<AppState>, ProxyFailure> {
+    fn app_for(&self, _req: &Request<RequestBody>) -> Result<Arc<AppState>, ProxyFailure> {
         Ok(self.0.clone())
     }
 

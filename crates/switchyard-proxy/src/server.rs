@@ -1,13 +1,17 @@
 //! The listening side: accept loop, optional TLS termination, HTTP/1.1 and HTTP/2 (h2c by prior
-//! knowledge, or ALPN `h2` over TLS) on one socket via hyper-util's auto builder, request limits,
-//! idle connection timeout, graceful shutdown.
+//! knowledge, or ALPN `h2` over TLS) on one socket, request limits, idle connection timeout,
+//! graceful shutdown. HTTP/1.1 requests without a body are read and answered by the proxy's own
+//! reader ([`crate::h1::server`]); from the first request it does not take, hyper-util's auto
+//! builder serves the connection.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use bytes::BytesMut;
 use http::{HeaderMap, Request, Response, Version, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -20,12 +24,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::AppState;
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, RequestBody};
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
 use crate::failure::ProxyFailure;
 use crate::forward;
 use crate::gate::WhenWoken;
+use crate::h1;
+use crate::h1::server::{HeadLimits, Rewind, Served};
 use crate::headers::ClientIp;
 use crate::idle::{Activity, IdleIo};
 use crate::tls::Termination;
@@ -34,7 +40,7 @@ use crate::tls::Termination;
 pub trait Dispatch: Send + Sync + 'static {
     /// # Errors
     /// [`ProxyFailure::NoApp`] when no app matches.
-    fn app_for(&self, req: &Request<Incoming>) -> Result<Arc<AppState>, ProxyFailure>;
+    fn app_for(&self, req: &Request<RequestBody>) -> Result<Arc<AppState>, ProxyFailure>;
     /// Every app reachable through this listener, for shutdown.
     fn apps(&self) -> Vec<Arc<AppState>>;
 }
@@ -131,6 +137,11 @@ impl Listener {
             force: force.clone(),
             idle: config.idle_timeout,
             max_headers: config.max_headers,
+            head_limits: HeadLimits {
+                max_headers: config.max_headers,
+                max_head_bytes: config.max_header_bytes.max(8192),
+                read_timeout: config.header_read_timeout,
+            },
         };
         let accept = match &config.workers {
             None => vec![tokio::spawn(accept_loop(socket, ctx, connections.clone()))],
@@ -294,6 +305,7 @@ struct ConnContext {
     force: CancellationToken,
     idle: Duration,
     max_headers: usize,
+    head_limits: HeadLimits,
 }
 
 async fn accept_loop(socket: TcpListener, ctx: ConnContext, connections: TaskTracker) {
@@ -325,7 +337,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext)
     let io = IdleIo::new(stream);
     let activity = io.activity();
     let Some(tls) = ctx.tls.load_full() else {
-        return serve_http(io, activity, peer, ctx, false).await;
+        return serve_http(io, activity, peer, ctx, Protocol::Plain).await;
     };
     let acceptor = tls.acceptor();
     drop(tls);
@@ -335,49 +347,84 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ConnContext)
         () = ctx.stop.cancelled() => return,
     };
     match stream {
-        Ok(Ok(stream)) => serve_http(stream, activity, peer, ctx, true).await,
+        Ok(Ok(stream)) => {
+            let protocol = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                Protocol::TlsH2
+            } else {
+                Protocol::Tls
+            };
+            serve_http(stream, activity, peer, ctx, protocol).await;
+        }
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "no TLS handshake within the header read timeout"),
     }
 }
 
-async fn serve_http<I>(io: I, activity: Activity, peer: SocketAddr, ctx: ConnContext, tls: bool)
-where
+/// What a connection speaks, as far as is known when it is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// Plain TCP: HTTP/1.1, or HTTP/2 by prior knowledge.
+    Plain,
+    /// TLS without ALPN `h2`: HTTP/1.1.
+    Tls,
+    /// TLS with ALPN `h2`.
+    TlsH2,
+}
+
+/// What serves each request of one connection, whichever reader read it.
+pub struct Service {
+    dispatch: Arc<dyn Dispatch>,
+    client: ClientIp,
+    tls: bool,
+    max_headers: usize,
+    stop: CancellationToken,
+    saw_http2: AtomicBool,
+}
+
+impl Service {
+    /// Serves `req`; once the listener is stopping, an HTTP/1.1 answer says `Connection: close`.
+    pub async fn call(&self, mut req: Request<RequestBody>) -> Response<ProxyBody> {
+        if self.tls {
+            req.extensions_mut().insert(OverTls);
+        }
+        let version = req.version();
+        if version == Version::HTTP_2 {
+            self.saw_http2.store(true, Ordering::Relaxed);
+        }
+        let mut response =
+            handle(self.dispatch.as_ref(), req, &self.client, self.max_headers).await;
+        let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        if self.stop.is_cancelled() && version < Version::HTTP_2 && !switching {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+async fn serve_http<I>(
+    io: I,
+    activity: Activity,
+    peer: SocketAddr,
+    ctx: ConnContext,
+    protocol: Protocol,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let dispatch = ctx.dispatch.clone();
-    let client = ClientIp::new(peer);
-    let max_headers = ctx.max_headers;
-    let stop = ctx.stop.clone();
-    let http2 = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let saw_http2 = http2.clone();
-    let service = service_fn(move |req: Request<Incoming>| {
-        let dispatch = dispatch.clone();
-        let stop = stop.clone();
-        let saw_http2 = saw_http2.clone();
-        let client = client.clone();
-        async move {
-            let mut req = req;
-            if tls {
-                req.extensions_mut().insert(OverTls);
-            }
-            let version = req.version();
-            if version == Version::HTTP_2 {
-                saw_http2.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            let mut response = handle(dispatch.as_ref(), req, client, max_headers).await;
-            let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
-            if stop.is_cancelled() && version < Version::HTTP_2 && !switching {
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-            }
-            Ok::<Response<ProxyBody>, Infallible>(response)
-        }
+    let service = Arc::new(Service {
+        dispatch: ctx.dispatch.clone(),
+        client: ClientIp::new(peer),
+        tls: protocol != Protocol::Plain,
+        max_headers: ctx.max_headers,
+        stop: ctx.stop.clone(),
+        saw_http2: AtomicBool::new(false),
     });
-    let conn = ctx
-        .builder
-        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    // True while the connection waits for a request with nothing of one read.
+    let waiting = AtomicBool::new(true);
+    // Asks hyper, once it serves the connection, to finish the request in hand and close.
+    let shutdown = CancellationToken::new();
+    let conn = serve_requests(io, peer, &ctx, &service, &waiting, &shutdown, protocol);
     tokio::pin!(conn);
     let mut stopping = false;
     let mut shut = false;
@@ -386,21 +433,23 @@ where
     loop {
         tokio::select! {
             biased;
-            r = conn.as_mut() => {
-                if let Err(e) = r { tracing::debug!(%peer, error = %e, "connection ended with an error"); }
-                return;
-            }
+            () = conn.as_mut() => return,
             () = WhenWoken::new(ctx.stop.cancelled()), if !stopping => {
                 stopping = true;
                 // HTTP/2 says GOAWAY, which clients handle cleanly; HTTP/1.1 waits for quiet.
-                if http2.load(std::sync::atomic::Ordering::Relaxed) {
+                if service.saw_http2.load(Ordering::Relaxed) {
                     shut = true;
-                    conn.as_mut().graceful_shutdown();
+                    shutdown.cancel();
                 }
             }
             () = WhenWoken::new(activity.idle_for(DRAIN_QUIET)), if stopping && !shut => {
                 shut = true;
-                conn.as_mut().graceful_shutdown();
+                // Between requests the connection just closes; in the middle of one, its answer
+                // says `Connection: close`.
+                if waiting.load(Ordering::Relaxed) {
+                    return;
+                }
+                shutdown.cancel();
             }
             () = WhenWoken::new(activity.idle_for(ctx.idle)) => {
                 tracing::debug!(%peer, "closing idle connection");
@@ -411,10 +460,56 @@ where
     }
 }
 
+/// The requests of one connection: read by the proxy's own HTTP/1.1 reader while they are ones
+/// it takes, then (or from the start, for HTTP/2 over TLS) by hyper's server.
+async fn serve_requests<I>(
+    mut io: I,
+    peer: SocketAddr,
+    ctx: &ConnContext,
+    service: &Arc<Service>,
+    waiting: &AtomicBool,
+    shutdown: &CancellationToken,
+    protocol: Protocol,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut buf = BytesMut::new();
+    if protocol != Protocol::TlsH2 {
+        let served = h1::server::serve(&mut io, &mut buf, ctx.head_limits, waiting, service).await;
+        if served == Served::Closed {
+            return;
+        }
+    }
+    waiting.store(false, Ordering::Relaxed);
+    let shared = service.clone();
+    let hyper_service = service_fn(move |req: Request<Incoming>| {
+        let service = shared.clone();
+        async move {
+            let response = service.call(req.map(RequestBody::Hyper)).await;
+            Ok::<Response<ProxyBody>, Infallible>(response)
+        }
+    });
+    let io = TokioIo::new(Rewind::new(buf.freeze(), io));
+    let conn = ctx
+        .builder
+        .serve_connection_with_upgrades(io, hyper_service);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => r,
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
 async fn handle(
     dispatch: &dyn Dispatch,
-    req: Request<Incoming>,
-    client: ClientIp,
+    req: Request<RequestBody>,
+    client: &ClientIp,
     max_headers: usize,
 ) -> Response<ProxyBody> {
     if req.version() == Version::HTTP_2 && header_fields(req.headers()) > max_headers {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::{Request, header};
-use hyper::body::Incoming;
 
 use crate::app::AppState;
+use crate::body::RequestBody;
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
 use crate::exposure::{ExperimentTap, ExposureSink, ExposureSlot};
@@ -71,7 +71,7 @@ struct Apps {
 }
 
 impl Dispatch for Apps {
-    fn app_for(&self, req: &Request<Incoming>) -> Result<Arc<AppState>, ProxyFailure> {
+    fn app_for(&self, req: &Request<RequestBody>) -> Result<Arc<AppState>, ProxyFailure> {
         let host = req
             .headers()
             .get(header::HOST)
