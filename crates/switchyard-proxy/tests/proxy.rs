@@ -39,3 +39,6 @@ mod host;
 
 #[path = "proxy/tls.rs"]
 mod tls;
+
+#[path = "proxy/client_framing.rs"]
+mod client_framing;
