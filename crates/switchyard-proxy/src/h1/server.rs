@@ -77,7 +77,10 @@ where
         let request = match next {
             Ok(Next::Request(request)) => request,
             Ok(Next::Handoff) => return Served::Handoff,
-            Ok(Next::Closed) => return Served::Closed,
+            Ok(Next::Closed) => {
+                let _ = io.shutdown().await;
+                return Served::Closed;
+            }
             Err(refusal) => {
                 refuse(io, refusal, &mut out).await;
                 return Served::Closed;
@@ -91,7 +94,13 @@ where
         let response = service.call(req).await;
         match write_response(io, response, to_head, close, &mut out).await {
             Ok(true) => {}
-            Ok(false) | Err(_) => return Served::Closed,
+            // A closing connection says so: FIN, and over TLS `close_notify` first, without
+            // which a TLS client cannot tell the end of the answer from a cut.
+            Ok(false) => {
+                let _ = io.shutdown().await;
+                return Served::Closed;
+            }
+            Err(_) => return Served::Closed,
         }
     }
 }

@@ -507,3 +507,30 @@ async fn an_unreadable_upstream_ca_is_a_listener_failure_naming_the_file() {
         other => panic!("bound without its CA: {other:?}"),
     }
 }
+
+/// An answer that closes the connection ends with TLS's `close_notify`: a client reading to the
+/// end gets the whole answer and a clean end, not a truncation error.
+#[tokio::test]
+async fn a_closing_answer_over_tls_ends_with_close_notify() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = TestBackend::start("v1").await;
+    let pki = Pki::new();
+    pki.issue("shop", &["shop.test"]);
+    let host = host();
+    let addr = serve(
+        &host,
+        app_table(&[backend.addr], Some(pki.listener_tls(&["shop"])), None),
+    )
+    .await;
+    let mut tls = connect(&pki, addr, "shop.test", &["http/1.1"])
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let read = tls.read_to_string(&mut answer).await;
+    assert!(read.is_ok(), "{read:?}: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nv1"), "{answer}");
+}
