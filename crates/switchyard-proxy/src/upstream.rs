@@ -124,12 +124,17 @@ struct TlsConnect {
     name: Option<ServerName<'static>>,
 }
 
+/// Idle connections of one kind by instance address. Hashed with foldhash rather than SipHash:
+/// the keys are the instances of the tables, never a client's input, and each request looks
+/// its instance up twice (checkout and return).
+type Idles<C> = HashMap<SocketAddr, Vec<Idle<C>>, foldhash::fast::RandomState>;
+
 /// Idle connections by instance, most recently used last: hyper's, and those of the inline
 /// exchange.
 #[derive(Default)]
 struct Pool {
-    hyper: HashMap<SocketAddr, Vec<Idle<Sender>>>,
-    inline: HashMap<SocketAddr, Vec<Idle<h1::Conn>>>,
+    hyper: Idles<Sender>,
+    inline: Idles<h1::Conn>,
 }
 
 struct Idle<C> {
@@ -139,13 +144,13 @@ struct Idle<C> {
 
 /// A connection that can wait in a [`Pool`].
 trait Pooled: Sized {
-    fn idle(pool: &mut Pool) -> &mut HashMap<SocketAddr, Vec<Idle<Self>>>;
+    fn idle(pool: &mut Pool) -> &mut Idles<Self>;
     /// Whether it can take a request now.
     fn is_usable(&self) -> bool;
 }
 
 impl Pooled for Sender {
-    fn idle(pool: &mut Pool) -> &mut HashMap<SocketAddr, Vec<Idle<Self>>> {
+    fn idle(pool: &mut Pool) -> &mut Idles<Self> {
         &mut pool.hyper
     }
 
@@ -155,7 +160,7 @@ impl Pooled for Sender {
 }
 
 impl Pooled for h1::Conn {
-    fn idle(pool: &mut Pool) -> &mut HashMap<SocketAddr, Vec<Idle<Self>>> {
+    fn idle(pool: &mut Pool) -> &mut Idles<Self> {
         &mut pool.inline
     }
 
