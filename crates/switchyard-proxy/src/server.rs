@@ -391,8 +391,7 @@ impl Service {
         if version == Version::HTTP_2 {
             self.saw_http2.store(true, Ordering::Relaxed);
         }
-        let mut response =
-            handle(self.dispatch.as_ref(), req, &self.client, self.max_headers).await;
+        let mut response = self.handle(req).await;
         let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         if self.stop.is_cancelled() && version < Version::HTTP_2 && !switching {
             response
@@ -400,6 +399,17 @@ impl Service {
                 .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         }
         response
+    }
+
+    async fn handle(&self, req: Request<RequestBody>) -> Response<ProxyBody> {
+        let limit = self.max_headers;
+        if req.version() == Version::HTTP_2 && header_fields(req.headers()) > limit {
+            return ProxyFailure::TooManyHeaders { limit }.into_response();
+        }
+        match self.dispatch.app_for(&req) {
+            Ok(app) => forward::serve(app, req, &self.client).await,
+            Err(failure) => failure.into_response(),
+        }
     }
 }
 
@@ -503,21 +513,6 @@ async fn serve_requests<I>(
     };
     if let Err(e) = ended {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
-}
-
-async fn handle(
-    dispatch: &dyn Dispatch,
-    req: Request<RequestBody>,
-    client: &ClientIp,
-    max_headers: usize,
-) -> Response<ProxyBody> {
-    if req.version() == Version::HTTP_2 && header_fields(req.headers()) > max_headers {
-        return ProxyFailure::TooManyHeaders { limit: max_headers }.into_response();
-    }
-    match dispatch.app_for(&req) {
-        Ok(app) => forward::serve(app, req, client).await,
-        Err(failure) => failure.into_response(),
     }
 }
 

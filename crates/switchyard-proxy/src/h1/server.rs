@@ -11,7 +11,7 @@
 //! 408; each closes the connection without reaching the request path.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, Write as _};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -251,15 +251,15 @@ fn parse(
             seen.note(field.name.as_bytes(), field.value);
         }
         let method = request.method.unwrap_or_default();
-        let target = request.path.unwrap_or_default();
-        let origin_form = target.starts_with('/');
+        let path = request.path.unwrap_or_default();
+        let origin_form = path.starts_with('/');
         if request.version != Some(1) || method == "CONNECT" || !origin_form || seen.needs_hyper() {
             return Ok(Some(Next::Handoff));
         }
         let base = buf.as_ptr() as usize;
         spans_of(request.headers, base, spans);
-        let target = target.as_ptr() as usize - base;
-        let target = target..target + request.path.unwrap_or_default().len();
+        let start = path.as_ptr() as usize - base;
+        let target = start..start + path.len();
         let method = Method::from_bytes(method.as_bytes()).map_err(|_| Refusal::Malformed)?;
         (len, method, target, seen)
     };
@@ -324,14 +324,6 @@ async fn linger<I: AsyncRead + Unpin>(io: &mut I) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
-/// How the response body is delimited to the client.
-#[derive(Debug, Clone, Copy)]
-enum Framing {
-    None,
-    Length(u64),
-    Chunked,
-}
-
 /// Writes `response`; returns whether the connection can carry another request.
 async fn write_response<I: AsyncWrite + Unpin>(
     io: &mut I,
@@ -366,17 +358,19 @@ async fn write_response<I: AsyncWrite + Unpin>(
     }
     // A response to HEAD keeps the fields the instance gave it; nothing is added for a body
     // that is not sent.
-    let framing = if no_body_status || to_head {
-        Framing::None
-    } else if let Some(n) = declared {
-        Framing::Length(n)
-    } else if let Some(n) = body.size_hint().exact() {
-        field(out, b"content-length", n.to_string().as_bytes());
-        Framing::Length(n)
-    } else {
-        field(out, b"transfer-encoding", b"chunked");
-        Framing::Chunked
-    };
+    let bodiless = no_body_status || to_head;
+    // The bytes of body still to send; `None` when the body goes in chunks.
+    let mut left = None;
+    if !bodiless {
+        left = declared.or_else(|| body.size_hint().exact());
+        match left {
+            Some(n) if declared.is_none() => {
+                let _ = write!(out, "content-length: {n}\r\n");
+            }
+            Some(_) => {}
+            None => field(out, b"transfer-encoding", b"chunked"),
+        }
+    }
     if close && !has_connection {
         field(out, b"connection", b"close");
     }
@@ -384,15 +378,11 @@ async fn write_response<I: AsyncWrite + Unpin>(
         date(out);
     }
     out.extend_from_slice(b"\r\n");
-    if to_head || matches!(framing, Framing::None) {
+    if bodiless {
         drop(body);
         write_out(io, out).await?;
         return Ok(!close);
     }
-    let mut left = match framing {
-        Framing::Length(n) => Some(n),
-        _ => None,
-    };
     loop {
         // Frames that are ready now join the head (and each other) in one write; the gathered
         // bytes go out before waiting for a frame that is not ready.
@@ -427,7 +417,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
             }
             *left -= data.len() as u64;
         } else {
-            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            let _ = write!(out, "{:x}\r\n", data.len());
         }
         gather(io, out, data).await?;
         if left.is_none() {

@@ -19,6 +19,25 @@ async fn stable() -> (TestBackend, switchyard_proxy::AppProxy) {
     (b, p)
 }
 
+/// A connection to `addr` with `bytes` written on it.
+async fn sent(addr: std::net::SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(bytes).await.unwrap();
+    s
+}
+
+/// Everything the proxy sends on `s` until it closes the connection, which it must: each
+/// exchange here ends with `Connection: close` or the client's own close. Bounded, so that a
+/// connection left open fails the test instead of hanging it.
+async fn until_closed(mut s: TcpStream) -> String {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(matches!(read, Ok(Ok(_))), "not closed: {read:?}: {answer}");
+    answer
+}
+
 /// The status codes of the responses in `answer`, in order.
 fn statuses(answer: &str) -> Vec<&str> {
     answer
@@ -30,11 +49,14 @@ fn statuses(answer: &str) -> Vec<&str> {
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     let (_b, p) = stable().await;
-    let answer = raw(
-        p.local_addr(),
-        b"GET /status/404 HTTP/1.1\r\nHost: x\r\n\r\n\
-          GET /headers HTTP/1.1\r\nHost: x\r\nX-Mark: second\r\n\r\n\
-          GET /status/202 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    let answer = until_closed(
+        sent(
+            p.local_addr(),
+            b"GET /status/404 HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /headers HTTP/1.1\r\nHost: x\r\nX-Mark: second\r\n\r\n\
+              GET /status/202 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await,
     )
     .await;
     assert_eq!(statuses(&answer), ["404", "200", "202"], "{answer}");
@@ -45,13 +67,12 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test]
 async fn a_head_arriving_a_byte_at_a_time_is_read_whole() {
     let (b, p) = stable().await;
-    let mut s = TcpStream::connect(p.local_addr()).await.unwrap();
-    s.set_nodelay(true).unwrap();
-    for byte in b"GET /headers HTTP/1.1\r\nHost: x\r\nX-Split: yes\r\nConnection: close\r\n\r\n" {
+    let head = b"GET /headers HTTP/1.1\r\nHost: x\r\nX-Split: yes\r\nConnection: close\r\n\r\n";
+    let mut s = sent(p.local_addr(), &head[..1]).await;
+    for byte in &head[1..] {
         s.write_all(&[*byte]).await.unwrap();
     }
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).await.unwrap();
+    let answer = until_closed(s).await;
     assert_eq!(statuses(&answer), ["200"], "{answer}");
     assert!(answer.contains("x-split: yes"), "{answer}");
     assert_eq!(b.hits(), 1);
@@ -62,11 +83,14 @@ async fn a_head_arriving_a_byte_at_a_time_is_read_whole() {
 #[tokio::test]
 async fn a_connection_changes_readers_at_its_first_request_with_a_body() {
     let (b, p) = stable().await;
-    let answer = raw(
-        p.local_addr(),
-        b"GET /status/203 HTTP/1.1\r\nHost: x\r\n\r\n\
-          POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
-          GET /status/204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    let answer = until_closed(
+        sent(
+            p.local_addr(),
+            b"GET /status/203 HTTP/1.1\r\nHost: x\r\n\r\n\
+              POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+              GET /status/204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await,
     )
     .await;
     assert_eq!(statuses(&answer), ["203", "200", "204"], "{answer}");
@@ -77,10 +101,7 @@ async fn a_connection_changes_readers_at_its_first_request_with_a_body() {
 #[tokio::test]
 async fn an_answer_goes_out_as_it_streams() {
     let (_b, p) = stable().await;
-    let mut s = TcpStream::connect(p.local_addr()).await.unwrap();
-    s.write_all(b"GET /stall HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut s = sent(p.local_addr(), b"GET /stall HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // The backend sends `first` and then nothing: it reaches the client in a chunk while the
     // body is still open.
     let mut answer = Vec::new();
@@ -101,10 +122,13 @@ async fn an_answer_goes_out_as_it_streams() {
 #[tokio::test]
 async fn an_answer_to_head_has_no_body_and_the_connection_goes_on() {
     let (b, p) = stable().await;
-    let answer = raw(
-        p.local_addr(),
-        b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n\
-          GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    let answer = until_closed(
+        sent(
+            p.local_addr(),
+            b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await,
     )
     .await;
     assert_eq!(statuses(&answer), ["200", "200"], "{answer}");
@@ -118,12 +142,12 @@ async fn an_answer_to_head_has_no_body_and_the_connection_goes_on() {
 #[tokio::test]
 async fn a_request_followed_by_the_clients_close_is_answered() {
     let (_b, p) = stable().await;
-    let mut s = TcpStream::connect(p.local_addr()).await.unwrap();
-    s.write_all(b"GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut s = sent(
+        p.local_addr(),
+        b"GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
     s.shutdown().await.unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).await.unwrap();
+    let answer = until_closed(s).await;
     assert_eq!(statuses(&answer), ["201"], "{answer}");
 }

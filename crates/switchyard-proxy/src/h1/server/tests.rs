@@ -68,8 +68,18 @@ fn heads_are_refused_by_what_is_wrong_with_them() {
 }
 
 async fn written(response: Response<ProxyBody>, to_head: bool) -> (String, bool) {
+    written_closing(response, to_head, false).await
+}
+
+/// What goes on the wire for `response`, and whether the connection is kept; `close`: the
+/// client asked to close.
+async fn written_closing(
+    response: Response<ProxyBody>,
+    to_head: bool,
+    close: bool,
+) -> (String, bool) {
     let mut io = Vec::new();
-    let keep = write_response(&mut io, response, to_head, false, &mut Vec::new())
+    let keep = write_response(&mut io, response, to_head, close, &mut Vec::new())
         .await
         .unwrap();
     (String::from_utf8(io).unwrap(), keep)
@@ -133,6 +143,12 @@ async fn a_body_that_breaks_its_length_closes_the_connection() {
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     assert!(!written(closing, false).await.1);
+    // The client's `Connection: close` is answered with one, and the connection not kept.
+    let (text, keep) = written_closing(Response::new(full("x")), false, true).await;
+    assert!(
+        text.contains("\r\nconnection: close\r\n") && !keep,
+        "{text}"
+    );
 }
 
 #[tokio::test]
