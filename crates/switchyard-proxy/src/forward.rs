@@ -1,6 +1,7 @@
 //! One request through the proxy: route, pick an instance, send (retrying instances that could
 //! not be connected to), and stream the answer back with telemetry recorded.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
@@ -8,8 +9,8 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use crate::app::{ActiveRelease, ActiveTable, AppState};
@@ -20,12 +21,28 @@ use crate::body::{
 use crate::endpoint::{Endpoint, EndpointGuard};
 use crate::exposure::PendingExposure;
 use crate::failure::ProxyFailure;
-use crate::headers::{self, ClientIp};
+use crate::headers::{self, Added, ClientIp};
 use crate::mirror;
 use crate::route::{RouteDecision, RouteReason};
 use crate::server::OverTls;
 use crate::tunnel;
 use crate::upstream::{UpstreamBody, UpstreamError, classify};
+
+/// A generator for one request's random choices (its split, its request id, its instance).
+/// Seeded from a per-thread sequence that the thread's OS-seeded generator starts: filling a
+/// generator's whole state from that one for every request costs more than the request's
+/// routing.
+fn request_rng() -> SmallRng {
+    thread_local! {
+        static NEXT: Cell<u64> = Cell::new(rand::rng().random());
+    }
+    NEXT.with(|next| {
+        // The SplitMix64 increment; `seed_from_u64` mixes the seed with SplitMix64 too.
+        let seed = next.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        next.set(seed);
+        SmallRng::seed_from_u64(seed)
+    })
+}
 
 /// The request head that every attempt (and a mirror copy) is built from.
 #[derive(Debug, Clone)]
@@ -33,24 +50,37 @@ pub struct RequestHead {
     pub method: Method,
     /// Shares the client's bytes: cloning it copies nothing.
     pub path_and_query: PathAndQuery,
+    /// The client's fields, without those of one hop.
     pub headers: HeaderMap,
+    /// The fields the proxy adds, written after `headers`.
+    pub added: Added,
 }
 
 impl RequestHead {
     /// The HTTP/1.1 request for `endpoint`, in origin form, with a `Host` header (the
     /// instance's address when the client sent none).
     pub fn into_request<B>(mut self, endpoint: &Endpoint, body: B) -> Request<B> {
-        if !self.headers.contains_key(header::HOST)
+        let mut headers = std::mem::take(&mut self.headers);
+        std::mem::take(&mut self.added).insert_into(&mut headers);
+        if !headers.contains_key(header::HOST)
             && let Ok(host) = HeaderValue::from_str(endpoint.authority.as_str())
         {
-            self.headers.insert(header::HOST, host);
+            headers.insert(header::HOST, host);
         }
         let mut req = Request::new(body);
-        *req.method_mut() = self.method;
-        *req.uri_mut() = Uri::from(self.path_and_query);
+        *req.method_mut() = std::mem::take(&mut self.method);
+        *req.uri_mut() = Uri::from(self.path_and_query.clone());
         *req.version_mut() = Version::HTTP_11;
-        *req.headers_mut() = self.headers;
+        *req.headers_mut() = headers;
         req
+    }
+}
+
+/// A head that was not made into a request (the inline exchange writes it from a reference)
+/// gives its map back for the next request on this thread.
+impl Drop for RequestHead {
+    fn drop(&mut self) {
+        headers::recycle(std::mem::take(&mut self.headers));
     }
 }
 
@@ -62,7 +92,7 @@ pub async fn serve(
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let table = app.active.load_full();
-    let mut rng = SmallRng::from_rng(&mut rand::rng());
+    let mut rng = request_rng();
     let decision = match table.router.decide(req.headers(), req.uri(), &mut rng) {
         Ok(d) => d,
         Err(e) => return ProxyFailure::from(e).into_response(),
@@ -92,6 +122,7 @@ pub async fn serve(
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/")),
         headers: parts.headers,
+        added: Added::default(),
     };
     let request_id = prepare_headers(
         &app,
@@ -216,8 +247,6 @@ fn prepare_headers(
     rng: &mut SmallRng,
 ) -> HeaderValue {
     headers::strip_hop_by_hop(&mut head.headers, upgrade);
-    // The fields added below, in one growth of the map rather than one per field.
-    head.headers.reserve(4);
     // HTTP/2 clients send the host as :authority; HTTP/1 upstreams need it as Host.
     if !head.headers.contains_key(header::HOST)
         && let Some(v) = uri
@@ -226,13 +255,10 @@ fn prepare_headers(
     {
         head.headers.insert(header::HOST, v);
     }
-    let host = head
-        .headers
-        .get(header::HOST)
-        .filter(|h| h.to_str().is_ok())
-        .cloned();
-    headers::add_forwarded(&mut head.headers, client, proto, host);
-    headers::ensure_request_id(&mut head.headers, &app.config.request_id_header, rng)
+    let id_name = &app.config.request_id_header;
+    let (added, request_id) = Added::for_request(&head.headers, (client, proto), id_name, rng);
+    head.added = added;
+    request_id
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

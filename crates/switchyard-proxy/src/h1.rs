@@ -159,15 +159,19 @@ fn encode(head: &RequestHead, authority: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(authority.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    let mut field = |name: &[u8], value: &[u8]| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    };
     for (name, value) in &head.headers {
-        if name == header::TRANSFER_ENCODING {
+        if name == header::TRANSFER_ENCODING || head.added.replaces(name) {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        field(name.as_str().as_bytes(), value.as_bytes());
     }
+    head.added.write(field);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -222,7 +226,7 @@ fn parse_head(
         return Ok(Some(Parsed::Interim));
     }
     // Room for the fields the proxy adds (the request id, an affinity cookie) without a rehash.
-    let mut headers = HeaderMap::with_capacity(spans.len() + 2);
+    let mut headers = crate::headers::new_map(spans.len() + 2);
     let mut seen = Seen::default();
     for &[name_start, name_end, value_start, value_end] in spans.iter() {
         let name = HeaderName::from_bytes(&head[name_start..name_end])

@@ -6,6 +6,7 @@
 //! and `HTTP2-Settings` is removed, so such a request is an ordinary HTTP/1.1 request (RFC 9110
 //! §7.8 lets a server ignore `Upgrade`). See docs/proxy.md, "HTTP handling".
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -13,8 +14,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
 
 /// Headers that describe one hop (RFC 9110 §7.6.1) and are never forwarded as such.
-/// `HTTP2-Settings` belongs to the h2c upgrade of one connection (RFC 7540 §3.2.1).
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// `HTTP2-Settings` belongs to the h2c upgrade of one connection (RFC 7540 §3.2.1). A static
+/// rather than a constant: a constant of header names is built and dropped at each use.
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -32,6 +34,49 @@ const H2C: &str = "h2c";
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// How many finished messages' header maps a thread keeps for the next messages.
+const POOLED_MAPS: usize = 16;
+/// A map with room for more fields than this is not kept: a message with many fields does not
+/// make every later one carry its room.
+const POOLED_CAPACITY: usize = 64;
+
+thread_local! {
+    static MAPS: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty header map with room for `fields`: one that a finished message on this thread gave
+/// back ([`recycle`]) when there is one. A new map costs two allocations, and dropping it two
+/// frees; the proxy builds two per request (the client's request, the instance's response).
+pub fn new_map(fields: usize) -> HeaderMap {
+    let reused = MAPS
+        .try_with(|maps| maps.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten();
+    match reused {
+        Some(mut map) => {
+            map.reserve(fields);
+            map
+        }
+        None => HeaderMap::with_capacity(fields),
+    }
+}
+
+/// Empties `map` and keeps it for a later message on this thread (see [`new_map`]).
+pub fn recycle(mut map: HeaderMap) {
+    let capacity = map.capacity();
+    if capacity == 0 || capacity > POOLED_CAPACITY {
+        return;
+    }
+    map.clear();
+    let _ = MAPS.try_with(|maps| {
+        if let Ok(mut maps) = maps.try_borrow_mut()
+            && maps.len() < POOLED_MAPS
+        {
+            maps.push(map);
+        }
+    });
+}
 
 /// The protocols a request asks to switch to (`Upgrade` named in `Connection`), if any, without
 /// `h2c`: a request that asks only for h2c asks for no switch the proxy passes on.
@@ -110,57 +155,123 @@ impl ClientIp {
     }
 }
 
-/// Adds the client to `X-Forwarded-For`, and `X-Forwarded-Proto`/`-Host` when absent; `host` is
-/// the request's `Host`, passed on as it is.
-pub fn add_forwarded(
-    headers: &mut HeaderMap,
-    client: &ClientIp,
-    proto: &'static str,
-    host: Option<HeaderValue>,
-) {
-    let prior = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
-    let xff = match prior {
-        None => Some(client.0.clone()),
-        Some(prior) => {
-            let ip = client.0.as_bytes();
-            let mut xff = Vec::with_capacity(prior.len() + 2 + ip.len());
-            xff.extend_from_slice(prior.as_bytes());
-            xff.extend_from_slice(b", ");
-            xff.extend_from_slice(ip);
-            HeaderValue::from_maybe_shared(Bytes::from(xff)).ok()
+/// The fields the proxy adds to a request on its way to an instance: `X-Forwarded-For` with the
+/// client appended, `X-Forwarded-Proto` and `X-Forwarded-Host` when the client sent none, and a
+/// request id when it sent none. They stay beside the client's map until the request is written:
+/// the inline exchange writes them after the client's fields ([`Added::write`]), a request for
+/// hyper's client gets them inserted ([`Added::insert_into`]).
+#[derive(Debug, Clone, Default)]
+pub struct Added {
+    /// Replaces the client's `X-Forwarded-For` (it extends the first one).
+    pub forwarded_for: Option<HeaderValue>,
+    pub forwarded_proto: Option<&'static str>,
+    pub forwarded_host: Option<HeaderValue>,
+    pub request_id: Option<(HeaderName, HeaderValue)>,
+}
+
+impl Added {
+    /// What the proxy adds to a request with `headers` from `client` over `proto`, and the
+    /// request id (the client's `id_name` field, or a new random one: 32 lowercase hex digits).
+    /// The client's fields are looked at in one pass rather than looked up one name at a time.
+    pub fn for_request(
+        headers: &HeaderMap,
+        (client, proto): (&ClientIp, &'static str),
+        id_name: &HeaderName,
+        rng: &mut impl Rng,
+    ) -> (Added, HeaderValue) {
+        let (mut host, mut prior, mut id) = (None, None, None);
+        let (mut has_proto, mut has_host) = (false, false);
+        for (name, value) in headers {
+            if name == header::HOST {
+                host = host.or(Some(value));
+            } else if name == X_FORWARDED_FOR {
+                prior = prior.or(Some(value));
+            } else if name == X_FORWARDED_PROTO {
+                has_proto = true;
+            } else if name == X_FORWARDED_HOST {
+                has_host = true;
+            } else if name == id_name {
+                id = id.or(Some(value));
+            }
         }
-    };
-    if let Some(v) = xff {
-        headers.insert(X_FORWARDED_FOR, v);
+        let forwarded_for = match prior.and_then(|v| v.to_str().ok()) {
+            None => Some(client.0.clone()),
+            Some(prior) => {
+                let ip = client.0.as_bytes();
+                let mut xff = Vec::with_capacity(prior.len() + 2 + ip.len());
+                xff.extend_from_slice(prior.as_bytes());
+                xff.extend_from_slice(b", ");
+                xff.extend_from_slice(ip);
+                HeaderValue::from_maybe_shared(Bytes::from(xff)).ok()
+            }
+        };
+        let (request_id, added_id) = match id {
+            Some(id) => (id.clone(), None),
+            None => {
+                let id = random_request_id(rng);
+                (id.clone(), Some((id_name.clone(), id)))
+            }
+        };
+        let added = Added {
+            forwarded_for,
+            forwarded_proto: (!has_proto).then_some(proto),
+            forwarded_host: host.filter(|h| !has_host && h.to_str().is_ok()).cloned(),
+            request_id: added_id,
+        };
+        (added, request_id)
     }
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+
+    /// Whether the client's `name` field gives way to an added one.
+    pub fn replaces(&self, name: &HeaderName) -> bool {
+        self.forwarded_for.is_some() && name == X_FORWARDED_FOR
     }
-    if let Some(v) = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST)) {
-        headers.insert(X_FORWARDED_HOST, v);
+
+    /// Calls `field` with each added field's name and value.
+    pub fn write(&self, mut field: impl FnMut(&[u8], &[u8])) {
+        if let Some(v) = &self.forwarded_for {
+            field(X_FORWARDED_FOR.as_str().as_bytes(), v.as_bytes());
+        }
+        if let Some(proto) = self.forwarded_proto {
+            field(X_FORWARDED_PROTO.as_str().as_bytes(), proto.as_bytes());
+        }
+        if let Some(v) = &self.forwarded_host {
+            field(X_FORWARDED_HOST.as_str().as_bytes(), v.as_bytes());
+        }
+        if let Some((name, v)) = &self.request_id {
+            field(name.as_str().as_bytes(), v.as_bytes());
+        }
+    }
+
+    /// Puts the added fields into `headers`.
+    pub fn insert_into(self, headers: &mut HeaderMap) {
+        if let Some(v) = self.forwarded_for {
+            headers.insert(X_FORWARDED_FOR, v);
+        }
+        if let Some(proto) = self.forwarded_proto {
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        }
+        if let Some(v) = self.forwarded_host {
+            headers.insert(X_FORWARDED_HOST, v);
+        }
+        if let Some((name, v)) = self.request_id {
+            headers.insert(name, v);
+        }
     }
 }
 
-/// Keeps the client's request id or adds a random one (32 lowercase hex digits); returns it for
-/// the response.
-pub fn ensure_request_id(
-    headers: &mut HeaderMap,
-    name: &HeaderName,
-    rng: &mut impl Rng,
-) -> HeaderValue {
-    if let Some(v) = headers.get(name) {
-        return v.clone();
-    }
+/// A new request id: 32 lowercase hex digits.
+fn random_request_id(rng: &mut impl Rng) -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = rng.random::<u128>();
     let mut id = [0u8; 32];
     for (i, digit) in id.iter_mut().enumerate() {
         *digit = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
     }
+    // Owned by its `Bytes`: one allocation, and the copy for the response only counts a
+    // reference (bytes from a slice or a vector allocate again on their first clone).
     // Hex digits are always a valid header value.
-    let v = HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    headers.insert(name.clone(), v.clone());
-    v
+    HeaderValue::from_maybe_shared(Bytes::from_owner(id))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 #[cfg(test)]
@@ -243,29 +354,49 @@ mod tests {
         assert!(h.is_empty(), "{h:?}");
     }
 
+    fn added(headers: &HeaderMap, client: &str, proto: &'static str) -> (HeaderMap, HeaderValue) {
+        use rand::SeedableRng;
+        let name = HeaderName::from_static("x-request-id");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let client = ClientIp::new(client.parse().unwrap());
+        let (added, id) = Added::for_request(headers, (&client, proto), &name, &mut rng);
+        // Written after the client's fields (as the inline exchange does) or inserted into its
+        // map (as for hyper's client), the request carries the same fields.
+        let mut written: Vec<(Vec<u8>, Vec<u8>)> = headers
+            .iter()
+            .filter(|(n, _)| !added.replaces(n))
+            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        added.write(|n, v| written.push((n.to_vec(), v.to_vec())));
+        let mut map = headers.clone();
+        added.insert_into(&mut map);
+        let mut inserted: Vec<(Vec<u8>, Vec<u8>)> = map
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        written.sort();
+        inserted.sort();
+        assert_eq!(written, inserted);
+        (map, id)
+    }
+
     #[test]
     fn forwarded_headers_append() {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
-        add_forwarded(
-            &mut h,
-            &ClientIp::new("127.0.0.1:5000".parse().unwrap()),
-            "http",
-            Some(HeaderValue::from_static("example.com")),
-        );
+        h.insert(header::HOST, HeaderValue::from_static("example.com"));
+        let (h, _) = added(&h, "127.0.0.1:5000", "http");
         assert_eq!(h[X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h.get_all(X_FORWARDED_FOR).iter().count(), 1);
         assert_eq!(h[X_FORWARDED_PROTO], "http");
         assert_eq!(h[X_FORWARDED_HOST], "example.com");
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_HOST, HeaderValue::from_static("first.example"));
-        add_forwarded(
-            &mut h,
-            &ClientIp::new("[::1]:5000".parse().unwrap()),
-            "https",
-            Some(HeaderValue::from_static("example.com")),
-        );
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        h.insert(header::HOST, HeaderValue::from_static("example.com"));
+        let (h, _) = added(&h, "[::1]:5000", "https");
         assert_eq!(h[X_FORWARDED_FOR], "::1");
-        assert_eq!(h[X_FORWARDED_PROTO], "https");
+        assert_eq!(h[X_FORWARDED_PROTO], "http");
         assert_eq!(h[X_FORWARDED_HOST], "first.example");
     }
 
@@ -273,16 +404,17 @@ mod tests {
     fn request_id_is_kept_or_32_hex_digits() {
         use rand::SeedableRng;
         let name = HeaderName::from_static("x-request-id");
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
-        let mut h = HeaderMap::new();
-        let id = ensure_request_id(&mut h, &name, &mut rng);
+        let (h, id) = added(&HeaderMap::new(), "127.0.0.1:1", "http");
         let expected = format!(
             "{:032x}",
             rand::rngs::SmallRng::seed_from_u64(7).random::<u128>()
         );
         assert_eq!(id, expected.as_str());
         assert_eq!(h[&name], id);
+        let mut h = HeaderMap::new();
         h.insert(&name, HeaderValue::from_static("client-id"));
-        assert_eq!(ensure_request_id(&mut h, &name, &mut rng), "client-id");
+        let (h, id) = added(&h, "127.0.0.1:1", "http");
+        assert_eq!(id, "client-id");
+        assert_eq!(h.get_all(&name).iter().count(), 1);
     }
 }

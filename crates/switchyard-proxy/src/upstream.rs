@@ -249,6 +249,7 @@ impl Upstream {
             method: http::Method::GET,
             path_and_query,
             headers: http::HeaderMap::new(),
+            added: crate::headers::Added::default(),
         };
         let check = async {
             let resp = self

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Response, StatusCode, Uri, Version};
+use http::{Method, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -266,7 +266,7 @@ fn parse(
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| Refusal::Malformed)?;
     // Room for the fields the proxy adds (`X-Forwarded-*`, the request id) without a rehash.
-    let mut headers = HeaderMap::with_capacity(spans.len() + 4);
+    let mut headers = crate::headers::new_map(spans.len() + 4);
     for &[name_start, name_end, value_start, value_end] in spans.iter() {
         let name =
             HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| Refusal::Malformed)?;
@@ -332,7 +332,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
     close: bool,
     out: &mut Vec<u8>,
 ) -> io::Result<bool> {
-    let (parts, mut body) = response.into_parts();
+    let (mut parts, mut body) = response.into_parts();
     let status = parts.status;
     let close = close || has_token(&parts.headers, "close");
     let no_body_status = status.is_informational()
@@ -356,6 +356,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
         has_date |= name == header::DATE;
         field(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    crate::headers::recycle(std::mem::take(&mut parts.headers));
     // A response to HEAD keeps the fields the instance gave it; nothing is added for a body
     // that is not sent.
     let bodiless = no_body_status || to_head;

@@ -114,12 +114,43 @@ fn the_request_head_has_a_host_and_no_framing_fields() {
         method: Method::DELETE,
         path_and_query: http::uri::PathAndQuery::from_static("/p?q=1"),
         headers,
+        added: crate::headers::Added::default(),
     };
     let mut out = Vec::new();
     encode(&head, "10.0.0.1:80", &mut out);
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "DELETE /p?q=1 HTTP/1.1\r\nhost: 10.0.0.1:80\r\nx-a: 1\r\nx-a: 2\r\n\r\n"
+    );
+}
+
+#[test]
+fn the_fields_the_proxy_adds_follow_the_clients_and_replace_its_forwarded_for() {
+    use rand::SeedableRng;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::HOST, HeaderValue::from_static("example.com"));
+    headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.9"));
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    headers.insert("x-request-id", HeaderValue::from_static("abc"));
+    let client = crate::headers::ClientIp::new("192.0.2.1:4000".parse().unwrap());
+    let id_name = HeaderName::from_static("x-request-id");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let (added, id) =
+        crate::headers::Added::for_request(&headers, (&client, "http"), &id_name, &mut rng);
+    assert_eq!(id, "abc");
+    let head = RequestHead {
+        method: Method::GET,
+        path_and_query: http::uri::PathAndQuery::from_static("/"),
+        headers,
+        added,
+    };
+    let mut out = Vec::new();
+    encode(&head, "10.0.0.1:80", &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "GET / HTTP/1.1\r\nhost: example.com\r\nx-forwarded-proto: https\r\n\
+         x-request-id: abc\r\nx-forwarded-for: 10.0.0.9, 192.0.2.1\r\n\
+         x-forwarded-host: example.com\r\n\r\n"
     );
 }
 

@@ -164,6 +164,52 @@ async fn forwarded_and_request_id_headers() {
     p.shutdown(Duration::from_secs(1)).await;
 }
 
+/// The client's own `X-Forwarded-*` and request id, on a request without a body (the proxy's
+/// inline exchange writes the added fields) and one with a body (hyper's client gets them in
+/// its map): the same fields reach the instance, once each.
+#[tokio::test]
+async fn forwarded_fields_of_the_client_are_extended_or_kept_on_both_paths() {
+    let b = TestBackend::start("stable").await;
+    let (p, _) = proxy(ProxyConfig::default()).await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    let c = client();
+    for body in ["", "a body"] {
+        let method = if body.is_empty() { "GET" } else { "POST" };
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}/headers", p.local_addr()))
+            .header("x-forwarded-for", "10.0.0.1")
+            .header("x-forwarded-host", "first.example")
+            .header("x-request-id", "client-id")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let resp = c.request(req).await.unwrap();
+        assert_eq!(resp.headers()["x-request-id"], "client-id", "{method}");
+        let seen = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let seen = String::from_utf8_lossy(&seen);
+        let lines = |name: &str| {
+            seen.lines()
+                .filter(|l| l.starts_with(&format!("{name}: ")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lines("x-forwarded-for"),
+            ["x-forwarded-for: 10.0.0.1, 127.0.0.1"],
+            "{method}: {seen}"
+        );
+        assert_eq!(
+            lines("x-forwarded-host"),
+            ["x-forwarded-host: first.example"]
+        );
+        assert_eq!(lines("x-forwarded-proto"), ["x-forwarded-proto: http"]);
+        assert_eq!(lines("x-request-id"), ["x-request-id: client-id"]);
+    }
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn reuse_port_lets_workers_share_a_listener() {
     let b = TestBackend::start("stable").await;
