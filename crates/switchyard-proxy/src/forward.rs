@@ -2,6 +2,7 @@
 //! not be connected to), and stream the answer back with telemetry recorded.
 
 use std::cell::Cell;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
@@ -11,7 +12,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::app::{ActiveRelease, ActiveTable, AppState};
 use crate::balancer::{self, NoEndpoint};
@@ -26,7 +27,7 @@ use crate::mirror;
 use crate::route::{RouteDecision, RouteReason};
 use crate::server::OverTls;
 use crate::tunnel;
-use crate::upstream::{UpstreamBody, UpstreamError, classify};
+use crate::upstream::{Timers, UpstreamBody, UpstreamError, classify};
 
 /// A generator for one request's random choices (its split, its request id, its instance).
 /// Seeded from a per-thread sequence that the thread's OS-seeded generator starts: filling a
@@ -88,7 +89,7 @@ impl Drop for RequestHead {
 pub async fn serve(
     app: Arc<AppState>,
     mut req: Request<RequestBody>,
-    client: &ClientIp,
+    (client, timers): (&ClientIp, &Timers),
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let table = app.active.load_full();
@@ -139,7 +140,17 @@ pub async fn serve(
         let cap = cap.map_or(0, |m| m.max_body_bytes);
         body = mirror::spawn(&app, &table.releases[target], cap, &head, body, &mut rng);
     }
-    let sent = send(&app, release, head, body, &fault, &mut rng).await;
+    let mut timer = timers.take();
+    let sent = send(
+        &app,
+        release,
+        (head, body),
+        &fault,
+        timer.as_mut(),
+        &mut rng,
+    )
+    .await;
+    timers.give_back(timer);
     let response = sent.map(|(mut resp, endpoint, guard)| {
         if let Some(down) =
             on_upgrade.filter(|_| resp.status() == http::StatusCode::SWITCHING_PROTOCOLS)
@@ -296,9 +307,9 @@ type Sent = (Response<UpstreamBody>, Arc<Endpoint>, EndpointGuard);
 async fn send(
     app: &AppState,
     release: &ActiveRelease,
-    head: RequestHead,
-    mut body: ProxyBody,
+    (head, mut body): (RequestHead, ProxyBody),
     fault: &FaultCell,
+    mut timer: Pin<&mut Sleep>,
     rng: &mut SmallRng,
 ) -> Result<Sent, ProxyFailure> {
     let name = || release.name.clone();
@@ -333,7 +344,7 @@ async fn send(
         let result = app
             .upstream
             .load_full()
-            .send(attempt_head, &endpoint, lent)
+            .send_within(attempt_head, &endpoint, lent, timer.as_mut())
             .await;
         match result {
             // The upstream answered a request whose body the client broke: the answer is to a

@@ -119,9 +119,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     // Most messages carry none: one pass over the names present is cheaper than hashing every
     // hop-by-hop name for a removal that finds nothing. Names listed in `Connection` are only
     // removed when `Connection` is present, which this pass sees.
-    let any = headers
-        .keys()
-        .any(|k| k == header::UPGRADE || HOP_BY_HOP.contains(k));
+    let any = headers.keys().any(is_hop_by_hop);
     if any {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -139,6 +137,13 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
     }
+}
+
+/// Whether `name` is one of [`HOP_BY_HOP`] or `Upgrade`. Most fields have a length none of those
+/// has and are told apart by it alone, without comparing names.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(name.as_str().len(), 2 | 7 | 10 | 14 | 16..=19)
+        && (name == header::UPGRADE || HOP_BY_HOP.contains(name))
 }
 
 /// A connection's client IP as `X-Forwarded-For` names it: written once per connection, and
@@ -296,6 +301,16 @@ mod tests {
         strip_hop_by_hop(&mut h, None);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn every_hop_by_hop_name_is_told_apart() {
+        for name in HOP_BY_HOP.iter().chain([&header::UPGRADE]) {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        for name in [header::HOST, header::CONTENT_LENGTH, header::USER_AGENT] {
+            assert!(!is_hop_by_hop(&name), "{name}");
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::h1::server::{HeadLimits, Rewind, Served};
 use crate::headers::ClientIp;
 use crate::idle::{Activity, IdleIo};
 use crate::tls::Termination;
+use crate::upstream::Timers;
 
 /// Picks the app that serves a request on a listener.
 pub trait Dispatch: Send + Sync + 'static {
@@ -375,6 +376,7 @@ enum Protocol {
 pub struct Service {
     dispatch: Arc<dyn Dispatch>,
     client: ClientIp,
+    timers: Timers,
     tls: bool,
     max_headers: usize,
     stop: CancellationToken,
@@ -407,7 +409,7 @@ impl Service {
             return ProxyFailure::TooManyHeaders { limit }.into_response();
         }
         match self.dispatch.app_for(&req) {
-            Ok(app) => forward::serve(app, req, &self.client).await,
+            Ok(app) => forward::serve(app, req, (&self.client, &self.timers)).await,
             Err(failure) => failure.into_response(),
         }
     }
@@ -425,6 +427,7 @@ async fn serve_http<I>(
     let service = Arc::new(Service {
         dispatch: ctx.dispatch.clone(),
         client: ClientIp::new(peer),
+        timers: Timers::default(),
         tls: protocol != Protocol::Plain,
         max_headers: ctx.max_headers,
         stop: ctx.stop.clone(),

@@ -108,6 +108,39 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
+/// Response-header timers that a client connection keeps from one request to the next. A timer
+/// entered into the runtime's timer wheel and re-armed for a later deadline only has its
+/// deadline moved; a new timer per request is entered into the wheel and taken out again.
+/// A kept timer may still fire at its earlier deadline: it then wakes its connection's task
+/// once, for nothing.
+#[derive(Default)]
+pub struct Timers(Mutex<Vec<Pin<Box<tokio::time::Sleep>>>>);
+
+/// Timers kept per connection: one per request in flight on it, up to this many.
+const KEPT_TIMERS: usize = 16;
+
+impl Timers {
+    /// A timer for one request; [`give_back`](Self::give_back) keeps it for the next one. A
+    /// request that is dropped half-way drops its timer instead.
+    pub fn take(&self) -> Pin<Box<tokio::time::Sleep>> {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        kept.unwrap_or_else(|| Box::pin(tokio::time::sleep(Duration::ZERO)))
+    }
+
+    pub fn give_back(&self, timer: Pin<Box<tokio::time::Sleep>>) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < KEPT_TIMERS {
+            kept.push(timer);
+        }
+    }
+}
+
+impl std::fmt::Debug for Timers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timers").finish_non_exhaustive()
+    }
+}
+
 struct Shared {
     /// Index 0 for the threads that are no worker, then one per worker.
     pools: Box<[Mutex<Pool>]>,
@@ -222,6 +255,22 @@ impl Upstream {
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+        self.send_within(head, endpoint, body, timer).await
+    }
+
+    /// [`send`](Self::send), with `timer` re-armed for the response-header timeout (see
+    /// [`Timers`]).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_within(
+        &self,
+        head: RequestHead,
+        endpoint: &Endpoint,
+        body: Replayable<ProxyBody>,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         // Either future, not an async function choosing one: one more state machine around
         // the exchange is moved and polled on every request.
         let exchange = if self.shared.takes_inline(&head, &body) {
@@ -231,11 +280,11 @@ impl Upstream {
             Either::Right(self.shared.exchange(endpoint, req))
         };
         let timeout = self.shared.response_header_timeout;
+        timer.as_mut().reset(Instant::now() + timeout);
         tokio::select! {
             biased;
-            r = tokio::time::timeout(timeout, exchange) => {
-                r.unwrap_or(Err(UpstreamError::ResponseTimeout(timeout)))
-            }
+            r = exchange => r,
+            () = timer => Err(UpstreamError::ResponseTimeout(timeout)),
             () = endpoint.removed.cancelled() => Err(UpstreamError::Drained),
         }
     }

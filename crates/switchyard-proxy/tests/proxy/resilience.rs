@@ -126,6 +126,32 @@ async fn slow_response_head_is_504_naming_the_release() {
     p.shutdown(Duration::from_secs(1)).await;
 }
 
+/// A client connection keeps its response-header timer from one request to the next: the
+/// timeout holds after answered requests and after a timeout on the same connection.
+#[tokio::test]
+async fn the_response_head_timeout_holds_on_every_request_of_a_connection() {
+    let b = TestBackend::start("stable").await;
+    let (p, _) = proxy(ProxyConfig {
+        response_header_timeout: Duration::from_secs(2),
+        ..ProxyConfig::default()
+    })
+    .await;
+    p.set_routes(table(&[("stable", 1, &[b.addr])]));
+    // One client: its requests, one after another, go over one kept-alive connection.
+    let c = client();
+    let expected = [
+        ("/", StatusCode::OK),
+        ("/slow/60000", StatusCode::GATEWAY_TIMEOUT),
+        ("/", StatusCode::OK),
+        ("/", StatusCode::OK),
+        ("/slow/60000", StatusCode::GATEWAY_TIMEOUT),
+    ];
+    for (path, status) in expected {
+        assert_eq!(get(&c, p.local_addr(), path).await.0, status, "{path}");
+    }
+    p.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn connect_timeout_is_504_naming_the_release() {
     let (_listener, _fillers, hanging) = unconnectable().await;
