@@ -102,12 +102,17 @@ pub async fn serve(
     let in_flight = release.stats.in_flight();
     let exposure = exposure(&app, &table, &decision, &req);
     let limit = app.config.max_body_bytes;
-    if let Some(limit) = limit.filter(|l| declared_length(req.headers()).is_some_and(|n| n > *l)) {
+    // A request of the proxy's own reader has no body and asks for no upgrade (it leaves those
+    // to hyper): its fields need not be looked up for either.
+    let from_reader = matches!(req.body(), RequestBody::Empty);
+    let too_large = |l: &u64| declared_length(req.headers()).is_some_and(|n| n > *l);
+    if let Some(limit) = limit.filter(|l| !from_reader && too_large(l)) {
         let too_large = Err(ProxyFailure::BodyTooLarge { limit });
         return finish(release, started, too_large, exposure);
     }
-    let upgrade =
-        headers::requested_upgrade(req.headers()).filter(|_| req.version() == Version::HTTP_11);
+    let upgrade = (!from_reader && req.version() == Version::HTTP_11)
+        .then(|| headers::requested_upgrade(req.headers()))
+        .flatten();
     let on_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     let proto = if req.extensions().get::<OverTls>().is_some() {
         "https"
@@ -259,10 +264,10 @@ fn prepare_headers(
 ) -> HeaderValue {
     headers::strip_hop_by_hop(&mut head.headers, upgrade);
     // HTTP/2 clients send the host as :authority; HTTP/1 upstreams need it as Host.
-    if !head.headers.contains_key(header::HOST)
-        && let Some(v) = uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    if let Some(v) = uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        && !head.headers.contains_key(header::HOST)
     {
         head.headers.insert(header::HOST, v);
     }

@@ -154,11 +154,8 @@ fn encode(head: &RequestHead, authority: &str, out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(head.path_and_query.as_str().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !head.headers.contains_key(header::HOST) {
-        out.extend_from_slice(b"host: ");
-        out.extend_from_slice(authority.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    let fields_start = out.len();
+    let mut has_host = false;
     let mut field = |name: &[u8], value: &[u8]| {
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
@@ -169,9 +166,15 @@ fn encode(head: &RequestHead, authority: &str, out: &mut Vec<u8>) {
         if name == header::TRANSFER_ENCODING || head.added.replaces(name) {
             continue;
         }
+        has_host |= name == header::HOST;
         field(name.as_str().as_bytes(), value.as_bytes());
     }
     head.added.write(field);
+    // Host goes first (RFC 9112 §3.2); noted while writing the fields rather than looked up.
+    if !has_host {
+        let host = [b"host: ", authority.as_bytes(), b"\r\n"].concat();
+        out.splice(fields_start..fields_start, host);
+    }
     out.extend_from_slice(b"\r\n");
 }
 
@@ -276,9 +279,14 @@ fn has_token(headers: &HeaderMap, token: &str) -> bool {
     headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+        .any(|v| value_has_token(v, token))
+}
+
+/// Whether the `Connection` value `value` lists `token`.
+fn value_has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
 /// Which of the fields that frame a response are present, noted while the head is read so

@@ -139,11 +139,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     }
 }
 
-/// Whether `name` is one of [`HOP_BY_HOP`] or `Upgrade`. Most fields have a length none of those
-/// has and are told apart by it alone, without comparing names.
+/// Whether `name` is one of [`HOP_BY_HOP`] or `Upgrade`: compared as text, which the compiler
+/// sorts by length first, rather than against each name of the list in turn.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(name.as_str().len(), 2 | 7 | 10 | 14 | 16..=19)
-        && (name == header::UPGRADE || HOP_BY_HOP.contains(name))
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "http2-settings"
+            | "upgrade"
+    )
 }
 
 /// A connection's client IP as `X-Forwarded-For` names it: written once per connection, and

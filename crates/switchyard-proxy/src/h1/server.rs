@@ -25,7 +25,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::{READ_CHUNK, Span, has_token, spans_of};
+use super::{READ_CHUNK, Span, has_token, spans_of, value_has_token};
 use crate::body::{ProxyBody, RequestBody};
 use crate::server::Service;
 
@@ -334,7 +334,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
 ) -> io::Result<bool> {
     let (mut parts, mut body) = response.into_parts();
     let status = parts.status;
-    let close = close || has_token(&parts.headers, "close");
+    let mut close = close;
     let no_body_status = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
@@ -352,7 +352,10 @@ async fn write_response<I: AsyncWrite + Unpin>(
             }
             declared = declared.or_else(|| value.to_str().ok()?.trim().parse::<u64>().ok());
         }
-        has_connection |= name == header::CONNECTION;
+        if name == header::CONNECTION {
+            has_connection = true;
+            close |= value_has_token(value, "close");
+        }
         has_date |= name == header::DATE;
         field(out, name.as_str().as_bytes(), value.as_bytes());
     }
