@@ -246,15 +246,17 @@ impl<B: Body + Unpin> Body for Replayable<B> {
 /// Streams `inner` while enforcing an idle timeout, an optional size limit and a drain
 /// cut-off, and holds `guard` (in-flight counters) until the body ends or is dropped.
 ///
-/// Cheap on the request path: a frame only stamps the time; the idle timer is created the first
-/// time `inner` is not ready, and re-armed only when it fires early (progress was made since it
-/// was set), so a body that is ready at once costs no timer at all. The drain cut-off is read
+/// Cheap on the request path: the clock is read only when `inner` is not ready after a frame
+/// (idleness counts from then); the idle timer is created the first time `inner` is not ready,
+/// and re-armed only when it fires early (progress was made since it was set), so a body that
+/// is ready at once costs no clock read and no timer at all. The drain cut-off is read
 /// from an atomic flag; its wake-up is registered only while `inner` waits.
 pub struct Watched<B, G> {
     inner: B,
     idle: Duration,
-    /// When the last frame moved (or the body was created).
-    last: Instant,
+    /// Since when `inner` has made no progress; `None` when it moved (or the body was created)
+    /// and has not been waited for since.
+    last: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
     limit: Option<u64>,
     seen: u64,
@@ -284,7 +286,7 @@ impl<B, G> Watched<B, G> {
         Watched {
             inner,
             idle,
-            last: Instant::now(),
+            last: None,
             sleep: None,
             limit,
             seen: 0,
@@ -306,7 +308,8 @@ impl<B, G> Watched<B, G> {
                 return Poll::Ready(BodyError::Drained);
             }
         }
-        let deadline = self.last + self.idle;
+        let last = *self.last.get_or_insert_with(Instant::now);
+        let deadline = last + self.idle;
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -315,7 +318,6 @@ impl<B, G> Watched<B, G> {
                 return Poll::Pending;
             }
             // Fired at the deadline it was armed with; frames since then moved the deadline on.
-            let deadline = self.last + self.idle;
             if sleep.deadline() >= deadline {
                 return Poll::Ready(BodyError::IdleTimeout(self.idle));
             }
@@ -350,7 +352,7 @@ where
                         return Poll::Ready(Some(Err(BodyError::TooLarge { limit })));
                     }
                 }
-                this.last = Instant::now();
+                this.last = None;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),

@@ -246,8 +246,9 @@ fn finish(
             (f.into_response(), reason)
         }
     };
-    let (status, latency) = (resp.status().as_u16(), started.elapsed());
-    release.stats.record(status, latency, reason);
+    let now = Instant::now();
+    let (status, latency) = (resp.status().as_u16(), now.duration_since(started));
+    release.stats.record_at(now, status, latency, reason);
     if let Some(exposure) = exposure {
         exposure.record(&release.name, status, latency);
     }

@@ -290,7 +290,19 @@ impl ReleaseStats {
     /// Records one answered request. `failure` names why the proxy answered instead of an
     /// upstream, one of the `REASON_*` constants.
     pub fn record(&self, status: u16, latency: Duration, failure: Option<&'static str>) {
-        let now = self.now_second();
+        self.record_at(Instant::now(), status, latency, failure);
+    }
+
+    /// [`record`](Self::record) of a request answered at `at`: the clock its latency was taken
+    /// from, read once for both.
+    pub fn record_at(
+        &self,
+        at: Instant,
+        status: u16,
+        latency: Duration,
+        failure: Option<&'static str>,
+    ) {
+        let now = at.saturating_duration_since(self.started).as_secs();
         self.last_active.store(now, Ordering::Relaxed);
         self.ring
             .lock()
