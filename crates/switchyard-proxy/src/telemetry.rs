@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use names::*;
 use retention::{LastActive, ReleaseKey, Retention};
-use window::WindowRing;
+use window::Shards;
 
 /// Default length of the window ring: the longest window the analysis engine can query.
 pub const DEFAULT_RING_SECONDS: usize = 300;
@@ -54,7 +54,8 @@ pub struct Telemetry {
 }
 
 /// Recording handle of one (app, release), resolved once per routing table so that the hot path
-/// takes one uncontended lock per request and no map lookups.
+/// takes one uncontended lock per request (its worker's shard of the window rings) and no map
+/// lookups.
 #[derive(Debug)]
 pub struct ReleaseStats {
     started: Instant,
@@ -62,7 +63,7 @@ pub struct ReleaseStats {
     incarnation: u64,
     /// Second (since `started`) of the last recorded request, or of creation.
     last_active: AtomicU64,
-    ring: Mutex<WindowRing>,
+    ring: Shards,
     by_class: [Counter; 5],
     duration: Histogram,
     in_flight: Gauge,
@@ -169,7 +170,7 @@ impl Telemetry {
             started: self.started,
             incarnation: self.incarnations.fetch_add(1, Ordering::Relaxed),
             last_active: AtomicU64::new(self.started.elapsed().as_secs()),
-            ring: Mutex::new(WindowRing::new(self.ring_seconds)),
+            ring: Shards::new(self.ring_seconds),
             by_class,
             duration: self.durations.get_or_create(&labels).clone(),
             in_flight: self.in_flight.get_or_create(&labels).clone(),
@@ -218,11 +219,7 @@ impl Telemetry {
         releases
             .iter()
             .map(|((app, release), stats)| {
-                let totals = stats
-                    .ring
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .totals();
+                let totals = stats.ring.totals();
                 (app.clone(), release.clone(), stats.incarnation, totals)
             })
             .collect()
@@ -303,11 +300,11 @@ impl ReleaseStats {
         failure: Option<&'static str>,
     ) {
         let now = at.saturating_duration_since(self.started).as_secs();
-        self.last_active.store(now, Ordering::Relaxed);
-        self.ring
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(now, status, failure.is_some(), latency);
+        // Written once a second rather than by every request: the workers share its cache line.
+        if self.last_active.load(Ordering::Relaxed) != now {
+            self.last_active.store(now, Ordering::Relaxed);
+        }
+        self.ring.record(now, status, failure.is_some(), latency);
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.by_class[class].inc();
         self.duration.observe(latency.as_secs_f64());
@@ -337,10 +334,7 @@ impl ReleaseStats {
     }
 
     fn snapshot(&self, window: Duration) -> window::WindowSnapshot {
-        self.ring
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .query(self.now_second(), window)
+        self.ring.query(self.now_second(), window)
     }
 }
 
@@ -384,12 +378,7 @@ impl ReleaseMetrics for Telemetry {
 
     fn totals(&self, app: &str, release: &str) -> Option<ReleaseTotals> {
         let stats = self.lookup(app, release)?;
-        let totals = stats
-            .ring
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .totals();
-        Some(totals)
+        Some(stats.ring.totals())
     }
 }
 

@@ -2,6 +2,7 @@
 //! Queries merge the slots of the trailing window exactly (no decay, no approximation beyond
 //! the histogram's two significant digits).
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -80,38 +81,13 @@ impl WindowRing {
                     ..Slot::default()
                 })
                 .collect(),
-            totals: Totals {
-                latency: new_histogram(),
-                ..Totals::default()
-            },
+            totals: Totals::default(),
         }
     }
 
     /// Everything recorded since creation.
     pub fn totals(&self) -> ReleaseTotals {
-        let t = &self.totals;
-        let latency = t
-            .latency
-            .as_ref()
-            .map(|h| {
-                h.iter_recorded()
-                    .map(|v| {
-                        (
-                            h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6,
-                            v.count_since_last_iteration(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        ReleaseTotals {
-            requests: t.requests,
-            errors: t.errors,
-            latency,
-            status_classes: t.status_classes,
-            upstream_failures: t.upstream_failures,
-            latency_sum_micros: t.latency_sum_micros,
-        }
+        merged_totals([self])
     }
 
     /// Longest window this ring answers.
@@ -146,6 +122,9 @@ impl WindowRing {
             // Cannot fail: the value is clamped into the histogram's bounds.
             let _ = h.record(micros);
         }
+        if self.totals.latency.is_none() {
+            self.totals.latency = new_histogram();
+        }
         if let Some(h) = &mut self.totals.latency {
             // Cannot fail, as above; a u32 bucket of the totals holds four billion requests.
             let _ = h.record(micros);
@@ -154,16 +133,39 @@ impl WindowRing {
 
     /// Merges the slots of seconds `(now - window, now]`; the window is clamped to the capacity.
     pub fn query(&self, now: u64, window: Duration) -> WindowSnapshot {
-        let window = window.min(self.capacity());
+        merged_query([self], now, window)
+    }
+}
+
+/// Adds `h` into `merged` (histograms of the same bounds: adding cannot fail).
+fn add_into(merged: &mut Option<Histogram<u32>>, h: &Histogram<u32>) {
+    match merged {
+        Some(m) => {
+            let _ = m.add(h);
+        }
+        None => *merged = Some(h.clone()),
+    }
+}
+
+/// [`WindowRing::query`] over the slots of several rings of the same capacity (the shards of
+/// one release, see [`Shards`]) as if they were one.
+fn merged_query<'a>(
+    rings: impl IntoIterator<Item = &'a WindowRing>,
+    now: u64,
+    window: Duration,
+) -> WindowSnapshot {
+    let mut stats = WindowStats {
+        window,
+        ..WindowStats::default()
+    };
+    let mut merged: Option<Histogram<u32>> = None;
+    let mut sum_micros = 0u64;
+    for ring in rings {
+        let window = window.min(ring.capacity());
+        stats.window = window;
         let seconds = window.as_secs_f64().ceil() as u64;
         let oldest = now.saturating_sub(seconds.saturating_sub(1));
-        let mut stats = WindowStats {
-            window,
-            ..WindowStats::default()
-        };
-        let mut merged: Option<Histogram<u32>> = None;
-        let mut sum_micros = 0u64;
-        for slot in self
+        for slot in ring
             .slots
             .iter()
             .filter(|s| s.second != u64::MAX && (oldest..=now).contains(&s.second))
@@ -175,24 +177,101 @@ impl WindowRing {
             stats.upstream_failures += slot.upstream_failures;
             sum_micros = sum_micros.saturating_add(slot.latency_sum_micros);
             if let Some(h) = slot.latency.as_ref().filter(|_| slot.requests() > 0) {
-                match &mut merged {
-                    // Same bounds on both sides, so adding cannot fail.
-                    Some(m) => {
-                        let _ = m.add(h);
-                    }
-                    None => merged = Some(h.clone()),
-                }
+                add_into(&mut merged, h);
             }
         }
-        if let Some(h) = merged.as_ref().filter(|h| !h.is_empty()) {
-            let q = |q: f64| Some(h.value_at_quantile(q) as f64 / 1e6);
-            (stats.p50, stats.p95, stats.p99, stats.p999) = (q(0.5), q(0.95), q(0.99), q(0.999));
-            stats.mean = Some(sum_micros as f64 / 1e6 / stats.requests as f64);
+    }
+    if let Some(h) = merged.as_ref().filter(|h| !h.is_empty()) {
+        let q = |q: f64| Some(h.value_at_quantile(q) as f64 / 1e6);
+        (stats.p50, stats.p95, stats.p99, stats.p999) = (q(0.5), q(0.95), q(0.99), q(0.999));
+        stats.mean = Some(sum_micros as f64 / 1e6 / stats.requests as f64);
+    }
+    WindowSnapshot {
+        stats,
+        latency: merged,
+    }
+}
+
+/// The totals of several rings (the shards of one release) added up.
+fn merged_totals<'a>(rings: impl IntoIterator<Item = &'a WindowRing>) -> ReleaseTotals {
+    let mut sum = ReleaseTotals::default();
+    let mut merged: Option<Histogram<u32>> = None;
+    for ring in rings {
+        let t = &ring.totals;
+        sum.requests += t.requests;
+        sum.errors += t.errors;
+        for (total, n) in sum.status_classes.iter_mut().zip(t.status_classes) {
+            *total += n;
         }
-        WindowSnapshot {
-            stats,
-            latency: merged,
+        sum.upstream_failures += t.upstream_failures;
+        sum.latency_sum_micros = sum.latency_sum_micros.saturating_add(t.latency_sum_micros);
+        if let Some(h) = &t.latency {
+            add_into(&mut merged, h);
         }
+    }
+    if let Some(h) = merged {
+        sum.latency = h
+            .iter_recorded()
+            .map(|v| {
+                (
+                    h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6,
+                    v.count_since_last_iteration(),
+                )
+            })
+            .collect();
+    }
+    sum
+}
+
+/// How many shards a release's telemetry has: worker threads beyond this share them.
+const SHARDS: usize = 8;
+
+/// One release's rings, one per worker thread ([`crate::workers`]; threads that are no worker
+/// share one): a request is recorded under its own thread's lock, which the other workers'
+/// requests never contend for, and queries add the shards up. A shard's ring is made on its
+/// first request, so the workers that serve no traffic of a release cost it nothing.
+#[derive(Debug)]
+pub struct Shards {
+    seconds: usize,
+    rings: [Mutex<Option<WindowRing>>; SHARDS],
+}
+
+impl Shards {
+    /// Shards answering windows of up to `seconds` seconds.
+    pub fn new(seconds: usize) -> Self {
+        Shards {
+            seconds,
+            rings: std::array::from_fn(|_| Mutex::new(None)),
+        }
+    }
+
+    /// Records one answered request in second `now`, in this thread's shard.
+    pub fn record(&self, now: u64, status: u16, upstream_failure: bool, latency: Duration) {
+        let shard = &self.rings[crate::workers::current() % SHARDS];
+        let mut ring = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.get_or_insert_with(|| WindowRing::new(self.seconds))
+            .record(now, status, upstream_failure, latency);
+    }
+
+    /// The shards' slots of seconds `(now - window, now]` merged, as [`WindowRing::query`].
+    pub fn query(&self, now: u64, window: Duration) -> WindowSnapshot {
+        let locked = self.lock_all();
+        let mut snapshot = merged_query(locked.iter().filter_map(|r| r.as_ref()), now, window);
+        snapshot.stats.window = window.min(Duration::from_secs(self.seconds.max(1) as u64));
+        snapshot
+    }
+
+    /// Everything recorded since creation, all shards added up.
+    pub fn totals(&self) -> ReleaseTotals {
+        let locked = self.lock_all();
+        merged_totals(locked.iter().filter_map(|r| r.as_ref()))
+    }
+
+    fn lock_all(&self) -> Vec<MutexGuard<'_, Option<WindowRing>>> {
+        self.rings
+            .iter()
+            .map(|r| r.lock().unwrap_or_else(PoisonError::into_inner))
+            .collect()
     }
 }
 
@@ -222,6 +301,57 @@ mod tests {
         assert!((p50 - 0.002).abs() < 0.0001, "{p50}");
         let s = r.query(80, Duration::from_secs(60)).stats;
         assert_eq!((s.requests, s.p50), (0, None));
+    }
+
+    /// Requests recorded by two worker threads and by a thread that is no worker land in three
+    /// shards, and the shards answer what one ring given every request answers.
+    #[tokio::test]
+    async fn shards_of_worker_threads_add_up_to_one_ring() {
+        #![allow(clippy::unwrap_used)]
+        let pool = crate::workers::Workers::start(2).unwrap();
+        let shards = std::sync::Arc::new(Shards::new(60));
+        let mut one = WindowRing::new(60);
+        let requests = |worker: u64| {
+            (1..=100u64).map(move |n| {
+                let failed = n % 10 == 0;
+                let status = if failed { 503 } else { 200 };
+                (
+                    6 + n % 2,
+                    status,
+                    failed,
+                    Duration::from_micros(n * 900 + worker * 7000),
+                )
+            })
+        };
+        for (worker, handle) in (1..).zip(pool.workers().handles()) {
+            let shards = shards.clone();
+            let recorded = requests(worker).collect::<Vec<_>>();
+            handle
+                .spawn(async move {
+                    for (now, status, failed, latency) in recorded {
+                        shards.record(now, status, failed, latency);
+                    }
+                })
+                .await
+                .unwrap();
+            for (now, status, failed, latency) in requests(worker) {
+                one.record(now, status, failed, latency);
+            }
+        }
+        for (now, status, failed, latency) in requests(0) {
+            shards.record(now, status, failed, latency);
+            one.record(now, status, failed, latency);
+        }
+        let used = shards.rings.iter().filter(|r| r.lock().unwrap().is_some());
+        assert_eq!(used.count(), 3);
+        for window in [1, 2, 60, 600] {
+            let window = Duration::from_secs(window);
+            assert_eq!(shards.query(7, window).stats, one.query(7, window).stats);
+        }
+        assert_eq!(shards.totals(), one.totals());
+        assert_eq!(shards.totals().requests, 300);
+        let empty = Shards::new(60).query(7, Duration::from_secs(90)).stats;
+        assert_eq!((empty.requests, empty.window), (0, Duration::from_secs(60)));
     }
 
     #[test]
