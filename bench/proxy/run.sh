@@ -14,7 +14,8 @@
 #         CPUs; backend and load generators still on CPU 1.
 #   direct: the load generators against the backend (CPU 1), the physical limit.
 # 1. Max throughput, HTTP/1.1: wrk (closed loop), 2 s warm-up, then DURATION seconds, ROUNDS
-#    rounds with the targets alternating; the median round counts.
+#    rounds with the targets alternating; the median round counts, and beside it the median of
+#    the per-round ratios (Switchyard against nginx measured seconds apart in each round).
 # 2. Latency at RATE = half of nginx-1w's median maximum: examples/loadgen.rs (open loop, latency
 #    from each request's due time) against every target; added = target - direct at that rate.
 #    A target that cannot sustain RATE (p99 >= 1 ms or < 95 % served) is stepped down from 90 %
@@ -238,8 +239,16 @@ for k in h2c https1 h2tls; do
   echo "| $k | $s (${EXTRA[$k-switchyard]# }) | $n (${EXTRA[$k-nginx]# }) | $(ratio "$s" "$n") |"
 done
 echo
+# Per-round ratios pair targets measured seconds apart, so drift of the host between rounds
+# cancels out of them; their median beside the ratio of the medians.
+paired() { # a b
+  local -a xs=(${ROUND[$1]}) ys=(${ROUND[$2]}); local out="" i
+  for i in "${!xs[@]}"; do out="$out $(ratio "${xs[$i]}" "${ys[$i]}")"; done
+  echo "$(echo "$out" | median) (${out# })"
+}
 for w in 1w 2w; do
   echo "$w: Switchyard/direct $(ratio "${RPS[switchyard-$w]}" "${RPS[direct]}"), Switchyard/nginx $(ratio "${RPS[switchyard-$w]}" "${RPS[nginx-$w]}"), Switchyard/haproxy $(ratio "${RPS[switchyard-$w]}" "${RPS[haproxy-$w]}")"
+  echo "$w: Switchyard/nginx round by round, median $(paired "switchyard-$w" "nginx-$w")"
 done
 echo
 echo "| RSS KiB | idle | under wrk load |"
