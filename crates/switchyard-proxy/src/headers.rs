@@ -13,19 +13,19 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
 
-/// Headers that describe one hop (RFC 9110 §7.6.1) and are never forwarded as such.
-/// `HTTP2-Settings` belongs to the h2c upgrade of one connection (RFC 7540 §3.2.1). A static
-/// rather than a constant: a constant of header names is built and dropped at each use.
-static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    HeaderName::from_static("http2-settings"),
+/// Headers that describe one hop (RFC 9110 §7.6.1) and are never forwarded as such, by their
+/// lowercase names (a `HeaderName`'s text). `HTTP2-Settings` belongs to the h2c upgrade of one
+/// connection (RFC 7540 §3.2.1).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "http2-settings",
 ];
 
 /// The `Upgrade` token of the HTTP/1.1 → cleartext HTTP/2 upgrade, which is never passed on.
@@ -128,7 +128,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
             .flat_map(|v| v.split(','))
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
             .collect();
-        for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        for name in &named {
+            headers.remove(name);
+        }
+        for name in HOP_BY_HOP {
             headers.remove(name);
         }
         headers.remove(header::UPGRADE);
@@ -139,22 +142,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     }
 }
 
-/// Whether `name` is one of [`HOP_BY_HOP`] or `Upgrade`: compared as text, which the compiler
-/// sorts by length first, rather than against each name of the list in turn.
+/// Whether `name` is one of [`HOP_BY_HOP`] or `Upgrade`, compared as text: no name is built
+/// or hashed for the usual field, which is none of them.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "http2-settings"
-            | "upgrade"
-    )
+    let name = name.as_str();
+    name == "upgrade" || HOP_BY_HOP.contains(&name)
 }
 
 /// A connection's client IP as `X-Forwarded-For` names it: written once per connection, and
@@ -316,8 +308,9 @@ mod tests {
 
     #[test]
     fn every_hop_by_hop_name_is_told_apart() {
-        for name in HOP_BY_HOP.iter().chain([&header::UPGRADE]) {
-            assert!(is_hop_by_hop(name), "{name}");
+        for name in HOP_BY_HOP.iter().chain(&["upgrade"]) {
+            let name = HeaderName::from_static(name);
+            assert!(is_hop_by_hop(&name), "{name}");
         }
         for name in [header::HOST, header::CONTENT_LENGTH, header::USER_AGENT] {
             assert!(!is_hop_by_hop(&name), "{name}");

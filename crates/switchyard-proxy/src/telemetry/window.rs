@@ -133,7 +133,7 @@ impl WindowRing {
 
     /// Merges the slots of seconds `(now - window, now]`; the window is clamped to the capacity.
     pub fn query(&self, now: u64, window: Duration) -> WindowSnapshot {
-        merged_query([self], now, window)
+        merged_query([self], window.min(self.capacity()), now)
     }
 }
 
@@ -147,12 +147,12 @@ fn add_into(merged: &mut Option<Histogram<u32>>, h: &Histogram<u32>) {
     }
 }
 
-/// [`WindowRing::query`] over the slots of several rings of the same capacity (the shards of
-/// one release, see [`Shards`]) as if they were one.
+/// [`WindowRing::query`] over the slots of several rings (the shards of one release, see
+/// [`Shards`]) as if they were one; `window` is already clamped to their capacity.
 fn merged_query<'a>(
     rings: impl IntoIterator<Item = &'a WindowRing>,
-    now: u64,
     window: Duration,
+    now: u64,
 ) -> WindowSnapshot {
     let mut stats = WindowStats {
         window,
@@ -160,11 +160,9 @@ fn merged_query<'a>(
     };
     let mut merged: Option<Histogram<u32>> = None;
     let mut sum_micros = 0u64;
+    let seconds = window.as_secs_f64().ceil() as u64;
+    let oldest = now.saturating_sub(seconds.saturating_sub(1));
     for ring in rings {
-        let window = window.min(ring.capacity());
-        stats.window = window;
-        let seconds = window.as_secs_f64().ceil() as u64;
-        let oldest = now.saturating_sub(seconds.saturating_sub(1));
         for slot in ring
             .slots
             .iter()
@@ -255,10 +253,13 @@ impl Shards {
 
     /// The shards' slots of seconds `(now - window, now]` merged, as [`WindowRing::query`].
     pub fn query(&self, now: u64, window: Duration) -> WindowSnapshot {
+        let capacity = Duration::from_secs(self.seconds.max(1) as u64);
         let locked = self.lock_all();
-        let mut snapshot = merged_query(locked.iter().filter_map(|r| r.as_ref()), now, window);
-        snapshot.stats.window = window.min(Duration::from_secs(self.seconds.max(1) as u64));
-        snapshot
+        merged_query(
+            locked.iter().filter_map(|r| r.as_ref()),
+            window.min(capacity),
+            now,
+        )
     }
 
     /// Everything recorded since creation, all shards added up.
