@@ -151,7 +151,7 @@ pub async fn serve(
         release,
         (head, body),
         &fault,
-        timer.as_mut(),
+        (timer.as_mut(), started),
         &mut rng,
     )
     .await;
@@ -315,7 +315,7 @@ async fn send(
     release: &ActiveRelease,
     (head, mut body): (RequestHead, ProxyBody),
     fault: &FaultCell,
-    mut timer: Pin<&mut Sleep>,
+    (mut timer, started): (Pin<&mut Sleep>, Instant),
     rng: &mut SmallRng,
 ) -> Result<Sent, ProxyFailure> {
     let name = || release.name.clone();
@@ -325,8 +325,10 @@ async fn send(
     let mut head = Some(head);
     let mut tried = Vec::new();
     let mut last_failure = None;
+    // The request's own clock read serves its first attempt; a retry reads the clock again.
+    let mut now = started;
     loop {
-        let endpoint = match balancer::pick(&release.endpoints, &tried, Instant::now(), rng) {
+        let endpoint = match balancer::pick(&release.endpoints, &tried, now, rng) {
             Ok(e) => e,
             Err(NoEndpoint::Empty) => return Err(ProxyFailure::NoEndpoints { release: name() }),
             Err(NoEndpoint::NoneAvailable) => {
@@ -350,7 +352,7 @@ async fn send(
         let result = app
             .upstream
             .load_full()
-            .send_within(attempt_head, &endpoint, lent, timer.as_mut())
+            .send_within(attempt_head, &endpoint, lent, (timer.as_mut(), now))
             .await;
         match result {
             // The upstream answered a request whose body the client broke: the answer is to a
@@ -380,6 +382,7 @@ async fn send(
                         tried.push(endpoint.addr);
                         last_failure = Some(failure);
                         body = b;
+                        now = Instant::now();
                     }
                     _ => return Err(failure),
                 }

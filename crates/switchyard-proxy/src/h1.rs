@@ -234,7 +234,7 @@ fn parse_head(
     for &[name_start, name_end, value_start, value_end] in spans.iter() {
         let name = HeaderName::from_bytes(&head[name_start..name_end])
             .map_err(|_| httparse::Error::HeaderName)?;
-        seen.note(&name);
+        seen.note(&name, &head[value_start..value_end]);
         let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
             .map_err(|_| ProtocolError::HeaderValue(name.clone()))?;
         headers.append(name, value);
@@ -294,13 +294,17 @@ fn value_has_token(value: &HeaderValue, token: &str) -> bool {
 #[derive(Debug, Default, Clone, Copy)]
 struct Seen {
     content_length: bool,
+    /// The length when the head has one `Content-Length` field of digits alone, the usual
+    /// response: read from it without a lookup. `None` also when there are several fields.
+    simple_length: Option<u64>,
     transfer_encoding: bool,
     connection: bool,
 }
 
 impl Seen {
-    fn note(&mut self, name: &HeaderName) {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) {
         if name == header::CONTENT_LENGTH {
+            self.simple_length = (!self.content_length).then(|| digits(value)).flatten();
             self.content_length = true;
         } else if name == header::TRANSFER_ENCODING {
             self.transfer_encoding = true;
@@ -308,6 +312,16 @@ impl Seen {
             self.connection = true;
         }
     }
+}
+
+/// `value` as a decimal number when it is one and nothing else (no list, no spaces), and fits.
+fn digits(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
 }
 
 /// How the response body is delimited (RFC 9112 §6.3).
@@ -335,6 +349,9 @@ fn framing(
     }
     if !seen.content_length {
         return Ok(Framing::UntilClose);
+    }
+    if let Some(length) = seen.simple_length {
+        return Ok(Framing::Length(length));
     }
     let mut length = None;
     for value in &headers.get_all(header::CONTENT_LENGTH) {

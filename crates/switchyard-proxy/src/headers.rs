@@ -269,11 +269,21 @@ impl Added {
 
 /// A new request id: 32 lowercase hex digits.
 fn random_request_id(rng: &mut impl Rng) -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let n = rng.random::<u128>();
+    // Each byte's two digits at once: half the steps of a digit at a time, and no 128-bit shifts.
+    const PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            pairs[i] = [HEX[i >> 4], HEX[i & 0xf]];
+            i += 1;
+        }
+        pairs
+    };
+    let random = rng.random::<u128>().to_be_bytes();
     let mut id = [0u8; 32];
-    for (i, digit) in id.iter_mut().enumerate() {
-        *digit = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+    for (pair, byte) in id.chunks_exact_mut(2).zip(random) {
+        pair.copy_from_slice(&PAIRS[usize::from(byte)]);
     }
     // Owned by its `Bytes`: one allocation, and the copy for the response only counts a
     // reference (bytes from a slice or a vector allocate again on their first clone).

@@ -393,7 +393,16 @@ impl Service {
         if version == Version::HTTP_2 {
             self.saw_http2.store(true, Ordering::Relaxed);
         }
-        let mut response = self.handle(req).await;
+        // One state machine, not one around another: this future is made for every request.
+        let limit = self.max_headers;
+        let mut response = if version == Version::HTTP_2 && header_fields(req.headers()) > limit {
+            ProxyFailure::TooManyHeaders { limit }.into_response()
+        } else {
+            match self.dispatch.app_for(&req) {
+                Ok(app) => forward::serve(app, req, (&self.client, &self.timers)).await,
+                Err(failure) => failure.into_response(),
+            }
+        };
         let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         if self.stop.is_cancelled() && version < Version::HTTP_2 && !switching {
             response
@@ -401,17 +410,6 @@ impl Service {
                 .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         }
         response
-    }
-
-    async fn handle(&self, req: Request<RequestBody>) -> Response<ProxyBody> {
-        let limit = self.max_headers;
-        if req.version() == Version::HTTP_2 && header_fields(req.headers()) > limit {
-            return ProxyFailure::TooManyHeaders { limit }.into_response();
-        }
-        match self.dispatch.app_for(&req) {
-            Ok(app) => forward::serve(app, req, (&self.client, &self.timers)).await,
-            Err(failure) => failure.into_response(),
-        }
     }
 }
 

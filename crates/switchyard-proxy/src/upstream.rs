@@ -256,11 +256,13 @@ impl Upstream {
         body: Replayable<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
-        self.send_within(head, endpoint, body, timer).await
+        let sent_at = Instant::now();
+        self.send_within(head, endpoint, body, (timer, sent_at))
+            .await
     }
 
-    /// [`send`](Self::send), with `timer` re-armed for the response-header timeout (see
-    /// [`Timers`]).
+    /// [`send`](Self::send), with `timer` re-armed for the response-header timeout from
+    /// `sent_at`, a clock read the caller has already taken (see [`Timers`]).
     ///
     /// # Errors
     /// As [`send`](Self::send).
@@ -269,7 +271,7 @@ impl Upstream {
         head: RequestHead,
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
-        mut timer: Pin<&mut tokio::time::Sleep>,
+        (mut timer, sent_at): (Pin<&mut tokio::time::Sleep>, Instant),
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         // Either future, not an async function choosing one: one more state machine around
         // the exchange is moved and polled on every request.
@@ -280,7 +282,7 @@ impl Upstream {
             Either::Right(self.shared.exchange(endpoint, req))
         };
         let timeout = self.shared.response_header_timeout;
-        timer.as_mut().reset(Instant::now() + timeout);
+        timer.as_mut().reset(sent_at + timeout);
         tokio::select! {
             biased;
             r = exchange => r,

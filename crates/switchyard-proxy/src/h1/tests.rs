@@ -69,8 +69,11 @@ fn interim_responses_come_before_the_final_one() {
 
 #[test]
 fn broken_framing_is_an_error() {
-    let broken: [&[u8]; 7] = [
+    let broken: [&[u8]; 9] = [
         b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2x\r\n\r\nok",
+        // One past u64::MAX.
+        b"HTTP/1.1 200 OK\r\ncontent-length: 18446744073709551616\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\ncontent-length: 2, 3\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\ncontent-length: -2\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
@@ -88,6 +91,20 @@ fn broken_framing_is_an_error() {
     // Agreeing repeats of one length are one length.
     let (_, body, _) =
         read_fed(b"HTTP/1.1 200 OK\r\ncontent-length: 2, 2\r\n\r\nok", false).unwrap();
+    assert_eq!(body, b"ok");
+    // The longest length read without a lookup, and one with spaces around it.
+    let mut wire =
+        BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-length: 9999999999999999999\r\n\r\n"[..]);
+    let Some(Parsed::Final(_, framing, _)) = parse_head(&mut wire, &mut Vec::new(), false).unwrap()
+    else {
+        panic!("not a final head");
+    };
+    assert!(matches!(
+        framing,
+        Framing::Length(9_999_999_999_999_999_999)
+    ));
+    let (_, body, _) =
+        read_fed(b"HTTP/1.1 200 OK\r\ncontent-length:  2 \r\n\r\nok", false).unwrap();
     assert_eq!(body, b"ok");
 }
 
