@@ -77,6 +77,19 @@ impl RequestHead {
     }
 }
 
+impl RequestHead {
+    /// This head, leaving an empty one (`GET /`, no fields) in its place.
+    pub fn take(&mut self) -> RequestHead {
+        let empty = RequestHead {
+            method: Method::GET,
+            path_and_query: PathAndQuery::from_static("/"),
+            headers: HeaderMap::new(),
+            added: Added::default(),
+        };
+        std::mem::replace(self, empty)
+    }
+}
+
 /// A head that was not made into a request (the inline exchange writes it from a reference)
 /// gives its map back for the next request on this thread.
 impl Drop for RequestHead {
@@ -313,7 +326,7 @@ type Sent = (Response<UpstreamBody>, Arc<Endpoint>, EndpointGuard);
 async fn send(
     app: &AppState,
     release: &ActiveRelease,
-    (head, mut body): (RequestHead, ProxyBody),
+    (mut head, mut body): (RequestHead, ProxyBody),
     fault: &FaultCell,
     (mut timer, started): (Pin<&mut Sleep>, Instant),
     rng: &mut SmallRng,
@@ -322,7 +335,8 @@ async fn send(
     let retries = app.config.connect_retries as usize;
     // An ended body is sent as a fresh empty body each time, with nothing to lend and take back.
     let ended = body.is_end_stream();
-    let mut head = Some(head);
+    // Given to an attempt that may take its fields, after which no attempt follows.
+    let mut given = false;
     let mut tried = Vec::new();
     let mut last_failure = None;
     // The request's own clock read serves its first attempt; a retry reads the clock again.
@@ -337,11 +351,14 @@ async fn send(
                 );
             }
         };
-        let may_retry = tried.len() < retries && release.endpoints.len() > tried.len() + 1;
-        let Some(attempt_head) = attempt_head(&mut head, may_retry) else {
-            // Unreachable: an attempt without `may_retry` ends the loop or finds no instance.
+        if given {
+            // Unreachable: an attempt without a retry left ends the loop or finds no instance.
             return Err(last_failure.unwrap_or(ProxyFailure::NoHealthyEndpoint { release: name() }));
-        };
+        }
+        // Retries left and an instance not tried yet besides this one: the head is kept for
+        // them (copied only if this attempt goes by hyper's client, which takes it).
+        let may_retry = tried.len() < retries && release.endpoints.len() > tried.len() + 1;
+        given = !may_retry;
         let guard = endpoint.start_request();
         let (lent, slot) = if ended {
             (Replayable::owned(empty()), None)
@@ -352,7 +369,12 @@ async fn send(
         let result = app
             .upstream
             .load_full()
-            .send_within(attempt_head, &endpoint, lent, (timer.as_mut(), now))
+            .send_within(
+                (&mut head, may_retry),
+                &endpoint,
+                lent,
+                (timer.as_mut(), now),
+            )
             .await;
         match result {
             // The upstream answered a request whose body the client broke: the answer is to a
@@ -388,14 +410,5 @@ async fn send(
                 }
             }
         }
-    }
-}
-
-/// The head for one attempt: a copy while a retry could still use the head (retries left and an
-/// instance not tried yet besides this one), otherwise the head itself.
-fn attempt_head(head: &mut Option<RequestHead>, may_retry: bool) -> Option<RequestHead> {
-    match head.take() {
-        Some(h) if may_retry => Some(head.insert(h).clone()),
-        h => h,
     }
 }

@@ -257,27 +257,32 @@ impl Upstream {
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
         let sent_at = Instant::now();
-        self.send_within(head, endpoint, body, (timer, sent_at))
+        let mut head = head;
+        self.send_within((&mut head, false), endpoint, body, (timer, sent_at))
             .await
     }
 
-    /// [`send`](Self::send), with `timer` re-armed for the response-header timeout from
-    /// `sent_at`, a clock read the caller has already taken (see [`Timers`]).
+    /// [`send`](Self::send) of a head that stays with the caller: unchanged when `keep` (for
+    /// another attempt), otherwise its fields may be taken. `timer` is re-armed for the
+    /// response-header timeout from `sent_at`, a clock read the caller has already taken (see
+    /// [`Timers`]).
     ///
     /// # Errors
     /// As [`send`](Self::send).
     pub async fn send_within(
         &self,
-        head: RequestHead,
+        (head, keep): (&mut RequestHead, bool),
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
         (mut timer, sent_at): (Pin<&mut tokio::time::Sleep>, Instant),
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         // Either future, not an async function choosing one: one more state machine around
         // the exchange is moved and polled on every request.
-        let exchange = if self.shared.takes_inline(&head, &body) {
-            Either::Left(self.shared.exchange_inline(endpoint, &head))
+        // The inline exchange writes the head from a reference: no attempt copies it.
+        let exchange = if self.shared.takes_inline(head, &body) {
+            Either::Left(self.shared.exchange_inline(endpoint, head))
         } else {
+            let head = if keep { head.clone() } else { head.take() };
             let req = head.into_request(endpoint, body);
             Either::Right(self.shared.exchange(endpoint, req))
         };
