@@ -16,9 +16,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::app::{ActiveRelease, ActiveTable, AppState};
 use crate::balancer::{self, NoEndpoint};
-use crate::body::{
-    Attributed, ClientFault, FaultCell, ProxyBody, Replayable, RequestBody, Watched, empty,
-};
+use crate::body::{Attributed, FaultCell, ProxyBody, Replayable, RequestBody, Watched, empty};
 use crate::endpoint::{Endpoint, EndpointGuard};
 use crate::exposure::PendingExposure;
 use crate::failure::ProxyFailure;
@@ -151,8 +149,7 @@ pub async fn serve(
         upgrade,
         &mut rng,
     );
-    let fault = Arc::new(FaultCell::default());
-    let mut body = upstream_body(&app, body, limit, &fault);
+    let (mut body, fault) = upstream_body(&app, body, limit);
     if let Some(target) = decision.mirror {
         let cap = table.router.table().mirror.as_ref();
         let cap = cap.map_or(0, |m| m.max_body_bytes);
@@ -163,7 +160,7 @@ pub async fn serve(
         &app,
         release,
         (head, body),
-        &fault,
+        fault.as_deref(),
         (timer.as_mut(), started),
         &mut rng,
     )
@@ -193,21 +190,22 @@ pub async fn serve(
     finish(release, started, response, exposure)
 }
 
-/// The request body as sent upstream: watched for idleness and `limit`, and recording in
-/// `fault` how the client broke it, unless it has ended already (no body at all) and there is
-/// nothing to watch.
+/// The request body as sent upstream, watched for idleness and `limit`, and the cell where it
+/// records how the client broke it; unless it has ended already (no body at all), when there is
+/// nothing to watch and no fault the client can make.
 fn upstream_body(
     app: &AppState,
     body: RequestBody,
     limit: Option<u64>,
-    fault: &Arc<FaultCell>,
-) -> ProxyBody {
+) -> (ProxyBody, Option<Arc<FaultCell>>) {
     let body = match body {
         RequestBody::Hyper(body) if !body.is_end_stream() => body,
-        _ => return empty(),
+        _ => return (empty(), None),
     };
+    let fault = Arc::new(FaultCell::default());
     let watched = Watched::new(body, app.config.idle_timeout, limit, None, ());
-    Attributed::new(watched, Arc::clone(fault)).boxed_unsync()
+    let body = Attributed::new(watched, Arc::clone(&fault)).boxed_unsync();
+    (body, Some(fault))
 }
 
 /// The exposure this request will be, if its table feeds an experiment and the weighted split
@@ -321,13 +319,13 @@ fn affinity_cookie(router: &crate::route::Router, key: &str) -> Option<HeaderVal
 type Sent = (Response<UpstreamBody>, Arc<Endpoint>, EndpointGuard);
 
 /// Sends to an instance of `release`, trying others while connecting fails. A failure the
-/// client caused (its body, in `fault`) is the client's: it neither ejects the instance nor
-/// counts against the release.
+/// client caused (its body, in `fault` when it has one) is the client's: it neither ejects the
+/// instance nor counts against the release.
 async fn send(
     app: &AppState,
     release: &ActiveRelease,
     (mut head, mut body): (RequestHead, ProxyBody),
-    fault: &FaultCell,
+    fault: Option<&FaultCell>,
     (mut timer, started): (Pin<&mut Sleep>, Instant),
     rng: &mut SmallRng,
 ) -> Result<Sent, ProxyFailure> {
@@ -335,6 +333,7 @@ async fn send(
     let retries = app.config.connect_retries as usize;
     // An ended body is sent as a fresh empty body each time, with nothing to lend and take back.
     let ended = body.is_end_stream();
+    let client_fault = || fault.and_then(FaultCell::get);
     // Given to an attempt that may take its fields, after which no attempt follows.
     let mut given = false;
     let mut tried = Vec::new();
@@ -379,17 +378,15 @@ async fn send(
         match result {
             // The upstream answered a request whose body the client broke: the answer is to a
             // request the client never completed, so the client's fault decides it.
-            Ok(_) if fault.get().is_some() => {
-                return Err(ProxyFailure::Client(
-                    fault.get().unwrap_or(ClientFault::Aborted),
-                ));
+            Ok(_) if let Some(client) = client_fault() => {
+                return Err(ProxyFailure::Client(client));
             }
             Ok(resp) => {
                 app.observe(&endpoint, !resp.status().is_server_error());
                 return Ok((resp, endpoint, guard));
             }
             Err(e) => {
-                if let Some(client) = fault.get() {
+                if let Some(client) = client_fault() {
                     return Err(ProxyFailure::Client(client));
                 }
                 app.observe(&endpoint, false);
