@@ -250,7 +250,7 @@ fn export_observability(dir: &std::path::Path) -> anyhow::Result<()> {
     for (name, text) in switchyard_server::observability::FILES {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("while writing {}", path.display()))?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     Ok(())
 }

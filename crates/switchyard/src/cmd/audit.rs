@@ -13,7 +13,7 @@ pub async fn run(api: &Client, args: AuditArgs, output: Output) -> anyhow::Resul
         if output == Output::Json {
             print_json(&check)?;
         } else {
-            println!(
+            outln!(
                 "event log: {} events, {}",
                 check.events.events,
                 if check.events.ok {
@@ -23,9 +23,9 @@ pub async fn run(api: &Client, args: AuditArgs, output: Output) -> anyhow::Resul
                 }
             );
             for p in &check.events.problems {
-                println!("  event {}: {}", p.id, p.message);
+                outln!("  event {}: {}", p.id, p.message);
             }
-            println!(
+            outln!(
                 "flag audit log: {} entries, {}",
                 check.flags.entries,
                 if check.flags.ok {
@@ -36,7 +36,7 @@ pub async fn run(api: &Client, args: AuditArgs, output: Output) -> anyhow::Resul
             );
             for p in &check.flags.problems {
                 let at = p.id.map(|id| format!("entry {id}: ")).unwrap_or_default();
-                println!("  {at}{}", p.message);
+                outln!("  {at}{}", p.message);
             }
         }
         return Ok(if check.ok {
@@ -59,7 +59,7 @@ pub async fn run(api: &Client, args: AuditArgs, output: Output) -> anyhow::Resul
     }
     for e in list.events {
         let ev = &e.event;
-        println!(
+        outln!(
             "{:>6}  {}  {:<16} {:<18} {:<10} {:<15} {}",
             e.id,
             ev.at,

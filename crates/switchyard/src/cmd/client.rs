@@ -16,7 +16,7 @@ use crate::render;
 use crate::render::live::{Kind, Live, Look};
 
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -76,7 +76,7 @@ pub async fn apply(
         print_json(&response)?;
     } else {
         for r in &response.results {
-            println!("{} {} {}", r.kind, r.name, r.result);
+            outln!("{} {} {}", r.kind, r.name, r.result);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -86,7 +86,7 @@ pub fn validate_offline(path: &Path) -> anyhow::Result<ExitCode> {
     match switchyard_core::manifest::load_dir(path) {
         Ok(set) => {
             for m in set.manifests() {
-                println!("{} {} valid", m.kind(), m.name());
+                outln!("{} {} valid", m.kind(), m.name());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -144,7 +144,7 @@ pub async fn get_apps(api: &Client, output: Output) -> anyhow::Result<ExitCode> 
             .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
-        println!("{}", cells.join("   ").trim_end());
+        outln!("{}", cells.join("   ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -174,15 +174,18 @@ pub async fn deploy(api: &Client, args: DeployArgs, output: Output) -> anyhow::R
     if output == Output::Json {
         print_json(&response)?;
     } else if let Some(r) = &response.rollout {
-        println!(
+        outln!(
             "rollout {} of {} {} started",
-            r.id, response.app, response.version
+            r.id,
+            response.app,
+            response.version
         );
-        print!("{}", render::status_text(r, SystemClock.now()));
+        out!("{}", render::status_text(r, SystemClock.now()));
     } else {
-        println!(
+        outln!(
             "{} {} is the first release and takes all traffic",
-            response.app, response.version
+            response.app,
+            response.version
         );
     }
     if wait && response.rollout.is_some() {
@@ -208,7 +211,7 @@ pub async fn status(
         if output == Output::Json {
             print_json(&view)?;
         } else {
-            print!("{}", render::status_text(&view, SystemClock.now()));
+            out!("{}", render::status_text(&view, SystemClock.now()));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -231,7 +234,7 @@ pub async fn get_rollout(
     } else {
         let measurements = api.analysis(app).await?.measurements;
         let tree = render::tree::tree(&view, &measurements, SystemClock.now(), None);
-        print!("{}", render::text(tree));
+        out!("{}", render::text(tree));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -244,7 +247,7 @@ async fn follow(api: &Client, app: &str, kind: Kind, output: Output) -> anyhow::
     loop {
         let view = api.rollout(app).await?;
         if json {
-            println!("{}", serde_json::to_string(&view)?);
+            outln!("{}", serde_json::to_string(&view)?);
         }
         let measurements = if kind == Kind::Tree && !json {
             api.analysis(app).await?.measurements
@@ -287,7 +290,7 @@ pub async fn command(
     if output == Output::Json {
         print_json(&view)?;
     } else {
-        print!("{}", render::status_text(&view, SystemClock.now()));
+        out!("{}", render::status_text(&view, SystemClock.now()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -336,7 +339,7 @@ pub async fn history(
     }
     for e in list.events {
         let ev = &e.event;
-        println!(
+        outln!(
             "{:>5}  {}  {:<16} {:<12} {}",
             e.id,
             ev.at,
@@ -358,11 +361,13 @@ pub async fn app_action(
     if output == Output::Json {
         print_json(&response)?;
     } else if let Some(r) = &response.rollout {
-        println!(
+        outln!(
             "rollout {} of {} {} started",
-            r.id, response.app, response.version
+            r.id,
+            response.app,
+            response.version
         );
-        print!("{}", render::status_text(r, SystemClock.now()));
+        out!("{}", render::status_text(r, SystemClock.now()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -387,12 +392,12 @@ pub async fn freeze(
     if output == Output::Json {
         print_json(&view)?;
     } else if view.frozen {
-        println!("{app} is frozen: {}", view.reason.as_deref().unwrap_or(""));
+        outln!("{app} is frozen: {}", view.reason.as_deref().unwrap_or(""));
         if let Some(r) = &view.rollout {
-            print!("{}", render::status_text(r, SystemClock.now()));
+            out!("{}", render::status_text(r, SystemClock.now()));
         }
     } else {
-        println!("{app} is no longer frozen");
+        outln!("{app} is no longer frozen");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -404,20 +409,25 @@ pub async fn analysis(api: &Client, app: &str, output: Output) -> anyhow::Result
         return Ok(ExitCode::SUCCESS);
     }
     let Some(id) = list.rollout else {
-        println!("{app} has had no rollout");
+        outln!("{app} has had no rollout");
         return Ok(ExitCode::SUCCESS);
     };
-    println!("rollout {id}: {} measurements", list.measurements.len());
-    println!(
+    outln!("rollout {id}: {} measurements", list.measurements.len());
+    outln!(
         "{:<26} {:<24} {:<13} {:>12} {:>12} {:>8}  CONDITION",
-        "AT", "TEMPLATE/METRIC", "PHASE", "VALUE", "BASELINE", "SAMPLES"
+        "AT",
+        "TEMPLATE/METRIC",
+        "PHASE",
+        "VALUE",
+        "BASELINE",
+        "SAMPLES"
     );
     for m in &list.measurements {
         let value = m.value.as_deref().map_or("-".to_string(), short);
         let baseline = m.baseline.as_deref().map_or("-".to_string(), short);
         let samples = m.samples.map_or("-".to_string(), |n| n.to_string());
         let dry = if m.dry_run { " (dry run)" } else { "" };
-        println!(
+        outln!(
             "{:<26} {:<24} {:<13} {:>12} {:>12} {:>8}  {}{dry}",
             m.at,
             format!("{}/{}", m.template, m.metric),

@@ -109,7 +109,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut summary = result?;
     summary.duration_s = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_summary(&summary);
     }
@@ -246,16 +246,18 @@ async fn follow(api: &Client, live: &mut Live) -> anyhow::Result<RolloutView> {
 /// The outcome in words, wrapped to the terminal's width when there is one.
 fn print_summary(s: &Summary) {
     let width = live::width();
-    println!(
+    outln!(
         "\n== summary ({:.0} s, {} requests, {} answered 5xx)",
-        s.duration_s, s.requests, s.failed_requests
+        s.duration_s,
+        s.requests,
+        s.failed_requests
     );
     for r in &s.rollouts {
         let detected = r
             .detected_after_s
             .map(|d| format!(", detected after {d:.1} s of canary traffic"))
             .unwrap_or_default();
-        println!("  {}: {}{detected}", r.version, r.outcome.replace('_', " "));
+        outln!("  {}: {}{detected}", r.version, r.outcome.replace('_', " "));
         let mut lines = Vec::new();
         if let Some(reason) = &r.reason {
             lines.extend(wrap("      reason: ", reason, width));
@@ -275,7 +277,7 @@ fn print_summary(s: &Summary) {
             lines.extend(wrap("      policy: ", &policy, width));
         }
         for line in lines {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 }

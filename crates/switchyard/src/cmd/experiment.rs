@@ -33,7 +33,7 @@ pub async fn run(
                     .flatten()
                     .filter_map(Value::as_str)
                     .collect();
-                println!(
+                outln!(
                     "{:<28} {:<8} {:<24} {status}",
                     e["key"].as_str().unwrap_or_default(),
                     e["split"].as_str().unwrap_or_default(),
@@ -47,14 +47,14 @@ pub async fn run(
             if output == Output::Json {
                 return print_json(&api.experiment_results(&key).await?);
             }
-            print!("{}", api.experiment_results_text(&key).await?);
+            out!("{}", api.experiment_results_text(&key).await?);
             Ok(ExitCode::SUCCESS)
         }
         ExperimentCommand::Report { key, out } => {
             let html = api.experiment_report(&key).await?;
             std::fs::write(&out, html)
                 .with_context(|| format!("while writing {}", out.display()))?;
-            println!("report of {key} written to {}", out.display());
+            outln!("report of {key} written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         ExperimentCommand::Stop { key, reason } => {
@@ -77,6 +77,6 @@ pub async fn run(
 }
 
 fn print_json(value: &Value) -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
 }

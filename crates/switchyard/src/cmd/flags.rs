@@ -48,7 +48,7 @@ pub async fn run(api: &Client, command: FlagsCommand, output: Output) -> anyhow:
                 return print_json(&response);
             }
             for r in &response.results {
-                println!("{} {} {}", r.kind.as_str(), r.key, r.result);
+                outln!("{} {} {}", r.kind.as_str(), r.key, r.result);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -80,7 +80,7 @@ pub async fn run(api: &Client, command: FlagsCommand, output: Output) -> anyhow:
             if output == Output::Json {
                 return print_json(&view);
             }
-            println!("{key}: rollout {percent}% (revision {})", view.revision);
+            outln!("{key}: rollout {percent}% (revision {})", view.revision);
             Ok(ExitCode::SUCCESS)
         }
         FlagsCommand::Audit { verify: true, .. } => verify(api, output).await,
@@ -90,7 +90,7 @@ pub async fn run(api: &Client, command: FlagsCommand, output: Output) -> anyhow:
 }
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -123,9 +123,12 @@ async fn list(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
     if output == Output::Json {
         return print_json(&list);
     }
-    println!(
+    outln!(
         "{:<32} {:<8} {:<8} {:<6} ENVIRONMENTS",
-        "KEY", "TYPE", "ENABLED", "RULES"
+        "KEY",
+        "TYPE",
+        "ENABLED",
+        "RULES"
     );
     for flag in &list.flags {
         let environments: Vec<String> = flag
@@ -133,7 +136,7 @@ async fn list(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(name, on)| format!("{name}={}", if *on { "on" } else { "off" }))
             .collect();
-        println!(
+        outln!(
             "{:<32} {:<8} {:<8} {:<6} {}",
             flag.key,
             flag.flag_type,
@@ -161,7 +164,7 @@ async fn toggle(
         return print_json(&view);
     }
     let state = if enable { "enabled" } else { "disabled" };
-    println!("{key}: {state} in {env} (revision {})", view.revision);
+    outln!("{key}: {state} in {env} (revision {})", view.revision);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -181,7 +184,7 @@ async fn audit(
             (_, None) => "deleted",
             _ => "changed",
         };
-        println!(
+        outln!(
             "{:>5} {} {:<16} {} {} `{}` {}  {}",
             e.id,
             e.at,
@@ -201,7 +204,7 @@ async fn verify(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
     if output == Output::Json {
         print_json(&v)?;
     } else if v.ok {
-        println!(
+        outln!(
             "audit log verified: {} entries, head {}",
             v.entries,
             v.head.as_deref().unwrap_or("(empty)")

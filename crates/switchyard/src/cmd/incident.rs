@@ -18,15 +18,15 @@ pub async fn run(
         IncidentCommand::List => {
             let list = api.incidents().await?;
             if output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(ExitCode::SUCCESS);
             }
             let rows = list.as_array().map(Vec::as_slice).unwrap_or_default();
             if rows.is_empty() {
-                println!("no automatic rollback yet");
+                outln!("no automatic rollback yet");
             }
             for i in rows {
-                println!(
+                outln!(
                     "{:>6}  {:<24} {:<16} {:<26} {:<10} {}",
                     i["id"],
                     text(&i["app"]),
@@ -43,15 +43,15 @@ pub async fn run(
                 let html = api.incident_report(id).await?;
                 std::fs::write(&out, html)
                     .with_context(|| format!("while writing {}", out.display()))?;
-                println!("report of incident {id} written to {}", out.display());
+                outln!("report of incident {id} written to {}", out.display());
                 return Ok(ExitCode::SUCCESS);
             }
             let incident = api.incident(id).await?;
             if output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&incident)?);
+                outln!("{}", serde_json::to_string_pretty(&incident)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            print!("{}", describe(&incident));
+            out!("{}", describe(&incident));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -40,15 +40,15 @@ pub async fn run(
         PipelineCommand::Runs { limit } => {
             let runs = api.pipeline_runs(limit).await?;
             if output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
+                outln!("{}", serde_json::to_string_pretty(&runs)?);
                 return Ok(ExitCode::SUCCESS);
             }
             let rows = runs.as_array().map(Vec::as_slice).unwrap_or_default();
             if rows.is_empty() {
-                println!("no release yet");
+                outln!("no release yet");
             }
             for r in rows {
-                println!(
+                outln!(
                     "{:>5}  {:<32} {:<16} {:<12} {}",
                     r["id"],
                     text(&r["subject"]),
@@ -93,7 +93,7 @@ pub async fn notifications(
 ) -> anyhow::Result<ExitCode> {
     let outbox = api.notifications(status, limit).await?;
     if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&outbox)?);
+        outln!("{}", serde_json::to_string_pretty(&outbox)?);
         return Ok(ExitCode::SUCCESS);
     }
     let counts = outbox["counts"]
@@ -101,18 +101,18 @@ pub async fn notifications(
         .map(Vec::as_slice)
         .unwrap_or_default();
     if counts.is_empty() {
-        println!("no notification yet");
+        outln!("no notification yet");
         return Ok(ExitCode::SUCCESS);
     }
     for c in counts {
-        println!(
+        outln!(
             "{:<24} {:<10} {}",
             text(&c["notifier"]),
             text(&c["status"]),
             c["count"]
         );
     }
-    println!();
+    outln!();
     for n in outbox["notifications"]
         .as_array()
         .map(Vec::as_slice)
@@ -132,16 +132,16 @@ pub async fn notifications(
                 line.push_str(&format!(" (next attempt {})", text(&n["next_attempt_at"])));
             }
         }
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn show(run: &Value, output: Output) -> anyhow::Result<()> {
     if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(run)?);
+        outln!("{}", serde_json::to_string_pretty(run)?);
     } else {
-        print!("{}", describe(run));
+        out!("{}", describe(run));
     }
     Ok(())
 }
@@ -161,7 +161,7 @@ async fn follow(api: &Client, name: &str, output: Output) -> anyhow::Result<Exit
         if now != last {
             show(&run, output)?;
             if output != Output::Json {
-                println!();
+                outln!();
             }
             last = now;
         }

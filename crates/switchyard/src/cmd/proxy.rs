@@ -60,9 +60,13 @@ pub async fn list(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
         print_json(&proxies)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<16} {:<6} {:<10} {:<8} {:<10} LISTENERS",
-        "ID", "LIVE", "VERSION", "CURRENT", "DRAINING"
+        "ID",
+        "LIVE",
+        "VERSION",
+        "CURRENT",
+        "DRAINING"
     );
     for p in proxies {
         let listeners: Vec<String> = p
@@ -79,7 +83,7 @@ pub async fn list(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
                 }
             })
             .collect();
-        println!(
+        outln!(
             "{:<16} {:<6} {:<10} {:<8} {:<10} {}",
             p.id,
             if p.live { "yes" } else { "no" },
@@ -89,7 +93,7 @@ pub async fn list(api: &Client, output: Output) -> anyhow::Result<ExitCode> {
             listeners.join(" ")
         );
         if let Some((version, why)) = &p.refused {
-            println!("  refused version {version}: {why}");
+            outln!("  refused version {version}: {why}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -65,10 +65,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let daemon = Daemon::start(config).await?;
-    println!("switchyard listening on http://{}", daemon.api_addr());
+    outln!("switchyard listening on http://{}", daemon.api_addr());
     if daemon.admin_token().is_some() {
         let file = args.data_dir.join(switchyard_app::daemon::ADMIN_TOKEN_FILE);
-        println!(
+        outln!(
             "admin token written to {} (mode 0600); use it with: export SWITCHYARD_TOKEN=$(cat {})",
             file.display(),
             file.display()

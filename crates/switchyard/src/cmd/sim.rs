@@ -33,26 +33,28 @@ pub fn canary(args: &SimCanaryArgs) -> anyhow::Result<ExitCode> {
         let cells = grid::simulate_grid(&config)?;
         if args.json {
             let body = serde_json::json!({ "cells": cells });
-            println!("{}", serde_json::to_string_pretty(&body)?);
+            outln!("{}", serde_json::to_string_pretty(&body)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!(
+        outln!(
             "{} runs of {} s per cell, seed {}; BAD REQ: failed canary requests served before the verdict (mean per run)",
-            config.runs, config.duration, config.seed
+            config.runs,
+            config.duration,
+            config.seed
         );
         for cell in &cells {
-            println!("\n{}", grid::describe(&cell.config));
+            outln!("\n{}", grid::describe(&cell.config));
             print_judges(cell);
         }
         return Ok(ExitCode::SUCCESS);
     }
     let report = simulate_canary(&config)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
     let c = &report.config;
-    println!(
+    outln!(
         "{} runs of {} s at {} rps, canary {}%: errors {} vs {}, median latency {} ms vs {} ms (sigma {}), seed {}",
         c.runs,
         c.duration,
@@ -70,13 +72,18 @@ pub fn canary(args: &SimCanaryArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_judges(report: &SimReport) {
-    println!(
+    outln!(
         "{:<10} {:>10} {:>12} {:>10} {:>12} {:>10}  SETTINGS",
-        "JUDGE", "ROLLBACK", "MEDIAN s", "P90 s", "A/A FALSE", "BAD REQ"
+        "JUDGE",
+        "ROLLBACK",
+        "MEDIAN s",
+        "P90 s",
+        "A/A FALSE",
+        "BAD REQ"
     );
     let secs = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.0}"));
     for j in &report.judges {
-        println!(
+        outln!(
             "{:<10} {:>9.1}% {:>12} {:>10} {:>11.1}% {:>10.1}  {}",
             j.name,
             j.rollback_rate * 100.0,

@@ -24,11 +24,11 @@ pub fn run(method: &str, input: Option<&Path>) -> ExitCode {
         .and_then(|v| switchyard_stats::run_method(method, &v).map_err(|e| e.to_string()));
     match result {
         Ok(value) => {
-            println!("{value}");
+            outln!("{value}");
             ExitCode::SUCCESS
         }
         Err(message) => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"error": {"code": "invalid_input", "message": message}})
             );

@@ -45,7 +45,7 @@ pub async fn backup(args: &StoreArgs, to: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("while writing {}", partial.display()))?;
     std::fs::rename(&partial, to).with_context(|| format!("while naming {}", to.display()))?;
     store.close().await;
-    println!(
+    outln!(
         "backed up {} from {} to {} in {:.2} s",
         summary(&end),
         store.describe(),
@@ -65,7 +65,7 @@ pub async fn restore(args: &StoreArgs, from: &Path) -> anyhow::Result<ExitCode> 
         .await
         .with_context(|| format!("while restoring {}", from.display()))?;
     store.close().await;
-    println!(
+    outln!(
         "restored {} into {} in {:.2} s",
         summary(&end),
         store.describe(),
@@ -115,7 +115,7 @@ pub async fn migrate(data_dir: &Path, to: &str) -> anyhow::Result<ExitCode> {
     }
     std::fs::remove_file(&file).with_context(|| format!("while removing {}", file.display()))?;
     target.close().await;
-    println!(
+    outln!(
         "moved {} from {} to {} in {:.2} s; start the daemon with --database-url",
         summary(&imported),
         data_dir.join(DB_FILE_NAME).display(),

@@ -25,7 +25,7 @@ pub async fn run(api: &Client, command: TokenCommand, output: Output) -> anyhow:
             if output == Output::Json {
                 print_json(&created)?;
             } else {
-                println!("{}", created.token);
+                outln!("{}", created.token);
                 eprintln!(
                     "token {} for {} ({}); shown this once, keep it safe",
                     created.view.id, created.view.name, created.view.role
@@ -38,9 +38,12 @@ pub async fn run(api: &Client, command: TokenCommand, output: Output) -> anyhow:
                 print_json(&tokens)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "{:<13} {:<16} {:<12} {:<24} STATE",
-                "ID", "NAME", "ROLE", "SCOPE"
+                "ID",
+                "NAME",
+                "ROLE",
+                "SCOPE"
             );
             for t in tokens {
                 let scope = [
@@ -60,9 +63,12 @@ pub async fn run(api: &Client, command: TokenCommand, output: Output) -> anyhow:
                 } else {
                     scope
                 };
-                println!(
+                outln!(
                     "{:<13} {:<16} {:<12} {:<24} {state}",
-                    t.id, t.name, t.role, scope
+                    t.id,
+                    t.name,
+                    t.role,
+                    scope
                 );
             }
         }
@@ -71,9 +77,9 @@ pub async fn run(api: &Client, command: TokenCommand, output: Output) -> anyhow:
             if output == Output::Json {
                 print_json(&answer)?;
             } else if answer.revoked {
-                println!("token {id} revoked");
+                outln!("token {id} revoked");
             } else {
-                println!("token {id} was revoked already");
+                outln!("token {id} was revoked already");
             }
         }
     }

@@ -172,7 +172,7 @@ impl Live {
     pub fn say(&mut self, text: &str) {
         match &mut self.target {
             Target::Quiet => {}
-            Target::Log(_) => println!("{text}"),
+            Target::Log(_) => outln!("{text}"),
             Target::Screen(s) => {
                 s.transcript.push(Entry::Text(text.to_owned()));
                 s.draw(self.kind, self.paint);

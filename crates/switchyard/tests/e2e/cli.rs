@@ -46,6 +46,26 @@ fn exit_codes_tell_usage_and_an_unreachable_daemon_from_other_failures() {
 }
 
 #[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `switchyard stats proportions < in.json | grep -q x`: the reader is gone before the
+    // answer is written. The command ends with success and says nothing, as other tools do.
+    let mut child = Command::new(BIN)
+        .args(["stats", "proportions"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let input = br#"{"control": {"n": 1000, "successes": 120}, "treatment": {"n": 1000, "successes": 150}}"#;
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
 fn deploy_and_promote_wait_for_the_end_and_say_how_it_went() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path());
