@@ -209,16 +209,25 @@ try {
   await must('POST', '/api/v1/apps/shop/deploy', { version: 'v3' });
   await live.goto(`${API}/ui/apps/shop`);
   await live.locator('[data-weight="10"]').waitFor();
+  // A live redraw of the section the focused control is in leaves the focus on its new copy.
+  const refocused = await live.evaluate(() => {
+    const section = document.getElementById('s-actions');
+    section.querySelector('[data-command="promote"]').focus();
+    replaceSection(section, section.innerHTML);
+    const focused = document.activeElement;
+    return [section.contains(focused), focused.dataset.command];
+  });
+  assert.deepEqual(refocused, [true, 'promote']);
   for (const weight of [10, 50]) {
     await live.locator(`[data-weight="${weight}"]`).waitFor({ timeout: PATIENCE });
-    // Focus and key in one action: the live stream may replace the controls' section (and the
-    // button in it) between two separate steps, and a key pressed on nothing does nothing.
+    // Focus and key in one action. The live stream may still redraw the section between the
+    // two; the page then gives the focus to the new copy of the button.
     await live.getByRole('button', { name: 'Promote' }).press('Enter');
     await live.getByRole('status').filter({ hasText: 'Promote: done' }).waitFor();
   }
   await live.locator('#s-summary .badge', { hasText: 'Succeeded' }).waitFor({ timeout: PATIENCE });
   await live.locator('#s-timeline li', { hasText: 'deployer-dana' }).first().waitFor();
-  step('promote pressed on the page (keyboard) ends in Succeeded, with the actor in the timeline');
+  step('promote pressed on the page (keyboard) ends in Succeeded, with the actor in the timeline; a live redraw keeps the focus');
   await shot(live, 'rollout-succeeded.png');
 
   if (BENCH > 0) {

@@ -34,6 +34,23 @@ function failure(answer) {
   return error.message;
 }
 
+// How to find `element` again in a section's new HTML: its command or its id, if it has one.
+function selectorOf(element) {
+  if (element.dataset && element.dataset.command) return `[data-command="${element.dataset.command}"]`;
+  if (element.id) return `#${CSS.escape(element.id)}`;
+  return null;
+}
+
+// Replaces a live section's content; the control that had the keyboard focus in it keeps it
+// (its new copy), so that a key pressed as the section is redrawn is not lost.
+function replaceSection(element, html) {
+  const focused = document.activeElement;
+  const selector = focused && element.contains(focused) ? selectorOf(focused) : null;
+  element.innerHTML = html;
+  const again = selector && element.querySelector(selector);
+  if (again) again.focus();
+}
+
 // Live sections: each event carries the HTML of the sections that changed, by element id.
 for (const root of document.querySelectorAll('[data-live]')) {
   const source = new EventSource(root.dataset.live);
@@ -41,7 +58,7 @@ for (const root of document.querySelectorAll('[data-live]')) {
     const sections = JSON.parse(event.data);
     for (const [id, html] of Object.entries(sections)) {
       const element = document.getElementById(id);
-      if (element) element.innerHTML = html;
+      if (element) replaceSection(element, html);
     }
     root.dataset.updated = String(Date.now());
   });
