@@ -56,6 +56,21 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// `GET path_and_query` with no fields: the proxy's own requests (health checks).
+    pub fn get(path_and_query: PathAndQuery) -> RequestHead {
+        RequestHead {
+            method: Method::GET,
+            path_and_query,
+            headers: HeaderMap::new(),
+            added: Added::default(),
+        }
+    }
+
+    /// This head, leaving `GET /` with no fields in its place.
+    pub fn take(&mut self) -> RequestHead {
+        std::mem::replace(self, RequestHead::get(PathAndQuery::from_static("/")))
+    }
+
     /// The HTTP/1.1 request for `endpoint`, in origin form, with a `Host` header (the
     /// instance's address when the client sent none).
     pub fn into_request<B>(mut self, endpoint: &Endpoint, body: B) -> Request<B> {
@@ -72,19 +87,6 @@ impl RequestHead {
         *req.version_mut() = Version::HTTP_11;
         *req.headers_mut() = headers;
         req
-    }
-}
-
-impl RequestHead {
-    /// This head, leaving an empty one (`GET /`, no fields) in its place.
-    pub fn take(&mut self) -> RequestHead {
-        let empty = RequestHead {
-            method: Method::GET,
-            path_and_query: PathAndQuery::from_static("/"),
-            headers: HeaderMap::new(),
-            added: Added::default(),
-        };
-        std::mem::replace(self, empty)
     }
 }
 

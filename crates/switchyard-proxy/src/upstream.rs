@@ -251,13 +251,12 @@ impl Upstream {
     /// [`UpstreamError`]; `Connect` means the body was never read.
     pub async fn send(
         &self,
-        head: RequestHead,
+        mut head: RequestHead,
         endpoint: &Endpoint,
         body: Replayable<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
         let sent_at = Instant::now();
-        let mut head = head;
         self.send_within((&mut head, false), endpoint, body, (timer, sent_at))
             .await
     }
@@ -277,8 +276,8 @@ impl Upstream {
         (mut timer, sent_at): (Pin<&mut tokio::time::Sleep>, Instant),
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         // Either future, not an async function choosing one: one more state machine around
-        // the exchange is moved and polled on every request.
-        // The inline exchange writes the head from a reference: no attempt copies it.
+        // the exchange is moved and polled on every request. The inline exchange writes the
+        // head from a reference, so no attempt of it copies the head.
         let exchange = if self.shared.takes_inline(head, &body) {
             Either::Left(self.shared.exchange_inline(endpoint, head))
         } else {
@@ -301,12 +300,7 @@ impl Upstream {
         let Ok(path_and_query) = http::uri::PathAndQuery::try_from(path) else {
             return false;
         };
-        let head = RequestHead {
-            method: http::Method::GET,
-            path_and_query,
-            headers: http::HeaderMap::new(),
-            added: crate::headers::Added::default(),
-        };
+        let head = RequestHead::get(path_and_query);
         let check = async {
             let resp = self
                 .send(head, endpoint, Replayable::owned(empty()))

@@ -1,5 +1,6 @@
 //! `switchyard serve`: the daemon until SIGINT or SIGTERM.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -65,10 +66,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let daemon = Daemon::start(config).await?;
-    outln!("switchyard listening on http://{}", daemon.api_addr());
+    // Best effort: a daemon whose stdout nobody reads any more (a closed pipe) keeps serving.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(
+        stdout,
+        "switchyard listening on http://{}",
+        daemon.api_addr()
+    );
     if daemon.admin_token().is_some() {
         let file = args.data_dir.join(switchyard_app::daemon::ADMIN_TOKEN_FILE);
-        outln!(
+        let _ = writeln!(
+            stdout,
             "admin token written to {} (mode 0600); use it with: export SWITCHYARD_TOKEN=$(cat {})",
             file.display(),
             file.display()

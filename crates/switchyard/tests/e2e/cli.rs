@@ -66,6 +66,52 @@ fn output_into_a_closed_pipe_ends_quietly() {
 }
 
 #[test]
+fn output_that_cannot_be_written_is_an_error_that_says_so() {
+    let input = br#"{"control": {"n": 1000, "successes": 120}, "treatment": {"n": 1000, "successes": 150}}"#;
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["stats", "proportions"])
+        .stdin(Stdio::piped())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("writing to stdout"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn serve_keeps_serving_when_nobody_reads_its_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pipe whose reader is gone before the daemon starts: every write to it fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .arg("--policy")
+        .arg(policy_file(dir.path()))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("SWITCHYARD_LOG", "warn")
+        .stdout(writer)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut d = Daemon::adopt(child, port, dir.path());
+    // Its start-up lines (the address, the admin token) went nowhere; it still answers.
+    d.ok(&["get", "apps"]);
+    assert!(d.child.try_wait().unwrap().is_none(), "the daemon exited");
+}
+
+#[test]
 fn deploy_and_promote_wait_for_the_end_and_say_how_it_went() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path());

@@ -36,7 +36,7 @@ function failure(answer) {
 
 // How to find `element` again in a section's new HTML: its command or its id, if it has one.
 function selectorOf(element) {
-  if (element.dataset && element.dataset.command) return `[data-command="${element.dataset.command}"]`;
+  if (element.dataset && element.dataset.command) return `[data-command="${CSS.escape(element.dataset.command)}"]`;
   if (element.id) return `#${CSS.escape(element.id)}`;
   return null;
 }
